@@ -1,0 +1,150 @@
+/* OpenCL runtime: devices, the device spec, context and queue, kernel programs with a binary
+ * cache, device tensors. Knows nothing of ViTs. */
+#ifndef CLIPPO_RUNTIME_H
+#define CLIPPO_RUNTIME_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#ifdef __APPLE__
+#include <OpenCL/cl.h>
+#else
+#include <CL/cl.h>
+#endif
+
+#include "clippo/array.h"
+#include "clippo/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** What the engine knows about one OpenCL device. */
+typedef struct clippo_device_info {
+  int platform_index;
+  int device_index;
+  char platform[256];
+  char name[256];
+  char vendor[256];
+  char version[128];    /* CL_DEVICE_VERSION */
+  char driver[128];     /* CL_DRIVER_VERSION */
+  cl_device_type type;
+  unsigned compute_units;
+  unsigned long long global_mem;
+  unsigned long long max_alloc;
+  unsigned long long local_mem;
+  size_t max_work_group;
+  int fp16;             /* cl_khr_fp16 */
+  int fp64;             /* cl_khr_fp64 */
+  int host_unified;     /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+} clippo_device_info;
+
+/** "CPU", "GPU", "ACCELERATOR" or "OTHER". */
+const char *clippo_device_type_name(cl_device_type type);
+
+/** Lists every device of every platform (*out is malloc'ed; free it). Zero devices is not an
+ * error. */
+clippo_status clippo_devices_list(clippo_device_info **out, size_t *count, clippo_error *err);
+
+/** Chooses a device from a spec: "P:D" indices, "cpu"/"gpu"/"accelerator", or a case-insensitive
+ * substring of the platform or device name. NULL or "" means env CLIPPO_DEVICE, else the first
+ * GPU, else the first CPU, else the first device. */
+clippo_status clippo_device_select(const char *spec, clippo_device_info *out, clippo_error *err);
+
+/** The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"...). */
+const char *clippo_cl_error_name(cl_int code);
+
+/** A kernel program cache entry kept in memory by the runtime (internal). */
+typedef struct clippo_program_entry clippo_program_entry;
+
+/** A live device: context, in-order profiling queue, built programs. */
+typedef struct clippo_rt {
+  clippo_device_info info;
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context ctx;
+  cl_command_queue queue;
+  char cache_dir[1024];      /* "" disables the on-disk binary cache */
+  char precompiled_dir[1024]; /* env CLIPPO_PRECOMPILED_DIR: offline-compiled binaries */
+  clippo_program_entry *programs;
+  double build_seconds;      /* total time spent in program builds/loads */
+  unsigned cache_hits;       /* programs loaded from the binary cache */
+  unsigned cache_misses;     /* programs compiled from source */
+  unsigned long long bytes_allocated; /* live device bytes allocated via clippo_tensor_alloc */
+  unsigned long long bytes_peak;      /* peak of bytes_allocated */
+} clippo_rt;
+
+/** Opens the device chosen by spec (see clippo_device_select). */
+clippo_status clippo_rt_create(clippo_rt **rt, const char *spec, clippo_error *err);
+
+/** Releases everything the runtime holds. NULL is fine. */
+void clippo_rt_destroy(clippo_rt *rt);
+
+/** Turns an OpenCL return code into a status: on failure the message names the call, the error
+ * and the device. Returns CLIPPO_OK when rc == CL_SUCCESS. */
+clippo_status clippo_cl_check(const clippo_rt *rt, cl_int rc, const char *call, clippo_error *err);
+
+/** The kernel `name` from kernels/<file> built with `options` (e.g. "-DTILE=8"). Programs are
+ * built once per (file, options), from the binary cache when possible; kernels are owned by rt.
+ * A build failure returns CLIPPO_E_BUILD with the compiler log (file and line). */
+clippo_status clippo_rt_kernel(clippo_rt *rt, const char *file, const char *name,
+                               const char *options, cl_kernel *out, clippo_error *err);
+
+/** Builds (or loads) the program for (file, options) without fetching a kernel. */
+clippo_status clippo_rt_program(clippo_rt *rt, const char *file, const char *options,
+                                cl_program *out, clippo_error *err);
+
+/** Enqueues kernel k over a 1-3 dimensional range. local may be NULL. Errors name the kernel. */
+clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const size_t *global,
+                               const size_t *local, clippo_error *err);
+
+/** Waits for all queued work; reports asynchronous failures. */
+clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err);
+
+/** The embedded source of kernels/<file> with includes expanded, or NULL. (*len gets the length.) */
+const char *clippo_kernel_source_get(const char *file, size_t *len);
+
+/** A device tensor: a buffer (or a view into one) with dtype and shape. */
+typedef struct clippo_tensor {
+  cl_mem mem;
+  size_t offset; /* in elements, for views */
+  clippo_dtype dtype;
+  int ndim;
+  int64_t shape[CLIPPO_MAX_DIMS];
+  int owner; /* 1 if this tensor releases mem */
+  size_t bytes;
+} clippo_tensor;
+
+/** Number of elements of t. */
+size_t clippo_tensor_count(const clippo_tensor *t);
+
+/** Allocates a device tensor; on failure the message names the size, the shape and the device. */
+clippo_status clippo_tensor_alloc(clippo_rt *rt, clippo_tensor *t, clippo_dtype dt, int ndim,
+                                  const int64_t *shape, clippo_error *err);
+
+/** Releases an owning tensor and zeroes t; views are just zeroed. */
+void clippo_tensor_release(clippo_rt *rt, clippo_tensor *t);
+
+/** Copies count(t) elements from host memory into t (blocking). */
+clippo_status clippo_tensor_write(clippo_rt *rt, clippo_tensor *t, const void *host,
+                                  clippo_error *err);
+
+/** Copies t into host memory (blocking). */
+clippo_status clippo_tensor_read(clippo_rt *rt, const clippo_tensor *t, void *host,
+                                 clippo_error *err);
+
+/** Allocates t with the shape/dtype of a host array and uploads it. */
+clippo_status clippo_tensor_from_array(clippo_rt *rt, clippo_tensor *t, const clippo_array *a,
+                                       clippo_error *err);
+
+/** Fills t with a float32 value. */
+clippo_status clippo_tensor_fill(clippo_rt *rt, clippo_tensor *t, float value, clippo_error *err);
+
+/** A view of t with a new shape (same element count) or a sub-range (offset in elements). */
+clippo_tensor clippo_tensor_view(const clippo_tensor *t, size_t offset, int ndim,
+                                 const int64_t *shape);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

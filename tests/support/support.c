@@ -1,0 +1,153 @@
+/* Helpers shared by the CMocka tests. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *test_shared_path(const char *rel) {
+  const char *base = getenv("CLIPPO_SHARED_DIR");
+  if (!base || !*base) base = CLIPPO_SHARED_DIR;
+  size_t n = strlen(base) + strlen(rel) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", base, rel);
+  return p;
+}
+
+int test_file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+char *test_tmpdir(void) {
+  const char *t = getenv("TMPDIR");
+  if (!t || !*t) t = "/tmp";
+  size_t n = strlen(t) + 32;
+  char *p = malloc(n);
+  if (!p) return NULL;
+  snprintf(p, n, "%s/clippo-test-XXXXXX", t);
+  if (!mkdtemp(p)) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+char **test_device_specs(size_t *count) {
+  *count = 0;
+  const char *env = getenv("CLIPPO_TEST_DEVICES");
+  char **specs = NULL;
+  if (env && *env) {
+    char *copy = strdup(env);
+    size_t cap = 1;
+    for (const char *c = env; *c; c++) cap += *c == ',';
+    specs = calloc(cap, sizeof *specs);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+      specs[(*count)++] = strdup(tok);
+    free(copy);
+    return specs;
+  }
+  clippo_device_info *devs = NULL;
+  size_t n = 0;
+  clippo_error err;
+  if (clippo_devices_list(&devs, &n, &err) != CLIPPO_OK || n == 0) {
+    free(devs);
+    return NULL;
+  }
+  specs = calloc(n, sizeof *specs);
+  for (size_t i = 0; i < n; i++) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d:%d", devs[i].platform_index, devs[i].device_index);
+    specs[i] = strdup(buf);
+  }
+  *count = n;
+  free(devs);
+  return specs;
+}
+
+void test_device_specs_free(char **specs, size_t count) {
+  for (size_t i = 0; i < count; i++) free(specs[i]);
+  free(specs);
+}
+
+void test_each_device(void (*fn)(clippo_rt *rt, void *user), void *user) {
+  size_t n = 0;
+  char **specs = test_device_specs(&n);
+  if (n == 0) {
+    test_device_specs_free(specs, n);
+    skip();
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    clippo_error err;
+    clippo_rt *rt = NULL;
+    if (clippo_rt_create(&rt, specs[i], &err) != CLIPPO_OK) {
+      char msg[CLIPPO_ERROR_MSG];
+      snprintf(msg, sizeof msg, "%s", err.msg);
+      test_device_specs_free(specs, n);
+      fail_msg("cannot open device %s: %s", specs[i], msg);
+      return;
+    }
+    print_message("[ device   ] %s: %s / %s\n", specs[i], rt->info.platform, rt->info.name);
+    fn(rt, user);
+    clippo_rt_destroy(rt);
+  }
+  test_device_specs_free(specs, n);
+}
+
+void test_rng_seed(test_rng *r, uint64_t seed) { r->s = seed * 0x9E3779B97F4A7C15ull + 1; }
+
+uint64_t test_rng_u64(test_rng *r) {
+  uint64_t x = r->s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  r->s = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+float test_rng_uniform(test_rng *r, float lo, float hi) {
+  double u = (double)(test_rng_u64(r) >> 11) / 9007199254740992.0;
+  return (float)(lo + (hi - lo) * u);
+}
+
+float test_rng_normal(test_rng *r) {
+  double u1 = ((double)(test_rng_u64(r) >> 11) + 1.0) / 9007199254740993.0;
+  double u2 = (double)(test_rng_u64(r) >> 11) / 9007199254740992.0;
+  return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi) {
+  for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(r, lo, hi);
+}
+
+double test_rel_err_f32(const float *a, const float *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double)a[i] - (double)b[i];
+    num += d * d;
+    den += (double)b[i] * (double)b[i];
+  }
+  if (den == 0) return sqrt(num);
+  return sqrt(num / den);
+}
+
+double test_rel_err_f32_f64(const float *a, const double *b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double)a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  if (den == 0) return sqrt(num);
+  return sqrt(num / den);
+}
+
+double test_max_abs_diff(const float *a, const float *b, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)a[i] - (double)b[i]);
+    if (d > m || isnan(d)) m = d;
+  }
+  return m;
+}

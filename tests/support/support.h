@@ -1,0 +1,60 @@
+/* Helpers shared by the CMocka tests: fixture paths, device loops, random data, comparisons. */
+#ifndef CLIPPO_TEST_SUPPORT_H
+#define CLIPPO_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka.h needs the three headers above. */
+#include <cmocka.h>
+
+#include "clippo/runtime.h"
+
+/** Path of a file below ../shared (fixtures/..., fonts/...): env CLIPPO_SHARED_DIR or the
+ * build-time default. Returns a static-per-call buffer the caller owns (free it). */
+char *test_shared_path(const char *rel);
+
+/** 1 if the file exists and is readable. */
+int test_file_exists(const char *path);
+
+/** A fresh temporary directory (mkdtemp under $TMPDIR); caller frees the string. */
+char *test_tmpdir(void);
+
+/** Device specs ("P:D") of every OpenCL device present; *count may be 0 (then skip). The list
+ * honours env CLIPPO_TEST_DEVICES (comma-separated specs) when set. Free with free(). */
+char **test_device_specs(size_t *count);
+void test_device_specs_free(char **specs, size_t count);
+
+/** Opens every device in turn and calls fn(rt, user); skips the test when none exists. A failing
+ * device fails the test with its name. */
+void test_each_device(void (*fn)(clippo_rt *rt, void *user), void *user);
+
+/** Deterministic random numbers: xorshift state. */
+typedef struct test_rng {
+  uint64_t s;
+} test_rng;
+void test_rng_seed(test_rng *r, uint64_t seed);
+uint64_t test_rng_u64(test_rng *r);
+/** Uniform in [lo, hi). */
+float test_rng_uniform(test_rng *r, float lo, float hi);
+/** Standard normal. */
+float test_rng_normal(test_rng *r);
+/** Fills x[n] uniform in [lo, hi). */
+void test_fill_uniform(test_rng *r, float *x, size_t n, float lo, float hi);
+
+/** ||a - b|| / ||b|| over n floats (b as reference; doubles for accuracy). */
+double test_rel_err_f32(const float *a, const float *b, size_t n);
+/** ||a - b|| / ||b|| with a float32 result against a float64 reference. */
+double test_rel_err_f32_f64(const float *a, const double *b, size_t n);
+/** max |a - b| over n floats. */
+double test_max_abs_diff(const float *a, const float *b, size_t n);
+
+/** Asserts a status is CLIPPO_OK, printing err->msg otherwise. */
+#define TEST_OK(expr, err)                                                                         \
+  do {                                                                                             \
+    clippo_status st_ = (expr);                                                                    \
+    if (st_ != CLIPPO_OK) fail_msg("%s failed: %s: %s", #expr, clippo_status_name(st_), (err)->msg); \
+  } while (0)
+
+#endif
