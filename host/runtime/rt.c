@@ -1,0 +1,95 @@
+/* The live device: context, queue, launches and error reporting. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double clippo_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Picks the cache directory: $CLIPPO_CACHE_DIR ("off" disables), $XDG_CACHE_HOME/clippo,
+ * ~/.cache/clippo. */
+static void choose_cache_dir(char *dir, size_t size) {
+  const char *c = getenv("CLIPPO_CACHE_DIR");
+  const char *x = getenv("XDG_CACHE_HOME");
+  const char *h = getenv("HOME");
+  dir[0] = '\0';
+  if (c && *c) {
+    if (strcmp(c, "off") != 0) snprintf(dir, size, "%s", c);
+  } else if (x && *x) {
+    snprintf(dir, size, "%s/clippo", x);
+  } else if (h && *h) {
+    snprintf(dir, size, "%s/.cache/clippo", h);
+  }
+}
+
+clippo_status clippo_cl_check(const clippo_rt *rt, cl_int rc, const char *call, clippo_error *err) {
+  if (rc == CL_SUCCESS) return CLIPPO_OK;
+  const char *dev = rt ? rt->info.name : "?";
+  const char *hint = "";
+  if (rc == CL_MEM_OBJECT_ALLOCATION_FAILURE || rc == CL_OUT_OF_RESOURCES ||
+      rc == CL_OUT_OF_HOST_MEMORY)
+    hint = " (the device may be out of memory: try a smaller --batch-size)";
+  return clippo_fail(err, CLIPPO_E_DEVICE, "%s failed on device '%s': %s (%d)%s", call, dev,
+                     clippo_cl_error_name(rc), (int)rc, hint);
+}
+
+clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *err) {
+  *out = NULL;
+  clippo_rt *rt = calloc(1, sizeof *rt);
+  if (!rt) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory creating the runtime");
+  clippo_status st = clippo_device_select(spec, &rt->info, err);
+  if (st == CLIPPO_OK) st = clippo_device_ids(&rt->info, &rt->platform, &rt->device, err);
+  if (st != CLIPPO_OK) {
+    free(rt);
+    return st;
+  }
+  cl_int rc = CL_SUCCESS;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
+  rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &rc);
+  if (rc == CL_SUCCESS)
+    rt->queue = clCreateCommandQueue(rt->ctx, rt->device, CL_QUEUE_PROFILING_ENABLE, &rc);
+  if (rc != CL_SUCCESS) {
+    st = clippo_cl_check(rt, rc, rt->ctx ? "clCreateCommandQueue" : "clCreateContext", err);
+    clippo_rt_destroy(rt);
+    return st;
+  }
+  choose_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
+  const char *pre = getenv("CLIPPO_PRECOMPILED_DIR");
+  if (pre) snprintf(rt->precompiled_dir, sizeof rt->precompiled_dir, "%s", pre);
+  *out = rt;
+  return CLIPPO_OK;
+}
+
+void clippo_rt_destroy(clippo_rt *rt) {
+  if (!rt) return;
+  if (rt->queue) clFinish(rt->queue);
+  clippo_programs_release(rt);
+  if (rt->queue) clReleaseCommandQueue(rt->queue);
+  if (rt->ctx) clReleaseContext(rt->ctx);
+  free(rt);
+}
+
+clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const size_t *global,
+                               const size_t *local, clippo_error *err) {
+  for (cl_uint i = 0; i < dims; i++)
+    if (global[i] == 0) return CLIPPO_OK; /* nothing to do */
+  cl_int rc = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
+  if (rc == CL_SUCCESS) return CLIPPO_OK;
+  char name[128] = "?";
+  if (clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL) != CL_SUCCESS)
+    snprintf(name, sizeof name, "?");
+  char call[256];
+  snprintf(call, sizeof call, "launching kernel %s (global %zu x %zu x %zu, local %s)", name,
+           global[0], dims > 1 ? global[1] : 1, dims > 2 ? global[2] : 1, local ? "set" : "NULL");
+  return clippo_cl_check(rt, rc, call, err);
+}
+
+clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err) {
+  return clippo_cl_check(rt, clFinish(rt->queue), "clFinish", err);
+}
