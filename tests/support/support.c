@@ -82,10 +82,10 @@ void test_each_device(void (*fn)(clippo_rt *rt, void *user), void *user) {
     clippo_error err;
     clippo_rt *rt = NULL;
     if (clippo_rt_create(&rt, specs[i], &err) != CLIPPO_OK) {
-      char msg[CLIPPO_ERROR_MSG];
-      snprintf(msg, sizeof msg, "%s", err.msg);
+      char msg[CLIPPO_ERROR_MSG + 64];
+      snprintf(msg, sizeof msg, "%s: %s", specs[i], err.msg);
       test_device_specs_free(specs, n);
-      fail_msg("cannot open device %s: %s", specs[i], msg);
+      fail_msg("cannot open device %s", msg);
       return;
     }
     print_message("[ device   ] %s: %s / %s\n", specs[i], rt->info.platform, rt->info.name);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine, builds Release and the ASan/UBSan build, and runs ctest on both,
+# on every OpenCL device (PoCL, and Mesa rusticl through RUSTICL_ENABLE=llvmpipe).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+bash scripts/setup-debian.sh
+export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}
+jobs=$(nproc)
+status=0
+for variant in release sanitize; do
+  dir=build-ci-$variant
+  flags=(-DCMAKE_BUILD_TYPE=Release)
+  [ "$variant" = sanitize ] && flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLIPPO_SANITIZE=ON)
+  cmake -S . -B "$dir" "${flags[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  echo "== ctest ($variant) =="
+  (cd "$dir" && ctest --output-on-failure -j "$jobs") || status=1
+done
+exit $status

@@ -1,0 +1,259 @@
+/* Runtime tests: device listing and specs, kernel builds, the binary cache (cold, warm, corrupt
+ * entry), build-failure logs, tensors. */
+#include "support.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_devices_list(void **state) {
+  (void)state;
+  clippo_error err;
+  clippo_device_info *devs = NULL;
+  size_t n = 0;
+  TEST_OK(clippo_devices_list(&devs, &n, &err), &err);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(devs[i].name[0] != '\0');
+    assert_true(devs[i].compute_units > 0);
+    assert_true(devs[i].max_alloc > 0);
+  }
+  free(devs);
+  if (n == 0) skip();
+}
+
+static void test_device_spec_select(void **state) {
+  (void)state;
+  clippo_error err;
+  clippo_device_info *devs = NULL;
+  size_t n = 0;
+  TEST_OK(clippo_devices_list(&devs, &n, &err), &err);
+  if (n == 0) {
+    free(devs);
+    skip();
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char spec[32];
+    clippo_device_info got;
+    snprintf(spec, sizeof spec, "%d:%d", devs[i].platform_index, devs[i].device_index);
+    TEST_OK(clippo_device_select(spec, &got, &err), &err);
+    assert_string_equal(got.name, devs[i].name);
+    /* a lower-case substring of the device name finds a device with that substring */
+    char sub[8] = {0};
+    for (int k = 0; k < 4 && devs[i].name[k]; k++)
+      sub[k] = (char)(devs[i].name[k] | 0x20);
+    TEST_OK(clippo_device_select(sub, &got, &err), &err);
+  }
+  clippo_device_info got;
+  TEST_OK(clippo_device_select("cpu", &got, &err), &err);
+  assert_true(got.type & CL_DEVICE_TYPE_CPU);
+  assert_int_equal(clippo_device_select("99:99", &got, &err), CLIPPO_E_NOTFOUND);
+  assert_non_null(strstr(err.msg, "99:99"));
+  assert_int_equal(clippo_device_select("no-such-device-xyz", &got, &err), CLIPPO_E_NOTFOUND);
+  assert_non_null(strstr(err.msg, "available"));
+  free(devs);
+}
+
+static size_t count_cache_files(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strstr(e->d_name, ".clbin") && !strstr(e->d_name, ".tmp")) n++;
+  closedir(d);
+  return n;
+}
+
+static void corrupt_cache_files(const char *dir, int truncate_only) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strstr(e->d_name, ".clbin")) continue;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (truncate_only) {
+      assert_int_equal(truncate(path, 40), 0);
+    } else {
+      FILE *f = fopen(path, "r+b");
+      assert_non_null(f);
+      fseek(f, 100, SEEK_SET);
+      fputs("garbage garbage garbage", f);
+      fclose(f);
+    }
+  }
+  closedir(d);
+}
+
+/* Runs the axpy self-test kernel on rt and checks the result. */
+static void run_axpy(clippo_rt *rt) {
+  clippo_error err;
+  cl_kernel k;
+  TEST_OK(clippo_rt_kernel(rt, "selftest.cl", "axpy", "", &k, &err), &err);
+  test_rng rng;
+  test_rng_seed(&rng, 7);
+  enum { N = 1000 };
+  float x[N], y[N], out[N];
+  test_fill_uniform(&rng, x, N, -2, 2);
+  test_fill_uniform(&rng, y, N, -2, 2);
+  int64_t shape[1] = {N};
+  clippo_tensor tx, ty;
+  TEST_OK(clippo_tensor_alloc(rt, &tx, CLIPPO_F32, 1, shape, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &ty, CLIPPO_F32, 1, shape, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tx, x, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &ty, y, &err), &err);
+  float a = 1.5f;
+  cl_uint n = N;
+  clSetKernelArg(k, 0, sizeof a, &a);
+  clSetKernelArg(k, 1, sizeof tx.mem, &tx.mem);
+  clSetKernelArg(k, 2, sizeof ty.mem, &ty.mem);
+  clSetKernelArg(k, 3, sizeof n, &n);
+  size_t g = 1024, l = 64;
+  TEST_OK(clippo_rt_launch(rt, k, 1, &g, &l, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &ty, out, &err), &err);
+  for (int i = 0; i < N; i++) assert_float_equal(out[i], 1.5f * x[i] + y[i], 1e-5);
+  clippo_tensor_release(rt, &tx);
+  clippo_tensor_release(rt, &ty);
+}
+
+typedef struct cache_ctx {
+  char *dir;
+} cache_ctx;
+
+static void cache_on_device(clippo_rt *rt0, void *user) {
+  cache_ctx *c = user;
+  char spec[32];
+  snprintf(spec, sizeof spec, "%d:%d", rt0->info.platform_index, rt0->info.device_index);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/%s", c->dir, spec);
+  setenv("CLIPPO_CACHE_DIR", dir, 1);
+  clippo_error err;
+
+  /* cold: compiled from source, one entry written */
+  clippo_rt *rt = NULL;
+  TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+  run_axpy(rt);
+  assert_int_equal(rt->cache_misses, 1);
+  assert_int_equal(rt->cache_hits, 0);
+  double cold = rt->build_seconds;
+  clippo_rt_destroy(rt);
+  assert_int_equal(count_cache_files(dir), 1);
+
+  /* warm: loaded from the cache */
+  TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+  run_axpy(rt);
+  assert_int_equal(rt->cache_hits, 1);
+  assert_int_equal(rt->cache_misses, 0);
+  double warm = rt->build_seconds;
+  clippo_rt_destroy(rt);
+  print_message("[ cache    ] %s: cold %.3f s, warm %.3f s\n", spec, cold, warm);
+
+  /* corrupt entries (garbage inside, then truncated): rebuilt, never fatal */
+  for (int mode = 0; mode < 2; mode++) {
+    corrupt_cache_files(dir, mode);
+    TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+    run_axpy(rt);
+    assert_int_equal(rt->cache_misses, 1);
+    clippo_rt_destroy(rt);
+    TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+    run_axpy(rt);
+    assert_int_equal(rt->cache_hits, 1); /* the rebuilt entry is good again */
+    clippo_rt_destroy(rt);
+  }
+
+  /* an unwritable cache directory is not fatal either */
+  setenv("CLIPPO_CACHE_DIR", "/proc/clippo-cannot-write-here", 1);
+  TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+  run_axpy(rt);
+  clippo_rt_destroy(rt);
+  setenv("CLIPPO_CACHE_DIR", "off", 1);
+  TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
+  run_axpy(rt);
+  assert_int_equal(rt->cache_misses, 1);
+  clippo_rt_destroy(rt);
+}
+
+static void test_program_cache(void **state) {
+  (void)state;
+  const char *old = getenv("CLIPPO_CACHE_DIR");
+  char *saved = old ? strdup(old) : NULL;
+  cache_ctx c = {test_tmpdir()};
+  assert_non_null(c.dir);
+  test_each_device(cache_on_device, &c);
+  if (saved) setenv("CLIPPO_CACHE_DIR", saved, 1);
+  else unsetenv("CLIPPO_CACHE_DIR");
+  free(saved);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", c.dir);
+  assert_int_equal(system(cmd), 0);
+  free(c.dir);
+}
+
+static void build_failure_on_device(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  cl_kernel k;
+  clippo_status st = clippo_rt_kernel(rt, "selftest.cl", "broken", "-DSELFTEST_BREAK", &k, &err);
+  assert_int_equal(st, CLIPPO_E_BUILD);
+  assert_non_null(strstr(err.msg, "selftest.cl"));
+  assert_non_null(strstr(err.msg, "undefined_identifier"));
+  assert_non_null(strstr(err.msg, rt->info.name));
+  st = clippo_rt_kernel(rt, "selftest.cl", "no_such_kernel", "", &k, &err);
+  assert_int_equal(st, CLIPPO_E_NOTFOUND);
+  st = clippo_rt_kernel(rt, "no_such_file.cl", "x", "", &k, &err);
+  assert_int_equal(st, CLIPPO_E_NOTFOUND);
+  assert_non_null(strstr(err.msg, "no_such_file.cl"));
+}
+
+static void test_build_failure(void **state) {
+  (void)state;
+  test_each_device(build_failure_on_device, NULL);
+}
+
+static void tensors_on_device(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  clippo_tensor t;
+  int64_t shape[2] = {3, 5};
+  TEST_OK(clippo_tensor_alloc(rt, &t, CLIPPO_F32, 2, shape, &err), &err);
+  assert_int_equal(clippo_tensor_count(&t), 15);
+  TEST_OK(clippo_tensor_fill(rt, &t, 2.5f, &err), &err);
+  float h[15];
+  TEST_OK(clippo_tensor_read(rt, &t, h, &err), &err);
+  for (int i = 0; i < 15; i++) assert_float_equal(h[i], 2.5f, 0);
+  int64_t vs[1] = {5};
+  clippo_tensor v = clippo_tensor_view(&t, 5, 1, vs);
+  float row[5] = {1, 2, 3, 4, 5};
+  TEST_OK(clippo_tensor_write(rt, &v, row, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &t, h, &err), &err);
+  assert_float_equal(h[4], 2.5f, 0);
+  assert_float_equal(h[5], 1.0f, 0);
+  assert_float_equal(h[9], 5.0f, 0);
+  assert_float_equal(h[10], 2.5f, 0);
+  assert_true(rt->bytes_allocated >= 60);
+  clippo_tensor_release(rt, &t);
+
+  /* an impossible allocation names the size and the device */
+  int64_t huge[2] = {1 << 20, 1 << 20};
+  clippo_status st = clippo_tensor_alloc(rt, &t, CLIPPO_F32, 2, huge, &err);
+  assert_int_equal(st, CLIPPO_E_DEVICE);
+  assert_non_null(strstr(err.msg, rt->info.name));
+  assert_non_null(strstr(err.msg, "bytes"));
+}
+
+static void test_tensors(void **state) {
+  (void)state;
+  test_each_device(tensors_on_device, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_devices_list),  cmocka_unit_test(test_device_spec_select),
+      cmocka_unit_test(test_program_cache), cmocka_unit_test(test_build_failure),
+      cmocka_unit_test(test_tensors),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
