@@ -1,0 +1,25 @@
+/* Opening the device, the model and the font the way every model subcommand does. */
+#ifndef CLIPPO_CLI_MODEL_H
+#define CLIPPO_CLI_MODEL_H
+
+#include "clippo/model.h"
+#include "clippo/text.h"
+
+/** Opens the device (spec may be NULL) and loads the model; on failure prints the error for cmd
+ * and returns 1 (everything released), else 0. batch 0 keeps the default. */
+int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
+                   clippo_rt **rt, clippo_model **model);
+
+/** Loads the font files (n == 0: env CLIPPO_FONT, else the system default); warns on stderr when
+ * the model records a different font. Returns 0, or 1 after printing the error. */
+int cli_open_font(const char *cmd, const char *const *paths, size_t n, const clippo_model *model,
+                  clippo_font **font);
+
+/** Reads a UTF-8 text file as one text per line ('\n'; a trailing '\r' is dropped; no final
+ * empty line). Returns 0 with malloc'ed arrays (free with cli_free_lines), or 1 after printing. */
+int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **lens, size_t *n);
+
+/** Frees what cli_read_lines returned. */
+void cli_free_lines(char **lines, size_t *lens, size_t n);
+
+#endif

@@ -1,0 +1,246 @@
+/* The device forward pass against the shared tiny fixture (big_vision semantics in float64) and
+ * against the plain C float64 reference on random models of other shapes. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clippo/checkpoint.h"
+#include "clippo/model.h"
+#include "clippo/model_ref.h"
+#include "clippo/npy.h"
+#include "clippo/text.h"
+
+#define TOL 1e-4 /* relative ||out - ref|| / ||ref||, as the fixture README states */
+
+static void load_npy_f64(const char *rel, clippo_array *a) {
+  clippo_error err;
+  char *path = test_shared_path(rel);
+  TEST_OK(clippo_npy_load(path, a, &err), &err);
+  free(path);
+}
+
+static double rel_err_vs(const float *got, const clippo_array *ref) {
+  size_t n = clippo_array_count(ref);
+  if (ref->dtype == CLIPPO_F64) return test_rel_err_f32_f64(got, ref->data, n);
+  return test_rel_err_f32(got, ref->data, n);
+}
+
+/* Reads texts.txt of the tiny fixture: one text per line. */
+static size_t read_texts(char texts[][256], size_t max) {
+  char *path = test_shared_path("fixtures/tiny/texts.txt");
+  FILE *f = fopen(path, "rb");
+  free(path);
+  assert_non_null(f);
+  size_t n = 0;
+  char line[256];
+  while (n < max && fgets(line, sizeof line, f)) {
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+    memcpy(texts[n++], line, len + 1);
+  }
+  fclose(f);
+  return n;
+}
+
+typedef struct tiny_ctx {
+  const char *model_path;
+} tiny_ctx;
+
+static void tiny_on_device(clippo_rt *rt, void *user) {
+  tiny_ctx *c = user;
+  clippo_error err;
+  clippo_model *m = NULL;
+  TEST_OK(clippo_model_load(rt, c->model_path, &m, &err), &err);
+  const clippo_config *cfg = clippo_model_config(m);
+  assert_int_equal(cfg->width, 64);
+  assert_int_equal(cfg->depth, 2);
+  assert_int_equal(cfg->heads, 4);
+  assert_int_equal(cfg->image_size, 32);
+  assert_int_equal(cfg->out_dim, 32);
+
+  clippo_array images, zimg, zpre, ztxt;
+  load_npy_f64("fixtures/tiny/images.npy", &images);
+  load_npy_f64("fixtures/tiny/expected_zimg.npy", &zimg);
+  load_npy_f64("fixtures/tiny/expected_img_pre_logits.npy", &zpre);
+  load_npy_f64("fixtures/tiny/expected_ztxt.npy", &ztxt);
+  TEST_OK(clippo_array_to_f32(&images, &err), &err);
+  size_t n = (size_t)images.shape[0];
+  float out[4 * 64];
+  /* batch 3 so that the last device batch is partial */
+  TEST_OK(clippo_model_set_batch(m, 3, &err), &err);
+  TEST_OK(clippo_model_embed_images(m, images.data, n, CLIPPO_EMBED_Z, out, &err), &err);
+  double e1 = rel_err_vs(out, &zimg);
+  TEST_OK(clippo_model_embed_images(m, images.data, n, CLIPPO_EMBED_PRE_LOGITS, out, &err), &err);
+  double e2 = rel_err_vs(out, &zpre);
+
+  clippo_font *font = NULL;
+  char *lo = test_shared_path("fonts/unifont-9.0.06.hex");
+  char *up = test_shared_path("fonts/unifont_upper-9.0.06.hex");
+  const char *paths[2] = {lo, up};
+  TEST_OK(clippo_font_load(&font, paths, 2, &err), &err);
+  char texts[8][256];
+  const char *tp[8];
+  size_t nt = read_texts(texts, 8);
+  assert_int_equal(nt, (size_t)ztxt.shape[0]);
+  for (size_t i = 0; i < nt; i++) tp[i] = texts[i];
+  TEST_OK(clippo_model_embed_texts(m, font, tp, NULL, nt, CLIPPO_EMBED_Z, out, &err), &err);
+  double e3 = rel_err_vs(out, &ztxt);
+  print_message("[ tiny     ] %s: zimg %.2e, pre-logits %.2e, ztxt %.2e\n", c->model_path, e1, e2,
+                e3);
+  assert_true(e1 < TOL);
+  assert_true(e2 < TOL);
+  assert_true(e3 < TOL);
+  assert_true(fabsf(clippo_model_logit_scale(m)) > 0);
+  clippo_font_free(font);
+  free(lo);
+  free(up);
+  clippo_array_free(&images);
+  clippo_array_free(&zimg);
+  clippo_array_free(&zpre);
+  clippo_array_free(&ztxt);
+  clippo_model_free(m);
+}
+
+static void test_tiny_fixture_npz(void **state) {
+  (void)state;
+  char *path = test_shared_path("fixtures/tiny/model.npz");
+  tiny_ctx c = {path};
+  test_each_device(tiny_on_device, &c);
+  free(path);
+}
+
+static void test_tiny_fixture_h5(void **state) {
+  (void)state;
+  clippo_error err;
+  char *npz = test_shared_path("fixtures/tiny/model.npz");
+  char *dir = test_tmpdir();
+  char h5[1024];
+  snprintf(h5, sizeof h5, "%s/tiny.h5", dir);
+  clippo_checkpoint ck;
+  memset(&ck, 0, sizeof ck);
+  TEST_OK(clippo_checkpoint_load(npz, &ck, 0, &err), &err);
+  TEST_OK(clippo_checkpoint_save_h5(h5, &ck, &err), &err);
+  clippo_checkpoint_free(&ck);
+  tiny_ctx c = {h5};
+  test_each_device(tiny_on_device, &c);
+  remove(h5);
+  remove(dir);
+  free(dir);
+  free(npz);
+}
+
+/* A random model of cfg against the float64 reference on n random images. */
+typedef struct random_ctx {
+  clippo_config cfg;
+  size_t n;
+  size_t batch;
+  uint64_t seed;
+} random_ctx;
+
+static void random_on_device(clippo_rt *rt, void *user) {
+  random_ctx *c = user;
+  clippo_error err;
+  clippo_params params;
+  memset(&params, 0, sizeof params);
+  TEST_OK(clippo_params_init(&params, &c->cfg, c->seed, &err), &err);
+  /* big_vision's init leaves biases ~0 and LayerNorms at identity: perturb every tensor so that
+   * each parameter matters in the comparison */
+  test_rng rng;
+  test_rng_seed(&rng, c->seed + 1);
+  for (size_t i = 0; i < params.count; i++) {
+    float *d = params.items[i].value.data;
+    size_t cnt = clippo_array_count(&params.items[i].value);
+    int is_scale = strstr(params.items[i].name, "/scale") != NULL;
+    for (size_t j = 0; j < cnt; j++)
+      d[j] += (is_scale ? 0.3f : 0.05f) * test_rng_normal(&rng);
+  }
+  const size_t S = (size_t)c->cfg.image_size, per = S * S * 3;
+  float *img = malloc(c->n * per * sizeof *img);
+  test_fill_uniform(&rng, img, c->n * per, -1, 1);
+  size_t od = c->cfg.out_dim > 0 ? (size_t)c->cfg.out_dim : (size_t)c->cfg.width;
+  double *zref = malloc(c->n * od * sizeof *zref);
+  double *pref = malloc(c->n * (size_t)c->cfg.width * sizeof *pref);
+  TEST_OK(clippo_ref_model_forward(&c->cfg, &params, img, c->n, pref, zref, &err), &err);
+  clippo_model *m = NULL;
+  TEST_OK(clippo_model_create(rt, &c->cfg, &params, &m, &err), &err);
+  TEST_OK(clippo_model_set_batch(m, c->batch, &err), &err);
+  float *z = malloc(c->n * od * sizeof *z);
+  float *pre = malloc(c->n * (size_t)c->cfg.width * sizeof *pre);
+  TEST_OK(clippo_model_embed_images(m, img, c->n, CLIPPO_EMBED_Z, z, &err), &err);
+  TEST_OK(clippo_model_embed_images(m, img, c->n, CLIPPO_EMBED_PRE_LOGITS, pre, &err), &err);
+  double ez = test_rel_err_f32_f64(z, zref, c->n * od);
+  double ep = test_rel_err_f32_f64(pre, pref, c->n * (size_t)c->cfg.width);
+  print_message("[ random   ] W%d D%d H%d M%d P%d S%d out%d %s: z %.2e, pre-logits %.2e, "
+                "peak %.1f MiB\n",
+                c->cfg.width, c->cfg.depth, c->cfg.heads, c->cfg.mlp_dim, c->cfg.patch,
+                c->cfg.image_size, c->cfg.out_dim, c->cfg.pool, ez, ep,
+                (double)clippo_model_peak_bytes(m) / 1048576.0);
+  assert_true(ez < TOL);
+  assert_true(ep < TOL);
+  clippo_model_free(m);
+  free(z);
+  free(pre);
+  free(zref);
+  free(pref);
+  free(img);
+  clippo_params_free(&params);
+}
+
+static void test_random_models(void **state) {
+  (void)state;
+  random_ctx cases[3];
+  memset(cases, 0, sizeof cases);
+  clippo_config_b16(&cases[0].cfg);
+  cases[0].cfg.width = 96;
+  cases[0].cfg.depth = 3;
+  cases[0].cfg.heads = 3;
+  cases[0].cfg.mlp_dim = 160;
+  cases[0].cfg.patch = 8;
+  cases[0].cfg.image_size = 40;
+  cases[0].cfg.out_dim = 24;
+  cases[0].n = 5;
+  cases[0].batch = 2;
+  cases[0].seed = 11;
+  cases[1] = cases[0];
+  snprintf(cases[1].cfg.pool, sizeof cases[1].cfg.pool, "gap");
+  cases[1].cfg.out_dim = 0;
+  cases[1].cfg.heads = 6; /* head dim 16 */
+  cases[1].seed = 12;
+  cases[2] = cases[0];
+  cases[2].cfg.width = 128;
+  cases[2].cfg.heads = 2;
+  cases[2].cfg.patch = 16;
+  cases[2].cfg.image_size = 64;
+  cases[2].n = 3;
+  cases[2].batch = 8;
+  cases[2].seed = 13;
+  for (int i = 0; i < 3; i++) test_each_device(random_on_device, &cases[i]);
+}
+
+static void test_b16(void **state) {
+  (void)state;
+  if (getenv("CLIPPO_SKIP_B16")) {
+    skip();
+    return;
+  }
+  random_ctx c;
+  memset(&c, 0, sizeof c);
+  clippo_config_b16(&c.cfg);
+  c.n = 1;
+  c.batch = 1;
+  c.seed = 16;
+  test_each_device(random_on_device, &c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tiny_fixture_npz),
+      cmocka_unit_test(test_tiny_fixture_h5),
+      cmocka_unit_test(test_random_models),
+      cmocka_unit_test(test_b16),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
