@@ -1,0 +1,178 @@
+/* Atomic file replacement: temporary file in the same folder, fsync, rename, fsync folder. */
+#include "clippo/atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Creates "<path>.tmp-<pid>-<hex>" with O_EXCL; returns the open descriptor and the name. */
+static clippo_status make_tmp(const char *path, char **tmp_out, int *fd_out, clippo_error *err) {
+  if (!path || !*path) return clippo_fail(err, CLIPPO_E_ARG, "empty output path");
+  size_t n = strlen(path) + 64;
+  char *tmp = malloc(n);
+  if (!tmp) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)tmp;
+  for (int attempt = 0; attempt < 100; attempt++) {
+    x += 0x9e3779b97f4a7c15ull; /* splitmix64 step: a fresh name per attempt */
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    snprintf(tmp, n, "%s.tmp-%ld-%08x", path, (long)getpid(), (unsigned)(z & 0xffffffffu));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (fd >= 0) {
+      *tmp_out = tmp;
+      *fd_out = fd;
+      return CLIPPO_OK;
+    }
+    if (errno != EEXIST) {
+      int e = errno;
+      free(tmp);
+      return clippo_fail(err, CLIPPO_E_IO, "%s: cannot create a temporary file next to it: %s",
+                         path, strerror(e));
+    }
+  }
+  free(tmp);
+  return clippo_fail(err, CLIPPO_E_IO, "%s: cannot find a free temporary file name", path);
+}
+
+/* Best effort: makes the rename durable. Some file systems refuse fsync on folders. */
+static void fsync_parent(const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *dir;
+  if (!slash)
+    dir = strdup(".");
+  else if (slash == path)
+    dir = strdup("/");
+  else {
+    dir = malloc((size_t)(slash - path) + 1);
+    if (dir) {
+      memcpy(dir, path, (size_t)(slash - path));
+      dir[slash - path] = '\0';
+    }
+  }
+  if (!dir) return;
+  int fd = open(dir, O_RDONLY);
+  if (fd >= 0) {
+    (void)fsync(fd);
+    close(fd);
+  }
+  free(dir);
+}
+
+clippo_status clippo_atomic_open(clippo_atomic_file *af, const char *path, clippo_error *err) {
+  memset(af, 0, sizeof *af);
+  int fd = -1;
+  clippo_status st = make_tmp(path, &af->tmp_path, &fd, err);
+  if (st) return st;
+  af->path = strdup(path);
+  af->fp = fdopen(fd, "wb");
+  if (!af->path || !af->fp) {
+    if (!af->fp) close(fd);
+    clippo_atomic_abort(af);
+    return clippo_fail(err, CLIPPO_E_NOMEM, "%s: out of host memory", path);
+  }
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_atomic_write(clippo_atomic_file *af, const void *data, size_t len,
+                                  clippo_error *err) {
+  if (!af->fp) return clippo_fail(err, CLIPPO_E_ARG, "write to a closed atomic file");
+  if (len && fwrite(data, 1, len, af->fp) != len)
+    return clippo_fail(err, CLIPPO_E_IO, "%s: write failed: %s", af->path, strerror(errno));
+  return CLIPPO_OK;
+}
+
+void clippo_atomic_abort(clippo_atomic_file *af) {
+  if (!af) return;
+  if (af->fp) fclose(af->fp);
+  if (af->tmp_path) remove(af->tmp_path);
+  free(af->tmp_path);
+  free(af->path);
+  memset(af, 0, sizeof *af);
+}
+
+clippo_status clippo_atomic_commit(clippo_atomic_file *af, clippo_error *err) {
+  if (!af->fp || !af->tmp_path || !af->path) {
+    clippo_atomic_abort(af);
+    return clippo_fail(err, CLIPPO_E_ARG, "commit of an atomic file that is not open");
+  }
+  int bad = fflush(af->fp) != 0 || ferror(af->fp);
+  int e = errno;
+  if (!bad && fsync(fileno(af->fp)) != 0) bad = 1, e = errno;
+  if (fclose(af->fp) != 0 && !bad) bad = 1, e = errno;
+  af->fp = NULL;
+  if (bad) {
+    clippo_status st =
+        clippo_fail(err, CLIPPO_E_IO, "%s: cannot write the file: %s", af->path, strerror(e));
+    clippo_atomic_abort(af);
+    return st;
+  }
+  if (rename(af->tmp_path, af->path) != 0) {
+    e = errno;
+    clippo_status st = clippo_fail(err, CLIPPO_E_IO, "%s: cannot rename %s over it: %s", af->path,
+                                   af->tmp_path, strerror(e));
+    clippo_atomic_abort(af);
+    return st;
+  }
+  fsync_parent(af->path);
+  free(af->tmp_path);
+  free(af->path);
+  memset(af, 0, sizeof *af);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_write_file_atomic(const char *path, const void *data, size_t len,
+                                       clippo_error *err) {
+  clippo_atomic_file af;
+  clippo_status st = clippo_atomic_open(&af, path, err);
+  if (st) return st;
+  st = clippo_atomic_write(&af, data, len, err);
+  if (st) {
+    clippo_atomic_abort(&af);
+    return st;
+  }
+  return clippo_atomic_commit(&af, err);
+}
+
+clippo_status clippo_atomic_tmpname(const char *path, char **tmp, clippo_error *err) {
+  int fd = -1;
+  *tmp = NULL;
+  clippo_status st = make_tmp(path, tmp, &fd, err);
+  if (st) return st;
+  close(fd);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_atomic_publish(const char *tmp, const char *path, clippo_error *err) {
+  int fd = open(tmp, O_RDONLY);
+  if (fd < 0) {
+    int e = errno;
+    remove(tmp);
+    return clippo_fail(err, CLIPPO_E_IO, "%s: cannot reopen temporary file %s: %s", path, tmp,
+                       strerror(e));
+  }
+  if (fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    remove(tmp);
+    return clippo_fail(err, CLIPPO_E_IO, "%s: fsync of %s failed: %s", path, tmp, strerror(e));
+  }
+  close(fd);
+  if (rename(tmp, path) != 0) {
+    int e = errno;
+    remove(tmp);
+    return clippo_fail(err, CLIPPO_E_IO, "%s: cannot rename %s over it: %s", path, tmp,
+                       strerror(e));
+  }
+  fsync_parent(path);
+  return CLIPPO_OK;
+}
