@@ -1,0 +1,285 @@
+/* `clippo zeroshot`: zero-shot classification of image files with prompt templates. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_util.h"
+#include "clippo/tasks.h"
+
+const char clippo_cmd_zeroshot_summary[] = "classify images zero-shot from class names";
+
+#define MAX_FONTS 64
+#define CHUNK 64
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: clippo zeroshot --model M (--classes \"a,b,c\" | --classes-file F)\n"
+          "                       [--templates clip_paper|clip_best|none|FILE] [--top-k K] "
+          "[--json]\n"
+          "                       [--device SPEC] [--font F]... [--batch-size B] [--skip-bad] "
+          "IMAGE...\n"
+          "\n"
+          "Classifies PNG/JPEG images among the given classes as big_vision's zero-shot\n"
+          "evaluator does: each class is embedded through prompt templates (the class name\n"
+          "put into 'a photo of a {}.' etc.), the mean of the prompt embeddings is the class\n"
+          "embedding; an image gets softmax(exp(t) * cosine) over the classes.\n"
+          "\n"
+          "Options:\n"
+          "  --model M           checkpoint (.npz or .h5); default: env CLIPPO_MODEL\n"
+          "  --classes LIST      comma-separated class names\n"
+          "  --classes-file F    one class name per line ('#' comments; commas inside a line\n"
+          "                      separate aliases, the first one is used)\n"
+          "  --templates T       clip_paper (default: the 80 CLIP-paper ImageNet prompts plus\n"
+          "                      '{}'), clip_best (8), none (the class name alone), or a file\n"
+          "                      with one template per line, each holding '{}'\n"
+          "  --no-canonicalize   use class names and templates as given (default: big_vision's\n"
+          "                      canonical form: '_' -> space, punctuation removed, lowercase)\n"
+          "  --top-k K           predictions shown per image (default 5)\n"
+          "  --json              one JSON object per image and line:\n"
+          "                      {\"image\": PATH, \"predictions\": [{\"label\": L, \"score\": "
+          "P}, ...]}\n"
+          "                      best first; score = softmax probability over all classes\n"
+          "  --device SPEC       OpenCL device (see clippo devices); default env CLIPPO_DEVICE\n"
+          "  --font F            glyph file(s) for rendering the prompts (default: env\n"
+          "                      CLIPPO_FONT, else the system Unifont)\n"
+          "  --batch-size B      images or prompts per device call (default 8)\n"
+          "  --cache FILE        prompt-embedding cache (default $CLIPPO_CACHE_DIR/prompts.h5,\n"
+          "                      else ~/.cache/clippo/prompts.h5); 'off' disables it\n"
+          "  --skip-bad          go on past files that cannot be read or decoded and list them\n"
+          "                      on stderr at the end\n"
+          "\n"
+          "Exit status: 0 on success; 1 on an error (without --skip-bad, the first unreadable\n"
+          "or corrupt image stops the run with a message naming it); with --skip-bad, 0 when\n"
+          "at least one image was classified (bad files are listed on stderr), 1 when none\n"
+          "was; 2 on a usage error.\n");
+}
+
+static void print_table(const char *path, const clippo_classes *cls, const size_t *idx,
+                        const float *probs, size_t k) {
+  printf("%s\n", path);
+  int w = 5;
+  for (size_t i = 0; i < k; i++) {
+    int l = (int)strlen(cls->labels[idx[i]]);
+    if (l > w) w = l;
+  }
+  if (w > 48) w = 48;
+  for (size_t i = 0; i < k; i++)
+    printf("  %2zu. %-*s %7.2f%%\n", i + 1, w, cls->labels[idx[i]], 100.0 * probs[idx[i]]);
+}
+
+static int print_json(const char *path, const clippo_classes *cls, const size_t *idx,
+                      const float *probs, size_t k) {
+  cJSON *o = cJSON_CreateObject();
+  int ok = o && cJSON_AddStringToObject(o, "image", path);
+  cJSON *arr = ok ? cJSON_AddArrayToObject(o, "predictions") : NULL;
+  ok = ok && arr;
+  for (size_t i = 0; ok && i < k; i++) {
+    cJSON *p = cJSON_CreateObject();
+    ok = p && cJSON_AddStringToObject(p, "label", cls->labels[idx[i]]) &&
+         cJSON_AddNumberToObject(p, "score", (double)probs[idx[i]]);
+    if (p) cJSON_AddItemToArray(arr, p);
+  }
+  char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+  if (s) printf("%s\n", s);
+  free(s);
+  cJSON_Delete(o);
+  return s ? 0 : -1;
+}
+
+int clippo_cmd_zeroshot(int argc, char **argv) {
+  const char *fonts[MAX_FONTS];
+  size_t nfonts = 0;
+  const char *model = getenv("CLIPPO_MODEL"), *classes_list = NULL, *classes_file = NULL;
+  const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
+  long top_k = 5, batch = 8;
+  int json = 0, skip_bad = 0, canon = 1, only_positional = 0;
+  const char **images = calloc((size_t)argc + 1, sizeof *images);
+  size_t nimages = 0;
+  if (!images) return cli_usage_error("zeroshot", "out of memory");
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL, *a = argv[i];
+    int r;
+    if (!only_positional && a[0] == '-' && a[1] != '\0') {
+      if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+        usage(stdout);
+        free(images);
+        return 0;
+      }
+      if (cli_flag(argv, i, "--")) {
+        only_positional = 1;
+        continue;
+      }
+      if (cli_flag(argv, i, "--json")) {
+        json = 1;
+        continue;
+      }
+      if (cli_flag(argv, i, "--skip-bad")) {
+        skip_bad = 1;
+        continue;
+      }
+      if (cli_flag(argv, i, "--no-canonicalize")) {
+        canon = 0;
+        continue;
+      }
+#define OPT(name)                                                                                  \
+  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) {                                               \
+    free(images);                                                                                  \
+    return 2;                                                                                      \
+  }                                                                                                \
+  if (r > 0)
+      OPT("--model") {
+        model = v;
+        continue;
+      }
+      OPT("--classes") {
+        classes_list = v;
+        continue;
+      }
+      OPT("--classes-file") {
+        classes_file = v;
+        continue;
+      }
+      OPT("--templates") {
+        templates_spec = v;
+        continue;
+      }
+      OPT("--device") {
+        device = v;
+        continue;
+      }
+      OPT("--cache") {
+        cache = v;
+        continue;
+      }
+      OPT("--font") {
+        if (nfonts == MAX_FONTS) {
+          free(images);
+          return cli_usage_error("zeroshot", "more than %d fonts", MAX_FONTS);
+        }
+        fonts[nfonts++] = v;
+        continue;
+      }
+      OPT("--top-k") {
+        if (cli_parse_int("--top-k", v, 1, 1000000, &top_k)) {
+          free(images);
+          return 2;
+        }
+        continue;
+      }
+      OPT("--batch-size") {
+        if (cli_parse_int("--batch-size", v, 1, 4096, &batch)) {
+          free(images);
+          return 2;
+        }
+        continue;
+      }
+#undef OPT
+      free(images);
+      return cli_usage_error("zeroshot", "unknown option '%s'", a);
+    }
+    images[nimages++] = a;
+  }
+  int usage_rc = 0;
+  if (!model || !*model)
+    usage_rc = cli_usage_error("zeroshot", "--model is required");
+  else if (!classes_list == !classes_file)
+    usage_rc = cli_usage_error("zeroshot", "give exactly one of --classes or --classes-file");
+  else if (nimages == 0)
+    usage_rc = cli_usage_error("zeroshot", "no IMAGE given");
+  if (usage_rc) {
+    free(images);
+    return usage_rc;
+  }
+  if (cache && !strcmp(cache, "off")) cache = "";
+
+  clippo_error err;
+  clippo_error_clear(&err);
+  clippo_classes cls = {0};
+  clippo_templates tmpl = {0};
+  clippo_task_model tm;
+  memset(&tm, 0, sizeof tm);
+  clippo_classifier clf = {0};
+  clippo_classifier_stats stats;
+  clippo_path_list bad = {0};
+  float *z = NULL, *probs = NULL;
+  size_t *idx = NULL;
+  unsigned char *ok = NULL;
+  clippo_error *ferr = NULL;
+  size_t classified = 0;
+  int rc = 0;
+  clippo_status st = classes_list ? clippo_classes_parse_list(classes_list, canon, &cls, &err)
+                                  : clippo_classes_load_file(classes_file, canon, &cls, &err);
+  if (!st) st = clippo_templates_load(templates_spec, canon, &tmpl, &err);
+  if (!st) st = clippo_task_model_open(model, device, fonts, nfonts, (size_t)batch, &tm, &err);
+  if (!st) {
+    const char *want = clippo_model_config(tm.model)->font;
+    const char *have = clippo_font_identity(tm.font);
+    if (want[0] && strcmp(want, have))
+      fprintf(stderr,
+              "clippo zeroshot: warning: the model was trained with font '%s', rendering with "
+              "'%s'\n",
+              want, have);
+    st = clippo_classifier_build(&tm, &cls, &tmpl, cache, &clf, &stats, &err);
+    if (!st && stats.cache_warning[0])
+      fprintf(stderr, "clippo zeroshot: warning: %s\n", stats.cache_warning);
+  }
+  size_t k = (size_t)top_k < cls.count ? (size_t)top_k : cls.count;
+  if (!st) {
+    z = malloc(CHUNK * tm.dim * sizeof *z);
+    probs = malloc(cls.count * sizeof *probs);
+    idx = malloc(cls.count * sizeof *idx);
+    ok = malloc(CHUNK);
+    ferr = malloc(CHUNK * sizeof *ferr);
+    if (!z || !probs || !idx || !ok || !ferr)
+      st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
+  }
+  for (size_t c0 = 0; !st && c0 < nimages; c0 += CHUNK) {
+    size_t nc = nimages - c0 < CHUNK ? nimages - c0 : CHUNK;
+    st = clippo_embed_image_files(&tm, images + c0, nc, 0, z, ok, ferr, &err);
+    for (size_t i = 0; !st && i < nc; i++) {
+      if (!ok[i]) {
+        if (!skip_bad) {
+          err = ferr[i];
+          st = err.status ? err.status : CLIPPO_E_FORMAT;
+          break;
+        }
+        st = clippo_path_list_add(&bad, images[c0 + i], &err);
+        fprintf(stderr, "clippo zeroshot: skipping: %s\n", ferr[i].msg);
+        continue;
+      }
+      clippo_classifier_probs(&clf, z + i * tm.dim, probs);
+      size_t m = clippo_topk(probs, cls.count, k, idx);
+      if (json) {
+        if (print_json(images[c0 + i], &cls, idx, probs, m))
+          st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
+      } else {
+        print_table(images[c0 + i], &cls, idx, probs, m);
+      }
+      classified++;
+    }
+    fflush(stdout);
+  }
+  if (st) {
+    rc = cli_report("zeroshot", &err);
+  } else if (bad.count) {
+    fprintf(stderr, "clippo zeroshot: %zu file(s) could not be classified:\n", bad.count);
+    for (size_t i = 0; i < bad.count; i++) fprintf(stderr, "  %s\n", bad.items[i]);
+    if (classified == 0) {
+      fprintf(stderr, "clippo zeroshot: error: no image could be classified\n");
+      rc = 1;
+    }
+  }
+  free(z);
+  free(probs);
+  free(idx);
+  free(ok);
+  free(ferr);
+  free(images);
+  clippo_path_list_free(&bad);
+  clippo_classifier_free(&clf);
+  clippo_task_model_close(&tm);
+  clippo_templates_free(&tmpl);
+  clippo_classes_free(&cls);
+  return rc;
+}

@@ -1,0 +1,133 @@
+/* Shared task helpers: hashing, a string map, the cache folder, progress lines. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clippo/tasks.h"
+#include "tasks/tasks_internal.h"
+
+double tasks_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t tasks_hash64(const void *data, size_t len) {
+  /* FNV-1a followed by a multiply-xorshift finaliser: fine for table keys and short names. */
+  const unsigned char *p = data;
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+int tasks_strmap_get(const tasks_strmap *m, const char *key, size_t *val) {
+  if (!m->cap) return 0;
+  size_t mask = m->cap - 1;
+  for (size_t i = (size_t)tasks_hash64(key, strlen(key)) & mask;; i = (i + 1) & mask) {
+    if (!m->keys[i]) return 0;
+    if (!strcmp(m->keys[i], key)) {
+      *val = m->vals[i];
+      return 1;
+    }
+  }
+}
+
+static void strmap_insert(const char **keys, size_t *vals, size_t cap, const char *key, size_t val,
+                          int *added) {
+  size_t mask = cap - 1;
+  for (size_t i = (size_t)tasks_hash64(key, strlen(key)) & mask;; i = (i + 1) & mask) {
+    if (!keys[i]) {
+      keys[i] = key;
+      vals[i] = val;
+      *added = 1;
+      return;
+    }
+    if (!strcmp(keys[i], key)) {
+      keys[i] = key;
+      vals[i] = val;
+      *added = 0;
+      return;
+    }
+  }
+}
+
+clippo_status tasks_strmap_put(tasks_strmap *m, const char *key, size_t val, clippo_error *err) {
+  if ((m->count + 1) * 2 > m->cap) {
+    size_t cap = m->cap ? m->cap * 2 : 64;
+    const char **keys = calloc(cap, sizeof *keys);
+    size_t *vals = calloc(cap, sizeof *vals);
+    if (!keys || !vals) {
+      free(keys);
+      free(vals);
+      return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (string table)");
+    }
+    int added;
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->keys[i]) strmap_insert(keys, vals, cap, m->keys[i], m->vals[i], &added);
+    free(m->keys);
+    free(m->vals);
+    m->keys = keys;
+    m->vals = vals;
+    m->cap = cap;
+  }
+  int added = 0;
+  strmap_insert(m->keys, m->vals, m->cap, key, val, &added);
+  m->count += (size_t)added;
+  return CLIPPO_OK;
+}
+
+void tasks_strmap_free(tasks_strmap *m) {
+  free(m->keys);
+  free(m->vals);
+  memset(m, 0, sizeof *m);
+}
+
+void clippo_cache_dir(char *dir, size_t cap) {
+  const char *c = getenv("CLIPPO_CACHE_DIR");
+  const char *x = getenv("XDG_CACHE_HOME");
+  const char *h = getenv("HOME");
+  if (cap) dir[0] = '\0';
+  if (c && *c) {
+    if (strcmp(c, "off") != 0) snprintf(dir, cap, "%s", c);
+  } else if (x && *x) {
+    snprintf(dir, cap, "%s/clippo", x);
+  } else if (h && *h) {
+    snprintf(dir, cap, "%s/.cache/clippo", h);
+  }
+}
+
+void clippo_progress_format(char *buf, size_t cap, size_t done, size_t total, double elapsed_s,
+                            int bar_width) {
+  if (!cap) return;
+  char bar[128] = "";
+  if (bar_width > 0) {
+    if (bar_width > 100) bar_width = 100;
+    size_t fill = total ? (size_t)((double)bar_width * (double)done / (double)total) : 0;
+    if (fill > (size_t)bar_width) fill = (size_t)bar_width;
+    size_t o = 0;
+    bar[o++] = '[';
+    for (size_t i = 0; i < (size_t)bar_width; i++)
+      bar[o++] = i < fill ? '=' : (i == fill && done < total ? '>' : ' ');
+    bar[o++] = ']';
+    bar[o++] = ' ';
+    bar[o] = '\0';
+  }
+  double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
+  char eta[32] = "--:--";
+  if (rate > 0 && total >= done) {
+    double left = (double)(total - done) / rate;
+    if (left < 1e7) {
+      long s = (long)(left + 0.5);
+      if (s >= 3600)
+        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+      else
+        snprintf(eta, sizeof eta, "%ld:%02ld", s / 60, s % 60);
+    }
+  }
+  int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
+  snprintf(buf, cap, "%s%zu/%zu (%d%%)  %.1f img/s  ETA %s", bar, done, total, pct, rate, eta);
+}

@@ -1,0 +1,351 @@
+/* Tasks: what users run CLIPPO for. Zero-shot classification with big_vision's prompt
+ * templates (REFERENCE.md §5), a persistent cache of prompt embeddings, an HDF5 image index for
+ * text->image and image->image search, and the metrics of `clippo eval`. */
+#ifndef CLIPPO_TASKS_H
+#define CLIPPO_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clippo/model.h"
+#include "clippo/status.h"
+#include "clippo/text.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Prompt templates and canonicalisation (big_vision evaluators/proj/image_text/
+ * prompt_engineering.py)
+ * ------------------------------------------------------------------------------------------- */
+
+/** Number of templates in the "clip_paper" set: the 80 CLIP-paper ImageNet prompts plus "{}". */
+#define CLIPPO_CLIP_PAPER_TEMPLATES 81
+
+/** A built-in template set by name: "clip_paper" (81 prompts), "clip_best" (8) or
+ * "class_name_only" / "none" (just "{}"). The strings are big_vision's, not canonicalised.
+ * Returns NULL for an unknown name; *n gets the count. */
+const char *const *clippo_templates_builtin(const char *name, size_t *n);
+
+/** big_vision's _canonicalize(text, keep_punctuation_exact_string=keep): '_' -> ' ', ASCII
+ * punctuation (Python's string.punctuation) removed except occurrences of the exact ASCII string
+ * `keep` (NULL or "" keeps none), lowercased as Python's str.lower() does (full Unicode 14
+ * mapping, final sigma included), runs of Unicode whitespace (str.isspace) collapsed to one
+ * space and stripped at both ends. Bytes that are not valid UTF-8 pass through unchanged.
+ * Returns a malloc'ed NUL-terminated string, or NULL when out of memory. */
+char *clippo_canonicalize(const char *text, size_t len, const char *keep);
+
+/** A list of prompt templates, each holding exactly one "{}". */
+typedef struct clippo_templates {
+  size_t count;
+  char **items;
+} clippo_templates;
+
+/** Loads templates from spec: a built-in set name (clippo_templates_builtin) or a text file
+ * with one template per line (blank lines and lines starting with '#' are skipped). When
+ * canonicalize is set each template is canonicalised keeping "{}" (as big_vision does by
+ * default). A template without exactly one "{}" is an error naming it (and file:line). */
+clippo_status clippo_templates_load(const char *spec, int canonicalize, clippo_templates *out,
+                                    clippo_error *err);
+
+/** Frees the templates and zeroes t. */
+void clippo_templates_free(clippo_templates *t);
+
+/** The text of template tmpl with its "{}" replaced by name (malloc'ed). CLIPPO_E_ARG when
+ * tmpl does not hold exactly one "{}". */
+clippo_status clippo_prompt_format(const char *tmpl, const char *name, char **out,
+                                   clippo_error *err);
+
+/** Class names: what is shown (label) and what goes into the prompts (prompt_name). */
+typedef struct clippo_classes {
+  size_t count;
+  char **labels;       /* as given (surrounding whitespace trimmed) */
+  char **prompt_names; /* canonicalised keeping ',', then the first ','-separated alias */
+} clippo_classes;
+
+/** Adds a class. With canonicalize, the prompt name is big_vision's canonical form: the name
+ * canonicalised keeping ',' and cut at its first ',' (first_class_name_only); otherwise the
+ * trimmed name itself. A name empty after that is an error naming it. */
+clippo_status clippo_classes_add(clippo_classes *c, const char *name, int canonicalize,
+                                 clippo_error *err);
+
+/** Adds the classes of a comma-separated list ("cat,dog,red car"). */
+clippo_status clippo_classes_parse_list(const char *list, int canonicalize, clippo_classes *c,
+                                        clippo_error *err);
+
+/** Adds the classes of a file, one per line (blank lines and lines starting with '#' skipped;
+ * commas inside a line separate aliases, the first is used). */
+clippo_status clippo_classes_load_file(const char *path, int canonicalize, clippo_classes *c,
+                                       clippo_error *err);
+
+/** Frees the class list and zeroes it. */
+void clippo_classes_free(clippo_classes *c);
+
+/** The ten Fashion-MNIST class names in label order ("T-shirt/top", ..., "Ankle boot"). */
+extern const char *const clippo_fashion_mnist_classes[10];
+
+/* ---------------------------------------------------------------------------------------------
+ * Embedding math
+ * ------------------------------------------------------------------------------------------- */
+
+/** A class embedding as big_vision's _average_embeddings: the mean of the n prompt embeddings
+ * z[n][dim] (already L2-normalised by the model), divided by (1e-8 + its L2 norm). */
+void clippo_class_embedding(const float *z, size_t n, size_t dim, float *out);
+
+/** Writes softmax(scale * logits[0..n)) to probs (may alias logits), computed in double. */
+void clippo_softmax_scaled(const float *logits, size_t n, float scale, float *probs);
+
+/** The indices of the k largest scores[0..n), best first (ties: lower index first). Writes
+ * min(k, n) indices and returns that count. */
+size_t clippo_topk(const float *scores, size_t n, size_t k, size_t *idx);
+
+/** Rank (0-based) of scores[target] among scores[0..n): how many entries beat it (greater, or
+ * equal with a lower index). */
+size_t clippo_rank_of(const float *scores, size_t n, size_t target);
+
+/* ---------------------------------------------------------------------------------------------
+ * Model identity and the prompt-embedding cache
+ * ------------------------------------------------------------------------------------------- */
+
+/** Size of an identity string buffer. */
+#define CLIPPO_IDENTITY_MAX 96
+
+/** The default cache folder: $CLIPPO_CACHE_DIR ("off" disables: ""), $XDG_CACHE_HOME/clippo,
+ * ~/.cache/clippo. Writes "" when caching is off or no home is known. */
+void clippo_cache_dir(char *out, size_t cap);
+
+/** The identity of a model file: "c1-<32 hex digits of a 128-bit hash of the content>-<size>",
+ * independent of its path. The hash is remembered in cache_dir/identities.tsv keyed by (real
+ * path, size, mtime, inode), so an unchanged file is hashed once; cache_dir NULL or "" hashes
+ * every time. */
+clippo_status clippo_file_identity(const char *path, const char *cache_dir,
+                                   char out[CLIPPO_IDENTITY_MAX], clippo_error *err);
+
+/** The 128-bit hash used by clippo_file_identity over a memory buffer (32 hex digits + NUL). */
+void clippo_hash128_hex(const void *data, size_t len, char out[33]);
+
+/** Prompt embeddings remembered across runs (opaque). One HDF5 file holds a group per
+ * (model identity, font identity); the least recently used groups beyond 8 are dropped. */
+typedef struct clippo_prompt_cache clippo_prompt_cache;
+
+/** Opens the cache at path (NULL: clippo_cache_dir()/prompts.h5; "" or caching off: a cache
+ * that remembers nothing across runs) for this model, font and embedding size, loading the
+ * embeddings stored for them. A missing file is an empty cache; an unreadable or corrupt one
+ * is ignored (and replaced on save) with a note in clippo_prompt_cache_warning. */
+clippo_status clippo_prompt_cache_open(const char *path, const char *model_id, const char *font_id,
+                                       size_t dim, clippo_prompt_cache **out, clippo_error *err);
+
+/** Copies the embedding of prompt into z (dim floats) and returns 1 if cached; else 0. */
+int clippo_prompt_cache_get(const clippo_prompt_cache *c, const char *prompt, float *z);
+
+/** Remembers the embedding of prompt (replacing an older one). */
+clippo_status clippo_prompt_cache_put(clippo_prompt_cache *c, const char *prompt, const float *z,
+                                      clippo_error *err);
+
+/** Writes the cache file atomically (temporary file + rename) if anything was added; the other
+ * (model, font) groups of the file are kept. */
+clippo_status clippo_prompt_cache_save(clippo_prompt_cache *c, clippo_error *err);
+
+/** Number of prompts the cache holds for this model and font. */
+size_t clippo_prompt_cache_count(const clippo_prompt_cache *c);
+
+/** A note about a cache file that could not be used ("" when none). */
+const char *clippo_prompt_cache_warning(const clippo_prompt_cache *c);
+
+/** The path of the cache file ("" when the cache is memory-only). */
+const char *clippo_prompt_cache_path(const clippo_prompt_cache *c);
+
+/** Frees the cache (without saving). NULL is fine. */
+void clippo_prompt_cache_free(clippo_prompt_cache *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * A model ready for tasks, and zero-shot classification
+ * ------------------------------------------------------------------------------------------- */
+
+/** Everything a task needs: device, model, font and their identities. */
+typedef struct clippo_task_model {
+  clippo_rt *rt;
+  clippo_model *model;
+  clippo_font *font;
+  char identity[CLIPPO_IDENTITY_MAX]; /* clippo_file_identity of the model file */
+  char cache_dir[1024];               /* clippo_cache_dir() at open time */
+  int image_size;
+  size_t dim;   /* embedding size (CLIPPO_EMBED_Z) */
+  size_t batch; /* images or texts per device call */
+} clippo_task_model;
+
+/** Opens the device (spec as clippo_rt_create), loads the model file and the font
+ * (clippo_font_load(fonts, nfonts)), computes the model identity and sets the batch size
+ * (0 = 8). On failure everything is released. */
+clippo_status clippo_task_model_open(const char *model_path, const char *device,
+                                     const char *const *fonts, size_t nfonts, size_t batch,
+                                     clippo_task_model *tm, clippo_error *err);
+
+/** Releases what clippo_task_model_open acquired and zeroes tm. */
+void clippo_task_model_close(clippo_task_model *tm);
+
+/** Embeds n image files (decode | resize | value_range) into z[n][dim] in batches of tm->batch.
+ * ok[i] gets 1 for a file embedded, 0 for one that could not be read or decoded (its row is
+ * zeroed and, when file_errs is not NULL, file_errs[i] says why, naming the file). Files are
+ * decoded on up to `threads` threads (0 = 4). Fails only for device or memory errors. */
+clippo_status clippo_embed_image_files(clippo_task_model *tm, const char *const *paths, size_t n,
+                                       int threads, float *z, unsigned char *ok,
+                                       clippo_error *file_errs, clippo_error *err);
+
+/** Embeds n texts (rendered with tm->font) into z[n][dim], in batches of tm->batch. */
+clippo_status clippo_embed_texts_batched(clippo_task_model *tm, const char *const *texts, size_t n,
+                                         float *z, clippo_error *err);
+
+/** Statistics of building a classifier. */
+typedef struct clippo_classifier_stats {
+  size_t prompts;    /* prompts needed (classes x templates) */
+  size_t cache_hits; /* prompts found in the cache */
+  size_t embedded;   /* prompts rendered and embedded now */
+  char cache_warning[512];
+} clippo_classifier_stats;
+
+/** A zero-shot classifier: one unit embedding per class and the model's logit scale. */
+typedef struct clippo_classifier {
+  size_t count; /* classes */
+  size_t dim;
+  float *z; /* (count, dim) */
+  float logit_scale;
+} clippo_classifier;
+
+/** Builds the class embeddings: for each class and template, the prompt
+ * template.replace("{}", prompt_name), embedded (or read from the prompt cache at cache_path:
+ * NULL = default file, "" = none), averaged and renormalised (clippo_class_embedding). New
+ * prompt embeddings are saved to the cache. stats may be NULL. */
+clippo_status clippo_classifier_build(clippo_task_model *tm, const clippo_classes *classes,
+                                      const clippo_templates *templates, const char *cache_path,
+                                      clippo_classifier *out, clippo_classifier_stats *stats,
+                                      clippo_error *err);
+
+/** Cosine similarities zimg . class_z^T (count floats) of one image embedding. */
+void clippo_classifier_logits(const clippo_classifier *c, const float *zimg, float *logits);
+
+/** Class probabilities: softmax(logit_scale * logits) over all classes (count floats). */
+void clippo_classifier_probs(const clippo_classifier *c, const float *zimg, float *probs);
+
+/** Frees the classifier and zeroes it. */
+void clippo_classifier_free(clippo_classifier *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Image files and the search index
+ * ------------------------------------------------------------------------------------------- */
+
+/** A list of paths. */
+typedef struct clippo_path_list {
+  size_t count;
+  size_t cap;
+  char **items;
+} clippo_path_list;
+
+/** Appends a copy of path. */
+clippo_status clippo_path_list_add(clippo_path_list *l, const char *path, clippo_error *err);
+
+/** Frees the list and zeroes it. */
+void clippo_path_list_free(clippo_path_list *l);
+
+/** Collects image files: a file argument is taken as it is (whatever its content: decoding
+ * errors come later), a directory is walked recursively (names sorted, symbolic links followed
+ * up to depth 64, hidden entries skipped) keeping the files whose first bytes are a PNG or JPEG
+ * signature. Paths are made absolute and canonical (realpath) and duplicates dropped, keeping
+ * the first occurrence. A path that does not exist is CLIPPO_E_NOTFOUND naming it. */
+clippo_status clippo_collect_images(const char *const *paths, size_t n, clippo_path_list *out,
+                                    clippo_error *err);
+
+/** An image index file being written or read (opaque). HDF5 layout: root attributes format
+ * ("clippo-index-1"), model (identity), model_path, dim, image_size, count; datasets z
+ * (count, dim) float32 and the paths as path_bytes (uint8) + path_ends (uint64). */
+typedef struct clippo_index clippo_index;
+
+/** Opens INDEX for adding embeddings: creates it when absent, otherwise checks that it was made
+ * by the same model identity and embedding size (a different one is CLIPPO_E_ARG with a
+ * message naming both models) and loads its list of paths. Rows written after the last
+ * committed count (an interrupted write) are ignored. */
+clippo_status clippo_index_open_append(const char *path, const char *model_id,
+                                       const char *model_path, size_t dim, int image_size,
+                                       clippo_index **out, clippo_error *err);
+
+/** Opens INDEX read-only and loads all of it (paths and embeddings). */
+clippo_status clippo_index_open_read(const char *path, clippo_index **out, clippo_error *err);
+
+/** Number of committed entries. */
+size_t clippo_index_count(const clippo_index *ix);
+
+/** 1 if path is already in the index. */
+int clippo_index_contains(const clippo_index *ix, const char *path);
+
+/** Appends n entries and commits them: data is written and flushed before the count attribute
+ * is updated and flushed, so an interruption loses at most this call's entries. */
+clippo_status clippo_index_append(clippo_index *ix, const char *const *paths, const float *z,
+                                  size_t n, clippo_error *err);
+
+/** Accessors of a read index: the model identity and path it was built with, the embedding
+ * size, the i-th path and the (count, dim) embeddings. */
+const char *clippo_index_model_id(const clippo_index *ix);
+const char *clippo_index_model_path(const clippo_index *ix);
+size_t clippo_index_dim(const clippo_index *ix);
+const char *clippo_index_path(const clippo_index *ix, size_t i);
+const float *clippo_index_embeddings(const clippo_index *ix);
+
+/** Closes the file and frees the index. NULL is fine. */
+clippo_status clippo_index_close(clippo_index *ix, clippo_error *err);
+
+/** The k best entries for a unit query q (cosine similarity = dot product): writes min(k,
+ * count) indices and scores, best first, and returns that count. */
+size_t clippo_index_search(const clippo_index *ix, const float *q, size_t k, size_t *idx,
+                           float *scores);
+
+/* ---------------------------------------------------------------------------------------------
+ * Evaluation helpers
+ * ------------------------------------------------------------------------------------------- */
+
+/** Fashion-MNIST folder: env CLIPPO_FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist
+ * when it holds t10k-images-idx3-ubyte.gz; NULL when not found. */
+const char *clippo_fashion_mnist_dir(void);
+
+/** Converts n gray (or RGB when channels == 3) uint8 images of w x h into model inputs: gray is
+ * replicated to RGB, resized to size x size with clippo_image_resize_bilinear, value range
+ * [-1, 1]; writes n * size * size * 3 floats. */
+clippo_status clippo_pixels_to_inputs(const uint8_t *pixels, size_t n, int w, int h, int channels,
+                                      int size, float *dst, clippo_error *err);
+
+/** An image-caption list: path<TAB>caption per line, paths relative to the file's folder. */
+typedef struct clippo_caption_set {
+  size_t pairs;            /* lines */
+  char **captions;         /* pairs captions */
+  size_t *image_of;        /* pairs entries: index into images */
+  clippo_path_list images; /* unique image paths, first-seen order */
+} clippo_caption_set;
+
+/** Reads a TSV of image-caption pairs (blank lines skipped; a line without a TAB is an error
+ * naming file:line). With limit > 0, reads the first `limit` pairs. */
+clippo_status clippo_caption_set_load(const char *path, size_t limit, clippo_caption_set *out,
+                                      clippo_error *err);
+
+/** Frees the caption set and zeroes it. */
+void clippo_caption_set_free(clippo_caption_set *s);
+
+/** Retrieval recalls at k = 1, 5, 10 both ways, from unit image embeddings zi (n_images, dim)
+ * and caption embeddings zt (pairs, dim). Image->text: an image counts when any of its captions
+ * is in the top k; text->image: a caption counts when its image is in the top k. Values are
+ * fractions in [0, 1]. */
+typedef struct clippo_recall {
+  double i2t[3];
+  double t2i[3];
+} clippo_recall;
+clippo_status clippo_retrieval_recall(const float *zi, size_t n_images, const float *zt,
+                                      size_t pairs, const size_t *image_of, size_t dim,
+                                      clippo_recall *out, clippo_error *err);
+
+/** Progress line "[=====>    ]  123/1000  45.6 img/s  ETA 0:19" (bar_width 0: no bar). */
+void clippo_progress_format(char *buf, size_t cap, size_t done, size_t total, double elapsed_s,
+                            int bar_width);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
