@@ -1,0 +1,329 @@
+/* Launchers of kernels/attention.cl (head split / merge) and the multi-head attention that
+ * strings them together with clippo_gemm, clippo_gemm_batched and the softmax. */
+#include "clippo/ops.h"
+
+#include <math.h>
+
+#include "clippo/gemm.h"
+#include "ops/ops_internal.h"
+
+clippo_status clippo_op_heads_split(clippo_rt *rt, const clippo_tensor *src, size_t ld, size_t col0,
+                                    const clippo_tensor *bias, float scale, size_t t, int heads,
+                                    clippo_tensor *dst, clippo_error *err) {
+  static const char op[] = "heads_split";
+  size_t rows = 0, hd = 0, drows = 0;
+  clippo_status st = ops_check_rows(src, ld, &rows, NULL, op, "src", err);
+  if (st) return st;
+  if ((st = ops_check_rows(dst, 0, &drows, &hd, op, "dst", err))) return st;
+  if (heads <= 0 || t == 0 || rows % t != 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: %zu rows, %zu tokens, %d heads do not fit", op,
+                       rows, t, heads);
+  size_t w = (size_t)heads * hd;
+  if (col0 + w > ld)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: columns [%zu, %zu) exceed the %zu of src", op,
+                       col0, col0 + w, ld);
+  if (drows != rows * (size_t)heads)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: dst has %zu rows of %zu, expected (n * heads, t, hd) = %zu rows", op,
+                       drows, hd, rows * (size_t)heads);
+  if (bias && (st = ops_check_count(bias, w, op, "bias", err))) return st;
+  if (!ops_disjoint(src, dst) || (bias && !ops_disjoint(bias, dst)))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: dst overlaps src or bias", op);
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  if ((st = ops_kernel(rt, &c, "attention.cl", "heads_split", &k, err))) return st;
+  ops_args a;
+  ops_args_begin(&a, k);
+  ops_arg_tensor(&a, src);
+  ops_arg_u32(&a, ld);
+  ops_arg_u32(&a, col0);
+  ops_arg_tensor(&a, bias ? bias : src);
+  ops_arg_u32(&a, bias != NULL);
+  ops_arg_f32(&a, scale);
+  ops_arg_tensor(&a, dst);
+  ops_arg_u32(&a, rows);
+  ops_arg_u32(&a, t);
+  ops_arg_u32(&a, (size_t)heads);
+  ops_arg_u32(&a, hd);
+  if ((st = ops_args_end(rt, &a, "heads_split", err))) return st;
+  return ops_launch_1d(rt, k, rows * (size_t)heads, c.local_rows, err);
+}
+
+clippo_status clippo_op_qkv_split(clippo_rt *rt, const clippo_tensor *qkv,
+                                  const clippo_tensor *bqkv, size_t t, int heads, float q_scale,
+                                  clippo_tensor *q, clippo_tensor *k, clippo_tensor *v,
+                                  clippo_error *err) {
+  static const char op[] = "qkv_split";
+  size_t rows = 0, w3 = 0;
+  clippo_status st = ops_check_rows(qkv, 0, &rows, &w3, op, "qkv", err);
+  if (st) return st;
+  if (w3 % 3 != 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: qkv has %zu columns, not 3 * W", op, w3);
+  size_t w = w3 / 3;
+  if (bqkv && (st = ops_check_count(bqkv, w3, op, "bqkv", err))) return st;
+  clippo_tensor *outs[3] = {q, k, v};
+  for (int i = 0; i < 3; i++) {
+    clippo_tensor bview;
+    int64_t bshape[1] = {(int64_t)w};
+    if (bqkv) bview = clippo_tensor_view(bqkv, (size_t)i * w, 1, bshape);
+    st = clippo_op_heads_split(rt, qkv, w3, (size_t)i * w, bqkv ? &bview : NULL,
+                               i == 0 ? q_scale : 1.0f, t, heads, outs[i], err);
+    if (st) return clippo_error_prefix(err, "%s (%c): ", op, "qkv"[i]);
+  }
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_op_heads_merge(clippo_rt *rt, const clippo_tensor *src, size_t t, int heads,
+                                    clippo_tensor *dst, clippo_error *err) {
+  static const char op[] = "heads_merge";
+  size_t srows = 0, hd = 0, rows = 0;
+  clippo_status st = ops_check_rows(src, 0, &srows, &hd, op, "src", err);
+  if (st) return st;
+  if (heads <= 0 || t == 0)
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: %d heads, %zu tokens", op, heads, t);
+  size_t w = (size_t)heads * hd;
+  if ((st = ops_check_rows(dst, w, &rows, NULL, op, "dst", err))) return st;
+  if (rows % t != 0 || srows != rows * (size_t)heads)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: src (%zu rows of %zu) and dst (%zu rows of %zu) do not fit %zu tokens "
+                       "and %d heads",
+                       op, srows, hd, rows, w, t, heads);
+  if (!ops_disjoint(src, dst)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dst overlaps src", op);
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  if ((st = ops_kernel(rt, &c, "attention.cl", "heads_merge", &k, err))) return st;
+  ops_args a;
+  ops_args_begin(&a, k);
+  ops_arg_tensor(&a, src);
+  ops_arg_tensor(&a, dst);
+  ops_arg_u32(&a, rows);
+  ops_arg_u32(&a, t);
+  ops_arg_u32(&a, (size_t)heads);
+  ops_arg_u32(&a, hd);
+  if ((st = ops_args_end(rt, &a, "heads_merge", err))) return st;
+  return ops_launch_1d(rt, k, rows * (size_t)heads, c.local_rows, err);
+}
+
+/* W of a (W, W) kernel (2-D, or (W, H, hd) / (H, hd, W) flattened). */
+static size_t square_width(const clippo_tensor *t) {
+  size_t n = clippo_tensor_count(t);
+  size_t w = (size_t)llround(sqrt((double)n));
+  return w * w == n ? w : 0;
+}
+
+clippo_status clippo_mha_fuse_qkv(clippo_rt *rt, const clippo_mha_weights *w, clippo_tensor *wqkv,
+                                  clippo_tensor *bqkv, clippo_error *err) {
+  static const char op[] = "mha_fuse_qkv";
+  if (!w || !w->wq || !w->wk || !w->wv || !w->bq || !w->bk || !w->bv)
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: wq, wk, wv, bq, bk, bv are all needed", op);
+  clippo_status st = ops_check_f32(w->wq, op, "wq", err);
+  if (st) return st;
+  size_t width = square_width(w->wq);
+  if (width == 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: wq has %zu elements, not W * W", op,
+                       clippo_tensor_count(w->wq));
+  const clippo_tensor *ws[3] = {w->wq, w->wk, w->wv}, *bs[3] = {w->bq, w->bk, w->bv};
+  static const char *wn[3] = {"wq", "wk", "wv"}, *bn[3] = {"bq", "bk", "bv"};
+  for (int i = 0; i < 3; i++) {
+    if ((st = ops_check_count(ws[i], width * width, op, wn[i], err))) return st;
+    if ((st = ops_check_count(bs[i], width, op, bn[i], err))) return st;
+  }
+  int64_t wshape[2] = {(int64_t)width, (int64_t)(3 * width)}, bshape[1] = {(int64_t)(3 * width)};
+  if ((st = clippo_tensor_alloc(rt, wqkv, CLIPPO_F32, 2, wshape, err))) return st;
+  if ((st = clippo_tensor_alloc(rt, bqkv, CLIPPO_F32, 1, bshape, err))) {
+    clippo_tensor_release(rt, wqkv);
+    return st;
+  }
+  for (int i = 0; i < 3; i++) {
+    st = clippo_op_copy2d(rt, ws[i], width, 0, wqkv, 3 * width, (size_t)i * width, width, width,
+                          err);
+    if (!st)
+      st = clippo_op_copy2d(rt, bs[i], width, 0, bqkv, 3 * width, (size_t)i * width, 1, width, err);
+    if (st) {
+      clippo_tensor_release(rt, wqkv);
+      clippo_tensor_release(rt, bqkv);
+      return st;
+    }
+  }
+  return CLIPPO_OK;
+}
+
+/* Offsets (floats) of the workspace regions. */
+typedef struct mha_layout {
+  size_t proj, q, k, v, logits, total;
+} mha_layout;
+
+static mha_layout mha_layout_of(size_t n, size_t tq, size_t tk, size_t width, size_t heads) {
+  mha_layout l;
+  l.proj = 0;
+  l.q = l.proj + n * tq * width + 2 * n * tk * width;
+  l.k = l.q + n * tq * width;
+  l.v = l.k + n * tk * width;
+  l.logits = l.v + n * tk * width;
+  l.total = l.logits + n * heads * tq * tk;
+  return l;
+}
+
+size_t clippo_mha_workspace_floats(size_t n, size_t tq, size_t tk, size_t width, int heads) {
+  return mha_layout_of(n, tq, tk, width, heads > 0 ? (size_t)heads : 0).total;
+}
+
+clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_t n, size_t tq,
+                                         size_t tk, size_t width, int heads, clippo_error *err) {
+  if (heads <= 0 || width == 0 || width % (size_t)heads != 0)
+    return clippo_fail(err, CLIPPO_E_ARG, "mha workspace: width %zu not divisible by %d heads",
+                       width, heads);
+  int64_t shape[1] = {(int64_t)clippo_mha_workspace_floats(n, tq, tk, width, heads)};
+  return clippo_tensor_alloc(rt, ws, CLIPPO_F32, 1, shape, err);
+}
+
+/* A 2-D view (rows, cols) of ws at element offset off. */
+static clippo_tensor view2(const clippo_tensor *ws, size_t off, size_t rows, size_t cols) {
+  int64_t shape[2] = {(int64_t)rows, (int64_t)cols};
+  return clippo_tensor_view(ws, off, 2, shape);
+}
+
+/* A 1-D view of everything in t from element off on (a GEMM operand that starts mid-row). */
+static clippo_tensor tail_view(const clippo_tensor *t, size_t off) {
+  int64_t shape[1] = {(int64_t)(clippo_tensor_count(t) - off)};
+  return clippo_tensor_view(t, off, 1, shape);
+}
+
+clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, size_t n,
+                         const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
+                         int accumulate, clippo_tensor *out, clippo_error *err) {
+  static const char op[] = "mha";
+  size_t rq = 0, rk = 0, width = 0;
+  clippo_status st = ops_check_rows(xq, 0, &rq, &width, op, "xq", err);
+  if (st) return st;
+  if ((st = ops_check_rows(xkv, width, &rk, NULL, op, "xkv", err))) return st;
+  if (!w) return clippo_fail(err, CLIPPO_E_ARG, "%s: weights missing", op);
+  if (heads <= 0 || width % (size_t)heads != 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: width %zu not divisible by %d heads", op, width,
+                       heads);
+  if (n == 0 || rq % n != 0 || rk % n != 0 || rq == 0 || rk == 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: %zu query rows and %zu key rows are not positive multiples of n = %zu",
+                       op, rq, rk, n);
+  size_t tq = rq / n, tk = rk / n, hd = width / (size_t)heads, w3 = 3 * width;
+  int fused = w->wqkv != NULL && w->bqkv != NULL;
+  if (fused) {
+    if ((st = ops_check_count(w->wqkv, width * w3, op, "wqkv", err))) return st;
+    if ((st = ops_check_count(w->bqkv, w3, op, "bqkv", err))) return st;
+  } else {
+    const clippo_tensor *ts[6] = {w->wq, w->wk, w->wv, w->bq, w->bk, w->bv};
+    static const char *names[6] = {"wq", "wk", "wv", "bq", "bk", "bv"};
+    for (int i = 0; i < 6; i++)
+      if ((st = ops_check_count(ts[i], i < 3 ? width * width : width, op, names[i], err)))
+        return st;
+  }
+  if ((st = ops_check_count(w->wo, width * width, op, "wo", err))) return st;
+  if ((st = ops_check_count(w->bo, width, op, "bo", err))) return st;
+  if ((st = ops_check_count(out, rq * width, op, "out", err))) return st;
+  if ((st = ops_check_f32(ws, op, "workspace", err))) return st;
+  mha_layout L = mha_layout_of(n, tq, tk, width, (size_t)heads);
+  if (clippo_tensor_count(ws) < L.total)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: workspace has %zu floats, %zu needed (n %zu, tq %zu, tk %zu, W %zu, "
+                       "%d heads)",
+                       op, clippo_tensor_count(ws), L.total, n, tq, tk, width, heads);
+  if (!ops_disjoint(out, xq) || !ops_disjoint(out, xkv) || !ops_disjoint(ws, xq) ||
+      !ops_disjoint(ws, xkv) || !ops_disjoint(ws, out))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: out or workspace overlaps an input", op);
+
+  int self = xq->mem == xkv->mem && xq->offset == xkv->offset && rq == rk;
+  float q_scale = (float)(1.0 / sqrt((double)hd));
+  clippo_tensor bview[3];
+  const clippo_tensor *bias[3];
+  if (fused) {
+    int64_t bshape[1] = {(int64_t)width};
+    for (int i = 0; i < 3; i++) {
+      bview[i] = clippo_tensor_view(w->bqkv, (size_t)i * width, 1, bshape);
+      bias[i] = &bview[i];
+    }
+  } else {
+    bias[0] = w->bq;
+    bias[1] = w->bk;
+    bias[2] = w->bv;
+  }
+  const clippo_tensor *wsep[3] = {w->wq, w->wk, w->wv};
+  clippo_tensor wtail[3];
+  if (fused)
+    for (int i = 0; i < 3; i++) wtail[i] = tail_view(w->wqkv, (size_t)i * width);
+  const clippo_tensor *wmat[3];
+  size_t ldw = fused ? w3 : width;
+  for (int i = 0; i < 3; i++) wmat[i] = fused ? &wtail[i] : wsep[i];
+
+  clippo_tensor qh = view2(ws, L.q, n * (size_t)heads * tq, hd);
+  clippo_tensor kh = view2(ws, L.k, n * (size_t)heads * tk, hd);
+  clippo_tensor vh = view2(ws, L.v, n * (size_t)heads * tk, hd);
+  /* Projections: src[i] (rows, ld) holds projection i in columns [col[i], col[i] + W). */
+  clippo_tensor src[3];
+  size_t ld[3], col[3];
+  if (self) {
+    clippo_tensor p = view2(ws, L.proj, rq, w3);
+    if (fused) {
+      st = clippo_gemm(rt, 0, 0, rq, w3, width, 1.0f, xq, width, w->wqkv, w3, 0.0f, &p, w3, err);
+    } else {
+      for (int i = 0; i < 3 && !st; i++) {
+        clippo_tensor c = tail_view(ws, L.proj + (size_t)i * width);
+        st = clippo_gemm(rt, 0, 0, rq, width, width, 1.0f, xq, width, wmat[i], ldw, 0.0f, &c, w3,
+                         err);
+      }
+    }
+    for (int i = 0; i < 3; i++) {
+      src[i] = p;
+      ld[i] = w3;
+      col[i] = (size_t)i * width;
+    }
+  } else {
+    size_t kvoff = L.proj + rq * width;
+    clippo_tensor pq = view2(ws, L.proj, rq, width), pkv = view2(ws, kvoff, rk, 2 * width);
+    st = clippo_gemm(rt, 0, 0, rq, width, width, 1.0f, xq, width, wmat[0], ldw, 0.0f, &pq, width,
+                     err);
+    if (!st && fused) {
+      st = clippo_gemm(rt, 0, 0, rk, 2 * width, width, 1.0f, xkv, width, wmat[1], ldw, 0.0f, &pkv,
+                       2 * width, err);
+    } else if (!st) {
+      for (int i = 1; i < 3 && !st; i++) {
+        clippo_tensor c = tail_view(ws, kvoff + (size_t)(i - 1) * width);
+        st = clippo_gemm(rt, 0, 0, rk, width, width, 1.0f, xkv, width, wmat[i], ldw, 0.0f, &c,
+                         2 * width, err);
+      }
+    }
+    src[0] = pq;
+    ld[0] = width;
+    col[0] = 0;
+    src[1] = src[2] = pkv;
+    ld[1] = ld[2] = 2 * width;
+    col[1] = 0;
+    col[2] = width;
+  }
+  if (st) return clippo_error_prefix(err, "%s: projections: ", op);
+  clippo_tensor *dst[3] = {&qh, &kh, &vh};
+  size_t tok[3] = {tq, tk, tk};
+  for (int i = 0; i < 3; i++) {
+    st = clippo_op_heads_split(rt, &src[i], ld[i], col[i], bias[i], i == 0 ? q_scale : 1.0f, tok[i],
+                               heads, dst[i], err);
+    if (st) return clippo_error_prefix(err, "%s: ", op);
+  }
+  /* logits[b, h] = q_bh k_bh^T: (tq, hd) x (hd, tk) per (image, head). */
+  size_t batch = n * (size_t)heads;
+  clippo_tensor logits = view2(ws, L.logits, batch * tq, tk);
+  st = clippo_gemm_batched(rt, 0, 1, tq, tk, hd, 1.0f, &qh, hd, tq * hd, &kh, hd, tk * hd, 0.0f,
+                           &logits, tk, tq * tk, batch, err);
+  if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
+  if ((st = clippo_op_softmax(rt, &logits, 1.0f, err))) return clippo_error_prefix(err, "%s: ", op);
+  /* ctx[b, h] = p_bh v_bh: (tq, tk) x (tk, hd), into the (dead) per-head q block. */
+  st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, 1.0f, &logits, tk, tq * tk, &vh, hd, tk * hd, 0.0f,
+                           &qh, hd, tq * hd, batch, err);
+  if (st) return clippo_error_prefix(err, "%s: p v: ", op);
+  clippo_tensor merged = view2(ws, L.proj, rq, width);
+  if ((st = clippo_op_heads_merge(rt, &qh, tq, heads, &merged, err)))
+    return clippo_error_prefix(err, "%s: ", op);
+  st = clippo_gemm(rt, 0, 0, rq, width, width, 1.0f, &merged, width, w->wo, width,
+                   accumulate ? 1.0f : 0.0f, out, width, err);
+  if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
+  if ((st = clippo_op_bias_add(rt, out, w->bo, err))) return clippo_error_prefix(err, "%s: ", op);
+  return CLIPPO_OK;
+}

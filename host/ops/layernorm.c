@@ -1,0 +1,59 @@
+/* Launchers of kernels/layernorm.cl: LayerNorm and residual add + LayerNorm. */
+#include "clippo/ops.h"
+
+#include "ops/ops_internal.h"
+
+/* x (rows, w) [+= r], y = LN(x); r NULL for the plain op. */
+static clippo_status layernorm_launch(clippo_rt *rt, const char *op, const clippo_tensor *x,
+                                      const clippo_tensor *r, const clippo_tensor *scale,
+                                      const clippo_tensor *bias, float eps, clippo_tensor *y,
+                                      clippo_error *err) {
+  size_t rows = 0, w = 0;
+  clippo_status st = ops_check_rows(x, 0, &rows, &w, op, "x", err);
+  if (st) return st;
+  if ((st = ops_check_count(y, rows * w, op, "y", err))) return st;
+  if ((st = ops_check_count(scale, w, op, "scale", err))) return st;
+  if ((st = ops_check_count(bias, w, op, "bias", err))) return st;
+  if (r) {
+    if ((st = ops_check_count(r, rows * w, op, "r", err))) return st;
+    if (!ops_disjoint(y, x) || !ops_disjoint(y, r))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: y overlaps x or r", op);
+    if (!ops_same_or_disjoint(x, r))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: r partially overlaps x", op);
+  } else if (!ops_same_or_disjoint(x, y)) {
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: y partially overlaps x", op);
+  }
+  if (!(eps >= 0.0f))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: eps %g must be >= 0", op, (double)eps);
+  ops_class c = ops_class_of(rt);
+  const char *kname = c.group ? "layernorm_group" : "layernorm_row";
+  cl_kernel k;
+  if ((st = ops_kernel(rt, &c, "layernorm.cl", kname, &k, err))) return st;
+  ops_args a;
+  ops_args_begin(&a, k);
+  ops_arg_tensor(&a, x);
+  ops_arg_tensor(&a, r ? r : x);
+  ops_arg_tensor(&a, scale);
+  ops_arg_tensor(&a, bias);
+  ops_arg_tensor(&a, y);
+  ops_arg_u32(&a, rows);
+  ops_arg_u32(&a, w);
+  ops_arg_f32(&a, eps);
+  ops_arg_u32(&a, r != NULL);
+  if (c.group) ops_arg_local_floats(&a, c.local_group);
+  if ((st = ops_args_end(rt, &a, kname, err))) return st;
+  if (c.group) return ops_launch_groups(rt, k, rows, c.local_group, err);
+  return ops_launch_1d(rt, k, rows, c.local_rows, err);
+}
+
+clippo_status clippo_op_layernorm(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *scale,
+                                  const clippo_tensor *bias, float eps, clippo_tensor *y,
+                                  clippo_error *err) {
+  return layernorm_launch(rt, "layernorm", x, NULL, scale, bias, eps, y, err);
+}
+
+clippo_status clippo_op_add_layernorm(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *r,
+                                      const clippo_tensor *scale, const clippo_tensor *bias,
+                                      float eps, clippo_tensor *y, clippo_error *err) {
+  return layernorm_launch(rt, "add_layernorm", x, r, scale, bias, eps, y, err);
+}

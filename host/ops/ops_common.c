@@ -1,0 +1,165 @@
+/* Helpers shared by the op launchers: device class, kernels, shape checks, arguments, launches. */
+#include "ops/ops_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+ops_class ops_class_of(const clippo_rt *rt) {
+  ops_class c;
+  int group = (rt->info.type & CL_DEVICE_TYPE_CPU) == 0;
+  const char *env = getenv("CLIPPO_OPS_VARIANT");
+  if (env && strcasecmp(env, "row") == 0) group = 0;
+  if (env && strcasecmp(env, "group") == 0) group = 1;
+  c.group = group;
+  if (rt->info.type & CL_DEVICE_TYPE_CPU) {
+    /* Wide explicit vectors; small groups so that every core gets work on PoCL. */
+    c.vec = 16;
+    c.local_rows = 8;
+    c.local_elems = 64;
+  } else {
+    c.vec = 4;
+    c.local_rows = 64;
+    c.local_elems = 256;
+  }
+  size_t lg = 128;
+  while (lg > 1 && rt->info.max_work_group && lg > rt->info.max_work_group) lg /= 2;
+  c.local_group = lg;
+  return c;
+}
+
+clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
+                         cl_kernel *k, clippo_error *err) {
+  char opts[64];
+  /* -w: PoCL prints ABI notes for float16 arguments of inlined helpers on AVX2 targets. */
+  snprintf(opts, sizeof opts, "-DVEC=%u -w", c->vec);
+  return clippo_rt_kernel(rt, file, name, opts, k, err);
+}
+
+clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
+                            clippo_error *err) {
+  if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
+  if (t->dtype != CLIPPO_F32)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected float32", op, what,
+                       clippo_dtype_name(t->dtype));
+  size_t n = clippo_tensor_count(t);
+  /* margin: kernels form indices up to a vector width past the last element */
+  if (t->offset + n > 0xFFFFF000ull || t->offset > 0xFFFFF000ull)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s: tensor '%s' (%zu elements at offset %zu) exceeds 2^32 elements", op,
+                       what, n, t->offset);
+  return CLIPPO_OK;
+}
+
+clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,
+                              const char *what, clippo_error *err) {
+  clippo_status st = ops_check_f32(t, op, what, err);
+  if (st) return st;
+  size_t n = clippo_tensor_count(t);
+  if (n != count) {
+    char buf[128];
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: tensor '%s' has shape %s (%zu elements), expected %zu", op, what,
+                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
+  }
+  return CLIPPO_OK;
+}
+
+clippo_status ops_check_rows(const clippo_tensor *t, size_t cols, size_t *rows, size_t *cols_out,
+                             const char *op, const char *what, clippo_error *err) {
+  clippo_status st = ops_check_f32(t, op, what, err);
+  if (st) return st;
+  char buf[128];
+  if (t->ndim < 1 || t->shape[t->ndim - 1] <= 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' has shape %s, expected rows of %zu",
+                       op, what, clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), cols);
+  size_t last = (size_t)t->shape[t->ndim - 1];
+  if (cols && last != cols)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: tensor '%s' has shape %s, expected a last dimension of %zu", op, what,
+                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), cols);
+  if (rows) *rows = clippo_tensor_count(t) / last;
+  if (cols_out) *cols_out = last;
+  return CLIPPO_OK;
+}
+
+int ops_same_or_disjoint(const clippo_tensor *a, const clippo_tensor *b) {
+  if (a->mem != b->mem) return 1;
+  if (a->offset == b->offset) return 1;
+  size_t ea = a->offset + clippo_tensor_count(a), eb = b->offset + clippo_tensor_count(b);
+  return ea <= b->offset || eb <= a->offset;
+}
+
+int ops_disjoint(const clippo_tensor *a, const clippo_tensor *b) {
+  if (a->mem != b->mem) return 1;
+  size_t ea = a->offset + clippo_tensor_count(a), eb = b->offset + clippo_tensor_count(b);
+  return ea <= b->offset || eb <= a->offset;
+}
+
+void ops_args_begin(ops_args *a, cl_kernel k) {
+  a->k = k;
+  a->next = 0;
+  a->rc = CL_SUCCESS;
+  a->failed_at = 0;
+}
+
+static void ops_arg_set(ops_args *a, size_t size, const void *value) {
+  cl_int rc = clSetKernelArg(a->k, a->next, size, value);
+  if (rc != CL_SUCCESS && a->rc == CL_SUCCESS) {
+    a->rc = rc;
+    a->failed_at = a->next;
+  }
+  a->next++;
+}
+
+void ops_arg_tensor(ops_args *a, const clippo_tensor *t) {
+  cl_uint off = (cl_uint)t->offset;
+  ops_arg_set(a, sizeof(cl_mem), &t->mem);
+  ops_arg_set(a, sizeof off, &off);
+}
+
+void ops_arg_u32(ops_args *a, size_t v) {
+  cl_uint u = (cl_uint)v;
+  ops_arg_set(a, sizeof u, &u);
+}
+
+void ops_arg_f32(ops_args *a, float v) {
+  cl_float f = v;
+  ops_arg_set(a, sizeof f, &f);
+}
+
+void ops_arg_local_floats(ops_args *a, size_t n) { ops_arg_set(a, n * sizeof(cl_float), NULL); }
+
+clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, clippo_error *err) {
+  if (a->rc == CL_SUCCESS) return CLIPPO_OK;
+  return clippo_fail(err, CLIPPO_E_DEVICE, "clSetKernelArg(%s, arg %u): %s on %s", kname,
+                     a->failed_at, clippo_cl_error_name(a->rc), rt->info.name);
+}
+
+/* The local size actually usable for k: at most its CL_KERNEL_WORK_GROUP_SIZE (power of two). */
+static size_t ops_fit_local(clippo_rt *rt, cl_kernel k, size_t local) {
+  size_t kmax = 0;
+  if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
+                               NULL) == CL_SUCCESS &&
+      kmax > 0) {
+    while (local > kmax && local > 1) local /= 2;
+  }
+  return local ? local : 1;
+}
+
+clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t local,
+                            clippo_error *err) {
+  if (items == 0) return CLIPPO_OK;
+  local = ops_fit_local(rt, k, local);
+  size_t global = (items + local - 1) / local * local;
+  return clippo_rt_launch(rt, k, 1, &global, &local, err);
+}
+
+clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
+                                clippo_error *err) {
+  if (groups == 0) return CLIPPO_OK;
+  local = ops_fit_local(rt, k, local);
+  size_t global = groups * local;
+  return clippo_rt_launch(rt, k, 1, &global, &local, err);
+}

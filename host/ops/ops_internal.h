@@ -1,0 +1,80 @@
+/* Internal helpers of the op launchers in host/ops: device class, kernel lookup with the
+ * class's build options, shape checks, argument setting and launches. Not a public header. */
+#ifndef CLIPPO_OPS_INTERNAL_H
+#define CLIPPO_OPS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clippo/runtime.h"
+
+/** How an op's kernels are shaped for one device. */
+typedef struct ops_class {
+  int group;          /* 1: one row per work-group (GPUs); 0: one row per work-item (CPUs) */
+  unsigned vec;       /* VEC build option: floats per vector load */
+  size_t local_rows;  /* local size of the one-row-per-work-item kernels */
+  size_t local_elems; /* local size of the elementwise kernels */
+  size_t local_group; /* local size (power of two) of the one-row-per-work-group kernels */
+} ops_class;
+
+/** The class of rt's device. CPU devices get the row variants, other devices the work-group
+ * variants; env CLIPPO_OPS_VARIANT=row|group overrides (tests and benchmarks use it). */
+ops_class ops_class_of(const clippo_rt *rt);
+
+/** Kernel `name` of kernels/<file> built for class c (options "-DVEC=<vec> -w"). */
+clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
+                         cl_kernel *k, clippo_error *err);
+
+/** Checks t is a float32 tensor with a buffer whose offset + count fit the kernels' 32-bit
+ * indices. `op` and `what` name the op and the argument in the message. */
+clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
+                            clippo_error *err);
+
+/** Checks t (float32) has count elements. */
+clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,
+                              const char *what, clippo_error *err);
+
+/** Checks t (float32) is an array of rows of `cols` (its last dimension) and returns the number
+ * of rows (count / cols). cols 0 means "whatever the last dimension is" (then *cols_out gets it
+ * when not NULL). */
+clippo_status ops_check_rows(const clippo_tensor *t, size_t cols, size_t *rows, size_t *cols_out,
+                             const char *op, const char *what, clippo_error *err);
+
+/** 1 if a and b are the same view (buffer and offset) or do not overlap at all. */
+int ops_same_or_disjoint(const clippo_tensor *a, const clippo_tensor *b);
+
+/** 1 if a and b share no element. */
+int ops_disjoint(const clippo_tensor *a, const clippo_tensor *b);
+
+/** Kernel arguments set in order; the first failure is kept and reported by ops_args_end. */
+typedef struct ops_args {
+  cl_kernel k;
+  cl_uint next;
+  cl_int rc;
+  cl_uint failed_at;
+} ops_args;
+
+void ops_args_begin(ops_args *a, cl_kernel k);
+/** A tensor: its cl_mem then its element offset (uint). */
+void ops_arg_tensor(ops_args *a, const clippo_tensor *t);
+void ops_arg_u32(ops_args *a, size_t v);
+void ops_arg_f32(ops_args *a, float v);
+/** A __local float array of n elements. */
+void ops_arg_local_floats(ops_args *a, size_t n);
+clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, clippo_error *err);
+
+/** Launches k over `items` work-items (rounded up to a multiple of local; the kernels check
+ * bounds). items 0 launches nothing. */
+clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t local,
+                            clippo_error *err);
+
+/** Launches `groups` work-groups of `local` work-items. */
+clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
+                                clippo_error *err);
+
+/** Number of VEC-wide chunks covering a (rows, cols) array row by row. */
+static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
+  return rows * ((cols + vec - 1) / vec);
+}
+
+#endif

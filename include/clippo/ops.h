@@ -1,0 +1,169 @@
+/* Forward ops of the ViT on a device: one family per kernels/<family>.cl, host/ops/<family>.c,
+ * host/ops/ref/<family>_ref.c (plain C reference, include/clippo/ref.h) and
+ * tests/test_op_<family>.c.
+ *
+ * Conventions:
+ * - All tensors are float32, row-major; an "x (rows, w)" argument is any tensor whose last
+ *   dimension is w (rows = count / w). Views (offsets) are honoured. Shapes are checked once per
+ *   call; a mismatch returns CLIPPO_E_SHAPE naming the op and the argument.
+ * - Ops only enqueue work on rt's in-order queue; call clippo_rt_finish (or read a tensor) to
+ *   wait. Empty tensors launch nothing.
+ * - Kernel shapes depend on the device class: CPU devices run one row per work-item with wide
+ *   explicit vectors and no local memory; other devices one row per work-group with local-memory
+ *   reductions. Environment variable CLIPPO_OPS_VARIANT=row|group forces one variant (tests and
+ *   benchmarks use it; results agree to rounding). */
+#ifndef CLIPPO_OPS_H
+#define CLIPPO_OPS_H
+
+#include "clippo/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- patch (kernels/patch.cl) ---------------------------------------------------------- */
+
+/** Cuts NHWC images (n, s, s, 3) into patch rows (n * t, p * p * 3), t = (s / p)^2, token =
+ * grid_row * (s / p) + grid_col, each patch flattened as (ph, pw, c), matching the patch kernel
+ * (P, P, 3, W) reshaped to (P*P*3, W). s must be a multiple of p. */
+clippo_status clippo_op_patchify(clippo_rt *rt, const clippo_tensor *images, int patch,
+                                 clippo_tensor *rows, clippo_error *err);
+
+/** x (n * t, w) += bias (w) + pos[t, :] with pos (t, w) (or (1, t, w)): the conv bias then the
+ * position embedding (computed as (x + bias) + pos). */
+clippo_status clippo_op_add_bias_posemb(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *bias,
+                                        const clippo_tensor *pos, clippo_error *err);
+
+/* ---- layernorm (kernels/layernorm.cl) -------------------------------------------------- */
+
+/** y = (x - mean) * rsqrt(var + eps) * scale + bias over rows of w (biased variance, two-pass).
+ * x, y (rows, w); scale, bias (w). y may be x itself (in place). */
+clippo_status clippo_op_layernorm(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *scale,
+                                  const clippo_tensor *bias, float eps, clippo_tensor *y,
+                                  clippo_error *err);
+
+/** Residual add fused with LayerNorm: x += r; y = layernorm(x). x, r, y (rows, w); y must not
+ * overlap x or r. */
+clippo_status clippo_op_add_layernorm(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *r,
+                                      const clippo_tensor *scale, const clippo_tensor *bias,
+                                      float eps, clippo_tensor *y, clippo_error *err);
+
+/* ---- activation (kernels/activation.cl) ------------------------------------------------ */
+
+/** x = gelu(x) in place (tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))),
+ * any shape. */
+clippo_status clippo_op_gelu(clippo_rt *rt, clippo_tensor *x, clippo_error *err);
+
+/** x = gelu(x + b[col]) in place; x (rows, w), b (w). */
+clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
+                                  clippo_error *err);
+
+/** x += b[col] in place; x (rows, w), b (w). */
+clippo_status clippo_op_bias_add(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
+                                 clippo_error *err);
+
+/* ---- elementwise (kernels/elementwise.cl) ---------------------------------------------- */
+
+/** y += x (residual add); same element count, any shapes. x must not partially overlap y. */
+clippo_status clippo_op_add(clippo_rt *rt, clippo_tensor *y, const clippo_tensor *x,
+                            clippo_error *err);
+
+/** x *= alpha in place. */
+clippo_status clippo_op_scale(clippo_rt *rt, clippo_tensor *x, float alpha, clippo_error *err);
+
+/** dst = src (same element count, any shapes; must not overlap). */
+clippo_status clippo_op_copy(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
+                             clippo_error *err);
+
+/** Tiles one row over many: src has w elements (e.g. the MAP probe (1, 1, w)), dst (rows, w)
+ * gets dst[r, :] = src for every row. */
+clippo_status clippo_op_broadcast_rows(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
+                                       clippo_error *err);
+
+/** Copies a (rows, cols) block: dst[r * ldd + dst_col + c] = src[r * lds + src_col + c] for
+ * r < rows, c < cols; both tensors must hold every element touched. lds 0 repeats one row. */
+clippo_status clippo_op_copy2d(clippo_rt *rt, const clippo_tensor *src, size_t lds, size_t src_col,
+                               clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
+                               size_t cols, clippo_error *err);
+
+/* ---- softmax (kernels/softmax.cl) ------------------------------------------------------ */
+
+/** x = softmax(scale * x) in place over rows of len (the last dimension), stable (max
+ * subtracted). */
+clippo_status clippo_op_softmax(clippo_rt *rt, clippo_tensor *x, float scale, clippo_error *err);
+
+/* ---- normalize (kernels/normalize.cl) -------------------------------------------------- */
+
+/** y = z / (||z||_2 + eps) per row (big_vision: eps = 1e-8, outside the sqrt); z, y (rows, w);
+ * y may be z itself. */
+clippo_status clippo_op_l2normalize(clippo_rt *rt, const clippo_tensor *z, float eps,
+                                    clippo_tensor *y, clippo_error *err);
+
+/** Mean over tokens (pool 'gap'): x (n * t, w) -> y (n, w); n is rows(y). */
+clippo_status clippo_op_mean_tokens(clippo_rt *rt, const clippo_tensor *x, clippo_tensor *y,
+                                    clippo_error *err);
+
+/* ---- attention (kernels/attention.cl, host/ops/attention.c) ---------------------------- */
+
+/** Splits heads out of projection rows: src (n * t, ld) holds, in columns [col0, col0 + W),
+ * W = heads * hd, the projection with column h * hd + d for head h (big_vision's (W, H, hd)
+ * kernel flattened). dst (n * heads, t, hd) gets (src + bias) * scale per (image, head) block.
+ * bias (W) may be NULL; scale is 1/sqrt(hd) for queries, 1 for keys and values. */
+clippo_status clippo_op_heads_split(clippo_rt *rt, const clippo_tensor *src, size_t ld, size_t col0,
+                                    const clippo_tensor *bias, float scale, size_t t, int heads,
+                                    clippo_tensor *dst, clippo_error *err);
+
+/** Splits the fused QKV projection qkv (n * t, 3W) (q in columns [0, W), k in [W, 2W), v in
+ * [2W, 3W)) into q, k, v (n * heads, t, hd) each, adding bqkv (3W, may be NULL) and scaling q by
+ * q_scale (1/sqrt(hd) in big_vision). */
+clippo_status clippo_op_qkv_split(clippo_rt *rt, const clippo_tensor *qkv,
+                                  const clippo_tensor *bqkv, size_t t, int heads, float q_scale,
+                                  clippo_tensor *q, clippo_tensor *k, clippo_tensor *v,
+                                  clippo_error *err);
+
+/** Merges heads: src (n * heads, t, hd) -> dst (n * t, heads * hd) with column h * hd + d. */
+clippo_status clippo_op_heads_merge(clippo_rt *rt, const clippo_tensor *src, size_t t, int heads,
+                                    clippo_tensor *dst, clippo_error *err);
+
+/** Weights of one big_vision MultiHeadDotProductAttention, flattened to 2D (W = width, hd =
+ * W / heads): query/key/value kernels (W, H, hd) as (W, W) with column h * hd + d, their biases
+ * (H, hd) as (W); the out kernel (H, hd, W) as (W, W) with row h * hd + d, its bias (W).
+ * wqkv/bqkv: optional fused (W, 3W) / (3W) from clippo_mha_fuse_qkv; when set they are used
+ * instead of wq..bv (which may then be NULL). */
+typedef struct clippo_mha_weights {
+  const clippo_tensor *wq, *wk, *wv;
+  const clippo_tensor *bq, *bk, *bv;
+  const clippo_tensor *wo, *bo;
+  const clippo_tensor *wqkv, *bqkv;
+} clippo_mha_weights;
+
+/** Builds the fused QKV weight on the device: allocates wqkv (W, 3W) = [wq | wk | wv] and
+ * bqkv (3W) = [bq | bk | bv] (release both with clippo_tensor_release). Do it once at load. */
+clippo_status clippo_mha_fuse_qkv(clippo_rt *rt, const clippo_mha_weights *w, clippo_tensor *wqkv,
+                                  clippo_tensor *bqkv, clippo_error *err);
+
+/** Floats of workspace clippo_mha needs for n images of tq query and tk key tokens:
+ * projections n*tq*W + 2*n*tk*W, per-head q, k, v as many again, logits n*heads*tq*tk. */
+size_t clippo_mha_workspace_floats(size_t n, size_t tq, size_t tk, size_t width, int heads);
+
+/** Allocates a 1-D float32 workspace tensor of clippo_mha_workspace_floats(...) elements. */
+clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_t n, size_t tq,
+                                         size_t tk, size_t width, int heads, clippo_error *err);
+
+/** Multi-head dot-product attention as big_vision computes it, for n images:
+ * q = xq Wq + bq, k = xkv Wk + bk, v = xkv Wv + bv; per head q / sqrt(hd) is multiplied with
+ * k^T, softmax over keys (no mask), times v; heads merged and projected: out = ctx Wo + bo.
+ * xq (n * tq, W), xkv (n * tk, W) with tq != tk allowed (the MAP head: 1 probe row per image,
+ * kv = the encoder output). When xq and xkv are the same view the q, k, v projections are one
+ * GEMM (with w->wqkv) or write one (n * t, 3W) block. ws: float32 workspace with at least
+ * clippo_mha_workspace_floats(n, tq, tk, W, heads) elements, not overlapping the other
+ * tensors. out (n * tq, W) must not overlap xq / xkv; with accumulate != 0 the result is added
+ * to out (out += MHA(...), a fused residual), else out is overwritten. */
+clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, size_t n,
+                         const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
+                         int accumulate, clippo_tensor *out, clippo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

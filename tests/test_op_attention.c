@@ -1,0 +1,204 @@
+/* Attention: the head split / merge layouts (kernels/attention.cl) and the whole multi-head
+ * attention launcher (host/ops/attention.c, with clippo_gemm) against float64 references, on
+ * every device: self-attention (T = 17, 196) and the MAP head's 1-query cross-attention, with
+ * separate and fused QKV weights, overwriting and accumulating into out.
+ * Tolerances: split 3e-7 (two roundings), merge exact, MHA 5e-6 relative (L2 and max). */
+#include "test_op_common.h"
+
+#define MHA_TOL 5e-6
+
+static void check_split_merge(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 71);
+  /* (n, t, heads, hd): B/16 layouts and an awkward head size */
+  size_t cases[][4] = {{2, 196, 12, 64}, {3, 17, 12, 64}, {2, 5, 3, 20}};
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = cases[i][0], t = cases[i][1], heads = cases[i][2], hd = cases[i][3];
+    size_t w = heads * hd, rows = n * t;
+    float *qkv = op_normal(&rng, rows * 3 * w, 0.0f, 1.0f);
+    float *b = op_normal(&rng, 3 * w, 0.0f, 0.2f);
+    float qs = (float)(1.0 / sqrt((double)hd));
+    clippo_tensor tqkv = op_tensor2(rt, qkv, rows, 3 * w), tb = op_tensor1(rt, b, 3 * w);
+    int64_t hshape[3] = {(int64_t)(n * heads), (int64_t)t, (int64_t)hd};
+    clippo_tensor th[3];
+    for (int j = 0; j < 3; j++) th[j] = op_tensor(rt, NULL, 3, hshape);
+    TEST_OK(clippo_op_qkv_split(rt, &tqkv, &tb, t, (int)heads, qs, &th[0], &th[1], &th[2], &err),
+            &err);
+    double *want = op_doubles(rows * w);
+    float *got[3];
+    for (int j = 0; j < 3; j++) {
+      clippo_ref_heads_split(qkv, rows, 3 * w, (size_t)j * w, b + j * w, j == 0 ? qs : 1.0, t,
+                             heads, hd, want);
+      got[j] = op_read(rt, &th[j]);
+      char what[96];
+      snprintf(what, sizeof what, "qkv_split %c n%zu t%zu h%zu hd%zu", "qkv"[j], n, t, heads, hd);
+      op_expect(what, got[j], want, rows * w, 3e-7);
+    }
+    /* merge k back: exact */
+    clippo_tensor tm = op_tensor2(rt, NULL, rows, w);
+    TEST_OK(clippo_op_heads_merge(rt, &th[1], t, (int)heads, &tm, &err), &err);
+    float *merged = op_read(rt, &tm);
+    clippo_ref_heads_merge(got[1], rows, t, heads, hd, want);
+    op_expect("heads_merge", merged, want, rows * w, 0.0);
+    /* and the merge of a split without bias/scale gives back the columns */
+    TEST_OK(clippo_op_heads_split(rt, &tqkv, 3 * w, 2 * w, NULL, 1.0f, t, (int)heads, &th[2], &err),
+            &err);
+    TEST_OK(clippo_op_heads_merge(rt, &th[2], t, (int)heads, &tm, &err), &err);
+    free(merged);
+    merged = op_read(rt, &tm);
+    for (size_t r = 0; r < rows; r++)
+      assert_memory_equal(merged + r * w, qkv + r * 3 * w + 2 * w, w * sizeof(float));
+    free(merged);
+    for (int j = 0; j < 3; j++) {
+      free(got[j]);
+      clippo_tensor_release(rt, &th[j]);
+    }
+    clippo_tensor_release(rt, &tm);
+    clippo_tensor_release(rt, &tqkv);
+    clippo_tensor_release(rt, &tb);
+    free(want), free(qkv), free(b);
+  }
+}
+
+/* Host copies of the weights of one attention layer and their device tensors. */
+typedef struct mha_fixture {
+  size_t w;
+  float *h[8]; /* wq, bq, wk, bk, wv, bv, wo, bo */
+  clippo_tensor t[8];
+  clippo_tensor wqkv, bqkv;
+} mha_fixture;
+
+static void fixture_make(clippo_rt *rt, mha_fixture *f, size_t w, test_rng *rng) {
+  clippo_error err;
+  f->w = w;
+  float a = sqrtf(6.0f / (float)(2 * w)); /* xavier uniform */
+  for (int i = 0; i < 8; i++) {
+    int is_bias = i % 2;
+    size_t n = is_bias ? w : w * w;
+    f->h[i] = is_bias ? op_normal(rng, n, 0.0f, 0.2f) : op_uniform(rng, n, -a, a);
+    f->t[i] = is_bias ? op_tensor1(rt, f->h[i], n) : op_tensor2(rt, f->h[i], w, w);
+  }
+  clippo_mha_weights mw = {&f->t[0], &f->t[2], &f->t[4], &f->t[1], &f->t[3],
+                           &f->t[5], &f->t[6], &f->t[7], NULL,     NULL};
+  TEST_OK(clippo_mha_fuse_qkv(rt, &mw, &f->wqkv, &f->bqkv, &err), &err);
+}
+
+static clippo_mha_weights fixture_weights(mha_fixture *f, int fused) {
+  clippo_mha_weights mw = {&f->t[0], &f->t[2], &f->t[4], &f->t[1], &f->t[3],
+                           &f->t[5], &f->t[6], &f->t[7], NULL,     NULL};
+  if (fused) {
+    mw.wqkv = &f->wqkv;
+    mw.bqkv = &f->bqkv;
+    mw.wq = mw.wk = mw.wv = mw.bq = mw.bk = mw.bv = NULL;
+  }
+  return mw;
+}
+
+static void fixture_free(clippo_rt *rt, mha_fixture *f) {
+  for (int i = 0; i < 8; i++) {
+    free(f->h[i]);
+    clippo_tensor_release(rt, &f->t[i]);
+  }
+  clippo_tensor_release(rt, &f->wqkv);
+  clippo_tensor_release(rt, &f->bqkv);
+}
+
+/* One MHA case: self (tq == tk, same tensor) or MAP-like (xq = a probe tiled over n). */
+static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, size_t heads,
+                     int map) {
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 72 + n * 1000 + tk * 10 + w);
+  mha_fixture f;
+  fixture_make(rt, &f, w, &rng);
+  float *xkv = op_normal(&rng, n * tk * w, 0.0f, 1.0f);
+  float *xq = xkv;
+  float *probe = NULL;
+  if (map) {
+    probe = op_uniform(&rng, w, -0.1f, 0.1f);
+    xq = malloc(n * tq * w * sizeof *xq);
+    for (size_t r = 0; r < n * tq; r++) memcpy(xq + r * w, probe, w * sizeof *xq);
+  }
+  double *want = op_doubles(n * tq * w);
+  TEST_OK(clippo_ref_mha(xq, xkv, n, tq, tk, w, heads, f.h[0], f.h[1], f.h[2], f.h[3], f.h[4],
+                         f.h[5], f.h[6], f.h[7], want, &err),
+          &err);
+  clippo_tensor tkv = op_tensor2(rt, xkv, n * tk, w), tqt = tkv;
+  if (map) {
+    clippo_tensor tp = op_tensor1(rt, probe, w);
+    tqt = op_tensor2(rt, NULL, n * tq, w);
+    TEST_OK(clippo_op_broadcast_rows(rt, &tp, &tqt, &err), &err);
+    clippo_tensor_release(rt, &tp);
+  }
+  clippo_tensor ws;
+  TEST_OK(clippo_mha_workspace_alloc(rt, &ws, n, tq, tk, w, (int)heads, &err), &err);
+  float *base = op_normal(&rng, n * tq * w, 0.0f, 1.0f);
+  clippo_tensor out = op_tensor2(rt, base, n * tq, w);
+  for (int fused = 0; fused < 2; fused++) {
+    clippo_mha_weights mw = fixture_weights(&f, fused);
+    for (int acc = 0; acc < 2; acc++) {
+      TEST_OK(clippo_tensor_write(rt, &out, base, &err), &err);
+      TEST_OK(clippo_mha(rt, &mw, (int)heads, n, &tqt, &tkv, &ws, acc, &out, &err), &err);
+      float *got = op_read(rt, &out);
+      if (acc)
+        for (size_t i = 0; i < n * tq * w; i++) got[i] -= base[i];
+      char what[128];
+      snprintf(what, sizeof what, "mha %s n%zu tq%zu tk%zu w%zu h%zu%s%s", map ? "map" : "self", n,
+               tq, tk, w, heads, fused ? " fused" : "", acc ? " acc" : "");
+      op_expect(what, got, want, n * tq * w, MHA_TOL);
+      free(got);
+    }
+  }
+  /* a workspace one float short is refused */
+  clippo_tensor small = clippo_tensor_view(&ws, 1, ws.ndim, ws.shape);
+  small.shape[0] -= 1;
+  clippo_mha_weights mw = fixture_weights(&f, 1);
+  assert_int_equal(clippo_mha(rt, &mw, (int)heads, n, &tqt, &tkv, &small, 0, &out, &err),
+                   CLIPPO_E_SHAPE);
+  assert_non_null(strstr(err.msg, "workspace"));
+  clippo_tensor_release(rt, &ws);
+  clippo_tensor_release(rt, &out);
+  if (map) clippo_tensor_release(rt, &tqt);
+  clippo_tensor_release(rt, &tkv);
+  fixture_free(rt, &f);
+  if (map) free(xq);
+  free(xkv), free(probe), free(want), free(base);
+}
+
+static void check_mha_self(clippo_rt *rt, void *user) {
+  (void)user;
+  mha_case(rt, 2, 17, 17, 128, 2, 0);
+  mha_case(rt, 2, 196, 196, 256, 4, 0);
+}
+
+static void check_mha_map(clippo_rt *rt, void *user) {
+  (void)user;
+  mha_case(rt, 3, 1, 196, 256, 4, 1);
+  mha_case(rt, 2, 1, 17, 128, 2, 1);
+}
+
+static void run_split_merge(clippo_rt *rt, void *u) { check_split_merge(rt, u); }
+
+static void test_split_merge(void **state) {
+  (void)state;
+  test_each_device(run_split_merge, NULL);
+}
+static void test_mha_self(void **state) {
+  (void)state;
+  test_each_device(check_mha_self, NULL);
+}
+static void test_mha_map(void **state) {
+  (void)state;
+  test_each_device(check_mha_map, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_split_merge),
+      cmocka_unit_test(test_mha_self),
+      cmocka_unit_test(test_mha_map),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
