@@ -304,6 +304,7 @@ clippo_status clippo_model_load(clippo_rt *rt, const char *path, clippo_model **
 
 void clippo_model_free(clippo_model *m) {
   if (!m) return;
+  model_train_free(m); /* training state (train_forward.c) */
   workspace_release(m);
   if (m->blocks) {
     for (int i = 0; i < m->cfg.depth; i++) {

@@ -5,6 +5,7 @@
 
 #include "clippo/model.h"
 #include "clippo/ops.h"
+#include "clippo/ops_grad.h"
 
 /** One parameter uploaded to the device. */
 typedef struct model_param {
@@ -59,6 +60,77 @@ struct clippo_model {
   float logit_scale;
   size_t batch;
   model_workspace ws;
+  struct model_train *train; /* training state (train_forward.c); NULL until used */
 };
+
+/* ---- training state (host/model/train_forward.c, host/model/backward.c) ---- */
+
+/** Gradient views of one attention: 2-D (W, W) kernels and (W) biases over the gradient tensors,
+ * and the struct clippo_mha_backward takes (pointing at them). */
+typedef struct model_mha_grad {
+  clippo_tensor wq, wk, wv, bq, bk, bv, wo, bo;
+  clippo_mha_grads g;
+} model_mha_grad;
+
+/** Gradients of one encoder block (pointers into model_train.grads, views for attention). */
+typedef struct model_block_grad {
+  clippo_tensor *ln0_s, *ln0_b, *ln1_s, *ln1_b;
+  model_mha_grad mha;
+  clippo_tensor *d0_k, *d0_b, *d1_k, *d1_b;
+} model_block_grad;
+
+/** Saved activations of one encoder block for count inputs (rows = count * T). */
+typedef struct model_block_act {
+  clippo_tensor x_in;  /* (rows, W) block input */
+  clippo_tensor x_mid; /* (rows, W) block input + attention */
+  clippo_tensor u;     /* (rows, M) MLP pre-activation: LN1(x_mid) Dense_0 + bias */
+  clippo_mha_saved att;
+} model_block_act;
+
+/** Everything the training forward keeps, for up to `cap` inputs. The allocated tensors live in
+ * the *_cap copies; the working set (views of the first `count` inputs) in the plain ones. */
+typedef struct model_acts {
+  clippo_tensor patches; /* (rows, P*P*3) */
+  model_block_act *blocks;
+  clippo_tensor x_final; /* (rows, W) encoder output before encoder_norm */
+  clippo_mha_saved map_att;
+  clippo_tensor m0;     /* (n, W) MAP attention output (input of its LayerNorm) */
+  clippo_tensor map_u;  /* (n, M) MAP MLP pre-activation */
+  clippo_tensor pooled; /* (n, W) pre-logits */
+  clippo_tensor zu;     /* (n, out) head output before L2 normalisation */
+  /* scratch shared by the forward and the backward */
+  clippo_tensor y, dx, dy; /* (rows, W) */
+  clippo_tensor h;         /* (rows, M) */
+  clippo_tensor att;       /* attention scratch (self-attention or MAP, the larger) */
+  clippo_tensor red;       /* column-reduction / LayerNorm-backward workspace */
+  clippo_tensor nw[5];     /* (n, W): probe tile, MAP LN output, d pooled, d m0, tmp */
+  clippo_tensor nm;        /* (n, M) */
+  clippo_tensor nout;      /* (n, out) d zu */
+} model_acts;
+
+typedef struct model_train {
+  clippo_tensor *grads; /* nparams, shapes as the params; NULL until first use */
+  clippo_tensor *g_emb_k, *g_emb_b, *g_pos;
+  model_block_grad *blocks;
+  clippo_tensor *g_enc_s, *g_enc_b, *g_probe;
+  model_mha_grad map_mha;
+  clippo_tensor *g_map_ln_s, *g_map_ln_b, *g_map_d0_k, *g_map_d0_b, *g_map_d1_k, *g_map_d1_b;
+  clippo_tensor *g_head_k, *g_head_b;
+  size_t cap;          /* inputs the activations are allocated for (0: none) */
+  size_t count;        /* inputs of the last train_forward (0: none since planning) */
+  model_acts cap_acts; /* owned tensors */
+  model_acts acts;     /* views for `count` inputs */
+  unsigned long long grad_bytes, act_bytes; /* device bytes of the gradients / activations */
+} model_train;
+
+/** Frees the training state of m (called by clippo_model_free). */
+void model_train_free(clippo_model *m);
+
+/** The training state of m, created (without gradients or activations) on first call; NULL when
+ * out of host memory. */
+model_train *model_train_get(clippo_model *m, clippo_error *err);
+
+/** Allocates and binds the gradients (zeroed) if not done yet. */
+clippo_status model_train_grads(clippo_model *m, clippo_error *err);
 
 #endif

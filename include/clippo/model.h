@@ -58,6 +58,52 @@ clippo_status clippo_model_embed_texts(clippo_model *m, const clippo_font *font,
 /** Peak device bytes allocated by this model's runtime so far (weights + workspace). */
 unsigned long long clippo_model_peak_bytes(const clippo_model *m);
 
+/* ---- training (host/model/train_forward.c, host/model/backward.c) ---------------------------
+ * One tower, same weights for images and rendered texts: the trainer passes 2N inputs (N images
+ * then their N rendered captions) to one train_forward. Activations for the backward are
+ * planned lazily at the first train_forward for a count (kept while later counts fit, freed with
+ * the model); gradients, one per parameter with the parameter's shape, at first use. Parameters
+ * are indexed 0..param_count-1 in checkpoint order; their device tensors may be updated in place
+ * by an optimizer (then call clippo_model_params_changed before inference calls). */
+
+/** Training forward of count inputs (count, S, S, 3) float32 on rt's device: computes the
+ * L2-normalised embeddings into z (count, out_dim(CLIPPO_EMBED_Z)) (device, caller-allocated) and
+ * keeps every activation the backward needs. Always reads the current parameter tensors. */
+clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *inputs, size_t count,
+                                         clippo_tensor *z, clippo_error *err);
+
+/** Backward of the last clippo_model_train_forward: given dz = dL/dz (count, out_dim) on the
+ * device, accumulates (+=) dL/dparam into every parameter's gradient (the temperature `t` is not
+ * touched: its slot is for the loss code). */
+clippo_status clippo_model_backward(clippo_model *m, const clippo_tensor *dz, clippo_error *err);
+
+/** Number of parameter tensors. */
+size_t clippo_model_param_count(const clippo_model *m);
+
+/** Parameter i's device tensor (checkpoint shape), its big_vision name in *name (may be NULL);
+ * NULL when i is out of range. */
+clippo_tensor *clippo_model_param(clippo_model *m, size_t i, const char **name);
+
+/** The gradient of parameter i (same shape, zero-initialised at first use); NULL when i is out of
+ * range or the gradients cannot be allocated. */
+clippo_tensor *clippo_model_grad(clippo_model *m, size_t i);
+
+/** Sets every gradient to zero (allocating them if needed). */
+clippo_status clippo_model_zero_grads(clippo_model *m, clippo_error *err);
+
+/** Reads every parameter back into out (which must be empty: zero-initialised), names and shapes
+ * as in the checkpoint, float32. On failure out is left empty. */
+clippo_status clippo_model_download_params(clippo_model *m, clippo_params *out, clippo_error *err);
+
+/** Tells the model its parameter tensors were changed in place (by an optimizer): refreshes what
+ * the inference forward derives from them (the fused QKV weights of the blocks, exp(t)). Needed
+ * before clippo_model_embed_* after an update; the training forward does not need it. */
+clippo_status clippo_model_params_changed(clippo_model *m, clippo_error *err);
+
+/** Device bytes held by the training state (activations, scratch, gradients); 0 before the first
+ * training call. */
+unsigned long long clippo_model_train_bytes(const clippo_model *m);
+
 #ifdef __cplusplus
 }
 #endif

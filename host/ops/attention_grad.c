@@ -1,0 +1,295 @@
+/* Multi-head attention for training: a forward that keeps q, k, v, the probabilities and the
+ * merged context, and the backward built from clippo_gemm / clippo_gemm_batched, the head
+ * split / merge ops, the softmax backward and column sums (clippo/ops_grad.h).
+ *
+ * Forward (per image b and head h, q scaled by s = 1/sqrt(hd)):
+ *   Q = (xq Wq + bq) s, K = xkv Wk + bk, V = xkv Wv + bv   (split into heads)
+ *   P = softmax(Q K^T), C = P V, ctx = merge(C), out = ctx Wo + bo
+ * Backward given dout:
+ *   dbo += colsum(dout), dWo += ctx^T dout, dC = split(dout Wo^T)
+ *   dP = dC V^T, dV = P^T dC, dS = P * (dP - rowsum(dP * P))
+ *   dQ' = s dS K (gradient of the unscaled projection), dK = dS^T Q
+ *   dW{q,k,v} += x^T merge(d{Q',K,V}), db += colsum(...), dx = merge(...) W^T. */
+#include "clippo/ops_grad.h"
+
+#include <math.h>
+
+#include "clippo/gemm.h"
+#include "ops/ops_internal.h"
+
+static clippo_tensor view2(const clippo_tensor *t, size_t off, size_t rows, size_t cols) {
+  int64_t shape[2] = {(int64_t)rows, (int64_t)cols};
+  return clippo_tensor_view(t, off, 2, shape);
+}
+
+/* A 1-D view of everything in t from element off on (a GEMM operand starting mid-row). */
+static clippo_tensor tail_view(const clippo_tensor *t, size_t off) {
+  int64_t shape[1] = {(int64_t)(clippo_tensor_count(t) - off)};
+  return clippo_tensor_view(t, off, 1, shape);
+}
+
+size_t clippo_mha_saved_floats(size_t n, size_t tq, size_t tk, size_t width, int heads) {
+  size_t h = heads > 0 ? (size_t)heads : 0;
+  return 2 * n * tq * width + 2 * n * tk * width + n * h * tq * tk;
+}
+
+void clippo_mha_saved_release(clippo_rt *rt, clippo_mha_saved *s) {
+  clippo_tensor_release(rt, &s->q);
+  clippo_tensor_release(rt, &s->k);
+  clippo_tensor_release(rt, &s->v);
+  clippo_tensor_release(rt, &s->p);
+  clippo_tensor_release(rt, &s->ctx);
+}
+
+static clippo_status alloc2(clippo_rt *rt, clippo_tensor *t, size_t a, size_t b,
+                            clippo_error *err) {
+  int64_t shape[2] = {(int64_t)a, (int64_t)b};
+  return clippo_tensor_alloc(rt, t, CLIPPO_F32, 2, shape, err);
+}
+
+clippo_status clippo_mha_saved_alloc(clippo_rt *rt, clippo_mha_saved *s, size_t n, size_t tq,
+                                     size_t tk, size_t width, int heads, clippo_error *err) {
+  if (heads <= 0 || width == 0 || width % (size_t)heads != 0)
+    return clippo_fail(err, CLIPPO_E_ARG, "mha saved: width %zu not divisible by %d heads", width,
+                       heads);
+  size_t h = (size_t)heads, hd = width / h;
+  clippo_status st = alloc2(rt, &s->q, n * h * tq, hd, err);
+  if (!st) st = alloc2(rt, &s->k, n * h * tk, hd, err);
+  if (!st) st = alloc2(rt, &s->v, n * h * tk, hd, err);
+  if (!st) st = alloc2(rt, &s->p, n * h * tq, tk, err);
+  if (!st) st = alloc2(rt, &s->ctx, n * tq, width, err);
+  if (st) {
+    clippo_mha_saved_release(rt, s);
+    return clippo_error_prefix(err, "mha saved activations: ");
+  }
+  return CLIPPO_OK;
+}
+
+size_t clippo_mha_grad_scratch_floats(size_t n, size_t tq, size_t tk, size_t width, int heads) {
+  size_t h = heads > 0 ? (size_t)heads : 0;
+  return 2 * n * tq * width + n * h * tq * tk + 4 * n * tk * width;
+}
+
+/* Shapes shared by the forward and the backward. */
+typedef struct mha_dims {
+  size_t n, tq, tk, rq, rk, width, hd, heads;
+  float q_scale;
+} mha_dims;
+
+static clippo_status check_common(const char *op, const clippo_mha_weights *w, int heads, size_t n,
+                                  const clippo_tensor *xq, const clippo_tensor *xkv,
+                                  const clippo_mha_saved *s, clippo_tensor *scratch, mha_dims *d,
+                                  clippo_error *err) {
+  size_t rq = 0, rk = 0, width = 0;
+  clippo_status st = ops_check_rows(xq, 0, &rq, &width, op, "xq", err);
+  if (st) return st;
+  if ((st = ops_check_rows(xkv, width, &rk, NULL, op, "xkv", err))) return st;
+  if (!w || !w->wq || !w->wk || !w->wv || !w->bq || !w->bk || !w->bv || !w->wo || !w->bo)
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: wq, wk, wv, bq, bk, bv, wo, bo are all needed", op);
+  if (heads <= 0 || width % (size_t)heads != 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: width %zu not divisible by %d heads", op, width,
+                       heads);
+  if (n == 0 || rq % n != 0 || rk % n != 0 || rq == 0 || rk == 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: %zu query rows and %zu key rows are not positive multiples of n = %zu",
+                       op, rq, rk, n);
+  const clippo_tensor *ts[8] = {w->wq, w->wk, w->wv, w->wo, w->bq, w->bk, w->bv, w->bo};
+  static const char *names[8] = {"wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo"};
+  for (int i = 0; i < 8; i++)
+    if ((st = ops_check_count(ts[i], i < 4 ? width * width : width, op, names[i], err))) return st;
+  d->n = n;
+  d->tq = rq / n;
+  d->tk = rk / n;
+  d->rq = rq;
+  d->rk = rk;
+  d->width = width;
+  d->heads = (size_t)heads;
+  d->hd = width / (size_t)heads;
+  d->q_scale = (float)(1.0 / sqrt((double)d->hd));
+  size_t H = d->heads;
+  if ((st = ops_check_count(&s->q, rq * width, op, "saved q", err))) return st;
+  if ((st = ops_check_count(&s->k, rk * width, op, "saved k", err))) return st;
+  if ((st = ops_check_count(&s->v, rk * width, op, "saved v", err))) return st;
+  if ((st = ops_check_count(&s->p, n * H * d->tq * d->tk, op, "saved p", err))) return st;
+  if ((st = ops_check_count(&s->ctx, rq * width, op, "saved ctx", err))) return st;
+  if ((st = ops_check_f32(scratch, op, "scratch", err))) return st;
+  size_t need = clippo_mha_grad_scratch_floats(n, d->tq, d->tk, width, heads);
+  if (clippo_tensor_count(scratch) < need)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: scratch has %zu floats, %zu needed (n %zu, tq %zu, tk %zu, W %zu, %d "
+                       "heads)",
+                       op, clippo_tensor_count(scratch), need, n, d->tq, d->tk, width, heads);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *w, int heads,
+                                       size_t n, const clippo_tensor *xq, const clippo_tensor *xkv,
+                                       clippo_mha_saved *s, clippo_tensor *scratch, int accumulate,
+                                       clippo_tensor *out, clippo_error *err) {
+  static const char op[] = "mha_train_forward";
+  mha_dims d;
+  clippo_status st = check_common(op, w, heads, n, xq, xkv, s, scratch, &d, err);
+  if (st) return st;
+  if ((st = ops_check_count(out, d.rq * d.width, op, "out", err))) return st;
+  const clippo_tensor *saved[5] = {&s->q, &s->k, &s->v, &s->p, &s->ctx};
+  for (int i = 0; i < 5; i++)
+    if (!ops_disjoint(saved[i], xq) || !ops_disjoint(saved[i], xkv) ||
+        !ops_disjoint(saved[i], out) || !ops_disjoint(saved[i], scratch))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: saved tensors overlap another argument", op);
+  if (!ops_disjoint(out, xq) || !ops_disjoint(out, xkv) || !ops_disjoint(scratch, xq) ||
+      !ops_disjoint(scratch, xkv) || !ops_disjoint(scratch, out))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: out or scratch overlaps an input", op);
+  const size_t W = d.width, rq = d.rq, rk = d.rk, hd = d.hd, B = d.n * d.heads;
+  int self = xq->mem == xkv->mem && xq->offset == xkv->offset && rq == rk;
+
+  /* projections, then heads (bias added, q scaled) */
+  clippo_tensor src[3];
+  size_t ld[3], col[3];
+  const clippo_tensor *wm[3] = {w->wq, w->wk, w->wv}, *bias[3] = {w->bq, w->bk, w->bv};
+  if (self) {
+    clippo_tensor proj = view2(scratch, 0, rq, 3 * W);
+    for (int i = 0; i < 3 && !st; i++) {
+      clippo_tensor c = tail_view(scratch, (size_t)i * W);
+      st = clippo_gemm(rt, 0, 0, rq, W, W, 1.0f, xq, W, wm[i], W, 0.0f, &c, 3 * W, err);
+      src[i] = proj;
+      ld[i] = 3 * W;
+      col[i] = (size_t)i * W;
+    }
+  } else {
+    clippo_tensor pq = view2(scratch, 0, rq, W), pkv = view2(scratch, rq * W, rk, 2 * W);
+    st = clippo_gemm(rt, 0, 0, rq, W, W, 1.0f, xq, W, wm[0], W, 0.0f, &pq, W, err);
+    for (int i = 1; i < 3 && !st; i++) {
+      clippo_tensor c = tail_view(scratch, rq * W + (size_t)(i - 1) * W);
+      st = clippo_gemm(rt, 0, 0, rk, W, W, 1.0f, xkv, W, wm[i], W, 0.0f, &c, 2 * W, err);
+    }
+    src[0] = pq;
+    ld[0] = W;
+    col[0] = 0;
+    src[1] = src[2] = pkv;
+    ld[1] = ld[2] = 2 * W;
+    col[1] = 0;
+    col[2] = W;
+  }
+  if (st) return clippo_error_prefix(err, "%s: projections: ", op);
+  clippo_tensor *dst[3] = {&s->q, &s->k, &s->v};
+  size_t tok[3] = {d.tq, d.tk, d.tk};
+  for (int i = 0; i < 3; i++) {
+    st = clippo_op_heads_split(rt, &src[i], ld[i], col[i], bias[i], i == 0 ? d.q_scale : 1.0f,
+                               tok[i], heads, dst[i], err);
+    if (st) return clippo_error_prefix(err, "%s: ", op);
+  }
+  /* P = softmax(Q K^T) per (image, head) */
+  st = clippo_gemm_batched(rt, 0, 1, d.tq, d.tk, hd, 1.0f, &s->q, hd, d.tq * hd, &s->k, hd,
+                           d.tk * hd, 0.0f, &s->p, d.tk, d.tq * d.tk, B, err);
+  if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
+  if ((st = clippo_op_softmax(rt, &s->p, 1.0f, err))) return clippo_error_prefix(err, "%s: ", op);
+  /* C = P V (heads layout, in scratch after the projections), merged into ctx */
+  clippo_tensor ch = view2(scratch, rq * W + 2 * rk * W, B * d.tq, hd);
+  st = clippo_gemm_batched(rt, 0, 0, d.tq, hd, d.tk, 1.0f, &s->p, d.tk, d.tq * d.tk, &s->v, hd,
+                           d.tk * hd, 0.0f, &ch, hd, d.tq * hd, B, err);
+  if (st) return clippo_error_prefix(err, "%s: p v: ", op);
+  if ((st = clippo_op_heads_merge(rt, &ch, d.tq, heads, &s->ctx, err)))
+    return clippo_error_prefix(err, "%s: ", op);
+  st = clippo_gemm(rt, 0, 0, rq, W, W, 1.0f, &s->ctx, W, w->wo, W, accumulate ? 1.0f : 0.0f, out, W,
+                   err);
+  if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
+  if ((st = clippo_op_bias_add(rt, out, w->bo, err))) return clippo_error_prefix(err, "%s: ", op);
+  return CLIPPO_OK;
+}
+
+static int same_view(const clippo_tensor *a, const clippo_tensor *b) {
+  return a->mem == b->mem && a->offset == b->offset &&
+         clippo_tensor_count(a) == clippo_tensor_count(b);
+}
+
+clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, int heads, size_t n,
+                                  const clippo_tensor *xq, const clippo_tensor *xkv,
+                                  const clippo_mha_saved *s, const clippo_tensor *dout,
+                                  const clippo_mha_grads *g, clippo_tensor *dxq,
+                                  clippo_tensor *dxkv, int accumulate, clippo_tensor *scratch,
+                                  clippo_tensor *ws, clippo_error *err) {
+  static const char op[] = "mha_backward";
+  mha_dims d;
+  clippo_status st = check_common(op, w, heads, n, xq, xkv, s, scratch, &d, err);
+  if (st) return st;
+  const size_t W = d.width, rq = d.rq, rk = d.rk, hd = d.hd, B = d.n * d.heads;
+  const size_t tq = d.tq, tk = d.tk;
+  if ((st = ops_check_count(dout, rq * W, op, "dout", err))) return st;
+  if (!g || !g->wq || !g->wk || !g->wv || !g->bq || !g->bk || !g->bv || !g->wo || !g->bo)
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: every weight gradient is needed", op);
+  const clippo_tensor *gt[8] = {g->wq, g->wk, g->wv, g->wo, g->bq, g->bk, g->bv, g->bo};
+  static const char *gn[8] = {"dwq", "dwk", "dwv", "dwo", "dbq", "dbk", "dbv", "dbo"};
+  for (int i = 0; i < 8; i++)
+    if ((st = ops_check_count(gt[i], i < 4 ? W * W : W, op, gn[i], err))) return st;
+  if (dxq && (st = ops_check_count(dxq, rq * W, op, "dxq", err))) return st;
+  if (dxkv && (st = ops_check_count(dxkv, rk * W, op, "dxkv", err))) return st;
+  int shared_dx = dxq && dxkv && same_view(dxq, dxkv);
+  if (dxq && dxkv && !shared_dx && !ops_disjoint(dxq, dxkv))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: dxq partially overlaps dxkv", op);
+  if ((dxq && (!ops_disjoint(dxq, scratch) || !ops_disjoint(dxq, dout))) ||
+      (dxkv && (!ops_disjoint(dxkv, scratch) || !ops_disjoint(dxkv, dout))) ||
+      !ops_disjoint(scratch, dout) || !ops_disjoint(scratch, xq) || !ops_disjoint(scratch, xkv))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: dxq, dxkv, dout, xq, xkv or scratch overlap", op);
+
+  /* scratch regions: A (rq W) dctx then dQ' merged; Bh (rq W) dC then dQ' heads; DP (B tq tk);
+   * DKH, DVH (rk W) heads; DK, DV (rk W) merged */
+  size_t oA = 0, oB = rq * W, oDP = 2 * rq * W, oDKH = oDP + B * tq * tk, oDVH = oDKH + rk * W;
+  size_t oDK = oDVH + rk * W, oDV = oDK + rk * W;
+  clippo_tensor A = view2(scratch, oA, rq, W), Bh = view2(scratch, oB, B * tq, hd);
+  clippo_tensor DP = view2(scratch, oDP, B * tq, tk);
+  clippo_tensor DKH = view2(scratch, oDKH, B * tk, hd), DVH = view2(scratch, oDVH, B * tk, hd);
+  clippo_tensor DK = view2(scratch, oDK, rk, W), DV = view2(scratch, oDV, rk, W);
+
+  /* out projection */
+  if ((st = clippo_op_colsum(rt, dout, 1.0f, g->bo, ws, err))) goto fail;
+  if ((st = clippo_gemm(rt, 1, 0, W, W, rq, 1.0f, &s->ctx, W, dout, W, 1.0f, g->wo, W, err)))
+    goto fail;
+  if ((st = clippo_gemm(rt, 0, 1, rq, W, W, 1.0f, dout, W, w->wo, W, 0.0f, &A, W, err))) goto fail;
+  if ((st = clippo_op_heads_split(rt, &A, W, 0, NULL, 1.0f, tq, heads, &Bh, err))) goto fail;
+  /* dP = dC V^T, dV = P^T dC */
+  if ((st = clippo_gemm_batched(rt, 0, 1, tq, tk, hd, 1.0f, &Bh, hd, tq * hd, &s->v, hd, tk * hd,
+                                0.0f, &DP, tk, tq * tk, B, err)))
+    goto fail;
+  if ((st = clippo_gemm_batched(rt, 1, 0, tk, hd, tq, 1.0f, &s->p, tk, tq * tk, &Bh, hd, tq * hd,
+                                0.0f, &DVH, hd, tk * hd, B, err)))
+    goto fail;
+  /* dS, then dQ' = s dS K and dK = dS^T Q */
+  if ((st = clippo_op_softmax_grad(rt, &s->p, &DP, 1.0f, &DP, err))) goto fail;
+  if ((st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, d.q_scale, &DP, tk, tq * tk, &s->k, hd,
+                                tk * hd, 0.0f, &Bh, hd, tq * hd, B, err)))
+    goto fail;
+  if ((st = clippo_gemm_batched(rt, 1, 0, tk, hd, tq, 1.0f, &DP, tk, tq * tk, &s->q, hd, tq * hd,
+                                0.0f, &DKH, hd, tk * hd, B, err)))
+    goto fail;
+  if ((st = clippo_op_heads_merge(rt, &Bh, tq, heads, &A, err))) goto fail;
+  if ((st = clippo_op_heads_merge(rt, &DKH, tk, heads, &DK, err))) goto fail;
+  if ((st = clippo_op_heads_merge(rt, &DVH, tk, heads, &DV, err))) goto fail;
+  /* projection weights and biases */
+  const clippo_tensor *dproj[3] = {&A, &DK, &DV}, *xs[3] = {xq, xkv, xkv};
+  clippo_tensor *gw[3] = {g->wq, g->wk, g->wv}, *gb[3] = {g->bq, g->bk, g->bv};
+  size_t rows[3] = {rq, rk, rk};
+  for (int i = 0; i < 3; i++) {
+    if ((st = clippo_op_colsum(rt, dproj[i], 1.0f, gb[i], ws, err))) goto fail;
+    if ((st = clippo_gemm(rt, 1, 0, W, W, rows[i], 1.0f, xs[i], W, dproj[i], W, 1.0f, gw[i], W,
+                          err)))
+      goto fail;
+  }
+  /* input gradients */
+  int wrote_shared = 0;
+  if (dxq) {
+    st = clippo_gemm(rt, 0, 1, rq, W, W, 1.0f, &A, W, w->wq, W, accumulate ? 1.0f : 0.0f, dxq, W,
+                     err);
+    if (st) goto fail;
+    wrote_shared = shared_dx;
+  }
+  if (dxkv) {
+    float beta = (accumulate || wrote_shared) ? 1.0f : 0.0f;
+    if ((st = clippo_gemm(rt, 0, 1, rk, W, W, 1.0f, &DK, W, w->wk, W, beta, dxkv, W, err)))
+      goto fail;
+    if ((st = clippo_gemm(rt, 0, 1, rk, W, W, 1.0f, &DV, W, w->wv, W, 1.0f, dxkv, W, err)))
+      goto fail;
+  }
+  return CLIPPO_OK;
+fail:
+  return clippo_error_prefix(err, "%s: ", op);
+}

@@ -1,0 +1,49 @@
+/* GELU backward (tanh approximation, flax's default):
+ *   gelu(u)  = 0.5 u (1 + tanh(a)),  a = sqrt(2/pi) (u + 0.044715 u^3)
+ *   gelu'(u) = 0.5 (1 + tanh(a)) + 0.5 u (1 - tanh(a)^2) sqrt(2/pi) (1 + 3 * 0.044715 u^2)
+ *  - gelu_grad: dx = dy * gelu'(u) over n values; work-item g takes the VEC values starting at
+ *    g * VEC (the last chunk may be shorter). dx may be dy itself. */
+#include "common.h"
+
+#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+
+/* tanh(a) = sign(a) (1 - e) / (1 + e) with e = exp(-2 |a|): 1 + tanh(a) and 1 - tanh(a)^2 =
+ * 4 e / (1 + e)^2 are then formed without cancellation, also where tanh(a) rounds to +-1. */
+static inline floatv gelu_deriv_v(floatv u) {
+  floatv u2 = u * u;
+  floatv a = GELU_C * (u + 0.044715f * (u2 * u));
+  floatv e = exp(-2.0f * fabs(a));
+  floatv inv = 1.0f / (1.0f + e);
+  floatv one_plus_t = select(2.0f * e * inv, 2.0f * inv, isgreaterequal(a, (floatv)(0.0f)));
+  floatv sech2 = 4.0f * e * inv * inv;
+  return 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
+}
+
+#if VEC != 1
+static inline float gelu_deriv_s(float u) {
+  float u2 = u * u;
+  float a = GELU_C * (u + 0.044715f * (u2 * u));
+  float e = exp(-2.0f * fabs(a));
+  float inv = 1.0f / (1.0f + e);
+  float one_plus_t = a >= 0.0f ? 2.0f * inv : 2.0f * e * inv;
+  float sech2 = 4.0f * e * inv * inv;
+  return 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
+}
+#else
+#define gelu_deriv_s gelu_deriv_v
+#endif
+
+__kernel void gelu_grad(__global const float *u, uint uo, __global const float *dy, uint dyo,
+                        __global float *dx, uint dxo, uint n) {
+  uint g = get_global_id(0);
+  uint c = g * VEC;
+  if (c >= n) return;
+  __global const float *pu = u + uo + c;
+  __global const float *pd = dy + dyo + c;
+  __global float *px = dx + dxo + c;
+  if (c + VEC <= n) {
+    STOREV(LOADV(pd) * gelu_deriv_v(LOADV(pu)), px);
+  } else {
+    for (uint i = 0; i < n - c; i++) px[i] = pd[i] * gelu_deriv_s(pu[i]);
+  }
+}
