@@ -1,5 +1,13 @@
 /* Matrix products on a device: one interface, several providers (CLBlast, host BLAS on
- * host-unified CPU devices, the project's own kernel), chosen per device and shape class. */
+ * host-unified CPU devices, the project's own kernel), chosen per device and shape class.
+ *
+ * The choice is data: a small record per device (<cache_dir>/gemm-<devicehash>.txt, written by
+ * clippo_gemm_tune / `clippo tune`) maps each shape class to a provider (and, for the kernel
+ * provider, a tile configuration). Without a record a default applies: host BLAS on host-unified
+ * CPU devices, CLBlast on GPUs and accelerators, the kernel elsewhere. Env CLIPPO_GEMM=clblast|
+ * hostblas|kernel forces one provider (auto or empty: the normal choice); env CLIPPO_GEMM_RECORD
+ * names another record file. When the chosen provider fails (not for bad arguments) the next
+ * available one is tried; the error names every provider that failed. */
 #ifndef CLIPPO_GEMM_H
 #define CLIPPO_GEMM_H
 
@@ -11,18 +19,153 @@ extern "C" {
 
 /** C = alpha * op(A) * op(B) + beta * C, all row-major float32. op(A) is m x k, op(B) is k x n.
  * trans_a/trans_b non-zero mean A/B are stored transposed. Leading dimensions are in elements;
- * tensor offsets (views) are honoured. */
+ * tensor offsets (views) are honoured. beta == 0 never reads C. Matrices are checked against
+ * the size of their buffers (not the view's shape), so strided views are fine. */
 clippo_status clippo_gemm(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                           float alpha, const clippo_tensor *a, size_t lda, const clippo_tensor *b,
                           size_t ldb, float beta, clippo_tensor *c, size_t ldc, clippo_error *err);
 
 /** `batch` independent products; matrix i of A starts stride_a elements after matrix i-1
- * (likewise B and C). */
+ * (likewise B and C). Strides of A and B may be 0 (the same matrix for every entry). */
 clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
                                   size_t k, float alpha, const clippo_tensor *a, size_t lda,
                                   size_t stride_a, const clippo_tensor *b, size_t ldb,
                                   size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                   size_t stride_c, size_t batch, clippo_error *err);
+
+/** The providers. CLIPPO_GEMM_AUTO means "as chosen for the device and shape". */
+typedef enum clippo_gemm_provider {
+  CLIPPO_GEMM_AUTO = 0,
+  CLIPPO_GEMM_CLBLAST = 1,  /* CLBlast on the device's queue */
+  CLIPPO_GEMM_HOSTBLAS = 2, /* OpenBLAS cblas_sgemm on mapped buffers (host-unified devices) */
+  CLIPPO_GEMM_KERNEL = 3    /* kernels/gemm.cl: register tiles for CPU-class devices */
+} clippo_gemm_provider;
+#define CLIPPO_GEMM_NPROVIDERS 4
+
+/** "auto", "clblast", "hostblas", "kernel". */
+const char *clippo_gemm_provider_name(clippo_gemm_provider p);
+
+/** Parses a provider name (as above); error CLIPPO_E_ARG names the valid ones. */
+clippo_status clippo_gemm_provider_parse(const char *name, clippo_gemm_provider *out,
+                                         clippo_error *err);
+
+/** 1 if provider p can run on rt's device at all (host BLAS needs host-unified memory). */
+int clippo_gemm_provider_available(const clippo_rt *rt, clippo_gemm_provider p);
+
+/** Tile configuration of the kernel provider: TM rows x (VW*NV) columns per work-item, work-group
+ * LX x LY work-items, products deeper than KC run as slices of depth <= KC. Zero fields mean
+ * "the default". Written "TMxVWxNV/LXxLY/KC". */
+typedef struct clippo_gemm_kernel_cfg {
+  int tm, vw, nv, lx, ly, kc;
+} clippo_gemm_kernel_cfg;
+
+/** Writes cfg as "TMxVWxNV/LXxLY/KC" (e.g. "4x8x3/8x1/512"). */
+void clippo_gemm_kernel_cfg_format(const clippo_gemm_kernel_cfg *cfg, char *out, size_t size);
+
+/** Parses "TMxVWxNV/LXxLY[/KC]"; CLIPPO_E_ARG (naming the text) when malformed or out of range
+ * (VW 1, 2, 4, 8 or 16; TM 1..16; NV 1..8; LX*LY <= 1024). */
+clippo_status clippo_gemm_kernel_cfg_parse(const char *text, clippo_gemm_kernel_cfg *cfg,
+                                           clippo_error *err);
+
+/** Longest shape class name, with its terminator. */
+#define CLIPPO_GEMM_CLASS_LEN 16
+
+/** The shape class of a product: "mat" or "bat" (batch > 1), the transposes ("nn", "nt", "tn",
+ * "tt") and "s" or "l" (m*n*k*batch below or above 2^24), e.g. "bat_nt_l". */
+void clippo_gemm_shape_class(int trans_a, int trans_b, size_t m, size_t n, size_t k, size_t batch,
+                             char out[CLIPPO_GEMM_CLASS_LEN]);
+
+/** Which provider a product would use and why. */
+typedef struct clippo_gemm_choice {
+  clippo_gemm_provider provider;
+  clippo_gemm_kernel_cfg kernel; /* the kernel provider's tiles (filled whatever the provider) */
+  char shape_class[CLIPPO_GEMM_CLASS_LEN];
+  char source[64]; /* "env CLIPPO_GEMM", "record", "record (class mat_nn_l)", "default" */
+} clippo_gemm_choice;
+
+/** Fills *out with the provider a product of this shape would use on rt's device. */
+clippo_status clippo_gemm_choose(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, size_t batch, clippo_gemm_choice *out,
+                                 clippo_error *err);
+
+/** clippo_gemm_batched with an explicit provider (CLIPPO_GEMM_AUTO: the normal choice) and,
+ * for the kernel provider, an explicit tile configuration (NULL: the chosen one). No fallback:
+ * a failing provider returns its error. For tests and benchmarks. */
+clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
+                               const clippo_gemm_kernel_cfg *cfg, int trans_a, int trans_b,
+                               size_t m, size_t n, size_t k, float alpha, const clippo_tensor *a,
+                               size_t lda, size_t stride_a, const clippo_tensor *b, size_t ldb,
+                               size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
+                               size_t stride_c, size_t batch, clippo_error *err);
+
+/** One product shape to measure. */
+typedef struct clippo_gemm_shape {
+  const char *name;
+  int trans_a, trans_b;
+  size_t m, n, k, batch;
+} clippo_gemm_shape;
+
+/** Writes the ViT-B/16 products (forward and backward, attention included) for `images` images
+ * of 196 tokens into out[cap]; returns how many there are (which may exceed cap). */
+size_t clippo_gemm_vit_b16_shapes(size_t images, clippo_gemm_shape *out, size_t cap);
+
+/** What to measure in clippo_gemm_tune. Zero-initialise for the defaults. */
+typedef struct clippo_gemm_tune_opts {
+  const clippo_gemm_shape *shapes; /* NULL: the ViT-B/16 shapes at 8 images */
+  size_t nshapes;
+  unsigned providers; /* bit (1u << provider) per provider to try; 0: every available one */
+  int reps;           /* timed runs per measurement (median); 0: 3 */
+  int kernel_cfgs;    /* kernel tile configurations to try per class; 0: all candidates */
+  int no_save;        /* 1: do not write the record */
+} clippo_gemm_tune_opts;
+
+/** One measured shape: GFLOP/s per provider (median); 0 = not tried, -1 = failed, -2 = dropped
+ * after the probe (far slower than the best). */
+typedef struct clippo_gemm_measurement {
+  clippo_gemm_shape shape;
+  char shape_class[CLIPPO_GEMM_CLASS_LEN];
+  double gflops[CLIPPO_GEMM_NPROVIDERS];
+} clippo_gemm_measurement;
+
+/** The choice for one shape class and the total time of its shapes with that provider. */
+typedef struct clippo_gemm_class_choice {
+  char shape_class[CLIPPO_GEMM_CLASS_LEN];
+  clippo_gemm_provider provider;
+  clippo_gemm_kernel_cfg kernel;
+  double seconds[CLIPPO_GEMM_NPROVIDERS]; /* sum over the class's shapes; 0 = not measured */
+} clippo_gemm_class_choice;
+
+/** The outcome of clippo_gemm_tune (free with clippo_gemm_tune_report_free). */
+typedef struct clippo_gemm_tune_report {
+  clippo_gemm_measurement *rows;
+  size_t nrows;
+  clippo_gemm_class_choice *classes;
+  size_t nclasses;
+  char failures[2048];    /* one line per provider that failed or was dropped, and why */
+  char record_path[1100]; /* where the record was written ("" if not) */
+} clippo_gemm_tune_report;
+
+/** Measures the providers on each shape (plus kernel tile configurations per class), chooses the
+ * fastest provider per shape class and stores the choice in the device's record (merged with
+ * classes already there). Each result is checked against the host BLAS first. A provider that
+ * fails, or that is over 8x slower than the best on a small probe product measured first, is
+ * reported in report->failures and not chosen.
+ * report may be NULL. Takes seconds to minutes (CLBlast compiles its kernels on first use). */
+clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
+                               clippo_gemm_tune_report *report, clippo_error *err);
+
+/** Frees what clippo_gemm_tune put in report. */
+void clippo_gemm_tune_report_free(clippo_gemm_tune_report *report);
+
+/** The path of rt's device record (env CLIPPO_GEMM_RECORD, else <cache_dir>/gemm-<hash>.txt);
+ * "" when the runtime has no cache directory. */
+void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size);
+
+/** Plain C reference for the tests: C = alpha * op(A) * op(B) + beta * C on host memory, sums
+ * in double precision, one rounding to float at the end; beta == 0 ignores C's old content. */
+void clippo_ref_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                     const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                     size_t ldc);
 
 #ifdef __cplusplus
 }
