@@ -1,0 +1,533 @@
+/* The training loop of `clippo train`: batches of N images and their N rendered captions go
+ * through the one-tower model as 2N inputs, big_vision's contrastive loss over the whole batch,
+ * the backward, the optimizer chain; metrics as JSON lines, checkpoints that resume bit for bit
+ * (parameters, optimizer state, step, data order), a loss-curve SVG at the end.
+ *
+ * Gradient accumulation (--accumulate K) keeps the loss of the whole batch: the K micro-batches
+ * are embedded first (no gradients), the loss and dL/dz are computed over all 2N embeddings,
+ * then each micro-batch runs forward again with activations kept and backward with its rows of
+ * dL/dz, summing into the parameter gradients (one extra forward per micro-batch). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clippo/checkpoint.h"
+#include "clippo/model.h"
+#include "clippo/ops.h"
+#include "clippo/train.h"
+
+#define TRY(x)                                                                                     \
+  do {                                                                                             \
+    clippo_status st_ = (x);                                                                       \
+    if (st_ != CLIPPO_OK) return st_;                                                              \
+  } while (0)
+
+typedef struct trainer {
+  const clippo_train_opts *o;
+  clippo_rt *rt;
+  clippo_model *m;
+  clippo_config cfg;
+  clippo_font *font;
+  clippo_dataset *data;
+  clippo_sampler sampler;
+  clippo_optimizer *opt;
+  clippo_opt_config ocfg;
+  size_t nparams;
+  const char **names;
+  clippo_tensor **params, **grads;
+  size_t t_index;
+  size_t B, K, b, D, slot; /* batch, micro-batches, micro size, embedding width, floats/input */
+  int S;
+  float *host_inputs;
+  clippo_tensor inputs, micro, Z, dZ, zmicro, dzmicro;
+  clippo_loss_ws lws;
+  float *losses;
+  size_t nlosses, cap_losses;
+  int64_t step, total;
+  FILE *log;
+  char *opts_json;
+  char last_ckpt[CLIPPO_TRAIN_PATH];
+  char device_name[200]; /* JSON-safe copy of the device name */
+} trainer;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static clippo_status push_loss(trainer *tr, float l, clippo_error *err) {
+  if (tr->nlosses == tr->cap_losses) {
+    size_t nc = tr->cap_losses ? tr->cap_losses * 2 : 1024;
+    float *nl = realloc(tr->losses, nc * sizeof *nl);
+    if (!nl) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+    tr->losses = nl;
+    tr->cap_losses = nc;
+  }
+  tr->losses[tr->nlosses++] = l;
+  return CLIPPO_OK;
+}
+
+/* rows [r0, r0 + n) of a (rows, w) tensor */
+static clippo_tensor rows(const clippo_tensor *t, size_t r0, size_t n, size_t w) {
+  int64_t shape[2] = {(int64_t)n, (int64_t)w};
+  return clippo_tensor_view(t, r0 * w, 2, shape);
+}
+
+/* ---- checkpoints --------------------------------------------------------------------------- */
+
+static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error *err) {
+  clippo_checkpoint ck;
+  memset(&ck, 0, sizeof ck);
+  ck.cfg = tr->cfg;
+  ck.has_cfg = 1;
+  ck.step = tr->step;
+  clippo_status st = clippo_model_download_params(tr->m, &ck.params, err);
+  if (st == CLIPPO_OK) st = clippo_optimizer_export(tr->opt, &ck.opt, err);
+  if (st == CLIPPO_OK) {
+    clippo_array a = {0};
+    int64_t shape[1] = {(int64_t)tr->nlosses};
+    st = clippo_array_alloc(&a, CLIPPO_F32, 1, shape, err);
+    if (st == CLIPPO_OK) {
+      if (tr->nlosses) memcpy(a.data, tr->losses, tr->nlosses * sizeof(float));
+      st = clippo_params_add(&ck.opt, "train/loss", &a, err);
+    }
+  }
+  if (st == CLIPPO_OK) st = clippo_checkpoint_set_attr(&ck, "train_config", tr->opts_json, err);
+  if (st == CLIPPO_OK) {
+    char state[256];
+    snprintf(state, sizeof state,
+             "{\"step\": %" PRId64 ", \"epoch\": %" PRIu64 ", \"pos\": %" PRIu64
+             ", \"seed\": \"%" PRIu64 "\", \"optimizer\": \"%s\", \"device\": \"%s\"}",
+             tr->step, tr->sampler.epoch, tr->sampler.pos, tr->sampler.seed,
+             clippo_opt_name(tr->ocfg.kind), tr->device_name);
+    st = clippo_checkpoint_set_attr(&ck, "train_state", state, err);
+  }
+  if (st == CLIPPO_OK)
+    st = ends_with(path, ".npz") ? clippo_checkpoint_save_npz(path, &ck, err)
+                                 : clippo_checkpoint_save_h5(path, &ck, err);
+  clippo_checkpoint_free(&ck);
+  if (st == CLIPPO_OK)
+    snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
+  else
+    clippo_error_prefix(err, "writing checkpoint %s", path);
+  return st;
+}
+
+/* Reads "train_state" of a checkpoint: epoch, pos, seed, optimizer. */
+static clippo_status parse_state(const char *path, const char *json, uint64_t *epoch, uint64_t *pos,
+                                 uint64_t *seed, char *opt, size_t optcap, char *device,
+                                 size_t devcap, clippo_error *err) {
+  cJSON *root = json ? cJSON_Parse(json) : NULL;
+  const cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "epoch") : NULL;
+  const cJSON *p = root ? cJSON_GetObjectItemCaseSensitive(root, "pos") : NULL;
+  const cJSON *s = root ? cJSON_GetObjectItemCaseSensitive(root, "seed") : NULL;
+  const cJSON *o = root ? cJSON_GetObjectItemCaseSensitive(root, "optimizer") : NULL;
+  clippo_status st = CLIPPO_OK;
+  if (!cJSON_IsNumber(e) || !cJSON_IsNumber(p) || !cJSON_IsString(s) || !cJSON_IsString(o) ||
+      e->valuedouble < 0 || p->valuedouble < 0) {
+    st = clippo_fail(err, CLIPPO_E_FORMAT,
+                     "%s: no valid training state (not written by `clippo train`?)", path);
+  } else {
+    *epoch = (uint64_t)e->valuedouble;
+    *pos = (uint64_t)p->valuedouble;
+    *seed = strtoull(s->valuestring, NULL, 10);
+    snprintf(opt, optcap, "%s", o->valuestring);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "device");
+    snprintf(device, devcap, "%s", cJSON_IsString(d) ? d->valuestring : "");
+  }
+  cJSON_Delete(root);
+  return st;
+}
+
+/* ---- setup --------------------------------------------------------------------------------- */
+
+static clippo_status open_data(trainer *tr, clippo_error *err) {
+  const clippo_train_opts *o = tr->o;
+  int nsrc = (o->images[0] || o->texts[0]) + (o->tsv[0] != 0) + (o->fmnist[0] != 0);
+  if (nsrc != 1)
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "give exactly one data source: --images X.npy --texts T.txt, --tsv F or "
+                       "--fashion-mnist");
+  if (o->images[0] || o->texts[0]) {
+    if (!o->images[0] || !o->texts[0])
+      return clippo_fail(err, CLIPPO_E_ARG, "--images and --texts go together");
+    return clippo_dataset_open_arrays(o->images, o->texts, &tr->data, err);
+  }
+  if (o->tsv[0]) return clippo_dataset_open_tsv(o->tsv, o->limit, &tr->data, err);
+  char caps[CLIPPO_TRAIN_PATH];
+  if (o->captions[0])
+    snprintf(caps, sizeof caps, "%s", o->captions);
+  else {
+    const char *env = getenv("CLIPPO_CONFIG_DIR");
+    snprintf(caps, sizeof caps, "%s/fmnist_captions.json", env && *env ? env : "configs");
+  }
+  return clippo_dataset_open_fmnist(o->fmnist, o->fmnist_split, caps, o->limit, &tr->data, err);
+}
+
+static clippo_status load_params(trainer *tr, clippo_checkpoint *ck, clippo_error *err) {
+  const clippo_train_opts *o = tr->o;
+  if (o->resume[0]) return clippo_checkpoint_load(o->resume, ck, 1, err);
+  if (o->init[0]) {
+    TRY(clippo_checkpoint_load(o->init, ck, 0, err));
+    ck->step = -1;
+    return CLIPPO_OK;
+  }
+  clippo_config cfg;
+  TRY(clippo_train_model_config(o->model[0] ? o->model : "b16", &cfg, err));
+  ck->cfg = cfg;
+  ck->has_cfg = 1;
+  ck->step = -1;
+  return clippo_params_init(&ck->params, &cfg, o->init_seed, err);
+}
+
+static clippo_status alloc_f32(clippo_rt *rt, clippo_tensor *t, size_t r, size_t c,
+                               clippo_error *err) {
+  int64_t shape[2] = {(int64_t)r, (int64_t)c};
+  return clippo_tensor_alloc(rt, t, CLIPPO_F32, 2, shape, err);
+}
+
+static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *err) {
+  const clippo_train_opts *o = tr->o;
+  TRY(clippo_rt_create(&tr->rt, o->device[0] ? o->device : NULL, err));
+  size_t k = 0;
+  for (const char *c = tr->rt->info.name; *c && k + 1 < sizeof tr->device_name; c++)
+    if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20) tr->device_name[k++] = *c;
+  tr->device_name[k] = '\0';
+  clippo_checkpoint ck;
+  memset(&ck, 0, sizeof ck);
+  clippo_status st = load_params(tr, &ck, err);
+  if (st == CLIPPO_OK) {
+    tr->cfg = ck.cfg;
+    st = clippo_model_create(tr->rt, &ck.cfg, &ck.params, &tr->m, err);
+  }
+  /* the font: given, else the environment / system default */
+  const char *fonts[CLIPPO_TRAIN_MAX_FONTS];
+  for (size_t i = 0; i < o->nfonts; i++) fonts[i] = o->fonts[i];
+  if (st == CLIPPO_OK) st = clippo_font_load(&tr->font, fonts, o->nfonts, err);
+  if (st == CLIPPO_OK) {
+    const char *id = clippo_font_identity(tr->font);
+    if (tr->cfg.font[0] && strcmp(tr->cfg.font, id))
+      snprintf(res->notice, sizeof res->notice,
+               "the model was trained with font '%s', this run renders with '%s'", tr->cfg.font,
+               id);
+    snprintf(tr->cfg.font, sizeof tr->cfg.font, "%s", id);
+  }
+  if (st == CLIPPO_OK) st = open_data(tr, err);
+  size_t n = st == CLIPPO_OK ? clippo_dataset_size(tr->data) : 0;
+  if (st == CLIPPO_OK) {
+    tr->B = o->batch_size ? o->batch_size : (o->images[0] ? n : 32);
+    tr->K = (size_t)(o->accumulate > 0 ? o->accumulate : 1);
+    if (tr->B > n)
+      st = clippo_fail(err, CLIPPO_E_ARG, "batch of %zu pairs from %zu examples", tr->B, n);
+    else if (tr->B % tr->K)
+      st = clippo_fail(err, CLIPPO_E_ARG, "batch %zu is not a multiple of --accumulate %zu", tr->B,
+                       tr->K);
+    tr->b = tr->B / tr->K;
+    tr->total = o->steps > 0 ? o->steps
+                             : (o->epochs > 0 ? o->epochs : 1) * (int64_t)((n + tr->B - 1) / tr->B);
+  }
+  int shuffle = o->shuffle >= 0 ? o->shuffle : !o->images[0];
+  if (st == CLIPPO_OK)
+    st = clippo_sampler_init(&tr->sampler, tr->data, o->seed, shuffle, o->balanced, err);
+  if (st == CLIPPO_OK) st = clippo_train_opt_config(o, tr->total, &tr->ocfg, err);
+  /* parameters, gradients, the temperature */
+  if (st == CLIPPO_OK) {
+    tr->nparams = clippo_model_param_count(tr->m);
+    tr->names = calloc(tr->nparams, sizeof *tr->names);
+    tr->params = calloc(tr->nparams, sizeof *tr->params);
+    tr->grads = calloc(tr->nparams, sizeof *tr->grads);
+    if (!tr->names || !tr->params || !tr->grads)
+      st = clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+    tr->t_index = (size_t)-1;
+    for (size_t i = 0; st == CLIPPO_OK && i < tr->nparams; i++) {
+      tr->params[i] = clippo_model_param(tr->m, i, &tr->names[i]);
+      tr->grads[i] = clippo_model_grad(tr->m, i);
+      if (!tr->params[i] || !tr->grads[i])
+        st = clippo_fail(err, CLIPPO_E_ARG, "the model has no gradient for parameter %zu", i);
+      else if (!strcmp(tr->names[i], "t"))
+        tr->t_index = i;
+    }
+    if (st == CLIPPO_OK && tr->t_index == (size_t)-1)
+      st = clippo_fail(err, CLIPPO_E_FORMAT, "the model has no temperature parameter 't'");
+  }
+  if (st == CLIPPO_OK)
+    st = clippo_optimizer_create(tr->rt, &tr->ocfg, tr->nparams, tr->names, tr->params, &tr->opt,
+                                 err);
+  /* resume: optimizer state, step, data position, loss history */
+  if (st == CLIPPO_OK && o->resume[0]) {
+    uint64_t epoch = 0, pos = 0, seed = 0;
+    char kind[32], dev[200];
+    st = parse_state(o->resume, clippo_checkpoint_get_attr(&ck, "train_state"), &epoch, &pos, &seed,
+                     kind, sizeof kind, dev, sizeof dev, err);
+    if (st == CLIPPO_OK && dev[0] && strcmp(dev, tr->device_name)) {
+      size_t l = strlen(res->notice);
+      snprintf(res->notice + l, sizeof res->notice - l,
+               "%sresuming on %s, the run was on %s: the numbers will differ in the last bits",
+               l ? "\n" : "", tr->device_name, dev);
+    }
+    if (st == CLIPPO_OK && strcmp(kind, clippo_opt_name(tr->ocfg.kind)))
+      st = clippo_fail(err, CLIPPO_E_ARG, "%s was trained with %s, this run uses %s", o->resume,
+                       kind, clippo_opt_name(tr->ocfg.kind));
+    if (st == CLIPPO_OK && seed != o->seed)
+      st = clippo_fail(err, CLIPPO_E_ARG, "%s was trained with seed %" PRIu64 ", not %" PRIu64,
+                       o->resume, seed, o->seed);
+    if (st == CLIPPO_OK) st = clippo_optimizer_import(tr->opt, &ck.opt, err);
+    if (st == CLIPPO_OK) st = clippo_sampler_seek(&tr->sampler, epoch, pos, err);
+    tr->step = ck.step > 0 ? ck.step : 0;
+    if (st == CLIPPO_OK && clippo_optimizer_count(tr->opt) != tr->step)
+      st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: step %" PRId64 " but optimizer count %" PRId64,
+                       o->resume, tr->step, clippo_optimizer_count(tr->opt));
+    const clippo_param *lh = clippo_params_find(&ck.opt, "train/loss");
+    if (st == CLIPPO_OK && lh && lh->value.dtype == CLIPPO_F32)
+      for (size_t i = 0; st == CLIPPO_OK && i < clippo_array_count(&lh->value); i++)
+        st = push_loss(tr, ((const float *)lh->value.data)[i], err);
+    if (st != CLIPPO_OK) clippo_error_prefix(err, "resuming from %s", o->resume);
+  }
+  clippo_checkpoint_free(&ck);
+  if (st != CLIPPO_OK) return st;
+  /* device buffers */
+  tr->S = tr->cfg.image_size;
+  tr->D = clippo_model_output_dim(tr->m, CLIPPO_EMBED_Z);
+  tr->slot = (size_t)tr->S * (size_t)tr->S * 3;
+  tr->host_inputs = malloc(2 * tr->B * tr->slot * sizeof(float));
+  if (!tr->host_inputs) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for the batch");
+  int64_t ishape[4] = {(int64_t)(2 * tr->B), tr->S, tr->S, 3};
+  TRY(clippo_tensor_alloc(tr->rt, &tr->inputs, CLIPPO_F32, 4, ishape, err));
+  if (tr->K > 1) {
+    ishape[0] = (int64_t)(2 * tr->b);
+    TRY(clippo_tensor_alloc(tr->rt, &tr->micro, CLIPPO_F32, 4, ishape, err));
+    TRY(alloc_f32(tr->rt, &tr->zmicro, 2 * tr->b, tr->D, err));
+    TRY(alloc_f32(tr->rt, &tr->dzmicro, 2 * tr->b, tr->D, err));
+  }
+  TRY(alloc_f32(tr->rt, &tr->Z, 2 * tr->B, tr->D, err));
+  TRY(alloc_f32(tr->rt, &tr->dZ, 2 * tr->B, tr->D, err));
+  TRY(clippo_loss_ws_alloc(tr->rt, tr->B, &tr->lws, err));
+  TRY(clippo_train_opts_to_json(o, &tr->opts_json, err));
+  if (o->log[0]) {
+    tr->log = fopen(o->log, o->resume[0] ? "a" : "w");
+    if (!tr->log)
+      return clippo_fail(err, CLIPPO_E_IO, "cannot open metrics log %s: %s", o->log,
+                         strerror(errno));
+  }
+  snprintf(res->notice + strlen(res->notice), sizeof res->notice - strlen(res->notice),
+           "%s%s; %s on %s; batch %zu%s, %" PRId64 " steps", res->notice[0] ? "\n" : "",
+           clippo_dataset_describe(tr->data), clippo_opt_name(tr->ocfg.kind), tr->rt->info.name,
+           tr->B, tr->K > 1 ? " (accumulated)" : "", tr->total);
+  return CLIPPO_OK;
+}
+
+static void teardown(trainer *tr) {
+  if (tr->log) fclose(tr->log);
+  clippo_loss_ws_release(tr->rt, &tr->lws);
+  clippo_tensor_release(tr->rt, &tr->inputs);
+  clippo_tensor_release(tr->rt, &tr->micro);
+  clippo_tensor_release(tr->rt, &tr->Z);
+  clippo_tensor_release(tr->rt, &tr->dZ);
+  clippo_tensor_release(tr->rt, &tr->zmicro);
+  clippo_tensor_release(tr->rt, &tr->dzmicro);
+  clippo_optimizer_free(tr->opt);
+  free(tr->names);
+  free(tr->params);
+  free(tr->grads);
+  free(tr->host_inputs);
+  free(tr->losses);
+  free(tr->opts_json);
+  clippo_sampler_free(&tr->sampler);
+  clippo_dataset_free(tr->data);
+  clippo_font_free(tr->font);
+  clippo_model_free(tr->m);
+  clippo_rt_destroy(tr->rt);
+}
+
+/* ---- one step ------------------------------------------------------------------------------ */
+
+/* Copies the micro-batch k of the inputs (its images and its captions) into tr->micro. */
+static clippo_status gather_inputs(trainer *tr, size_t k, clippo_error *err) {
+  int64_t shape[1] = {(int64_t)(tr->b * tr->slot)};
+  for (int half = 0; half < 2; half++) {
+    size_t src0 = ((size_t)half * tr->B + k * tr->b) * tr->slot;
+    clippo_tensor src = clippo_tensor_view(&tr->inputs, src0, 1, shape);
+    clippo_tensor dst = clippo_tensor_view(&tr->micro, (size_t)half * tr->b * tr->slot, 1, shape);
+    TRY(clippo_op_copy(tr->rt, &src, &dst, err));
+  }
+  return CLIPPO_OK;
+}
+
+/* Moves rows between a (2b, D) micro tensor and the micro-batch k rows of a (2B, D) tensor. */
+static clippo_status move_rows(trainer *tr, size_t k, const clippo_tensor *full,
+                               const clippo_tensor *micro, int to_full, clippo_error *err) {
+  for (int half = 0; half < 2; half++) {
+    clippo_tensor f = rows(full, (size_t)half * tr->B + k * tr->b, tr->b, tr->D);
+    clippo_tensor m = rows(micro, (size_t)half * tr->b, tr->b, tr->D);
+    TRY(to_full ? clippo_op_copy(tr->rt, &m, &f, err) : clippo_op_copy(tr->rt, &f, &m, err));
+  }
+  return CLIPPO_OK;
+}
+
+/* Forward of count inputs into dst (2-D, count x D): the model may write dst or hand back its own
+ * tensor, which is then copied. */
+static clippo_status forward_into(trainer *tr, const clippo_tensor *in, size_t count,
+                                  clippo_tensor *dst, clippo_error *err) {
+  clippo_tensor z = *dst;
+  TRY(clippo_model_train_forward(tr->m, in, count, &z, err));
+  if (z.mem != dst->mem || z.offset != dst->offset) TRY(clippo_op_copy(tr->rt, &z, dst, err));
+  return CLIPPO_OK;
+}
+
+static clippo_status train_step(trainer *tr, double *loss, double *t_used, clippo_opt_stats *os,
+                                clippo_error *err) {
+  clippo_rt *rt = tr->rt;
+  const size_t B = tr->B, D = tr->D;
+  TRY(clippo_batch_fill(tr->data, &tr->sampler, tr->font, tr->S, B, tr->host_inputs, NULL, err));
+  TRY(clippo_tensor_write(rt, &tr->inputs, tr->host_inputs, err));
+  TRY(clippo_model_zero_grads(tr->m, err));
+  float t = 0.0f;
+  TRY(clippo_tensor_read(rt, tr->params[tr->t_index], &t, err));
+  *t_used = t;
+  if (tr->K == 1) {
+    TRY(forward_into(tr, &tr->inputs, 2 * B, &tr->Z, err));
+  } else {
+    for (size_t k = 0; k < tr->K; k++) {
+      TRY(gather_inputs(tr, k, err));
+      TRY(forward_into(tr, &tr->micro, 2 * tr->b, &tr->zmicro, err));
+      TRY(move_rows(tr, k, &tr->Z, &tr->zmicro, 1, err));
+    }
+  }
+  clippo_tensor zi = rows(&tr->Z, 0, B, D), zt = rows(&tr->Z, B, B, D);
+  clippo_tensor gi = rows(&tr->dZ, 0, B, D), gt = rows(&tr->dZ, B, B, D);
+  double dt = 0.0;
+  TRY(clippo_contrastive_loss(rt, &zi, &zt, t, &tr->lws, &gi, &gt, loss, &dt, err));
+  if (!isfinite(*loss) || !isfinite(dt))
+    return clippo_fail(err, CLIPPO_E_NUMERIC, "step %" PRId64 ": the loss is %g", tr->step + 1,
+                       *loss);
+  if (tr->K == 1) {
+    TRY(clippo_model_backward(tr->m, &tr->dZ, err));
+  } else {
+    for (size_t k = 0; k < tr->K; k++) {
+      TRY(gather_inputs(tr, k, err));
+      TRY(forward_into(tr, &tr->micro, 2 * tr->b, &tr->zmicro, err));
+      TRY(move_rows(tr, k, &tr->dZ, &tr->dzmicro, 0, err));
+      TRY(clippo_model_backward(tr->m, &tr->dzmicro, err));
+    }
+  }
+  /* the temperature is outside the tower: its gradient comes from the loss alone */
+  float g = 0.0f;
+  TRY(clippo_tensor_read(rt, tr->grads[tr->t_index], &g, err));
+  g += (float)dt;
+  TRY(clippo_tensor_write(rt, tr->grads[tr->t_index], &g, err));
+  return clippo_optimizer_step(tr->opt, tr->params, tr->grads, os, err);
+}
+
+static void log_step(trainer *tr, double loss, double t, const clippo_opt_stats *os, double pps,
+                     double elapsed) {
+  if (!tr->log) return;
+  fprintf(tr->log,
+          "{\"step\": %" PRId64 ", \"epoch\": %" PRIu64 ", \"loss\": %.9g, \"lr\": %.9g, "
+          "\"sched\": %.9g, \"t\": %.9g, \"logit_scale\": %.9g, \"grad_norm\": %.9g, "
+          "\"clipped\": %s, \"pairs_per_s\": %.6g, \"time_s\": %.3f}\n",
+          tr->step, tr->sampler.epoch, loss, os->lr, os->sched, t, exp(t), os->grad_norm,
+          os->clipped ? "true" : "false", pps, elapsed);
+  fflush(tr->log);
+}
+
+static void default_plot_path(const clippo_train_opts *o, char *out, size_t cap) {
+  out[0] = '\0';
+  if (o->plot[0]) {
+    snprintf(out, cap, "%s", o->plot);
+    return;
+  }
+  if (!o->save[0]) return;
+  const char *dot = strrchr(o->save, '.'), *slash = strrchr(o->save, '/');
+  size_t n = dot && (!slash || dot > slash) ? (size_t)(dot - o->save) : strlen(o->save);
+  snprintf(out, cap, "%.*s.loss.svg", (int)n, o->save);
+}
+
+clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress_fn fn, void *user,
+                               clippo_train_result *res, clippo_error *err) {
+  clippo_train_result dummy;
+  if (!res) res = &dummy;
+  memset(res, 0, sizeof *res);
+  trainer tr;
+  memset(&tr, 0, sizeof tr);
+  tr.o = o;
+  clippo_status st = setup(&tr, res, err);
+  const int64_t first = tr.step;
+  if (st == CLIPPO_OK && fn) {
+    clippo_train_progress p;
+    memset(&p, 0, sizeof p);
+    p.step = tr.step;
+    p.total = tr.total;
+    p.message = res->notice;
+    fn(&p, user);
+  }
+  const int64_t last = o->stop_at > 0 && o->stop_at < tr.total ? o->stop_at : tr.total;
+  const double t0 = now_s();
+  while (st == CLIPPO_OK && tr.step < last) {
+    double ts = now_s(), loss = 0.0, t = 0.0;
+    clippo_opt_stats os;
+    memset(&os, 0, sizeof os);
+    st = train_step(&tr, &loss, &t, &os, err);
+    if (st != CLIPPO_OK) {
+      if (st == CLIPPO_E_NUMERIC)
+        clippo_error_prefix(err, "stopped%s%s%s", tr.last_ckpt[0] ? " (last checkpoint: " : "",
+                            tr.last_ckpt, tr.last_ckpt[0] ? ")" : " (no checkpoint written)");
+      break;
+    }
+    tr.step++;
+    if ((st = push_loss(&tr, (float)loss, err))) break;
+    if (tr.step - first == 1) res->first_loss = loss;
+    res->last_loss = loss;
+    double te = now_s(), elapsed = te - t0;
+    double pps = (double)tr.B / fmax(te - ts, 1e-9);
+    log_step(&tr, loss, t, &os, pps, elapsed);
+    int ck = 0;
+    if (o->save[0] &&
+        ((o->checkpoint_every > 0 && tr.step % o->checkpoint_every == 0) || tr.step == last)) {
+      st = save_checkpoint(&tr, o->save, err);
+      ck = st == CLIPPO_OK;
+    }
+    if (fn) {
+      clippo_train_progress p;
+      memset(&p, 0, sizeof p);
+      p.step = tr.step;
+      p.total = tr.total;
+      p.epoch = tr.sampler.epoch;
+      p.loss = loss;
+      p.t = t;
+      p.lr = os.lr;
+      p.grad_norm = os.grad_norm;
+      p.pairs_per_s = pps;
+      p.elapsed_s = elapsed;
+      p.eta_s = elapsed / (double)(tr.step - first) * (double)(last - tr.step);
+      p.checkpointed = ck;
+      fn(&p, user);
+    }
+  }
+  res->steps_done = tr.step - first;
+  snprintf(res->saved, sizeof res->saved, "%s", tr.last_ckpt);
+  if (tr.nlosses > 0 && (st == CLIPPO_OK || st == CLIPPO_E_NUMERIC)) {
+    char plot[CLIPPO_TRAIN_PATH];
+    default_plot_path(o, plot, sizeof plot);
+    if (plot[0]) {
+      char title[128];
+      snprintf(title, sizeof title, "contrastive loss (%s, batch %zu)",
+               clippo_opt_name(tr.ocfg.kind), tr.B);
+      clippo_error perr;
+      if (clippo_train_plot_svg(plot, tr.losses, tr.nlosses, title, &perr) == CLIPPO_OK)
+        snprintf(res->plot, sizeof res->plot, "%s", plot);
+    }
+  }
+  teardown(&tr);
+  return st;
+}

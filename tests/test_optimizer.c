@@ -1,0 +1,434 @@
+/* Optimizers (kernels/optimizer.cl, host/train/optimizer.c) against the float32 host reference
+ * (host/ops/ref/optimizer_ref.c) on random parameters and gradients, every device: sgd, adamw,
+ * adafactor with factored (2-D, 3-D with either axis order) and unfactored arrays, clipping on
+ * and off, weight decay only on ".../kernel". Tolerances: parameters 1e-6 relative, their
+ * updates 1e-4, second moments 1e-5; bfloat16 momentum bits equal (at most 1 ulp on a rare
+ * rounding boundary). Also: optax's factored dims, the schedules, export/import resuming bit for
+ * bit, a NaN gradient stopping the step. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clippo/train.h"
+
+static void test_factored_dims(void **state) {
+  (void)state;
+  struct {
+    int ndim;
+    int64_t shape[4];
+    int ok, d1, d0;
+  } cases[] = {
+      {2, {768, 3072}, 1, 0, 1},   {3, {768, 12, 64}, 1, 2, 0},
+      {3, {12, 64, 768}, 1, 1, 2}, {4, {16, 16, 3, 768}, 0, 0, 0},
+      {3, {1, 196, 768}, 1, 1, 2}, {2, {64, 64}, 1, 0, 1},
+      {1, {768}, 0, 0, 0},         {3, {1, 1, 768}, 0, 0, 0},
+      {2, {31, 500}, 0, 0, 0},     {2, {32, 500}, 1, 0, 1},
+      {3, {64, 4, 16}, 0, 0, 0},   {3, {40, 40, 40}, 1, 1, 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int d1 = -1, d0 = -1;
+    int ok = clippo_adafactor_factored_dims(cases[i].ndim, cases[i].shape, 32, &d1, &d0);
+    assert_int_equal(ok, cases[i].ok);
+    if (ok) {
+      assert_int_equal(d1, cases[i].d1);
+      assert_int_equal(d0, cases[i].d0);
+    }
+  }
+}
+
+static void test_schedules(void **state) {
+  (void)state;
+  clippo_schedule s = {0};
+  s.kind = CLIPPO_SCHED_RSQRT;
+  s.total_steps = 100000;
+  s.warmup_steps = 10000;
+  s.cooldown_steps = 10000;
+  s.timescale = 10000;
+  clippo_error err;
+  TEST_OK(clippo_schedule_check(&s, &err), &err);
+  /* REFERENCE §6: min(1, c/warm) * (c > warm ? 1/sqrt((c + ts - warm)/ts) : 1) * min(1, (T-c)/cool)
+   */
+  int64_t steps[] = {0, 1, 5000, 10000, 10001, 20000, 50000, 95000, 99999, 100000};
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+    double c = (double)steps[i];
+    double want = fmin(1.0, c / 10000.0) *
+                  (c > 10000 ? 1.0 / sqrt((c + 10000 - 10000) / 10000.0) : 1.0) *
+                  fmin(1.0, (100000 - c) / 10000.0);
+    double got = clippo_schedule_value(&s, steps[i]);
+    assert_true(fabs(got - want) < 1e-12);
+  }
+  s.kind = CLIPPO_SCHED_COSINE;
+  s.warmup_steps = 10;
+  s.cooldown_steps = 0;
+  s.total_steps = 110;
+  assert_true(clippo_schedule_value(&s, 0) == 0.0);
+  assert_true(fabs(clippo_schedule_value(&s, 5) - 0.5) < 1e-12);
+  assert_true(fabs(clippo_schedule_value(&s, 10) - 1.0) < 1e-12);
+  assert_true(fabs(clippo_schedule_value(&s, 60) - 0.5) < 1e-12);
+  assert_true(fabs(clippo_schedule_value(&s, 110)) < 1e-12);
+  s.kind = CLIPPO_SCHED_LINEAR;
+  s.linear_end = 0.1;
+  assert_true(fabs(clippo_schedule_value(&s, 60) - 0.55) < 1e-12);
+  s.kind = CLIPPO_SCHED_CONSTANT;
+  s.warmup_steps = 0;
+  assert_true(clippo_schedule_value(&s, 0) == 1.0 && clippo_schedule_value(&s, 109) == 1.0);
+  s.warmup_steps = 110;
+  assert_int_equal(clippo_schedule_check(&s, &err), CLIPPO_E_ARG);
+  clippo_sched_kind k;
+  TEST_OK(clippo_sched_parse("rsqrt", &k, &err), &err);
+  assert_int_equal(k, CLIPPO_SCHED_RSQRT);
+  assert_int_equal(clippo_sched_parse("exp", &k, &err), CLIPPO_E_ARG);
+}
+
+/* ---- device vs reference ------------------------------------------------------------------- */
+
+#define NP 7
+static const char *const pnames[NP] = {"a/kernel", "b/kernel", "c/kernel", "d/kernel",
+                                       "d/bias",   "e/kernel", "t"};
+static const int pndim[NP] = {2, 3, 3, 3, 1, 4, 1};
+static const int64_t pshape[NP][4] = {{40, 48}, {36, 3, 40},   {5, 33, 64}, {64, 5, 33},
+                                      {48},     {8, 8, 3, 16}, {1}};
+
+typedef struct opt_case {
+  clippo_opt_kind kind;
+  float clip, wd, lr;
+  clippo_sched_kind sched;
+  int64_t warmup;
+  double momentum;
+} opt_case;
+
+static void fill_normal(test_rng *r, clippo_array *a, float mean, float sd) {
+  float *x = a->data;
+  for (size_t i = 0; i < clippo_array_count(a); i++) x[i] = mean + sd * test_rng_normal(r);
+}
+
+static double rel_f32(const float *a, const float *b, size_t n) {
+  return test_rel_err_f32(a, b, n);
+}
+
+/* Compares the exported device state with the reference state. */
+static void compare_state(const clippo_params *dev, const clippo_params *ref, const char *what) {
+  for (size_t i = 0; i < ref->count; i++) {
+    const clippo_param *r = &ref->items[i];
+    const clippo_param *d = clippo_params_find(dev, r->name);
+    if (!d) fail_msg("%s: device state has no '%s'", what, r->name);
+    assert_int_equal(d->value.dtype, r->value.dtype);
+    assert_int_equal(d->value.ndim, r->value.ndim);
+    for (int k = 0; k < r->value.ndim; k++) assert_int_equal(d->value.shape[k], r->value.shape[k]);
+    size_t n = clippo_array_count(&r->value);
+    if (r->value.dtype == CLIPPO_I64) {
+      assert_int_equal(((int64_t *)d->value.data)[0], ((int64_t *)r->value.data)[0]);
+    } else if (r->value.dtype == CLIPPO_BF16) {
+      const uint16_t *a = d->value.data, *b = r->value.data;
+      size_t diff = 0;
+      for (size_t k = 0; k < n; k++) {
+        int dd = (int)a[k] - (int)b[k];
+        if (dd) diff++;
+        if (dd > 1 || dd < -1)
+          fail_msg("%s: %s[%zu] bf16 %04x vs %04x", what, r->name, k, a[k], b[k]);
+      }
+      if (diff * 100 > n) fail_msg("%s: %s: %zu of %zu bf16 values differ", what, r->name, diff, n);
+    } else {
+      double e = rel_f32(d->value.data, r->value.data, n);
+      if (!(e <= 1e-5)) fail_msg("%s: state %s rel err %.3g", what, r->name, e);
+    }
+  }
+  /* and nothing more than the reference has */
+  assert_int_equal(dev->count, ref->count);
+}
+
+static void run_case(clippo_rt *rt, const opt_case *oc, int steps) {
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 700 + (uint64_t)oc->kind * 10 + (oc->clip > 0));
+  clippo_opt_config cfg;
+  clippo_opt_config_default(&cfg, oc->kind);
+  cfg.clip_norm = oc->clip;
+  cfg.weight_decay = oc->wd;
+  cfg.lr = oc->lr;
+  cfg.schedule.kind = oc->sched;
+  cfg.schedule.total_steps = 10;
+  cfg.schedule.warmup_steps = oc->warmup;
+  cfg.schedule.cooldown_steps = 2;
+  cfg.schedule.timescale = 3;
+  cfg.momentum = oc->momentum;
+  clippo_array hp[NP], hg[NP];
+  clippo_tensor tp[NP], tg[NP];
+  clippo_tensor *pp[NP], *pg[NP];
+  for (int i = 0; i < NP; i++) {
+    memset(&hp[i], 0, sizeof hp[i]);
+    memset(&hg[i], 0, sizeof hg[i]);
+    TEST_OK(clippo_array_alloc(&hp[i], CLIPPO_F32, pndim[i], pshape[i], &err), &err);
+    TEST_OK(clippo_array_alloc(&hg[i], CLIPPO_F32, pndim[i], pshape[i], &err), &err);
+    fill_normal(&rng, &hp[i], 0.1f, 1.0f);
+    TEST_OK(clippo_tensor_from_array(rt, &tp[i], &hp[i], &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tg[i], CLIPPO_F32, pndim[i], pshape[i], &err), &err);
+    pp[i] = &tp[i];
+    pg[i] = &tg[i];
+  }
+  clippo_optimizer *o = NULL;
+  TEST_OK(clippo_optimizer_create(rt, &cfg, NP, pnames, pp, &o, &err), &err);
+  clippo_params ref_state = {0};
+  for (int s = 0; s < steps; s++) {
+    for (int i = 0; i < NP; i++) {
+      /* gradients of mixed magnitudes, some tiny (eps matters less), per step different */
+      fill_normal(&rng, &hg[i], 0.0f, i == 4 ? 1e-3f : 0.3f);
+      TEST_OK(clippo_tensor_write(rt, &tg[i], hg[i].data, &err), &err);
+    }
+    clippo_opt_stats ds, rs;
+    TEST_OK(clippo_optimizer_step(o, pp, pg, &ds, &err), &err);
+    float *before[NP];
+    for (int i = 0; i < NP; i++) {
+      size_t n = clippo_array_count(&hp[i]);
+      before[i] = malloc(n * sizeof(float));
+      memcpy(before[i], hp[i].data, n * sizeof(float));
+    }
+    TEST_OK(clippo_ref_optimizer_step(&cfg, NP, pnames, hp, hg, &ref_state, &rs, &err), &err);
+    assert_int_equal(ds.step, s);
+    assert_int_equal(ds.clipped, rs.clipped);
+    assert_true(fabs(ds.grad_norm - rs.grad_norm) <= 1e-5 * rs.grad_norm);
+    assert_true(ds.sched == rs.sched);
+    if (oc->clip > 0) assert_true(ds.clipped); /* the clip norms used here are small */
+    for (int i = 0; i < NP; i++) {
+      size_t n = clippo_array_count(&hp[i]);
+      float *got = malloc(n * sizeof(float));
+      TEST_OK(clippo_tensor_read(rt, &tp[i], got, &err), &err);
+      double e = rel_f32(got, hp[i].data, n);
+      /* the update p_new - p_old on both sides */
+      double num = 0, den = 0;
+      for (size_t k = 0; k < n; k++) {
+        double du = (double)got[k] - before[i][k],
+               dr = (double)((float *)hp[i].data)[k] - before[i][k];
+        num += (du - dr) * (du - dr);
+        den += dr * dr;
+      }
+      double eu = den > 0 ? sqrt(num / den) : sqrt(num);
+      print_message("[ %-9s] step %d %-9s param rel %.3g update rel %.3g%s\n",
+                    clippo_opt_name(oc->kind), s, pnames[i], e, eu, ds.clipped ? " (clipped)" : "");
+      if (!(e <= 1e-6) || !(eu <= 1e-4))
+        fail_msg("%s step %d %s: param rel %.3g, update rel %.3g", clippo_opt_name(oc->kind), s,
+                 pnames[i], e, eu);
+      if (s == 0 && ds.sched == 0.0f) assert_true(eu == 0.0); /* warmup: first step does nothing */
+      free(got);
+      free(before[i]);
+    }
+  }
+  clippo_params dev_state = {0};
+  TEST_OK(clippo_optimizer_export(o, &dev_state, &err), &err);
+  compare_state(&dev_state, &ref_state, clippo_opt_name(oc->kind));
+  /* names of the state as documented */
+  if (oc->kind == CLIPPO_OPT_ADAFACTOR) {
+    assert_non_null(clippo_params_find(&dev_state, "adafactor/v_row/a/kernel"));
+    assert_non_null(clippo_params_find(&dev_state, "adafactor/v_col/a/kernel"));
+    assert_null(clippo_params_find(&dev_state, "adafactor/v/a/kernel"));
+    assert_non_null(clippo_params_find(&dev_state, "adafactor/v/e/kernel"));
+    /* v_row drops the largest axis (d0), v_col the second largest (d1) */
+    const clippo_param *vr = clippo_params_find(&dev_state, "adafactor/v_row/b/kernel");
+    assert_int_equal(vr->value.ndim, 2);
+    assert_int_equal(vr->value.shape[0], 36);
+    assert_int_equal(vr->value.shape[1], 3);
+    if (oc->momentum != 0.0) {
+      const clippo_param *m = clippo_params_find(&dev_state, "adafactor/m/t");
+      assert_non_null(m);
+      assert_int_equal(m->value.dtype, CLIPPO_BF16);
+    }
+  }
+  clippo_params_free(&dev_state);
+  clippo_params_free(&ref_state);
+  clippo_optimizer_free(o);
+  for (int i = 0; i < NP; i++) {
+    clippo_array_free(&hp[i]);
+    clippo_array_free(&hg[i]);
+    clippo_tensor_release(rt, &tp[i]);
+    clippo_tensor_release(rt, &tg[i]);
+  }
+}
+
+static void check_against_ref(clippo_rt *rt, void *user) {
+  (void)user;
+  const opt_case cases[] = {
+      {CLIPPO_OPT_SGD, 0.0f, 0.0f, 0.5f, CLIPPO_SCHED_CONSTANT, 0, 0.9},
+      {CLIPPO_OPT_SGD, 0.5f, 0.1f, 0.1f, CLIPPO_SCHED_COSINE, 2, 0.9},
+      {CLIPPO_OPT_ADAMW, 0.0f, 0.1f, 0.01f, CLIPPO_SCHED_RSQRT, 0, 0.9},
+      {CLIPPO_OPT_ADAMW, 1.0f, 0.05f, 0.01f, CLIPPO_SCHED_LINEAR, 1, 0.9},
+      {CLIPPO_OPT_ADAFACTOR, 1.0f, 1e-4f, 1e-3f, CLIPPO_SCHED_RSQRT, 0, 0.9},
+      {CLIPPO_OPT_ADAFACTOR, 0.0f, 0.1f, 0.01f, CLIPPO_SCHED_RSQRT, 1, 0.9},
+      {CLIPPO_OPT_ADAFACTOR, 2.0f, 0.0f, 0.01f, CLIPPO_SCHED_CONSTANT, 0, 0.0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i], 4);
+}
+
+static void test_against_ref(void **state) {
+  (void)state;
+  test_each_device(check_against_ref, NULL);
+}
+
+/* The momentum is rounded to nearest even, not truncated: 0.1f = 0x3DCCCCCD -> 0x3DCD. */
+static void check_bf16_rounding(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  clippo_opt_config cfg;
+  clippo_opt_config_default(&cfg, CLIPPO_OPT_ADAFACTOR);
+  cfg.clip_norm = 0.0f;
+  cfg.schedule.kind = CLIPPO_SCHED_CONSTANT;
+  cfg.schedule.warmup_steps = cfg.schedule.cooldown_steps = 0;
+  const size_t n = 64;
+  float g[64];
+  for (size_t i = 0; i < n; i++) g[i] = ldexpf(i % 2 ? -1.0f : 1.0f, (int)(i % 9) - 4);
+  int64_t shape[1] = {(int64_t)n};
+  clippo_tensor tp, tg;
+  TEST_OK(clippo_tensor_alloc(rt, &tp, CLIPPO_F32, 1, shape, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tg, CLIPPO_F32, 1, shape, &err), &err);
+  TEST_OK(clippo_tensor_fill(rt, &tp, 1.0f, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tg, g, &err), &err);
+  clippo_tensor *pp[1] = {&tp}, *pg[1] = {&tg};
+  const char *names[1] = {"x"};
+  clippo_optimizer *o = NULL;
+  TEST_OK(clippo_optimizer_create(rt, &cfg, 1, names, pp, &o, &err), &err);
+  TEST_OK(clippo_optimizer_step(o, pp, pg, NULL, &err), &err);
+  clippo_params st = {0};
+  TEST_OK(clippo_optimizer_export(o, &st, &err), &err);
+  const clippo_param *m = clippo_params_find(&st, "adafactor/m/x");
+  assert_non_null(m);
+  const uint16_t *mb = m->value.data;
+  for (size_t i = 0; i < n; i++) assert_int_equal(mb[i], i % 2 ? 0xBDCD : 0x3DCD);
+  clippo_params_free(&st);
+  clippo_optimizer_free(o);
+  clippo_tensor_release(rt, &tp);
+  clippo_tensor_release(rt, &tg);
+}
+
+static void test_bf16_rounding(void **state) {
+  (void)state;
+  test_each_device(check_bf16_rounding, NULL);
+}
+
+/* Two steps, export, a new optimizer importing the state, a third step == three steps straight,
+ * bit for bit; a NaN gradient stops the step without touching anything. */
+static void check_resume(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 811);
+  clippo_opt_config cfg;
+  clippo_opt_config_default(&cfg, CLIPPO_OPT_ADAFACTOR);
+  cfg.lr = 0.01f;
+  cfg.schedule.total_steps = 10;
+  cfg.schedule.warmup_steps = 1;
+  cfg.schedule.cooldown_steps = 3;
+  cfg.schedule.timescale = 2;
+  clippo_tensor ta[NP], tb[NP], tg[3][NP];
+  clippo_tensor *pa[NP], *pb[NP], *pg[3][NP];
+  for (int i = 0; i < NP; i++) {
+    clippo_array h = {0};
+    TEST_OK(clippo_array_alloc(&h, CLIPPO_F32, pndim[i], pshape[i], &err), &err);
+    fill_normal(&rng, &h, 0.0f, 1.0f);
+    TEST_OK(clippo_tensor_from_array(rt, &ta[i], &h, &err), &err);
+    TEST_OK(clippo_tensor_from_array(rt, &tb[i], &h, &err), &err);
+    for (int s = 0; s < 3; s++) {
+      fill_normal(&rng, &h, 0.0f, 0.2f);
+      TEST_OK(clippo_tensor_from_array(rt, &tg[s][i], &h, &err), &err);
+      pg[s][i] = &tg[s][i];
+    }
+    clippo_array_free(&h);
+    pa[i] = &ta[i];
+    pb[i] = &tb[i];
+  }
+  clippo_optimizer *oa = NULL, *ob = NULL, *oc = NULL;
+  TEST_OK(clippo_optimizer_create(rt, &cfg, NP, pnames, pa, &oa, &err), &err);
+  TEST_OK(clippo_optimizer_create(rt, &cfg, NP, pnames, pb, &ob, &err), &err);
+  for (int s = 0; s < 3; s++) TEST_OK(clippo_optimizer_step(oa, pa, pg[s], NULL, &err), &err);
+  for (int s = 0; s < 2; s++) TEST_OK(clippo_optimizer_step(ob, pb, pg[s], NULL, &err), &err);
+  clippo_params st = {0};
+  TEST_OK(clippo_optimizer_export(ob, &st, &err), &err);
+  clippo_optimizer_free(ob);
+  TEST_OK(clippo_optimizer_create(rt, &cfg, NP, pnames, pb, &oc, &err), &err);
+  TEST_OK(clippo_optimizer_import(oc, &st, &err), &err);
+  assert_int_equal(clippo_optimizer_count(oc), 2);
+  TEST_OK(clippo_optimizer_step(oc, pb, pg[2], NULL, &err), &err);
+  for (int i = 0; i < NP; i++) {
+    size_t n = clippo_tensor_count(&ta[i]);
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    TEST_OK(clippo_tensor_read(rt, &ta[i], a, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, &tb[i], b, &err), &err);
+    assert_memory_equal(a, b, n * 4);
+    free(a), free(b);
+  }
+  /* a state missing an array, or with the wrong shape, is refused */
+  clippo_param *vr = clippo_params_find(&st, "adafactor/v_row/a/kernel");
+  vr->value.shape[0] = 48;
+  vr->value.shape[1] = 40;
+  assert_int_equal(clippo_optimizer_import(oc, &st, &err), CLIPPO_E_SHAPE);
+  free(vr->name);
+  vr->name = strdup("renamed");
+  assert_int_equal(clippo_optimizer_import(oc, &st, &err), CLIPPO_E_NOTFOUND);
+  clippo_params_free(&st);
+
+  /* NaN in one gradient: CLIPPO_E_NUMERIC naming it; nothing changes */
+  float nan1 = NAN;
+  cl_int rc = clEnqueueWriteBuffer(rt->queue, tg[0][2].mem, CL_TRUE, 5 * sizeof(float),
+                                   sizeof(float), &nan1, 0, NULL, NULL);
+  assert_int_equal(rc, CL_SUCCESS);
+  size_t n0 = clippo_tensor_count(&tb[0]);
+  float *before = malloc(n0 * 4), *after = malloc(n0 * 4);
+  TEST_OK(clippo_tensor_read(rt, &tb[0], before, &err), &err);
+  assert_int_equal(clippo_optimizer_step(oc, pb, pg[0], NULL, &err), CLIPPO_E_NUMERIC);
+  assert_non_null(strstr(err.msg, "c/kernel"));
+  assert_int_equal(clippo_optimizer_count(oc), 3);
+  TEST_OK(clippo_tensor_read(rt, &tb[0], after, &err), &err);
+  assert_memory_equal(before, after, n0 * 4);
+  free(before), free(after);
+
+  /* the global norm */
+  double gn = 0, want = 0;
+  TEST_OK(clippo_global_norm(rt, pg[1], NP, &gn, &err), &err);
+  for (int i = 0; i < NP; i++) {
+    size_t n = clippo_tensor_count(&tg[1][i]);
+    float *h = malloc(n * 4);
+    TEST_OK(clippo_tensor_read(rt, &tg[1][i], h, &err), &err);
+    for (size_t k = 0; k < n; k++) want += (double)h[k] * h[k];
+    free(h);
+  }
+  want = sqrt(want);
+  assert_true(fabs(gn - want) <= 1e-6 * want);
+
+  clippo_optimizer_free(oa);
+  clippo_optimizer_free(oc);
+  for (int i = 0; i < NP; i++) {
+    clippo_tensor_release(rt, &ta[i]);
+    clippo_tensor_release(rt, &tb[i]);
+    for (int s = 0; s < 3; s++) clippo_tensor_release(rt, &tg[s][i]);
+  }
+}
+
+static void test_resume(void **state) {
+  (void)state;
+  test_each_device(check_resume, NULL);
+}
+
+static void test_config_checks(void **state) {
+  (void)state;
+  clippo_error err;
+  clippo_opt_config c;
+  clippo_opt_config_default(&c, CLIPPO_OPT_ADAFACTOR);
+  c.schedule.total_steps = 100000;
+  TEST_OK(clippo_opt_config_check(&c, &err), &err);
+  c.momentum = 1.5;
+  assert_int_equal(clippo_opt_config_check(&c, &err), CLIPPO_E_ARG);
+  clippo_opt_kind k;
+  TEST_OK(clippo_opt_parse("AdaFactor", &k, &err), &err);
+  assert_int_equal(k, CLIPPO_OPT_ADAFACTOR);
+  assert_int_equal(clippo_opt_parse("lamb", &k, &err), CLIPPO_E_ARG);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_factored_dims), cmocka_unit_test(test_schedules),
+      cmocka_unit_test(test_config_checks), cmocka_unit_test(test_against_ref),
+      cmocka_unit_test(test_bf16_rounding), cmocka_unit_test(test_resume),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
