@@ -1,0 +1,495 @@
+/* `clippo bench`: the benchmark suite (clippo/bench.h) on one device or all of them, with the
+ * cold/warm kernel build measured in child processes (fresh driver caches) and PyTorch CPU run
+ * beside it through bench/pytorch_vit.py. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli_util.h"
+#include "clippo/bench.h"
+#include "clippo/runtime.h"
+
+const char clippo_cmd_bench_summary[] =
+    "benchmarks: ops, GEMM vs OpenBLAS, embedding vs PyTorch, peak probe -> JSON/Markdown/SVG";
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: clippo bench [--device SPEC | --all-devices] [--suite LIST] [--quick]\n"
+          "                    [--runs N] [--warmup N] [--budget SECONDS] [--variants b16,l16]\n"
+          "                    [--batches 1,8,32] [--images N] [--font FILE]... [--out DIR]\n"
+          "                    [--pytorch-script PATH] [--no-pytorch]\n\n"
+          "Benchmarks the engine on one OpenCL device (--device, default as everywhere) or on\n"
+          "every device (--all-devices) and writes DIR/bench-<device>.json, .md and .svg\n"
+          "(default DIR: bench-results). Suites (--suite, comma-separated, default all):\n"
+          "  probe  peak multiply-add GFLOP/s and copy/triad GB/s (kernels/probe.cl); every\n"
+          "         other row reports its %% of these (runs whenever a device suite does)\n"
+          "  ops    forward ops, attention, patch embedding, contrastive loss at B/16 shapes\n"
+          "  gemm   every ViT-B/16 matrix product (forward, backward), OpenBLAS on the host "
+          "beside it\n"
+          "  embed  image embedding of random B/16 and L/16 models at batches 1, 8, 32; PyTorch\n"
+          "         CPU (bench/pytorch_vit.py, when python3 can import torch) beside B/16\n"
+          "  text   text rendering and B/16 text embedding (font: --font, else CLIPPO_FONT, "
+          "else\n"
+          "         the system Unifont)\n"
+          "  train  training steps/s of a small model (64 px, patch 8, width 128, depth 4)\n"
+          "  build  every kernel file built with empty caches (cold) and again (warm)\n"
+          "Options:\n"
+          "  --quick            small sizes, 3 runs: B/16 only at batch 1, op and GEMM shapes\n"
+          "                     at 4 images, 4 kernel files in the build suite\n"
+          "  --runs N           timed runs per measurement, median reported (default 5)\n"
+          "  --warmup N         untimed runs first (default 1)\n"
+          "  --budget SECONDS   fewer timed runs when they would take longer (default 60, "
+          "quick 8)\n"
+          "  --images N         images of the op and GEMM shapes (default 8)\n"
+          "  --pytorch-script P bench/pytorch_vit.py (default: $CLIPPO_SOURCE_DIR/bench/, "
+          "./bench/,\n"
+          "                     or ../bench/ next to the program)\n"
+          "  --no-pytorch       skip the PyTorch comparison\n");
+}
+
+/* Single-quotes s for /bin/sh into out. */
+static void shell_quote(const char *s, char *out, size_t size) {
+  size_t o = 0;
+  if (size < 3) {
+    if (size) out[0] = '\0';
+    return;
+  }
+  out[o++] = '\'';
+  for (; *s && o + 6 < size; s++) {
+    if (*s == '\'') {
+      memcpy(out + o, "'\\''", 4);
+      o += 4;
+    } else {
+      out[o++] = *s;
+    }
+  }
+  out[o++] = '\'';
+  out[o] = '\0';
+}
+
+/* Runs a shell command and keeps the last stdout line that starts with '{'. Returns the exit
+ * status (-1 when it could not run). */
+static int run_json_command(const char *cmd, char *line, size_t size) {
+  line[0] = '\0';
+  fflush(stdout);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char buf[8192];
+  while (fgets(buf, sizeof buf, p))
+    if (buf[0] == '{') {
+      buf[strcspn(buf, "\r\n")] = '\0';
+      snprintf(line, size, "%s", buf);
+    }
+  int rc = pclose(p);
+  if (rc == -1) return -1;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+/* The path of this program, or "" (Linux only: /proc/self/exe). */
+static void self_exe(char *out, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", out, size - 1);
+  out[n > 0 ? (size_t)n : 0] = '\0';
+}
+
+static int file_readable(const char *p) { return p && *p && access(p, R_OK) == 0; }
+
+/* Finds bench/pytorch_vit.py. */
+static void find_script(const char *given, char *out, size_t size) {
+  out[0] = '\0';
+  if (given) {
+    snprintf(out, size, "%s", given);
+    return;
+  }
+  const char *src = getenv("CLIPPO_SOURCE_DIR");
+  if (src && *src) {
+    snprintf(out, size, "%s/bench/pytorch_vit.py", src);
+    if (file_readable(out)) return;
+  }
+  snprintf(out, size, "bench/pytorch_vit.py");
+  if (file_readable(out)) return;
+  char exe[1024];
+  self_exe(exe, sizeof exe);
+  char *slash = strrchr(exe, '/');
+  if (slash) {
+    *slash = '\0';
+    snprintf(out, size, "%s/../bench/pytorch_vit.py", exe);
+    if (file_readable(out)) return;
+  }
+  out[0] = '\0';
+}
+
+/* PyTorch CPU on the B/16 forward at `batch` images: a row (status "unavailable" with the reason
+ * when it cannot run). */
+static void run_pytorch(const char *script_opt, size_t batch, const clippo_bench_opts *o,
+                        clippo_bench_row *row) {
+  memset(row, 0, sizeof *row);
+  snprintf(row->suite, sizeof row->suite, "embed");
+  snprintf(row->name, sizeof row->name, "b16");
+  snprintf(row->impl, sizeof row->impl, "pytorch-cpu");
+  snprintf(row->status, sizeof row->status, "unavailable");
+  row->batch = batch;
+  char script[1200];
+  find_script(script_opt, script, sizeof script);
+  if (!file_readable(script)) {
+    snprintf(row->note, sizeof row->note,
+             "bench/pytorch_vit.py not found (give --pytorch-script or set CLIPPO_SOURCE_DIR)");
+    return;
+  }
+  const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+  char qs[2600], cmd[3000], line[8192];
+  shell_quote(script, qs, sizeof qs);
+  snprintf(cmd, sizeof cmd, "%s %s --batch %zu --runs %d --warmup %d --threads 2", py, qs, batch,
+           o->quick && o->runs > 2 ? 2 : o->runs, o->warmup);
+  fprintf(stderr, "clippo bench: running PyTorch CPU: %s\n", cmd);
+  int rc = run_json_command(cmd, line, sizeof line);
+  clippo_error err;
+  if (rc != 0 || !line[0] || clippo_bench_row_from_json(line, row, &err) != CLIPPO_OK) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->suite, sizeof row->suite, "embed");
+    snprintf(row->name, sizeof row->name, "b16");
+    snprintf(row->impl, sizeof row->impl, "pytorch-cpu");
+    snprintf(row->status, sizeof row->status, rc < 0 ? "unavailable" : "failed");
+    row->batch = batch;
+    snprintf(row->note, sizeof row->note, "%s exited with %d%s", script, rc,
+             line[0] ? "" : " and printed no JSON");
+  }
+}
+
+/* Removes a folder tree we created (mkdtemp names need no quoting beyond this). */
+static void remove_tree(const char *dir) {
+  char q[1200], cmd[1300];
+  shell_quote(dir, q, sizeof q);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", q);
+  if (system(cmd) != 0) fprintf(stderr, "clippo bench: could not remove %s\n", dir);
+}
+
+/* The hidden --build-kernels mode: builds every kernel file on spec and prints a JSON row. */
+static int build_kernels_child(const char *spec, int quick) {
+  clippo_error err;
+  clippo_rt *rt = NULL;
+  if (clippo_rt_create(&rt, spec, &err)) return cli_report("bench", &err);
+  double secs = 0;
+  unsigned n = 0;
+  clippo_status st =
+      clippo_bench_build_kernels(rt, quick ? CLIPPO_BENCH_QUICK_KERNELS : NULL, &secs, &n, &err);
+  if (st) {
+    clippo_rt_destroy(rt);
+    return cli_report("bench", &err);
+  }
+  clippo_bench_row row;
+  memset(&row, 0, sizeof row);
+  snprintf(row.suite, sizeof row.suite, "build");
+  snprintf(row.name, sizeof row.name, "kernels");
+  snprintf(row.impl, sizeof row.impl, "clippo");
+  snprintf(row.status, sizeof row.status, "ok");
+  snprintf(row.shape, sizeof row.shape, "%u kernel files", n);
+  snprintf(row.note, sizeof row.note, "%u from clippo's cache, %u compiled", rt->cache_hits,
+           rt->cache_misses);
+  row.runs = 1;
+  row.median_s = row.min_s = secs;
+  char *js = clippo_bench_row_json(&row);
+  clippo_rt_destroy(rt);
+  if (!js) return 1;
+  printf("%s\n", js);
+  free(js);
+  return 0;
+}
+
+/* Cold and warm build of every kernel file: two child processes sharing fresh cache folders
+ * (CLIPPO_CACHE_DIR, POCL_CACHE_DIR, MESA_SHADER_CACHE_DIR, XDG_CACHE_HOME); without
+ * /proc/self/exe, in this process with a fresh clippo cache only. */
+static int bench_build(const char *spec, int quick, clippo_bench_report *rep) {
+  const char *tmp = getenv("TMPDIR");
+  char root[1024];
+  snprintf(root, sizeof root, "%s/clippo-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  clippo_error err;
+  if (!mkdtemp(root)) {
+    fprintf(stderr, "clippo bench: cannot create a temporary folder in %s: %s\n",
+            tmp && *tmp ? tmp : "/tmp", strerror(errno));
+    return 1;
+  }
+  char exe[1024];
+  self_exe(exe, sizeof exe);
+  for (int pass = 0; pass < 2; pass++) {
+    clippo_bench_row row;
+    memset(&row, 0, sizeof row);
+    if (exe[0]) {
+      char qe[2200], qr[2200], qs[200], cmd[8192], line[8192];
+      shell_quote(exe, qe, sizeof qe);
+      shell_quote(root, qr, sizeof qr);
+      shell_quote(spec, qs, sizeof qs);
+      snprintf(cmd, sizeof cmd,
+               "CLIPPO_CACHE_DIR=%s/clippo POCL_CACHE_DIR=%s/pocl MESA_SHADER_CACHE_DIR=%s/mesa "
+               "XDG_CACHE_HOME=%s/xdg %s bench --build-kernels --device %s%s",
+               qr, qr, qr, qr, qe, qs, quick ? " --quick" : "");
+      int rc = run_json_command(cmd, line, sizeof line);
+      if (rc != 0 || clippo_bench_row_from_json(line, &row, &err) != CLIPPO_OK) {
+        memset(&row, 0, sizeof row);
+        snprintf(row.status, sizeof row.status, "failed");
+        snprintf(row.note, sizeof row.note, "the build child process exited with %d", rc);
+      } else {
+        char note[256];
+        snprintf(note, sizeof note,
+                 "%s; fresh CLIPPO_CACHE_DIR, POCL_CACHE_DIR, "
+                 "MESA_SHADER_CACHE_DIR in a new process",
+                 row.note);
+        snprintf(row.note, sizeof row.note, "%s", note);
+      }
+    } else {
+      clippo_rt *rt = NULL;
+      double secs = 0;
+      unsigned n = 0;
+      clippo_status st = clippo_rt_create(&rt, spec, &err);
+      if (!st) {
+        snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s/clippo", root);
+        st = clippo_bench_build_kernels(rt, quick ? CLIPPO_BENCH_QUICK_KERNELS : NULL, &secs, &n,
+                                        &err);
+      }
+      snprintf(row.status, sizeof row.status, st ? "failed" : "ok");
+      if (st)
+        snprintf(row.note, sizeof row.note, "%s", err.msg);
+      else
+        snprintf(row.note, sizeof row.note,
+                 "in this process: fresh clippo cache only, the "
+                 "driver's own cache was not reset");
+      snprintf(row.shape, sizeof row.shape, "%u kernel files", n);
+      row.runs = 1;
+      row.median_s = row.min_s = secs;
+      clippo_rt_destroy(rt);
+    }
+    snprintf(row.suite, sizeof row.suite, "build");
+    snprintf(row.name, sizeof row.name, pass ? "warm" : "cold");
+    snprintf(row.impl, sizeof row.impl, "clippo");
+    if (clippo_bench_add(rep, &row, &err)) {
+      remove_tree(root);
+      return cli_report("bench", &err);
+    }
+    printf("%-6s %-16s %-14s %10.3f s  %s%s%s\n", row.suite, row.name, row.impl, row.median_s,
+           strcmp(row.status, "ok") ? row.status : "", strcmp(row.status, "ok") ? ": " : "",
+           row.shape);
+  }
+  remove_tree(root);
+  return 0;
+}
+
+/* One line of progress per row. */
+static void print_row(const clippo_bench_row *w, void *user) {
+  (void)user;
+  char metric[96] = "";
+  if (strcmp(w->status, "ok") != 0) {
+    printf("%-6s %-16s %-14s %s: %s\n", w->suite, w->name, w->impl, w->status, w->note);
+    fflush(stdout);
+    return;
+  }
+  double secs = w->median_s;
+  if (!strcmp(w->suite, "probe") && w->device_s > 0) secs = w->device_s;
+  if (w->rate > 0)
+    snprintf(metric, sizeof metric, "%10.2f %s", w->rate, w->rate_unit);
+  else if (w->gflops > 0 || (w->flops > 0 && secs > 0))
+    snprintf(metric, sizeof metric, "%10.1f GFLOP/s",
+             w->gflops > 0 ? w->gflops : w->flops / secs * 1e-9);
+  else if (w->gbps > 0 || (w->bytes > 0 && secs > 0))
+    snprintf(metric, sizeof metric, "%10.1f GB/s", w->gbps > 0 ? w->gbps : w->bytes / secs * 1e-9);
+  char b[16] = "";
+  if (w->batch && (!strcmp(w->suite, "embed") || !strcmp(w->suite, "text")))
+    snprintf(b, sizeof b, " b%zu", w->batch);
+  char name[80];
+  snprintf(name, sizeof name, "%s%s", w->name, b);
+  printf("%-6s %-16s %-14s %10.3f ms %s\n", w->suite, name, w->impl, secs * 1e3, metric);
+  fflush(stdout);
+}
+
+/* Parses "1,8,32". */
+static int parse_batches(const char *s, clippo_bench_opts *o) {
+  o->nbatches = 0;
+  const char *p = s;
+  while (*p) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (errno || end == p || v < 1 || v > 4096 || o->nbatches >= CLIPPO_BENCH_MAX_BATCHES)
+      return -1;
+    o->batches[o->nbatches++] = (size_t)v;
+    if (*end == ',')
+      end++;
+    else if (*end)
+      return -1;
+    p = end;
+  }
+  return o->nbatches ? 0 : -1;
+}
+
+int clippo_cmd_bench(int argc, char **argv) {
+  const char *device = NULL, *suites = NULL, *out_dir = "bench-results", *script = NULL;
+  const char *fonts[16];
+  int all = 0, no_pytorch = 0, build_child = 0;
+  clippo_bench_opts o;
+  clippo_bench_opts_default(&o);
+  o.fonts = fonts;
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL;
+    int r;
+    if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (cli_flag(argv, i, "--all-devices")) {
+      all = 1;
+    } else if (cli_flag(argv, i, "--quick")) {
+      o.quick = 1;
+    } else if (cli_flag(argv, i, "--no-pytorch")) {
+      no_pytorch = 1;
+    } else if (cli_flag(argv, i, "--build-kernels")) {
+      build_child = 1;
+    } else if ((r = cli_opt(argc, argv, &i, "--device", &device)) != 0) {
+      if (r < 0) return 2;
+    } else if ((r = cli_opt(argc, argv, &i, "--suite", &suites)) != 0) {
+      if (r < 0) return 2;
+    } else if ((r = cli_opt(argc, argv, &i, "--out", &out_dir)) != 0) {
+      if (r < 0) return 2;
+    } else if ((r = cli_opt(argc, argv, &i, "--pytorch-script", &script)) != 0) {
+      if (r < 0) return 2;
+    } else if ((r = cli_opt(argc, argv, &i, "--font", &v)) != 0) {
+      if (r < 0) return 2;
+      if (o.nfonts >= 16) return cli_usage_error("bench", "at most 16 --font options");
+      fonts[o.nfonts++] = v;
+    } else if ((r = cli_opt(argc, argv, &i, "--variants", &v)) != 0) {
+      if (r < 0) return 2;
+      if (strlen(v) >= sizeof o.variants)
+        return cli_usage_error("bench", "--variants list too long");
+      snprintf(o.variants, sizeof o.variants, "%s", v);
+    } else if ((r = cli_opt(argc, argv, &i, "--batches", &v)) != 0) {
+      if (r < 0) return 2;
+      if (parse_batches(v, &o))
+        return cli_usage_error("bench", "--batches wants up to %d sizes in 1..4096, e.g. 1,8,32",
+                               CLIPPO_BENCH_MAX_BATCHES);
+    } else if ((r = cli_opt(argc, argv, &i, "--runs", &v)) != 0) {
+      long n;
+      if (r < 0 || cli_parse_int("--runs", v, 1, 1000, &n)) return 2;
+      o.runs = (int)n;
+    } else if ((r = cli_opt(argc, argv, &i, "--warmup", &v)) != 0) {
+      long n;
+      if (r < 0 || cli_parse_int("--warmup", v, 1, 100, &n)) return 2;
+      o.warmup = (int)n;
+    } else if ((r = cli_opt(argc, argv, &i, "--images", &v)) != 0) {
+      long n;
+      if (r < 0 || cli_parse_int("--images", v, 1, 256, &n)) return 2;
+      o.images = (size_t)n;
+    } else if ((r = cli_opt(argc, argv, &i, "--budget", &v)) != 0) {
+      long n;
+      if (r < 0 || cli_parse_int("--budget", v, 1, 36000, &n)) return 2;
+      o.budget_s = (double)n;
+    } else {
+      return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
+    }
+  }
+  if (all && device)
+    return cli_usage_error("bench", "--device and --all-devices exclude each other");
+  clippo_error err;
+  if (suites && clippo_bench_parse_suites(suites, &o.suites, &err)) {
+    fprintf(stderr, "clippo bench: %s\nTry 'clippo bench --help'.\n", err.msg);
+    return 2;
+  }
+  if (build_child) return build_kernels_child(device, o.quick);
+  char list[64];
+  snprintf(list, sizeof list, "%s", o.variants[0] ? o.variants : "b16");
+  for (char *save = NULL, *v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save))
+    if (strcmp(v, "b16") && strcmp(v, "l16"))
+      return cli_usage_error("bench", "unknown variant '%s' (b16, l16)", v);
+
+  /* The devices. */
+  clippo_device_info *devs = NULL;
+  size_t ndev = 0;
+  if (all) {
+    if (clippo_devices_list(&devs, &ndev, &err)) return cli_report("bench", &err);
+    if (!ndev) {
+      free(devs);
+      fprintf(stderr, "clippo bench: error: no OpenCL device\n");
+      return 1;
+    }
+  } else {
+    devs = calloc(1, sizeof *devs);
+    if (!devs) return 1;
+    if (clippo_device_select(device, devs, &err)) {
+      free(devs);
+      return cli_report("bench", &err);
+    }
+    ndev = 1;
+  }
+  clippo_bench_opts ro;
+  clippo_bench_opts_resolve(&o, &ro);
+
+  /* PyTorch CPU once, beside B/16 at batch 8 (else the first batch). */
+  clippo_bench_row py;
+  int have_py = 0;
+  char vlist[64];
+  snprintf(vlist, sizeof vlist, ",%s,", ro.variants);
+  if ((ro.suites & CLIPPO_BENCH_EMBED) && strstr(vlist, ",b16,") && !no_pytorch) {
+    size_t batch = ro.batches[0];
+    for (size_t i = 0; i < ro.nbatches; i++)
+      if (ro.batches[i] == 8) batch = 8;
+    run_pytorch(script, batch, &ro, &py);
+    have_py = 1;
+    print_row(&py, NULL);
+  }
+
+  int rc = 0;
+  for (size_t d = 0; d < ndev; d++) {
+    char spec[32];
+    snprintf(spec, sizeof spec, "%d:%d", devs[d].platform_index, devs[d].device_index);
+    printf("== %s %s (%s)\n", spec, devs[d].name, devs[d].platform);
+    fflush(stdout);
+    clippo_bench_report rep;
+    if (clippo_bench_report_init(&rep, &devs[d], &o, &err)) {
+      rc = cli_report("bench", &err);
+      break;
+    }
+    if (ro.suites & CLIPPO_BENCH_BUILD) {
+      int b = bench_build(spec, ro.quick, &rep);
+      if (b) {
+        clippo_bench_report_free(&rep);
+        rc = b;
+        break;
+      }
+    }
+    clippo_rt *rt = NULL;
+    clippo_status st = CLIPPO_OK;
+    if (ro.suites & ~CLIPPO_BENCH_BUILD) {
+      st = clippo_rt_create(&rt, spec, &err);
+      if (!st) st = clippo_bench_run(rt, &o, &rep, print_row, NULL, &err);
+      clippo_rt_destroy(rt);
+    }
+    if (!st && have_py) st = clippo_bench_add(&rep, &py, &err);
+    char paths[3][1200];
+    if (!st) st = clippo_bench_write(&rep, out_dir, paths, &err);
+    if (st) {
+      rc = cli_report("bench", &err);
+      clippo_bench_report_free(&rep);
+      continue;
+    }
+    size_t failed = 0;
+    for (size_t i = 0; i < rep.nrows; i++) {
+      const clippo_bench_row *w = &rep.rows[i];
+      if (!strcmp(w->status, "failed")) failed++;
+      if (w->ratio > 0)
+        printf("ratio  %-16s %-14s %.2fx %s (batch %zu)\n", w->name, w->suite, w->ratio,
+               w->ratio_to, w->batch);
+    }
+    if (rep.peak_gflops > 0 || rep.peak_gbps > 0)
+      printf("peak   %.1f GFLOP/s, %.1f GB/s (%s)\n", rep.peak_gflops, rep.peak_gbps,
+             rep.peak_note);
+    for (int k = 0; k < 3; k++) printf("wrote  %s\n", paths[k]);
+    if (failed) {
+      fprintf(stderr, "clippo bench: %zu measurement(s) failed on %s (see the report)\n", failed,
+              devs[d].name);
+      rc = 1;
+    }
+    clippo_bench_report_free(&rep);
+  }
+  free(devs);
+  return rc;
+}
