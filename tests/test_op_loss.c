@@ -54,36 +54,6 @@ static void test_loss_ref_fd(void **state) {
   free(dz);
 }
 
-static void test_l2bw_ref_fd(void **state) {
-  (void)state;
-  test_rng rng;
-  test_rng_seed(&rng, 502);
-  const size_t rows = 3, w = 9;
-  float *u = op_normal(&rng, rows * w, 0.1f, 0.8f);
-  float *dz = op_normal(&rng, rows * w, 0.0f, 1.0f);
-  double *du = op_doubles(rows * w);
-  clippo_ref_l2norm_backward(u, dz, rows, w, 1e-8, du);
-  /* L(u) = sum dz . normalize(u) */
-  double *y = op_doubles(rows * w);
-  double maxerr = 0.0;
-  for (size_t i = 0; i < rows * w; i++) {
-    double l[2];
-    for (int s = 0; s < 2; s++) {
-      float keep = u[i];
-      u[i] = keep + (s ? -1.0f : 1.0f) / 4096.0f;
-      clippo_ref_l2normalize(u, rows, w, 1e-8, y);
-      l[s] = 0.0;
-      for (size_t k = 0; k < rows * w; k++) l[s] += dz[k] * y[k];
-      u[i] = keep;
-    }
-    double fd = (l[0] - l[1]) / (2.0 / 4096.0);
-    maxerr = fmax(maxerr, fabs(fd - du[i]));
-  }
-  print_message("[ fd       ] l2norm backward max err %.3g\n", maxerr);
-  assert_true(maxerr < 1e-5);
-  free(u), free(dz), free(du), free(y);
-}
-
 /* Random unit rows (as the model produces) scaled by a per-row factor. */
 static float *unit_rows(test_rng *rng, size_t rows, size_t d, float scale) {
   float *z = op_normal(rng, rows * d, 0.0f, 1.0f);
@@ -168,58 +138,15 @@ static void check_loss(clippo_rt *rt, void *user) {
   clippo_tensor_release(rt, &a);
 }
 
-static void check_l2bw(clippo_rt *rt, void *user) {
-  (void)user;
-  clippo_error err;
-  test_rng rng;
-  test_rng_seed(&rng, 504);
-  const size_t cases[][2] = {{8, 768}, {13, 32}, {3, 5}, {5, 100}};
-  for (size_t c = 0; c < 4; c++) {
-    size_t rows = cases[c][0], w = cases[c][1], n = rows * w;
-    float *u = op_normal(&rng, n, 0.05f, 2.0f);
-    float *dz = op_normal(&rng, n, 0.0f, 0.01f);
-    if (c == 2)
-      for (size_t k = 0; k < w; k++) u[k] = 0.0f; /* a zero row: du = dz / eps */
-    double *want = op_doubles(n);
-    clippo_ref_l2norm_backward(u, dz, rows, w, 1e-8, want);
-    clippo_tensor tu = op_tensor2(rt, u, rows, w), tdz = op_tensor2(rt, dz, rows, w);
-    clippo_tensor tdu = op_tensor2(rt, NULL, rows, w);
-    TEST_OK(clippo_op_l2norm_backward(rt, &tu, &tdz, 1e-8f, &tdu, &err), &err);
-    float *got = op_read(rt, &tdu);
-    char what[64];
-    snprintf(what, sizeof what, "l2norm_backward %zux%zu", rows, w);
-    op_expect(what, got, want, n, GRAD_TOL);
-    free(got);
-    TEST_OK(clippo_op_l2norm_backward(rt, &tu, &tdz, 1e-8f, &tdz, &err), &err);
-    got = op_read(rt, &tdz);
-    snprintf(what, sizeof what, "l2norm_backward in place %zux%zu", rows, w);
-    op_expect(what, got, want, n, GRAD_TOL);
-    assert_int_equal(clippo_op_l2norm_backward(rt, &tu, &tdz, 1e-8f, &tu, &err), CLIPPO_E_ARG);
-    free(got), free(u), free(dz), free(want);
-    clippo_tensor_release(rt, &tu);
-    clippo_tensor_release(rt, &tdz);
-    clippo_tensor_release(rt, &tdu);
-  }
-}
-
-static void run_l2bw(clippo_rt *rt, void *u) { op_each_variant(rt, check_l2bw, u); }
-
 static void test_loss_device(void **state) {
   (void)state;
   test_each_device(check_loss, NULL);
 }
 
-static void test_l2bw_device(void **state) {
-  (void)state;
-  test_each_device(run_l2bw, NULL);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_loss_ref_fd),
-      cmocka_unit_test(test_l2bw_ref_fd),
       cmocka_unit_test(test_loss_device),
-      cmocka_unit_test(test_l2bw_device),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

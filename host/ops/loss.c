@@ -112,34 +112,3 @@ clippo_status clippo_contrastive_loss(clippo_rt *rt, const clippo_tensor *zimg,
   if (dt) *dt = g;
   return CLIPPO_OK;
 }
-
-clippo_status clippo_op_l2norm_backward(clippo_rt *rt, const clippo_tensor *u,
-                                        const clippo_tensor *dz, float eps, clippo_tensor *du,
-                                        clippo_error *err) {
-  static const char op[] = "l2norm_backward";
-  size_t rows = 0, w = 0;
-  TRY(ops_check_rows(u, 0, &rows, &w, op, "u", err));
-  TRY(ops_check_count(dz, rows * w, op, "dz", err));
-  TRY(ops_check_count(du, rows * w, op, "du", err));
-  if (!ops_same_or_disjoint(dz, du))
-    return clippo_fail(err, CLIPPO_E_ARG, "%s: du partially overlaps dz", op);
-  if (!ops_disjoint(u, du)) return clippo_fail(err, CLIPPO_E_ARG, "%s: du overlaps u", op);
-  if (!(eps >= 0.0f) || !isfinite(eps))
-    return clippo_fail(err, CLIPPO_E_ARG, "%s: eps %g must be finite and >= 0", op, (double)eps);
-  ops_class c = ops_class_of(rt);
-  const char *kname = c.group ? "l2norm_backward_group" : "l2norm_backward_row";
-  cl_kernel k;
-  TRY(ops_kernel(rt, &c, "loss.cl", kname, &k, err));
-  ops_args a;
-  ops_args_begin(&a, k);
-  ops_arg_tensor(&a, u);
-  ops_arg_tensor(&a, dz);
-  ops_arg_tensor(&a, du);
-  ops_arg_u32(&a, rows);
-  ops_arg_u32(&a, w);
-  ops_arg_f32(&a, eps);
-  if (c.group) ops_arg_local_floats(&a, c.local_group);
-  TRY(ops_args_end(rt, &a, kname, err));
-  if (c.group) return ops_launch_groups(rt, k, rows, c.local_group, err);
-  return ops_launch_1d(rt, k, rows, c.local_rows, err);
-}

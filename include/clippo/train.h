@@ -46,21 +46,11 @@ clippo_status clippo_contrastive_loss(clippo_rt *rt, const clippo_tensor *zimg,
                                       clippo_tensor *dzimg, clippo_tensor *dztxt, double *loss,
                                       double *dt, clippo_error *err);
 
-/** Backward of z = u / (||u||_2 + eps) per row (big_vision: eps = 1e-8): du = dz / (r + eps) -
- * u (u . dz) / (r (r + eps)^2) with r = ||u||. u, dz, du (rows, w); du may be dz itself but not
- * overlap u. (Kept with the loss in kernels/loss.cl; the forward is in kernels/normalize.cl.) */
-clippo_status clippo_op_l2norm_backward(clippo_rt *rt, const clippo_tensor *u,
-                                        const clippo_tensor *dz, float eps, clippo_tensor *du,
-                                        clippo_error *err);
-
 /** Float64 reference of clippo_contrastive_loss on host arrays; returns the loss. dzimg, dztxt
  * (n * d doubles) and dt may be NULL. Returns NAN when scratch memory cannot be allocated. */
 double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t n, size_t d,
                                    double t, double *dzimg, double *dztxt, double *dt);
 
-/** Float64 reference of clippo_op_l2norm_backward. */
-void clippo_ref_l2norm_backward(const float *u, const float *dz, size_t rows, size_t w, double eps,
-                                double *du);
 
 /* ==== schedules ============================================================================= */
 

@@ -67,17 +67,3 @@ double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t 
   return loss;
 }
 
-void clippo_ref_l2norm_backward(const float *u, const float *dz, size_t rows, size_t w, double eps,
-                                double *du) {
-  for (size_t r = 0; r < rows; r++) {
-    const float *pu = u + r * w, *pd = dz + r * w;
-    double uu = 0.0, ud = 0.0;
-    for (size_t c = 0; c < w; c++) {
-      uu += (double)pu[c] * pu[c];
-      ud += (double)pu[c] * pd[c];
-    }
-    double nr = sqrt(uu), den = nr + eps;
-    double b = nr > 0.0 ? ud / (nr * den * den) : 0.0;
-    for (size_t c = 0; c < w; c++) du[r * w + c] = pd[c] / den - b * pu[c];
-  }
-}
