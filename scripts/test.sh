@@ -17,4 +17,10 @@ for variant in release sanitize; do
   echo "== ctest ($variant) =="
   (cd "$dir" && ctest --output-on-failure -j "$jobs") || status=1
 done
+# libFuzzer targets (tests/fuzz): a short bounded run each; FUZZ_SECONDS=0 skips them.
+fuzz_seconds=${FUZZ_SECONDS:-5}
+if [ "$fuzz_seconds" != 0 ]; then
+  echo "== fuzz (${fuzz_seconds} s per target) =="
+  FUZZ_BUILD_DIR=build-ci-fuzz FUZZ_JOBS=$jobs bash scripts/fuzz.sh "$fuzz_seconds" || status=1
+fi
 exit $status

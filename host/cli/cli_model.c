@@ -1,11 +1,15 @@
 /* Opening the device, the model and the font for the model subcommands. */
 #include "cli_model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_util.h"
+
+/* Largest text file read (one text per line). */
+#define CLI_MAX_TEXT_FILE ((size_t)1 << 28)
 
 int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
                    clippo_rt **rt, clippo_model **model) {
@@ -44,7 +48,7 @@ int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **le
   *n = 0;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    fprintf(stderr, "clippo %s: error: cannot open text file %s\n", cmd, path);
+    fprintf(stderr, "clippo %s: error: cannot open text file %s: %s\n", cmd, path, strerror(errno));
     return 1;
   }
   size_t cap = 0, size = 0;
@@ -52,6 +56,13 @@ int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **le
   char chunk[65536];
   size_t got;
   while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+    if (size + got > CLI_MAX_TEXT_FILE) { /* e.g. /dev/zero: fail before memory runs out */
+      free(data);
+      fclose(f);
+      fprintf(stderr, "clippo %s: error: text file %s is larger than %zu bytes\n", cmd, path,
+              (size_t)CLI_MAX_TEXT_FILE);
+      return 1;
+    }
     if (size + got + 1 > cap) {
       cap = (size + got + 1) * 2;
       char *d = realloc(data, cap);
@@ -66,11 +77,11 @@ int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **le
     memcpy(data + size, chunk, got);
     size += got;
   }
-  int bad = ferror(f);
+  int bad = ferror(f), saved = errno;
   fclose(f);
   if (bad) {
     free(data);
-    fprintf(stderr, "clippo %s: error: cannot read text file %s\n", cmd, path);
+    fprintf(stderr, "clippo %s: error: cannot read text file %s: %s\n", cmd, path, strerror(saved));
     return 1;
   }
   size_t count = 0;

@@ -1,4 +1,5 @@
 /* `clippo embed`: embeddings of images or texts with a CLIPPO checkpoint. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,16 @@ static int load_images(char **files, size_t nfiles, int S, float **out, size_t *
       clippo_array_free(&a);
       return cli_report("embed", &err);
     }
+    const float *x = a.data;
+    for (size_t i = 0, cnt = clippo_array_count(&a); i < cnt; i++)
+      if (!isfinite(x[i])) {
+        fprintf(stderr,
+                "clippo embed: error: %s: value %zu (image %zu) is %s; inputs must be finite "
+                "(preprocessed to [-1, 1])\n",
+                files[0], i, i / ((size_t)S * (size_t)S * 3), isnan(x[i]) ? "NaN" : "infinite");
+        clippo_array_free(&a);
+        return 1;
+      }
     *n = (size_t)a.shape[0];
     *out = a.data; /* ownership moves to the caller */
     return 0;
@@ -181,18 +192,27 @@ int clippo_cmd_embed(int argc, char **argv) {
   }
   if (rc == 0) {
     double t0 = now_s();
-    clippo_status st =
-        texts_path ? clippo_model_embed_texts(model, font, (const char *const *)lines, lens, n,
-                                              kind, out, &err)
-                   : clippo_model_embed_images(model, inputs, n, kind, out, &err);
+    clippo_status st = texts_path
+                           ? clippo_model_embed_texts(model, font, (const char *const *)lines, lens,
+                                                      n, kind, out, &err)
+                           : clippo_model_embed_images(model, inputs, n, kind, out, &err);
     double dt = now_s() - t0;
-    if (st != CLIPPO_OK) rc = cli_report("embed", &err);
+    if (st != CLIPPO_OK)
+      rc = cli_report("embed", &err);
     else if (stats)
       fprintf(stderr,
               "clippo embed: %zu %s in %.3f s (%.2f/s) on %s; peak device memory %.1f MiB\n", n,
               texts_path ? "texts" : "images", dt, dt > 0 ? (double)n / dt : 0.0, rt->info.name,
               (double)clippo_model_peak_bytes(model) / 1048576.0);
   }
+  for (size_t i = 0; rc == 0 && i < n * od; i++)
+    if (!isfinite(out[i])) {
+      fprintf(stderr,
+              "clippo embed: error: the embedding of %s %zu is not finite (inputs far outside "
+              "[-1, 1], or a checkpoint holding NaN/Inf?); nothing written\n",
+              texts_path ? "text" : "image", i / od);
+      rc = 1;
+    }
   if (rc == 0) {
     clippo_array a;
     memset(&a, 0, sizeof a);

@@ -14,6 +14,8 @@
 const char clippo_cmd_render_summary[] = "render a text to an image as CLIPPO sees it";
 
 #define MAX_FONTS 64
+/* Largest text read with --text-file (a power of two). */
+#define MAX_TEXT_BYTES ((size_t)1 << 28)
 
 static void usage(FILE *out) {
   fprintf(out, "usage: clippo render [--font F]... [--image-size N] (--text-file F | TEXT) --out "
@@ -60,6 +62,11 @@ static clippo_status slurp(const char *path, char **data, size_t *len, clippo_er
   clippo_status st = CLIPPO_OK;
   while (buf) {
     if (n == cap) {
+      if (cap >= MAX_TEXT_BYTES) { /* e.g. /dev/zero */
+        st = clippo_fail(err, CLIPPO_E_ARG, "text file %s is larger than %zu bytes", path,
+                         (size_t)MAX_TEXT_BYTES);
+        break;
+      }
       char *nb = realloc(buf, cap * 2);
       if (!nb) break;
       buf = nb;
@@ -69,7 +76,9 @@ static clippo_status slurp(const char *path, char **data, size_t *len, clippo_er
     n += got;
     if (got == 0) break;
   }
-  if (!buf || n == cap)
+  if (st)
+    ; /* too large */
+  else if (!buf || n == cap)
     st = clippo_fail(err, CLIPPO_E_NOMEM, "text file %s: out of memory", path);
   else if (ferror(fp))
     st = clippo_fail(err, CLIPPO_E_IO, "cannot read text file %s: %s", path, strerror(errno));

@@ -1,8 +1,10 @@
 /* Atomic file replacement: temporary file in the same folder, fsync, rename, fsync folder. */
 #include "clippo/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,58 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Removes "<path>.tmp-<pid>-..." files left by writers that died (kill -9, power loss in the
+ * middle of a save): those whose pid is no longer running. Best effort, errors ignored. A
+ * writer in another pid namespace sharing the folder could look dead: its rename then fails
+ * cleanly and it reports the error. */
+static void remove_stale_tmps(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t dl = slash ? (size_t)(slash - path) : 0;
+  char *dir = malloc(dl + 2);
+  if (!dir) return;
+  if (!slash)
+    strcpy(dir, ".");
+  else if (dl == 0)
+    strcpy(dir, "/");
+  else {
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+  }
+  size_t bl = strlen(base);
+  DIR *d = opendir(dir);
+  if (!d) {
+    free(dir);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp-", 5) != 0) continue;
+    char *end = NULL;
+    long pid = strtol(n + bl + 5, &end, 10);
+    if (!end || *end != '-' || pid <= 0 || pid == (long)getpid()) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+    size_t fl = strlen(dir) + strlen(n) + 2;
+    char *full = malloc(fl);
+    if (!full) break;
+    snprintf(full, fl, "%s/%s", dir, n);
+    struct stat sb;
+    if (lstat(full, &sb) == 0 && S_ISREG(sb.st_mode)) (void)unlink(full);
+    free(full);
+  }
+  closedir(d);
+  free(dir);
+}
+
 /* Creates "<path>.tmp-<pid>-<hex>" with O_EXCL; returns the open descriptor and the name. */
 static clippo_status make_tmp(const char *path, char **tmp_out, int *fd_out, clippo_error *err) {
   if (!path || !*path) return clippo_fail(err, CLIPPO_E_ARG, "empty output path");
+  struct stat sb;
+  if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+    return clippo_fail(err, CLIPPO_E_IO, "%s: %s; give a file name", path,
+                       S_ISDIR(sb.st_mode) ? "is a directory" : "exists and is not a regular file");
+  remove_stale_tmps(path);
   size_t n = strlen(path) + 64;
   char *tmp = malloc(n);
   if (!tmp) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");

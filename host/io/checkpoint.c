@@ -1,8 +1,10 @@
 /* Checkpoint dispatch (.npz or HDF5 by content), unscanning, canonical order, attributes. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "clippo/checkpoint.h"
 
@@ -148,6 +150,12 @@ clippo_status clippo_params_canonical_order(clippo_params *p, const clippo_confi
 typedef enum ckpt_kind { KIND_UNKNOWN, KIND_NPZ, KIND_H5 } ckpt_kind;
 
 static clippo_status sniff(const char *path, ckpt_kind *kind, clippo_error *err) {
+  struct stat sb;
+  if (stat(path, &sb) != 0)
+    return clippo_fail(err, CLIPPO_E_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (!S_ISREG(sb.st_mode))
+    return clippo_fail(err, CLIPPO_E_IO, "%s: %s, not a checkpoint file", path,
+                       S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
   FILE *f = fopen(path, "rb");
   if (!f) return clippo_fail(err, CLIPPO_E_IO, "%s: cannot open: %s", path, strerror(errno));
   unsigned char b[8] = {0};
@@ -192,6 +200,19 @@ clippo_status clippo_checkpoint_load(const char *path, clippo_checkpoint *ck, in
       (st = clippo_params_canonical_order(&ck->params, &ck->cfg, err))) {
     clippo_error_prefix(err, "%s", path);
     goto fail;
+  }
+  /* A parameter that is NaN or infinite (a diverged run, a damaged file) poisons every output. */
+  for (size_t i = 0; i < ck->params.count; i++) {
+    const clippo_param *it = &ck->params.items[i];
+    const float *x = it->value.data;
+    for (size_t k = 0, n = clippo_array_count(&it->value); k < n; k++)
+      if (!isfinite(x[k])) {
+        st = clippo_fail(err, CLIPPO_E_NUMERIC,
+                         "%s: parameter '%s' holds %s at index %zu (a diverged or damaged "
+                         "checkpoint)",
+                         path, it->name, isnan(x[k]) ? "NaN" : "an infinite value", k);
+        goto fail;
+      }
   }
   return CLIPPO_OK;
 fail:

@@ -1,6 +1,8 @@
-/* Image writers: PNG through libpng, binary PGM/PPM by hand. A failed write removes the partial
- * file. */
+/* Image writers: PNG through libpng, binary PGM/PPM by hand. Files are written atomically (a
+ * temporary file renamed over the target): a failed write leaves an existing file untouched. */
 #include "clippo/image_write.h"
+
+#include "clippo/atomic_file.h"
 
 #include <errno.h>
 #include <png.h>
@@ -59,8 +61,9 @@ clippo_status clippo_png_write(const char *path, const uint8_t *pixels, int widt
   default:
     return clippo_fail(err, CLIPPO_E_ARG, "PNG %s: %d channels (want 1, 3 or 4)", path, channels);
   }
-  FILE *fp = fopen(path, "wb");
-  if (!fp) return clippo_fail(err, CLIPPO_E_IO, "cannot write %s: %s", path, strerror(errno));
+  clippo_atomic_file af;
+  if ((st = clippo_atomic_open(&af, path, err))) return st;
+  FILE *fp = af.fp;
   png_err_ctx ctx = {{0}};
   png_structp png =
       png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_error_cb, png_warning_cb);
@@ -72,10 +75,11 @@ clippo_status clippo_png_write(const char *path, const uint8_t *pixels, int widt
     st = clippo_fail(err, CLIPPO_E_IO, "PNG %s: %s", path, ctx.msg[0] ? ctx.msg : "write failed");
   }
   if (png) png_destroy_write_struct(&png, info ? &info : NULL);
-  if (fclose(fp) != 0 && !st)
-    st = clippo_fail(err, CLIPPO_E_IO, "cannot write %s: %s", path, strerror(errno));
-  if (st) unlink(path);
-  return st;
+  if (st) {
+    clippo_atomic_abort(&af);
+    return st;
+  }
+  return clippo_atomic_commit(&af, err);
 }
 
 clippo_status clippo_pnm_write(const char *path, const uint8_t *pixels, int width, int height,
@@ -84,21 +88,17 @@ clippo_status clippo_pnm_write(const char *path, const uint8_t *pixels, int widt
   if (st) return st;
   if (channels != 1 && channels != 3)
     return clippo_fail(err, CLIPPO_E_ARG, "PNM %s: %d channels (want 1 or 3)", path, channels);
-  FILE *fp = fopen(path, "wb");
-  if (!fp) return clippo_fail(err, CLIPPO_E_IO, "cannot write %s: %s", path, strerror(errno));
+  clippo_atomic_file af;
+  if ((st = clippo_atomic_open(&af, path, err))) return st;
   size_t n = (size_t)width * (size_t)height * (size_t)channels;
-  int bad = fprintf(fp, "P%d\n%d %d\n255\n", channels == 1 ? 5 : 6, width, height) < 0;
-  if (!bad) bad = fwrite(pixels, 1, n, fp) != n;
-  int saved = errno;
-  if (fclose(fp) != 0 && !bad) {
-    bad = 1;
-    saved = errno;
-  }
+  int bad = fprintf(af.fp, "P%d\n%d %d\n255\n", channels == 1 ? 5 : 6, width, height) < 0;
+  if (!bad) bad = fwrite(pixels, 1, n, af.fp) != n;
   if (bad) {
-    unlink(path);
+    int saved = errno;
+    clippo_atomic_abort(&af);
     return clippo_fail(err, CLIPPO_E_IO, "cannot write %s: %s", path, strerror(saved));
   }
-  return CLIPPO_OK;
+  return clippo_atomic_commit(&af, err);
 }
 
 static int has_ext(const char *path, const char *ext) {

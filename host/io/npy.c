@@ -220,12 +220,15 @@ clippo_status clippo_npy_parse_header(const void *buf, size_t avail, uint64_t fi
                        "%s: .npy dtype '%s' is not supported (use <f4 <f8 <f2 |u1 <i4 <i8 or "
                        "bfloat16 as |V2)",
                        name, descr);
-  uint64_t count = 1;
+  /* Bound the product of the non-zero dimensions too: an empty array must not carry dimensions
+   * whose products overflow wherever shapes are multiplied later. */
+  uint64_t count = 1, nonzero = 1;
   size_t isz = clippo_dtype_size(h->dtype);
   for (int i = 0; i < h->ndim; i++) {
     uint64_t d = (uint64_t)h->shape[i];
-    if (d && count > UINT64_MAX / 16 / d)
+    if (d && nonzero > UINT64_MAX / 16 / d)
       return clippo_fail(err, CLIPPO_E_FORMAT, "%s: .npy shape overflows", name);
+    if (d) nonzero *= d;
     count *= d;
   }
   uint64_t bytes = count * isz;

@@ -102,7 +102,7 @@ static clippo_status read_member(zip_t *z, zip_uint64_t idx, const char *path, c
   /* Bytes of the data already read with the preamble (only for tiny headers). */
   size_t early = npre > hl ? npre - hl : 0;
   if (early > h.data_len) early = h.data_len;
-  memcpy(out->data, pre + hl, early);
+  if (early) memcpy(out->data, pre + hl, early);
   if ((st =
            read_full(f, (unsigned char *)out->data + early, h.data_len - early, path, member, err)))
     goto done;

@@ -14,53 +14,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Decodes the code point at p[0..len) (len >= 1) into *cp; returns the bytes it takes (>= 1).
+ * An ill-formed sequence gives U+FFFD for its maximal valid prefix (at least one byte); the
+ * byte that broke it starts the next sequence. */
+static size_t utf8_next(const unsigned char *p, size_t len, uint32_t *cp) {
+  unsigned b = p[0];
+  uint32_t c;
+  int need;
+  unsigned lo = 0x80, hi = 0xBF;
+  if (b < 0x80) {
+    *cp = b;
+    return 1;
+  } else if (b >= 0xC2 && b <= 0xDF) {
+    c = b & 0x1F;
+    need = 1;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    c = b & 0x0F;
+    need = 2;
+    if (b == 0xE0) lo = 0xA0; /* no overlongs */
+    if (b == 0xED) hi = 0x9F; /* no surrogates */
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    c = b & 0x07;
+    need = 3;
+    if (b == 0xF0) lo = 0x90; /* no overlongs */
+    if (b == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
+  } else {
+    /* 80..C1 (stray continuation, overlong lead) and F5..FF: one replacement each. */
+    *cp = 0xFFFD;
+    return 1;
+  }
+  size_t j = 1;
+  for (int k = 0; k < need; k++, j++) {
+    if (j >= len || p[j] < lo || p[j] > hi) {
+      *cp = 0xFFFD;
+      return j;
+    }
+    c = (c << 6) | (p[j] & 0x3Fu);
+    lo = 0x80;
+    hi = 0xBF;
+  }
+  *cp = c;
+  return j;
+}
+
 size_t clippo_utf8_decode(const char *s, size_t len, uint32_t *out, size_t max) {
   const unsigned char *p = (const unsigned char *)s;
   size_t i = 0, n = 0;
   while (i < len && n < max) {
-    unsigned b = p[i];
     uint32_t cp;
-    int need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (b < 0x80) {
-      cp = b;
-      need = 0;
-    } else if (b >= 0xC2 && b <= 0xDF) {
-      cp = b & 0x1F;
-      need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      cp = b & 0x0F;
-      need = 2;
-      if (b == 0xE0) lo = 0xA0; /* no overlongs */
-      if (b == 0xED) hi = 0x9F; /* no surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      cp = b & 0x07;
-      need = 3;
-      if (b == 0xF0) lo = 0x90; /* no overlongs */
-      if (b == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-      /* 80..C1 (stray continuation, overlong lead) and F5..FF: one replacement each. */
-      if (out) out[n] = 0xFFFD;
-      n++;
-      i++;
-      continue;
-    }
-    size_t j = i + 1;
-    int ok = 1;
-    for (int k = 0; k < need; k++, j++) {
-      if (j >= len || p[j] < lo || p[j] > hi) {
-        ok = 0;
-        break;
-      }
-      cp = (cp << 6) | (p[j] & 0x3Fu);
-      lo = 0x80;
-      hi = 0xBF;
-    }
-    /* An ill-formed sequence: its maximal valid prefix becomes one U+FFFD; the byte that broke
-     * it starts the next sequence. */
-    if (out) out[n] = ok ? cp : 0xFFFD;
+    i += utf8_next(p + i, len - i, &cp);
+    if (out) out[n] = cp;
     n++;
-    i = j;
   }
   return n;
 }
@@ -93,16 +97,6 @@ clippo_status clippo_render_opts_check(const clippo_render_opts *o, clippo_error
                        o->background, o->ink);
   return CLIPPO_OK;
 }
-
-/* One glyph placed on the page. */
-typedef struct placed {
-  const uint16_t *rows;
-  uint8_t first; /* first glyph column kept */
-  uint8_t width; /* columns kept */
-} placed;
-
-/* Code points processed per chunk on the stack. */
-#define CHUNK 1024
 
 /* big_vision's float32 value_range(-1, 1) of a uint8 value: (v - 0) / (255 - 0), then
  * -1 + x * 2, each step rounded to float32. */
@@ -166,82 +160,79 @@ static int last_col(uint16_t m) {
   return c;
 }
 
-/* Lays the text out into mask (size*size bytes, 0/1, zeroed by the caller). */
+/* The columns kept of a glyph: first kept column *f and width *w (big_vision's trimming). */
+static void glyph_span(const clippo_render_opts *o, uint16_t m, int *f, int *w) {
+  if (o->monospace) {
+    *f = 0;
+    *w = 16;
+    return;
+  }
+  int first = m ? first_col(m) : 0;
+  int last = m ? last_col(m) : 0;
+  int ff = first - o->spacing;
+  if (ff < 0) ff = 0;
+  int l = last + o->spacing;
+  if (l < ff + o->min_width) l = ff + o->min_width;
+  if (l > 16) l = 16;
+  *f = ff;
+  *w = l > ff ? l - ff : 0;
+}
+
+/* The glyph rows and mask of the code point at text[i] (lowercased as asked); returns the bytes
+ * it takes. */
+static size_t next_glyph(const clippo_font *font, const clippo_render_opts *o, const char *text,
+                         size_t len, size_t i, const uint16_t **rows, uint16_t *m) {
+  uint32_t cp;
+  size_t k = utf8_next((const unsigned char *)text + i, len - i, &cp);
+  /* Lowercasing A-Z bytes before decoding equals lowercasing A-Z code points after: ASCII
+   * bytes always decode as themselves. */
+  if (o->lowercase && cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
+  *rows = clippo_font_glyph(font, cp, m);
+  return k;
+}
+
+/* Lays the text out into mask (size*size bytes, 0/1, zeroed by the caller). Two passes over the
+ * text and no memory of its own: the widest glyph of the whole (cut) text first, then the
+ * placement, which stops at the first line below the image. */
 static clippo_status layout(const clippo_font *font, const clippo_render_opts *o, const char *text,
                             size_t len, uint8_t *mask, uint8_t *row_ink, clippo_error *err) {
   const int size = o->image_size;
-  size_t limit = o->max_chars > 0 ? (size_t)o->max_chars : (size_t)-1;
-  /* Lowercasing A-Z bytes before decoding equals lowercasing A-Z code points after: ASCII
-   * bytes always decode as themselves. */
-  size_t n = clippo_utf8_decode(text, len, NULL, limit);
-  if (n == 0) return CLIPPO_OK;
-
-  uint32_t stack_cps[CHUNK];
-  placed stack_pl[CHUNK];
-  uint32_t *cps = stack_cps;
-  placed *pl = stack_pl;
-  if (n > CHUNK) {
-    cps = malloc(n * sizeof *cps);
-    pl = malloc(n * sizeof *pl);
-    if (!cps || !pl) {
-      free(cps);
-      free(pl);
-      return clippo_fail(err, CLIPPO_E_NOMEM, "render: out of memory for %zu characters", n);
-    }
-  }
-  clippo_utf8_decode(text, len, cps, n);
-
-  int maxw = 0;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t cp = cps[i];
-    if (o->lowercase && cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
-    uint16_t m;
-    pl[i].rows = clippo_font_glyph(font, cp, &m);
-    int f, w;
-    if (o->monospace) {
-      f = 0;
-      w = 16;
-    } else {
-      int first = m ? first_col(m) : 0;
-      int last = m ? last_col(m) : 0;
-      f = first - o->spacing;
-      if (f < 0) f = 0;
-      int l = last + o->spacing;
-      if (l < f + o->min_width) l = f + o->min_width;
-      if (l > 16) l = 16;
-      w = l > f ? l - f : 0;
-    }
-    pl[i].first = (uint8_t)f;
-    pl[i].width = (uint8_t)w;
+  const size_t limit = o->max_chars > 0 ? (size_t)o->max_chars : (size_t)-1;
+  const uint16_t *rows;
+  uint16_t m;
+  int f, w, maxw = 0;
+  size_t n = 0;
+  for (size_t i = 0; i < len && n < limit; n++) {
+    i += next_glyph(font, o, text, len, i, &rows, &m);
+    glyph_span(o, m, &f, &w);
     if (w > maxw) maxw = w;
   }
-
-  clippo_status st = CLIPPO_OK;
+  if (n == 0) return CLIPPO_OK;
   const int div = size - maxw;
-  if (div <= 0) {
-    st = clippo_fail(err, CLIPPO_E_ARG,
-                     "render: image size %d is not wider than the widest glyph (%d columns); "
-                     "big_vision cannot lay this text out",
-                     size, maxw);
-    goto done;
-  }
+  if (div <= 0)
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "render: image size %d is not wider than the widest glyph (%d columns); "
+                       "big_vision cannot lay this text out",
+                       size, maxw);
   const float fdiv = (float)div;
   int64_t cum = 0, cur_line = -1;
   int x = 0;
-  for (size_t i = 0; i < n; i++) {
-    cum += pl[i].width;
+  n = 0;
+  for (size_t i = 0; i < len && n < limit; n++) {
+    i += next_glyph(font, o, text, len, i, &rows, &m);
+    glyph_span(o, m, &f, &w);
+    cum += w;
     int64_t line = (int64_t)floorf((float)cum / fdiv);
     if (line * 16 >= size) break; /* lines only move down */
     if (line != cur_line) {
       cur_line = line;
       x = 0;
     }
-    const int w = pl[i].width, f = pl[i].first;
     if (w > 0 && x + w <= size) {
       const int y0 = (int)line * 16;
-      const int rows = size - y0 < 16 ? size - y0 : 16;
-      for (int r = 0; r < rows; r++) {
-        uint32_t bits = (uint32_t)(uint16_t)(pl[i].rows[r] << f);
+      const int nrows = size - y0 < 16 ? size - y0 : 16;
+      for (int r = 0; r < nrows; r++) {
+        uint32_t bits = (uint32_t)(uint16_t)(rows[r] << f);
         if (!bits) continue;
         row_ink[y0 + r] = 1;
         uint8_t *dst = mask + (size_t)(y0 + r) * (size_t)size + (size_t)x;
@@ -250,12 +241,7 @@ static clippo_status layout(const clippo_font *font, const clippo_render_opts *o
     }
     x += w;
   }
-done:
-  if (cps != stack_cps) {
-    free(cps);
-    free(pl);
-  }
-  return st;
+  return CLIPPO_OK;
 }
 
 /* Renders one text given scratch space of scratch_bytes(size). */

@@ -12,9 +12,13 @@
 
 #include "clippo/image.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#ifndef FUZZ_ENTRY /* test_fuzz_regressions.c renames the entry point */
+#define FUZZ_ENTRY LLVMFuzzerTestOneInput
+#endif
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int FUZZ_ENTRY(const uint8_t *data, size_t size);
+
+int FUZZ_ENTRY(const uint8_t *data, size_t size) {
   clippo_image img = {0, 0, NULL}, small = {0, 0, NULL};
   clippo_error err;
   clippo_error_clear(&err);
