@@ -73,13 +73,6 @@ const char *__lsan_default_suppressions(void) {
 }
 const char *__lsan_default_options(void);
 const char *__lsan_default_options(void) { return "print_suppressions=0"; }
-/* The suppressions match on the allocation stacks; Mesa allocates from modules it unloads
- * again, which the fast unwinder cannot walk through. Record full stacks while leaks are being
- * checked (not when ASAN_OPTIONS turns leak checking off, as the ctest runs do: 3x faster). */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) {
-  const char *o = getenv("ASAN_OPTIONS");
-  if (o && strstr(o, "detect_leaks=0")) return "";
-  return "fast_unwind_on_malloc=0";
-}
+/* No __asan_default_options: ASAN_OPTIONS cannot be read that early (getenv gives NULL), and
+ * forcing fast_unwind_on_malloc=0 deadlocks Mesa rusticl's LLVM JIT inside the unwinder. */
 #endif
