@@ -47,12 +47,14 @@ static size_t read_texts(char texts[][256], size_t max) {
 
 typedef struct tiny_ctx {
   const char *model_path;
+  clippo_precision precision; /* GEMM arithmetic for the run */
 } tiny_ctx;
 
 static void tiny_on_device(clippo_rt *rt, void *user) {
   tiny_ctx *c = user;
   clippo_error err;
   clippo_model *m = NULL;
+  TEST_OK(clippo_rt_set_precision(rt, c->precision, &err), &err);
   TEST_OK(clippo_model_load(rt, c->model_path, &m, &err), &err);
   const clippo_config *cfg = clippo_model_config(m);
   assert_int_equal(cfg->width, 64);
@@ -88,11 +90,16 @@ static void tiny_on_device(clippo_rt *rt, void *user) {
   for (size_t i = 0; i < nt; i++) tp[i] = texts[i];
   TEST_OK(clippo_model_embed_texts(m, font, tp, NULL, nt, CLIPPO_EMBED_Z, out, &err), &err);
   double e3 = rel_err_vs(out, &ztxt);
-  print_message("[ tiny     ] %s: zimg %.2e, pre-logits %.2e, ztxt %.2e\n", c->model_path, e1, e2,
-                e3);
-  assert_true(e1 < TOL);
-  assert_true(e2 < TOL);
-  assert_true(e3 < TOL);
+  print_message("[ tiny     ] %s (%s): zimg %.2e, pre-logits %.2e, ztxt %.2e\n", c->model_path,
+                clippo_precision_name(c->precision), e1, e2, e3);
+  /* float16 GEMM operands and products: relative errors of a few 1e-4 per product, which the
+   * layers compound; the floor shows the rounding really took place */
+  const double tol = c->precision == CLIPPO_PRECISION_FP32 ? TOL : 1e-2;
+  assert_true(e1 < tol);
+  assert_true(e2 < tol);
+  assert_true(e3 < tol);
+  if (c->precision != CLIPPO_PRECISION_FP32) assert_true(e1 > 1e-5);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
   assert_true(fabsf(clippo_model_logit_scale(m)) > 0);
   clippo_font_free(font);
   free(lo);
@@ -107,7 +114,16 @@ static void tiny_on_device(clippo_rt *rt, void *user) {
 static void test_tiny_fixture_npz(void **state) {
   (void)state;
   char *path = test_shared_path("fixtures/tiny/model.npz");
-  tiny_ctx c = {path};
+  tiny_ctx c = {path, CLIPPO_PRECISION_FP32};
+  test_each_device(tiny_on_device, &c);
+  free(path);
+}
+
+/* The same model with the GEMMs in float16 storage (fp16-emulated: every device). */
+static void test_tiny_fixture_fp16(void **state) {
+  (void)state;
+  char *path = test_shared_path("fixtures/tiny/model.npz");
+  tiny_ctx c = {path, CLIPPO_PRECISION_FP16_EMULATED};
   test_each_device(tiny_on_device, &c);
   free(path);
 }
@@ -124,7 +140,7 @@ static void test_tiny_fixture_h5(void **state) {
   TEST_OK(clippo_checkpoint_load(npz, &ck, 0, &err), &err);
   TEST_OK(clippo_checkpoint_save_h5(h5, &ck, &err), &err);
   clippo_checkpoint_free(&ck);
-  tiny_ctx c = {h5};
+  tiny_ctx c = {h5, CLIPPO_PRECISION_FP32};
   test_each_device(tiny_on_device, &c);
   remove(h5);
   remove(dir);
@@ -154,8 +170,7 @@ static void random_on_device(clippo_rt *rt, void *user) {
     float *d = params.items[i].value.data;
     size_t cnt = clippo_array_count(&params.items[i].value);
     int is_scale = strstr(params.items[i].name, "/scale") != NULL;
-    for (size_t j = 0; j < cnt; j++)
-      d[j] += (is_scale ? 0.3f : 0.05f) * test_rng_normal(&rng);
+    for (size_t j = 0; j < cnt; j++) d[j] += (is_scale ? 0.3f : 0.05f) * test_rng_normal(&rng);
   }
   const size_t S = (size_t)c->cfg.image_size, per = S * S * 3;
   float *img = malloc(c->n * per * sizeof *img);
@@ -253,6 +268,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tiny_fixture_npz),
       cmocka_unit_test(test_tiny_fixture_h5),
+      cmocka_unit_test(test_tiny_fixture_fp16),
       cmocka_unit_test(test_random_models),
       cmocka_unit_test(test_b16),
   };

@@ -15,7 +15,7 @@ const char clippo_cmd_embed_summary[] = "embed images or texts with a CLIPPO mod
 static void usage(void) {
   printf("usage: clippo embed --model M.{npz,h5} (--images FILE... | --texts FILE) --out OUT.npy\n"
          "                    [--device SPEC] [--batch-size B] [--font F]... [--pre-logits]\n"
-         "                    [--stats]\n\n"
+         "                    [--precision fp32|fp16|fp16-emulated] [--stats]\n\n"
          "Writes (N, out_dim) float32 L2-normalised embeddings in input order.\n"
          "  --images FILE...  one .npy of shape (N, S, S, 3), float32 or float64 in [-1, 1]\n"
          "                    (S = the model's image size), or image files (PNG, JPEG), which\n"
@@ -27,6 +27,10 @@ static void usage(void) {
          "                    (weights/get-unifont.sh)\n"
          "  --pre-logits      write the pooled (MAP head) output (N, width) instead\n"
          "  --batch-size B    inputs per device batch (default 8)\n"
+         "  --precision P     GEMM arithmetic: fp32 (default), fp16 (float16 operands and\n"
+         "                    products through CLBlast's Hgemm; devices with cl_khr_fp16) or\n"
+         "                    fp16-emulated (the same rounding, float32 multiply; any device);\n"
+         "                    default env CLIPPO_PRECISION\n"
          "  --stats           print throughput and peak device memory to stderr\n");
 }
 
@@ -103,7 +107,7 @@ static int load_images(char **files, size_t nfiles, int S, float **out, size_t *
 
 int clippo_cmd_embed(int argc, char **argv) {
   const char *model_path = NULL, *texts_path = NULL, *out_path = NULL, *device = NULL;
-  const char *v;
+  const char *v, *precision = NULL;
   char **images = calloc((size_t)argc, sizeof *images);
   const char **fonts = calloc((size_t)argc, sizeof *fonts);
   size_t nimages = 0, nfonts = 0;
@@ -141,6 +145,9 @@ int clippo_cmd_embed(int argc, char **argv) {
       if (r < 0 || cli_parse_int("--batch-size", v, 1, 65536, &batch) != 0) rc = 2;
     } else if (cli_flag(argv, i, "--pre-logits")) {
       pre_logits = 1;
+    } else if ((r = cli_opt(argc, argv, &i, "--precision", &v))) {
+      if (r < 0) rc = 2;
+      precision = v;
     } else if (cli_flag(argv, i, "--stats")) {
       stats = 1;
     } else if (cli_flag(argv, i, "--images")) {
@@ -173,7 +180,15 @@ int clippo_cmd_embed(int argc, char **argv) {
   char **lines = NULL;
   size_t *lens = NULL, n = 0;
   clippo_error err;
+  clippo_precision prec = CLIPPO_PRECISION_FP32;
+  if (precision && clippo_precision_parse(precision, &prec, &err) != CLIPPO_OK) {
+    free(images);
+    free(fonts);
+    return cli_usage_error("embed", "--precision: %s", err.msg);
+  }
   rc = cli_open_model("embed", device, model_path, (size_t)batch, &rt, &model);
+  if (rc == 0 && precision && clippo_rt_set_precision(rt, prec, &err) != CLIPPO_OK)
+    rc = cli_report("embed", &err);
   const clippo_config *cfg = rc == 0 ? clippo_model_config(model) : NULL;
   if (rc == 0 && texts_path) {
     rc = cli_open_font("embed", fonts, nfonts, model, &font);
@@ -201,8 +216,10 @@ int clippo_cmd_embed(int argc, char **argv) {
       rc = cli_report("embed", &err);
     else if (stats)
       fprintf(stderr,
-              "clippo embed: %zu %s in %.3f s (%.2f/s) on %s; peak device memory %.1f MiB\n", n,
-              texts_path ? "texts" : "images", dt, dt > 0 ? (double)n / dt : 0.0, rt->info.name,
+              "clippo embed: %zu %s in %.3f s (%.2f/s) on %s, %s GEMMs; peak device memory "
+              "%.1f MiB\n",
+              n, texts_path ? "texts" : "images", dt, dt > 0 ? (double)n / dt : 0.0, rt->info.name,
+              clippo_precision_name(rt->precision),
               (double)clippo_model_peak_bytes(model) / 1048576.0);
   }
   for (size_t i = 0; rc == 0 && i < n * od; i++)

@@ -239,9 +239,9 @@ clippo_status gemm_run_provider(clippo_rt *rt, clippo_gemm_provider p,
   }
 }
 
-static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider provider,
-                                   const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
-                                   clippo_error *err) {
+clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
+                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                clippo_error *err) {
   int empty = 0;
   clippo_status st = gemm_validate(rt, g, &empty, err);
   if (st || empty) return st;
@@ -290,6 +290,19 @@ static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider provider,
                      "gemm %zux%zux%zu (batch %zu) failed with every provider on device "
                      "'%s': %.3500s",
                      g->m, g->n, g->k, g->batch, rt->info.name, msgs);
+}
+
+/* Every public entry point: float32, or the reduced-precision path when the runtime asks for
+ * it and there is something to multiply (k == 0 leaves C = beta * C in float32). */
+static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider provider,
+                                   const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                   clippo_error *err) {
+  if (!rt || rt->precision == CLIPPO_PRECISION_FP32 || g->k == 0)
+    return gemm_dispatch_f32(rt, provider, cfg, g, err);
+  int empty = 0;
+  clippo_status st = gemm_validate(rt, g, &empty, err);
+  if (st || empty) return st;
+  return gemm_run_reduced(rt, g, err);
 }
 
 clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,

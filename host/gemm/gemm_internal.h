@@ -22,6 +22,17 @@ clippo_status gemm_hostblas_run(clippo_rt *rt, const gemm_call *g, clippo_error 
 clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_gemm_kernel_cfg *cfg,
                               clippo_error *err);
 
+/** CLBlast's Hgemm on float16 tensors a, b, c (alpha, beta rounded to half); needs cl_khr_fp16. */
+clippo_status gemm_clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+
+/** A validated, non-empty call in rt->precision below float32 (host/gemm/precision.c). */
+clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+
+/** The float32 dispatch (provider choice, fallback) whatever rt->precision says. */
+clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
+                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                clippo_error *err);
+
 /** Default deepest slice of k per launch of the kernel (see clippo_gemm_kernel_cfg.kc). */
 #define GEMM_KERNEL_DEFAULT_KC 512
 

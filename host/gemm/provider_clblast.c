@@ -71,6 +71,9 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
   }
 }
 
+static clippo_status clblast_result(const clippo_rt *rt, const gemm_call *g, const char *routine,
+                                    CLBlastStatusCode s, clippo_error *err);
+
 clippo_status gemm_clblast_run(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
   CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -88,11 +91,17 @@ clippo_status gemm_clblast_run(clippo_rt *rt, const gemm_call *g, clippo_error *
                                    g->ldb, g->sb, g->beta, g->c->mem, g->c->offset, g->ldc, g->sc,
                                    g->batch, &rt->queue, NULL);
   }
+  return clblast_result(rt, g, routine, s, err);
+}
+
+/* CLIPPO_OK, or an error naming the routine, the call, the device and CLBlast's status. */
+static clippo_status clblast_result(const clippo_rt *rt, const gemm_call *g, const char *routine,
+                                    CLBlastStatusCode s, clippo_error *err) {
   if (s == CLBlastSuccess) return CLIPPO_OK;
   clippo_status st = CLIPPO_E_DEVICE;
   if (s == CLBlastOpenCLBuildProgramFailure || s == CLBlastOpenCLCompilerNotAvailable)
     st = CLIPPO_E_BUILD;
-  else if (s == CLBlastNotImplemented || s == CLBlastDatabaseError ||
+  else if (s == CLBlastNotImplemented || s == CLBlastDatabaseError || s == CLBlastNoHalfPrecision ||
            s == CLBlastInvalidLocalMemUsage)
     st = CLIPPO_E_UNSUPPORTED;
   return clippo_fail(err, st,
@@ -100,4 +109,28 @@ clippo_status gemm_clblast_run(clippo_rt *rt, const gemm_call *g, clippo_error *
                      "(platform '%s'): %s (%d)",
                      routine, g->m, g->n, g->k, g->batch, g->ta, g->tb, rt->info.name,
                      rt->info.platform, clblast_status_name(s), (int)s);
+}
+
+clippo_status gemm_clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  if (!rt->info.fp16)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "device '%s' lacks cl_khr_fp16 (no half GEMM)",
+                       rt->info.name);
+  CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+  CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+  cl_half alpha = clippo_float_to_half(g->alpha), beta = clippo_float_to_half(g->beta);
+  CLBlastStatusCode s;
+  const char *routine;
+  if (g->batch == 1) {
+    routine = "CLBlastHgemm";
+    s = CLBlastHgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, alpha, g->a->mem,
+                     g->a->offset, g->lda, g->b->mem, g->b->offset, g->ldb, beta, g->c->mem,
+                     g->c->offset, g->ldc, &rt->queue, NULL);
+  } else {
+    routine = "CLBlastHgemmStridedBatched";
+    s = CLBlastHgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, alpha,
+                                   g->a->mem, g->a->offset, g->lda, g->sa, g->b->mem, g->b->offset,
+                                   g->ldb, g->sb, beta, g->c->mem, g->c->offset, g->ldc, g->sc,
+                                   g->batch, &rt->queue, NULL);
+  }
+  return clblast_result(rt, g, routine, s, err);
 }

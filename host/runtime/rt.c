@@ -59,6 +59,17 @@ clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *
     clippo_rt_destroy(rt);
     return st;
   }
+  const char *prec = getenv("CLIPPO_PRECISION");
+  if (prec && *prec) {
+    clippo_precision p = CLIPPO_PRECISION_FP32;
+    st = clippo_precision_parse(prec, &p, err);
+    if (st == CLIPPO_OK) st = clippo_rt_set_precision(rt, p, err);
+    if (st != CLIPPO_OK) {
+      clippo_error_prefix(err, "env CLIPPO_PRECISION");
+      clippo_rt_destroy(rt);
+      return st;
+    }
+  }
   choose_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
   const char *pre = getenv("CLIPPO_PRECOMPILED_DIR");
   if (pre) snprintf(rt->precompiled_dir, sizeof rt->precompiled_dir, "%s", pre);
@@ -66,9 +77,44 @@ clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *
   return CLIPPO_OK;
 }
 
+static const char *const precision_names[] = {"fp32", "fp16", "fp16-emulated"};
+
+clippo_status clippo_precision_parse(const char *name, clippo_precision *out, clippo_error *err) {
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(name, precision_names[i])) {
+      *out = (clippo_precision)i;
+      return CLIPPO_OK;
+    }
+  return clippo_fail(err, CLIPPO_E_ARG, "unknown precision '%s' (fp32, fp16, fp16-emulated)", name);
+}
+
+const char *clippo_precision_name(clippo_precision p) {
+  return (unsigned)p < 3 ? precision_names[p] : "?";
+}
+
+clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_error *err) {
+  if ((unsigned)p > CLIPPO_PRECISION_FP16_EMULATED)
+    return clippo_fail(err, CLIPPO_E_ARG, "invalid precision %d", (int)p);
+  if (p == CLIPPO_PRECISION_FP16 && !rt->info.fp16)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "device '%s' (platform '%s') lacks cl_khr_fp16, so fp16 GEMMs cannot run "
+                       "there (fp16-emulated measures fp16 storage's accuracy on any device)",
+                       rt->info.name, rt->info.platform);
+  if (p != CLIPPO_PRECISION_FP32 && !rt->scratch) {
+    rt->scratch = calloc(CLIPPO_RT_SCRATCH, sizeof *rt->scratch);
+    if (!rt->scratch) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  }
+  rt->precision = p;
+  return CLIPPO_OK;
+}
+
 void clippo_rt_destroy(clippo_rt *rt) {
   if (!rt) return;
   if (rt->queue) clFinish(rt->queue);
+  if (rt->scratch) {
+    for (int i = 0; i < CLIPPO_RT_SCRATCH; i++) clippo_tensor_release(rt, &rt->scratch[i]);
+    free(rt->scratch);
+  }
   clippo_programs_release(rt);
   if (rt->queue) clReleaseCommandQueue(rt->queue);
   if (rt->ctx) clReleaseContext(rt->ctx);

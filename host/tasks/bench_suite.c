@@ -1178,6 +1178,47 @@ static clippo_status make_model(clippo_rt *rt, const char *variant, clippo_model
   return st;
 }
 
+/* On a device with cl_khr_fp16: the same embedding with fp16 GEMMs (CLBlast's Hgemm), timed,
+ * and its relative L2 distance to the float32 embeddings b->out holds. */
+static clippo_status embed_fp16_row(suite *s, const char *variant, const char *shape,
+                                    embed_bench *b, double f1, size_t od, clippo_error *err) {
+  size_t cnt = b->n * od;
+  float *ref = malloc(cnt * sizeof *ref);
+  if (!ref) return clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
+  memcpy(ref, b->out, cnt * sizeof *ref);
+  clippo_error e;
+  timing t;
+  clippo_status st = clippo_rt_set_precision(s->rt, CLIPPO_PRECISION_FP16, &e);
+  if (!st) st = time_calls(s, s->rt, embed_call, b, &t, &e);
+  clippo_rt_set_precision(s->rt, CLIPPO_PRECISION_FP32, NULL);
+  if (st) {
+    free(ref);
+    clippo_rt_finish(s->rt, NULL);
+    RECORD_FAILURE(s, "embed", variant, "clippo-fp16", shape, &e, err);
+    return CLIPPO_OK;
+  }
+  double num = 0, den = 0;
+  for (size_t i = 0; i < cnt; i++) {
+    double d = (double)b->out[i] - ref[i];
+    num += d * d;
+    den += (double)ref[i] * ref[i];
+  }
+  free(ref);
+  clippo_bench_row row;
+  row_init(&row, "embed", variant, "clippo-fp16");
+  snprintf(row.shape, sizeof row.shape, "%s", shape);
+  row_timing(&row, &t);
+  row.batch = b->n;
+  row.flops = f1 * (double)b->n;
+  row.rate = t.median_s > 0 ? (double)b->n / t.median_s : 0;
+  snprintf(row.rate_unit, sizeof row.rate_unit, "images/s");
+  snprintf(row.note, sizeof row.note,
+           "GEMMs in float16 (CLBlast Hgemm), other ops float32; embeddings within %.2e "
+           "(relative L2) of float32",
+           den > 0 ? sqrt(num / den) : 0.0);
+  return emit(s, &row, err);
+}
+
 static clippo_status run_embed(suite *s, clippo_error *err) {
   char list[64];
   snprintf(list, sizeof list, "%s", s->o.variants);
@@ -1210,6 +1251,8 @@ static clippo_status run_embed(suite *s, clippo_error *err) {
       timing t;
       clippo_status st = clippo_model_set_batch(m, n, &e);
       if (!st) st = time_calls(s, s->rt, embed_call, &b, &t, &e);
+      if (!st && s->rt->info.fp16 && s->rt->precision == CLIPPO_PRECISION_FP32)
+        st = embed_fp16_row(s, v, shape, &b, f1, od, err);
       free(img);
       free(out);
       if (st) {

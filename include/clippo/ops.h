@@ -163,6 +163,20 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
                          const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
                          int accumulate, clippo_tensor *out, clippo_error *err);
 
+/* ---- convert (kernels/convert.cl): float16 storage, core OpenCL 1.2 ------------------- */
+
+/** dst (float16, same element count) = src (float32) rounded to nearest even (overflow to
+ * +-inf). Works on every device: storing half needs no cl_khr_fp16. */
+clippo_status clippo_op_to_half(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
+                                clippo_error *err);
+
+/** Scatters src, a packed (batch, rows, cols) float16 array, into float32 dst seen as batch
+ * matrices with leading dimension ld and batch stride `stride`:
+ * dst[b*stride + i*ld + j] = float(src[b, i, j]) + beta * dst[...] (dst not read if beta is 0). */
+clippo_status clippo_op_from_half(clippo_rt *rt, const clippo_tensor *src, size_t batch,
+                                  size_t rows, size_t cols, float beta, clippo_tensor *dst,
+                                  size_t ld, size_t stride, clippo_error *err);
+
 #ifdef __cplusplus
 }
 #endif

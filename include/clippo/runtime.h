@@ -26,17 +26,17 @@ typedef struct clippo_device_info {
   char platform[256];
   char name[256];
   char vendor[256];
-  char version[128];    /* CL_DEVICE_VERSION */
-  char driver[128];     /* CL_DRIVER_VERSION */
+  char version[128]; /* CL_DEVICE_VERSION */
+  char driver[128];  /* CL_DRIVER_VERSION */
   cl_device_type type;
   unsigned compute_units;
   unsigned long long global_mem;
   unsigned long long max_alloc;
   unsigned long long local_mem;
   size_t max_work_group;
-  int fp16;             /* cl_khr_fp16 */
-  int fp64;             /* cl_khr_fp64 */
-  int host_unified;     /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+  int fp16;         /* cl_khr_fp16 */
+  int fp64;         /* cl_khr_fp64 */
+  int host_unified; /* CL_DEVICE_HOST_UNIFIED_MEMORY */
 } clippo_device_info;
 
 /** "CPU", "GPU", "ACCELERATOR" or "OTHER". */
@@ -57,6 +57,18 @@ const char *clippo_cl_error_name(cl_int code);
 /** A kernel program cache entry kept in memory by the runtime (internal). */
 typedef struct clippo_program_entry clippo_program_entry;
 
+/** The arithmetic of the GEMMs; every other op stays float32. */
+typedef enum clippo_precision {
+  CLIPPO_PRECISION_FP32 = 0,     /* float32 everywhere (the default) */
+  CLIPPO_PRECISION_FP16,         /* GEMM operands and products in float16 through CLBlast's Hgemm
+                                    (half arithmetic): needs cl_khr_fp16 */
+  CLIPPO_PRECISION_FP16_EMULATED /* operands and products rounded to float16 but multiplied by the
+                                    float32 provider: fp16 storage's accuracy on any device */
+} clippo_precision;
+
+/** Number of scratch buffers the reduced-precision GEMM path keeps in the runtime. */
+#define CLIPPO_RT_SCRATCH 6
+
 /** A live device: context, in-order profiling queue, built programs. */
 typedef struct clippo_rt {
   clippo_device_info info;
@@ -64,18 +76,31 @@ typedef struct clippo_rt {
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
-  char cache_dir[1024];      /* "" disables the on-disk binary cache */
+  char cache_dir[1024];       /* "" disables the on-disk binary cache */
   char precompiled_dir[1024]; /* env CLIPPO_PRECOMPILED_DIR: offline-compiled binaries */
   clippo_program_entry *programs;
-  double build_seconds;      /* total time spent in program builds/loads */
-  unsigned cache_hits;       /* programs loaded from the binary cache */
-  unsigned cache_misses;     /* programs compiled from source */
+  double build_seconds;               /* total time spent in program builds/loads */
+  unsigned cache_hits;                /* programs loaded from the binary cache */
+  unsigned cache_misses;              /* programs compiled from source */
   unsigned long long bytes_allocated; /* live device bytes allocated via clippo_tensor_alloc */
   unsigned long long bytes_peak;      /* peak of bytes_allocated */
+  clippo_precision precision;         /* GEMM arithmetic (clippo_rt_set_precision) */
+  struct clippo_tensor *scratch;      /* CLIPPO_RT_SCRATCH grow-only buffers, or NULL */
 } clippo_rt;
 
 /** Opens the device chosen by spec (see clippo_device_select). */
 clippo_status clippo_rt_create(clippo_rt **rt, const char *spec, clippo_error *err);
+
+/** Sets the GEMM arithmetic. FP16 on a device without cl_khr_fp16 fails (CLIPPO_E_UNSUPPORTED,
+ * naming the device) and leaves the precision as it was. clippo_rt_create applies env
+ * CLIPPO_PRECISION (fp32, fp16, fp16-emulated) when set. */
+clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_error *err);
+
+/** Parses "fp32", "fp16" or "fp16-emulated". */
+clippo_status clippo_precision_parse(const char *name, clippo_precision *out, clippo_error *err);
+
+/** The name clippo_precision_parse accepts for p. */
+const char *clippo_precision_name(clippo_precision p);
 
 /** Releases everything the runtime holds. NULL is fine. */
 void clippo_rt_destroy(clippo_rt *rt);
@@ -101,7 +126,8 @@ clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const s
 /** Waits for all queued work; reports asynchronous failures. */
 clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err);
 
-/** The embedded source of kernels/<file> with includes expanded, or NULL. (*len gets the length.) */
+/** The embedded source of kernels/<file> with includes expanded, or NULL. (*len gets the length.)
+ */
 const char *clippo_kernel_source_get(const char *file, size_t *len);
 
 /** A device tensor: a buffer (or a view into one) with dtype and shape. */

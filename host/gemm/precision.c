@@ -1,0 +1,76 @@
+/* GEMMs in reduced precision (rt->precision): the operands are rounded to float16 in scratch
+ * buffers, multiplied, and the float16 product is scattered back into the float32 C with beta.
+ * FP16 multiplies with CLBlast's Hgemm (half arithmetic, cl_khr_fp16); FP16_EMULATED widens the
+ * rounded operands again and multiplies them with the usual float32 provider, which shows what
+ * float16 storage costs in accuracy on any device. */
+#include "gemm_internal.h"
+
+#include "clippo/ops.h"
+
+/* A 1-D view of n elements of dtype dt from rt's scratch slot, growing it when needed. */
+static clippo_status scratch(clippo_rt *rt, int slot, clippo_dtype dt, size_t n, clippo_tensor *out,
+                             clippo_error *err) {
+  clippo_tensor *s = &rt->scratch[slot];
+  if (!s->mem || s->dtype != dt || (size_t)s->shape[0] < n) {
+    clippo_tensor_release(rt, s);
+    int64_t shape[1] = {(int64_t)n};
+    clippo_status st = clippo_tensor_alloc(rt, s, dt, 1, shape, err);
+    if (st) return clippo_error_prefix(err, "fp16 GEMM scratch");
+  }
+  int64_t shape[1] = {(int64_t)n};
+  *out = clippo_tensor_view(s, 0, 1, shape);
+  return CLIPPO_OK;
+}
+
+/* The elements an operand spans, from its offset, as a 1-D float32 view. */
+static clippo_tensor span(const clippo_tensor *t, size_t extent) {
+  int64_t shape[1] = {(int64_t)extent};
+  return clippo_tensor_view(t, 0, 1, shape);
+}
+
+/* Rounds the span of one operand into half scratch slot `hs` (and, emulating, widens it again
+ * into float scratch slot `fs`); *out is what the multiplication reads. */
+static clippo_status round_operand(clippo_rt *rt, const clippo_tensor *t, size_t extent, int hs,
+                                   int fs, clippo_tensor *out, clippo_error *err) {
+  clippo_tensor src = span(t, extent), h;
+  clippo_status st = scratch(rt, hs, CLIPPO_F16, extent, &h, err);
+  if (st == CLIPPO_OK) st = clippo_op_to_half(rt, &src, &h, err);
+  if (st != CLIPPO_OK || rt->precision == CLIPPO_PRECISION_FP16) {
+    *out = h;
+    return st;
+  }
+  if ((st = scratch(rt, fs, CLIPPO_F32, extent, out, err))) return st;
+  return clippo_op_from_half(rt, &h, 1, 1, extent, 0.0f, out, extent, 0, err);
+}
+
+clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  const size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
+  const size_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+  const size_t ea = gemm_extent(ar, ac, g->lda, g->sa, g->batch);
+  const size_t eb = gemm_extent(br, bc, g->ldb, g->sb, g->batch);
+  const size_t mn = g->m * g->n, ec = mn * g->batch;
+  clippo_tensor a, b, ch;
+  clippo_status st = round_operand(rt, g->a, ea, 0, 3, &a, err);
+  if (st == CLIPPO_OK) st = round_operand(rt, g->b, eb, 1, 4, &b, err);
+  if (st == CLIPPO_OK) st = scratch(rt, 2, CLIPPO_F16, ec, &ch, err);
+  if (st != CLIPPO_OK) return st;
+  gemm_call p = *g; /* the packed product: C' (batch, m, n) = alpha * A' B' */
+  p.a = &a;
+  p.b = &b;
+  p.beta = 0.0f;
+  p.ldc = g->n;
+  p.sc = mn;
+  if (rt->precision == CLIPPO_PRECISION_FP16) {
+    p.c = &ch;
+    st = gemm_clblast_run_half(rt, &p, err);
+  } else {
+    clippo_tensor cf;
+    st = scratch(rt, 5, CLIPPO_F32, ec, &cf, err);
+    p.c = &cf;
+    if (st == CLIPPO_OK) st = gemm_dispatch_f32(rt, CLIPPO_GEMM_AUTO, NULL, &p, err);
+    if (st == CLIPPO_OK) st = clippo_op_to_half(rt, &cf, &ch, err);
+  }
+  if (st != CLIPPO_OK) return st;
+  return clippo_op_from_half(rt, &ch, g->batch, g->m, g->n, g->beta, g->c, g->ldc,
+                             g->batch > 1 ? g->sc : 0, err);
+}
