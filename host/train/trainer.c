@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clippo/atomic_file.h"
 #include "clippo/checkpoint.h"
 #include "clippo/model.h"
 #include "clippo/ops.h"
@@ -48,6 +49,7 @@ typedef struct trainer {
   clippo_loss_ws lws;
   float *losses;
   size_t nlosses, cap_losses;
+  double time_offset; /* time_s of the last step logged before a resume */
   int64_t step, total;
   FILE *log;
   char *opts_json;
@@ -197,6 +199,53 @@ static clippo_status alloc_f32(clippo_rt *rt, clippo_tensor *t, size_t r, size_t
   return clippo_tensor_alloc(rt, t, CLIPPO_F32, 2, shape, err);
 }
 
+/* Before a resumed run appends to its metrics log: drops the lines of steps after the
+ * checkpoint (a run stopped between checkpoints logged steps that will be run again) and takes
+ * the last kept line's time_s as the offset of this run's clock, so that time_s counts the whole
+ * training. The log is rewritten atomically and only when lines are dropped; a missing log is
+ * fine. */
+static clippo_status trim_log(trainer *tr, const char *path, clippo_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return CLIPPO_OK;
+  char *kept = NULL, line[8192];
+  size_t used = 0, cap = 0;
+  int dropped = 0;
+  clippo_status st = CLIPPO_OK;
+  while (st == CLIPPO_OK && fgets(line, sizeof line, f)) {
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step");
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(j, "time_s");
+    int keep = !cJSON_IsNumber(step) || (int64_t)step->valuedouble <= tr->step;
+    if (keep && cJSON_IsNumber(ts) && cJSON_IsNumber(step)) tr->time_offset = ts->valuedouble;
+    cJSON_Delete(j);
+    if (!keep) {
+      dropped = 1;
+      continue;
+    }
+    size_t n = strlen(line);
+    if (used + n + 1 > cap) {
+      size_t nc = cap ? cap * 2 : 65536;
+      while (nc < used + n + 1) nc *= 2;
+      char *nk = realloc(kept, nc);
+      if (!nk)
+        st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory reading %s", path);
+      else {
+        kept = nk;
+        cap = nc;
+      }
+    }
+    if (st == CLIPPO_OK) {
+      memcpy(kept + used, line, n);
+      used += n;
+    }
+  }
+  fclose(f);
+  if (st == CLIPPO_OK && dropped) st = clippo_write_file_atomic(path, kept ? kept : "", used, err);
+  free(kept);
+  if (st != CLIPPO_OK) clippo_error_prefix(err, "metrics log %s", path);
+  return st;
+}
+
 static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *err) {
   const clippo_train_opts *o = tr->o;
   TRY(clippo_rt_create(&tr->rt, o->device[0] ? o->device : NULL, err));
@@ -314,6 +363,7 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   TRY(alloc_f32(tr->rt, &tr->dZ, 2 * tr->B, tr->D, err));
   TRY(clippo_loss_ws_alloc(tr->rt, tr->B, &tr->lws, err));
   TRY(clippo_train_opts_to_json(o, &tr->opts_json, err));
+  if (o->log[0] && o->resume[0]) TRY(trim_log(tr, o->log, err));
   if (o->log[0]) {
     tr->log = fopen(o->log, o->resume[0] ? "a" : "w");
     if (!tr->log)
@@ -437,7 +487,7 @@ static void log_step(trainer *tr, double loss, double t, const clippo_opt_stats 
           "\"sched\": %.9g, \"t\": %.9g, \"logit_scale\": %.9g, \"grad_norm\": %.9g, "
           "\"clipped\": %s, \"pairs_per_s\": %.6g, \"time_s\": %.3f}\n",
           tr->step, tr->sampler.epoch, loss, os->lr, os->sched, t, exp(t), os->grad_norm,
-          os->clipped ? "true" : "false", pps, elapsed);
+          os->clipped ? "true" : "false", pps, tr->time_offset + elapsed);
   fflush(tr->log);
 }
 

@@ -39,13 +39,21 @@ grep -q '"step": 1, ' "$tmp/m.jsonl" || { echo "FAIL: metrics line"; fail=1; }
 "$clippo" train --init "$tmp/out.h5" --images "$fx/images.npy" --texts "$fx/texts.txt" $fonts \
   --optimizer adamw --lr 1e-3 --steps 2 --quiet --save "$tmp/again.h5"; check "init from h5" 0 $?
 
-# stop and resume
+# stop and resume; the metrics log continues without repeating steps
 "$clippo" train --init "$fx/model.npz" --images "$fx/images.npy" --texts "$fx/texts.txt" $fonts \
-  --batch-size 2 --shuffle --steps 4 --stop-at 2 --lr 0.01 --save "$tmp/part.h5" --quiet
+  --batch-size 2 --shuffle --steps 4 --stop-at 2 --lr 0.01 --save "$tmp/part.h5" --quiet \
+  --log "$tmp/r.jsonl"
 check "stop at 2" 0 $?
-"$clippo" train --resume "$tmp/part.h5" --save "$tmp/done.h5" >"$tmp/out2" 2>&1
+# as if the run had gone on past its checkpoint before being killed
+sed -n 2p "$tmp/r.jsonl" | sed 's/"step": 2,/"step": 3,/' >>"$tmp/r.jsonl"
+"$clippo" train --resume "$tmp/part.h5" --save "$tmp/done.h5" --log "$tmp/r.jsonl" >"$tmp/out2" 2>&1
 check "resume" 0 $?
 grep -q "trained 2 steps" "$tmp/out2" || { echo "FAIL: resume ran $(cat "$tmp/out2")"; fail=1; }
+steps=$(grep -o '"step": [0-9]*' "$tmp/r.jsonl" | tr -dc '0-9\n' | tr '\n' ' ')
+[ "$steps" = "1 2 3 4 " ] || { echo "FAIL: log steps after resume: $steps"; fail=1; }
+times=$(grep -o '"time_s": [0-9.]*' "$tmp/r.jsonl" | cut -d' ' -f2 | tr '\n' ' ')
+sort -c -n <(echo "$times" | tr ' ' '\n' | grep .) 2>/dev/null ||
+  { echo "FAIL: time_s not cumulative: $times"; fail=1; }
 
 # divergence: exit 1, message, the last checkpoint kept
 "$clippo" train --init "$fx/model.npz" --images "$fx/images.npy" --texts "$fx/texts.txt" $fonts \
