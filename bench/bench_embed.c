@@ -24,10 +24,14 @@ int main(int argc, char **argv) {
   size_t batch = 8;
   int runs = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--device")) device = argv[i + 1];
-    else if (!strcmp(argv[i], "--variant")) variant = argv[i + 1];
-    else if (!strcmp(argv[i], "--batch")) batch = (size_t)atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--runs")) runs = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--device"))
+      device = argv[i + 1];
+    else if (!strcmp(argv[i], "--variant"))
+      variant = argv[i + 1];
+    else if (!strcmp(argv[i], "--batch"))
+      batch = (size_t)atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--runs"))
+      runs = atoi(argv[i + 1]);
   }
   if (batch == 0 || runs <= 0 || runs > 100) {
     fprintf(stderr, "bench_embed: bad --batch or --runs\n");
@@ -41,8 +45,8 @@ int main(int argc, char **argv) {
     cfg.heads = 16;
     cfg.mlp_dim = 4096;
   } else if (strcmp(variant, "b16") != 0 &&
-             sscanf(variant, "%dx%dx%dx%dx%dx%d", &cfg.width, &cfg.depth, &cfg.heads,
-                    &cfg.mlp_dim, &cfg.patch, &cfg.image_size) != 6) {
+             sscanf(variant, "%dx%dx%dx%dx%dx%d", &cfg.width, &cfg.depth, &cfg.heads, &cfg.mlp_dim,
+                    &cfg.patch, &cfg.image_size) != 6) {
     fprintf(stderr, "bench_embed: unknown variant %s\n", variant);
     return 2;
   }
@@ -62,6 +66,12 @@ int main(int argc, char **argv) {
   size_t per = (size_t)cfg.image_size * (size_t)cfg.image_size * 3;
   size_t od = clippo_model_output_dim(m, CLIPPO_EMBED_Z);
   float *img = malloc(batch * per * sizeof *img), *out = malloc(batch * od * sizeof *out);
+  double *times = calloc((size_t)runs, sizeof *times);
+  int rc = 1;
+  if (!img || !out || !times) {
+    fprintf(stderr, "bench_embed: out of memory\n");
+    goto done;
+  }
   unsigned s = 1;
   for (size_t i = 0; i < batch * per; i++) {
     s = s * 1103515245u + 12345u;
@@ -70,15 +80,14 @@ int main(int argc, char **argv) {
   double t0 = now_s();
   if (clippo_model_embed_images(m, img, batch, CLIPPO_EMBED_Z, out, &err) != CLIPPO_OK) {
     fprintf(stderr, "bench_embed: %s\n", err.msg);
-    return 1;
+    goto done;
   }
   double first = now_s() - t0;
-  double *times = calloc((size_t)runs, sizeof *times);
   for (int r = 0; r < runs; r++) {
     t0 = now_s();
     if (clippo_model_embed_images(m, img, batch, CLIPPO_EMBED_Z, out, &err) != CLIPPO_OK) {
       fprintf(stderr, "bench_embed: %s\n", err.msg);
-      return 1;
+      goto done;
     }
     times[r] = now_s() - t0;
   }
@@ -89,10 +98,12 @@ int main(int argc, char **argv) {
          "\"peak_device_mib\": %.1f, \"build_s\": %.3f}\n",
          rt->info.name, variant, batch, runs, first, med, (double)batch / med,
          (double)clippo_model_peak_bytes(m) / 1048576.0, rt->build_seconds);
+  rc = 0;
+done:
   free(times);
   free(img);
   free(out);
   clippo_model_free(m);
   clippo_rt_destroy(rt);
-  return 0;
+  return rc;
 }

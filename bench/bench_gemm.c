@@ -142,8 +142,10 @@ int main(int argc, char **argv) {
     size_t an = s->m * s->k * s->batch, bn = s->k * s->n * s->batch, cn = s->m * s->n * s->batch;
     size_t lda = s->trans_a ? s->m : s->k, ldb = s->trans_b ? s->k : s->n;
     float *ha = malloc(an * 4), *hb = malloc(bn * 4), *hc = malloc(cn * 4), *out = malloc(cn * 4);
-    if (!ha || !hb || !hc || !out) {
+    if (!ha || !hb || !hc || !out || !times) {
       fprintf(stderr, "bench_gemm: out of memory\n");
+      free(ha), free(hb), free(hc), free(out), free(times);
+      clippo_rt_destroy(rt);
       return 1;
     }
     fill(ha, an, 1);
@@ -174,6 +176,8 @@ int main(int argc, char **argv) {
         clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, shc, &err) ||
         clippo_tensor_write(rt, &ta, ha, &err) || clippo_tensor_write(rt, &tb, hb, &err)) {
       fprintf(stderr, "bench_gemm: %s\n", err.msg);
+      free(ha), free(hb), free(hc), free(out), free(times);
+      clippo_rt_destroy(rt);
       return 1;
     }
     for (int p = 0; p < CLIPPO_GEMM_NPROVIDERS; p++) {
@@ -183,6 +187,11 @@ int main(int argc, char **argv) {
       clippo_gemm_choice ch;
       if (clippo_gemm_choose(rt, s->trans_a, s->trans_b, s->m, s->n, s->k, s->batch, &ch, &err)) {
         fprintf(stderr, "bench_gemm: %s\n", err.msg);
+        clippo_tensor_release(rt, &ta);
+        clippo_tensor_release(rt, &tb);
+        clippo_tensor_release(rt, &tc);
+        free(ha), free(hb), free(hc), free(out), free(times);
+        clippo_rt_destroy(rt);
         return 1;
       }
       clippo_gemm_kernel_cfg kc = cfg_s ? cfg : ch.kernel;

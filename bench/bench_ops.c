@@ -64,10 +64,11 @@ static clippo_status setup(bench *b, clippo_error *err) {
   size_t n = b->n, rows = n * T;
   b->rows = rows;
   unsigned seed = 1;
-  int64_t s_img[4] = {(int64_t)n, IMG, IMG, 3}, s_pat[2] = {(int64_t)rows, PATCH * PATCH * 3};
+  int64_t s_img[4] = {(int64_t)n, IMG, IMG, 3},
+          s_pat[2] = {(int64_t)rows, (int64_t)PATCH * PATCH * 3};
   int64_t s_x[2] = {(int64_t)rows, W}, s_h[2] = {(int64_t)rows, MLP}, s_w[1] = {W};
   int64_t s_m[1] = {MLP}, s_pos[2] = {T, W}, s_lg[2] = {(int64_t)(n * HEADS * T), T};
-  int64_t s_qkv[2] = {(int64_t)rows, 3 * W}, s_b3[1] = {3 * W};
+  int64_t s_qkv[2] = {(int64_t)rows, (int64_t)3 * W}, s_b3[1] = {(int64_t)3 * W};
   int64_t s_hd[3] = {(int64_t)(n * HEADS), T, W / HEADS}, s_ww[2] = {W, W};
   int64_t s_pq[2] = {(int64_t)n, W};
   TRY(rand_tensor(b, &b->img, 4, s_img, -1, 1, seed++, err));
@@ -198,7 +199,7 @@ int main(int argc, char **argv) {
     clippo_rt_destroy(b.rt);
     return 1;
   }
-  double hd = W / HEADS, rows = (double)(n * T);
+  double hd = W / (double)HEADS, rows = (double)(n * T);
   double mha_self_flops = 2 * rows * W * 3 * W + 4.0 * n * HEADS * T * T * hd + 2 * rows * W * W;
   double mha_map_flops =
       2.0 * n * W * W + 2 * rows * W * 2 * W + 4.0 * n * HEADS * T * hd + 2.0 * n * W * W;

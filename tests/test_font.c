@@ -33,10 +33,10 @@ static void hex_rows(const char *hex, uint16_t rows[16]) {
   for (int r = 0; r < 16; r++) {
     unsigned v = 0;
     if (n == 64) {
-      sscanf(hex + 4 * r, "%4x", &v);
+      sscanf(hex + (ptrdiff_t)4 * r, "%4x", &v);
       rows[r] = (uint16_t)v;
     } else {
-      sscanf(hex + 2 * r, "%2x", &v);
+      sscanf(hex + (ptrdiff_t)2 * r, "%2x", &v);
       rows[r] = (uint16_t)(v << 8);
     }
   }
@@ -191,10 +191,10 @@ static void write_bdf(const char *path, const char *a_hex, const char *wide_hex)
               "FONT_DESCENT 2\nCHARSET_REGISTRY \"ISO10646\"\nCHARSET_ENCODING \"1\"\n"
               "DEFAULT_CHAR 65\nENDPROPERTIES\nCHARS 2\n");
   fprintf(fp, "STARTCHAR A\nENCODING 65\nSWIDTH 500 0\nDWIDTH 8 0\nBBX 8 16 0 -2\nBITMAP\n");
-  for (int r = 0; r < 16; r++) fprintf(fp, "%.2s\n", a_hex + 2 * r);
+  for (int r = 0; r < 16; r++) fprintf(fp, "%.2s\n", a_hex + (ptrdiff_t)2 * r);
   fprintf(fp, "ENDCHAR\nSTARTCHAR uni4E16\nENCODING 19990\nSWIDTH 1000 0\nDWIDTH 16 0\n"
               "BBX 16 16 0 -2\nBITMAP\n");
-  for (int r = 0; r < 16; r++) fprintf(fp, "%.4s\n", wide_hex + 4 * r);
+  for (int r = 0; r < 16; r++) fprintf(fp, "%.4s\n", wide_hex + (ptrdiff_t)4 * r);
   fprintf(fp, "ENDCHAR\nENDFONT\n");
   fclose(fp);
 }
@@ -207,8 +207,8 @@ static void test_freetype_bdf(void **state) {
   const uint16_t *ga = clippo_font_glyph(ref, 'A', NULL);
   const uint16_t *gw = clippo_font_glyph(ref, 0x4E16, NULL);
   for (int r = 0; r < 16; r++) {
-    snprintf(a_hex + 2 * r, 3, "%02X", ga[r] >> 8);
-    snprintf(w_hex + 4 * r, 5, "%04X", gw[r]);
+    snprintf(a_hex + (ptrdiff_t)2 * r, 3, "%02X", ga[r] >> 8);
+    snprintf(w_hex + (ptrdiff_t)4 * r, 5, "%04X", gw[r]);
   }
   char *dir = test_tmpdir();
   char path[4096];
@@ -268,8 +268,10 @@ static void test_env_and_identity(void **state) {
   char *up = test_shared_path("fonts/unifont_upper-9.0.06.hex");
   size_t n = strlen(lo) + strlen(up) + 2;
   char *env = malloc(n);
+  assert_non_null(env);
   snprintf(env, n, "%s:%s", lo, up);
-  char *old = getenv(CLIPPO_FONT_ENV) ? strdup(getenv(CLIPPO_FONT_ENV)) : NULL;
+  const char *prev = getenv(CLIPPO_FONT_ENV);
+  char *old = prev ? strdup(prev) : NULL;
   setenv(CLIPPO_FONT_ENV, env, 1);
   clippo_font *font = NULL;
   clippo_error err;

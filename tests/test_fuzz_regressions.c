@@ -12,6 +12,8 @@
 
 #include "support.h"
 
+/* The fuzz targets are compiled in here on purpose (see above). */
+// NOLINTBEGIN(bugprone-suspicious-include)
 #define FUZZ_ENTRY fuzz_entry_npy
 #include "fuzz/fuzz_npy.c"
 #undef FUZZ_ENTRY
@@ -33,6 +35,7 @@
 #define FUZZ_ENTRY fuzz_entry_image
 #include "fuzz/fuzz_image.c"
 #undef FUZZ_ENTRY
+// NOLINTEND(bugprone-suspicious-include)
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 

@@ -164,12 +164,12 @@ static unsigned char *ref_decode_jpeg(const unsigned char *data, unsigned long n
   *w = (int)d.output_width;
   *h = (int)d.output_height;
   const int oc = d.output_components;
-  unsigned char *raw = malloc((size_t)*w * (size_t)*h * (size_t)oc);
+  unsigned char *raw = calloc((size_t)*w * (size_t)*h * (size_t)oc, 1);
   while (d.output_scanline < d.output_height) {
     JSAMPROW r = raw + (size_t)d.output_scanline * (size_t)*w * (size_t)oc;
     jpeg_read_scanlines(&d, &r, 1);
   }
-  unsigned char *rgb = malloc((size_t)*w * (size_t)*h * 3);
+  unsigned char *rgb = calloc((size_t)*w * (size_t)*h * 3, 1);
   for (size_t i = 0; i < (size_t)*w * (size_t)*h; i++) {
     if (!cmyk) {
       memcpy(rgb + 3 * i, raw + 3 * i, 3);
@@ -280,7 +280,7 @@ static void test_png_gray(void **state) {
   write_png(tpath("l8.png"), &s);
   load_ok(tpath("l8.png"), &img, 2, 2);
   unsigned char want[4 * 3];
-  for (int i = 0; i < 4; i++) want[3 * i] = want[3 * i + 1] = want[3 * i + 2] = g8[i];
+  for (int i = 0; i < 4; i++) want[(ptrdiff_t)3 * i] = want[3 * i + 1] = want[3 * i + 2] = g8[i];
   expect_pixels(&img, want, "L PNG");
   clippo_image_free(&img);
 
@@ -291,7 +291,7 @@ static void test_png_gray(void **state) {
   load_ok(tpath("l2.png"), &img, 5, 1);
   const unsigned char v2[] = {0, 85, 170, 255, 85};
   unsigned char want2[5 * 3];
-  for (int i = 0; i < 5; i++) want2[3 * i] = want2[3 * i + 1] = want2[3 * i + 2] = v2[i];
+  for (int i = 0; i < 5; i++) want2[(ptrdiff_t)3 * i] = want2[3 * i + 1] = want2[3 * i + 2] = v2[i];
   expect_pixels(&img, want2, "2-bit L PNG");
   clippo_image_free(&img);
 
@@ -472,7 +472,7 @@ static void test_jpeg_gray_cmyk(void **state) {
   unsigned char *g = malloc((size_t)w * h);
   unsigned char *cmyk = malloc((size_t)w * h * 4);
   for (int i = 0; i < w * h; i++) {
-    g[i] = rgb[3 * i];
+    g[i] = rgb[(ptrdiff_t)3 * i];
     for (int c = 0; c < 3; c++) cmyk[4 * i + c] = rgb[3 * i + c];
     cmyk[4 * i + 3] = (unsigned char)(255 - rgb[3 * i + 1] / 2);
   }
@@ -488,8 +488,8 @@ static void test_jpeg_gray_cmyk(void **state) {
   unsigned char *ref = ref_decode_jpeg(jpg, n, JDCT_IFAST, &rw, &rh);
   expect_pixels(&img, ref, "gray JPEG");
   for (int i = 0; i < w * h; i++) {
-    assert_int_equal(img.data[3 * i], img.data[3 * i + 1]);
-    assert_int_equal(img.data[3 * i], img.data[3 * i + 2]);
+    assert_int_equal(img.data[(ptrdiff_t)3 * i], img.data[3 * i + 1]);
+    assert_int_equal(img.data[(ptrdiff_t)3 * i], img.data[3 * i + 2]);
   }
   clippo_image_free(&img);
   free(ref);
@@ -596,8 +596,8 @@ static void test_resize_hand(void **state) {
   TEST_OK(clippo_image_resize_bilinear(&in, 4, 4, &out, &err), &err);
   TEST_OK(clippo_image_resize_bilinear_f32(&in, 4, 4, f, &err), &err);
   for (int i = 0; i < 16; i++) {
-    assert_int_equal(out.data[3 * i], want_r[i]);
-    assert_true(f[3 * i] == want_rf[i]);
+    assert_int_equal(out.data[(ptrdiff_t)3 * i], want_r[i]);
+    assert_true(f[(ptrdiff_t)3 * i] == want_rf[i]);
   }
   /* Blue channel [[255, 0], [1, 2]] row 1 (weight 1/4): 191.25, 143.75 (col 1: 255 - 63.75 ->
    * 191.25 top, 1.25 bottom; 191.25 + .25 * (1.25 - 191.25) = 143.75). */
@@ -614,7 +614,7 @@ static void test_resize_hand(void **state) {
   uint8_t one[] = {9, 99, 199};
   clippo_image in1 = {1, 1, one};
   TEST_OK(clippo_image_resize_bilinear(&in1, 3, 2, &out, &err), &err);
-  for (int i = 0; i < 6; i++) assert_memory_equal(out.data + 3 * i, one, 3);
+  for (int i = 0; i < 6; i++) assert_memory_equal(out.data + (ptrdiff_t)3 * i, one, 3);
   clippo_image_free(&out);
 
   /* 4x1 -> 2x1 downscale: source x = 0.5 and 2.5 -> means of neighbours. */
@@ -636,7 +636,7 @@ static void test_resize_tf_example(void **state) {
   (void)state;
   uint8_t px[5 * 5 * 3];
   memset(px, 0, sizeof px);
-  for (int i = 0; i < 5; i++) px[(i * 5 + i) * 3] = 1;
+  for (int i = 0; i < 5; i++) px[(ptrdiff_t)(i * 5 + i) * 3] = 1;
   clippo_image in = {5, 5, px};
   float f[3 * 5 * 3];
   clippo_error err;
@@ -646,8 +646,9 @@ static void test_resize_tf_example(void **state) {
       {0.6666667f, 0.3333333f, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 0.3333335f, 0.6666665f}};
   for (int y = 0; y < 3; y++)
     for (int x = 0; x < 5; x++)
-      if (f[(y * 5 + x) * 3] != want[y][x])
-        fail_msg("(%d,%d): %.9g, TensorFlow gives %.9g", y, x, f[(y * 5 + x) * 3], want[y][x]);
+      if (f[(ptrdiff_t)(y * 5 + x) * 3] != want[y][x])
+        fail_msg("(%d,%d): %.9g, TensorFlow gives %.9g", y, x, f[(ptrdiff_t)(y * 5 + x) * 3],
+                 want[y][x]);
 }
 
 static void test_resize_reference(void **state) {
@@ -717,7 +718,7 @@ static void test_preprocess(void **state) {
   clippo_image_to_input(&out, want);
   assert_memory_equal(got, want, sizeof got);
   /* Red of output (1,1) = trunc(58.75) = 58 -> -1 + 2 * 58 / 255. */
-  assert_true(got[(1 * 4 + 1) * 3] == -1.0f + 58.0f / 255.0f * 2.0f);
+  assert_true(got[(ptrdiff_t)(1 * 4 + 1) * 3] == -1.0f + 58.0f / 255.0f * 2.0f);
   clippo_image_free(&out);
 
   size_t n;
@@ -734,7 +735,8 @@ static void test_preprocess(void **state) {
   write_bytes(tpath("pp.jpg"), jpg, jn);
   float *slot = malloc(sizeof(float) * 224 * 224 * 3);
   TEST_OK(clippo_image_preprocess_file(tpath("pp.jpg"), 224, slot, &err), &err);
-  for (size_t i = 0; i < 224 * 224 * 3; i++) assert_true(slot[i] >= -1.0f && slot[i] <= 1.0f);
+  for (size_t i = 0; i < (size_t)224 * 224 * 3; i++)
+    assert_true(slot[i] >= -1.0f && slot[i] <= 1.0f);
   free(slot);
   free(jpg);
   free(rgb);

@@ -219,7 +219,8 @@ static void check_case(clippo_rt *rt, const case_cfg *cc) {
     size_t cnt = clippo_tensor_count(clippo_model_grad(m, i));
     for (size_t k = 0; k < cnt; k++) gd[i][k] *= 2.0f;
     double e = test_rel_err_f32(g2, gd[i], cnt);
-    if (cnt && fabs(gd[i][0]) + fabs(gd[i][cnt - 1]) > 0 && e > acc_worst) acc_worst = e;
+    if (cnt && fabs((double)gd[i][0]) + fabs((double)gd[i][cnt - 1]) > 0 && e > acc_worst)
+      acc_worst = e;
     free(g2);
   }
   print_message("[ %s out %d ] two backwards vs 2x one: %.3g\n", cc->pool, cc->out_dim, acc_worst);

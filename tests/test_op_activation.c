@@ -18,7 +18,7 @@ static void check_gelu(clippo_rt *rt, void *user) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, 31);
-  size_t sizes[] = {1000 * 16 + 7, 3, 196 * 64};
+  size_t sizes[] = {1000 * 16 + 7, 3, (size_t)196 * 64};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t n = sizes[i];
     float *x = op_uniform(&rng, n, -6.0f, 6.0f);

@@ -99,7 +99,7 @@ static void check_colsum(clippo_rt *rt, void *user) {
     free(x), free(b0), free(want);
   }
   /* a (n, t * w) view summing position-embedding gradients, at an offset; beta 0.5 */
-  size_t n = 6, tw = 4 * 10, off = 7;
+  size_t n = 6, tw = (size_t)4 * 10, off = 7;
   float *buf = op_normal(&rng, n * tw + off, 0.0f, 1.0f), *o0 = op_uniform(&rng, tw, -1.f, 1.f);
   double *want = op_doubles(tw);
   clippo_ref_colsum(buf + off, n, tw, want);

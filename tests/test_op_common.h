@@ -48,7 +48,7 @@ static inline float *op_read(clippo_rt *rt, const clippo_tensor *t) {
 
 /* n floats uniform in [lo, hi), never all zero. */
 static inline float *op_uniform(test_rng *r, size_t n, float lo, float hi) {
-  float *x = malloc((n ? n : 1) * sizeof *x);
+  float *x = calloc(n ? n : 1, sizeof *x);
   assert_non_null(x);
   test_fill_uniform(r, x, n, lo, hi);
   return x;
@@ -56,15 +56,15 @@ static inline float *op_uniform(test_rng *r, size_t n, float lo, float hi) {
 
 /* n floats mean + sd * N(0, 1). */
 static inline float *op_normal(test_rng *r, size_t n, float mean, float sd) {
-  float *x = malloc((n ? n : 1) * sizeof *x);
+  float *x = calloc(n ? n : 1, sizeof *x);
   assert_non_null(x);
   for (size_t i = 0; i < n; i++) x[i] = mean + sd * test_rng_normal(r);
   return x;
 }
 
-/* n doubles (uninitialised). */
+/* n doubles (zeroed; the tests write them all before reading). */
 static inline double *op_doubles(size_t n) {
-  double *x = malloc((n ? n : 1) * sizeof *x);
+  double *x = calloc(n ? n : 1, sizeof *x);
   assert_non_null(x);
   return x;
 }

@@ -8,7 +8,7 @@ static void check_add_scale(clippo_rt *rt, void *user) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, 41);
-  size_t sizes[] = {37 * 768 + 5, 17 * 64, 3};
+  size_t sizes[] = {37 * 768 + 5, (size_t)17 * 64, 3};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     size_t n = sizes[i];
     float *y = op_normal(&rng, n, 0.0f, 3.0f), *x = op_normal(&rng, n, 0.5f, 1.0f);
@@ -67,7 +67,8 @@ static void check_copies(clippo_rt *rt, void *user) {
     clippo_tensor_release(rt, &tb);
   }
   /* a (5, 7) block from columns 3.. of a (5, 20) matrix into columns 9.. of a (5, 17) one */
-  float *src = op_uniform(&rng, 5 * 20, -1.0f, 1.0f), *dst = op_uniform(&rng, 5 * 17, 2.0f, 3.0f);
+  float *src = op_uniform(&rng, (size_t)5 * 20, -1.0f, 1.0f),
+        *dst = op_uniform(&rng, (size_t)5 * 17, 2.0f, 3.0f);
   clippo_tensor a = op_tensor2(rt, src, 5, 20), b = op_tensor2(rt, dst, 5, 17);
   TEST_OK(clippo_op_copy2d(rt, &a, 20, 3, &b, 17, 9, 5, 7, &err), &err);
   got = op_read(rt, &b);

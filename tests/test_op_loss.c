@@ -94,7 +94,7 @@ static void check_loss(clippo_rt *rt, void *user) {
     char what[64];
     snprintf(what, sizeof what, "contrastive dz n%zu d%zu", n, d);
     if (n == 1) {
-      for (size_t i = 0; i < 2 * d; i++) assert_true(fabs(got[i]) < 1e-6);
+      for (size_t i = 0; i < 2 * d; i++) assert_true(fabs((double)got[i]) < 1e-6);
       assert_true(fabs(loss) < 1e-6 && fabs(dt) < 1e-6);
     } else {
       op_expect(what, got, want, 2 * n * d, GRAD_TOL);

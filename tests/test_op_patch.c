@@ -32,7 +32,7 @@ static void check_patchify(clippo_rt *rt, void *user) {
     clippo_tensor_release(rt, &tr);
   }
   /* a size that is not a multiple of the patch is refused */
-  int64_t ishape[4] = {1, 30, 30, 3}, rshape[2] = {4, 16 * 16 * 3};
+  int64_t ishape[4] = {1, 30, 30, 3}, rshape[2] = {4, (int64_t)16 * 16 * 3};
   clippo_tensor ti = op_tensor(rt, NULL, 4, ishape), tr = op_tensor(rt, NULL, 2, rshape);
   assert_int_equal(clippo_op_patchify(rt, &ti, 16, &tr, &err), CLIPPO_E_SHAPE);
   clippo_tensor_release(rt, &ti);

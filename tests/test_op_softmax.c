@@ -12,9 +12,12 @@ typedef struct sm_case {
 
 /* rows = n * heads * tq for self-attention (T = 196, 17) and the MAP head (tq = 1); len 1 and
  * odd lengths exercise the tails. */
-static const sm_case cases[] = {{2 * 3 * 196, 196, 1.0f}, {2 * 12 * 17, 17, 0.125f},
-                                {13, 196, 1.0f},          {5, 1, 1.0f},
-                                {7, 100, 2.5f},           {3, 1000, 1.0f}};
+static const sm_case cases[] = {{(size_t)2 * 3 * 196, 196, 1.0f},
+                                {(size_t)2 * 12 * 17, 17, 0.125f},
+                                {13, 196, 1.0f},
+                                {5, 1, 1.0f},
+                                {7, 100, 2.5f},
+                                {3, 1000, 1.0f}};
 
 static void check_softmax(clippo_rt *rt, void *user) {
   (void)user;

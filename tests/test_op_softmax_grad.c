@@ -55,7 +55,8 @@ static void check_softmax_grad(clippo_rt *rt, void *user) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, 52);
-  const size_t shapes[][2] = {{5, 1}, {7, 3}, {33, 16}, {4 * 196, 196}, {12, 1000}, {48, 17}};
+  const size_t shapes[][2] = {{5, 1},     {7, 3},  {33, 16}, {(size_t)4 * 196, 196},
+                              {12, 1000}, {48, 17}};
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     size_t rows = shapes[si][0], len = shapes[si][1], n = rows * len;
     float *x = op_normal(&rng, n, 0.0f, 2.0f), *dp = op_normal(&rng, n, 0.0f, 1.0f);

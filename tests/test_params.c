@@ -46,7 +46,7 @@ static void stats(const clippo_params *p, const char *name, double *mean, double
   for (size_t i = 0; i < n; i++) {
     s += x[i];
     s2 += (double)x[i] * x[i];
-    if (fabs(x[i]) > m) m = fabs(x[i]);
+    if (fabs((double)x[i]) > m) m = fabs((double)x[i]);
   }
   *mean = s / (double)n;
   *sd = sqrt(s2 / (double)n - *mean * *mean);

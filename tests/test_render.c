@@ -194,7 +194,7 @@ static uint8_t *tf_style_render(const clippo_font *font, const clippo_render_opt
     }
     if (lens[i] > maxw) maxw = lens[i];
   }
-  uint8_t *img = malloc((size_t)S * (size_t)S);
+  uint8_t *img = calloc((size_t)S * (size_t)S, 1);
   *ok = 1;
   int64_t *row_idx = calloc(n + 1, sizeof *row_idx);
   int64_t nlines = 0;
@@ -376,13 +376,13 @@ static void test_empty_and_spaces(void **state) {
   const char *texts[] = {"", " ", "          ", "\xE3\x80\x80 \xC2\xA0"};
   for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
     uint8_t *img = render_str(fx->font, 224, texts[t]);
-    assert_true(all_equal(img, 224 * 224, 127));
+    assert_true(all_equal(img, (size_t)224 * 224, 127));
     free(img);
   }
   /* Float32: the background after value_range. */
   clippo_render_opts o;
   clippo_render_opts_default(&o, 32);
-  float *f = malloc(32 * 32 * 3 * sizeof *f);
+  float *f = malloc((size_t)32 * 32 * 3 * sizeof *f);
   clippo_error err;
   TEST_OK(clippo_render_text(fx->font, &o, "", 0, CLIPPO_F32, 3, f, &err), &err);
   for (int i = 0; i < 32 * 32 * 3; i++) assert_true(f[i] == -1.0f + 2.0f * (127.0f / 255.0f));
@@ -410,19 +410,19 @@ static void test_max_chars(void **state) {
   clippo_render_opts_default(&o, 512);
   uint8_t *a = render_gray(fx->font, &o, t800, 800);
   uint8_t *b = render_gray(fx->font, &o, t800, 768);
-  assert_memory_equal(a, b, 512 * 512);
+  assert_memory_equal(a, b, (size_t)512 * 512);
   o.max_chars = 0; /* keep all */
   uint8_t *c = render_gray(fx->font, &o, t800, 800);
-  assert_memory_not_equal(a, c, 512 * 512);
+  assert_memory_not_equal(a, c, (size_t)512 * 512);
   free(a);
   free(b);
   free(c);
   /* The limit counts code points, not bytes: 800 x 'é' (2 bytes each). */
-  for (int i = 0; i < 800; i++) memcpy(t800 + 2 * i, "\xC3\xA9", 2);
+  for (int i = 0; i < 800; i++) memcpy(t800 + (ptrdiff_t)2 * i, "\xC3\xA9", 2);
   o.max_chars = 768;
   a = render_gray(fx->font, &o, t800, 1600);
   b = render_gray(fx->font, &o, t800, 1536);
-  assert_memory_equal(a, b, 512 * 512);
+  assert_memory_equal(a, b, (size_t)512 * 512);
   free(a);
   free(b);
   free(t800);
@@ -485,12 +485,12 @@ static void test_invalid_utf8_renders_fffd(void **state) {
   /* "\xe2\x82" (one maximal subpart) renders as one U+FFFD, "\xed\xa0\x80" as three. */
   uint8_t *a = render_str(fx->font, 224, "x\xe2\x82y");
   uint8_t *b = render_str(fx->font, 224, "x\xEF\xBF\xBDy");
-  assert_memory_equal(a, b, 224 * 224);
+  assert_memory_equal(a, b, (size_t)224 * 224);
   free(a);
   free(b);
   a = render_str(fx->font, 224, "\xed\xa0\x80");
   b = render_str(fx->font, 224, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
-  assert_memory_equal(a, b, 224 * 224);
+  assert_memory_equal(a, b, (size_t)224 * 224);
   free(a);
   free(b);
 }
@@ -512,7 +512,7 @@ static void test_astral_and_missing(void **state) {
                           "\xF4\x8F\xBF\xBD"
                           "a");
   uint8_t *b = render_str(fx->font, 224, " a");
-  assert_memory_equal(a, b, 224 * 224);
+  assert_memory_equal(a, b, (size_t)224 * 224);
   free(a);
   free(b);
   /* U+0BC1 has ink in column 15 only: f = 14, end min(18, 16) -> 2 columns wide. */
@@ -581,19 +581,19 @@ static void test_lowercase_ascii_only(void **state) {
   fixture *fx = *state;
   uint8_t *a = render_str(fx->font, 64, "HELLO World");
   uint8_t *b = render_str(fx->font, 64, "hello world");
-  assert_memory_equal(a, b, 64 * 64);
+  assert_memory_equal(a, b, (size_t)64 * 64);
   free(a);
   free(b);
   /* 'É' stays 'É'. */
   a = render_str(fx->font, 64, "\xC3\x89");
   b = render_str(fx->font, 64, "\xC3\xA9");
-  assert_memory_not_equal(a, b, 64 * 64);
+  assert_memory_not_equal(a, b, (size_t)64 * 64);
   free(a);
   free(b);
   /* '@' and '[' (next to A-Z) are unchanged. */
   a = render_str(fx->font, 64, "@[");
   b = render_str(fx->font, 64, "`{");
-  assert_memory_not_equal(a, b, 64 * 64);
+  assert_memory_not_equal(a, b, (size_t)64 * 64);
   free(a);
   free(b);
   /* lowercase off keeps capitals. */
@@ -602,7 +602,7 @@ static void test_lowercase_ascii_only(void **state) {
   o.lowercase = 0;
   a = render_gray(fx->font, &o, "A", 1);
   b = render_gray(fx->font, &o, "a", 1);
-  assert_memory_not_equal(a, b, 64 * 64);
+  assert_memory_not_equal(a, b, (size_t)64 * 64);
   free(a);
   free(b);
 }
@@ -645,7 +645,7 @@ static void test_batch(void **state) {
   const char *texts[4] = {"a photo of a cat", "", "\xF0\x9F\x98\x80 emoji", "The END"};
   clippo_render_opts o;
   clippo_render_opts_default(&o, 48);
-  const size_t per = 48 * 48 * 3;
+  const size_t per = (size_t)48 * 48 * 3;
   float *batch = malloc(4 * per * sizeof *batch);
   float *one = malloc(per * sizeof *one);
   clippo_error err;

@@ -42,8 +42,7 @@ static void test_device_spec_select(void **state) {
     assert_string_equal(got.name, devs[i].name);
     /* a lower-case substring of the device name finds a device with that substring */
     char sub[8] = {0};
-    for (int k = 0; k < 4 && devs[i].name[k]; k++)
-      sub[k] = (char)(devs[i].name[k] | 0x20);
+    for (int k = 0; k < 4 && devs[i].name[k]; k++) sub[k] = (char)(devs[i].name[k] | 0x20);
     TEST_OK(clippo_device_select(sub, &got, &err), &err);
   }
   clippo_device_info got;
@@ -183,8 +182,10 @@ static void test_program_cache(void **state) {
   cache_ctx c = {test_tmpdir()};
   assert_non_null(c.dir);
   test_each_device(cache_on_device, &c);
-  if (saved) setenv("CLIPPO_CACHE_DIR", saved, 1);
-  else unsetenv("CLIPPO_CACHE_DIR");
+  if (saved)
+    setenv("CLIPPO_CACHE_DIR", saved, 1);
+  else
+    unsetenv("CLIPPO_CACHE_DIR");
   free(saved);
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", c.dir);

@@ -437,11 +437,11 @@ static void test_fashion_mnist_files(void **state) {
   for (int i = 0; i < 10000; i++) assert_true(lb.data[i] < 10);
   assert_int_equal(lb.data[0], 9); /* the first test image is an ankle boot */
   /* pixels -> inputs equals replicate + clippo_image_resize_bilinear + value range */
-  float *in = malloc(2 * 32 * 32 * 3 * sizeof *in);
+  float *in = malloc((size_t)2 * 32 * 32 * 3 * sizeof *in);
   TEST_OK(clippo_pixels_to_inputs(im.data, 2, 28, 28, 1, 32, in, &err), &err);
-  clippo_image rgb = {28, 28, malloc(28 * 28 * 3)}, out = {0, 0, NULL};
+  clippo_image rgb = {28, 28, malloc((size_t)28 * 28 * 3)}, out = {0, 0, NULL};
   for (int p = 0; p < 28 * 28; p++)
-    rgb.data[3 * p] = rgb.data[3 * p + 1] = rgb.data[3 * p + 2] = im.data[28 * 28 + p];
+    rgb.data[(ptrdiff_t)3 * p] = rgb.data[3 * p + 1] = rgb.data[3 * p + 2] = im.data[28 * 28 + p];
   TEST_OK(clippo_image_resize_bilinear(&rgb, 32, 32, &out, &err), &err);
   for (int p = 0; p < 32 * 32 * 3; p++)
     assert_true(in[32 * 32 * 3 + p] == -1.0f + 2.0f * ((float)out.data[p] / 255.0f));
@@ -669,8 +669,8 @@ static void test_index(void **state) {
   test_rng rng;
   test_rng_seed(&rng, 5);
   for (int i = 0; i < N; i++) {
-    test_fill_uniform(&rng, z + i * DIM, DIM, -1, 1);
-    unit(z + i * DIM, DIM);
+    test_fill_uniform(&rng, z + (ptrdiff_t)i * DIM, DIM, -1, 1);
+    unit(z + (ptrdiff_t)i * DIM, DIM);
   }
   char names[N][64];
   const char *np[N];
@@ -705,7 +705,7 @@ static void test_index(void **state) {
   H5Fclose(f);
   TEST_OK(clippo_index_open_append(path, "model-A", "a.npz", DIM, 32, &ix, &err), &err);
   assert_int_equal(clippo_index_count(ix), 25);
-  TEST_OK(clippo_index_append(ix, np + 25, z + 25 * DIM, N - 25, &err), &err);
+  TEST_OK(clippo_index_append(ix, np + 25, z + (ptrdiff_t)25 * DIM, N - 25, &err), &err);
   TEST_OK(clippo_index_close(ix, &err), &err);
   TEST_OK(clippo_index_open_read(path, &ix, &err), &err);
   assert_int_equal(clippo_index_count(ix), N);
@@ -716,7 +716,7 @@ static void test_index(void **state) {
   assert_memory_equal(clippo_index_embeddings(ix), z, sizeof z);
   size_t idx[5];
   float sc[5];
-  assert_int_equal(clippo_index_search(ix, z + 33 * DIM, 5, idx, sc), 5);
+  assert_int_equal(clippo_index_search(ix, z + (ptrdiff_t)33 * DIM, 5, idx, sc), 5);
   assert_int_equal(idx[0], 33);
   assert_true(fabsf(sc[0] - 1.0f) < 1e-5f);
   for (int i = 1; i < 5; i++) assert_true(sc[i] <= sc[i - 1]);
@@ -777,7 +777,7 @@ static void test_captions_recall(void **state) {
     of[t] = (size_t)t;
     for (int d = 0; d < D; d++) zt[t * D + d] = d == t ? 1.0f : 0.01f * (float)((t + d) % 3);
   }
-  memset(zt + 3 * D, 0, D * sizeof *zt);
+  memset(zt + (ptrdiff_t)3 * D, 0, D * sizeof *zt);
   zt[3 * D + 0] = 1;
   of[3] = 2;
   clippo_recall r;
@@ -871,7 +871,7 @@ static void test_classifier_tiny(void **state) {
     float img[32 * 32 * 3], zi[32], p[3], l[3];
     test_rng rng;
     test_rng_seed(&rng, 9);
-    test_fill_uniform(&rng, img, 32 * 32 * 3, -1, 1);
+    test_fill_uniform(&rng, img, (size_t)32 * 32 * 3, -1, 1);
     TEST_OK(clippo_model_embed_images(tm.model, img, 1, CLIPPO_EMBED_Z, zi, &err), &err);
     clippo_classifier_probs(&c1, zi, p);
     clippo_classifier_logits(&c1, zi, l);

@@ -104,6 +104,7 @@ static void test_captions(void **state) {
       "{\"languages\": {}}",
       "{\"languages\": {\"en\": {\"classes\": [\"a\"], \"templates\": [\"no hole\"]}}}",
       "{\"languages\": {\"en\": {\"classes\": [\"a\"], \"templates\": [\"{} {}\"]}}}",
+      // NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one string over two lines
       "{\"languages\": {\"en\": {\"classes\": [\"a\", \"b\"], \"templates\": [\"{}\"]},"
       " \"de\": {\"classes\": [\"a\"], \"templates\": [\"{}\"]}}}",
       "{\"languages\": {\"en\": {\"classes\": [\"a\", 3], \"templates\": [\"{}\"]}}}",
@@ -174,7 +175,9 @@ static void test_sampler(void **state) {
     d = open_fixture();
   }
   size_t n = clippo_dataset_size(d);
+  assert_true(n > 0);
   size_t *a0 = malloc(n * sizeof *a0), *a1 = malloc(n * sizeof *a1), *b0 = malloc(n * sizeof *b0);
+  assert_true(a0 && a1 && b0);
   clippo_sampler s1, s2, s3;
   TEST_OK(clippo_sampler_init(&s1, d, 7, 1, 0, &err), &err);
   TEST_OK(clippo_sampler_init(&s2, d, 7, 1, 0, &err), &err);
@@ -259,17 +262,17 @@ static void test_fmnist(void **state) {
   assert_int_equal(clippo_dataset_label(d, 1), 2);
   assert_int_equal(clippo_dataset_label(d, 2), 1);
   /* at 28 px the image is the raw pixels, replicated to RGB, in [-1, 1]; recover them */
-  float *img28 = malloc(28 * 28 * 3 * sizeof(float));
+  float *img28 = malloc((size_t)28 * 28 * 3 * sizeof(float));
   TEST_OK(clippo_dataset_image(d, 0, 28, img28, &err), &err);
   uint8_t raw[28 * 28 * 3];
   int nonzero = 0;
   for (int i = 0; i < 28 * 28; i++) {
-    float v = img28[3 * i];
+    float v = img28[(ptrdiff_t)3 * i];
     assert_true(v >= -1.0f && v <= 1.0f);
     assert_true(img28[3 * i + 1] == v && img28[3 * i + 2] == v);
     int u = (int)lround((v + 1.0) * 127.5);
     assert_true(fabs(-1.0 + 2.0 * (u / 255.0) - v) < 1e-6);
-    raw[3 * i] = raw[3 * i + 1] = raw[3 * i + 2] = (uint8_t)u;
+    raw[(ptrdiff_t)3 * i] = raw[3 * i + 1] = raw[3 * i + 2] = (uint8_t)u;
     nonzero += u != 0;
   }
   assert_true(nonzero > 50);
@@ -282,9 +285,9 @@ static void test_fmnist(void **state) {
     for (int y = 0; y < s; y++)
       for (int x = 0; x < s; x++) {
         double want = floor(tf_bilinear(raw, 28, 28, s, s, x, y, 0)); /* cast truncates */
-        double got = (img[(y * s + x) * 3] + 1.0) * 127.5;
+        double got = (img[(ptrdiff_t)(y * s + x) * 3] + 1.0) * 127.5;
         maxd = fmax(maxd, fabs(got - want));
-        assert_true(img[(y * s + x) * 3 + 2] == img[(y * s + x) * 3]);
+        assert_true(img[(y * s + x) * 3 + 2] == img[(ptrdiff_t)(y * s + x) * 3]);
       }
     print_message("[ resize   ] 28 -> %d: max difference %.3g uint8 levels\n", s, maxd);
     assert_true(maxd <= 1.0 + 1e-3);
@@ -300,7 +303,7 @@ static void test_fmnist(void **state) {
   TEST_OK(clippo_font_load(&font, fonts, 2, &err), &err);
   clippo_sampler s;
   TEST_OK(clippo_sampler_init(&s, d, 11, 1, 0, &err), &err);
-  const size_t b = 4, m = 32 * 32 * 3;
+  const size_t b = 4, m = (size_t)32 * 32 * 3;
   float *in = malloc(2 * b * m * sizeof(float)), *want = malloc(m * sizeof(float));
   char *captions[4];
   TEST_OK(clippo_batch_fill(d, &s, font, 32, b, in, captions, &err), &err);
@@ -354,12 +357,13 @@ static void test_arrays_and_tsv(void **state) {
   char cap[256];
   TEST_OK(clippo_dataset_caption(d, 1, 0, 0, cap, sizeof cap, &err), &err);
   assert_true(strlen(cap) > 0 && !strchr(cap, '\n'));
-  float *img = malloc(32 * 32 * 3 * sizeof(float));
+  float *img = malloc((size_t)32 * 32 * 3 * sizeof(float));
   TEST_OK(clippo_dataset_image(d, 2, 32, img, &err), &err);
   char *npy = test_shared_path("fixtures/tiny/images.npy");
   clippo_array a = {0};
   TEST_OK(clippo_npy_load(npy, &a, &err), &err);
-  assert_memory_equal(img, (float *)a.data + 2 * 32 * 32 * 3, 32 * 32 * 3 * sizeof(float));
+  assert_memory_equal(img, (float *)a.data + (ptrdiff_t)2 * 32 * 32 * 3,
+                      (size_t)32 * 32 * 3 * sizeof(float));
   assert_int_equal(clippo_dataset_image(d, 2, 64, img, &err), CLIPPO_E_SHAPE);
   clippo_dataset_free(d);
 
@@ -404,10 +408,10 @@ static void test_arrays_and_tsv(void **state) {
   assert_string_equal(cap, "ein Foto");
   TEST_OK(clippo_dataset_caption(d, 1, 0, 0, cap, sizeof cap, &err), &err);
   assert_string_equal(cap, "一张照片");
-  float *im2 = malloc(8 * 8 * 3 * sizeof(float));
+  float *im2 = malloc((size_t)8 * 8 * 3 * sizeof(float));
   TEST_OK(clippo_dataset_image(d, 0, 8, im2, &err), &err);
   TEST_OK(clippo_dataset_image(d, 1, 8, img, &err), &err);
-  assert_memory_equal(im2, img, 8 * 8 * 3 * sizeof(float));
+  assert_memory_equal(im2, img, (size_t)8 * 8 * 3 * sizeof(float));
   clippo_dataset_free(d);
   TEST_OK(clippo_dataset_open_tsv(tp, 1, &d, &err), &err);
   assert_int_equal(clippo_dataset_size(d), 1);

@@ -345,6 +345,7 @@ int clippo_cmd_bench(int argc, char **argv) {
       no_pytorch = 1;
     } else if (cli_flag(argv, i, "--build-kernels")) {
       build_child = 1;
+      // NOLINTNEXTLINE(bugprone-branch-clone): every option's branch checks cli_opt alike
     } else if ((r = cli_opt(argc, argv, &i, "--device", &device)) != 0) {
       if (r < 0) return 2;
     } else if ((r = cli_opt(argc, argv, &i, "--suite", &suites)) != 0) {

@@ -9,8 +9,10 @@
 const char clippo_cmd_devices_summary[] = "list OpenCL devices (--check builds a kernel on each)";
 
 static void human_bytes(unsigned long long b, char *buf, size_t n) {
-  if (b >= (1ull << 30)) snprintf(buf, n, "%.1f GiB", (double)b / (double)(1ull << 30));
-  else snprintf(buf, n, "%.0f MiB", (double)b / (double)(1ull << 20));
+  if (b >= (1ull << 30))
+    snprintf(buf, n, "%.1f GiB", (double)b / (double)(1ull << 30));
+  else
+    snprintf(buf, n, "%.0f MiB", (double)b / (double)(1ull << 20));
 }
 
 /* Builds and runs the self-test kernel on one device; prints the outcome. */
@@ -92,9 +94,9 @@ int clippo_cmd_devices(int argc, char **argv) {
     snprintf(idx, sizeof idx, "%d:%d", devs[i].platform_index, devs[i].device_index);
     human_bytes(devs[i].global_mem, mem, sizeof mem);
     human_bytes(devs[i].max_alloc, amax, sizeof amax);
-    printf("%-5s %-28.28s %-36.36s %-6s %-22.22s %3u %10s %10s %4s %4s\n", idx,
-           devs[i].platform, devs[i].name, clippo_device_type_name(devs[i].type),
-           devs[i].version, devs[i].compute_units, mem, amax, devs[i].fp16 ? "yes" : "no",
+    printf("%-5s %-28.28s %-36.36s %-6s %-22.22s %3u %10s %10s %4s %4s\n", idx, devs[i].platform,
+           devs[i].name, clippo_device_type_name(devs[i].type), devs[i].version,
+           devs[i].compute_units, mem, amax, devs[i].fp16 ? "yes" : "no",
            devs[i].fp64 ? "yes" : "no");
   }
   int failed = 0;

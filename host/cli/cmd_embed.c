@@ -83,7 +83,7 @@ static int load_images(char **files, size_t nfiles, int S, float **out, size_t *
     return 0;
   }
   size_t per = (size_t)S * (size_t)S * 3;
-  float *buf = malloc(nfiles * per * sizeof *buf);
+  float *buf = malloc((nfiles ? nfiles : 1) * per * sizeof *buf);
   if (!buf) {
     fprintf(stderr, "clippo embed: error: out of memory for %zu images\n", nfiles);
     return 1;

@@ -295,12 +295,12 @@ int clippo_cmd_eval(int argc, char **argv) {
   if (r > 0)
 #define STROPT(name, var)                                                                          \
   OPT(name) {                                                                                      \
-    var = v;                                                                                       \
+    (var) = v;                                                                                     \
     continue;                                                                                      \
   }
 #define INTOPT(name, lo, hi, var)                                                                  \
   OPT(name) {                                                                                      \
-    if (cli_parse_int(name, v, lo, hi, &var)) return 2;                                            \
+    if (cli_parse_int(name, v, lo, hi, &(var))) return 2;                                          \
     continue;                                                                                      \
   }
     STROPT("--model", model)

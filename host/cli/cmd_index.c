@@ -81,7 +81,7 @@ int clippo_cmd_index(int argc, char **argv) {
   if (r > 0)
 #define INTOPT(name, lo, hi, var)                                                                  \
   OPT(name) {                                                                                      \
-    if (cli_parse_int(name, v, lo, hi, &var)) {                                                    \
+    if (cli_parse_int(name, v, lo, hi, &(var))) {                                                  \
       free(paths);                                                                                 \
       return 2;                                                                                    \
     }                                                                                              \

@@ -58,7 +58,9 @@ static void usage(FILE *out) {
       "  --checkpoint-every N   also write it every N steps (atomically)\n"
       "  --stop-at N        stop after step N (resume later with --resume)\n"
       "  --resume CKPT.h5   continue a run exactly where the checkpoint left it\n"
-      "  --log F.jsonl      one JSON line per step: step, loss, lr, t, grad norm, pairs/s\n"
+      "  --log F.jsonl      one JSON line per step: step, loss, lr, t, grad norm, pairs/s,\n"
+      "                     time_s; --resume continues it (steps after the checkpoint\n"
+      "                     are dropped, time_s goes on from the last kept step)\n"
       "  --plot F.svg       loss curve (default OUT.loss.svg next to --save)\n"
       "  --device SPEC      OpenCL device (see `clippo devices`)\n"
       "  --quiet            no progress on stderr\n");

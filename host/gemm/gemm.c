@@ -243,6 +243,7 @@ clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
                                 clippo_error *err) {
   int empty = 0;
+  if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime"); /* as gemm_validate */
   clippo_status st = gemm_validate(rt, g, &empty, err);
   if (st || empty) return st;
   if (provider != CLIPPO_GEMM_AUTO) {

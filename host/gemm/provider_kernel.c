@@ -126,7 +126,7 @@ clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_ge
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
                        "gemm kernel: sizes or leading dimensions above 2^31-1 (%zux%zux%zu)", g->m,
                        g->n, g->k);
-  const size_t tm = (size_t)cfg->tm, tn = (size_t)(cfg->vw * cfg->nv);
+  const size_t tm = (size_t)cfg->tm, tn = (size_t)cfg->vw * (size_t)cfg->nv;
   char opts[128];
   snprintf(opts, sizeof opts, "-DTM=%d -DVW=%d -DNV=%d", cfg->tm, cfg->vw, cfg->nv);
   cl_kernel kpa, kpb, ktile;

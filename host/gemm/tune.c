@@ -34,6 +34,7 @@ size_t clippo_gemm_vit_b16_shapes(size_t images, clippo_gemm_shape *out, size_t 
 
 /* Median of x[n] (sorts x). */
 static double median(double *x, int n) {
+  if (n <= 0) return 0.0;
   for (int i = 1; i < n; i++)
     for (int j = i; j > 0 && x[j - 1] > x[j]; j--) {
       double t = x[j];
@@ -113,6 +114,7 @@ static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
   if (ldb == 0) ldb = 1;
   double times[16];
   if (reps > 16) reps = 16;
+  if (reps < 1) reps = 1; /* at least one timed run: times[] is read below */
   clippo_status st = clippo_tensor_fill(rt, &d->c, NAN, err);
   for (int r = -1; r < reps && !st; r++) {
     double t0 = gemm_now();

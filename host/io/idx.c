@@ -75,10 +75,11 @@ clippo_status clippo_idx_load(const char *path, size_t limit, clippo_idx *out, c
   if (st == CLIPPO_OK) {
     ndim = head[3];
     r = gz_read_full(g, head + 4, 4 * (size_t)ndim);
-    if (r != 4 * ndim) st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: truncated IDX header", path);
+    if (r != (long long)4 * ndim)
+      st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: truncated IDX header", path);
   }
   for (int i = 0; i < ndim && st == CLIPPO_OK; i++) {
-    const unsigned char *p = head + 4 + 4 * i;
+    const unsigned char *p = head + 4 + (ptrdiff_t)4 * i;
     uint64_t d = ((uint64_t)p[0] << 24) | ((uint64_t)p[1] << 16) | ((uint64_t)p[2] << 8) | p[3];
     if (d == 0) {
       st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: dimension %d is 0", path, i);

@@ -60,7 +60,7 @@ static clippo_status backward(clippo_model *m, const clippo_tensor *dz, clippo_e
   model_train *t = m->train;
   model_acts *a = &t->acts;
   const size_t n = t->count, T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
-  const size_t P3 = (size_t)(c->patch * c->patch * 3), rows = n * T;
+  const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   const float eps = c->ln_eps;
 

@@ -135,8 +135,8 @@ static clippo_status bind_all(clippo_model *m, clippo_error *err) {
 
 static void workspace_release(clippo_model *m) {
   model_workspace *w = &m->ws;
-  clippo_tensor *all[] = {&w->input, &w->patches, &w->x,     &w->y,  &w->h,   &w->attn_ws,
-                          &w->map_ws, &w->probe,  &w->m,     &w->mln, &w->hm, &w->z};
+  clippo_tensor *all[] = {&w->input,  &w->patches, &w->x, &w->y,   &w->h,  &w->attn_ws,
+                          &w->map_ws, &w->probe,   &w->m, &w->mln, &w->hm, &w->z};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_tensor_release(m->rt, all[i]);
   w->batch = 0;
 }
@@ -165,8 +165,7 @@ static clippo_status workspace_alloc(clippo_model *m, size_t batch, clippo_error
     st = clippo_mha_workspace_alloc(rt, &w->attn_ws, batch, (size_t)T, (size_t)T, (size_t)W,
                                     c->heads, err);
   if (st == CLIPPO_OK && !strcmp(c->pool, "map"))
-    st = clippo_mha_workspace_alloc(rt, &w->map_ws, batch, 1, (size_t)T, (size_t)W, c->heads,
-                                    err);
+    st = clippo_mha_workspace_alloc(rt, &w->map_ws, batch, 1, (size_t)T, (size_t)W, c->heads, err);
   if (st == CLIPPO_OK) st = alloc2(rt, &w->probe, B, W, err);
   if (st == CLIPPO_OK) st = alloc2(rt, &w->m, B, W, err);
   if (st == CLIPPO_OK) st = alloc2(rt, &w->mln, B, W, err);
@@ -217,7 +216,7 @@ static clippo_status forward(clippo_model *m, size_t n, clippo_embed_kind kind,
   const clippo_config *c = &m->cfg;
   model_workspace *w = &m->ws;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
-  const size_t P3 = (size_t)(c->patch * c->patch * 3), rows = n * T;
+  const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   int64_t in_shape[4] = {(int64_t)n, c->image_size, c->image_size, 3};
   clippo_tensor input = clippo_tensor_view(&w->input, 0, 4, in_shape);
   clippo_tensor patches = rows_view(&w->patches, rows);
@@ -241,8 +240,8 @@ static clippo_status forward(clippo_model *m, size_t n, clippo_embed_kind kind,
     clippo_tensor hm = rows_view(&w->hm, n);
     TRY(clippo_op_broadcast_rows(rt, m->probe, &probe, err));
     TRY(clippo_mha(rt, &m->map_mha.w, c->heads, n, &probe, &y, &w->map_ws, 0, &pooled, err));
-    TRY(mlp_residual(m, &pooled, &mln, &hm, n, m->map_ln_s, m->map_ln_b, m->map_d0_k,
-                     m->map_d0_b, m->map_d1_k, m->map_d1_b, err));
+    TRY(mlp_residual(m, &pooled, &mln, &hm, n, m->map_ln_s, m->map_ln_b, m->map_d0_k, m->map_d0_b,
+                     m->map_d1_k, m->map_d1_b, err));
   } else {
     TRY(clippo_op_mean_tokens(rt, &y, &pooled, err));
   }
@@ -270,8 +269,7 @@ clippo_status clippo_model_create(clippo_rt *rt, const clippo_config *cfg,
   m->rt = rt;
   m->cfg = *cfg;
   m->params = calloc(params->count ? params->count : 1, sizeof *m->params);
-  clippo_status st = m->params ? CLIPPO_OK
-                               : clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  clippo_status st = m->params ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   for (size_t i = 0; st == CLIPPO_OK && i < params->count; i++) {
     const clippo_param *p = &params->items[i];
     m->params[i].name = strdup(p->name);
@@ -366,8 +364,7 @@ clippo_status clippo_model_embed_texts(clippo_model *m, const clippo_font *font,
   clippo_status st = CLIPPO_OK;
   for (size_t i = 0; st == CLIPPO_OK && i < n; i += m->batch) {
     size_t b = n - i < m->batch ? n - i : m->batch;
-    st = clippo_render_batch(font, &o, texts + i, lens ? lens + i : NULL, b, CLIPPO_F32, buf,
-                             err);
+    st = clippo_render_batch(font, &o, texts + i, lens ? lens + i : NULL, b, CLIPPO_F32, buf, err);
     if (st == CLIPPO_OK) st = clippo_model_embed_images(m, buf, b, kind, out + i * od, err);
   }
   free(buf);

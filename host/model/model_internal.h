@@ -9,15 +9,15 @@
 
 /** One parameter uploaded to the device. */
 typedef struct model_param {
-  char *name;        /* big_vision path below params/ */
+  char *name; /* big_vision path below params/ */
   clippo_tensor value;
 } model_param;
 
 /** Device tensors of one attention block (views of model params plus the fused QKV). */
 typedef struct model_mha {
-  clippo_mha_weights w;     /* points at the views below */
+  clippo_mha_weights w;                         /* points at the views below */
   clippo_tensor wq, wk, wv, bq, bk, bv, wo, bo; /* 2-D/1-D views of the checkpoint tensors */
-  clippo_tensor wqkv, bqkv; /* fused, owned; only for self-attention */
+  clippo_tensor wqkv, bqkv;                     /* fused, owned; only for self-attention */
 } model_mha;
 
 /** One encoder block. */

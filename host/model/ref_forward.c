@@ -36,8 +36,8 @@ static const float *P(ref_ctx *c, const char *fmt, ...) {
 }
 
 /* y (rows, n) = x (rows, k) * w (k, n) + b (n) */
-static void dense(const double *x, size_t rows, size_t k, const float *w, const float *b,
-                  size_t n, double *y) {
+static void dense(const double *x, size_t rows, size_t k, const float *w, const float *b, size_t n,
+                  double *y) {
   for (size_t r = 0; r < rows; r++) {
     double *yr = y + r * n;
     for (size_t j = 0; j < n; j++) yr[j] = b ? b[j] : 0.0;
@@ -76,9 +76,11 @@ static void mha(ref_ctx *c, const char *prefix, const double *xq, size_t tq, con
   const float *wv = P(c, "%s/value/kernel", prefix), *bv = P(c, "%s/value/bias", prefix);
   const float *wo = P(c, "%s/out/kernel", prefix), *bo = P(c, "%s/out/bias", prefix);
   if (c->failed) return;
-  double *q = malloc(n * tq * W * sizeof *q), *k = malloc(n * tk * W * sizeof *k);
-  double *v = malloc(n * tk * W * sizeof *v), *ctx = malloc(n * tq * W * sizeof *ctx);
-  double *s = malloc(tk * sizeof *s);
+  /* calloc, not malloc: every element is written before it is read, but the analyzer cannot
+   * follow the shapes through the loops */
+  double *q = calloc(n * tq * W, sizeof *q), *k = calloc(n * tk * W, sizeof *k);
+  double *v = calloc(n * tk * W, sizeof *v), *ctx = calloc(n * tq * W, sizeof *ctx);
+  double *s = calloc(tk, sizeof *s);
   if (!q || !k || !v || !ctx || !s) {
     c->failed = 1;
     clippo_fail(c->err, CLIPPO_E_NOMEM, "reference: out of memory");
@@ -135,16 +137,18 @@ static void mlp_block(ref_ctx *c, const char *ln, const char *mlp, double *x, si
 }
 
 clippo_status clippo_ref_model_forward(const clippo_config *cfg, const clippo_params *params,
-                                       const float *images, size_t n, double *pre_logits,
-                                       double *z, clippo_error *err) {
+                                       const float *images, size_t n, double *pre_logits, double *z,
+                                       clippo_error *err) {
   ref_ctx c = {cfg, params, err, 0};
   const size_t S = (size_t)cfg->image_size, Pz = (size_t)cfg->patch, G = S / Pz, T = G * G;
   const size_t W = (size_t)cfg->width, M = (size_t)cfg->mlp_dim, P3 = Pz * Pz * 3;
   const size_t rows = n * T;
   double *patches = calloc(rows * P3 + 1, sizeof(double));
-  double *x = malloc(rows * W * sizeof(double)), *y = malloc(rows * W * sizeof(double));
-  double *a = malloc(rows * W * sizeof(double)), *hm = malloc(rows * M * sizeof(double));
-  double *pool = malloc(n * W * sizeof(double));
+  /* zeroed like patches: every element is written before it is read, but the analyzer cannot
+   * follow the shapes through the loops */
+  double *x = calloc(rows * W, sizeof(double)), *y = calloc(rows * W, sizeof(double));
+  double *a = calloc(rows * W, sizeof(double)), *hm = calloc(rows * M, sizeof(double));
+  double *pool = calloc(n * W, sizeof(double));
   if (!patches || !x || !y || !a || !hm || !pool) {
     clippo_fail(err, CLIPPO_E_NOMEM, "reference: out of memory");
     c.failed = 1;

@@ -303,7 +303,7 @@ static clippo_status acts_alloc(clippo_model *m, size_t cap, clippo_error *err) 
   clippo_rt *rt = m->rt;
   model_acts *a = &t->cap_acts;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
-  const size_t M = (size_t)c->mlp_dim, P3 = (size_t)(c->patch * c->patch * 3), rows = cap * T;
+  const size_t M = (size_t)c->mlp_dim, P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = cap * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   const int map = !strcmp(c->pool, "map");
   unsigned long long before = rt->bytes_allocated;
@@ -416,7 +416,7 @@ static clippo_status train_forward(clippo_model *m, const clippo_tensor *inputs,
   const clippo_config *c = &m->cfg;
   model_acts *a = &m->train->acts;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
-  const size_t P3 = (size_t)(c->patch * c->patch * 3), rows = n * T;
+  const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   clippo_tensor *x0 = c->depth > 0 ? &a->blocks[0].x_in : &a->x_final;
   TRY(clippo_op_patchify(rt, inputs, c->patch, &a->patches, err));

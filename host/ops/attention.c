@@ -313,17 +313,17 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
   st = clippo_gemm_batched(rt, 0, 1, tq, tk, hd, 1.0f, &qh, hd, tq * hd, &kh, hd, tk * hd, 0.0f,
                            &logits, tk, tq * tk, batch, err);
   if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
-  if ((st = clippo_op_softmax(rt, &logits, 1.0f, err))) return clippo_error_prefix(err, "%s: ", op);
+  if (clippo_op_softmax(rt, &logits, 1.0f, err)) return clippo_error_prefix(err, "%s: ", op);
   /* ctx[b, h] = p_bh v_bh: (tq, tk) x (tk, hd), into the (dead) per-head q block. */
   st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, 1.0f, &logits, tk, tq * tk, &vh, hd, tk * hd, 0.0f,
                            &qh, hd, tq * hd, batch, err);
   if (st) return clippo_error_prefix(err, "%s: p v: ", op);
   clippo_tensor merged = view2(ws, L.proj, rq, width);
-  if ((st = clippo_op_heads_merge(rt, &qh, tq, heads, &merged, err)))
+  if (clippo_op_heads_merge(rt, &qh, tq, heads, &merged, err))
     return clippo_error_prefix(err, "%s: ", op);
   st = clippo_gemm(rt, 0, 0, rq, width, width, 1.0f, &merged, width, w->wo, width,
                    accumulate ? 1.0f : 0.0f, out, width, err);
   if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
-  if ((st = clippo_op_bias_add(rt, out, w->bo, err))) return clippo_error_prefix(err, "%s: ", op);
+  if (clippo_op_bias_add(rt, out, w->bo, err)) return clippo_error_prefix(err, "%s: ", op);
   return CLIPPO_OK;
 }

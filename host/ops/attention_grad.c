@@ -182,18 +182,18 @@ clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *
   st = clippo_gemm_batched(rt, 0, 1, d.tq, d.tk, hd, 1.0f, &s->q, hd, d.tq * hd, &s->k, hd,
                            d.tk * hd, 0.0f, &s->p, d.tk, d.tq * d.tk, B, err);
   if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
-  if ((st = clippo_op_softmax(rt, &s->p, 1.0f, err))) return clippo_error_prefix(err, "%s: ", op);
+  if (clippo_op_softmax(rt, &s->p, 1.0f, err)) return clippo_error_prefix(err, "%s: ", op);
   /* C = P V (heads layout, in scratch after the projections), merged into ctx */
   clippo_tensor ch = view2(scratch, rq * W + 2 * rk * W, B * d.tq, hd);
   st = clippo_gemm_batched(rt, 0, 0, d.tq, hd, d.tk, 1.0f, &s->p, d.tk, d.tq * d.tk, &s->v, hd,
                            d.tk * hd, 0.0f, &ch, hd, d.tq * hd, B, err);
   if (st) return clippo_error_prefix(err, "%s: p v: ", op);
-  if ((st = clippo_op_heads_merge(rt, &ch, d.tq, heads, &s->ctx, err)))
+  if (clippo_op_heads_merge(rt, &ch, d.tq, heads, &s->ctx, err))
     return clippo_error_prefix(err, "%s: ", op);
   st = clippo_gemm(rt, 0, 0, rq, W, W, 1.0f, &s->ctx, W, w->wo, W, accumulate ? 1.0f : 0.0f, out, W,
                    err);
   if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
-  if ((st = clippo_op_bias_add(rt, out, w->bo, err))) return clippo_error_prefix(err, "%s: ", op);
+  if (clippo_op_bias_add(rt, out, w->bo, err)) return clippo_error_prefix(err, "%s: ", op);
   return CLIPPO_OK;
 }
 
@@ -291,5 +291,6 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
   }
   return CLIPPO_OK;
 fail:
-  return clippo_error_prefix(err, "%s: ", op);
+  clippo_error_prefix(err, "%s: ", op);
+  return st; /* not clippo_error_prefix's value, which is CLIPPO_E_ARG when err is NULL */
 }

@@ -47,7 +47,7 @@ clippo_status clippo_op_layernorm_grad(clippo_rt *rt, const clippo_tensor *dy,
         return clippo_fail(err, CLIPPO_E_ARG, "%s: workspace overlaps another argument", op);
     } else {
       int64_t shape[1] = {(int64_t)need};
-      if ((st = clippo_tensor_alloc(rt, &tmp, CLIPPO_F32, 1, shape, err)))
+      if (clippo_tensor_alloc(rt, &tmp, CLIPPO_F32, 1, shape, err))
         return clippo_error_prefix(err, "%s: ", op);
       space = &tmp;
     }

@@ -71,7 +71,7 @@ clippo_status clippo_op_colsum(clippo_rt *rt, const clippo_tensor *x, float beta
     if (!ops_disjoint(&part, x) || !ops_disjoint(&part, out))
       return clippo_fail(err, CLIPPO_E_ARG, "%s: workspace overlaps x or out", op);
   } else {
-    if ((st = clippo_tensor_alloc(rt, &tmp, CLIPPO_F32, 2, shape, err)))
+    if (clippo_tensor_alloc(rt, &tmp, CLIPPO_F32, 2, shape, err))
       return clippo_error_prefix(err, "%s: ", op);
     part = tmp;
   }

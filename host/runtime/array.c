@@ -10,7 +10,7 @@ size_t clippo_dtype_size(clippo_dtype dt) {
   switch (dt) {
   case CLIPPO_F32: return 4;
   case CLIPPO_F64: return 8;
-  case CLIPPO_F16: return 2;
+  case CLIPPO_F16:
   case CLIPPO_BF16: return 2;
   case CLIPPO_U8: return 1;
   case CLIPPO_I32: return 4;
@@ -46,8 +46,8 @@ clippo_status clippo_array_alloc(clippo_array *a, clippo_dtype dt, int ndim, con
                        CLIPPO_MAX_DIMS);
   size_t n = 1;
   for (int i = 0; i < ndim; i++) {
-    if (shape[i] < 0) return clippo_fail(err, CLIPPO_E_SHAPE, "negative dimension %lld",
-                                         (long long)shape[i]);
+    if (shape[i] < 0)
+      return clippo_fail(err, CLIPPO_E_SHAPE, "negative dimension %lld", (long long)shape[i]);
     if (shape[i] > 0 && n > SIZE_MAX / 16 / (size_t)shape[i])
       return clippo_fail(err, CLIPPO_E_SHAPE, "array too large");
     n *= (size_t)shape[i];
@@ -107,8 +107,10 @@ float clippo_half_to_float(uint16_t h) {
     return f;
   }
   uint32_t u;
-  if (exp == 31) u = sign | 0x7f800000u | (mant << 13);
-  else u = sign | ((uint32_t)(exp - 15 + 127) << 23) | (mant << 13);
+  if (exp == 31)
+    u = sign | 0x7f800000u | (mant << 13);
+  else
+    u = sign | ((uint32_t)(exp - 15 + 127) << 23) | (mant << 13);
   memcpy(&f, &u, 4);
   return f;
 }
@@ -120,7 +122,7 @@ uint16_t clippo_float_to_half(float f) {
   uint32_t absu = u & 0x7fffffffu;
   if (absu >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (absu > 0x7f800000u ? 0x200u : 0));
   if (absu >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* overflow to inf */
-  if (absu < 0x38800000u) {                                    /* subnormal or zero */
+  if (absu < 0x38800000u) {                                   /* subnormal or zero */
     float a;
     memcpy(&a, &absu, 4);
     float scaled = a * 16777216.0f; /* 2^24 */

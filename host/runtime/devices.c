@@ -191,7 +191,7 @@ clippo_status clippo_device_select(const char *spec, clippo_device_info *out, cl
   size_t n = 0;
   clippo_status st = clippo_devices_list(&devs, &n, err);
   if (st != CLIPPO_OK) return st;
-  if (n == 0) {
+  if (n == 0 || !devs) {
     free(devs);
     return clippo_fail(err, CLIPPO_E_NOTFOUND,
                        "no OpenCL device found (install an ICD such as pocl-opencl-icd; for Mesa "
@@ -257,11 +257,11 @@ static int find_one(void *user, int pi, int di, cl_platform_id p, cl_device_id d
   return 0;
 }
 
-clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p,
-                                cl_device_id *d, clippo_error *err);
+clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
+                                clippo_error *err);
 
-clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p,
-                                cl_device_id *d, clippo_error *err) {
+clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
+                                clippo_error *err) {
   find_state s = {info->platform_index, info->device_index, NULL, NULL, 0};
   clippo_status st = for_each_device(find_one, &s, err);
   if (st != CLIPPO_OK) return st;

@@ -5,8 +5,8 @@
 #include "clippo/runtime.h"
 
 /** Looks up the OpenCL ids of the device described by info. */
-clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p,
-                                cl_device_id *d, clippo_error *err);
+clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
+                                clippo_error *err);
 
 /** Releases every program and kernel the runtime built. */
 void clippo_programs_release(clippo_rt *rt);

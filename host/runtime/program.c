@@ -198,8 +198,10 @@ static void cache_write(const char *dir, const char *path, const unsigned char *
   size_t off = 0;
   while (ok && off < len) {
     ssize_t w = write(fd, data + off, len - off);
-    if (w <= 0) ok = 0;
-    else off += (size_t)w;
+    if (w <= 0)
+      ok = 0;
+    else
+      off += (size_t)w;
   }
   ok = ok && fsync(fd) == 0;
   ok = (close(fd) == 0) && ok;
@@ -226,8 +228,7 @@ static unsigned char *program_binary(cl_program prog, size_t *len) {
 static cl_program program_from_binary(clippo_rt *rt, const unsigned char *bin, size_t len,
                                       const char *options) {
   cl_int rc, status;
-  cl_program p =
-      clCreateProgramWithBinary(rt->ctx, 1, &rt->device, &len, &bin, &status, &rc);
+  cl_program p = clCreateProgramWithBinary(rt->ctx, 1, &rt->device, &len, &bin, &status, &rc);
   if (rc != CL_SUCCESS || status != CL_SUCCESS) {
     if (p) clReleaseProgram(p);
     return NULL;
@@ -246,16 +247,15 @@ static clippo_status build_log_error(clippo_rt *rt, cl_program p, const char *fi
   if (clGetProgramBuildInfo(p, rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) == CL_SUCCESS &&
       n > 0) {
     log = malloc(n + 1);
-    if (log && clGetProgramBuildInfo(p, rt->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) ==
-                   CL_SUCCESS)
+    if (log &&
+        clGetProgramBuildInfo(p, rt->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) == CL_SUCCESS)
       log[n] = '\0';
     else if (log)
       log[0] = '\0';
   }
-  clippo_status st = clippo_fail(err, CLIPPO_E_BUILD,
-                                 "building kernels/%s (options '%s') for device '%s' failed: %s\n%s",
-                                 file, options, rt->info.name, clippo_cl_error_name(rc),
-                                 log ? log : "(no build log)");
+  clippo_status st = clippo_fail(
+      err, CLIPPO_E_BUILD, "building kernels/%s (options '%s') for device '%s' failed: %s\n%s",
+      file, options, rt->info.name, clippo_cl_error_name(rc), log ? log : "(no build log)");
   free(log);
   return st;
 }

@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-clippo_status clippo_fail(clippo_error *err, clippo_status st, const char *fmt, ...) {
+/* (clippo_fail) in parentheses: status.h may define a clippo_fail macro for the analyzer. */
+clippo_status(clippo_fail)(clippo_error *err, clippo_status st, const char *fmt, ...) {
   if (err) {
     va_list ap;
     va_start(ap, fmt);

@@ -63,8 +63,8 @@ clippo_status clippo_tensor_write(clippo_rt *rt, clippo_tensor *t, const void *h
   size_t es = clippo_dtype_size(t->dtype);
   size_t bytes = clippo_tensor_count(t) * es;
   if (bytes == 0) return CLIPPO_OK;
-  cl_int rc = clEnqueueWriteBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0,
-                                   NULL, NULL);
+  cl_int rc =
+      clEnqueueWriteBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueWriteBuffer (uploading a tensor)", err);
 }
 
@@ -73,8 +73,8 @@ clippo_status clippo_tensor_read(clippo_rt *rt, const clippo_tensor *t, void *ho
   size_t es = clippo_dtype_size(t->dtype);
   size_t bytes = clippo_tensor_count(t) * es;
   if (bytes == 0) return CLIPPO_OK;
-  cl_int rc = clEnqueueReadBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0,
-                                  NULL, NULL);
+  cl_int rc =
+      clEnqueueReadBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueReadBuffer (downloading a tensor)", err);
 }
 
@@ -93,8 +93,8 @@ clippo_status clippo_tensor_fill(clippo_rt *rt, clippo_tensor *t, float value, c
                        clippo_dtype_name(t->dtype));
   size_t n = clippo_tensor_count(t);
   if (n == 0) return CLIPPO_OK;
-  cl_int rc = clEnqueueFillBuffer(rt->queue, t->mem, &value, sizeof value, t->offset * 4, n * 4,
-                                  0, NULL, NULL);
+  cl_int rc = clEnqueueFillBuffer(rt->queue, t->mem, &value, sizeof value, t->offset * 4, n * 4, 0,
+                                  NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueFillBuffer", err);
 }
 

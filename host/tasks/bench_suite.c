@@ -789,10 +789,11 @@ static clippo_status ops_setup(ops_bench *b, clippo_error *err) {
   size_t n = b->n, rows = n * T;
   b->rows = rows;
   unsigned seed = 1;
-  int64_t s_img[4] = {(int64_t)n, IMG, IMG, 3}, s_pat[2] = {(int64_t)rows, PATCH * PATCH * 3};
+  int64_t s_img[4] = {(int64_t)n, IMG, IMG, 3},
+          s_pat[2] = {(int64_t)rows, (int64_t)PATCH * PATCH * 3};
   int64_t s_x[2] = {(int64_t)rows, W}, s_h[2] = {(int64_t)rows, MLP}, s_w[1] = {W};
   int64_t s_m[1] = {MLP}, s_pos[2] = {T, W}, s_lg[2] = {(int64_t)(n * HEADS * T), T};
-  int64_t s_qkv[2] = {(int64_t)rows, 3 * W};
+  int64_t s_qkv[2] = {(int64_t)rows, (int64_t)3 * W};
   int64_t s_hd[3] = {(int64_t)(n * HEADS), T, W / HEADS}, s_ww[2] = {W, W};
   int64_t s_pq[2] = {(int64_t)n, W}, s_z[2] = {(int64_t)b->loss_n, W};
   clippo_rt *rt = b->rt;
@@ -858,8 +859,8 @@ static clippo_status op_patchify(void *c, clippo_error *e) {
 static clippo_status op_patch_embed(void *c, clippo_error *e) {
   ops_bench *b = c;
   TRY(clippo_op_patchify(b->rt, &b->img, PATCH, &b->patches, e));
-  TRY(clippo_gemm(b->rt, 0, 0, b->rows, W, PATCH * PATCH * 3, 1.0f, &b->patches, PATCH * PATCH * 3,
-                  &b->w[0], W, 0.0f, &b->x, W, e));
+  TRY(clippo_gemm(b->rt, 0, 0, b->rows, W, (size_t)PATCH * PATCH * 3, 1.0f, &b->patches,
+                  (size_t)PATCH * PATCH * 3, &b->w[0], W, 0.0f, &b->x, W, e));
   return clippo_op_add_bias_posemb(b->rt, &b->x, &b->bias_w, &b->pos, e);
 }
 static clippo_status op_layernorm(void *c, clippo_error *e) {
@@ -938,7 +939,7 @@ static clippo_status run_ops(suite *s, clippo_error *err) {
     RECORD_FAILURE(s, "ops", "setup", "clippo", "", &e, err);
     return CLIPPO_OK;
   }
-  double n = (double)b.n, rows = (double)b.rows, hd = W / HEADS, ln = (double)b.loss_n;
+  double n = (double)b.n, rows = (double)b.rows, hd = W / (double)HEADS, ln = (double)b.loss_n;
   op_entry ops[] = {
       {"patchify", op_patchify, 2.0 * rows * PATCH * PATCH * 3, 0, ""},
       {"patch_embed", op_patch_embed, 0, 2.0 * rows * PATCH * PATCH * 3 * W, ""},
@@ -1236,7 +1237,7 @@ static clippo_status run_embed(suite *s, clippo_error *err) {
       size_t n = s->o.batches[bi];
       size_t per = (size_t)cfg->image_size * (size_t)cfg->image_size * 3;
       size_t od = clippo_model_output_dim(m, CLIPPO_EMBED_Z);
-      float *img = malloc(n * per * sizeof *img), *out = malloc(n * od * sizeof *out);
+      float *img = malloc(n * per * sizeof *img), *out = calloc(n * od, sizeof *out);
       if (!img || !out) {
         free(img);
         free(out);

@@ -92,7 +92,8 @@ static clippo_status walk(walk_ctx *w, const char *dir, int depth, clippo_error 
     n++;
   }
   closedir(d);
-  if (st == CLIPPO_OK) qsort(names, n, sizeof *names, cmp_str);
+  if (st == CLIPPO_OK && n > 1)
+    qsort(names, n, sizeof *names, cmp_str); /* names is NULL when n is 0 */
   char path[PATH_MAX];
   for (size_t i = 0; i < n && st == CLIPPO_OK; i++) {
     int len = snprintf(path, sizeof path, "%s/%s", dir, names[i]);

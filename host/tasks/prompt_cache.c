@@ -139,10 +139,9 @@ static void cache_load_group(clippo_prompt_cache *c, hid_t f) {
   }
   uint64_t prev = 0;
   for (int64_t i = 0; ok && i < count; i++) {
-    if (ends[i] < prev || ends[i] > (uint64_t)nbytes)
-      ok = 0;
-    else if (cache_add(c, (const char *)bytes + prev, (size_t)(ends[i] - prev),
-                       z + (size_t)i * c->dim, &e) != CLIPPO_OK)
+    if (ends[i] < prev || ends[i] > (uint64_t)nbytes ||
+        cache_add(c, (const char *)bytes + prev, (size_t)(ends[i] - prev), z + (size_t)i * c->dim,
+                  &e) != CLIPPO_OK)
       ok = 0;
     prev = ok ? ends[i] : prev;
   }

@@ -312,7 +312,7 @@ clippo_status clippo_prompt_format(const char *tmpl, const char *name, char **ou
   char *s = malloc(a + b + c + 1);
   if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory formatting a prompt");
   memcpy(s, tmpl, a);
-  memcpy(s + a, name, c);
+  memcpy(s + a, name, c); // NOLINT(bugprone-not-null-terminated-result): the NUL comes next
   memcpy(s + a + c, p + 2, b + 1);
   *out = s;
   return CLIPPO_OK;

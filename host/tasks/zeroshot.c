@@ -141,9 +141,10 @@ clippo_status clippo_embed_image_files(clippo_task_model *tm, const char *const 
     decode_job jobs[64];
     pthread_t tid[64];
     int started[64];
+    unsigned char *okb = ok + b0; /* the workers write ok[] */
     for (size_t t = 0; t < nt; t++) {
-      jobs[t] = (decode_job){paths + b0,     nb,  nt,      t,
-                             tm->image_size, buf, ok + b0, file_errs ? file_errs + b0 : NULL};
+      jobs[t] = (decode_job){paths + b0,     nb,  nt,  t,
+                             tm->image_size, buf, okb, file_errs ? file_errs + b0 : NULL};
       started[t] = t > 0 && pthread_create(&tid[t], NULL, decode_worker, &jobs[t]) == 0;
     }
     decode_worker(&jobs[0]);

@@ -237,14 +237,14 @@ static int parse_hex_line(const unsigned char *p, size_t n, uint32_t *cp, uint16
   }
   if (gn == 64) {
     for (int r = 0; r < 16; r++) {
-      const unsigned char *q = g + 4 * r;
+      const unsigned char *q = g + (ptrdiff_t)4 * r;
       rows[r] = (uint16_t)((hexval(q[0]) << 12) | (hexval(q[1]) << 8) | (hexval(q[2]) << 4) |
                            hexval(q[3]));
     }
   } else if (gn == 32) {
     /* An 8x16 glyph: its 16 bytes fill the left half of the 16x16 cell. */
     for (int r = 0; r < 16; r++) {
-      const unsigned char *q = g + 2 * r;
+      const unsigned char *q = g + (ptrdiff_t)2 * r;
       rows[r] = (uint16_t)(((hexval(q[0]) << 4) | hexval(q[1])) << 8);
     }
   } else {

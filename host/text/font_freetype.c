@@ -44,7 +44,7 @@ static FT_Error set_size(FT_Face face, int *baseline) {
     FT_Size_RequestRec req;
     memset(&req, 0, sizeof req);
     req.type = FT_SIZE_REQUEST_TYPE_REAL_DIM;
-    req.height = 16 * 64;
+    req.height = (FT_Long)16 * 64;
     FT_Error e = FT_Request_Size(face, &req);
     if (e) return e;
     *baseline = (int)((asc * 16 + h / 2) / h);

@@ -106,7 +106,7 @@ void clippo_captions_free(clippo_captions *c) {
 
 static size_t count_holes(const char *s) {
   size_t n = 0;
-  for (const char *p = s; (p = strstr(p, "{}")); p += 2) n++;
+  for (const char *p = s; p && (p = strstr(p, "{}")); p += 2) n++;
   return n;
 }
 
@@ -499,7 +499,8 @@ clippo_status clippo_dataset_image(const clippo_dataset *d, size_t i, int size, 
     /* gray -> RGB (decode_image(channels=3) replicates), resize, value_range(-1, 1) */
     uint8_t rgb[28 * 28 * 3];
     const uint8_t *g = d->images.data + i * 28 * 28;
-    for (size_t k = 0; k < 28 * 28; k++) rgb[3 * k] = rgb[3 * k + 1] = rgb[3 * k + 2] = g[k];
+    for (size_t k = 0; k < (size_t)28 * 28; k++)
+      rgb[3 * k] = rgb[3 * k + 1] = rgb[3 * k + 2] = g[k];
     clippo_image in = {28, 28, rgb}, small = {0, 0, NULL};
     TRY(clippo_image_resize_bilinear(&in, size, size, &small, err));
     clippo_image_to_input(&small, dst);
@@ -568,7 +569,7 @@ static clippo_status make_order(clippo_sampler *s, clippo_error *err) {
   /* per class lists (shuffled), then rounds over the classes in a per-round order */
   size_t nc = s->nclasses;
   size_t *count = calloc(nc, sizeof *count), *start = calloc(nc + 1, sizeof *start);
-  size_t *pos = calloc(nc, sizeof *pos), *idx = malloc((s->n ? s->n : 1) * sizeof *idx);
+  size_t *pos = calloc(nc, sizeof *pos), *idx = calloc(s->n ? s->n : 1, sizeof *idx);
   size_t *cls = malloc(nc * sizeof *cls);
   if (!count || !start || !pos || !idx || !cls) {
     free(count), free(start), free(pos), free(idx), free(cls);

@@ -136,8 +136,8 @@ static clippo_status parse_state(const char *path, const char *json, uint64_t *e
   const cJSON *s = root ? cJSON_GetObjectItemCaseSensitive(root, "seed") : NULL;
   const cJSON *o = root ? cJSON_GetObjectItemCaseSensitive(root, "optimizer") : NULL;
   clippo_status st = CLIPPO_OK;
-  if (!cJSON_IsNumber(e) || !cJSON_IsNumber(p) || !cJSON_IsString(s) || !cJSON_IsString(o) ||
-      e->valuedouble < 0 || p->valuedouble < 0) {
+  if (!e || !p || !cJSON_IsNumber(e) || !cJSON_IsNumber(p) || !cJSON_IsString(s) ||
+      !cJSON_IsString(o) || e->valuedouble < 0 || p->valuedouble < 0) {
     st = clippo_fail(err, CLIPPO_E_FORMAT,
                      "%s: no valid training state (not written by `clippo train`?)", path);
   } else {
@@ -235,7 +235,8 @@ static clippo_status trim_log(trainer *tr, const char *path, clippo_error *err) 
       }
     }
     if (st == CLIPPO_OK) {
-      memcpy(kept + used, line, n);
+      /* kept is a byte buffer written by length, not a C string */
+      memcpy(kept + used, line, n); // NOLINT(bugprone-not-null-terminated-result)
       used += n;
     }
   }

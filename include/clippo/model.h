@@ -16,7 +16,7 @@ typedef struct clippo_model clippo_model;
 
 /** What an embedding call returns. */
 typedef enum clippo_embed_kind {
-  CLIPPO_EMBED_Z = 0,        /* head output, L2-normalised: (N, out_dim) */
+  CLIPPO_EMBED_Z = 0,         /* head output, L2-normalised: (N, out_dim) */
   CLIPPO_EMBED_PRE_LOGITS = 1 /* pooled output before the head: (N, width) */
 } clippo_embed_kind;
 

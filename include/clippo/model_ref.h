@@ -13,8 +13,8 @@ extern "C" {
  * model has a head, the L2-normalised embeddings (n, out_dim), in double precision. Either output
  * may be NULL. */
 clippo_status clippo_ref_model_forward(const clippo_config *cfg, const clippo_params *params,
-                                       const float *images, size_t n, double *pre_logits,
-                                       double *z, clippo_error *err);
+                                       const float *images, size_t n, double *pre_logits, double *z,
+                                       clippo_error *err);
 
 #ifdef __cplusplus
 }

@@ -89,7 +89,7 @@ typedef struct clippo_rt {
 } clippo_rt;
 
 /** Opens the device chosen by spec (see clippo_device_select). */
-clippo_status clippo_rt_create(clippo_rt **rt, const char *spec, clippo_error *err);
+clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *err);
 
 /** Sets the GEMM arithmetic. FP16 on a device without cl_khr_fp16 fails (CLIPPO_E_UNSUPPORTED,
  * naming the device) and leaves the precision as it was. clippo_rt_create applies env

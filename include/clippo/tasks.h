@@ -113,7 +113,7 @@ size_t clippo_rank_of(const float *scores, size_t n, size_t target);
 
 /** The default cache folder: $CLIPPO_CACHE_DIR ("off" disables: ""), $XDG_CACHE_HOME/clippo,
  * ~/.cache/clippo. Writes "" when caching is off or no home is known. */
-void clippo_cache_dir(char *out, size_t cap);
+void clippo_cache_dir(char *dir, size_t cap);
 
 /** The identity of a model file: "c1-<32 hex digits of a 128-bit hash of the content>-<size>",
  * independent of its path. The hash is remembered in cache_dir/identities.tsv keyed by (real

@@ -51,7 +51,6 @@ clippo_status clippo_contrastive_loss(clippo_rt *rt, const clippo_tensor *zimg,
 double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t n, size_t d,
                                    double t, double *dzimg, double *dztxt, double *dt);
 
-
 /* ==== schedules ============================================================================= */
 
 /** big_vision's decay types (utils.create_learning_rate_schedule) plus a constant one. */
@@ -370,7 +369,7 @@ void clippo_train_opts_default(clippo_train_opts *o);
  * the options' overrides; warmup, cooldown and timescale not given are big_vision's 10k,
  * capped at a tenth of the run (for sgd: a constant schedule without warmup). */
 clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_steps,
-                                      clippo_opt_config *out, clippo_error *err);
+                                      clippo_opt_config *c, clippo_error *err);
 
 /** Applies a training config JSON file over *o. Keys (all optional): device, init, model,
  * init_seed, images, texts, tsv, fashion_mnist, fashion_mnist_split, captions, limit, shuffle,

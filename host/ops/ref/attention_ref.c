@@ -52,9 +52,11 @@ clippo_status clippo_ref_mha(const float *xq, const float *xkv, size_t n, size_t
     return clippo_fail(err, CLIPPO_E_ARG, "ref mha: width %zu not divisible by %zu heads", w,
                        heads);
   size_t hd = w / heads;
-  double *q = malloc(n * tq * w * sizeof *q), *k = malloc(n * tk * w * sizeof *k);
-  double *v = malloc(n * tk * w * sizeof *v), *ctx = malloc(tq * w * sizeof *ctx);
-  double *p = malloc((tk ? tk : 1) * sizeof *p);
+  /* calloc, not malloc: every element is written before it is read, but the analyzer cannot
+   * follow the shapes through the loops */
+  double *q = calloc(n * tq * w, sizeof *q), *k = calloc(n * tk * w, sizeof *k);
+  double *v = calloc(n * tk * w, sizeof *v), *ctx = calloc(tq * w, sizeof *ctx);
+  double *p = calloc(tk ? tk : 1, sizeof *p);
   if (!q || !k || !v || !ctx || !p) {
     free(q), free(k), free(v), free(ctx), free(p);
     return clippo_fail(err, CLIPPO_E_NOMEM, "ref mha: out of memory");

@@ -66,4 +66,3 @@ double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t 
   free(lse);
   return loss;
 }
-

@@ -23,8 +23,9 @@ static clippo_status state_get(clippo_params *st, const char *prefix, const char
     if (s == CLIPPO_OK) s = clippo_params_add(st, key, &a, err);
     if (s != CLIPPO_OK) return s;
     p = clippo_params_find(st, key);
+    if (!p) return clippo_fail(err, CLIPPO_E_ARG, "reference optimizer: state %s not added", key);
   }
-  if (p->value.dtype != dt || p->value.ndim != ndim ||
+  if (!p->value.data || p->value.dtype != dt || p->value.ndim != ndim ||
       memcmp(p->value.shape, shape, (size_t)ndim * sizeof *shape) != 0)
     return clippo_fail(err, CLIPPO_E_SHAPE, "reference optimizer: state %s has the wrong shape",
                        key);
@@ -59,8 +60,9 @@ clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
     if ((s = clippo_array_alloc(&a, CLIPPO_I64, 1, one, err))) return s;
     if ((s = clippo_params_add(state, "count", &a, err))) return s;
     cp = clippo_params_find(state, "count");
+    if (!cp) return clippo_fail(err, CLIPPO_E_ARG, "reference optimizer: 'count' not added");
   }
-  if (cp->value.dtype != CLIPPO_I64 || clippo_array_count(&cp->value) != 1)
+  if (!cp->value.data || cp->value.dtype != CLIPPO_I64 || clippo_array_count(&cp->value) != 1)
     return clippo_fail(err, CLIPPO_E_SHAPE, "reference optimizer: 'count' must be one int64");
   void *cptr = cp->value.data;
   int64_t count = *(int64_t *)cptr;
@@ -136,7 +138,7 @@ clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
       } else if (!s) {
         /* generic N-d: strides of the parameter; v_row drops d0, v_col drops d1 */
         int nd = pa->ndim;
-        int64_t rs[CLIPPO_MAX_DIMS], cs[CLIPPO_MAX_DIMS];
+        int64_t rs[CLIPPO_MAX_DIMS] = {0}, cs[CLIPPO_MAX_DIMS] = {0};
         for (int a = 0, k = 0; a < nd; a++)
           if (a != d0) rs[k++] = pa->shape[a];
         for (int a = 0, k = 0; a < nd; a++)
@@ -152,8 +154,8 @@ clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
         float *sr = calloc(nr, sizeof *sr), *sc = calloc(nc, sizeof *sc);
         /* row mean over d1 inside v_row: index of v_row without its d1 axis */
         int d1r = d1 > d0 ? d1 - 1 : d1;
-        size_t nm = nr / (size_t)rs[d1r];
-        float *rm = calloc(nm, sizeof *rm);
+        size_t nm = rs[d1r] > 0 ? nr / (size_t)rs[d1r] : 0; /* no division by a 0 dimension */
+        float *rm = calloc(nm ? nm : 1, sizeof *rm);
         if (!s && (!sr || !sc || !rm)) s = clippo_fail(err, CLIPPO_E_NOMEM, "reference: memory");
         size_t idx[CLIPPO_MAX_DIMS];
         /* index helpers */
@@ -191,7 +193,8 @@ clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
           for (size_t k = 0; k < nr; k++) {
             size_t t2 = k, f = 0, mul = 1;
             for (int a = nd - 2; a >= 0; a--) {
-              size_t ix = t2 % (size_t)rs[a];
+              /* k < nr = the product of rs[]: no rs[a] is 0 here */
+              size_t ix = t2 % (size_t)rs[a]; // NOLINT(clang-analyzer-core.DivideZero)
               t2 /= (size_t)rs[a];
               if (a != d1r) {
                 f += ix * mul;
