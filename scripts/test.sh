@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine, builds Release and the ASan/UBSan build, and runs ctest on both,
-# on every OpenCL device (PoCL, and Mesa rusticl through RUSTICL_ENABLE=llvmpipe).
+# on every OpenCL device (PoCL, and Mesa rusticl through RUSTICL_ENABLE=llvmpipe), checks the
+# formatting, then runs the fuzz targets briefly.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -17,6 +18,15 @@ for variant in release sanitize; do
   echo "== ctest ($variant) =="
   (cd "$dir" && ctest --output-on-failure -j "$jobs") || status=1
 done
+# style: clang-format must leave every tracked C file as it is (seconds); LINT=1 also runs
+# clang-tidy over the tree (scripts/lint.sh, a few minutes on 2 cores).
+echo "== clang-format =="
+git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus' | xargs clang-format --dry-run --Werror ||
+  status=1
+if [ "${LINT:-0}" = 1 ]; then
+  echo "== clang-tidy =="
+  bash scripts/lint.sh build-ci-release || status=1
+fi
 # libFuzzer targets (tests/fuzz): a short bounded run each; FUZZ_SECONDS=0 skips them.
 fuzz_seconds=${FUZZ_SECONDS:-5}
 if [ "$fuzz_seconds" != 0 ]; then
