@@ -3,34 +3,13 @@
 
 #include "ops/ops_internal.h"
 
-/* Checks t is a float16 tensor of `count` elements within the kernels' 32-bit indices. */
-static clippo_status check_half(const clippo_tensor *t, size_t count, const char *op,
-                                const char *what, clippo_error *err) {
-  if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
-  if (t->dtype != CLIPPO_F16)
-    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected float16", op, what,
-                       clippo_dtype_name(t->dtype));
-  size_t n = clippo_tensor_count(t);
-  if (n != count) {
-    char buf[128];
-    return clippo_fail(err, CLIPPO_E_SHAPE,
-                       "%s: tensor '%s' has shape %s (%zu elements), expected %zu", op, what,
-                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
-  }
-  if (t->offset + n > 0xFFFFF000ull)
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
-                       "%s: tensor '%s' (%zu elements at offset %zu) exceeds 2^32 elements", op,
-                       what, n, t->offset);
-  return CLIPPO_OK;
-}
-
 clippo_status clippo_op_to_half(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
                                 clippo_error *err) {
   static const char op[] = "to_half";
   clippo_status st = ops_check_f32(src, op, "src", err);
   if (st) return st;
   size_t n = clippo_tensor_count(src);
-  if ((st = check_half(dst, n, op, "dst", err))) return st;
+  if ((st = ops_check_dtype_count(dst, CLIPPO_F16, n, op, "dst", err))) return st;
   if (n == 0) return CLIPPO_OK;
   ops_class c = ops_class_of(rt);
   cl_kernel k;
@@ -52,7 +31,7 @@ clippo_status clippo_op_from_half(clippo_rt *rt, const clippo_tensor *src, size_
   if (rows && cols && (total / rows / cols != batch || total > 0xFFFFF000ull))
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "%s: %zu x %zu x %zu elements exceed 2^32", op,
                        batch, rows, cols);
-  clippo_status st = check_half(src, total, op, "src", err);
+  clippo_status st = ops_check_dtype_count(src, CLIPPO_F16, total, op, "src", err);
   if (st) return st;
   if ((st = ops_check_f32(dst, op, "dst", err))) return st;
   if (total == 0) return CLIPPO_OK;

@@ -37,12 +37,12 @@ clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, co
   return clippo_rt_kernel(rt, file, name, opts, k, err);
 }
 
-clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
-                            clippo_error *err) {
+clippo_status ops_check_dtype(const clippo_tensor *t, clippo_dtype dt, const char *op,
+                              const char *what, clippo_error *err) {
   if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
-  if (t->dtype != CLIPPO_F32)
-    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected float32", op, what,
-                       clippo_dtype_name(t->dtype));
+  if (t->dtype != dt)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected %s", op, what,
+                       clippo_dtype_name(t->dtype), clippo_dtype_name(dt));
   size_t n = clippo_tensor_count(t);
   /* margin: kernels form indices up to a vector width past the last element */
   if (t->offset + n > 0xFFFFF000ull || t->offset > 0xFFFFF000ull)
@@ -52,9 +52,14 @@ clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *
   return CLIPPO_OK;
 }
 
-clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,
-                              const char *what, clippo_error *err) {
-  clippo_status st = ops_check_f32(t, op, what, err);
+clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
+                            clippo_error *err) {
+  return ops_check_dtype(t, CLIPPO_F32, op, what, err);
+}
+
+clippo_status ops_check_dtype_count(const clippo_tensor *t, clippo_dtype dt, size_t count,
+                                    const char *op, const char *what, clippo_error *err) {
+  clippo_status st = ops_check_dtype(t, dt, op, what, err);
   if (st) return st;
   size_t n = clippo_tensor_count(t);
   if (n != count) {
@@ -64,6 +69,11 @@ clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *
                        clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
   }
   return CLIPPO_OK;
+}
+
+clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,
+                              const char *what, clippo_error *err) {
+  return ops_check_dtype_count(t, CLIPPO_F32, count, op, what, err);
 }
 
 clippo_status ops_check_rows(const clippo_tensor *t, size_t cols, size_t *rows, size_t *cols_out,

@@ -30,6 +30,14 @@ clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, co
 clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
                             clippo_error *err);
 
+/** Checks t is a tensor of dtype dt (same limits as ops_check_f32). */
+clippo_status ops_check_dtype(const clippo_tensor *t, clippo_dtype dt, const char *op,
+                              const char *what, clippo_error *err);
+
+/** Checks t is a tensor of dtype dt with count elements. */
+clippo_status ops_check_dtype_count(const clippo_tensor *t, clippo_dtype dt, size_t count,
+                                    const char *op, const char *what, clippo_error *err);
+
 /** Checks t (float32) has count elements. */
 clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,
                               const char *what, clippo_error *err);

@@ -3,9 +3,8 @@
 set -u
 clippo=$1
 fail=0
-check() { # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
-}
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 "$clippo" >/dev/null 2>&1; check "no arguments" 2 $?
 "$clippo" --help >/dev/null; check "--help" 0 $?
 out=$("$clippo" no-such-command 2>&1); check "unknown command" 2 $?

@@ -8,12 +8,8 @@ fixture=$shared/fixtures/tiny/model.npz
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-check() { # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
-}
-expect() { # expect NAME FILE PATTERN
-  if grep -q -- "$3" "$2"; then echo "ok: $1"; else echo "FAIL: $1: no '$3' in:"; cat "$2"; fail=1; fi
-}
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 
 "$clippo" convert "$fixture" "$tmp/a.h5" >"$tmp/o1"; check "npz -> h5" 0 $?
 expect "npz -> h5 summary" "$tmp/o1" "55 parameter arrays"

@@ -10,12 +10,8 @@ images=$shared/fixtures/tiny/images.npy
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-check() { # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
-}
-expect() { # expect NAME FILE PATTERN
-  if grep -q -- "$3" "$2"; then echo "ok: $1"; else echo "FAIL: $1: no '$3' in:"; cat "$2"; fail=1; fi
-}
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 
 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/f32.npy" 2>"$tmp/e0"
 check "embed fp32" 0 $?

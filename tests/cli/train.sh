@@ -6,9 +6,8 @@ set -u
 clippo=$1
 shared=${CLIPPO_SHARED_DIR:?}
 fail=0
-check() { # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
-}
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fx=$shared/fixtures/tiny

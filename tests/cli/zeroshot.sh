@@ -9,12 +9,8 @@ model=$shared/fixtures/tiny/model.npz
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-check() { # check NAME EXPECTED_RC ACTUAL_RC
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
-}
-expect() { # expect NAME FILE PATTERN
-  if grep -q -- "$3" "$2"; then echo "ok: $1"; else echo "FAIL: $1: no '$3' in:"; cat "$2"; fail=1; fi
-}
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 if [ -r "$shared/fonts/unifont-9.0.06.hex" ]; then
   export CLIPPO_FONT=$shared/fonts/unifont-9.0.06.hex:$shared/fonts/unifont_upper-9.0.06.hex
 fi
