@@ -38,6 +38,65 @@ int cli_parse_int(const char *name, const char *value, long lo, long hi, long *o
   return 0;
 }
 
+/* Appends v to list; 2 after a usage error when it is full. */
+static int list_push(const char *cmd, const char *what, cli_list *list, const char *v) {
+  if (list->n == list->cap) return cli_usage_error(cmd, "more than %zu %s", list->cap, what);
+  list->items[list->n++] = v;
+  return 0;
+}
+
+/* Applies option o at argv[*i] (already known to match its name); 0, or 2 after a message. */
+static int apply_option(const char *cmd, int argc, char **argv, int *i, const cli_option *o) {
+  const char *v = NULL;
+  switch (o->kind) {
+  case CLI_SET: *(int *)o->out = 1; return 0;
+  case CLI_CLEAR: *(int *)o->out = 0; return 0;
+  default: break;
+  }
+  if (cli_opt(argc, argv, i, o->name, &v) <= 0 || !v) return 2;
+  switch (o->kind) {
+  case CLI_STRING: *(const char **)o->out = v; return 0;
+  case CLI_LONG: return cli_parse_int(o->name, v, o->lo, o->hi, (long *)o->out) ? 2 : 0;
+  case CLI_LIST: return list_push(cmd, o->name, (cli_list *)o->out, v);
+  default: return 2;
+  }
+}
+
+/* The entry of opts that argv[i] names (flags exactly; value options also as NAME=VALUE). */
+static const cli_option *find_option(const char *a, const cli_option *opts, size_t nopts) {
+  for (size_t k = 0; k < nopts; k++) {
+    size_t n = strlen(opts[k].name);
+    if (strncmp(a, opts[k].name, n) != 0) continue;
+    int flag = opts[k].kind == CLI_SET || opts[k].kind == CLI_CLEAR;
+    if (a[n] == '\0' || (!flag && a[n] == '=')) return &opts[k];
+  }
+  return NULL;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_option *opts, size_t nopts,
+              cli_list *positional) {
+  int only_positional = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!only_positional && a[0] == '-' && a[1] != '\0') {
+      if (!strcmp(a, "--help") || !strcmp(a, "-h")) return -1;
+      if (!strcmp(a, "--")) {
+        only_positional = 1;
+        continue;
+      }
+      const cli_option *o = find_option(a, opts, nopts);
+      if (!o) return cli_usage_error(cmd, "unknown option '%s'", a);
+      int rc = apply_option(cmd, argc, argv, &i, o);
+      if (rc) return rc;
+      continue;
+    }
+    if (!positional || positional->n == positional->cap)
+      return cli_usage_error(cmd, "unexpected argument '%s'", a);
+    positional->items[positional->n++] = a;
+  }
+  return 0;
+}
+
 int cli_report(const char *cmd, const clippo_error *err) {
   fprintf(stderr, "clippo %s: error: %s\n", cmd, err->msg[0] ? err->msg : "unknown failure");
   return 1;

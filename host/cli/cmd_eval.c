@@ -267,65 +267,34 @@ int clippo_cmd_eval(int argc, char **argv) {
   const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
   long limit = 0, examples = -1, batch = 8;
   int json = 0, fmnist = 0, canon = 1, skip_bad = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL, *a = argv[i];
-    int r;
-    if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    if (cli_flag(argv, i, "--json")) {
-      json = 1;
-      continue;
-    }
-    if (cli_flag(argv, i, "--fashion-mnist")) {
-      fmnist = 1;
-      continue;
-    }
-    if (cli_flag(argv, i, "--no-canonicalize")) {
-      canon = 0;
-      continue;
-    }
-    if (cli_flag(argv, i, "--skip-bad")) {
-      skip_bad = 1;
-      continue;
-    }
-#define OPT(name)                                                                                  \
-  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) return 2;                                       \
-  if (r > 0)
-#define STROPT(name, var)                                                                          \
-  OPT(name) {                                                                                      \
-    (var) = v;                                                                                     \
-    continue;                                                                                      \
+  cli_list font_list = {fonts, 0, MAX_FONTS};
+  const cli_option opts[] = {
+      {"--json", CLI_SET, &json, 0, 0},
+      {"--fashion-mnist", CLI_SET, &fmnist, 0, 0},
+      {"--no-canonicalize", CLI_CLEAR, &canon, 0, 0},
+      {"--skip-bad", CLI_SET, &skip_bad, 0, 0},
+      {"--model", CLI_STRING, &model, 0, 0},
+      {"--idx-images", CLI_STRING, &idx_images, 0, 0},
+      {"--idx-labels", CLI_STRING, &idx_labels, 0, 0},
+      {"--folder", CLI_STRING, &folder, 0, 0},
+      {"--tsv", CLI_STRING, &tsv, 0, 0},
+      {"--classes", CLI_STRING, &classes_list, 0, 0},
+      {"--classes-file", CLI_STRING, &classes_file, 0, 0},
+      {"--templates", CLI_STRING, &templates_spec, 0, 0},
+      {"--device", CLI_STRING, &device, 0, 0},
+      {"--cache", CLI_STRING, &cache, 0, 0},
+      {"--limit", CLI_LONG, &limit, 0, 1L << 40},
+      {"--examples", CLI_LONG, &examples, 0, 1000000},
+      {"--batch-size", CLI_LONG, &batch, 1, 4096},
+      {"--font", CLI_LIST, &font_list, 0, 0},
+  };
+  int prc = cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (prc < 0) {
+    usage(stdout);
+    return 0;
   }
-#define INTOPT(name, lo, hi, var)                                                                  \
-  OPT(name) {                                                                                      \
-    if (cli_parse_int(name, v, lo, hi, &(var))) return 2;                                          \
-    continue;                                                                                      \
-  }
-    STROPT("--model", model)
-    STROPT("--idx-images", idx_images)
-    STROPT("--idx-labels", idx_labels)
-    STROPT("--folder", folder)
-    STROPT("--tsv", tsv)
-    STROPT("--classes", classes_list)
-    STROPT("--classes-file", classes_file)
-    STROPT("--templates", templates_spec)
-    STROPT("--device", device)
-    STROPT("--cache", cache)
-    INTOPT("--limit", 0, 1L << 40, limit)
-    INTOPT("--examples", 0, 1000000, examples)
-    INTOPT("--batch-size", 1, 4096, batch)
-    OPT("--font") {
-      if (nfonts == MAX_FONTS) return cli_usage_error("eval", "more than %d fonts", MAX_FONTS);
-      fonts[nfonts++] = v;
-      continue;
-    }
-#undef INTOPT
-#undef STROPT
-#undef OPT
-    return cli_usage_error("eval", "unexpected argument '%s'", a);
-  }
+  if (prc) return prc;
+  nfonts = font_list.n;
   int modes = fmnist + (idx_images || idx_labels) + !!folder + !!tsv;
   if (modes != 1)
     return cli_usage_error("eval", "give exactly one of --fashion-mnist, --idx-images/"

@@ -52,63 +52,24 @@ static void usage(FILE *out) {
 int clippo_cmd_index(int argc, char **argv) {
   const char *model = getenv("CLIPPO_MODEL"), *out = NULL, *device = NULL;
   long batch = 8, chunk = 256, threads = 4;
-  int quiet = 0, only_positional = 0;
+  int quiet = 0;
   const char **paths = calloc((size_t)argc + 1, sizeof *paths);
   size_t npaths = 0;
   if (!paths) return cli_usage_error("index", "out of memory");
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL, *a = argv[i];
-    int r;
-    if (!only_positional && a[0] == '-' && a[1] != '\0') {
-      if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-        usage(stdout);
-        free(paths);
-        return 0;
-      }
-      if (cli_flag(argv, i, "--")) {
-        only_positional = 1;
-        continue;
-      }
-      if (cli_flag(argv, i, "--quiet")) {
-        quiet = 1;
-        continue;
-      }
-#define OPT(name)                                                                                  \
-  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) {                                               \
-    free(paths);                                                                                   \
-    return 2;                                                                                      \
-  }                                                                                                \
-  if (r > 0)
-#define INTOPT(name, lo, hi, var)                                                                  \
-  OPT(name) {                                                                                      \
-    if (cli_parse_int(name, v, lo, hi, &(var))) {                                                  \
-      free(paths);                                                                                 \
-      return 2;                                                                                    \
-    }                                                                                              \
-    continue;                                                                                      \
+  cli_list path_list = {paths, 0, (size_t)argc};
+  const cli_option opts[] = {
+      {"--quiet", CLI_SET, &quiet, 0, 0},          {"--model", CLI_STRING, &model, 0, 0},
+      {"--out", CLI_STRING, &out, 0, 0},           {"--device", CLI_STRING, &device, 0, 0},
+      {"--batch-size", CLI_LONG, &batch, 1, 4096}, {"--chunk", CLI_LONG, &chunk, 1, 1 << 20},
+      {"--threads", CLI_LONG, &threads, 1, 64},
+  };
+  int prc = cli_parse("index", argc, argv, opts, sizeof opts / sizeof opts[0], &path_list);
+  if (prc) {
+    free(paths);
+    if (prc < 0) usage(stdout);
+    return prc < 0 ? 0 : prc;
   }
-      OPT("--model") {
-        model = v;
-        continue;
-      }
-      OPT("--out") {
-        out = v;
-        continue;
-      }
-      OPT("--device") {
-        device = v;
-        continue;
-      }
-      INTOPT("--batch-size", 1, 4096, batch)
-      INTOPT("--chunk", 1, 1 << 20, chunk)
-      INTOPT("--threads", 1, 64, threads)
-#undef INTOPT
-#undef OPT
-      free(paths);
-      return cli_usage_error("index", "unknown option '%s'", a);
-    }
-    paths[npaths++] = a;
-  }
+  npaths = path_list.n;
   int urc = 0;
   if (!model || !*model)
     urc = cli_usage_error("index", "--model is required");

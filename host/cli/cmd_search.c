@@ -40,57 +40,26 @@ int clippo_cmd_search(int argc, char **argv) {
   const char *index = NULL, *model = getenv("CLIPPO_MODEL"), *image = NULL, *text = NULL;
   const char *device = NULL;
   long top_k = 10;
-  int json = 0, only_positional = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL, *a = argv[i];
-    int r;
-    if (!only_positional && a[0] == '-' && a[1] != '\0') {
-      if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-        usage(stdout);
-        return 0;
-      }
-      if (cli_flag(argv, i, "--")) {
-        only_positional = 1;
-        continue;
-      }
-      if (cli_flag(argv, i, "--json")) {
-        json = 1;
-        continue;
-      }
-#define OPT(name)                                                                                  \
-  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) return 2;                                       \
-  if (r > 0)
-      OPT("--index") {
-        index = v;
-        continue;
-      }
-      OPT("--model") {
-        model = v;
-        continue;
-      }
-      OPT("--image") {
-        image = v;
-        continue;
-      }
-      OPT("--device") {
-        device = v;
-        continue;
-      }
-      OPT("--font") {
-        if (nfonts == MAX_FONTS) return cli_usage_error("search", "more than %d fonts", MAX_FONTS);
-        fonts[nfonts++] = v;
-        continue;
-      }
-      OPT("--top-k") {
-        if (cli_parse_int("--top-k", v, 1, 1000000, &top_k)) return 2;
-        continue;
-      }
-#undef OPT
-      return cli_usage_error("search", "unknown option '%s'", a);
-    }
-    if (text) return cli_usage_error("search", "more than one query ('%s'); quote the text", a);
-    text = a;
+  int json = 0;
+  const char **words = calloc((size_t)argc + 1, sizeof *words);
+  if (!words) return cli_usage_error("search", "out of memory");
+  cli_list font_list = {fonts, 0, MAX_FONTS}, word_list = {words, 0, (size_t)argc};
+  const cli_option opts[] = {
+      {"--json", CLI_SET, &json, 0, 0},          {"--index", CLI_STRING, &index, 0, 0},
+      {"--model", CLI_STRING, &model, 0, 0},     {"--image", CLI_STRING, &image, 0, 0},
+      {"--device", CLI_STRING, &device, 0, 0},   {"--font", CLI_LIST, &font_list, 0, 0},
+      {"--top-k", CLI_LONG, &top_k, 1, 1000000},
+  };
+  int prc = cli_parse("search", argc, argv, opts, sizeof opts / sizeof opts[0], &word_list);
+  if (prc == 0 && word_list.n > 1)
+    prc = cli_usage_error("search", "more than one query ('%s'); quote the text", words[1]);
+  text = word_list.n ? words[0] : NULL;
+  free(words); /* text points into argv */
+  if (prc) {
+    if (prc < 0) usage(stdout);
+    return prc < 0 ? 0 : prc;
   }
+  nfonts = font_list.n;
   if (!index) return cli_usage_error("search", "--index is required");
   if (!model || !*model) return cli_usage_error("search", "--model is required");
   if (!text == !image) return cli_usage_error("search", "give exactly one of TEXT or --image");

@@ -93,93 +93,33 @@ int clippo_cmd_zeroshot(int argc, char **argv) {
   const char *model = getenv("CLIPPO_MODEL"), *classes_list = NULL, *classes_file = NULL;
   const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
   long top_k = 5, batch = 8;
-  int json = 0, skip_bad = 0, canon = 1, only_positional = 0;
+  int json = 0, skip_bad = 0, canon = 1;
   const char **images = calloc((size_t)argc + 1, sizeof *images);
   size_t nimages = 0;
   if (!images) return cli_usage_error("zeroshot", "out of memory");
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL, *a = argv[i];
-    int r;
-    if (!only_positional && a[0] == '-' && a[1] != '\0') {
-      if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-        usage(stdout);
-        free(images);
-        return 0;
-      }
-      if (cli_flag(argv, i, "--")) {
-        only_positional = 1;
-        continue;
-      }
-      if (cli_flag(argv, i, "--json")) {
-        json = 1;
-        continue;
-      }
-      if (cli_flag(argv, i, "--skip-bad")) {
-        skip_bad = 1;
-        continue;
-      }
-      if (cli_flag(argv, i, "--no-canonicalize")) {
-        canon = 0;
-        continue;
-      }
-#define OPT(name)                                                                                  \
-  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) {                                               \
-    free(images);                                                                                  \
-    return 2;                                                                                      \
-  }                                                                                                \
-  if (r > 0)
-      OPT("--model") {
-        model = v;
-        continue;
-      }
-      OPT("--classes") {
-        classes_list = v;
-        continue;
-      }
-      OPT("--classes-file") {
-        classes_file = v;
-        continue;
-      }
-      OPT("--templates") {
-        templates_spec = v;
-        continue;
-      }
-      OPT("--device") {
-        device = v;
-        continue;
-      }
-      OPT("--cache") {
-        cache = v;
-        continue;
-      }
-      OPT("--font") {
-        if (nfonts == MAX_FONTS) {
-          free(images);
-          return cli_usage_error("zeroshot", "more than %d fonts", MAX_FONTS);
-        }
-        fonts[nfonts++] = v;
-        continue;
-      }
-      OPT("--top-k") {
-        if (cli_parse_int("--top-k", v, 1, 1000000, &top_k)) {
-          free(images);
-          return 2;
-        }
-        continue;
-      }
-      OPT("--batch-size") {
-        if (cli_parse_int("--batch-size", v, 1, 4096, &batch)) {
-          free(images);
-          return 2;
-        }
-        continue;
-      }
-#undef OPT
-      free(images);
-      return cli_usage_error("zeroshot", "unknown option '%s'", a);
-    }
-    images[nimages++] = a;
+  cli_list font_list = {fonts, 0, MAX_FONTS}, image_list = {images, 0, (size_t)argc};
+  const cli_option opts[] = {
+      {"--json", CLI_SET, &json, 0, 0},
+      {"--skip-bad", CLI_SET, &skip_bad, 0, 0},
+      {"--no-canonicalize", CLI_CLEAR, &canon, 0, 0},
+      {"--model", CLI_STRING, &model, 0, 0},
+      {"--classes", CLI_STRING, &classes_list, 0, 0},
+      {"--classes-file", CLI_STRING, &classes_file, 0, 0},
+      {"--templates", CLI_STRING, &templates_spec, 0, 0},
+      {"--device", CLI_STRING, &device, 0, 0},
+      {"--cache", CLI_STRING, &cache, 0, 0},
+      {"--font", CLI_LIST, &font_list, 0, 0},
+      {"--top-k", CLI_LONG, &top_k, 1, 1000000},
+      {"--batch-size", CLI_LONG, &batch, 1, 4096},
+  };
+  int prc = cli_parse("zeroshot", argc, argv, opts, sizeof opts / sizeof opts[0], &image_list);
+  if (prc) {
+    free(images);
+    if (prc < 0) usage(stdout);
+    return prc < 0 ? 0 : prc;
   }
+  nfonts = font_list.n;
+  nimages = image_list.n;
   int usage_rc = 0;
   if (!model || !*model)
     usage_rc = cli_usage_error("zeroshot", "--model is required");
