@@ -441,6 +441,17 @@ static void row_timing(clippo_bench_row *row, const timing *t) {
 }
 
 /* Deterministic values uniform in [lo, hi). */
+/* ||got - ref|| / ||ref|| (0 when ref is all zeros). */
+static double rel_l2(const float *got, const float *ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t j = 0; j < n; j++) {
+    double d = (double)got[j] - (double)ref[j];
+    num += d * d;
+    den += (double)ref[j] * (double)ref[j];
+  }
+  return den > 0 ? sqrt(num / den) : 0;
+}
+
 static void fill_uniform(float *x, size_t n, float lo, float hi, unsigned long long seed) {
   unsigned long long st = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
   for (size_t i = 0; i < n; i++) {
@@ -1096,16 +1107,7 @@ static clippo_status run_gemm(suite *s, clippo_error *err) {
     if (!st) st = clippo_tensor_read(s->rt, &g.c, out, &e);
     clippo_status hs = time_calls(s, NULL, gemm_host, &g, &th, &e);
     (void)hs;
-    double rel = -1;
-    if (!st) {
-      double num = 0, den = 0;
-      for (size_t j = 0; j < cn; j++) {
-        double d = (double)out[j] - (double)g.hc[j];
-        num += d * d;
-        den += (double)g.hc[j] * (double)g.hc[j];
-      }
-      rel = den > 0 ? sqrt(num / den) : 0;
-    }
+    double rel = st ? -1 : rel_l2(out, g.hc, cn);
     free(out);
     gemm_free(&g);
     if (st) {
@@ -1179,44 +1181,39 @@ static clippo_status make_model(clippo_rt *rt, const char *variant, clippo_model
   return st;
 }
 
-/* On a device with cl_khr_fp16: the same embedding with fp16 GEMMs (CLBlast's Hgemm), timed,
- * and its relative L2 distance to the float32 embeddings b->out holds. */
+/* The row of one timed embedding of n images (f1 FLOPs each); the caller writes the note. */
+static void embed_row(clippo_bench_row *row, const char *variant, const char *impl,
+                      const char *shape, const timing *t, size_t n, double f1) {
+  row_init(row, "embed", variant, impl);
+  snprintf(row->shape, sizeof row->shape, "%s", shape);
+  row_timing(row, t);
+  row->batch = n;
+  row->flops = f1 * (double)n;
+  row->rate = t->median_s > 0 ? (double)n / t->median_s : 0;
+  snprintf(row->rate_unit, sizeof row->rate_unit, "images/s");
+}
+
+/* On a device with cl_khr_fp16: the same embedding with fp16 GEMMs (CLBlast's Hgemm) into
+ * b->out, timed, and its relative L2 distance to the float32 embeddings `ref`. */
 static clippo_status embed_fp16_row(suite *s, const char *variant, const char *shape,
-                                    embed_bench *b, double f1, size_t od, clippo_error *err) {
-  size_t cnt = b->n * od;
-  float *ref = malloc(cnt * sizeof *ref);
-  if (!ref) return clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
-  memcpy(ref, b->out, cnt * sizeof *ref);
+                                    embed_bench *b, const float *ref, double f1, size_t od,
+                                    clippo_error *err) {
   clippo_error e;
   timing t;
   clippo_status st = clippo_rt_set_precision(s->rt, CLIPPO_PRECISION_FP16, &e);
   if (!st) st = time_calls(s, s->rt, embed_call, b, &t, &e);
   clippo_rt_set_precision(s->rt, CLIPPO_PRECISION_FP32, NULL);
   if (st) {
-    free(ref);
     clippo_rt_finish(s->rt, NULL);
     RECORD_FAILURE(s, "embed", variant, "clippo-fp16", shape, &e, err);
     return CLIPPO_OK;
   }
-  double num = 0, den = 0;
-  for (size_t i = 0; i < cnt; i++) {
-    double d = (double)b->out[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  free(ref);
   clippo_bench_row row;
-  row_init(&row, "embed", variant, "clippo-fp16");
-  snprintf(row.shape, sizeof row.shape, "%s", shape);
-  row_timing(&row, &t);
-  row.batch = b->n;
-  row.flops = f1 * (double)b->n;
-  row.rate = t.median_s > 0 ? (double)b->n / t.median_s : 0;
-  snprintf(row.rate_unit, sizeof row.rate_unit, "images/s");
+  embed_row(&row, variant, "clippo-fp16", shape, &t, b->n, f1);
   snprintf(row.note, sizeof row.note,
            "GEMMs in float16 (CLBlast Hgemm), other ops float32; embeddings within %.2e "
            "(relative L2) of float32",
-           den > 0 ? sqrt(num / den) : 0.0);
+           rel_l2(b->out, ref, b->n * od));
   return emit(s, &row, err);
 }
 
@@ -1252,28 +1249,33 @@ static clippo_status run_embed(suite *s, clippo_error *err) {
       timing t;
       clippo_status st = clippo_model_set_batch(m, n, &e);
       if (!st) st = time_calls(s, s->rt, embed_call, &b, &t, &e);
-      if (!st && s->rt->info.fp16 && s->rt->precision == CLIPPO_PRECISION_FP32)
-        st = embed_fp16_row(s, v, shape, &b, f1, od, err);
-      free(img);
-      free(out);
       if (st) {
+        free(img);
+        free(out);
         clippo_rt_finish(s->rt, NULL);
         RECORD_FAILURE(s, "embed", v, "clippo", shape, &e, err);
         continue;
       }
       clippo_bench_row row;
-      row_init(&row, "embed", v, "clippo");
-      snprintf(row.shape, sizeof row.shape, "%s", shape);
-      row_timing(&row, &t);
-      row.batch = n;
-      row.flops = f1 * (double)n;
-      row.rate = t.median_s > 0 ? (double)n / t.median_s : 0;
-      snprintf(row.rate_unit, sizeof row.rate_unit, "images/s");
+      embed_row(&row, v, "clippo", shape, &t, n, f1);
       snprintf(row.note, sizeof row.note,
                "first call %.2f s (kernel builds); random init + upload %.1f s; device peak "
                "%.0f MiB",
                t.first_s, init_s, (double)clippo_model_peak_bytes(m) / 1048576.0);
-      TRY(emit(s, &row, err));
+      st = emit(s, &row, err);
+      if (!st && s->rt->info.fp16 && s->rt->precision == CLIPPO_PRECISION_FP32) {
+        float *out16 = calloc(n * od, sizeof *out16);
+        b.out = out16;
+        st = out16 ? embed_fp16_row(s, v, shape, &b, out, f1, od, err)
+                   : clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
+        free(out16);
+      }
+      free(img);
+      free(out);
+      if (st) {
+        clippo_model_free(m);
+        return st;
+      }
     }
     if (!strcmp(v, "b16") && (s->o.suites & CLIPPO_BENCH_TEXT) && !s->b16)
       s->b16 = m;
