@@ -32,14 +32,18 @@ int cli_open_font(const char *cmd, const char *const *paths, size_t n, const cli
                   clippo_font **font) {
   clippo_error err;
   if (clippo_font_load(font, paths, n, &err) != CLIPPO_OK) return cli_report(cmd, &err);
+  cli_warn_font(cmd, model, *font);
+  return 0;
+}
+
+void cli_warn_font(const char *cmd, const clippo_model *model, const clippo_font *font) {
   const char *want = model ? clippo_model_config(model)->font : "";
-  const char *have = clippo_font_identity(*font);
+  const char *have = clippo_font_identity(font);
   if (want[0] && strcmp(want, have) != 0)
     fprintf(stderr,
             "clippo %s: warning: the model was trained with font '%s' but '%s' is loaded; texts "
             "will not look like its training data (use --font)\n",
             cmd, want, have);
-  return 0;
 }
 
 int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **lens, size_t *n) {

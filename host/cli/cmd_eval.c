@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_model.h"
 #include "cli_util.h"
 #include "clippo/idx.h"
 #include "clippo/tasks.h"
@@ -388,15 +389,7 @@ int clippo_cmd_eval(int argc, char **argv) {
   }
   if (!st && !tsv) st = clippo_templates_load(templates_spec, canon, &tmpl, &err);
   if (!st) st = clippo_task_model_open(model, device, fonts, nfonts, (size_t)batch, &tm, &err);
-  if (!st) {
-    const char *want = clippo_model_config(tm.model)->font;
-    const char *have = clippo_font_identity(tm.font);
-    if (want[0] && strcmp(want, have))
-      fprintf(stderr,
-              "clippo eval: warning: the model was trained with font '%s', rendering with "
-              "'%s'\n",
-              want, have);
-  }
+  if (!st) cli_warn_font("eval", tm.model, tm.font);
   if (!st && !tsv) {
     double t0 = now_s();
     st = clippo_classifier_build(&tm, &cls, &tmpl, cache, &clf, &cstats, &err);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_model.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -153,13 +154,7 @@ int clippo_cmd_zeroshot(int argc, char **argv) {
   if (!st) st = clippo_templates_load(templates_spec, canon, &tmpl, &err);
   if (!st) st = clippo_task_model_open(model, device, fonts, nfonts, (size_t)batch, &tm, &err);
   if (!st) {
-    const char *want = clippo_model_config(tm.model)->font;
-    const char *have = clippo_font_identity(tm.font);
-    if (want[0] && strcmp(want, have))
-      fprintf(stderr,
-              "clippo zeroshot: warning: the model was trained with font '%s', rendering with "
-              "'%s'\n",
-              want, have);
+    cli_warn_font("zeroshot", tm.model, tm.font);
     st = clippo_classifier_build(&tm, &cls, &tmpl, cache, &clf, &stats, &err);
     if (!st && stats.cache_warning[0])
       fprintf(stderr, "clippo zeroshot: warning: %s\n", stats.cache_warning);
