@@ -42,8 +42,7 @@ static clippo_status layernorm_launch(clippo_rt *rt, const char *op, const clipp
   ops_arg_u32(&a, r != NULL);
   if (c.group) ops_arg_local_floats(&a, c.local_group);
   if ((st = ops_args_end(rt, &a, kname, err))) return st;
-  if (c.group) return ops_launch_groups(rt, k, rows, c.local_group, err);
-  return ops_launch_1d(rt, k, rows, c.local_rows, err);
+  return ops_launch_rows(rt, &c, k, rows, err);
 }
 
 clippo_status clippo_op_layernorm(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *scale,

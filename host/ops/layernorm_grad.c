@@ -78,8 +78,7 @@ clippo_status clippo_op_layernorm_grad(clippo_rt *rt, const clippo_tensor *dy,
   ops_arg_u32(&a, cols);
   if (c.group) ops_arg_local_floats(&a, c.local_group);
   if ((st = ops_args_end(rt, &a, kname, err))) goto done;
-  st = c.group ? ops_launch_groups(rt, k, rows, c.local_group, err)
-               : ops_launch_1d(rt, k, rows, c.local_rows, err);
+  st = ops_launch_rows(rt, &c, k, rows, err);
   if (st || !cols) goto done;
 
   /* scale / bias gradients: one pass straight into them, or partial rows then colsum */

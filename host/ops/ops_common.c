@@ -166,6 +166,12 @@ clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t loc
   return clippo_rt_launch(rt, k, 1, &global, &local, err);
 }
 
+clippo_status ops_launch_rows(clippo_rt *rt, const ops_class *c, cl_kernel k, size_t rows,
+                              clippo_error *err) {
+  if (c->group) return ops_launch_groups(rt, k, rows, c->local_group, err);
+  return ops_launch_1d(rt, k, rows, c->local_rows, err);
+}
+
 clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
                                 clippo_error *err) {
   if (groups == 0) return CLIPPO_OK;

@@ -80,6 +80,11 @@ clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t loc
 clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
                                 clippo_error *err);
 
+/** Launches a kernel over `rows` rows the way class c shapes them: one work-group of
+ * c->local_group per row (c->group), else one work-item per row in groups of c->local_rows. */
+clippo_status ops_launch_rows(clippo_rt *rt, const ops_class *c, cl_kernel k, size_t rows,
+                              clippo_error *err);
+
 /** Number of VEC-wide chunks covering a (rows, cols) array row by row. */
 static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
   return rows * ((cols + vec - 1) / vec);

@@ -28,6 +28,5 @@ clippo_status clippo_op_softmax_grad(clippo_rt *rt, const clippo_tensor *p, cons
   ops_arg_f32(&a, scale);
   if (c.group) ops_arg_local_floats(&a, c.local_group);
   if ((st = ops_args_end(rt, &a, kname, err))) return st;
-  if (c.group) return ops_launch_groups(rt, k, rows, c.local_group, err);
-  return ops_launch_1d(rt, k, rows, c.local_rows, err);
+  return ops_launch_rows(rt, &c, k, rows, err);
 }
