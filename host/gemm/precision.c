@@ -7,6 +7,11 @@
 
 #include "clippo/ops.h"
 
+/* rt->scratch slots: the half copies of A, B and the product, and (emulating) the float32
+ * widenings of A and B and the float32 product. */
+enum { SCRATCH_A16, SCRATCH_B16, SCRATCH_C16, SCRATCH_A32, SCRATCH_B32, SCRATCH_C32 };
+_Static_assert(SCRATCH_C32 + 1 == CLIPPO_RT_SCRATCH, "one runtime scratch buffer per slot");
+
 /* A 1-D view of n elements of dtype dt from rt's scratch slot, growing it when needed. */
 static clippo_status scratch(clippo_rt *rt, int slot, clippo_dtype dt, size_t n, clippo_tensor *out,
                              clippo_error *err) {
@@ -50,9 +55,9 @@ clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *
   const size_t eb = gemm_extent(br, bc, g->ldb, g->sb, g->batch);
   const size_t mn = g->m * g->n, ec = mn * g->batch;
   clippo_tensor a, b, ch;
-  clippo_status st = round_operand(rt, g->a, ea, 0, 3, &a, err);
-  if (st == CLIPPO_OK) st = round_operand(rt, g->b, eb, 1, 4, &b, err);
-  if (st == CLIPPO_OK) st = scratch(rt, 2, CLIPPO_F16, ec, &ch, err);
+  clippo_status st = round_operand(rt, g->a, ea, SCRATCH_A16, SCRATCH_A32, &a, err);
+  if (st == CLIPPO_OK) st = round_operand(rt, g->b, eb, SCRATCH_B16, SCRATCH_B32, &b, err);
+  if (st == CLIPPO_OK) st = scratch(rt, SCRATCH_C16, CLIPPO_F16, ec, &ch, err);
   if (st != CLIPPO_OK) return st;
   gemm_call p = *g; /* the packed product: C' (batch, m, n) = alpha * A' B' */
   p.a = &a;
@@ -65,7 +70,7 @@ clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *
     st = gemm_clblast_run_half(rt, &p, err);
   } else {
     clippo_tensor cf;
-    st = scratch(rt, 5, CLIPPO_F32, ec, &cf, err);
+    st = scratch(rt, SCRATCH_C32, CLIPPO_F32, ec, &cf, err);
     p.c = &cf;
     if (st == CLIPPO_OK) st = gemm_dispatch_f32(rt, CLIPPO_GEMM_AUTO, NULL, &p, err);
     if (st == CLIPPO_OK) st = clippo_op_to_half(rt, &cf, &ch, err);

@@ -78,9 +78,10 @@ clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *
 }
 
 static const char *const precision_names[] = {"fp32", "fp16", "fp16-emulated"};
+#define NPRECISIONS (sizeof precision_names / sizeof precision_names[0])
 
 clippo_status clippo_precision_parse(const char *name, clippo_precision *out, clippo_error *err) {
-  for (int i = 0; i < 3; i++)
+  for (size_t i = 0; i < NPRECISIONS; i++)
     if (!strcmp(name, precision_names[i])) {
       *out = (clippo_precision)i;
       return CLIPPO_OK;
@@ -89,11 +90,11 @@ clippo_status clippo_precision_parse(const char *name, clippo_precision *out, cl
 }
 
 const char *clippo_precision_name(clippo_precision p) {
-  return (unsigned)p < 3 ? precision_names[p] : "?";
+  return (size_t)p < NPRECISIONS ? precision_names[p] : "?";
 }
 
 clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_error *err) {
-  if ((unsigned)p > CLIPPO_PRECISION_FP16_EMULATED)
+  if ((size_t)p >= NPRECISIONS)
     return clippo_fail(err, CLIPPO_E_ARG, "invalid precision %d", (int)p);
   if (p == CLIPPO_PRECISION_FP16 && !rt->info.fp16)
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
