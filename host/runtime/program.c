@@ -334,6 +334,10 @@ static clippo_status build_program(clippo_rt *rt, const char *file, const char *
     }
   }
 
+  if (rt->notify && !rt->compile_noticed) { /* the caller may tell the user about the wait */
+    rt->compile_noticed = 1;
+    rt->notify(rt->notify_user, rt, CLIPPO_RT_EVENT_COMPILING);
+  }
   cl_int rc;
   const char *srcs[1] = {src};
   cl_program p = clCreateProgramWithSource(rt->ctx, 1, srcs, &src_len, &rc);

@@ -66,6 +66,18 @@ typedef enum clippo_precision {
                                     float32 provider: fp16 storage's accuracy on any device */
 } clippo_precision;
 
+/** What a runtime tells its user; the runtime itself never prints (see clippo_rt.notify). */
+typedef enum clippo_rt_event {
+  CLIPPO_RT_EVENT_COMPILING = 1 /* a kernel program is about to be compiled from source (a cold
+                                   binary cache): sent once per runtime, before the first one */
+} clippo_rt_event;
+
+struct clippo_rt;
+
+/** A hook the user of a runtime sets to hear about its events (e.g. the CLI prints them). */
+typedef void (*clippo_rt_notify_fn)(const void *user, const struct clippo_rt *rt,
+                                    clippo_rt_event event);
+
 /** Number of scratch buffers the reduced-precision GEMM path keeps in the runtime. */
 #define CLIPPO_RT_SCRATCH 6
 
@@ -86,6 +98,9 @@ typedef struct clippo_rt {
   unsigned long long bytes_peak;      /* peak of bytes_allocated */
   clippo_precision precision;         /* GEMM arithmetic (clippo_rt_set_precision) */
   struct clippo_tensor *scratch;      /* CLIPPO_RT_SCRATCH grow-only buffers, or NULL */
+  clippo_rt_notify_fn notify;         /* set by the caller after clippo_rt_create; NULL: silent */
+  const void *notify_user;            /* passed to notify */
+  int compile_noticed;                /* CLIPPO_RT_EVENT_COMPILING was sent */
 } clippo_rt;
 
 /** Opens the device chosen by spec (see clippo_device_select). */
