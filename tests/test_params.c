@@ -247,7 +247,7 @@ static void test_json_configs(void **state) {
   clippo_error err;
   clippo_config c, want;
   char path[1024];
-  snprintf(path, sizeof path, "%s/configs/b16.json", CLIPPO_SOURCE_DIR);
+  snprintf(path, sizeof path, "%s/configs/b16.json", test_source_dir());
   TEST_OK(clippo_config_load_json(path, &c, &err), &err);
   clippo_config_b16(&want);
   assert_int_equal(c.width, want.width);
@@ -258,7 +258,7 @@ static void test_json_configs(void **state) {
   assert_int_equal(c.image_size, want.image_size);
   assert_string_equal(c.pool, "map");
   assert_true(c.ln_eps == want.ln_eps);
-  snprintf(path, sizeof path, "%s/configs/l16.json", CLIPPO_SOURCE_DIR);
+  snprintf(path, sizeof path, "%s/configs/l16.json", test_source_dir());
   TEST_OK(clippo_config_load_json(path, &c, &err), &err);
   assert_int_equal(c.width, 1024);
   assert_int_equal(c.depth, 24);

@@ -266,7 +266,7 @@ static void check_resume(run_ctx *c) {
     o.images[0] = o.texts[0] = '\0';
     snprintf(o.fmnist, sizeof o.fmnist, "%s", CLIPPO_FMNIST_DIR);
     snprintf(o.fmnist_split, sizeof o.fmnist_split, "test");
-    snprintf(o.captions, sizeof o.captions, "%s/configs/fmnist_captions.json", CLIPPO_SOURCE_DIR);
+    snprintf(o.captions, sizeof o.captions, "%s/configs/fmnist_captions.json", test_source_dir());
     o.limit = 24;
     o.batch_size = 8;
     o.accumulate = 2;

@@ -18,9 +18,10 @@
 #include "clippo/train.h"
 
 static char *source_path(const char *rel) {
-  size_t n = strlen(CLIPPO_SOURCE_DIR) + strlen(rel) + 2;
+  const char *dir = test_source_dir();
+  size_t n = strlen(dir) + strlen(rel) + 2;
   char *p = malloc(n);
-  snprintf(p, n, "%s/%s", CLIPPO_SOURCE_DIR, rel);
+  snprintf(p, n, "%s/%s", dir, rel);
   return p;
 }
 

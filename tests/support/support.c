@@ -16,6 +16,11 @@ char *test_shared_path(const char *rel) {
   return p;
 }
 
+const char *test_source_dir(void) {
+  const char *env = getenv("CLIPPO_SOURCE_DIR");
+  return env && *env ? env : CLIPPO_SOURCE_DIR;
+}
+
 int test_file_exists(const char *path) { return access(path, R_OK) == 0; }
 
 char *test_tmpdir(void) {

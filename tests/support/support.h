@@ -51,6 +51,10 @@
  * build-time default. Returns a static-per-call buffer the caller owns (free it). */
 char *test_shared_path(const char *rel);
 
+/* The source tree: CLIPPO_SOURCE_DIR from the environment (a bundle run elsewhere sets it), else
+ * the folder compiled in. */
+const char *test_source_dir(void);
+
 /** 1 if the file exists and is readable. */
 int test_file_exists(const char *path);
 
