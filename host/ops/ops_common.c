@@ -29,11 +29,21 @@ ops_class ops_class_of(const clippo_rt *rt) {
   return c;
 }
 
+/* The options of class c's kernels. -w: PoCL prints ABI notes for float16 arguments of inlined
+ * helpers on AVX2 targets. */
+static void class_options(const ops_class *c, char *out, size_t size) {
+  snprintf(out, size, "-DVEC=%u -w", c->vec);
+}
+
+void clippo_ops_build_options(const clippo_rt *rt, char *out, size_t size) {
+  ops_class c = ops_class_of(rt);
+  class_options(&c, out, size);
+}
+
 clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
                          cl_kernel *k, clippo_error *err) {
   char opts[64];
-  /* -w: PoCL prints ABI notes for float16 arguments of inlined helpers on AVX2 targets. */
-  snprintf(opts, sizeof opts, "-DVEC=%u -w", c->vec);
+  class_options(c, opts, sizeof opts);
   return clippo_rt_kernel(rt, file, name, opts, k, err);
 }
 

@@ -33,9 +33,6 @@ extern "C" {
  * "all") into bits; an unknown name is CLIPPO_E_ARG naming it and the valid ones. */
 clippo_status clippo_bench_parse_suites(const char *list, unsigned *out, clippo_error *err);
 
-/** The name of one suite bit ("probe"...), or "?". */
-const char *clippo_bench_suite_name(unsigned bit);
-
 /** Most embedding batch sizes one run takes. */
 #define CLIPPO_BENCH_MAX_BATCHES 8
 

@@ -21,6 +21,10 @@
 extern "C" {
 #endif
 
+/** The build options the op launchers give kernels/<family>.cl on rt's device (e.g.
+ * "-DVEC=16 -w"): what `clippo bench --suite build` and offline compilation must use. */
+void clippo_ops_build_options(const clippo_rt *rt, char *out, size_t size);
+
 /* ---- patch (kernels/patch.cl) ---------------------------------------------------------- */
 
 /** Cuts NHWC images (n, s, s, 3) into patch rows (n * t, p * p * 3), t = (s / p)^2, token =

@@ -145,6 +145,11 @@ clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err);
  */
 const char *clippo_kernel_source_get(const char *file, size_t *len);
 
+/** The name of the i-th file of kernels/ embedded in the library ("activation.cl", "common.h"...,
+ * in name order), or NULL when i is past the last; *text and *len (each may be NULL) get its
+ * source as written (includes not expanded). */
+const char *clippo_kernel_file(size_t i, const char **text, size_t *len);
+
 /** A device tensor: a buffer (or a view into one) with dtype and shape. */
 typedef struct clippo_tensor {
   cl_mem mem;

@@ -1,0 +1,131 @@
+/* The GEMM suite: every ViT-B/16 matrix product through clippo_gemm beside host OpenBLAS. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench_internal.h"
+#include "clippo/gemm.h"
+
+/* ---- gemm ------------------------------------------------------------------------------ */
+
+typedef struct gemm_bench {
+  clippo_rt *rt;
+  const clippo_gemm_shape *s;
+  clippo_tensor a, b, c;
+  float *ha, *hb, *hc;
+  size_t lda, ldb;
+} gemm_bench;
+
+static clippo_status gemm_device(void *ctx, clippo_error *e) {
+  gemm_bench *g = ctx;
+  const clippo_gemm_shape *s = g->s;
+  return clippo_gemm_batched(g->rt, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f, &g->a, g->lda,
+                             s->m * s->k, &g->b, g->ldb, s->k * s->n, 0.0f, &g->c, s->n,
+                             s->m * s->n, s->batch, e);
+}
+
+static clippo_status gemm_host(void *ctx, clippo_error *e) {
+  (void)e;
+  gemm_bench *g = ctx;
+  const clippo_gemm_shape *s = g->s;
+  for (size_t z = 0; z < s->batch; z++)
+    cblas_sgemm(CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans,
+                s->trans_b ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1.0f,
+                g->ha + z * s->m * s->k, (int)g->lda, g->hb + z * s->k * s->n, (int)g->ldb, 0.0f,
+                g->hc + z * s->m * s->n, (int)s->n);
+  return CLIPPO_OK;
+}
+
+static void gemm_free(gemm_bench *g) {
+  clippo_tensor_release(g->rt, &g->a);
+  clippo_tensor_release(g->rt, &g->b);
+  clippo_tensor_release(g->rt, &g->c);
+  free(g->ha);
+  free(g->hb);
+  free(g->hc);
+}
+
+clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
+  clippo_gemm_shape list[32];
+  size_t ns = clippo_gemm_vit_b16_shapes(s->o.images, list, 32);
+  if (ns > 32) ns = 32;
+  for (size_t i = 0; i < ns; i++) {
+    const clippo_gemm_shape *sh = &list[i];
+    char shape[96];
+    if (sh->batch > 1)
+      snprintf(shape, sizeof shape, "batch %zu of m %zu n %zu k %zu%s%s", sh->batch, sh->m, sh->n,
+               sh->k, sh->trans_a ? ", A^T" : "", sh->trans_b ? ", B^T" : "");
+    else
+      snprintf(shape, sizeof shape, "m %zu n %zu k %zu%s%s", sh->m, sh->n, sh->k,
+               sh->trans_a ? ", A^T" : "", sh->trans_b ? ", B^T" : "");
+    double flops = 2.0 * (double)sh->m * (double)sh->n * (double)sh->k * (double)sh->batch;
+    gemm_bench g;
+    memset(&g, 0, sizeof g);
+    g.rt = s->rt;
+    g.s = sh;
+    g.lda = sh->trans_a ? sh->m : sh->k;
+    g.ldb = sh->trans_b ? sh->k : sh->n;
+    size_t an = sh->m * sh->k * sh->batch, bn = sh->k * sh->n * sh->batch,
+           cn = sh->m * sh->n * sh->batch;
+    g.ha = malloc(an * sizeof(float));
+    g.hb = malloc(bn * sizeof(float));
+    g.hc = malloc(cn * sizeof(float));
+    float *out = malloc(cn * sizeof(float));
+    if (!g.ha || !g.hb || !g.hc || !out) {
+      free(out);
+      gemm_free(&g);
+      return clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory (GEMM %s)", sh->name);
+    }
+    bench_fill_uniform(g.ha, an, -0.5f, 0.5f, 11 + i);
+    bench_fill_uniform(g.hb, bn, -0.5f, 0.5f, 23 + i);
+    int64_t sa[1] = {(int64_t)an}, sb[1] = {(int64_t)bn}, sc[1] = {(int64_t)cn};
+    clippo_error e;
+    clippo_gemm_choice ch;
+    memset(&ch, 0, sizeof ch);
+    timing td, th;
+    clippo_status st = clippo_tensor_alloc(s->rt, &g.a, CLIPPO_F32, 1, sa, &e);
+    if (!st) st = clippo_tensor_alloc(s->rt, &g.b, CLIPPO_F32, 1, sb, &e);
+    if (!st) st = clippo_tensor_alloc(s->rt, &g.c, CLIPPO_F32, 1, sc, &e);
+    if (!st) st = clippo_tensor_write(s->rt, &g.a, g.ha, &e);
+    if (!st) st = clippo_tensor_write(s->rt, &g.b, g.hb, &e);
+    if (!st)
+      st = clippo_gemm_choose(s->rt, sh->trans_a, sh->trans_b, sh->m, sh->n, sh->k, sh->batch, &ch,
+                              &e);
+    if (!st) st = bench_time_calls(s, s->rt, gemm_device, &g, &td, &e);
+    if (!st) st = clippo_tensor_read(s->rt, &g.c, out, &e);
+    clippo_status hs = bench_time_calls(s, NULL, gemm_host, &g, &th, &e);
+    (void)hs;
+    double rel = st ? -1 : bench_rel_l2(out, g.hc, cn);
+    free(out);
+    gemm_free(&g);
+    if (st) {
+      clippo_rt_finish(s->rt, NULL);
+      RECORD_FAILURE(s, "gemm", sh->name, "clippo", shape, &e, err);
+    } else {
+      clippo_bench_row row;
+      bench_row_init(&row, "gemm", sh->name, "clippo");
+      snprintf(row.shape, sizeof row.shape, "%s", shape);
+      bench_row_timing(&row, &td);
+      row.flops = flops;
+      row.batch = s->o.images;
+      snprintf(row.note, sizeof row.note,
+               "provider %s (%s), class %s; rel. error vs OpenBLAS "
+               "%.1e; first call %.1f ms",
+               clippo_gemm_provider_name(ch.provider), ch.source, ch.shape_class, rel,
+               td.first_s * 1e3);
+      if (rel > 1e-3 || rel != rel) snprintf(row.status, sizeof row.status, "failed");
+      TRY(bench_emit(s, &row, err));
+    }
+    clippo_bench_row hrow;
+    bench_row_init(&hrow, "gemm", sh->name, "openblas-host");
+    snprintf(hrow.shape, sizeof hrow.shape, "%s", shape);
+    bench_row_timing(&hrow, &th);
+    hrow.flops = flops;
+    hrow.batch = s->o.images;
+    snprintf(hrow.note, sizeof hrow.note, "cblas_sgemm on host memory%s",
+             sh->batch > 1 ? ", one call per matrix" : "");
+    TRY(bench_emit(s, &hrow, err));
+  }
+  return CLIPPO_OK;
+}
