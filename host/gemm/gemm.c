@@ -298,6 +298,7 @@ clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
 static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider provider,
                                    const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
                                    clippo_error *err) {
+  if (rt && rt->recording) return gemm_graph_record(rt, provider, cfg, g, err);
   if (!rt || rt->precision == CLIPPO_PRECISION_FP32 || g->k == 0)
     return gemm_dispatch_f32(rt, provider, cfg, g, err);
   int empty = 0;

@@ -73,6 +73,12 @@ clippo_status gemm_record_save(const clippo_rt *rt, const char *path, const gemm
 /** The entry of a class, or NULL. */
 const gemm_record_entry *gemm_record_find(const gemm_record *rec, const char *shape_class);
 
+/** Records the call as a step of the graph recording on rt (host/gemm/gemm_graph.c): the step
+ * replays it through clippo_gemm_with(provider, cfg). */
+clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
+                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                clippo_error *err);
+
 /** Validates and runs a call with one provider (no fallback). */
 clippo_status gemm_run_provider(clippo_rt *rt, clippo_gemm_provider p,
                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,

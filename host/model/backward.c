@@ -54,12 +54,12 @@ static clippo_status mlp_backward(clippo_model *m, const clippo_tensor *x_mid,
   return CLIPPO_OK;
 }
 
-static clippo_status backward(clippo_model *m, const clippo_tensor *dz, clippo_error *err) {
+clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const clippo_tensor *dz,
+                                 clippo_error *err) {
   clippo_rt *rt = m->rt;
   const clippo_config *c = &m->cfg;
   model_train *t = m->train;
-  model_acts *a = &t->acts;
-  const size_t n = t->count, T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
+  const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
   const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   const float eps = c->ln_eps;
@@ -134,7 +134,8 @@ clippo_status clippo_model_backward(clippo_model *m, const clippo_tensor *dz, cl
   TRY(model_train_grads(m, err));
   int64_t shape[2] = {(int64_t)t->count, (int64_t)od};
   clippo_tensor dz_v = clippo_tensor_view(dz, 0, 2, shape);
-  clippo_status st = backward(m, &dz_v, err);
+  if (t->last) return model_train_plan_backward(m, &dz_v, err);
+  clippo_status st = model_backward_run(m, &t->acts, t->count, &dz_v, err);
   if (st) return clippo_error_prefix(err, "backward: ");
   return CLIPPO_OK;
 }

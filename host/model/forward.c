@@ -133,47 +133,39 @@ static clippo_status bind_all(clippo_model *m, clippo_error *err) {
   return CLIPPO_OK;
 }
 
-static void workspace_release(clippo_model *m) {
-  model_workspace *w = &m->ws;
+void model_workspace_release(clippo_rt *rt, model_workspace *w) {
   clippo_tensor *all[] = {&w->input,  &w->patches, &w->x, &w->y,   &w->h,  &w->attn_ws,
                           &w->map_ws, &w->probe,   &w->m, &w->mln, &w->hm, &w->z};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_tensor_release(m->rt, all[i]);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_tensor_release(rt, all[i]);
   w->batch = 0;
 }
 
-static clippo_status alloc2(clippo_rt *rt, clippo_tensor *t, int64_t a, int64_t b,
-                            clippo_error *err) {
-  int64_t shape[2] = {a, b};
-  return clippo_tensor_alloc(rt, t, CLIPPO_F32, 2, shape, err);
-}
-
-/* Plans the activation buffers for batch B. */
-static clippo_status workspace_alloc(clippo_model *m, size_t batch, clippo_error *err) {
-  workspace_release(m);
+clippo_status model_workspace_alloc(const clippo_model *m, const model_alloc *al,
+                                    model_workspace *w, size_t batch, clippo_error *err) {
   const clippo_config *c = &m->cfg;
-  clippo_rt *rt = m->rt;
-  model_workspace *w = &m->ws;
-  const int64_t B = (int64_t)batch, S = c->image_size, P = c->patch;
-  const int64_t T = clippo_config_tokens(c), W = c->width, M = c->mlp_dim;
-  int64_t in_shape[4] = {B, S, S, 3};
-  clippo_status st = clippo_tensor_alloc(rt, &w->input, CLIPPO_F32, 4, in_shape, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->patches, B * T, P * P * 3, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->x, B * T, W, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->y, B * T, W, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->h, B * T, M, err);
-  if (st == CLIPPO_OK)
-    st = clippo_mha_workspace_alloc(rt, &w->attn_ws, batch, (size_t)T, (size_t)T, (size_t)W,
-                                    c->heads, err);
+  const size_t B = batch, S = (size_t)c->image_size, P = (size_t)c->patch;
+  const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width, M = (size_t)c->mlp_dim;
+  memset(w, 0, sizeof *w);
+  int64_t in_shape[4] = {(int64_t)B, (int64_t)S, (int64_t)S, 3};
+  int64_t s_attn[1] = {(int64_t)clippo_mha_workspace_floats(B, T, T, W, c->heads)};
+  int64_t s_map[1] = {(int64_t)clippo_mha_workspace_floats(B, 1, T, W, c->heads)};
+  clippo_status st = model_alloc_tensor(al, &w->input, 4, in_shape, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->patches, B * T, P * P * 3, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->x, B * T, W, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->y, B * T, W, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->h, B * T, M, err);
+  if (st == CLIPPO_OK) st = model_alloc_tensor(al, &w->attn_ws, 1, s_attn, err);
   if (st == CLIPPO_OK && !strcmp(c->pool, "map"))
-    st = clippo_mha_workspace_alloc(rt, &w->map_ws, batch, 1, (size_t)T, (size_t)W, c->heads, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->probe, B, W, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->m, B, W, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->mln, B, W, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->hm, B, M, err);
-  if (st == CLIPPO_OK) st = alloc2(rt, &w->z, B, c->out_dim > 0 ? c->out_dim : W, err);
+    st = model_alloc_tensor(al, &w->map_ws, 1, s_map, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->probe, B, W, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->m, B, W, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->mln, B, W, err);
+  if (st == CLIPPO_OK) st = model_alloc2(al, &w->hm, B, M, err);
+  if (st == CLIPPO_OK)
+    st = model_alloc2(al, &w->z, B, c->out_dim > 0 ? (size_t)c->out_dim : W, err);
   if (st != CLIPPO_OK) {
-    workspace_release(m);
-    return clippo_error_prefix(err, "planning activations for batch %zu", batch);
+    model_workspace_release(al->rt, w);
+    return clippo_error_prefix(err, "activations for batch %zu: ", batch);
   }
   w->batch = batch;
   return CLIPPO_OK;
@@ -208,13 +200,10 @@ static clippo_status mlp_residual(clippo_model *m, clippo_tensor *x, clippo_tens
   return CLIPPO_OK;
 }
 
-/* Runs the forward on the first n inputs already in ws.input; leaves the result in ws.z (kind Z)
- * or ws.m (pre-logits). */
-static clippo_status forward(clippo_model *m, size_t n, clippo_embed_kind kind,
-                             clippo_tensor *result, clippo_error *err) {
+clippo_status model_forward(clippo_model *m, model_workspace *w, size_t n, clippo_embed_kind kind,
+                            clippo_tensor *result, clippo_error *err) {
   clippo_rt *rt = m->rt;
   const clippo_config *c = &m->cfg;
-  model_workspace *w = &m->ws;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
   const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   int64_t in_shape[4] = {(int64_t)n, c->image_size, c->image_size, 3};
@@ -302,8 +291,9 @@ clippo_status clippo_model_load(clippo_rt *rt, const char *path, clippo_model **
 
 void clippo_model_free(clippo_model *m) {
   if (!m) return;
+  model_plans_free(m); /* plans and their arenas (plan.c) */
   model_train_free(m); /* training state (train_forward.c) */
-  workspace_release(m);
+  model_workspace_release(m->rt, &m->ws);
   if (m->blocks) {
     for (int i = 0; i < m->cfg.depth; i++) {
       clippo_tensor_release(m->rt, &m->blocks[i].mha.wqkv);
@@ -328,12 +318,47 @@ size_t clippo_model_output_dim(const clippo_model *m, clippo_embed_kind kind) {
   return (size_t)m->cfg.out_dim;
 }
 
+/* The unplanned path's buffers for m->batch inputs (allocated on first use). */
+static clippo_status unplanned_workspace(clippo_model *m, clippo_error *err) {
+  if (m->ws.batch == m->batch) return CLIPPO_OK;
+  model_workspace_release(m->rt, &m->ws);
+  model_alloc al = {m->rt, NULL};
+  return model_workspace_alloc(m, &al, &m->ws, m->batch, err);
+}
+
 clippo_status clippo_model_set_batch(clippo_model *m, size_t batch, clippo_error *err) {
   if (batch == 0 || batch > 65536)
     return clippo_fail(err, CLIPPO_E_ARG, "batch size %zu out of range 1..65536", batch);
-  if (batch == m->ws.batch) return CLIPPO_OK;
   m->batch = batch;
-  return workspace_alloc(m, batch, err);
+  if (m->unplanned) return unplanned_workspace(m, err);
+  /* plan the full batch now, so that a batch too large for the device fails here */
+  return model_plan_cached(m, batch, CLIPPO_EMBED_Z, NULL, err);
+}
+
+clippo_status clippo_model_set_planned(clippo_model *m, int planned, clippo_error *err) {
+  m->unplanned = !planned;
+  if (m->train) { /* the last training forward belongs to the other path */
+    m->train->count = 0;
+    m->train->last = NULL;
+  }
+  if (!planned) return unplanned_workspace(m, err);
+  model_workspace_release(m->rt, &m->ws);
+  return CLIPPO_OK;
+}
+
+int clippo_model_planned(const clippo_model *m) { return !m->unplanned; }
+
+/* The unplanned forward of b inputs through m->ws. */
+static clippo_status embed_unplanned(clippo_model *m, const float *images, size_t b,
+                                     clippo_embed_kind kind, float *out, clippo_error *err) {
+  const size_t S = (size_t)m->cfg.image_size;
+  TRY(unplanned_workspace(m, err));
+  int64_t in_shape[4] = {(int64_t)b, (int64_t)S, (int64_t)S, 3};
+  clippo_tensor input = clippo_tensor_view(&m->ws.input, 0, 4, in_shape);
+  TRY(clippo_tensor_write(m->rt, &input, images, err));
+  clippo_tensor result;
+  TRY(model_forward(m, &m->ws, b, kind, &result, err));
+  return clippo_tensor_read(m->rt, &result, out, err);
 }
 
 clippo_status clippo_model_embed_images(clippo_model *m, const float *images, size_t n,
@@ -342,12 +367,13 @@ clippo_status clippo_model_embed_images(clippo_model *m, const float *images, si
   const size_t od = clippo_model_output_dim(m, kind);
   for (size_t i = 0; i < n; i += m->batch) {
     size_t b = n - i < m->batch ? n - i : m->batch;
-    int64_t in_shape[4] = {(int64_t)b, (int64_t)S, (int64_t)S, 3};
-    clippo_tensor input = clippo_tensor_view(&m->ws.input, 0, 4, in_shape);
-    TRY(clippo_tensor_write(m->rt, &input, images + i * per, err));
-    clippo_tensor result;
-    TRY(forward(m, b, kind, &result, err));
-    TRY(clippo_tensor_read(m->rt, &result, out + i * od, err));
+    if (m->unplanned) {
+      TRY(embed_unplanned(m, images + i * per, b, kind, out + i * od, err));
+    } else {
+      clippo_plan *p = NULL;
+      TRY(model_plan_cached(m, b, kind, &p, err));
+      TRY(clippo_plan_run(p, images + i * per, out + i * od, err));
+    }
   }
   return CLIPPO_OK;
 }

@@ -3,6 +3,7 @@
 #ifndef CLIPPO_MODEL_INTERNAL_H
 #define CLIPPO_MODEL_INTERNAL_H
 
+#include "clippo/graph.h"
 #include "clippo/model.h"
 #include "clippo/ops.h"
 #include "clippo/ops_grad.h"
@@ -44,6 +45,18 @@ typedef struct model_workspace {
   clippo_tensor z;       /* (B, out) */
 } model_workspace;
 
+/** Device memory shared by a model's plans of one kind (inference or training): pools grown to
+ * what the largest plan needs; gen changes whenever a pool is replaced, so that plans rebind. */
+#define MODEL_ARENA_POOLS 16
+typedef struct model_arena {
+  clippo_tensor pools[MODEL_ARENA_POOLS];
+  size_t npools;
+  unsigned gen;
+} model_arena;
+
+/** Plans cached per model and kind (least recently used dropped first). */
+#define MODEL_PLAN_CACHE 4
+
 struct clippo_model {
   clippo_rt *rt;
   clippo_config cfg;
@@ -59,9 +72,48 @@ struct clippo_model {
   const clippo_tensor *head_k, *head_b;
   float logit_scale;
   size_t batch;
-  model_workspace ws;
+  int unplanned;      /* 1: ops called one by one over ws (clippo_model_set_planned) */
+  model_workspace ws; /* the unplanned path's buffers (batch 0: not allocated) */
+  model_arena arena;  /* the inference plans' activations */
+  struct clippo_plan *plans[MODEL_PLAN_CACHE]; /* cached inference plans, most recent first */
   struct model_train *train; /* training state (train_forward.c); NULL until used */
 };
+
+/* ---- where activations come from (host/model/plan.c) ---- */
+
+/** Activation tensors are device buffers (g NULL: the unplanned path) or slots of graph g (a plan
+ * being recorded: plan.c binds them to arena memory by lifetime). */
+typedef struct model_alloc {
+  clippo_rt *rt;
+  clippo_graph *g;
+} model_alloc;
+
+/** One float32 activation tensor of shape (ndim, shape) from a. */
+clippo_status model_alloc_tensor(const model_alloc *a, clippo_tensor *t, int ndim,
+                                 const int64_t *shape, clippo_error *err);
+
+/** A 2-D (rows, cols) model_alloc_tensor. */
+clippo_status model_alloc2(const model_alloc *a, clippo_tensor *t, size_t rows, size_t cols,
+                           clippo_error *err);
+
+/** Releases the tensors of ws (real buffers; slots are only forgotten) and zeroes it. */
+void model_workspace_release(clippo_rt *rt, model_workspace *ws);
+
+/** Allocates ws for `batch` inputs from a. */
+clippo_status model_workspace_alloc(const clippo_model *m, const model_alloc *a,
+                                    model_workspace *ws, size_t batch, clippo_error *err);
+
+/** The inference forward of the first n inputs already in ws->input; *result gets a view of ws
+ * holding the output of kind (ws.z for Z, ws.m for pre-logits). */
+clippo_status model_forward(clippo_model *m, model_workspace *ws, size_t n, clippo_embed_kind kind,
+                            clippo_tensor *result, clippo_error *err);
+
+/** Frees every cached plan of m (inference and training) and the arenas' memory. */
+void model_plans_free(clippo_model *m);
+
+/** The cached inference plan of m for (batch, kind), created when missing; *out may be NULL. */
+clippo_status model_plan_cached(clippo_model *m, size_t batch, clippo_embed_kind kind,
+                                struct clippo_plan **out, clippo_error *err);
 
 /* ---- training state (host/model/train_forward.c, host/model/backward.c) ---- */
 
@@ -116,11 +168,14 @@ typedef struct model_train {
   model_mha_grad map_mha;
   clippo_tensor *g_map_ln_s, *g_map_ln_b, *g_map_d0_k, *g_map_d0_b, *g_map_d1_k, *g_map_d1_b;
   clippo_tensor *g_head_k, *g_head_b;
-  size_t cap;          /* inputs the activations are allocated for (0: none) */
+  size_t cap;          /* unplanned path: inputs the activations are allocated for (0: none) */
   size_t count;        /* inputs of the last train_forward (0: none since planning) */
-  model_acts cap_acts; /* owned tensors */
-  model_acts acts;     /* views for `count` inputs */
-  unsigned long long grad_bytes, act_bytes; /* device bytes of the gradients / activations */
+  model_acts cap_acts; /* unplanned path: owned tensors */
+  model_acts acts;     /* unplanned path: views for `count` inputs */
+  unsigned long long grad_bytes, act_bytes;    /* device bytes of the gradients / activations */
+  struct clippo_plan *plans[MODEL_PLAN_CACHE]; /* cached training plans, most recent first */
+  model_arena arena;                           /* their activations */
+  struct clippo_plan *last; /* plan of the last train_forward (planned path), or NULL */
 } model_train;
 
 /** Frees the training state of m (called by clippo_model_free). */
@@ -132,5 +187,31 @@ model_train *model_train_get(clippo_model *m, clippo_error *err);
 
 /** Allocates and binds the gradients (zeroed) if not done yet. */
 clippo_status model_train_grads(clippo_model *m, clippo_error *err);
+
+/** Allocates the training activations of a for cap inputs from al. */
+clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, model_acts *a,
+                               size_t cap, clippo_error *err);
+
+/** Releases the tensors of a (views and slots are only forgotten) and zeroes it. */
+void model_acts_release(clippo_rt *rt, model_acts *a, int depth);
+
+/** The training forward of n inputs (n, S, S, 3) into z (n, out_dim) over activations a sized for
+ * exactly n inputs (views). */
+clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clippo_tensor *inputs,
+                                      size_t n, clippo_tensor *z, clippo_error *err);
+
+/** The backward of the training forward that filled a (n inputs) given dz (n, out_dim). */
+clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const clippo_tensor *dz,
+                                 clippo_error *err);
+
+/* ---- training plans (host/model/plan.c) ---- */
+
+/** The planned training forward (plan for count created and cached on first use). */
+clippo_status model_train_plan_forward(clippo_model *m, const clippo_tensor *inputs, size_t count,
+                                       clippo_tensor *z, clippo_error *err);
+
+/** The planned backward of the last planned training forward. */
+clippo_status model_train_plan_backward(clippo_model *m, const clippo_tensor *dz,
+                                        clippo_error *err);
 
 #endif

@@ -56,19 +56,23 @@ static size_t acts_list(model_acts *a, int depth, clippo_tensor **out) {
 
 static size_t acts_max(int depth) { return 1 + 8 * (size_t)depth + 23; }
 
-static void acts_release(clippo_model *m) {
-  model_train *t = m->train;
-  size_t cap = acts_max(m->cfg.depth);
+void model_acts_release(clippo_rt *rt, model_acts *a, int depth) {
+  size_t cap = acts_max(depth);
   clippo_tensor **list = malloc(cap * sizeof *list);
   if (list) {
-    size_t n = acts_list(&t->cap_acts, m->cfg.depth, list);
-    for (size_t i = 0; i < n; i++) clippo_tensor_release(m->rt, list[i]);
+    size_t n = acts_list(a, depth, list);
+    for (size_t i = 0; i < n; i++) clippo_tensor_release(rt, list[i]);
     free(list);
   }
-  free(t->cap_acts.blocks);
-  free(t->acts.blocks);
-  memset(&t->cap_acts, 0, sizeof t->cap_acts);
-  memset(&t->acts, 0, sizeof t->acts);
+  free(a->blocks);
+  memset(a, 0, sizeof *a);
+}
+
+/* Releases the unplanned path's activations. */
+static void acts_release(clippo_model *m) {
+  model_train *t = m->train;
+  model_acts_release(m->rt, &t->cap_acts, m->cfg.depth);
+  model_acts_release(m->rt, &t->acts, m->cfg.depth);
   t->cap = 0;
   t->count = 0;
   t->act_bytes = 0;
@@ -286,50 +290,52 @@ unsigned long long clippo_model_train_bytes(const clippo_model *m) {
   return m->train ? m->train->grad_bytes + m->train->act_bytes : 0;
 }
 
-/* ---- activation plan ---------------------------------------------------------------------- */
-
-static clippo_status alloc2(clippo_rt *rt, clippo_tensor *t, size_t a, size_t b,
-                            clippo_error *err) {
-  int64_t shape[2] = {(int64_t)a, (int64_t)b};
-  return clippo_tensor_alloc(rt, t, CLIPPO_F32, 2, shape, err);
-}
+/* ---- activations ----------------------------------------------------------------------- */
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Allocates the activations for cap inputs into t->cap_acts. */
-static clippo_status acts_alloc(clippo_model *m, size_t cap, clippo_error *err) {
-  model_train *t = m->train;
+/* The saved tensors of one attention (the shapes clippo_mha_saved_alloc gives them). */
+static clippo_status saved_alloc(const model_alloc *al, clippo_mha_saved *s, size_t n, size_t tq,
+                                 size_t tk, size_t width, int heads, clippo_error *err) {
+  const size_t h = (size_t)heads, hd = width / h;
+  clippo_status st = model_alloc2(al, &s->q, n * h * tq, hd, err);
+  if (!st) st = model_alloc2(al, &s->k, n * h * tk, hd, err);
+  if (!st) st = model_alloc2(al, &s->v, n * h * tk, hd, err);
+  if (!st) st = model_alloc2(al, &s->p, n * h * tq, tk, err);
+  if (!st) st = model_alloc2(al, &s->ctx, n * tq, width, err);
+  return st;
+}
+
+clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, model_acts *a,
+                               size_t cap, clippo_error *err) {
   const clippo_config *c = &m->cfg;
-  clippo_rt *rt = m->rt;
-  model_acts *a = &t->cap_acts;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
   const size_t M = (size_t)c->mlp_dim, P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = cap * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   const int map = !strcmp(c->pool, "map");
-  unsigned long long before = rt->bytes_allocated;
+  memset(a, 0, sizeof *a);
   a->blocks = calloc((size_t)c->depth + 1, sizeof *a->blocks);
-  t->acts.blocks = calloc((size_t)c->depth + 1, sizeof *t->acts.blocks);
-  if (!a->blocks || !t->acts.blocks) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-  clippo_status st = alloc2(rt, &a->patches, rows, P3, err);
+  if (!a->blocks) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  clippo_status st = model_alloc2(al, &a->patches, rows, P3, err);
   for (int l = 0; st == CLIPPO_OK && l < c->depth; l++) {
     model_block_act *b = &a->blocks[l];
-    st = alloc2(rt, &b->x_in, rows, W, err);
-    if (!st) st = alloc2(rt, &b->x_mid, rows, W, err);
-    if (!st) st = alloc2(rt, &b->u, rows, M, err);
-    if (!st) st = clippo_mha_saved_alloc(rt, &b->att, cap, T, T, W, c->heads, err);
+    st = model_alloc2(al, &b->x_in, rows, W, err);
+    if (!st) st = model_alloc2(al, &b->x_mid, rows, W, err);
+    if (!st) st = model_alloc2(al, &b->u, rows, M, err);
+    if (!st) st = saved_alloc(al, &b->att, cap, T, T, W, c->heads, err);
   }
-  if (!st) st = alloc2(rt, &a->x_final, rows, W, err);
+  if (!st) st = model_alloc2(al, &a->x_final, rows, W, err);
   if (!st && map) {
-    st = clippo_mha_saved_alloc(rt, &a->map_att, cap, 1, T, W, c->heads, err);
-    if (!st) st = alloc2(rt, &a->m0, cap, W, err);
-    if (!st) st = alloc2(rt, &a->map_u, cap, M, err);
+    st = saved_alloc(al, &a->map_att, cap, 1, T, W, c->heads, err);
+    if (!st) st = model_alloc2(al, &a->m0, cap, W, err);
+    if (!st) st = model_alloc2(al, &a->map_u, cap, M, err);
   }
-  if (!st) st = alloc2(rt, &a->pooled, cap, W, err);
-  if (!st) st = alloc2(rt, &a->zu, cap, od, err);
-  if (!st) st = alloc2(rt, &a->y, rows, W, err);
-  if (!st) st = alloc2(rt, &a->dx, rows, W, err);
-  if (!st) st = alloc2(rt, &a->dy, rows, W, err);
-  if (!st) st = alloc2(rt, &a->h, rows, M, err);
+  if (!st) st = model_alloc2(al, &a->pooled, cap, W, err);
+  if (!st) st = model_alloc2(al, &a->zu, cap, od, err);
+  if (!st) st = model_alloc2(al, &a->y, rows, W, err);
+  if (!st) st = model_alloc2(al, &a->dx, rows, W, err);
+  if (!st) st = model_alloc2(al, &a->dy, rows, W, err);
+  if (!st) st = model_alloc2(al, &a->h, rows, M, err);
   size_t att = clippo_mha_grad_scratch_floats(cap, T, T, W, c->heads);
   if (map) att = max_sz(att, clippo_mha_grad_scratch_floats(cap, 1, T, W, c->heads));
   size_t red = clippo_layernorm_grad_workspace_floats(rows, W);
@@ -338,14 +344,25 @@ static clippo_status acts_alloc(clippo_model *m, size_t cap, clippo_error *err) 
   red = max_sz(red, clippo_colsum_workspace_floats(cap, od));
   red = max_sz(red, 1);
   int64_t s_att[1] = {(int64_t)att}, s_red[1] = {(int64_t)red};
-  if (!st) st = clippo_tensor_alloc(rt, &a->att, CLIPPO_F32, 1, s_att, err);
-  if (!st) st = clippo_tensor_alloc(rt, &a->red, CLIPPO_F32, 1, s_red, err);
-  for (int i = 0; !st && i < 5; i++) st = alloc2(rt, &a->nw[i], cap, W, err);
-  if (!st) st = alloc2(rt, &a->nm, cap, M, err);
-  if (!st) st = alloc2(rt, &a->nout, cap, od, err);
-  if (st) return clippo_error_prefix(err, "planning training activations for %zu inputs: ", cap);
+  if (!st) st = model_alloc_tensor(al, &a->att, 1, s_att, err);
+  if (!st) st = model_alloc_tensor(al, &a->red, 1, s_red, err);
+  for (int i = 0; !st && i < 5; i++) st = model_alloc2(al, &a->nw[i], cap, W, err);
+  if (!st) st = model_alloc2(al, &a->nm, cap, M, err);
+  if (!st) st = model_alloc2(al, &a->nout, cap, od, err);
+  if (st) return clippo_error_prefix(err, "training activations for %zu inputs: ", cap);
+  return CLIPPO_OK;
+}
+
+/* Allocates the unplanned path's activations for cap inputs into t->cap_acts. */
+static clippo_status acts_alloc(clippo_model *m, size_t cap, clippo_error *err) {
+  model_train *t = m->train;
+  unsigned long long before = m->rt->bytes_allocated;
+  model_alloc al = {m->rt, NULL};
+  t->acts.blocks = calloc((size_t)m->cfg.depth + 1, sizeof *t->acts.blocks);
+  if (!t->acts.blocks) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  TRY(model_acts_alloc(m, &al, &t->cap_acts, cap, err));
   t->cap = cap;
-  t->act_bytes = rt->bytes_allocated - before;
+  t->act_bytes = m->rt->bytes_allocated - before;
   return CLIPPO_OK;
 }
 
@@ -410,11 +427,10 @@ static clippo_status mlp_forward(clippo_model *m, const clippo_tensor *x_mid, cl
   return CLIPPO_OK;
 }
 
-static clippo_status train_forward(clippo_model *m, const clippo_tensor *inputs, size_t n,
-                                   clippo_tensor *z, clippo_error *err) {
+clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clippo_tensor *inputs,
+                                      size_t n, clippo_tensor *z, clippo_error *err) {
   clippo_rt *rt = m->rt;
   const clippo_config *c = &m->cfg;
-  model_acts *a = &m->train->acts;
   const size_t T = (size_t)clippo_config_tokens(c), W = (size_t)c->width;
   const size_t P3 = (size_t)c->patch * (size_t)c->patch * 3, rows = n * T;
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
@@ -470,6 +486,14 @@ clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *i
                        "train_forward: z must be a float32 (%zu, %zu) device tensor", count, od);
   model_train *t = model_train_get(m, err);
   if (!t) return CLIPPO_E_NOMEM;
+  /* views so that patchify sees (count, S, S, 3) and z (count, od) whatever their shapes */
+  int64_t in_shape[4] = {(int64_t)count, (int64_t)S, (int64_t)S, 3};
+  int64_t z_shape[2] = {(int64_t)count, (int64_t)od};
+  clippo_tensor in_v = clippo_tensor_view(inputs, 0, 4, in_shape);
+  clippo_tensor z_v = clippo_tensor_view(z, 0, 2, z_shape);
+  t->count = 0;
+  t->last = NULL;
+  if (!m->unplanned) return model_train_plan_forward(m, &in_v, count, &z_v, err);
   if (count > t->cap) {
     acts_release(m);
     clippo_status st = acts_alloc(m, count, err);
@@ -478,14 +502,8 @@ clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *i
       return st;
     }
   }
-  t->count = 0;
   TRY(acts_views(m, count, err));
-  /* views so that patchify sees (count, S, S, 3) and z (count, od) whatever their shapes */
-  int64_t in_shape[4] = {(int64_t)count, (int64_t)S, (int64_t)S, 3};
-  int64_t z_shape[2] = {(int64_t)count, (int64_t)od};
-  clippo_tensor in_v = clippo_tensor_view(inputs, 0, 4, in_shape);
-  clippo_tensor z_v = clippo_tensor_view(z, 0, 2, z_shape);
-  clippo_status st = train_forward(m, &in_v, count, &z_v, err);
+  clippo_status st = model_train_forward_run(m, &t->acts, &in_v, count, &z_v, err);
   if (st) return clippo_error_prefix(err, "training forward: ");
   t->count = count;
   return CLIPPO_OK;

@@ -124,37 +124,51 @@ void ops_args_begin(ops_args *a, cl_kernel k) {
   a->failed_at = 0;
 }
 
-static void ops_arg_set(ops_args *a, size_t size, const void *value) {
+/* Sets the next argument and keeps a copy for a graph being recorded (clippo/graph.h). */
+static void ops_arg_set(ops_args *a, clippo_graph_arg_kind kind, size_t size, const void *value) {
   cl_int rc = clSetKernelArg(a->k, a->next, size, value);
   if (rc != CL_SUCCESS && a->rc == CL_SUCCESS) {
     a->rc = rc;
     a->failed_at = a->next;
+  }
+  if (a->next < CLIPPO_GRAPH_MAX_ARGS) {
+    clippo_graph_arg *r = &a->rec[a->next];
+    r->kind = kind;
+    r->size = size;
+    if (value && size <= sizeof r->value) memcpy(r->value, value, size);
   }
   a->next++;
 }
 
 void ops_arg_tensor(ops_args *a, const clippo_tensor *t) {
   cl_uint off = (cl_uint)t->offset;
-  ops_arg_set(a, sizeof(cl_mem), &t->mem);
-  ops_arg_set(a, sizeof off, &off);
+  ops_arg_set(a, CLIPPO_GRAPH_ARG_MEM, sizeof(cl_mem), &t->mem);
+  ops_arg_set(a, CLIPPO_GRAPH_ARG_OFFSET, sizeof off, &off);
 }
 
 void ops_arg_u32(ops_args *a, size_t v) {
   cl_uint u = (cl_uint)v;
-  ops_arg_set(a, sizeof u, &u);
+  ops_arg_set(a, CLIPPO_GRAPH_ARG_BYTES, sizeof u, &u);
 }
 
 void ops_arg_f32(ops_args *a, float v) {
   cl_float f = v;
-  ops_arg_set(a, sizeof f, &f);
+  ops_arg_set(a, CLIPPO_GRAPH_ARG_BYTES, sizeof f, &f);
 }
 
-void ops_arg_local_floats(ops_args *a, size_t n) { ops_arg_set(a, n * sizeof(cl_float), NULL); }
+void ops_arg_local_floats(ops_args *a, size_t n) {
+  ops_arg_set(a, CLIPPO_GRAPH_ARG_LOCAL, n * sizeof(cl_float), NULL);
+}
 
 clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, clippo_error *err) {
-  if (a->rc == CL_SUCCESS) return CLIPPO_OK;
-  return clippo_fail(err, CLIPPO_E_DEVICE, "clSetKernelArg(%s, arg %u): %s on %s", kname,
-                     a->failed_at, clippo_cl_error_name(a->rc), rt->info.name);
+  if (a->rc != CL_SUCCESS)
+    return clippo_fail(err, CLIPPO_E_DEVICE, "clSetKernelArg(%s, arg %u): %s on %s", kname,
+                       a->failed_at, clippo_cl_error_name(a->rc), rt->info.name);
+  if (clippo_graph_recording(rt)) {
+    clippo_status st = clippo_graph_note_args(rt, a->k, a->rec, a->next, err);
+    if (st) return clippo_error_prefix(err, "%s: ", kname);
+  }
+  return CLIPPO_OK;
 }
 
 /* The local size actually usable for k: at most its CL_KERNEL_WORK_GROUP_SIZE (power of two). */

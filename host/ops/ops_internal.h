@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clippo/graph.h"
 #include "clippo/runtime.h"
 
 /** How an op's kernels are shaped for one device. */
@@ -54,12 +55,14 @@ int ops_same_or_disjoint(const clippo_tensor *a, const clippo_tensor *b);
 /** 1 if a and b share no element. */
 int ops_disjoint(const clippo_tensor *a, const clippo_tensor *b);
 
-/** Kernel arguments set in order; the first failure is kept and reported by ops_args_end. */
+/** Kernel arguments set in order; the first failure is kept and reported by ops_args_end, which
+ * also hands the arguments to a graph being recorded on the runtime (clippo/graph.h). */
 typedef struct ops_args {
   cl_kernel k;
   cl_uint next;
   cl_int rc;
   cl_uint failed_at;
+  clippo_graph_arg rec[CLIPPO_GRAPH_MAX_ARGS]; /* copies of the arguments, for recording */
 } ops_args;
 
 void ops_args_begin(ops_args *a, cl_kernel k);

@@ -1,6 +1,8 @@
 /* The live device: context, queue, launches and error reporting. */
 #include "internal.h"
 
+#include "clippo/graph.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +128,7 @@ clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const s
                                const size_t *local, clippo_error *err) {
   for (cl_uint i = 0; i < dims; i++)
     if (global[i] == 0) return CLIPPO_OK; /* nothing to do */
+  if (rt->recording) return clippo_graph_record_launch(rt, k, dims, global, local, err);
   cl_int rc = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, NULL);
   if (rc == CL_SUCCESS) return CLIPPO_OK;
   char name[128] = "?";

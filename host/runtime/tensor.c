@@ -58,11 +58,18 @@ void clippo_tensor_release(clippo_rt *rt, clippo_tensor *t) {
   memset(t, 0, sizeof *t);
 }
 
+/* Transfers are not part of a recorded graph (clippo/graph.h): they would happen at recording
+ * time only. */
+static clippo_status recording_fail(clippo_error *err, const char *what) {
+  return clippo_fail(err, CLIPPO_E_ARG, "%s a tensor while a graph is being recorded", what);
+}
+
 clippo_status clippo_tensor_write(clippo_rt *rt, clippo_tensor *t, const void *host,
                                   clippo_error *err) {
   size_t es = clippo_dtype_size(t->dtype);
   size_t bytes = clippo_tensor_count(t) * es;
   if (bytes == 0) return CLIPPO_OK;
+  if (rt->recording) return recording_fail(err, "writing");
   cl_int rc =
       clEnqueueWriteBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueWriteBuffer (uploading a tensor)", err);
@@ -73,6 +80,7 @@ clippo_status clippo_tensor_read(clippo_rt *rt, const clippo_tensor *t, void *ho
   size_t es = clippo_dtype_size(t->dtype);
   size_t bytes = clippo_tensor_count(t) * es;
   if (bytes == 0) return CLIPPO_OK;
+  if (rt->recording) return recording_fail(err, "reading");
   cl_int rc =
       clEnqueueReadBuffer(rt->queue, t->mem, CL_TRUE, t->offset * es, bytes, host, 0, NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueReadBuffer (downloading a tensor)", err);
@@ -93,6 +101,7 @@ clippo_status clippo_tensor_fill(clippo_rt *rt, clippo_tensor *t, float value, c
                        clippo_dtype_name(t->dtype));
   size_t n = clippo_tensor_count(t);
   if (n == 0) return CLIPPO_OK;
+  if (rt->recording) return recording_fail(err, "filling");
   cl_int rc = clEnqueueFillBuffer(rt->queue, t->mem, &value, sizeof value, t->offset * 4, n * 4, 0,
                                   NULL, NULL);
   return clippo_cl_check(rt, rc, "clEnqueueFillBuffer", err);

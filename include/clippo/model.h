@@ -58,11 +58,61 @@ clippo_status clippo_model_embed_texts(clippo_model *m, const clippo_font *font,
 /** Peak device bytes allocated by this model's runtime so far (weights + workspace). */
 unsigned long long clippo_model_peak_bytes(const clippo_model *m);
 
+/* ---- planned execution (host/model/plan.c) ---------------------------------------------------
+ * A plan is the forward for one batch size recorded once (clippo/graph.h): every kernel launch
+ * with its own kernel object whose arguments are set once, every GEMM as a recorded call, and the
+ * activations placed by lifetime in one arena (buffers whose live ranges do not overlap share
+ * memory). Running it only writes the inputs, enqueues and reads the outputs; results are
+ * bit-identical to the unplanned path. clippo_model_embed_* create and cache a plan per batch
+ * size and kind; the training forward and backward do the same per input count. The plans of a
+ * model share its arena; free the plans you create before their model. */
+
+/** A planned forward (opaque). */
+typedef struct clippo_plan clippo_plan;
+
+/** What a plan holds. */
+typedef struct clippo_plan_info {
+  size_t batch;                        /* inputs per run */
+  size_t steps;                        /* recorded steps (kernel launches + GEMM calls) */
+  size_t kernel_steps;                 /* of which kernel launches */
+  size_t buffers;                      /* activation buffers placed in the arena */
+  unsigned long long activation_bytes; /* their sizes summed: what one buffer each would take */
+  unsigned long long arena_bytes;      /* the arena they share by lifetime */
+} clippo_plan_info;
+
+/** Plans the inference forward of exactly batch inputs with output kind. */
+clippo_status clippo_plan_create(clippo_model *m, size_t batch, clippo_embed_kind kind,
+                                 clippo_plan **out, clippo_error *err);
+
+/** Runs a plan: images (batch, S, S, 3) float32 NHWC in [-1, 1] in, (batch, output_dim(kind))
+ * float32 rows out, like clippo_model_embed_images. */
+clippo_status clippo_plan_run(clippo_plan *p, const float *images, float *out, clippo_error *err);
+
+/** The plan's sizes. */
+void clippo_plan_get_info(const clippo_plan *p, clippo_plan_info *out);
+
+/** Frees a plan made with clippo_plan_create; NULL is fine. */
+void clippo_plan_free(clippo_plan *p);
+
+/** Planned execution on (1, the default) or off (0: every op called one by one over one buffer
+ * per activation, as before plans existed; kept for benchmarks and tests) for the embedding and
+ * training calls of m. */
+clippo_status clippo_model_set_planned(clippo_model *m, int planned, clippo_error *err);
+
+/** 1 when m runs planned. */
+int clippo_model_planned(const clippo_model *m);
+
+/** The sizes of the training plan of the last planned clippo_model_train_forward;
+ * CLIPPO_E_ARG when there is none. */
+clippo_status clippo_model_train_plan_info(const clippo_model *m, clippo_plan_info *out,
+                                           clippo_error *err);
+
 /* ---- training (host/model/train_forward.c, host/model/backward.c) ---------------------------
  * One tower, same weights for images and rendered texts: the trainer passes 2N inputs (N images
- * then their N rendered captions) to one train_forward. Activations for the backward are
- * planned lazily at the first train_forward for a count (kept while later counts fit, freed with
- * the model); gradients, one per parameter with the parameter's shape, at first use. Parameters
+ * then their N rendered captions) to one train_forward. The forward and backward for a count are
+ * planned at the first train_forward for that count (a plan per count, kept with the model; the
+ * unplanned path keeps its activations while later counts fit); gradients, one per parameter with
+ * the parameter's shape, at first use. Parameters
  * are indexed 0..param_count-1 in checkpoint order; their device tensors may be updated in place
  * by an optimizer (then call clippo_model_params_changed before inference calls). */
 

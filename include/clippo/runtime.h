@@ -98,6 +98,7 @@ typedef struct clippo_rt {
   unsigned long long bytes_peak;      /* peak of bytes_allocated */
   clippo_precision precision;         /* GEMM arithmetic (clippo_rt_set_precision) */
   struct clippo_tensor *scratch;      /* CLIPPO_RT_SCRATCH grow-only buffers, or NULL */
+  struct clippo_graph *recording;     /* graph being recorded (clippo/graph.h), or NULL */
   clippo_rt_notify_fn notify;         /* set by the caller after clippo_rt_create; NULL: silent */
   const void *notify_user;            /* passed to notify */
   int compile_noticed;                /* CLIPPO_RT_EVENT_COMPILING was sent */

@@ -1,0 +1,42 @@
+/* GEMMs inside a recorded graph (clippo/graph.h): while a graph records, a product becomes a call
+ * step that replays the same product, provider choice and fallback included, through
+ * clippo_gemm_with. Its operands are checked against their buffers at each replay, when they are
+ * bound to real memory. */
+#include "clippo/graph.h"
+#include "gemm_internal.h"
+
+/* Everything of a call but its tensors. */
+typedef struct gemm_blob {
+  clippo_gemm_provider provider;
+  int has_cfg;
+  clippo_gemm_kernel_cfg cfg;
+  int ta, tb;
+  size_t m, n, k;
+  float alpha, beta;
+  size_t lda, ldb, ldc, sa, sb, sc, batch;
+} gemm_blob;
+
+static clippo_status gemm_replay(clippo_rt *rt, const clippo_tensor *t, const void *blob,
+                                 clippo_error *err) {
+  const gemm_blob *b = blob;
+  clippo_tensor c = t[2];
+  return clippo_gemm_with(rt, b->provider, b->has_cfg ? &b->cfg : NULL, b->ta, b->tb, b->m, b->n,
+                          b->k, b->alpha, &t[0], b->lda, b->sa, &t[1], b->ldb, b->sb, b->beta, &c,
+                          b->ldc, b->sc, b->batch, err);
+}
+
+clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
+                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                clippo_error *err) {
+  gemm_blob b = {provider, cfg != NULL, {0, 0, 0, 0, 0, 0},
+                 g->ta,    g->tb,       g->m,
+                 g->n,     g->k,        g->alpha,
+                 g->beta,  g->lda,      g->ldb,
+                 g->ldc,   g->sa,       g->sb,
+                 g->sc,    g->batch};
+  if (cfg) b.cfg = *cfg;
+  const clippo_tensor *ts[3] = {g->a, g->b, g->c};
+  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, 3, &b, sizeof b, err);
+  if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu: ", g->m, g->n, g->k);
+  return CLIPPO_OK;
+}
