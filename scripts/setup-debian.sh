@@ -5,6 +5,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd mesa-opencl-icd
   libclblast-dev libhdf5-dev libfreetype-dev libcmocka-dev libpng-dev libjpeg-dev libzip-dev
+  libgif-dev libwebp-dev
   libcjson-dev libopenblas-dev liblapacke-dev
   clang libclang-rt-14-dev clang-format clang-tidy
   unifont dataset-fashion-mnist

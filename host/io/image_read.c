@@ -1,4 +1,5 @@
-/* PNG and JPEG decoding into 8-bit RGB with TensorFlow's decode_image(channels=3) semantics.
+/* PNG, JPEG, GIF and WebP decoding into 8-bit RGB with TensorFlow's decode_image(channels=3)
+ * semantics (GIF through giflib, WebP through libwebp: no decoder is written here).
  *
  * libpng and libjpeg report fatal errors through longjmp. Every object that must survive a
  * longjmp (library handles, buffers, messages) lives in a context struct owned by the caller of
@@ -14,7 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gif_lib.h>
 #include <png.h>
+#include <webp/decode.h>
 /* jpeglib.h needs stdio.h (FILE) and size_t before it. */
 #include <jpeglib.h>
 #include <jerror.h>
@@ -352,6 +355,172 @@ static clippo_status decode_jpeg(const unsigned char *data, size_t size, const c
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* WebP (libwebp)                                                                             */
+
+static clippo_status decode_webp(const unsigned char *data, size_t size, const char *name,
+                                 int64_t max_pixels, clippo_image *img, clippo_error *err) {
+  WebPBitstreamFeatures f;
+  if (WebPGetFeatures(data, size, &f) != VP8_STATUS_OK)
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s: invalid WebP: cannot read its header", name);
+  if (f.has_animation)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s: animated WebP images are not supported (save one frame as PNG)", name);
+  clippo_status st =
+      check_dims(name, "WebP", (uint64_t)f.width, (uint64_t)f.height, max_pixels, err);
+  if (st != CLIPPO_OK) return st;
+  const size_t stride = (size_t)f.width * 3, bytes = stride * (size_t)f.height;
+  uint8_t *px = malloc(bytes);
+  if (!px)
+    return clippo_fail(err, CLIPPO_E_NOMEM, "%s: out of memory for a %d x %d WebP", name, f.width,
+                       f.height);
+  /* RGB output drops an alpha channel without compositing, as for PNG. */
+  if (!WebPDecodeRGBInto(data, size, px, bytes, (int)stride)) {
+    free(px);
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s: invalid WebP: the image data does not decode",
+                       name);
+  }
+  img->data = px;
+  img->width = f.width;
+  img->height = f.height;
+  return CLIPPO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GIF (giflib): the first frame on a black canvas of the logical screen, as TensorFlow's
+ * decode_image(expand_animations=False) does: pixels outside the frame and transparent ones
+ * stay 0. */
+
+typedef struct gif_src {
+  const unsigned char *data;
+  size_t left;
+} gif_src;
+
+static int gif_read_cb(GifFileType *g, GifByteType *out, int n) {
+  gif_src *s = g->UserData;
+  size_t k = n > 0 ? (size_t)n : 0;
+  if (k > s->left) k = s->left;
+  memcpy(out, s->data, k);
+  s->data += k;
+  s->left -= k;
+  return (int)k;
+}
+
+static clippo_status gif_fail(const char *name, const char *what, int code, clippo_error *err) {
+  const char *m = GifErrorString(code);
+  return clippo_fail(err, CLIPPO_E_FORMAT, "%s: invalid GIF: %s (%s)", name, what,
+                     m ? m : "unknown error");
+}
+
+/* Reads the records up to the first image; *transparent gets the transparent colour index of
+ * its graphics control block (-1: none); *found is 1 at an image descriptor, 0 at the end. */
+static clippo_status gif_seek_image(GifFileType *g, const char *name, int *transparent, int *found,
+                                    clippo_error *err) {
+  *found = 0;
+  for (;;) {
+    GifRecordType type;
+    if (DGifGetRecordType(g, &type) == GIF_ERROR)
+      return gif_fail(name, "bad record", g->Error, err);
+    if (type == IMAGE_DESC_RECORD_TYPE) {
+      *found = 1;
+      return CLIPPO_OK;
+    }
+    if (type == TERMINATE_RECORD_TYPE) return CLIPPO_OK;
+    if (type != EXTENSION_RECORD_TYPE) continue;
+    int code = 0;
+    GifByteType *ext = NULL;
+    if (DGifGetExtension(g, &code, &ext) == GIF_ERROR)
+      return gif_fail(name, "bad extension", g->Error, err);
+    if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4) {
+      GraphicsControlBlock gcb;
+      if (DGifExtensionToGCB(ext[0], ext + 1, &gcb) == GIF_OK) *transparent = gcb.TransparentColor;
+    }
+    while (ext) {
+      if (DGifGetExtensionNext(g, &ext) == GIF_ERROR)
+        return gif_fail(name, "bad extension", g->Error, err);
+    }
+  }
+}
+
+/* Decodes the first frame's colour indices (deinterlaced) into idx (w * h bytes). */
+static clippo_status gif_read_frame(GifFileType *g, const char *name, int w, int h, int interlace,
+                                    GifByteType *idx, clippo_error *err) {
+  static const int start[4] = {0, 4, 2, 1}, step[4] = {8, 8, 4, 2};
+  for (int pass = 0; pass < (interlace ? 4 : 1); pass++)
+    for (int y = interlace ? start[pass] : 0; y < h; y += interlace ? step[pass] : 1)
+      if (DGifGetLine(g, idx + (size_t)y * (size_t)w, w) == GIF_ERROR)
+        return gif_fail(name, "truncated or corrupt image data", g->Error, err);
+  return CLIPPO_OK;
+}
+
+/* Paints the frame (w x h at left, top) onto the RGB canvas (cw x ch), clipped to it. */
+static clippo_status gif_paint(const GifByteType *idx, int w, int h, int left, int top,
+                               const ColorMapObject *cmap, int transparent, uint8_t *canvas, int cw,
+                               int ch, const char *name, clippo_error *err) {
+  for (int y = 0; y < h && top + y < ch; y++)
+    for (int x = 0; x < w && left + x < cw; x++) {
+      int c = idx[(size_t)y * (size_t)w + (size_t)x];
+      if (c == transparent) continue;
+      if (c >= cmap->ColorCount)
+        return clippo_fail(err, CLIPPO_E_FORMAT,
+                           "%s: invalid GIF: colour index %d outside its %d-colour map", name, c,
+                           cmap->ColorCount);
+      uint8_t *o = canvas + ((size_t)(top + y) * (size_t)cw + (size_t)(left + x)) * 3;
+      o[0] = cmap->Colors[c].Red;
+      o[1] = cmap->Colors[c].Green;
+      o[2] = cmap->Colors[c].Blue;
+    }
+  return CLIPPO_OK;
+}
+
+static clippo_status decode_gif(const unsigned char *data, size_t size, const char *name,
+                                int64_t max_pixels, clippo_image *img, clippo_error *err) {
+  gif_src src = {data, size};
+  int code = 0;
+  GifFileType *g = DGifOpen(&src, gif_read_cb, &code);
+  if (!g) return gif_fail(name, "cannot read its header", code, err);
+  const int cw = g->SWidth, ch = g->SHeight;
+  int transparent = -1, found = 0;
+  uint8_t *canvas = NULL;
+  GifByteType *idx = NULL;
+  clippo_status st = check_dims(name, "GIF", (uint64_t)(cw > 0 ? cw : 0),
+                                (uint64_t)(ch > 0 ? ch : 0), max_pixels, err);
+  if (!st) st = gif_seek_image(g, name, &transparent, &found, err);
+  if (!st && !found)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: invalid GIF: no image in it", name);
+  if (!st && DGifGetImageDesc(g) == GIF_ERROR)
+    st = gif_fail(name, "bad image descriptor", g->Error, err);
+  const GifImageDesc *d = &g->Image;
+  const ColorMapObject *cmap = NULL;
+  if (!st) {
+    cmap = d->ColorMap ? d->ColorMap : g->SColorMap;
+    if (!cmap) st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: invalid GIF: no colour map", name);
+  }
+  if (!st)
+    st = check_dims(name, "GIF frame", (uint64_t)(d->Width > 0 ? d->Width : 0),
+                    (uint64_t)(d->Height > 0 ? d->Height : 0), max_pixels, err);
+  if (!st) {
+    canvas = calloc((size_t)cw * (size_t)ch, 3);
+    idx = malloc((size_t)d->Width * (size_t)d->Height);
+    if (!canvas || !idx)
+      st = clippo_fail(err, CLIPPO_E_NOMEM, "%s: out of memory for a %d x %d GIF", name, cw, ch);
+  }
+  if (!st) st = gif_read_frame(g, name, d->Width, d->Height, d->Interlace, idx, err);
+  if (!st)
+    st = gif_paint(idx, d->Width, d->Height, d->Left, d->Top, cmap, transparent, canvas, cw, ch,
+                   name, err);
+  DGifCloseFile(g, &code);
+  free(idx);
+  if (st) {
+    free(canvas);
+    return st;
+  }
+  img->data = canvas;
+  img->width = cw;
+  img->height = ch;
+  return CLIPPO_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 clippo_status clippo_image_decode_mem_limited(const void *data, size_t size, const char *name,
                                               int64_t max_pixels, clippo_image *img,
@@ -367,18 +536,16 @@ clippo_status clippo_image_decode_mem_limited(const void *data, size_t size, con
   switch (clippo_image_detect(data, size)) {
   case CLIPPO_IMAGE_PNG: st = decode_png(data, size, name, max_pixels, img, err); break;
   case CLIPPO_IMAGE_JPEG: st = decode_jpeg(data, size, name, max_pixels, img, err); break;
-  case CLIPPO_IMAGE_GIF:
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "%s: GIF images are not supported (PNG, JPEG)",
-                       name);
+  case CLIPPO_IMAGE_GIF: st = decode_gif(data, size, name, max_pixels, img, err); break;
+  case CLIPPO_IMAGE_WEBP: st = decode_webp(data, size, name, max_pixels, img, err); break;
   case CLIPPO_IMAGE_BMP:
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "%s: BMP images are not supported (PNG, JPEG)",
-                       name);
-  case CLIPPO_IMAGE_WEBP:
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "%s: WebP images are not supported (PNG, JPEG)",
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s: BMP images are not supported (no maintained BMP decoder library is "
+                       "used; convert it to PNG)",
                        name);
   default:
     return clippo_fail(err, CLIPPO_E_FORMAT,
-                       "%s: not a PNG or JPEG image (unrecognised leading bytes)", name);
+                       "%s: not a PNG, JPEG, GIF or WebP image (unrecognised leading bytes)", name);
   }
   return st;
 }

@@ -1,4 +1,4 @@
-/* Collecting image files: explicit files and recursive folder walks (PNG/JPEG by magic). */
+/* Collecting image files: explicit files and recursive folder walks (image formats by magic). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <dirent.h>
 #include <errno.h>
@@ -35,7 +35,9 @@ void clippo_path_list_free(clippo_path_list *l) {
   memset(l, 0, sizeof *l);
 }
 
-/* 1 when the file starts with a PNG or JPEG signature. */
+/* 1 when the file starts with the signature of an image format (PNG, JPEG, GIF, WebP, and BMP,
+ * which decoding rejects with a reason, so that such files are reported, not silently left
+ * out). */
 static int looks_like_image(const char *path) {
   FILE *fp = fopen(path, "rb");
   if (!fp) return 0;
@@ -43,7 +45,7 @@ static int looks_like_image(const char *path) {
   size_t n = fread(head, 1, sizeof head, fp);
   fclose(fp);
   clippo_image_format f = clippo_image_detect(head, n);
-  return f == CLIPPO_IMAGE_PNG || f == CLIPPO_IMAGE_JPEG;
+  return f != CLIPPO_IMAGE_UNKNOWN;
 }
 
 static int cmp_str(const void *a, const void *b) {

@@ -13,7 +13,11 @@
  *    YCCK are converted to RGB with TensorFlow's formula (inverted when an Adobe marker is
  *    present); corrupt-data warnings are not errors (as in TensorFlow); EXIF orientation is
  *    ignored (TensorFlow ignores it too);
- *  - GIF, BMP and WebP (which TensorFlow also reads) are rejected with CLIPPO_E_UNSUPPORTED.
+ *  - GIF (giflib): the first frame painted on a black canvas of the logical screen size,
+ *    transparent pixels left black, as decode_image(expand_animations=False) does;
+ *  - WebP (libwebp): still images, alpha dropped; animated files are CLIPPO_E_UNSUPPORTED;
+ *  - BMP is recognised and rejected with CLIPPO_E_UNSUPPORTED (Debian has no maintained BMP
+ *    decoder library; gdk-pixbuf disables its own BMP loader by default as unmaintained).
  * Resizing is tf.image.resize(method="bilinear", antialias=False) (half-pixel centres, float32
  * arithmetic in TensorFlow's order, aspect ratio not kept), clipped to [0, 255] and cast back to
  * uint8 by truncation, as big_vision's `resize` op does. */
@@ -50,18 +54,18 @@ typedef enum clippo_image_format {
   CLIPPO_IMAGE_UNKNOWN = 0,
   CLIPPO_IMAGE_PNG,
   CLIPPO_IMAGE_JPEG,
-  CLIPPO_IMAGE_GIF, /* recognised, not decoded */
+  CLIPPO_IMAGE_GIF, /* first frame */
   CLIPPO_IMAGE_BMP, /* recognised, not decoded */
-  CLIPPO_IMAGE_WEBP /* recognised, not decoded */
+  CLIPPO_IMAGE_WEBP /* still images */
 } clippo_image_format;
 
 /** The format of an encoded image from its first bytes (TensorFlow's signatures). */
 clippo_image_format clippo_image_detect(const void *data, size_t size);
 
-/** Decodes a PNG or JPEG held in memory into *img (RGB, 8 bits). `name` (may be NULL) names the
- * source in error messages. Errors: CLIPPO_E_FORMAT (not an image, corrupt, truncated, zero
- * size), CLIPPO_E_UNSUPPORTED (GIF/BMP/WebP, or larger than CLIPPO_IMAGE_MAX_PIXELS /
- * CLIPPO_IMAGE_MAX_SIDE), CLIPPO_E_NOMEM. On failure *img is left empty. */
+/** Decodes a PNG, JPEG, GIF or WebP held in memory into *img (RGB, 8 bits). `name` (may be
+ * NULL) names the source in error messages. Errors: CLIPPO_E_FORMAT (not an image, corrupt,
+ * truncated, zero size), CLIPPO_E_UNSUPPORTED (BMP, animated WebP, or over
+ * CLIPPO_IMAGE_MAX_PIXELS / CLIPPO_IMAGE_MAX_SIDE), CLIPPO_E_NOMEM. On failure *img is empty. */
 clippo_status clippo_image_decode_mem(const void *data, size_t size, const char *name,
                                       clippo_image *img, clippo_error *err);
 
