@@ -16,9 +16,11 @@
  * Every update kernel gets the clip (gnorm, maxn, clip: g -> g / gnorm * maxn as optax does),
  * lr, wd (0 unless the parameter's name ends in /kernel) and the schedule value sched:
  * p = p - ((u * lr + wd * p) * sched). The momentum (momentum != 0) follows optax.ema(debias=False,
- * accumulator_dtype=bfloat16): m_new = (1 - b) u + bf16(b_bf16 * m_old) (the product of a
- * bfloat16 state and the weakly typed decay is bfloat16), the update uses m_new in float32 and
- * the state keeps bf16(m_new), rounded to nearest even. */
+ * accumulator_dtype=bfloat16) as big_vision runs it compiled (jit/pmap, REFERENCE.md §6):
+ * m_new = (1 - b) u + float32(bf16(b) * m_old): the weakly typed decay becomes bfloat16 but XLA
+ * keeps the product in float32 (it is exact there: two 8-bit significands), so the product is
+ * not rounded to bfloat16. The update uses m_new in float32; only the stored state is rounded,
+ * bf16(m_new), to nearest even. */
 
 #include "common.h"
 
@@ -38,7 +40,7 @@ static inline float clip_grad(float g, float gnorm, float maxn, uint clip) {
 static inline float apply_momentum(float u, __global ushort *m, uint idx, uint has_mom, float mom_b,
                                    float mom_1mb) {
   if (!has_mom) return u;
-  float prod = bf16_to_f(f_to_bf16(mom_b * bf16_to_f(m[idx])));
+  float prod = mom_b * bf16_to_f(m[idx]); /* exact in float32, not rounded to bfloat16 */
   float mn = mom_1mb * u + prod;
   m[idx] = f_to_bf16(mn);
   return mn;

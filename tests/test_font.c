@@ -182,6 +182,42 @@ static void test_file_errors(void **state) {
   free(dir);
 }
 
+/* Font files are capped at CLIPPO_FONT_MAX_FILE_BYTES: a larger regular file (.hex or FreeType)
+ * fails at once, a stream that does not end (/dev/zero as a .hex) after the cap, naming it. */
+static void test_file_size_cap(void **state) {
+  (void)state;
+  char *dir = test_tmpdir();
+  assert_non_null(dir);
+  char path[4096];
+  clippo_font *font = NULL;
+  clippo_error err;
+  const char *p1[1] = {path};
+  const char *names[2] = {"big.hex", "big.ttf"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(truncate(path, (off_t)CLIPPO_FONT_MAX_FILE_BYTES + 1), 0); /* sparse */
+    assert_int_equal(clippo_font_load(&font, p1, 1, &err), CLIPPO_E_IO);
+    assert_null(font);
+    assert_non_null(strstr(err.msg, names[i]));
+    assert_non_null(strstr(err.msg, "larger than"));
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/zero.hex", dir);
+  if (symlink("/dev/zero", path) == 0) {
+    assert_int_equal(clippo_font_load(&font, p1, 1, &err), CLIPPO_E_IO);
+    assert_non_null(strstr(err.msg, "zero.hex"));
+    assert_non_null(strstr(err.msg, "larger than"));
+    unlink(path);
+  } else {
+    fail_msg("cannot create the symlink %s -> /dev/zero", path);
+  }
+  rmdir(dir);
+  free(dir);
+}
+
 /* Writes a BDF font holding 'A' (8x16) and U+4E16 (16x16) as the given hex glyphs. */
 static void write_bdf(const char *path, const char *a_hex, const char *wide_hex) {
   FILE *fp = fopen(path, "wb");
@@ -337,6 +373,7 @@ int main(void) {
       cmocka_unit_test(test_hex_malformed),
       cmocka_unit_test(test_hex_lenient_and_override),
       cmocka_unit_test(test_file_errors),
+      cmocka_unit_test(test_file_size_cap),
       cmocka_unit_test(test_freetype_bdf),
       cmocka_unit_test(test_freetype_otf),
       cmocka_unit_test(test_env_and_identity),

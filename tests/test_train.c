@@ -104,11 +104,14 @@ static void check_sgd_gradient(run_ctx *c) {
   /* the first loss is the fixture's */
   char *meta = test_shared_path("fixtures/tiny/meta.json");
   FILE *fp = fopen(meta, "rb");
+  if (!fp) fail_msg("%s: cannot open", meta);
   char buf[1024];
   size_t n = fread(buf, 1, sizeof buf - 1, fp);
   fclose(fp);
   buf[n] = '\0';
-  double want_loss = strtod(strstr(buf, "\"loss\":") + 7, NULL);
+  const char *lk = strstr(buf, "\"loss\":");
+  if (!lk) fail_msg("%s: no \"loss\" in the first %zu bytes", meta, n);
+  double want_loss = strtod(lk + 7, NULL);
   print_message("[ train    ] first loss %.7f (fixture %.7f)\n", res.first_loss, want_loss);
   assert_true(fabs(res.first_loss - want_loss) <= 1e-4 * want_loss);
   free(meta);

@@ -174,6 +174,16 @@ static clippo_status sniff(const char *path, ckpt_kind *kind, clippo_error *err)
 
 clippo_status clippo_checkpoint_load(const char *path, clippo_checkpoint *ck, int with_opt,
                                      clippo_error *err) {
+  clippo_load_opts o = {0};
+  o.with_opt = with_opt;
+  return clippo_checkpoint_load_opts(path, ck, &o, err);
+}
+
+clippo_status clippo_checkpoint_load_opts(const char *path, clippo_checkpoint *ck,
+                                          const clippo_load_opts *opts, clippo_error *err) {
+  const clippo_load_opts none = {0};
+  if (!opts) opts = &none;
+  const int with_opt = opts->with_opt;
   memset(ck, 0, sizeof *ck);
   ck->step = -1;
   ckpt_kind kind = KIND_UNKNOWN;
@@ -182,7 +192,7 @@ clippo_status clippo_checkpoint_load(const char *path, clippo_checkpoint *ck, in
   if (kind == KIND_NPZ) {
     st = clippo_npz_load(path, &ck->params, with_opt ? &ck->opt : NULL, err);
   } else if (kind == KIND_H5) {
-    st = clippo_h5_load(path, ck, with_opt, err);
+    st = clippo_h5_load_opts(path, ck, opts, err);
   } else {
     return clippo_fail(err, CLIPPO_E_FORMAT,
                        "%s: not a checkpoint (neither a zip/.npz nor an HDF5 file)", path);

@@ -352,7 +352,14 @@ static clippo_status read_dataset(hid_t d, const char *name, ds_ud *u, clippo_ar
     goto done;
   }
   /* The shape is untrusted: the data must be stored in the file (contiguous or compact layout:
-   * exactly; chunked, maybe compressed: within a plausible ratio) before anything is allocated. */
+   * exactly; chunked, maybe compressed: within a plausible ratio) before anything is allocated.
+   * The element size is untrusted too: the product must not wrap. */
+  if (fsize == 0 || (count && count > UINT64_MAX / fsize)) {
+    st = clippo_fail(err, CLIPPO_E_FORMAT,
+                     "%s: dataset /%s/%s: %llu elements of %zu bytes overflow the byte count", path,
+                     u->group, name, (unsigned long long)count, fsize);
+    goto done;
+  }
   uint64_t logical = count * fsize;
   uint64_t stored = (uint64_t)H5Dget_storage_size(d);
   hid_t dcpl = H5Dget_create_plist(d);
@@ -565,6 +572,16 @@ static clippo_status h5_check_child(void *vctx, clippo_error *err) {
 
 clippo_status clippo_h5_load(const char *path, clippo_checkpoint *ck, int with_opt,
                              clippo_error *err) {
+  clippo_load_opts o = {0};
+  o.with_opt = with_opt;
+  return clippo_h5_load_opts(path, ck, &o, err);
+}
+
+clippo_status clippo_h5_load_opts(const char *path, clippo_checkpoint *ck,
+                                  const clippo_load_opts *opts, clippo_error *err) {
+  const clippo_load_opts none = {0};
+  if (!opts) opts = &none;
+  const int with_opt = opts->with_opt;
   memset(ck, 0, sizeof *ck);
   ck->step = -1;
   struct stat sb;
@@ -574,15 +591,17 @@ clippo_status clippo_h5_load(const char *path, clippo_checkpoint *ck, int with_o
   /* libhdf5 1.10 crashes on some corrupt files, or loops on them for minutes (fuzzing finds
    * both in seconds): read the whole file once in a throw-away child process, then for real
    * here. CPU limit: 20 s plus 1 s per 50 MB (a real checkpoint reads in well under 1 s of CPU
-   * per 100 MB). */
+   * per 100 MB); wall-clock limit (a child blocked on a slow disk or a lock uses no CPU): 3x
+   * that plus 30 s. */
   h5_check_ctx c = {path, with_opt, &sb};
-  unsigned limit = 20u + (unsigned)((uint64_t)sb.st_size / 50000000u);
-  const char *env = getenv("CLIPPO_HDF5_CHECK_CPU_S"); /* tests replaying such files lower it */
-  if (env && atoi(env) > 0) limit = (unsigned)atoi(env);
+  clippo_isolate_limits lim;
+  lim.cpu_s = opts->h5_check_cpu_s ? opts->h5_check_cpu_s
+                                   : 20u + (unsigned)((uint64_t)sb.st_size / 50000000u);
+  lim.wall_s = opts->h5_check_wall_s ? opts->h5_check_wall_s : 3u * lim.cpu_s + 30u;
   int ran = 0;
   clippo_status st =
       clippo_run_isolated(h5_check_child, &c, path, "libhdf5", "reading it",
-                          ": the file is corrupt or not what it claims to be", limit, &ran, err);
+                          ": the file is corrupt or not what it claims to be", &lim, &ran, err);
   if (st) return st;
   return h5_load_impl(path, ck, with_opt, 0, &sb, err);
 }
@@ -765,6 +784,18 @@ done:
   return st;
 }
 
+/* Bytes of every array of ck. */
+static uint64_t ckpt_bytes(const clippo_checkpoint *ck) {
+  uint64_t n = 0;
+  const clippo_params *g[2] = {&ck->params, &ck->opt};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < g[k]->count; i++) {
+      const clippo_array *a = &g[k]->items[i].value;
+      n += (uint64_t)clippo_array_count(a) * clippo_dtype_size(a->dtype);
+    }
+  return n;
+}
+
 typedef struct h5_write_ctx {
   const char *tmp, *path;
   const clippo_checkpoint *ck;
@@ -788,7 +819,10 @@ clippo_status clippo_h5_save(const char *path, const clippo_checkpoint *ck, clip
    * exit: write from a throw-away child process; in-process only when no child can be made. */
   h5_write_ctx c = {tmp, path, ck};
   int ran = 0;
-  st = clippo_run_isolated(h5_write_child, &c, path, "libhdf5", "writing it", "", 0, &ran, err);
+  /* no CPU limit (compression of a large file); a wall-clock one so that a child blocked for
+   * good cannot hang the caller: 2 min plus 1 s per 10 MB (a disk slower than that is not) */
+  clippo_isolate_limits lim = {0, 120u + (unsigned)(ckpt_bytes(ck) / 10000000u)};
+  st = clippo_run_isolated(h5_write_child, &c, path, "libhdf5", "writing it", "", &lim, &ran, err);
   if (!ran) st = h5_write_file(tmp, path, ck, err);
   if (st)
     remove(tmp);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -69,9 +71,61 @@ static int write_all(int fd, const void *buf, size_t n) {
   return 0;
 }
 
+/* Seconds on the monotonic clock. */
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Reads up to n bytes of the child's result from fd until EOF, n bytes or the deadline
+ * (deadline <= 0: none). Returns the bytes read; *late is set when the deadline passed. */
+static size_t read_result(int fd, void *buf, size_t n, double deadline, int *late) {
+  size_t got = 0;
+  *late = 0;
+  while (got < n) {
+    if (deadline > 0) {
+      double left = deadline - mono_s();
+      if (left <= 0) {
+        *late = 1;
+        break;
+      }
+      struct pollfd pfd = {fd, POLLIN, 0};
+      int pr = poll(&pfd, 1, left > 1e6 ? 1000000000 : (int)(left * 1000.0) + 1);
+      if (pr < 0 && errno == EINTR) continue;
+      if (pr < 0) break;
+      if (pr == 0) continue; /* the loop checks the deadline */
+    }
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  return got;
+}
+
+/* Waits for the child; past the deadline (deadline <= 0: none) kills it first. Returns
+ * waitpid's result; *late is set when it had to be killed. */
+static pid_t reap(pid_t pid, int *wst, double deadline, int *late) {
+  for (;;) {
+    pid_t w = waitpid(pid, wst, deadline > 0 && !*late ? WNOHANG : 0);
+    if (w < 0 && errno == EINTR) continue;
+    if (w != 0) return w;
+    if (mono_s() >= deadline) {
+      *late = 1;
+      kill(pid, SIGKILL);
+      continue;
+    }
+    struct timespec nap = {0, 5000000}; /* 5 ms */
+    nanosleep(&nap, NULL);
+  }
+}
+
 clippo_status clippo_run_isolated(clippo_isolated_fn fn, void *ctx, const char *what,
                                   const char *library, const char *doing, const char *hint,
-                                  unsigned timeout_s, int *ran, clippo_error *err) {
+                                  const clippo_isolate_limits *limits, int *ran,
+                                  clippo_error *err) {
+  unsigned timeout_s = limits ? limits->cpu_s : 0, wall_s = limits ? limits->wall_s : 0;
   int fds[2];
   *ran = 0;
   if (pipe(fds) != 0) return CLIPPO_OK; /* no guard possible; the caller works in-process */
@@ -84,6 +138,10 @@ clippo_status clippo_run_isolated(clippo_isolated_fn fn, void *ctx, const char *
 #endif
   const pid_t parent = getpid();
   (void)parent; /* used on Linux only */
+#ifdef CLIPPO_FUZZ_BUILD
+  if (!wall_s || wall_s > 10) wall_s = 10; /* with the 3 s CPU limit below */
+#endif
+  const double deadline = wall_s ? mono_s() + (double)wall_s : 0.0;
   pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -131,22 +189,16 @@ clippo_status clippo_run_isolated(clippo_isolated_fn fn, void *ctx, const char *
   }
   close(fds[1]);
   isolated_result *r = calloc(1, sizeof *r);
-  size_t got = 0;
-  while (r && got < sizeof *r) { /* the whole result, or EOF when the child died */
-    ssize_t n = read(fds[0], (char *)r + got, sizeof *r - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
+  int late = 0;
+  /* the whole result, or EOF when the child died, or the deadline */
+  size_t got = r ? read_result(fds[0], r, sizeof *r, deadline, &late) : 0;
   close(fds[0]);
+  if (late) kill(pid, SIGKILL);
   int wst = 0;
-  pid_t w;
-  do {
-    w = waitpid(pid, &wst, 0);
-  } while (w < 0 && errno == EINTR);
+  pid_t w = reap(pid, &wst, deadline, &late);
   int exited_ok = w == pid ? WIFEXITED(wst) && WEXITSTATUS(wst) == 0 : 1; /* ECHILD: trust pipe */
   clippo_status st;
-  if (r && got == sizeof *r && exited_ok) {
+  if (r && got == sizeof *r && exited_ok && !late) {
     st = (clippo_status)r->status;
     if (st != CLIPPO_OK) {
       r->msg[sizeof r->msg - 1] = '\0';
@@ -159,7 +211,9 @@ clippo_status clippo_run_isolated(clippo_isolated_fn fn, void *ctx, const char *
     fuzz_check_child_report(log, library);
 #endif
     char how[96];
-    if (w == pid && WIFSIGNALED(wst)) {
+    if (late) {
+      snprintf(how, sizeof how, "took too long (no result after %u s, stopped)", wall_s);
+    } else if (w == pid && WIFSIGNALED(wst)) {
       int sig = WTERMSIG(wst);
       snprintf(how, sizeof how, "%s (signal %d)",
                sig == SIGXCPU || sig == SIGKILL ? "took too long" : "crashed", sig);

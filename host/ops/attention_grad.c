@@ -28,11 +28,6 @@ static clippo_tensor tail_view(const clippo_tensor *t, size_t off) {
   return clippo_tensor_view(t, off, 1, shape);
 }
 
-size_t clippo_mha_saved_floats(size_t n, size_t tq, size_t tk, size_t width, int heads) {
-  size_t h = heads > 0 ? (size_t)heads : 0;
-  return 2 * n * tq * width + 2 * n * tk * width + n * h * tq * tk;
-}
-
 void clippo_mha_saved_release(clippo_rt *rt, clippo_mha_saved *s) {
   clippo_tensor_release(rt, &s->q);
   clippo_tensor_release(rt, &s->k);

@@ -3,6 +3,8 @@
 #include "internal.h"
 #include "kernel_sources.h"
 
+#include "clippo/atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -133,13 +135,6 @@ static char *expanded_source(const char *file, size_t *len) {
   return b.p;
 }
 
-const char *clippo_kernel_source_get(const char *file, size_t *len) {
-  const clippo_kernel_source *s = find_source(file);
-  if (!s) return NULL;
-  if (len) *len = s->len;
-  return s->text;
-}
-
 static int mkdir_p(const char *dir) {
   char tmp[1024];
   snprintf(tmp, sizeof tmp, "%s", dir);
@@ -181,31 +176,26 @@ static unsigned char *cache_read(const char *path, size_t *len) {
   return data;
 }
 
-/* Writes a cache entry atomically (temporary file, fsync, rename). Failures are ignored: the cache
+/* Writes a cache entry atomically (clippo_atomic_*: temporary file, fsync, rename; temporary
+ * files of writers that died are swept from the folder first). Failures are ignored: the cache
  * is an optimisation. */
 static void cache_write(const char *dir, const char *path, const unsigned char *data, size_t len) {
   if (mkdir_p(dir) != 0) return;
-  char tmp[1200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return;
+  clippo_atomic_clean_dir(dir, ".clbin");
   unsigned char head[24];
   uint64_t n = len, sum = clippo_fnv1a(1469598103934665603ull, data, len);
   memcpy(head, cache_magic, 8);
   memcpy(head + 8, &n, 8);
   memcpy(head + 16, &sum, 8);
-  int ok = write(fd, head, sizeof head) == (ssize_t)sizeof head;
-  size_t off = 0;
-  while (ok && off < len) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w <= 0)
-      ok = 0;
-    else
-      off += (size_t)w;
+  clippo_error err;
+  clippo_atomic_file af;
+  if (clippo_atomic_open(&af, path, &err) != CLIPPO_OK) return;
+  if (clippo_atomic_write(&af, head, sizeof head, &err) != CLIPPO_OK ||
+      clippo_atomic_write(&af, data, len, &err) != CLIPPO_OK) {
+    clippo_atomic_abort(&af);
+    return;
   }
-  ok = ok && fsync(fd) == 0;
-  ok = (close(fd) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) unlink(tmp);
+  (void)clippo_atomic_commit(&af, &err);
 }
 
 /* The device binary of a built program (single device), malloc'ed. */

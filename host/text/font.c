@@ -3,6 +3,7 @@
 #include "clippo/text.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,17 +154,36 @@ static clippo_status identity_add(clippo_font *font, const char *path, clippo_er
 
 /* ---- files --------------------------------------------------------------------------------- */
 
-/* Reads a whole regular file; the message names the path. */
-static clippo_status read_file(const char *path, char **data, size_t *len, clippo_error *err) {
+static clippo_status too_large(const char *path, clippo_error *err) {
+  return clippo_fail(err, CLIPPO_E_IO, "font file %s: larger than %zu MiB (not a font file?)", path,
+                     CLIPPO_FONT_MAX_FILE_BYTES >> 20);
+}
+
+/* Checks what stat says of a font file: exists, not a directory, not over the size cap. */
+static clippo_status check_stat(const char *path, clippo_error *err) {
   struct stat st;
   if (stat(path, &st) != 0)
     return clippo_fail(err, errno == ENOENT ? CLIPPO_E_NOTFOUND : CLIPPO_E_IO, "font file %s: %s",
                        path, strerror(errno));
   if (S_ISDIR(st.st_mode))
     return clippo_fail(err, CLIPPO_E_IO, "font file %s: is a directory", path);
+  if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > CLIPPO_FONT_MAX_FILE_BYTES)
+    return too_large(path, err);
+  return CLIPPO_OK;
+}
+
+/* Reads a whole file (regular or a stream), at most CLIPPO_FONT_MAX_FILE_BYTES; the message names
+ * the path. */
+static clippo_status read_file(const char *path, char **data, size_t *len, clippo_error *err) {
+  clippo_status cs = check_stat(path, err);
+  if (cs) return cs;
   FILE *fp = fopen(path, "rb");
   if (!fp) return clippo_fail(err, CLIPPO_E_IO, "font file %s: %s", path, strerror(errno));
-  size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+  struct stat st;
+  size_t cap = fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+                       (uintmax_t)st.st_size <= CLIPPO_FONT_MAX_FILE_BYTES
+                   ? (size_t)st.st_size + 1
+                   : 65536;
   size_t n = 0;
   char *buf = malloc(cap);
   if (!buf) {
@@ -172,14 +192,22 @@ static clippo_status read_file(const char *path, char **data, size_t *len, clipp
   }
   for (;;) {
     if (n == cap) {
-      char *nb = cap < ((size_t)1 << 40) ? realloc(buf, cap * 2) : NULL;
+      /* one byte past the cap tells a file of exactly the cap from a larger one */
+      if (cap > CLIPPO_FONT_MAX_FILE_BYTES) {
+        free(buf);
+        fclose(fp);
+        return too_large(path, err);
+      }
+      size_t ncap =
+          cap * 2 > CLIPPO_FONT_MAX_FILE_BYTES + 1 ? CLIPPO_FONT_MAX_FILE_BYTES + 1 : cap * 2;
+      char *nb = realloc(buf, ncap);
       if (!nb) {
         free(buf);
         fclose(fp);
         return clippo_fail(err, CLIPPO_E_NOMEM, "font file %s: out of memory", path);
       }
       buf = nb;
-      cap *= 2;
+      cap = ncap;
     }
     size_t got = fread(buf + n, 1, cap - n, fp);
     n += got;
@@ -320,12 +348,8 @@ static int has_hex_extension(const char *path) {
 clippo_status clippo_font_add_file(clippo_font *font, const char *path, clippo_error *err) {
   if (!font || !path) return clippo_fail(err, CLIPPO_E_ARG, "add_file: NULL argument");
   if (!*path) return clippo_fail(err, CLIPPO_E_ARG, "empty font file name");
-  struct stat st;
-  if (stat(path, &st) != 0)
-    return clippo_fail(err, errno == ENOENT ? CLIPPO_E_NOTFOUND : CLIPPO_E_IO, "font file %s: %s",
-                       path, strerror(errno));
-  if (S_ISDIR(st.st_mode))
-    return clippo_fail(err, CLIPPO_E_IO, "font file %s: is a directory", path);
+  clippo_status cs = check_stat(path, err);
+  if (cs) return cs;
   if (has_hex_extension(path) || sniff_hex(path)) return clippo_font_add_hex(font, path, err);
   clippo_status s = clippo_font_add_freetype(font, path, err);
   if (s) return s;

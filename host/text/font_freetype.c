@@ -6,9 +6,11 @@
 #include FT_FREETYPE_H
 #include FT_BITMAP_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A message for a FreeType error code (FreeType builds may lack FT_Error_String's texts). */
 static const char *ft_error_text(FT_Error e, char *buf, size_t size) {
@@ -115,6 +117,14 @@ clippo_status clippo_font_add_freetype(clippo_font *font, const char *path, clip
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "font file %s: FreeType initialisation: %s", path,
                        ft_error_text(e, msg, sizeof msg));
   clippo_status st = CLIPPO_OK;
+  /* FreeType maps or reads the whole file itself: cap it as the .hex reader does */
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+      (uintmax_t)sb.st_size > CLIPPO_FONT_MAX_FILE_BYTES) {
+    st = clippo_fail(err, CLIPPO_E_IO, "font file %s: larger than %zu MiB (not a font file?)", path,
+                     CLIPPO_FONT_MAX_FILE_BYTES >> 20);
+    goto out;
+  }
   e = FT_New_Face(lib, path, 0, &face);
   if (e) {
     st = clippo_fail(err, CLIPPO_E_FORMAT, "font file %s: FreeType cannot open it as a font: %s",

@@ -1,6 +1,8 @@
 /* Atomic file replacement: write a temporary file in the target's folder, flush and fsync it,
  * then rename it over the target. A reader sees either the old file or the complete new one;
- * a crash or an error never leaves a half-written target behind. */
+ * a crash or an error never leaves a half-written target behind, and the temporary files of a
+ * writer that died are removed by the next writer. (host/runtime/atomic_file.c: the lowest
+ * layer, used by the kernel cache and by io.) */
 #ifndef CLIPPO_ATOMIC_FILE_H
 #define CLIPPO_ATOMIC_FILE_H
 
@@ -49,6 +51,12 @@ clippo_status clippo_atomic_tmpname(const char *path, char **tmp, clippo_error *
 /** Fsyncs the finished file tmp, renames it over path and fsyncs the folder. On failure tmp is
  * removed and path is untouched. */
 clippo_status clippo_atomic_publish(const char *tmp, const char *path, clippo_error *err);
+
+/** Removes, in folder dir, the temporary files of writers that died (kill -9, power loss) for
+ * targets whose names end in suffix (NULL: any): "<target>.tmp-<pid>-<hex>" (and the kernel
+ * cache's older "<target>.tmp.<pid>") whose pid no longer runs. Best effort, no errors.
+ * clippo_atomic_open and clippo_atomic_tmpname already do this for their own target. */
+void clippo_atomic_clean_dir(const char *dir, const char *suffix);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,19 @@ typedef struct clippo_checkpoint {
 clippo_status clippo_checkpoint_load(const char *path, clippo_checkpoint *ck, int with_opt,
                                      clippo_error *err);
 
+/** How a checkpoint is read (zero-initialise for the defaults). An HDF5 file is first read once
+ * in a throw-away child process (libhdf5 crashes or loops on some corrupt files); these bound
+ * that child. */
+typedef struct clippo_load_opts {
+  int with_opt;             /* also read the opt/ arrays */
+  unsigned h5_check_cpu_s;  /* CPU seconds; 0: 20 s + 1 s per 50 MB of file */
+  unsigned h5_check_wall_s; /* wall-clock seconds; 0: 3 x the CPU limit + 30 s */
+} clippo_load_opts;
+
+/** clippo_checkpoint_load with options (NULL: the defaults, without opt/ arrays). */
+clippo_status clippo_checkpoint_load_opts(const char *path, clippo_checkpoint *ck,
+                                          const clippo_load_opts *opts, clippo_error *err);
+
 /** Writes ck as an HDF5 checkpoint, atomically (the previous file survives any failure). The
  * params must match ck->cfg; when ck->has_cfg is 0 the shape fields are inferred from the
  * params and only font and ln_eps are taken from ck->cfg. */
@@ -81,6 +94,10 @@ clippo_status clippo_npz_save(const char *path, const clippo_params *params,
  * config attributes). */
 clippo_status clippo_h5_load(const char *path, clippo_checkpoint *ck, int with_opt,
                              clippo_error *err);
+
+/** clippo_h5_load with options (NULL: the defaults, without opt/ arrays). */
+clippo_status clippo_h5_load_opts(const char *path, clippo_checkpoint *ck,
+                                  const clippo_load_opts *opts, clippo_error *err);
 
 /** Writes ck (config taken as is) to an HDF5 file, atomically. */
 clippo_status clippo_h5_save(const char *path, const clippo_checkpoint *ck, clippo_error *err);

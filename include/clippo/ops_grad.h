@@ -97,9 +97,6 @@ typedef struct clippo_mha_saved {
   clippo_tensor q, k, v, p, ctx;
 } clippo_mha_saved;
 
-/** Floats of clippo_mha_saved for these sizes. */
-size_t clippo_mha_saved_floats(size_t n, size_t tq, size_t tk, size_t width, int heads);
-
 /** Allocates the tensors of *s (owned; release with clippo_mha_saved_release). */
 clippo_status clippo_mha_saved_alloc(clippo_rt *rt, clippo_mha_saved *s, size_t n, size_t tq,
                                      size_t tk, size_t width, int heads, clippo_error *err);

@@ -25,6 +25,10 @@ extern "C" {
 #define CLIPPO_GLYPH_SIZE 16
 /** One past the largest Unicode code point. */
 #define CLIPPO_MAX_CODEPOINT 0x110000u
+/** Largest font file read (bytes; Unifont's full .hex is ~10 MB, big CJK font collections
+ * ~120 MB): a larger file, or a stream such as /dev/zero that does not end by then, fails
+ * naming the file. */
+#define CLIPPO_FONT_MAX_FILE_BYTES ((size_t)256 << 20)
 /** The environment variable naming font files (colon-separated) when none are given. */
 #define CLIPPO_FONT_ENV "CLIPPO_FONT"
 

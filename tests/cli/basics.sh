@@ -21,9 +21,9 @@ if "$clippo" devices >/tmp/clippo-devices.$$ 2>&1; then
     grep -q llvmpipe /tmp/clippo-devices.$$ || { echo "FAIL: rusticl llvmpipe not listed"; fail=1; }
   fi
 else
-  echo "skip: no OpenCL device"
+  skip "no OpenCL device"
 fi
 rm -f /tmp/clippo-devices.$$
 CLIPPO_DEVICE=no-such-device-xyz "$clippo" devices --check >/dev/null 2>&1
 "$clippo" devices --bogus >/dev/null 2>&1; check "devices bad option" 2 $?
-exit $fail
+finish

@@ -10,6 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 # shellcheck source=lib/checks.sh
 . "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
 
 "$clippo" convert "$fixture" "$tmp/a.h5" >"$tmp/o1"; check "npz -> h5" 0 $?
 expect "npz -> h5 summary" "$tmp/o1" "55 parameter arrays"
@@ -72,6 +73,6 @@ for k in a.files:
 EOF
   check "numpy reads the npz, identical to the fixture" 0 $?
 else
-  echo "skip: numpy not installed"
+  skip "numpy not installed"
 fi
-exit $fail
+finish

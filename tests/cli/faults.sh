@@ -14,6 +14,9 @@ clippo=$1
 shared=${CLIPPO_SHARED_DIR:-$(dirname "$0")/../../../shared}
 fx=$shared/fixtures/tiny
 model=$fx/model.npz
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
 tmp=$(mktemp -d)
 mounts=()
 cleanup() {
@@ -131,7 +134,7 @@ if "$clippo" devices --check >/dev/null 2>&1; then
   "$clippo" convert --quiet "$tdir/run.h5" "$tdir/run.h5" 2>/dev/null
   no_tmp_files "training killed: after the next save" "$tdir"
 else
-  echo "skip: kill during training (no OpenCL device)"
+  skip "kill during training (no OpenCL device)"
 fi
 
 # ---- disk full -------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=1m tmpfs "$full" 2>/dev/null; th
   cmp -s "$full/ckpt.h5" "$tmp/full-old.h5" && "$clippo" inspect "$full/ckpt.h5" >/dev/null &&
     ok "disk full: the checkpoint still loads" || bad "disk full: the checkpoint was damaged"
 else
-  echo "skip: disk full (cannot mount a small tmpfs: not root, or not allowed here)"
+  skip "disk full (cannot mount a small tmpfs: not root, or not allowed here)"
 fi
 
 # ---- device out of memory (PoCL) ---------------------------------------------------------------
@@ -180,7 +183,7 @@ if "$clippo" devices 2>/dev/null | grep -q 'Portable Computing Language'; then
     [ -e "$tmp/oom.npy" ] && bad "out of device memory: output written"
   done
 else
-  echo "skip: device out of memory (no PoCL device)"
+  skip "device out of memory (no PoCL device)"
 fi
 
 # ---- kernel build failure ------------------------------------------------------------------------
@@ -197,4 +200,4 @@ clean_error "garbage precompiled kernel binaries" "precompiled.*\.bin.*device"
 [ -e "$tmp/bin.npy" ] && bad "garbage kernels: output written"
 
 echo "$passed passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -10,9 +10,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 # shellcheck source=lib/checks.sh
 . "$(dirname "$0")/lib/checks.sh"
-if [ -r "$shared/fonts/unifont-9.0.06.hex" ]; then
-  export CLIPPO_FONT=$shared/fonts/unifont-9.0.06.hex:$shared/fonts/unifont_upper-9.0.06.hex
-fi
+need_shared "$shared"
+export CLIPPO_FONT=$shared/fonts/unifont-9.0.06.hex:$shared/fonts/unifont_upper-9.0.06.hex
 export CLIPPO_CACHE_DIR=${CLIPPO_CACHE_DIR:-$tmp/cache}
 
 "$clippo" index --help >/dev/null; check "index --help" 0 $?
@@ -23,8 +22,8 @@ export CLIPPO_CACHE_DIR=${CLIPPO_CACHE_DIR:-$tmp/cache}
 check "search with two queries" 2 $?
 
 if ! "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
-  echo "skip: no OpenCL device"
-  exit $fail
+  skip "no OpenCL device"
+  finish
 fi
 
 mkdir -p "$tmp/img/sub/deeper" "$tmp/img/.hidden"
@@ -113,4 +112,4 @@ check "resume after interrupt" 0 $?
 expect "resume completes" "$tmp/err2" "holds $n image"
 done1=$(sed -n 's/.*; .* holds \([0-9]*\) image.*/\1/p' "$tmp/err1")
 [ -n "$done1" ] && expect "resume skips the committed ones" "$tmp/err2" "$n image file(s) found, $done1 already in"
-exit $fail
+finish

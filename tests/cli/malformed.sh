@@ -14,6 +14,9 @@ src=${CLIPPO_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 fx=$shared/fixtures/tiny
 model=$fx/model.npz
 font=$shared/fonts/unifont-9.0.06.hex
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
 tmp=$(mktemp -d)
 mounts=()
 cleanup() {
@@ -227,14 +230,14 @@ for at in 96 800 2000 6000 $((h5size / 3)); do
   [ $rc -ne 0 ] && no_output "convert h5 hole $at" "$tmp/h5hole-out.npz"
   rm -f "$tmp/h5hole-out.npz"
 done
-# Every past fuzzing finding for the HDF5 loader, through the program (one keeps libhdf5 busy
-# until the guard's CPU limit: 2 s here instead of 20).
-export CLIPPO_HDF5_CHECK_CPU_S=2
+# Every past fuzzing finding for the HDF5 loader, through the program. hdf5-endless-loop.h5
+# keeps libhdf5 busy until the guard's CPU limit (20 s by default): test_fuzz_regressions
+# replays it with a 2 s limit set through the API (clippo_load_opts), so it is left out here.
 for f in "$src"/tests/fuzz/regressions/h5/*; do
   [ -f "$f" ] || continue
+  [ "$(basename "$f")" = hdf5-endless-loop.h5 ] && continue
   run_case "inspect fuzz finding $(basename "$f")" any -- "$clippo" inspect "$f"
 done
-unset CLIPPO_HDF5_CHECK_CPU_S
 
 # ---- arrays for --images -----------------------------------------------------------------
 
@@ -412,7 +415,7 @@ ls "$tmp" | grep -q '\.tmp-' && { echo "FAIL: temporary files left: $(ls "$tmp" 
 mkdir -p "$tmp/ro"
 if [ "$(id -u)" = 0 ]; then
   if mount -t tmpfs -o size=1m,ro tmpfs "$tmp/ro" 2>/dev/null; then mounts+=("$tmp/ro"); else
-    echo "skip: read-only folder (cannot mount a read-only tmpfs)"
+    skip "read-only folder (cannot mount a read-only tmpfs)"
     rmdir "$tmp/ro"
   fi
 else
@@ -427,4 +430,4 @@ if [ -d "$tmp/ro" ]; then
 fi
 
 echo "$passed passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -12,6 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 # shellcheck source=lib/checks.sh
 . "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
 
 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/f32.npy" 2>"$tmp/e0"
 check "embed fp32" 0 $?
@@ -60,4 +61,4 @@ CLIPPO_PRECISION=fp8 "$clippo" embed --model "$fixture" --images "$images" --out
   2>"$tmp/e4"
 check "unknown env precision" 1 $?
 expect "names the variable" "$tmp/e4" "CLIPPO_PRECISION"
-exit $fail
+finish

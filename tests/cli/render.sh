@@ -7,6 +7,11 @@ SHARED=${CLIPPO_SHARED_DIR:?CLIPPO_SHARED_DIR is not set}
 LO=$SHARED/fonts/unifont-9.0.06.hex
 UP=$SHARED/fonts/unifont_upper-9.0.06.hex
 FIX=$SHARED/fixtures/render
+[ -r "$LO" ] && [ -r "$UP" ] && [ -d "$FIX" ] || {
+  echo "FAIL: shared fixtures folder '$SHARED' has no fonts/unifont-9.0.06.hex," \
+    "fonts/unifont_upper-9.0.06.hex or fixtures/render (set CLIPPO_SHARED_DIR)" >&2
+  exit 1
+}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fails=0

@@ -8,6 +8,7 @@ shared=${CLIPPO_SHARED_DIR:?}
 fail=0
 # shellcheck source=lib/checks.sh
 . "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fx=$shared/fixtures/tiny
@@ -20,8 +21,8 @@ fonts="--font $shared/fonts/unifont-9.0.06.hex --font $shared/fonts/unifont_uppe
 "$clippo" train --init "$fx/model.npz" --quiet >/dev/null 2>&1; check "no data" 1 $?
 
 if ! "$clippo" devices --check >/dev/null 2>&1; then
-  echo "skip: no OpenCL device"
-  exit $fail
+  skip "no OpenCL device"
+  finish
 fi
 
 # the gradient-check form
@@ -60,4 +61,4 @@ sort -c -n <(echo "$times" | tr ' ' '\n' | grep .) 2>/dev/null ||
   2>"$tmp/nanerr"
 check "diverging run" 1 $?
 grep -q "stopped" "$tmp/nanerr" || { echo "FAIL: no stop message: $(cat "$tmp/nanerr")"; fail=1; }
-exit $fail
+finish

@@ -11,9 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 fail=0
 # shellcheck source=lib/checks.sh
 . "$(dirname "$0")/lib/checks.sh"
-if [ -r "$shared/fonts/unifont-9.0.06.hex" ]; then
-  export CLIPPO_FONT=$shared/fonts/unifont-9.0.06.hex:$shared/fonts/unifont_upper-9.0.06.hex
-fi
+need_shared "$shared"
+export CLIPPO_FONT=$shared/fonts/unifont-9.0.06.hex:$shared/fonts/unifont_upper-9.0.06.hex
 # kernels are cached where ctest says; prompt embeddings go to a fresh file of our own
 export CLIPPO_CACHE_DIR=${CLIPPO_CACHE_DIR:-$tmp/cache}
 pcache=$tmp/prompts.h5
@@ -27,8 +26,8 @@ expect "help documents --skip-bad exit status" "$tmp/help" "at least one image w
 check "bad --top-k" 2 $?
 
 if ! "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
-  echo "skip: no OpenCL device"
-  exit $fail
+  skip "no OpenCL device"
+  finish
 fi
 
 # Test images: rendered texts (valid PNGs), one at another size (resized), a corrupt file.
@@ -155,4 +154,4 @@ if [ -r "${CLIPPO_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/t10k-ima
   expect "fashion-mnist examples" "$tmp/out" "Example predictions"
   expect "fashion-mnist accuracy" "$tmp/out" "top-1 accuracy .*(.*/ 20)"
 fi
-exit $fail
+finish

@@ -7,12 +7,37 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Tests that skipped in this program (test programs are single-threaded). */
+static int skipped_tests;
+
+void test_note_skip(void) { skipped_tests++; }
+
+int test_exit_status(int failed) {
+  if (failed) return 1;
+  if (skipped_tests) {
+    print_message("%d test(s) skipped: exit status %d (ctest: Skipped)\n", skipped_tests,
+                  TEST_SKIP_EXIT);
+    return TEST_SKIP_EXIT;
+  }
+  return 0;
+}
+
 char *test_shared_path(const char *rel) {
-  const char *base = getenv("CLIPPO_SHARED_DIR");
-  if (!base || !*base) base = CLIPPO_SHARED_DIR;
+  const char *env = getenv("CLIPPO_SHARED_DIR");
+  const char *base = env && *env ? env : CLIPPO_SHARED_DIR;
   size_t n = strlen(base) + strlen(rel) + 2;
   char *p = malloc(n);
-  if (p) snprintf(p, n, "%s/%s", base, rel);
+  if (!p) fail_msg("out of memory");
+  snprintf(p, n, "%s/%s", base, rel);
+  if (access(p, R_OK) != 0) {
+    char msg[4096];
+    snprintf(msg, sizeof msg,
+             "missing fixture %s: the tests read fixtures/ and fonts/ from %s (%s); a checkout "
+             "needs ../shared beside it, or set CLIPPO_SHARED_DIR",
+             p, base, env && *env ? "CLIPPO_SHARED_DIR" : "the build's CLIPPO_SHARED_DIR");
+    free(p);
+    fail_msg("%s", msg);
+  }
   return p;
 }
 

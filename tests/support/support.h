@@ -17,7 +17,7 @@
 #undef fail
 #define fail() (_fail(__FILE__, __LINE__), __builtin_unreachable())
 #undef skip
-#define skip() (_skip(__FILE__, __LINE__), __builtin_unreachable())
+#define skip() (test_note_skip(), _skip(__FILE__, __LINE__), __builtin_unreachable())
 #define CLIPPO_TEST_CHECK_(c) ((c) ? (void)0 : fail())
 #undef assert_true
 #define assert_true(c) CLIPPO_TEST_CHECK_(cast_to_largest_integral_type(c))
@@ -47,8 +47,35 @@
 
 #include "clippo/runtime.h"
 
+/* ---- skips that ctest sees ----------------------------------------------------------------
+ * cmocka counts a skipped test as neither failed nor run: its group returns 0 and ctest would
+ * show the program as "Passed". Every test program returns through test_exit_status instead
+ * (cmocka_run_group_tests below), which exits with TEST_SKIP_EXIT when any test skipped and
+ * none failed; CMakeLists.txt maps that code to "Skipped" (SKIP_RETURN_CODE). */
+
+/** The exit status of a program some of whose tests skipped (SKIP_RETURN_CODE in CMake). */
+#define TEST_SKIP_EXIT 77
+
+/** Records that a test skipped (skip() calls it). */
+void test_note_skip(void);
+
+/** The exit status for failed failed tests: 1 when any failed, else TEST_SKIP_EXIT when any
+ * skipped (printing how many), else 0. */
+int test_exit_status(int failed);
+
+#ifndef __clang_analyzer__
+#undef skip
+#define skip() (test_note_skip(), _skip(__FILE__, __LINE__))
+#endif
+#undef cmocka_run_group_tests
+#define cmocka_run_group_tests(group_tests, group_setup, group_teardown)                           \
+  test_exit_status(_cmocka_run_group_tests(#group_tests, group_tests,                              \
+                                           sizeof(group_tests) / sizeof((group_tests)[0]),         \
+                                           group_setup, group_teardown))
+
 /** Path of a file below ../shared (fixtures/..., fonts/...): env CLIPPO_SHARED_DIR or the
- * build-time default. Returns a static-per-call buffer the caller owns (free it). */
+ * build-time default (malloc'ed: free it). Fails the running test, naming the file and the
+ * folder, when the file is not there: a missing ../shared is a failure, never a skip. */
 char *test_shared_path(const char *rel);
 
 /* The source tree: CLIPPO_SOURCE_DIR from the environment (a bundle run elsewhere sets it), else

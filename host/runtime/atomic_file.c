@@ -1,4 +1,6 @@
-/* Atomic file replacement: temporary file in the same folder, fsync, rename, fsync folder. */
+/* Atomic file replacement: temporary file in the same folder, fsync, rename, fsync folder.
+ * In the runtime layer (the lowest) so that the kernel cache and every layer above use the same
+ * primitive and the same clean-up of temporary files left by dead writers. */
 #include "clippo/atomic_file.h"
 
 #include <dirent.h>
@@ -13,10 +15,51 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Removes "<path>.tmp-<pid>-..." files left by writers that died (kill -9, power loss in the
- * middle of a save): those whose pid is no longer running. Best effort, errors ignored. A
- * writer in another pid namespace sharing the folder could look dead: its rename then fails
- * cleanly and it reports the error. */
+/* The pid in a temporary file name "<target>.tmp-<pid>-<hex>" (or, as the kernel cache wrote
+ * them before it used this module, "<target>.tmp.<pid>") when name is one, whose target starts
+ * with base (NULL: any) and ends in suffix (NULL: any); else 0. */
+static long tmp_pid(const char *name, const char *base, const char *suffix) {
+  const char *t = strstr(name, ".tmp");
+  for (; t; t = strstr(t + 1, ".tmp")) {
+    size_t tl = (size_t)(t - name);
+    if (base && (tl != strlen(base) || strncmp(name, base, tl) != 0)) continue;
+    size_t sl = suffix ? strlen(suffix) : 0;
+    if (sl && (tl < sl || strncmp(t - sl, suffix, sl) != 0)) continue;
+    int legacy = t[4] == '.'; /* only in a folder sweep, never next to a user's file */
+    if (t[4] != '-' && !(legacy && !base)) continue;
+    char *end = NULL;
+    long pid = strtol(t + 5, &end, 10);
+    if (end == t + 5 || pid <= 0 || (legacy ? *end != '\0' : *end != '-')) continue;
+    return pid;
+  }
+  return 0;
+}
+
+/* Removes the temporary files in dir (see tmp_pid) left by writers that died (kill -9, power
+ * loss in the middle of a save): those whose pid is no longer running. Best effort, errors
+ * ignored. A writer in another pid namespace sharing the folder could look dead: its rename
+ * then fails cleanly and it reports the error. */
+static void remove_stale_in(const char *dir, const char *base, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    long pid = tmp_pid(n, base, suffix);
+    if (pid <= 0 || pid == (long)getpid()) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+    size_t fl = strlen(dir) + strlen(n) + 2;
+    char *full = malloc(fl);
+    if (!full) break;
+    snprintf(full, fl, "%s/%s", dir, n);
+    struct stat sb;
+    if (lstat(full, &sb) == 0 && S_ISREG(sb.st_mode)) (void)unlink(full);
+    free(full);
+  }
+  closedir(d);
+}
+
+/* remove_stale_in for the temporary files of one target path. */
 static void remove_stale_tmps(const char *path) {
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
@@ -31,30 +74,12 @@ static void remove_stale_tmps(const char *path) {
     memcpy(dir, path, dl);
     dir[dl] = '\0';
   }
-  size_t bl = strlen(base);
-  DIR *d = opendir(dir);
-  if (!d) {
-    free(dir);
-    return;
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    const char *n = e->d_name;
-    if (strncmp(n, base, bl) != 0 || strncmp(n + bl, ".tmp-", 5) != 0) continue;
-    char *end = NULL;
-    long pid = strtol(n + bl + 5, &end, 10);
-    if (!end || *end != '-' || pid <= 0 || pid == (long)getpid()) continue;
-    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
-    size_t fl = strlen(dir) + strlen(n) + 2;
-    char *full = malloc(fl);
-    if (!full) break;
-    snprintf(full, fl, "%s/%s", dir, n);
-    struct stat sb;
-    if (lstat(full, &sb) == 0 && S_ISREG(sb.st_mode)) (void)unlink(full);
-    free(full);
-  }
-  closedir(d);
+  remove_stale_in(dir, base, NULL);
   free(dir);
+}
+
+void clippo_atomic_clean_dir(const char *dir, const char *suffix) {
+  if (dir && *dir) remove_stale_in(dir, NULL, suffix);
 }
 
 /* Creates "<path>.tmp-<pid>-<hex>" with O_EXCL; returns the open descriptor and the name. */
