@@ -1,4 +1,4 @@
-/* float32 <-> IEEE binary16 storage conversions for the fp16 GEMM path (host/ops/convert.c).
+/* float32 <-> IEEE binary16 storage conversions for the fp16 GEMM path (host/runtime/convert.c).
  * vload_half and vstore_half_rte are core OpenCL 1.2: every device can store and convert half
  * data; only arithmetic in half needs cl_khr_fp16 (CLBlast's Hgemm does that part).
  * Plain C reference: clippo_float_to_half / clippo_half_to_float (host/runtime/array.c). */

@@ -1,9 +1,10 @@
 /* GEMM tests: every provider on every device against the double-precision reference
  * (clippo_ref_gemm) on random data, relative error <= 1e-5; all transposes, views (offsets),
  * padded leading dimensions, alpha/beta (beta = 0 over NaN), batched strides (gaps, shared B),
- * operands in one buffer, edge tiles of the kernel, argument errors, the provider choice (env,
- * record, fallback classes) and a small tuning run. CLBlast only sees small shapes (its first use
- * on PoCL compiles for seconds). */
+ * operands in one buffer, edge tiles of the kernel, argument errors, the provider choice (the
+ * runtime's settings, the record read once, fallback classes), a provider failing part-way
+ * (fallback with beta applied once) and a small tuning run. CLBlast only sees small shapes (its
+ * first use on PoCL compiles for seconds). */
 #include "support.h"
 
 #include <math.h>
@@ -329,8 +330,8 @@ static void choice(clippo_rt *rt, void *user) {
   char path[512];
   snprintf(path, sizeof path, "%s/record.txt", dir);
   unlink(path);
-  setenv("CLIPPO_GEMM_RECORD", path, 1);
-  unsetenv("CLIPPO_GEMM");
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  rt->settings.gemm[0] = '\0';
   TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 2304, 768, 1, &ch, &err), &err);
   assert_string_equal(ch.shape_class, "mat_nn_l");
   assert_string_equal(ch.source, "default");
@@ -338,19 +339,23 @@ static void choice(clippo_rt *rt, void *user) {
     assert_int_equal(ch.provider, CLIPPO_GEMM_HOSTBLAS);
   if (rt->info.type & CL_DEVICE_TYPE_GPU) assert_int_equal(ch.provider, CLIPPO_GEMM_CLBLAST);
 
-  setenv("CLIPPO_GEMM", "kernel", 1);
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "kernel");
   TEST_OK(clippo_gemm_choose(rt, 0, 1, 196, 196, 64, 96, &ch, &err), &err);
   assert_int_equal(ch.provider, CLIPPO_GEMM_KERNEL);
   assert_string_equal(ch.shape_class, "bat_nt_l");
   assert_string_equal(ch.source, "env CLIPPO_GEMM");
-  setenv("CLIPPO_GEMM", "fastest", 1);
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "fastest");
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 4, 4, 4, 1, &ch, &err), CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "CLIPPO_GEMM"));
-  unsetenv("CLIPPO_GEMM");
+  rt->settings.gemm[0] = '\0';
 
+  /* The record is read once: written after the first product, it is seen only once forgotten. */
   write_text(path, "# test record\n"
                    "mat_nn_l kernel kernel=6x8x2/4x2/256 kernel_gflops=99.5\n"
                    "bat_nt_s clblast\n");
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), &err);
+  assert_string_equal(ch.source, "default");
+  clippo_gemm_forget_record(rt);
   TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), &err);
   assert_int_equal(ch.provider, CLIPPO_GEMM_KERNEL);
   assert_string_equal(ch.source, "record");
@@ -368,14 +373,24 @@ static void choice(clippo_rt *rt, void *user) {
   run_case(rt, CLIPPO_GEMM_AUTO, NULL, &c, 700);
 
   write_text(path, "mat_nn_l fastest\n");
+  clippo_gemm_forget_record(rt);
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), CLIPPO_E_FORMAT);
   assert_non_null(strstr(err.msg, "record.txt:1"));
+  /* a broken record stays an error on every product, without reading it again */
+  assert_int_equal(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), CLIPPO_E_FORMAT);
   write_text(path, "mat_nn_x kernel\n");
+  clippo_gemm_forget_record(rt);
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), CLIPPO_E_FORMAT);
   write_text(path, "mat_nn_l kernel kernel=9x9\n");
+  clippo_gemm_forget_record(rt);
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), CLIPPO_E_FORMAT);
+  /* another path is read at once */
+  char other[600];
+  snprintf(other, sizeof other, "%s/missing.txt", dir);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", other);
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), &err);
+  assert_string_equal(ch.source, "default");
   unlink(path);
-  unsetenv("CLIPPO_GEMM_RECORD");
 }
 
 static void test_choice(void **state) {
@@ -383,6 +398,82 @@ static void test_choice(void **state) {
   char *dir = test_tmpdir();
   assert_non_null(dir);
   test_each_device(choice, dir);
+  rmdir(dir);
+  free(dir);
+}
+
+/* A provider that fails part-way through a product: the kernel provider adds its first k-slices
+ * into C (with beta), then a launch fails (the failure hook). The fallback must add only what is
+ * left, so that C = alpha A B + beta C with beta applied once: checked against the reference with
+ * beta != 0 on random C, for every transpose, a batch with padded strides and views, a failure
+ * before anything was written, and two providers failing in a row (the last one, CLBlast, then
+ * computes the rest). A forced provider gets no fallback. */
+static void fallback(clippo_rt *rt, void *user) {
+  const char *dir = user;
+  clippo_error err;
+  char path[512], last[1024];
+  snprintf(path, sizeof path, "%s/fallback.txt", dir);
+  /* the kernel provider for the small classes, in slices of depth 16 */
+  write_text(path, "mat_nn_s kernel kernel=4x4x2/8x1/16\nbat_nn_s kernel kernel=4x4x2/8x1/16\n");
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  rt->settings.gemm[0] = '\0';
+  clippo_gemm_choice ch;
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 37, 29, 70, 1, &ch, &err), &err);
+  assert_int_equal(ch.provider, CLIPPO_GEMM_KERNEL);
+  assert_int_equal(ch.kernel.kc, 16);
+  const gcase cases[] = {
+      {0, 0, 37, 29, 70, 1, 0, 0, 0, 0, 0, 0.5f, 0.7f, 0, 0},
+      {1, 0, 37, 29, 70, 1, 3, 2, 1, 0, 5, 1.0f, -1.5f, 0, 0},
+      {0, 1, 37, 29, 70, 1, 0, 4, 2, 0, 3, 1.0f, 1.0f, 0, 0},
+      {1, 1, 20, 33, 50, 3, 2, 1, 3, 11, 7, 0.75f, 0.25f, 0, 0},
+      {0, 0, 20, 33, 50, 2, 1, 1, 1, 4, 2, 1.0f, 2.0f, 0, 1},
+  };
+  const int launches[] = {0, 1, 3};
+  unsigned long before = clippo_gemm_fallback_count(rt, NULL, 0);
+  unsigned long expect = before;
+  for (size_t li = 0; li < sizeof launches / sizeof launches[0]; li++) {
+    TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_KERNEL, launches[li], &err), &err);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      run_case(rt, CLIPPO_GEMM_AUTO, NULL, &cases[i], 900 + 10 * li + i);
+      expect++;
+      assert_int_equal(clippo_gemm_fallback_count(rt, last, sizeof last), expect);
+      assert_non_null(strstr(last, launches[li] ? "kernel failed part-way" : "kernel failed"));
+      assert_non_null(strstr(last, "injected"));
+    }
+  }
+  print_message("[ fallback ] %s\n", last);
+  /* the kernel fails after two slices, the host BLAS (where there is one) at once: CLBlast
+   * computes the rest */
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_KERNEL, 2, &err), &err);
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_HOSTBLAS, 0, &err), &err);
+  run_case(rt, CLIPPO_GEMM_AUTO, NULL, &cases[1], 990);
+  assert_int_equal(clippo_gemm_fallback_count(rt, last, sizeof last), ++expect);
+  assert_non_null(strstr(last, "clblast computed the rest"));
+  /* forced: the failure is returned as it is, nothing falls back */
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "kernel");
+  clippo_tensor a, c;
+  int64_t sh[1] = {37 * 70};
+  TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &c, CLIPPO_F32, 1, sh, &err), &err);
+  assert_int_equal(clippo_gemm(rt, 0, 0, 37, 37, 70, 1.0f, &a, 70, &a, 37, 0.0f, &c, 37, &err),
+                   CLIPPO_E_DEVICE);
+  assert_non_null(strstr(err.msg, "injected"));
+  assert_int_equal(clippo_gemm_fallback_count(rt, NULL, 0), expect);
+  /* hook off: the kernel provider runs the product itself */
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_AUTO, 0, &err), &err);
+  rt->settings.gemm[0] = '\0';
+  run_case(rt, CLIPPO_GEMM_AUTO, NULL, &cases[3], 995);
+  assert_int_equal(clippo_gemm_fallback_count(rt, NULL, 0), expect);
+  clippo_tensor_release(rt, &a);
+  clippo_tensor_release(rt, &c);
+  unlink(path);
+}
+
+static void test_fallback(void **state) {
+  (void)state;
+  char *dir = test_tmpdir();
+  assert_non_null(dir);
+  test_each_device(fallback, dir);
   rmdir(dir);
   free(dir);
 }
@@ -395,8 +486,8 @@ static void tune(clippo_rt *rt, void *user) {
   char path[512];
   snprintf(path, sizeof path, "%s/tuned.txt", dir);
   unlink(path);
-  setenv("CLIPPO_GEMM_RECORD", path, 1);
-  unsetenv("CLIPPO_GEMM");
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  rt->settings.gemm[0] = '\0';
   const clippo_gemm_shape shapes[] = {
       {"mlp", 0, 0, 64, 96, 48, 1},
       {"mlp_dx", 0, 1, 64, 48, 96, 1},
@@ -438,7 +529,6 @@ static void tune(clippo_rt *rt, void *user) {
   }
   clippo_gemm_tune_report_free(&rep);
   unlink(path);
-  unsetenv("CLIPPO_GEMM_RECORD");
 }
 
 static void test_tune(void **state) {
@@ -489,6 +579,7 @@ int main(void) {
       cmocka_unit_test(test_providers_medium),
       cmocka_unit_test(test_kernel_edges),
       cmocka_unit_test(test_choice),
+      cmocka_unit_test(test_fallback),
       cmocka_unit_test(test_tune),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* Helpers shared by the op tests (tests/test_op_*.c): device tensors from host floats, random
  * data, comparison against a float64 reference, and running a check under both kernel variants
- * (CLIPPO_OPS_VARIANT=row|group, see clippo/ops.h). Header-only: each test includes it once. */
+ * (rt->settings.ops_variant, see clippo/ops.h). Header-only: each test includes it once. */
 #ifndef CLIPPO_TEST_OP_COMMON_H
 #define CLIPPO_TEST_OP_COMMON_H
 
@@ -69,6 +69,9 @@ static inline double *op_doubles(size_t n) {
   return x;
 }
 
+/* The kernel variant op_each_variant is running, for the messages. */
+static const char *op_variant_name = "auto";
+
 /* Compares got against the float64 reference want: both the relative L2 error ||got - want|| /
  * ||want|| and the largest absolute error relative to max |want| must be <= tol. Prints both. */
 static inline void op_expect(const char *what, const float *got, const double *want, size_t n,
@@ -81,21 +84,25 @@ static inline void op_expect(const char *what, const float *got, const double *w
     if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
   }
   double maxrel = maxw > 0 ? maxd / maxw : maxd;
-  print_message("[ %-8s ] %-40s rel %.3g max %.3g (tol %.1g)\n",
-                getenv("CLIPPO_OPS_VARIANT") ? getenv("CLIPPO_OPS_VARIANT") : "auto", what, rel,
-                maxrel, tol);
+  print_message("[ %-8s ] %-40s rel %.3g max %.3g (tol %.1g)\n", op_variant_name, what, rel, maxrel,
+                tol);
   if (!(rel <= tol) || !(maxrel <= tol))
     fail_msg("%s: error rel %.3g / max %.3g above %.1g", what, rel, maxrel, tol);
 }
 
-/* Runs fn(rt, user) with each kernel variant forced, then restores the automatic choice. */
+/* Runs fn(rt, user) with each kernel variant forced (rt->settings.ops_variant), then restores
+ * the runtime's own setting. */
 static inline void op_each_variant(clippo_rt *rt, void (*fn)(clippo_rt *, void *), void *user) {
-  static const char *variants[2] = {"row", "group"};
+  static const clippo_ops_variant variants[2] = {CLIPPO_OPS_ROW, CLIPPO_OPS_GROUP};
+  static const char *names[2] = {"row", "group"};
+  clippo_ops_variant saved = rt->settings.ops_variant;
   for (int i = 0; i < 2; i++) {
-    setenv("CLIPPO_OPS_VARIANT", variants[i], 1);
+    rt->settings.ops_variant = variants[i];
+    op_variant_name = names[i];
     fn(rt, user);
   }
-  unsetenv("CLIPPO_OPS_VARIANT");
+  rt->settings.ops_variant = saved;
+  op_variant_name = "auto";
 }
 
 #endif

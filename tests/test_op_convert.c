@@ -30,7 +30,7 @@ static void check_to_half(clippo_rt *rt, void *user) {
                            -0.0f,         6.1035156e-5f};
   memcpy(x, special, sizeof special);
   clippo_tensor tx = op_tensor1(rt, x, n), th = half_tensor(rt, n);
-  TEST_OK(clippo_op_to_half(rt, &tx, &th, &err), &err);
+  TEST_OK(clippo_tensor_to_half(rt, &tx, &th, &err), &err);
   uint16_t *got = malloc(n * sizeof *got);
   assert_non_null(got);
   TEST_OK(clippo_tensor_read(rt, &th, got, &err), &err);
@@ -43,7 +43,7 @@ static void check_to_half(clippo_rt *rt, void *user) {
   assert_int_equal(bad, 0);
   /* a float32 destination is refused with the tensor named */
   clippo_tensor wrong = op_tensor1(rt, NULL, n);
-  assert_int_equal(clippo_op_to_half(rt, &tx, &wrong, &err), CLIPPO_E_SHAPE);
+  assert_int_equal(clippo_tensor_to_half(rt, &tx, &wrong, &err), CLIPPO_E_SHAPE);
   assert_non_null(strstr(err.msg, "'dst'"));
   clippo_tensor_release(rt, &wrong);
   clippo_tensor_release(rt, &tx);
@@ -70,7 +70,7 @@ static void check_from_half(clippo_rt *rt, void *user) {
     if (bi == 0)
       for (size_t i = 0; i < dn; i += 7) dst[i] = NAN; /* beta 0 must not read dst */
     clippo_tensor td = op_tensor1(rt, dst, dn);
-    TEST_OK(clippo_op_from_half(rt, &th, batch, rows, cols, betas[bi], &td, ld, stride, &err),
+    TEST_OK(clippo_tensor_from_half(rt, &th, batch, rows, cols, betas[bi], &td, ld, stride, &err),
             &err);
     float *got = op_read(rt, &td);
     double *want = op_doubles(dn);
@@ -100,9 +100,9 @@ static void check_from_half(clippo_rt *rt, void *user) {
   }
   /* a stride smaller than a matrix is refused */
   clippo_tensor td = op_tensor1(rt, NULL, dn);
-  assert_int_equal(clippo_op_from_half(rt, &th, batch, rows, cols, 0.0f, &td, ld, 10, &err),
+  assert_int_equal(clippo_tensor_from_half(rt, &th, batch, rows, cols, 0.0f, &td, ld, 10, &err),
                    CLIPPO_E_ARG);
-  assert_int_equal(clippo_op_from_half(rt, &th, batch, rows, cols, 0.0f, &td, 5, stride, &err),
+  assert_int_equal(clippo_tensor_from_half(rt, &th, batch, rows, cols, 0.0f, &td, 5, stride, &err),
                    CLIPPO_E_ARG);
   clippo_tensor_release(rt, &td);
   clippo_tensor_release(rt, &th);

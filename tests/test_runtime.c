@@ -2,12 +2,12 @@
  * entry), build-failure logs, tensors. */
 #include "support.h"
 
+#include "clippo/ops.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_devices_list(void **state) {
@@ -133,26 +133,6 @@ static void cache_on_device(clippo_rt *rt0, void *user) {
   setenv("CLIPPO_CACHE_DIR", dir, 1);
   clippo_error err;
 
-  /* temporary files of cache writers that died (a dead pid; the older ".tmp.<pid>" form too)
-   * are swept by the next write; a live writer's and other files are kept */
-  assert_int_equal(mkdir(dir, 0755), 0);
-  pid_t dead = fork();
-  if (dead == 0) _exit(0);
-  assert_true(dead > 0);
-  assert_int_equal(waitpid(dead, NULL, 0), dead);
-  char stale[3][1200], kept[2][1200];
-  snprintf(stale[0], sizeof stale[0], "%s/0123.clbin.tmp-%ld-0badf00d", dir, (long)dead);
-  snprintf(stale[1], sizeof stale[1], "%s/4567.clbin.tmp.%ld", dir, (long)dead);
-  snprintf(stale[2], sizeof stale[2], "%s/89ab.clbin.tmp-%ld-00000001", dir, (long)dead);
-  snprintf(kept[0], sizeof kept[0], "%s/0123.clbin.tmp-1-0badf00d", dir); /* pid 1 runs */
-  snprintf(kept[1], sizeof kept[1], "%s/notes.txt.tmp-%ld-0badf00d", dir, (long)dead);
-  for (int i = 0; i < 5; i++) {
-    FILE *f = fopen(i < 3 ? stale[i] : kept[i - 3], "wb");
-    assert_non_null(f);
-    fputs("partial", f);
-    fclose(f);
-  }
-
   /* cold: compiled from source, one entry written */
   clippo_rt *rt = NULL;
   TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
@@ -162,12 +142,6 @@ static void cache_on_device(clippo_rt *rt0, void *user) {
   double cold = rt->build_seconds;
   clippo_rt_destroy(rt);
   assert_int_equal(count_cache_files(dir), 1);
-  for (int i = 0; i < 3; i++)
-    if (test_file_exists(stale[i])) fail_msg("stale temporary file %s not removed", stale[i]);
-  for (int i = 0; i < 2; i++) {
-    if (!test_file_exists(kept[i])) fail_msg("%s removed", kept[i]);
-    unlink(kept[i]);
-  }
 
   /* warm: loaded from the cache */
   TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
@@ -278,11 +252,128 @@ static void test_tensors(void **state) {
   test_each_device(tensors_on_device, NULL);
 }
 
+/* Sets env name to value (NULL: unsets it). */
+static void set_env(const char *name, const char *value) {
+  if (value)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+}
+
+/* The settings: read from the environment once (clippo_settings_from_env), malformed values
+ * named, and a runtime keeps its copy whatever the environment does afterwards. */
+static void test_settings(void **state) {
+  (void)state;
+  static const char *const names[] = {
+      "CLIPPO_DEVICE",          "CLIPPO_CACHE_DIR", "XDG_CACHE_HOME",     "HOME",
+      "CLIPPO_PRECOMPILED_DIR", "CLIPPO_PRECISION", "CLIPPO_OPS_VARIANT", "CLIPPO_GEMM",
+      "CLIPPO_GEMM_RECORD",     "TMPDIR",           "OPENBLAS_CORETYPE",  "OPENBLAS_NUM_THREADS"};
+  enum { NNAMES = sizeof names / sizeof names[0] };
+  char *saved[NNAMES];
+  for (size_t i = 0; i < NNAMES; i++) {
+    const char *v = getenv(names[i]);
+    saved[i] = v ? strdup(v) : NULL;
+    unsetenv(names[i]);
+  }
+  clippo_error err;
+  clippo_settings s, d;
+  clippo_settings_default(&d);
+  assert_string_equal(d.cache_dir, "");
+  assert_string_equal(d.tmp_dir, "/tmp");
+  assert_int_equal(d.precision, CLIPPO_PRECISION_FP32);
+  assert_int_equal(d.ops_variant, CLIPPO_OPS_AUTO);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_memory_equal(&s, &d, sizeof s); /* an empty environment gives the defaults */
+
+  setenv("HOME", "/home/u", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_string_equal(s.cache_dir, "/home/u/.cache/clippo");
+  setenv("XDG_CACHE_HOME", "/xdg", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_string_equal(s.cache_dir, "/xdg/clippo");
+  setenv("CLIPPO_CACHE_DIR", "/c", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_string_equal(s.cache_dir, "/c");
+  setenv("CLIPPO_CACHE_DIR", "off", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_string_equal(s.cache_dir, "");
+
+  setenv("CLIPPO_DEVICE", "cpu", 1);
+  setenv("CLIPPO_PRECOMPILED_DIR", "/pre", 1);
+  setenv("CLIPPO_PRECISION", "fp16-emulated", 1);
+  setenv("CLIPPO_OPS_VARIANT", "GROUP", 1);
+  setenv("CLIPPO_GEMM", "kernel", 1);
+  setenv("CLIPPO_GEMM_RECORD", "/r.txt", 1);
+  setenv("TMPDIR", "/scratch", 1);
+  setenv("OPENBLAS_NUM_THREADS", "2", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_string_equal(s.device, "cpu");
+  assert_string_equal(s.precompiled_dir, "/pre");
+  assert_int_equal(s.precision, CLIPPO_PRECISION_FP16_EMULATED);
+  assert_int_equal(s.ops_variant, CLIPPO_OPS_GROUP);
+  assert_string_equal(s.gemm, "kernel");
+  assert_string_equal(s.gemm_record, "/r.txt");
+  assert_string_equal(s.tmp_dir, "/scratch");
+  assert_string_equal(s.blas_env, "OPENBLAS_CORETYPE=(unset), OPENBLAS_NUM_THREADS=2");
+
+  /* malformed or too long: an error naming the variable */
+  setenv("CLIPPO_OPS_VARIANT", "diagonal", 1);
+  assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "CLIPPO_OPS_VARIANT"));
+  setenv("CLIPPO_OPS_VARIANT", "row", 1);
+  setenv("CLIPPO_PRECISION", "fp8", 1);
+  assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "CLIPPO_PRECISION"));
+  setenv("CLIPPO_PRECISION", "fp32", 1);
+  char longv[2100];
+  memset(longv, 'x', sizeof longv - 1);
+  longv[sizeof longv - 1] = '\0';
+  setenv("CLIPPO_GEMM_RECORD", longv, 1);
+  assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "CLIPPO_GEMM_RECORD"));
+  unsetenv("CLIPPO_GEMM_RECORD");
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_int_equal(s.ops_variant, CLIPPO_OPS_ROW);
+
+  /* a runtime made with given settings keeps them; the environment no longer matters */
+  size_t n = 0;
+  char **specs = test_device_specs(&n);
+  if (n > 0) {
+    clippo_settings mine;
+    clippo_settings_default(&mine);
+    snprintf(mine.device, sizeof mine.device, "%s", specs[0]);
+    mine.ops_variant = CLIPPO_OPS_ROW;
+    mine.precision = CLIPPO_PRECISION_FP16_EMULATED;
+    clippo_rt *rt = NULL;
+    TEST_OK(clippo_rt_create_with(&rt, NULL, &mine, &err), &err);
+    assert_int_equal(rt->precision, CLIPPO_PRECISION_FP16_EMULATED);
+    assert_string_equal(rt->cache_dir, ""); /* none in the settings: no cache */
+    setenv("CLIPPO_OPS_VARIANT", "group", 1);
+    assert_int_equal(rt->settings.ops_variant, CLIPPO_OPS_ROW);
+    char opts[64];
+    clippo_ops_build_options(rt, opts, sizeof opts);
+    assert_non_null(strstr(opts, "-DVEC="));
+    clippo_rt_destroy(rt);
+    /* the settings' device when no spec is given */
+    snprintf(mine.device, sizeof mine.device, "no-such-device-xyz");
+    assert_int_equal(clippo_rt_create_with(&rt, NULL, &mine, &err), CLIPPO_E_NOTFOUND);
+    assert_null(rt);
+    assert_non_null(strstr(err.msg, "no-such-device-xyz"));
+    TEST_OK(clippo_rt_create_with(&rt, specs[0], &mine, &err), &err); /* a spec wins */
+    clippo_rt_destroy(rt);
+  }
+  test_device_specs_free(specs, n);
+  for (size_t i = 0; i < NNAMES; i++) {
+    set_env(names[i], saved[i]);
+    free(saved[i]);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_devices_list),  cmocka_unit_test(test_device_spec_select),
       cmocka_unit_test(test_program_cache), cmocka_unit_test(test_build_failure),
-      cmocka_unit_test(test_tensors),
+      cmocka_unit_test(test_tensors),       cmocka_unit_test(test_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

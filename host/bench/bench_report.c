@@ -50,8 +50,9 @@ void clippo_bench_slug(const clippo_device_info *dev, char *out, size_t size) {
 
 /* ---- report ---------------------------------------------------------------------------- */
 
-/* Host description: CPU model (Linux /proc/cpuinfo), online CPUs, memory, BLAS environment. */
-static void describe_host(char *out, size_t size) {
+/* Host description: CPU model (Linux /proc/cpuinfo), online CPUs, memory, and the BLAS
+ * environment as the settings found it (reported, never changed). */
+static void describe_host(const char *blas_env, char *out, size_t size) {
   char model[256] = "unknown CPU";
   FILE *f = fopen("/proc/cpuinfo", "r");
   if (f) {
@@ -79,16 +80,14 @@ static void describe_host(char *out, size_t size) {
   long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
   if (pages > 0 && psize > 0) mem_gib = (double)pages * (double)psize / 1073741824.0;
 #endif
-  const char *ct = getenv("OPENBLAS_CORETYPE"), *nt = getenv("OPENBLAS_NUM_THREADS");
-  snprintf(out, size,
-           "%s, %ld CPUs online, %.1f GiB memory; OPENBLAS_CORETYPE=%s, "
-           "OPENBLAS_NUM_THREADS=%s",
-           model, cpus, mem_gib, ct ? ct : "(unset)", nt ? nt : "(unset)");
+  snprintf(out, size, "%s, %ld CPUs online, %.1f GiB memory; %s", model, cpus, mem_gib, blas_env);
 }
 
 clippo_status clippo_bench_report_init(clippo_bench_report *r, const clippo_device_info *dev,
                                        const clippo_bench_opts *o, clippo_error *err) {
-  (void)err;
+  clippo_settings env;
+  clippo_status st = clippo_settings_from_env(&env, err);
+  if (st) return st;
   clippo_bench_opts ro;
   clippo_bench_opts_resolve(o, &ro);
   memset(r, 0, sizeof *r);
@@ -97,7 +96,7 @@ clippo_status clippo_bench_report_init(clippo_bench_report *r, const clippo_devi
   time_t t = time(NULL);
   struct tm tm;
   if (gmtime_r(&t, &tm)) strftime(r->started, sizeof r->started, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  describe_host(r->host, sizeof r->host);
+  describe_host(env.blas_env, r->host, sizeof r->host);
   r->quick = ro.quick;
   r->runs = ro.runs;
   r->warmup = ro.warmup;

@@ -32,11 +32,10 @@ clippo_status bench_run_train(bench_suite *s, clippo_error *err) {
   const size_t B = 64;
   const int S = 64;
   const char *shape = "64 px, patch 8, width 128, depth 4, 4 heads, MAP head; batch 64 pairs";
-  const char *tmp = getenv("TMPDIR");
-  char dir[1024], images[1100], texts[1100];
-  snprintf(dir, sizeof dir, "%s/clippo-bench-train-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  char dir[1100], images[1200], texts[1200];
+  snprintf(dir, sizeof dir, "%s/clippo-bench-train-XXXXXX", s->rt->settings.tmp_dir);
   if (!mkdtemp(dir)) {
-    char note[1200];
+    char note[1300];
     snprintf(note, sizeof note, "cannot create a temporary folder %s: %s", dir, strerror(errno));
     return bench_emit_status(s, "train", "steps", "clippo", shape, "failed", note, err);
   }

@@ -1,10 +1,10 @@
-/* The GEMM interface: argument checks, the provider choice (env, record, default) and the
- * fallback when a provider fails. */
+/* The GEMM interface: argument checks, the provider table, and the one place that decides which
+ * provider runs a product (forced, the record, the device type's default) and what happens when
+ * it fails (the next providers of the table take over what is left of the product). */
 #include "gemm_internal.h"
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -15,36 +15,51 @@ double gemm_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *const provider_names[CLIPPO_GEMM_NPROVIDERS] = {"auto", "clblast", "hostblas",
-                                                                   "kernel"};
+/* The providers, in the order a failed product falls through them: the project's kernel (it
+ * needs nothing but OpenCL), the host BLAS, CLBlast. */
+static const gemm_provider *const table[] = {&gemm_provider_kernel, &gemm_provider_hostblas,
+                                             &gemm_provider_clblast};
+#define NTABLE (sizeof table / sizeof table[0])
+
+/* The entry of a provider id, or NULL (CLIPPO_GEMM_AUTO, out of range). */
+static const gemm_provider *provider_of(clippo_gemm_provider id) {
+  for (size_t i = 0; i < NTABLE; i++)
+    if (table[i]->id == id) return table[i];
+  return NULL;
+}
 
 const char *clippo_gemm_provider_name(clippo_gemm_provider p) {
-  if ((int)p < 0 || (int)p >= CLIPPO_GEMM_NPROVIDERS) return "?";
-  return provider_names[p];
+  if (p == CLIPPO_GEMM_AUTO) return "auto";
+  const gemm_provider *e = provider_of(p);
+  return e ? e->name : "?";
 }
 
 clippo_status clippo_gemm_provider_parse(const char *name, clippo_gemm_provider *out,
                                          clippo_error *err) {
-  for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++) {
-    if (name && !strcasecmp(name, provider_names[i])) {
-      *out = (clippo_gemm_provider)i;
+  if (name && !strcasecmp(name, "auto")) {
+    *out = CLIPPO_GEMM_AUTO;
+    return CLIPPO_OK;
+  }
+  for (size_t i = 0; i < NTABLE; i++) {
+    if (name && !strcasecmp(name, table[i]->name)) {
+      *out = table[i]->id;
       return CLIPPO_OK;
     }
   }
-  return clippo_fail(err, CLIPPO_E_ARG,
-                     "unknown GEMM provider '%s' (expected auto, clblast, hostblas or kernel)",
-                     name ? name : "(null)");
+  char names[128] = "auto";
+  for (size_t i = 0; i < NTABLE; i++) {
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", i + 1 < NTABLE ? ", " : " or ",
+             table[i]->name);
+  }
+  return clippo_fail(err, CLIPPO_E_ARG, "unknown GEMM provider '%s' (expected %s)",
+                     name ? name : "(null)", names);
 }
 
 int clippo_gemm_provider_available(const clippo_rt *rt, clippo_gemm_provider p) {
-  switch (p) {
-  case CLIPPO_GEMM_CLBLAST: return 1;
-  case CLIPPO_GEMM_HOSTBLAS: return rt->info.host_unified != 0;
-  case CLIPPO_GEMM_KERNEL: return 1;
-  default: return 0;
-  }
+  const gemm_provider *e = provider_of(p);
+  return e && e->available(rt);
 }
-
 void clippo_gemm_shape_class(int trans_a, int trans_b, size_t m, size_t n, size_t k, size_t batch,
                              char out[CLIPPO_GEMM_CLASS_LEN]) {
   /* Work in double: the product of four sizes may overflow size_t. */
@@ -116,31 +131,6 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   return CLIPPO_OK;
 }
 
-void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size) {
-  const char *env = getenv("CLIPPO_GEMM_RECORD");
-  if (env && *env) {
-    snprintf(out, size, "%s", env);
-    return;
-  }
-  if (!rt->cache_dir[0]) {
-    if (size) out[0] = '\0';
-    return;
-  }
-  /* FNV-1a over what identifies the device and its compiler. */
-  const char *parts[5] = {rt->info.platform, rt->info.name, rt->info.vendor, rt->info.version,
-                          rt->info.driver};
-  unsigned long long h = 1469598103934665603ull;
-  for (int i = 0; i < 5; i++) {
-    for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-      h ^= *p;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;
-    h *= 1099511628211ull;
-  }
-  snprintf(out, size, "%s/gemm-%016llx.txt", rt->cache_dir, h);
-}
-
 /* The default before tuning: host BLAS on host-unified CPUs, CLBlast on GPUs/accelerators. */
 static clippo_gemm_provider default_provider(const clippo_rt *rt) {
   if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified) return CLIPPO_GEMM_HOSTBLAS;
@@ -169,142 +159,173 @@ static const gemm_record_entry *record_lookup(const clippo_rt *rt, const gemm_re
   return NULL;
 }
 
-clippo_status clippo_gemm_choose(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
-                                 size_t k, size_t batch, clippo_gemm_choice *out,
-                                 clippo_error *err) {
+/* Which providers run a product, in order: the choice, then (unless it was forced) the fallbacks.
+ */
+typedef struct gemm_plan {
+  clippo_gemm_choice choice;
+  const gemm_provider *order[NTABLE];
+  size_t n;
+} gemm_plan;
+
+/* THE decision for a product of this shape: the provider `want` when the caller names one, else
+ * the one settings.gemm (env CLIPPO_GEMM) forces, else the record's for the shape class, else the
+ * device type's default; forced providers get no fallback, the others the rest of the table.
+ * half: float16 arithmetic, which only providers with run_half have (the record, measured in
+ * float32, does not apply). cfg: kernel tiles overriding the record's (NULL: none). */
+static clippo_status plan(clippo_rt *rt, int ta, int tb, size_t m, size_t n, size_t k, size_t batch,
+                          clippo_gemm_provider want, const clippo_gemm_kernel_cfg *cfg, int half,
+                          gemm_plan *out, clippo_error *err) {
   memset(out, 0, sizeof *out);
-  clippo_gemm_shape_class(trans_a, trans_b, m, n, k, batch, out->shape_class);
-  out->kernel = gemm_kernel_default_cfg(rt, trans_a);
-  clippo_gemm_provider forced = CLIPPO_GEMM_AUTO;
-  const char *env = getenv("CLIPPO_GEMM");
-  if (env && *env) {
-    clippo_status st = clippo_gemm_provider_parse(env, &forced, err);
-    if (st) return clippo_error_prefix(err, "env CLIPPO_GEMM");
+  clippo_gemm_choice *ch = &out->choice;
+  clippo_gemm_shape_class(ta, tb, m, n, k, batch, ch->shape_class);
+  ch->kernel = gemm_kernel_default_cfg(rt, ta);
+  clippo_status st;
+  const char *forced_by = want != CLIPPO_GEMM_AUTO ? "the caller" : NULL;
+  if (!forced_by && rt->settings.gemm[0]) {
+    if ((st = clippo_gemm_provider_parse(rt->settings.gemm, &want, err)))
+      return clippo_error_prefix(err, "env CLIPPO_GEMM");
+    if (want != CLIPPO_GEMM_AUTO) forced_by = "env CLIPPO_GEMM";
   }
-  char path[1100];
-  clippo_gemm_record_path(rt, path, sizeof path);
-  const gemm_record_entry *e = NULL;
-  gemm_record rec;
-  rec.n = 0;
-  if (path[0]) {
-    clippo_status st = gemm_record_load(path, &rec, err);
-    if (st) return st;
-    e = record_lookup(rt, &rec, out->shape_class);
-  }
+  const gemm_record *rec = NULL;
+  if ((st = gemm_record_current(rt, &rec, err))) return st;
+  const gemm_record_entry *e = rec ? record_lookup(rt, rec, ch->shape_class) : NULL;
   if (e && e->kernel.tm) {
-    out->kernel = e->kernel;
-    gemm_kernel_cfg_complete(rt, trans_a, &out->kernel);
+    ch->kernel = e->kernel;
+    gemm_kernel_cfg_complete(rt, ta, &ch->kernel);
   }
-  if (forced != CLIPPO_GEMM_AUTO) {
-    if (!clippo_gemm_provider_available(rt, forced))
+  if (cfg) {
+    ch->kernel = *cfg;
+    if (!gemm_kernel_cfg_complete(rt, ta, &ch->kernel))
+      return clippo_fail(err, CLIPPO_E_ARG,
+                         "gemm: invalid kernel tile configuration %dx%dx%d/%dx%d/%d", cfg->tm,
+                         cfg->vw, cfg->nv, cfg->lx, cfg->ly, cfg->kc);
+  }
+  if (forced_by) {
+    const gemm_provider *p = provider_of(want);
+    if (!p || !p->available(rt))
       return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
-                         "env CLIPPO_GEMM=%s: that provider cannot run on device '%s' (host BLAS "
-                         "needs a device with host-unified memory)",
-                         env, rt->info.name);
-    out->provider = forced;
-    snprintf(out->source, sizeof out->source, "env CLIPPO_GEMM");
-  } else if (e) {
-    out->provider = e->provider;
-    if (!strcmp(e->shape_class, out->shape_class))
-      snprintf(out->source, sizeof out->source, "record");
-    else
-      snprintf(out->source, sizeof out->source, "record (class %s)", e->shape_class);
-  } else {
-    out->provider = default_provider(rt);
-    snprintf(out->source, sizeof out->source, "default");
+                         "%s asks for GEMM provider %s, which cannot run on device '%s'%s",
+                         forced_by, clippo_gemm_provider_name(want), rt->info.name,
+                         want == CLIPPO_GEMM_HOSTBLAS ? " (it needs host-unified memory)" : "");
+    if (half && !p->run_half)
+      return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                         "%s asks for GEMM provider %s, which has no float16 arithmetic (precision "
+                         "fp16); use fp16-emulated or another provider",
+                         forced_by, p->name);
+    ch->provider = want;
+    snprintf(ch->source, sizeof ch->source, "%s", forced_by);
+    out->order[out->n++] = p;
+    return CLIPPO_OK;
   }
+  if (half) {
+    snprintf(ch->source, sizeof ch->source, "float16 arithmetic");
+  } else if (e) {
+    ch->provider = e->provider;
+    if (!strcmp(e->shape_class, ch->shape_class))
+      snprintf(ch->source, sizeof ch->source, "record");
+    else
+      snprintf(ch->source, sizeof ch->source, "record (class %s)", e->shape_class);
+  } else {
+    ch->provider = default_provider(rt);
+    snprintf(ch->source, sizeof ch->source, "default");
+  }
+  const gemm_provider *first = provider_of(ch->provider);
+  if (first && first->available(rt)) out->order[out->n++] = first;
+  for (size_t i = 0; i < NTABLE; i++)
+    if (table[i] != first && table[i]->available(rt) && (!half || table[i]->run_half))
+      out->order[out->n++] = table[i];
+  if (out->n == 0)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "no GEMM provider%s can run on device '%s'",
+                       half ? " with float16 arithmetic" : "", rt->info.name);
+  ch->provider = out->order[0]->id;
   return CLIPPO_OK;
 }
 
-clippo_status gemm_run_provider(clippo_rt *rt, clippo_gemm_provider p,
-                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
-                                clippo_error *err) {
-  if (!clippo_gemm_provider_available(rt, p))
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "gemm provider %s cannot run on device '%s'%s",
-                       clippo_gemm_provider_name(p), rt->info.name,
-                       p == CLIPPO_GEMM_HOSTBLAS ? " (it needs host-unified memory)" : "");
-  clippo_gemm_kernel_cfg def;
-  if (!cfg) {
-    def = gemm_kernel_default_cfg(rt, g->ta);
-    cfg = &def;
-  }
-  switch (p) {
-  case CLIPPO_GEMM_CLBLAST:
-    /* CLBlast rejects k == 0; then C = beta * C, which the kernel does. */
-    if (g->k == 0) return gemm_kernel_run(rt, g, cfg, err);
-    return gemm_clblast_run(rt, g, err);
-  case CLIPPO_GEMM_HOSTBLAS: return gemm_hostblas_run(rt, g, err);
-  case CLIPPO_GEMM_KERNEL: return gemm_kernel_run(rt, g, cfg, err);
-  default: return clippo_fail(err, CLIPPO_E_ARG, "gemm: no provider given");
-  }
+clippo_status clippo_gemm_choose(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, size_t batch, clippo_gemm_choice *out,
+                                 clippo_error *err) {
+  gemm_plan p;
+  memset(out, 0, sizeof *out);
+  if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime");
+  clippo_status st = plan(rt, trans_a, trans_b, m, n, k, batch, CLIPPO_GEMM_AUTO, NULL,
+                          rt->precision == CLIPPO_PRECISION_FP16, &p, err);
+  if (st == CLIPPO_OK) *out = p.choice;
+  return st;
 }
 
-clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
-                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
-                                clippo_error *err) {
-  int empty = 0;
-  if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime"); /* as gemm_validate */
-  clippo_status st = gemm_validate(rt, g, &empty, err);
-  if (st || empty) return st;
-  if (provider != CLIPPO_GEMM_AUTO) {
-    clippo_gemm_kernel_cfg c;
-    if (cfg) {
-      c = *cfg;
-      if (!gemm_kernel_cfg_complete(rt, g->ta, &c))
-        return clippo_fail(err, CLIPPO_E_ARG,
-                           "gemm: invalid kernel tile configuration %dx%dx%d/%dx%d/%d", cfg->tm,
-                           cfg->vw, cfg->nv, cfg->lx, cfg->ly, cfg->kc);
-    } else {
-      clippo_gemm_choice ch;
-      if ((st = clippo_gemm_choose(rt, g->ta, g->tb, g->m, g->n, g->k, g->batch, &ch, err)))
-        return st;
-      c = ch.kernel;
+/* What is left of g after its first k_done steps of depth were added into C: the rest of A's
+ * columns and B's rows (views av, bv of the same buffers), added to C with beta 1. */
+static gemm_call rest_of(const gemm_call *g, size_t k_done, clippo_tensor *av, clippo_tensor *bv) {
+  gemm_call r = *g;
+  *av = *g->a;
+  *bv = *g->b;
+  av->owner = bv->owner = 0;
+  av->offset += g->ta ? k_done * g->lda : k_done;
+  bv->offset += g->tb ? k_done : k_done * g->ldb;
+  r.a = av;
+  r.b = bv;
+  r.k = g->k - k_done;
+  r.beta = 1.0f;
+  return r;
+}
+
+clippo_status gemm_run_validated(clippo_rt *rt, clippo_gemm_provider want,
+                                 const clippo_gemm_kernel_cfg *cfg, int half, const gemm_call *g,
+                                 clippo_error *err) {
+  gemm_plan p;
+  clippo_status st = plan(rt, g->ta, g->tb, g->m, g->n, g->k, g->batch, want, cfg, half, &p, err);
+  if (st) return st;
+  gemm_call cur = *g;
+  clippo_tensor av, bv;
+  size_t done = 0; /* depth already in C */
+  char msgs[CLIPPO_ERROR_MSG] = "";
+  clippo_error e;
+  for (size_t i = 0; i < p.n; i++) {
+    const gemm_provider *pv = p.order[i];
+    size_t k_done = 0;
+    clippo_error_clear(&e);
+    st = half ? pv->run_half(rt, &cur, &e) : pv->run(rt, &cur, &p.choice.kernel, &k_done, &e);
+    if (st == CLIPPO_OK) {
+      if (i > 0) {
+        char what[1024];
+        snprintf(what, sizeof what, "gemm %zux%zux%zu (batch %zu): %.600s; %s computed the rest",
+                 g->m, g->n, g->k, g->batch, msgs, pv->name);
+        gemm_note_fallback(rt, what);
+      }
+      return CLIPPO_OK;
     }
-    return gemm_run_provider(rt, provider, &c, g, err);
-  }
-  clippo_gemm_choice ch;
-  if ((st = clippo_gemm_choose(rt, g->ta, g->tb, g->m, g->n, g->k, g->batch, &ch, err))) return st;
-  if (cfg) {
-    ch.kernel = *cfg;
-    if (!gemm_kernel_cfg_complete(rt, g->ta, &ch.kernel))
-      return clippo_fail(err, CLIPPO_E_ARG, "gemm: invalid kernel tile configuration");
-  }
-  st = gemm_run_provider(rt, ch.provider, &ch.kernel, g, err);
-  if (st == CLIPPO_OK || st == CLIPPO_E_ARG || st == CLIPPO_E_SHAPE ||
-      !strcmp(ch.source, "env CLIPPO_GEMM"))
-    return st;
-  /* The chosen provider failed: try the others, keeping every message. */
-  char msgs[CLIPPO_ERROR_MSG];
-  snprintf(msgs, sizeof msgs, "%s: %.2000s", clippo_gemm_provider_name(ch.provider), err->msg);
-  static const clippo_gemm_provider order[] = {CLIPPO_GEMM_KERNEL, CLIPPO_GEMM_HOSTBLAS,
-                                               CLIPPO_GEMM_CLBLAST};
-  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-    clippo_gemm_provider p = order[i];
-    if (p == ch.provider || !clippo_gemm_provider_available(rt, p)) continue;
-    clippo_status st2 = gemm_run_provider(rt, p, &ch.kernel, g, err);
-    if (st2 == CLIPPO_OK) return CLIPPO_OK;
+    /* Bad arguments are the caller's, and a forced provider's failure is final. */
+    if (st == CLIPPO_E_ARG || st == CLIPPO_E_SHAPE || p.n == 1) {
+      if (err) *err = e;
+      return st;
+    }
     size_t used = strlen(msgs);
-    snprintf(msgs + used, sizeof msgs - used, "; then %s: %.900s", clippo_gemm_provider_name(p),
-             err->msg);
+    snprintf(msgs + used, sizeof msgs - used, "%s%s failed%s: %.900s", i ? "; then " : "", pv->name,
+             k_done ? " part-way" : "", e.msg);
+    if (k_done > 0 && k_done < cur.k) {
+      done += k_done;
+      cur = rest_of(g, done, &av, &bv);
+    }
   }
   return clippo_fail(err, st,
-                     "gemm %zux%zux%zu (batch %zu) failed with every provider on device "
-                     "'%s': %.3500s",
+                     "gemm %zux%zux%zu (batch %zu) failed with every provider on device '%s': "
+                     "%.3500s",
                      g->m, g->n, g->k, g->batch, rt->info.name, msgs);
 }
 
-/* Every public entry point: float32, or the reduced-precision path when the runtime asks for
- * it and there is something to multiply (k == 0 leaves C = beta * C in float32). */
-static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider provider,
+/* Every public entry point: a graph being recorded takes the call as a step; else the call is
+ * checked and run in float32 or, when the runtime asks for it and there is something to multiply
+ * (k == 0 leaves C = beta * C in float32), in reduced precision. */
+static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider want,
                                    const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
                                    clippo_error *err) {
-  if (rt && rt->recording) return gemm_graph_record(rt, provider, cfg, g, err);
-  if (!rt || rt->precision == CLIPPO_PRECISION_FP32 || g->k == 0)
-    return gemm_dispatch_f32(rt, provider, cfg, g, err);
+  if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime");
+  if (rt->recording) return gemm_graph_record(rt, want, cfg, g, err);
   int empty = 0;
   clippo_status st = gemm_validate(rt, g, &empty, err);
   if (st || empty) return st;
-  return gemm_run_reduced(rt, g, err);
+  if (rt->precision != CLIPPO_PRECISION_FP32 && g->k > 0) return gemm_run_reduced(rt, want, g, err);
+  return gemm_run_validated(rt, want, cfg, 0, g, err);
 }
 
 clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,

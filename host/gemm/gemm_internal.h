@@ -1,4 +1,6 @@
-/* GEMM internals shared by the files in host/gemm only. */
+/* GEMM internals shared by the files in host/gemm only: a validated call, the provider table,
+ * the per-runtime state (the parsed provider record, the failure hook, fallback counts) and the
+ * record file. */
 #ifndef CLIPPO_GEMM_INTERNAL_H
 #define CLIPPO_GEMM_INTERNAL_H
 
@@ -16,22 +18,49 @@ typedef struct gemm_call {
   size_t batch;
 } gemm_call;
 
-/** The providers' entry points: each runs the whole call on rt's queue. */
-clippo_status gemm_clblast_run(clippo_rt *rt, const gemm_call *g, clippo_error *err);
-clippo_status gemm_hostblas_run(clippo_rt *rt, const gemm_call *g, clippo_error *err);
-clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_gemm_kernel_cfg *cfg,
-                              clippo_error *err);
+/** One provider: an entry of the table in host/gemm/gemm.c (the pattern of a backend interface:
+ * a name and function pointers, nothing else to register). */
+typedef struct gemm_provider {
+  clippo_gemm_provider id;
+  const char *name;
+  /** 1 if it can run on rt's device at all. */
+  int (*available)(const clippo_rt *rt);
+  /** Runs a validated, non-empty float32 call on rt's queue with the kernel tiles cfg (used by
+   * the kernel provider only). On failure *k_done gets the depth of k whose products were
+   * already added into C (with alpha and beta applied), 0 when C is untouched: whoever takes
+   * over computes only the rest, with beta 1. */
+  clippo_status (*run)(clippo_rt *rt, const gemm_call *g, const clippo_gemm_kernel_cfg *cfg,
+                       size_t *k_done, clippo_error *err);
+  /** The same on float16 tensors a, b, c with float16 arithmetic, or NULL when the provider has
+   * none. C is untouched on failure. */
+  clippo_status (*run_half)(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+} gemm_provider;
 
-/** CLBlast's Hgemm on float16 tensors a, b, c (alpha, beta rounded to half); needs cl_khr_fp16. */
-clippo_status gemm_clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+/** The entries, defined by each provider's file. */
+extern const gemm_provider gemm_provider_clblast;
+extern const gemm_provider gemm_provider_hostblas;
+extern const gemm_provider gemm_provider_kernel;
 
-/** A validated, non-empty call in rt->precision below float32 (host/gemm/precision.c). */
-clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+/** A validated, non-empty call in rt->precision below float32 (host/gemm/precision.c); the
+ * float32 or float16 products go through gemm_run_validated. */
+clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const gemm_call *g,
+                               clippo_error *err);
 
-/** The float32 dispatch (provider choice, fallback) whatever rt->precision says. */
-clippo_status gemm_dispatch_f32(clippo_rt *rt, clippo_gemm_provider provider,
-                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
-                                clippo_error *err);
+/** Runs a validated, non-empty call: the choice (want: a provider, which gets no fallback, or
+ * CLIPPO_GEMM_AUTO; cfg: kernel tiles or NULL for the chosen ones) and the fallback, both in
+ * host/gemm/gemm.c. half: the tensors are float16 and the providers' run_half multiplies them. */
+clippo_status gemm_run_validated(clippo_rt *rt, clippo_gemm_provider want,
+                                 const clippo_gemm_kernel_cfg *cfg, int half, const gemm_call *g,
+                                 clippo_error *err);
+
+/** The test hook (clippo_gemm_inject_failure): CLIPPO_E_DEVICE, as a failed launch, when
+ * provider p's launch number `launch` of a product is the one to fail; else CLIPPO_OK. */
+clippo_status gemm_injected_failure(clippo_rt *rt, clippo_gemm_provider p, int launch,
+                                    clippo_error *err);
+
+/** Counts a product that a fallback provider finished; what: the sentence
+ * clippo_gemm_fallback_count returns. */
+void gemm_note_fallback(clippo_rt *rt, const char *what);
 
 /** Default deepest slice of k per launch of the kernel (see clippo_gemm_kernel_cfg.kc). */
 #define GEMM_KERNEL_DEFAULT_KC 512
@@ -73,19 +102,24 @@ clippo_status gemm_record_save(const clippo_rt *rt, const char *path, const gemm
 /** The entry of a class, or NULL. */
 const gemm_record_entry *gemm_record_find(const gemm_record *rec, const char *shape_class);
 
+/** The record rt's products follow (read from clippo_gemm_record_path once, kept in the
+ * runtime's GEMM state; read again only when that path changes or after
+ * clippo_gemm_forget_record). *out is NULL when there is no record path. A malformed record is
+ * its error, every time, until it is fixed and forgotten. */
+clippo_status gemm_record_current(clippo_rt *rt, const gemm_record **out, clippo_error *err);
+
+/** Replaces the record rt's products follow (after clippo_gemm_tune wrote it to path). */
+clippo_status gemm_record_set_current(clippo_rt *rt, const char *path, const gemm_record *rec,
+                                      clippo_error *err);
+
 /** Records the call as a step of the graph recording on rt (host/gemm/gemm_graph.c): the step
  * replays it through clippo_gemm_with(provider, cfg). */
 clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
                                 clippo_error *err);
 
-/** Validates and runs a call with one provider (no fallback). */
-clippo_status gemm_run_provider(clippo_rt *rt, clippo_gemm_provider p,
-                                const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
-                                clippo_error *err);
-
-/** Checks arguments (dtype, leading dimensions, buffer bounds). Returns CLIPPO_OK and *empty = 1
- * when there is nothing to do (m, n or batch zero). */
+/** Checks arguments (float32, leading dimensions, buffer bounds). Returns CLIPPO_OK and
+ * *empty = 1 when there is nothing to do (m, n or batch zero). */
 clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clippo_error *err);
 
 /** Elements spanned by a batch of rows x cols matrices: (batch-1)*stride + (rows-1)*ld + cols;

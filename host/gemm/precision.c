@@ -1,11 +1,10 @@
 /* GEMMs in reduced precision (rt->precision): the operands are rounded to float16 in scratch
- * buffers, multiplied, and the float16 product is scattered back into the float32 C with beta.
- * FP16 multiplies with CLBlast's Hgemm (half arithmetic, cl_khr_fp16); FP16_EMULATED widens the
- * rounded operands again and multiplies them with the usual float32 provider, which shows what
- * float16 storage costs in accuracy on any device. */
+ * buffers (the runtime's conversions), multiplied, and the float16 product is scattered back into
+ * the float32 C with beta. FP16 multiplies with a provider that has float16 arithmetic (CLBlast's
+ * Hgemm, cl_khr_fp16); FP16_EMULATED widens the rounded operands again and multiplies them with
+ * the usual float32 providers, which shows what float16 storage costs in accuracy on any
+ * device. Both go through the one choice of gemm_run_validated. */
 #include "gemm_internal.h"
-
-#include "clippo/ops.h"
 
 /* rt->scratch slots: the half copies of A, B and the product, and (emulating) the float32
  * widenings of A and B and the float32 product. */
@@ -39,16 +38,17 @@ static clippo_status round_operand(clippo_rt *rt, const clippo_tensor *t, size_t
                                    int fs, clippo_tensor *out, clippo_error *err) {
   clippo_tensor src = span(t, extent), h;
   clippo_status st = scratch(rt, hs, CLIPPO_F16, extent, &h, err);
-  if (st == CLIPPO_OK) st = clippo_op_to_half(rt, &src, &h, err);
+  if (st == CLIPPO_OK) st = clippo_tensor_to_half(rt, &src, &h, err);
   if (st != CLIPPO_OK || rt->precision == CLIPPO_PRECISION_FP16) {
     *out = h;
     return st;
   }
   if ((st = scratch(rt, fs, CLIPPO_F32, extent, out, err))) return st;
-  return clippo_op_from_half(rt, &h, 1, 1, extent, 0.0f, out, extent, 0, err);
+  return clippo_tensor_from_half(rt, &h, 1, 1, extent, 0.0f, out, extent, 0, err);
 }
 
-clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const gemm_call *g,
+                               clippo_error *err) {
   const size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
   const size_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
   const size_t ea = gemm_extent(ar, ac, g->lda, g->sa, g->batch);
@@ -67,15 +67,15 @@ clippo_status gemm_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *
   p.sc = mn;
   if (rt->precision == CLIPPO_PRECISION_FP16) {
     p.c = &ch;
-    st = gemm_clblast_run_half(rt, &p, err);
+    st = gemm_run_validated(rt, want, NULL, 1, &p, err);
   } else {
     clippo_tensor cf;
     st = scratch(rt, SCRATCH_C32, CLIPPO_F32, ec, &cf, err);
     p.c = &cf;
-    if (st == CLIPPO_OK) st = gemm_dispatch_f32(rt, CLIPPO_GEMM_AUTO, NULL, &p, err);
-    if (st == CLIPPO_OK) st = clippo_op_to_half(rt, &cf, &ch, err);
+    if (st == CLIPPO_OK) st = gemm_run_validated(rt, want, NULL, 0, &p, err);
+    if (st == CLIPPO_OK) st = clippo_tensor_to_half(rt, &cf, &ch, err);
   }
   if (st != CLIPPO_OK) return st;
-  return clippo_op_from_half(rt, &ch, g->batch, g->m, g->n, g->beta, g->c, g->ldc,
-                             g->batch > 1 ? g->sc : 0, err);
+  return clippo_tensor_from_half(rt, &ch, g->batch, g->m, g->n, g->beta, g->c, g->ldc,
+                                 g->batch > 1 ? g->sc : 0, err);
 }

@@ -74,7 +74,14 @@ static const char *clblast_status_name(CLBlastStatusCode s) {
 static clippo_status clblast_result(const clippo_rt *rt, const gemm_call *g, const char *routine,
                                     CLBlastStatusCode s, clippo_error *err);
 
-clippo_status gemm_clblast_run(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+static clippo_status clblast_run(clippo_rt *rt, const gemm_call *g,
+                                 const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
+                                 clippo_error *err) {
+  *k_done = 0;
+  /* CLBlast rejects k == 0; then C = beta * C, which the kernel provider does. */
+  if (g->k == 0) return gemm_provider_kernel.run(rt, g, cfg, k_done, err);
+  clippo_status st = gemm_injected_failure(rt, CLIPPO_GEMM_CLBLAST, 0, err);
+  if (st) return st;
   CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
   CLBlastStatusCode s;
@@ -111,7 +118,9 @@ static clippo_status clblast_result(const clippo_rt *rt, const gemm_call *g, con
                      rt->info.platform, clblast_status_name(s), (int)s);
 }
 
-clippo_status gemm_clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+static clippo_status clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  clippo_status st = gemm_injected_failure(rt, CLIPPO_GEMM_CLBLAST, 0, err);
+  if (st) return st;
   if (!rt->info.fp16)
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "device '%s' lacks cl_khr_fp16 (no half GEMM)",
                        rt->info.name);
@@ -134,3 +143,12 @@ clippo_status gemm_clblast_run_half(clippo_rt *rt, const gemm_call *g, clippo_er
   }
   return clblast_result(rt, g, routine, s, err);
 }
+
+/* CLBlast runs on any OpenCL device. */
+static int clblast_available(const clippo_rt *rt) {
+  (void)rt;
+  return 1;
+}
+
+const gemm_provider gemm_provider_clblast = {CLIPPO_GEMM_CLBLAST, "clblast", clblast_available,
+                                             clblast_run, clblast_run_half};

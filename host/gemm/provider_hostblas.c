@@ -40,7 +40,13 @@ static float *region_ptr(const map_region *r, int n, const clippo_tensor *t) {
   return NULL;
 }
 
-clippo_status gemm_hostblas_run(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+static clippo_status hostblas_run(clippo_rt *rt, const gemm_call *g,
+                                  const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
+                                  clippo_error *err) {
+  (void)cfg;
+  *k_done = 0; /* one call per matrix, none of which can fail part-way */
+  clippo_status inj = gemm_injected_failure(rt, CLIPPO_GEMM_HOSTBLAS, 0, err);
+  if (inj) return inj;
   const size_t imax = 2147483647;
   if (g->m > imax || g->n > imax || g->k > imax || g->lda > imax || g->ldb > imax || g->ldc > imax)
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
@@ -95,3 +101,9 @@ clippo_status gemm_hostblas_run(clippo_rt *rt, const gemm_call *g, clippo_error 
   }
   return st;
 }
+
+/* Mapping is zero-copy only where the device shares the host's memory. */
+static int hostblas_available(const clippo_rt *rt) { return rt->info.host_unified != 0; }
+
+const gemm_provider gemm_provider_hostblas = {CLIPPO_GEMM_HOSTBLAS, "hostblas", hostblas_available,
+                                              hostblas_run, NULL};

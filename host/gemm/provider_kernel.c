@@ -119,8 +119,10 @@ static clippo_status pack(clippo_rt *rt, cl_kernel kp, const clippo_tensor *src,
   return clippo_rt_launch(rt, kp, 3, global, local, err);
 }
 
-clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_gemm_kernel_cfg *cfg,
-                              clippo_error *err) {
+static clippo_status kernel_run(clippo_rt *rt, const gemm_call *g,
+                                const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
+                                clippo_error *err) {
+  *k_done = 0;
   const size_t umax = 2147483647;
   if (g->m > umax || g->n > umax || g->k > umax || g->lda > umax || g->ldb > umax || g->ldc > umax)
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
@@ -177,8 +179,14 @@ clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_ge
     while (lx * ly > wg && ly > 1) ly /= 2;
     while (lx * ly > wg && lx > 1) lx /= 2;
   }
+  /* Slice s adds its products into C with beta 1 after the first: when one fails, the slices
+   * before it are in C (*k_done) and a fallback must only add the rest. */
   for (size_t s = 0; s < slices && !st; s++) {
     size_t k0 = s * kc, kn = g->k - k0 < kc ? g->k - k0 : kc;
+    if ((st = gemm_injected_failure(rt, CLIPPO_GEMM_KERNEL, (int)s, err))) {
+      *k_done = k0;
+      break;
+    }
     cl_ulong usap = sap, usbp = sbp, c_off = g->c->offset, sc = g->sc;
     cl_uint ldc = (cl_uint)g->ldc, m = (cl_uint)g->m, n = (cl_uint)g->n, kp = (cl_uint)g->k,
             uk0 = (cl_uint)k0, ukc = (cl_uint)kn;
@@ -202,9 +210,19 @@ clippo_status gemm_kernel_run(clippo_rt *rt, const gemm_call *g, const clippo_ge
     size_t global[3] = {round_up(pb, lx), round_up(pa, ly), g->batch};
     size_t local[3] = {lx, ly, 1};
     if (!st) st = clippo_rt_launch(rt, ktile, 3, global, local, err);
+    if (st) *k_done = k0;
   }
   /* Released now, freed once the queued kernels are done with them. */
   clReleaseMemObject(packed_a);
   clReleaseMemObject(packed_b);
   return st;
 }
+
+/* kernels/gemm.cl needs nothing but OpenCL 1.2. */
+static int kernel_available(const clippo_rt *rt) {
+  (void)rt;
+  return 1;
+}
+
+const gemm_provider gemm_provider_kernel = {CLIPPO_GEMM_KERNEL, "kernel", kernel_available,
+                                            kernel_run, NULL};

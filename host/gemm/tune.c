@@ -370,6 +370,8 @@ done:
         if (slot) *slot = ne;
       }
       st = gemm_record_save(rt, path, &rec, err);
+      /* The products of this runtime follow the new record from now on. */
+      if (!st) st = gemm_record_set_current(rt, path, &rec, err);
       if (!st) snprintf(rep->record_path, sizeof rep->record_path, "%s", path);
     }
   }

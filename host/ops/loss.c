@@ -2,7 +2,7 @@
  * and the backward of L2 normalisation. The logits and gradient products go through
  * clippo_gemm; the softmax statistics of rows and columns are one kernel, the gradient of the
  * logits another. */
-#include "clippo/train.h"
+#include "clippo/ops.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,17 +1,16 @@
 /* Helpers shared by the op launchers: device class, kernels, shape checks, arguments, launches. */
+#include "clippo/ops.h"
 #include "ops/ops_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 ops_class ops_class_of(const clippo_rt *rt) {
   ops_class c;
   int group = (rt->info.type & CL_DEVICE_TYPE_CPU) == 0;
-  const char *env = getenv("CLIPPO_OPS_VARIANT");
-  if (env && strcasecmp(env, "row") == 0) group = 0;
-  if (env && strcasecmp(env, "group") == 0) group = 1;
+  if (rt->settings.ops_variant == CLIPPO_OPS_ROW) group = 0;
+  if (rt->settings.ops_variant == CLIPPO_OPS_GROUP) group = 1;
   c.group = group;
   if (rt->info.type & CL_DEVICE_TYPE_CPU) {
     /* Wide explicit vectors; small groups so that every core gets work on PoCL. */
@@ -202,4 +201,31 @@ clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_
   local = ops_fit_local(rt, k, local);
   size_t global = groups * local;
   return clippo_rt_launch(rt, k, 1, &global, &local, err);
+}
+
+clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name,
+                               clippo_op_grouping grouping, size_t items, const clippo_op_arg *args,
+                               size_t nargs, clippo_error *err) {
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  clippo_status st = ops_kernel(rt, &c, file, name, &k, err);
+  if (st) return st;
+  ops_args a;
+  ops_args_begin(&a, k);
+  for (size_t i = 0; i < nargs; i++) {
+    switch (args[i].kind) {
+    case CLIPPO_ARG_TENSOR:
+      if ((st = ops_check_dtype(args[i].t, args[i].t ? args[i].t->dtype : CLIPPO_F32, name,
+                                "tensor argument", err)))
+        return st;
+      ops_arg_tensor(&a, args[i].t);
+      break;
+    case CLIPPO_ARG_U32: ops_arg_u32(&a, args[i].u); break;
+    case CLIPPO_ARG_F32: ops_arg_f32(&a, args[i].f); break;
+    default: return clippo_fail(err, CLIPPO_E_ARG, "%s: argument %zu of unknown kind", name, i);
+    }
+  }
+  if ((st = ops_args_end(rt, &a, name, err))) return st;
+  return ops_launch_1d(rt, k, items, grouping == CLIPPO_OP_ROWS ? c.local_rows : c.local_elems,
+                       err);
 }

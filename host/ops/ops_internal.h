@@ -19,7 +19,8 @@ typedef struct ops_class {
 } ops_class;
 
 /** The class of rt's device. CPU devices get the row variants, other devices the work-group
- * variants; env CLIPPO_OPS_VARIANT=row|group overrides (tests and benchmarks use it). */
+ * variants; rt->settings.ops_variant (env CLIPPO_OPS_VARIANT=row|group) overrides (tests and
+ * benchmarks use it). */
 ops_class ops_class_of(const clippo_rt *rt);
 
 /** Kernel `name` of kernels/<file> built for class c (options "-DVEC=<vec> -w"). */

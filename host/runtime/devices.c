@@ -1,5 +1,5 @@
 /* Device discovery and the device spec shared by every subcommand. */
-#include "clippo/runtime.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -186,7 +186,16 @@ static const clippo_device_info *first_of_type(const clippo_device_info *d, size
 }
 
 clippo_status clippo_device_select(const char *spec, clippo_device_info *out, clippo_error *err) {
-  if (!spec || !*spec) spec = getenv("CLIPPO_DEVICE");
+  clippo_settings s;
+  if (!spec || !*spec) {
+    clippo_status st = clippo_settings_from_env(&s, err);
+    if (st != CLIPPO_OK) return st;
+    spec = s.device;
+  }
+  return clippo_device_pick(spec, out, err);
+}
+
+clippo_status clippo_device_pick(const char *spec, clippo_device_info *out, clippo_error *err) {
   clippo_device_info *devs = NULL;
   size_t n = 0;
   clippo_status st = clippo_devices_list(&devs, &n, err);

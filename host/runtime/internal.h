@@ -8,6 +8,9 @@
 clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
                                 clippo_error *err);
 
+/** clippo_device_select without the environment: spec NULL or "" is the default choice. */
+clippo_status clippo_device_pick(const char *spec, clippo_device_info *out, clippo_error *err);
+
 /** Releases every program and kernel the runtime built. */
 void clippo_programs_release(clippo_rt *rt);
 

@@ -14,22 +14,6 @@ double clippo_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Picks the cache directory: $CLIPPO_CACHE_DIR ("off" disables), $XDG_CACHE_HOME/clippo,
- * ~/.cache/clippo. */
-static void choose_cache_dir(char *dir, size_t size) {
-  const char *c = getenv("CLIPPO_CACHE_DIR");
-  const char *x = getenv("XDG_CACHE_HOME");
-  const char *h = getenv("HOME");
-  dir[0] = '\0';
-  if (c && *c) {
-    if (strcmp(c, "off") != 0) snprintf(dir, size, "%s", c);
-  } else if (x && *x) {
-    snprintf(dir, size, "%s/clippo", x);
-  } else if (h && *h) {
-    snprintf(dir, size, "%s/.cache/clippo", h);
-  }
-}
-
 clippo_status clippo_cl_check(const clippo_rt *rt, cl_int rc, const char *call, clippo_error *err) {
   if (rc == CL_SUCCESS) return CLIPPO_OK;
   const char *dev = rt ? rt->info.name : "?";
@@ -43,9 +27,19 @@ clippo_status clippo_cl_check(const clippo_rt *rt, cl_int rc, const char *call, 
 
 clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *err) {
   *out = NULL;
+  clippo_settings settings;
+  clippo_status st = clippo_settings_from_env(&settings, err);
+  if (st != CLIPPO_OK) return st;
+  return clippo_rt_create_with(out, spec, &settings, err);
+}
+
+clippo_status clippo_rt_create_with(clippo_rt **out, const char *spec,
+                                    const clippo_settings *settings, clippo_error *err) {
+  *out = NULL;
   clippo_rt *rt = calloc(1, sizeof *rt);
   if (!rt) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory creating the runtime");
-  clippo_status st = clippo_device_select(spec, &rt->info, err);
+  rt->settings = *settings;
+  clippo_status st = clippo_device_pick(spec && *spec ? spec : settings->device, &rt->info, err);
   if (st == CLIPPO_OK) st = clippo_device_ids(&rt->info, &rt->platform, &rt->device, err);
   if (st != CLIPPO_OK) {
     free(rt);
@@ -61,20 +55,16 @@ clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *
     clippo_rt_destroy(rt);
     return st;
   }
-  const char *prec = getenv("CLIPPO_PRECISION");
-  if (prec && *prec) {
-    clippo_precision p = CLIPPO_PRECISION_FP32;
-    st = clippo_precision_parse(prec, &p, err);
-    if (st == CLIPPO_OK) st = clippo_rt_set_precision(rt, p, err);
+  if (settings->precision != CLIPPO_PRECISION_FP32) {
+    st = clippo_rt_set_precision(rt, settings->precision, err);
     if (st != CLIPPO_OK) {
-      clippo_error_prefix(err, "env CLIPPO_PRECISION");
+      clippo_error_prefix(err, "CLIPPO_PRECISION=%s", clippo_precision_name(settings->precision));
       clippo_rt_destroy(rt);
       return st;
     }
   }
-  choose_cache_dir(rt->cache_dir, sizeof rt->cache_dir);
-  const char *pre = getenv("CLIPPO_PRECOMPILED_DIR");
-  if (pre) snprintf(rt->precompiled_dir, sizeof rt->precompiled_dir, "%s", pre);
+  snprintf(rt->cache_dir, sizeof rt->cache_dir, "%s", settings->cache_dir);
+  snprintf(rt->precompiled_dir, sizeof rt->precompiled_dir, "%s", settings->precompiled_dir);
   *out = rt;
   return CLIPPO_OK;
 }
@@ -114,6 +104,7 @@ clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_
 void clippo_rt_destroy(clippo_rt *rt) {
   if (!rt) return;
   if (rt->queue) clFinish(rt->queue);
+  if (rt->gemm.release) rt->gemm.release(rt->gemm.state);
   if (rt->scratch) {
     for (int i = 0; i < CLIPPO_RT_SCRATCH; i++) clippo_tensor_release(rt, &rt->scratch[i]);
     free(rt->scratch);

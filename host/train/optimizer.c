@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clippo/ops.h"
 #include "clippo/train.h"
-#include "ops/ops_internal.h"
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -275,29 +275,24 @@ clippo_status clippo_optimizer_create(clippo_rt *rt, const clippo_opt_config *cf
 
 int64_t clippo_optimizer_count(const clippo_optimizer *o) { return o->count; }
 
+const clippo_opt_config *clippo_optimizer_config(const clippo_optimizer *o) { return &o->cfg; }
+
 /* ---- global norm --------------------------------------------------------------------------- */
 
 static clippo_status norm_into(clippo_rt *rt, clippo_tensor *const *x, size_t n,
                                clippo_tensor *partials, float *host, double *norm,
                                clippo_error *err) {
-  ops_class c = ops_class_of(rt);
-  cl_kernel k;
-  TRY(ops_kernel(rt, &c, "optimizer.cl", "sumsq_partial", &k, err));
   size_t off = 0;
   for (size_t i = 0; i < n; i++) {
+    if (!x[i] || x[i]->dtype != CLIPPO_F32)
+      return clippo_fail(err, CLIPPO_E_SHAPE, "global_norm: gradient %zu is not float32", i);
     size_t cnt = clippo_tensor_count(x[i]);
-    TRY(ops_check_f32(x[i], "global_norm", "gradient", err));
     size_t groups = (cnt + NORM_CHUNK - 1) / NORM_CHUNK;
     if (groups == 0) continue;
-    ops_args a;
-    ops_args_begin(&a, k);
-    ops_arg_tensor(&a, x[i]);
-    ops_arg_u32(&a, cnt);
-    ops_arg_u32(&a, NORM_CHUNK);
-    ops_arg_tensor(&a, partials);
-    ops_arg_u32(&a, off);
-    TRY(ops_args_end(rt, &a, "sumsq_partial", err));
-    TRY(ops_launch_1d(rt, k, groups, c.local_rows, err));
+    const clippo_op_arg a[] = {CLIPPO_ARG_T(x[i]), CLIPPO_ARG_U(cnt), CLIPPO_ARG_U(NORM_CHUNK),
+                               CLIPPO_ARG_T(partials), CLIPPO_ARG_U(off)};
+    TRY(clippo_op_launch(rt, "optimizer.cl", "sumsq_partial", CLIPPO_OP_ROWS, groups, a,
+                         sizeof a / sizeof a[0], err));
     off += groups;
   }
   double s = 0.0;
@@ -339,27 +334,52 @@ typedef struct step_consts {
   float b1, omb1, b2, omb2, bc1, bc2; /* adam */
 } step_consts;
 
-static clippo_status launch_elems(clippo_rt *rt, const ops_class *c, cl_kernel k, ops_args *a,
-                                  const char *kname, size_t n, clippo_error *err) {
-  TRY(ops_args_end(rt, a, kname, err));
-  return ops_launch_1d(rt, k, n, c->local_elems, err);
+/* The arguments every update kernel takes after its own: the clipping, then the tail. */
+#define ARGS_CLIP(s) CLIPPO_ARG_F((s)->gnorm), CLIPPO_ARG_F((s)->maxn), CLIPPO_ARG_U((s)->clip)
+#define ARGS_TAIL(s, q, wd)                                                                        \
+  CLIPPO_ARG_F((s)->lr), CLIPPO_ARG_F((q)->wd ? (wd) : 0.0f), CLIPPO_ARG_F((s)->sched)
+#define NARGS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Launches an update kernel of kernels/optimizer.cl over n elements. */
+static clippo_status launch_elems(clippo_rt *rt, const char *kname, size_t n,
+                                  const clippo_op_arg *a, size_t na, clippo_error *err) {
+  return clippo_op_launch(rt, "optimizer.cl", kname, CLIPPO_OP_ELEMS, n, a, na, err);
 }
 
-static void args_clip(ops_args *a, const step_consts *s) {
-  ops_arg_f32(a, s->gnorm);
-  ops_arg_f32(a, s->maxn);
-  ops_arg_u32(a, s->clip);
+/* The factored second moment of Adafactor: the two reduced vectors (no_P: outer A, R P, inner
+ * B Q C; no_Q: A P B, Q, C), then the mean of v_row over d1. */
+static clippo_status adafactor_moments(clippo_optimizer *o, opt_param *q, const clippo_tensor *g,
+                                       const step_consts *s, clippo_error *err) {
+  clippo_rt *rt = o->rt;
+  clippo_tensor *no_p = q->d0_is_p ? &q->v_row : &q->v_col;
+  clippo_tensor *no_q = q->d0_is_p ? &q->v_col : &q->v_row;
+  size_t lay[2][3] = {{q->A, q->P, q->B * q->Q * q->C}, {q->A * q->P * q->B, q->Q, q->C}};
+  clippo_tensor *dst[2] = {no_p, no_q};
+  for (int r = 0; r < 2; r++) {
+    const clippo_op_arg a[] = {CLIPPO_ARG_T(g),          ARGS_CLIP(s),
+                               CLIPPO_ARG_F(o->cfg.eps), CLIPPO_ARG_U(lay[r][0]),
+                               CLIPPO_ARG_U(lay[r][1]),  CLIPPO_ARG_U(lay[r][2]),
+                               CLIPPO_ARG_T(dst[r]),     CLIPPO_ARG_F(s->decay),
+                               CLIPPO_ARG_F(s->omd)};
+    TRY(clippo_op_launch(rt, "optimizer.cl", "af_reduce", CLIPPO_OP_ROWS, lay[r][0] * lay[r][2], a,
+                         NARGS(a), err));
+  }
+  /* mean of v_row over d1: v_row = no_P (A, B, Q, C) reduced over Q, or no_Q (A, P, B, C)
+   * reduced over P */
+  size_t ml[3];
+  if (q->d0_is_p) {
+    ml[0] = q->A * q->B, ml[1] = q->Q, ml[2] = q->C;
+  } else {
+    ml[0] = q->A, ml[1] = q->P, ml[2] = q->B * q->C;
+  }
+  const clippo_op_arg a[] = {CLIPPO_ARG_T(&q->v_row), CLIPPO_ARG_U(ml[0]), CLIPPO_ARG_U(ml[1]),
+                             CLIPPO_ARG_U(ml[2]), CLIPPO_ARG_T(&q->rcm)};
+  return clippo_op_launch(rt, "optimizer.cl", "af_mean", CLIPPO_OP_ROWS, ml[0] * ml[2], a, NARGS(a),
+                          err);
 }
 
-static void args_tail(ops_args *a, const step_consts *s, const opt_param *q, float wd) {
-  ops_arg_f32(a, s->lr);
-  ops_arg_f32(a, q->wd ? wd : 0.0f);
-  ops_arg_f32(a, s->sched);
-}
-
-static clippo_status step_param(clippo_optimizer *o, const ops_class *c, opt_param *q,
-                                clippo_tensor *p, const clippo_tensor *g, const step_consts *s,
-                                clippo_error *err) {
+static clippo_status step_param(clippo_optimizer *o, opt_param *q, clippo_tensor *p,
+                                const clippo_tensor *g, const step_consts *s, clippo_error *err) {
   clippo_rt *rt = o->rt;
   const clippo_opt_config *cfg = &o->cfg;
   const size_t n = q->count;
@@ -370,114 +390,53 @@ static clippo_status step_param(clippo_optimizer *o, const ops_class *c, opt_par
                        "expected)",
                        q->name, n);
   if (n == 0) return CLIPPO_OK;
-  cl_kernel k;
-  ops_args a;
   const clippo_tensor *m = q->m.mem ? &q->m : &o->dummy16;
+  const float wd = cfg->weight_decay;
   switch (cfg->kind) {
-  case CLIPPO_OPT_SGD:
-    TRY(ops_kernel(rt, c, "optimizer.cl", "opt_sgd", &k, err));
-    ops_args_begin(&a, k);
-    ops_arg_tensor(&a, p);
-    ops_arg_tensor(&a, g);
-    ops_arg_u32(&a, n);
-    args_clip(&a, s);
-    args_tail(&a, s, q, cfg->weight_decay);
-    return launch_elems(rt, c, k, &a, "opt_sgd", n, err);
-  case CLIPPO_OPT_ADAMW:
-    TRY(ops_kernel(rt, c, "optimizer.cl", "opt_adam", &k, err));
-    ops_args_begin(&a, k);
-    ops_arg_tensor(&a, p);
-    ops_arg_tensor(&a, g);
-    ops_arg_u32(&a, n);
-    args_clip(&a, s);
-    ops_arg_tensor(&a, &q->mu);
-    ops_arg_tensor(&a, &q->nu);
-    ops_arg_f32(&a, s->b1);
-    ops_arg_f32(&a, s->omb1);
-    ops_arg_f32(&a, s->b2);
-    ops_arg_f32(&a, s->omb2);
-    ops_arg_f32(&a, s->bc1);
-    ops_arg_f32(&a, s->bc2);
-    ops_arg_f32(&a, cfg->adam_eps);
-    args_tail(&a, s, q, cfg->weight_decay);
-    return launch_elems(rt, c, k, &a, "opt_adam", n, err);
+  case CLIPPO_OPT_SGD: {
+    const clippo_op_arg a[] = {CLIPPO_ARG_T(p), CLIPPO_ARG_T(g), CLIPPO_ARG_U(n), ARGS_CLIP(s),
+                               ARGS_TAIL(s, q, wd)};
+    return launch_elems(rt, "opt_sgd", n, a, NARGS(a), err);
+  }
+  case CLIPPO_OPT_ADAMW: {
+    const clippo_op_arg a[] = {CLIPPO_ARG_T(p),
+                               CLIPPO_ARG_T(g),
+                               CLIPPO_ARG_U(n),
+                               ARGS_CLIP(s),
+                               CLIPPO_ARG_T(&q->mu),
+                               CLIPPO_ARG_T(&q->nu),
+                               CLIPPO_ARG_F(s->b1),
+                               CLIPPO_ARG_F(s->omb1),
+                               CLIPPO_ARG_F(s->b2),
+                               CLIPPO_ARG_F(s->omb2),
+                               CLIPPO_ARG_F(s->bc1),
+                               CLIPPO_ARG_F(s->bc2),
+                               CLIPPO_ARG_F(cfg->adam_eps),
+                               ARGS_TAIL(s, q, wd)};
+    return launch_elems(rt, "opt_adam", n, a, NARGS(a), err);
+  }
   case CLIPPO_OPT_ADAFACTOR:
     if (!q->factored) {
-      TRY(ops_kernel(rt, c, "optimizer.cl", "opt_adafactor_full", &k, err));
-      ops_args_begin(&a, k);
-      ops_arg_tensor(&a, p);
-      ops_arg_tensor(&a, g);
-      ops_arg_u32(&a, n);
-      args_clip(&a, s);
-      ops_arg_tensor(&a, &q->v);
-      ops_arg_f32(&a, s->decay);
-      ops_arg_f32(&a, s->omd);
-      ops_arg_f32(&a, cfg->eps);
-      ops_arg_tensor(&a, m);
-      ops_arg_u32(&a, s->has_mom);
-      ops_arg_f32(&a, s->mom_b);
-      ops_arg_f32(&a, s->mom_1mb);
-      args_tail(&a, s, q, cfg->weight_decay);
-      return launch_elems(rt, c, k, &a, "opt_adafactor_full", n, err);
+      const clippo_op_arg a[] = {CLIPPO_ARG_T(p),        CLIPPO_ARG_T(g),
+                                 CLIPPO_ARG_U(n),        ARGS_CLIP(s),
+                                 CLIPPO_ARG_T(&q->v),    CLIPPO_ARG_F(s->decay),
+                                 CLIPPO_ARG_F(s->omd),   CLIPPO_ARG_F(cfg->eps),
+                                 CLIPPO_ARG_T(m),        CLIPPO_ARG_U(s->has_mom),
+                                 CLIPPO_ARG_F(s->mom_b), CLIPPO_ARG_F(s->mom_1mb),
+                                 ARGS_TAIL(s, q, wd)};
+      return launch_elems(rt, "opt_adafactor_full", n, a, NARGS(a), err);
     } else {
-      /* the two second-moment vectors: no_P (outer A, R P, inner B Q C), no_Q (A P B, Q, C) */
-      clippo_tensor *no_p = q->d0_is_p ? &q->v_row : &q->v_col;
-      clippo_tensor *no_q = q->d0_is_p ? &q->v_col : &q->v_row;
-      size_t lay[2][3] = {{q->A, q->P, q->B * q->Q * q->C}, {q->A * q->P * q->B, q->Q, q->C}};
-      clippo_tensor *dst[2] = {no_p, no_q};
-      TRY(ops_kernel(rt, c, "optimizer.cl", "af_reduce", &k, err));
-      for (int r = 0; r < 2; r++) {
-        ops_args_begin(&a, k);
-        ops_arg_tensor(&a, g);
-        args_clip(&a, s);
-        ops_arg_f32(&a, cfg->eps);
-        ops_arg_u32(&a, lay[r][0]);
-        ops_arg_u32(&a, lay[r][1]);
-        ops_arg_u32(&a, lay[r][2]);
-        ops_arg_tensor(&a, dst[r]);
-        ops_arg_f32(&a, s->decay);
-        ops_arg_f32(&a, s->omd);
-        TRY(ops_args_end(rt, &a, "af_reduce", err));
-        TRY(ops_launch_1d(rt, k, lay[r][0] * lay[r][2], c->local_rows, err));
-      }
-      /* mean of v_row over d1: v_row = no_P (A, B, Q, C) reduced over Q, or no_Q (A, P, B, C)
-       * reduced over P */
-      size_t ml[3];
-      if (q->d0_is_p) {
-        ml[0] = q->A * q->B, ml[1] = q->Q, ml[2] = q->C;
-      } else {
-        ml[0] = q->A, ml[1] = q->P, ml[2] = q->B * q->C;
-      }
-      TRY(ops_kernel(rt, c, "optimizer.cl", "af_mean", &k, err));
-      ops_args_begin(&a, k);
-      ops_arg_tensor(&a, &q->v_row);
-      ops_arg_u32(&a, ml[0]);
-      ops_arg_u32(&a, ml[1]);
-      ops_arg_u32(&a, ml[2]);
-      ops_arg_tensor(&a, &q->rcm);
-      TRY(ops_args_end(rt, &a, "af_mean", err));
-      TRY(ops_launch_1d(rt, k, ml[0] * ml[2], c->local_rows, err));
-
-      TRY(ops_kernel(rt, c, "optimizer.cl", "opt_adafactor_factored", &k, err));
-      ops_args_begin(&a, k);
-      ops_arg_tensor(&a, p);
-      ops_arg_tensor(&a, g);
-      ops_arg_u32(&a, n);
-      args_clip(&a, s);
-      ops_arg_u32(&a, q->P);
-      ops_arg_u32(&a, q->B);
-      ops_arg_u32(&a, q->Q);
-      ops_arg_u32(&a, q->C);
-      ops_arg_u32(&a, (size_t)q->d0_is_p);
-      ops_arg_tensor(&a, &q->v_row);
-      ops_arg_tensor(&a, &q->v_col);
-      ops_arg_tensor(&a, &q->rcm);
-      ops_arg_tensor(&a, m);
-      ops_arg_u32(&a, s->has_mom);
-      ops_arg_f32(&a, s->mom_b);
-      ops_arg_f32(&a, s->mom_1mb);
-      args_tail(&a, s, q, cfg->weight_decay);
-      return launch_elems(rt, c, k, &a, "opt_adafactor_factored", n, err);
+      TRY(adafactor_moments(o, q, g, s, err));
+      const clippo_op_arg a[] = {CLIPPO_ARG_T(p),          CLIPPO_ARG_T(g),
+                                 CLIPPO_ARG_U(n),          ARGS_CLIP(s),
+                                 CLIPPO_ARG_U(q->P),       CLIPPO_ARG_U(q->B),
+                                 CLIPPO_ARG_U(q->Q),       CLIPPO_ARG_U(q->C),
+                                 CLIPPO_ARG_U(q->d0_is_p), CLIPPO_ARG_T(&q->v_row),
+                                 CLIPPO_ARG_T(&q->v_col),  CLIPPO_ARG_T(&q->rcm),
+                                 CLIPPO_ARG_T(m),          CLIPPO_ARG_U(s->has_mom),
+                                 CLIPPO_ARG_F(s->mom_b),   CLIPPO_ARG_F(s->mom_1mb),
+                                 ARGS_TAIL(s, q, wd)};
+      return launch_elems(rt, "opt_adafactor_factored", n, a, NARGS(a), err);
     }
   }
   return clippo_fail(err, CLIPPO_E_ARG, "optimizer: unknown kind");
@@ -498,8 +457,7 @@ static void make_consts(const clippo_opt_config *cfg, int64_t count, float gnorm
   s->decay = d < cfg->beta2_cap ? d : cfg->beta2_cap;
   s->omd = 1.0f - s->decay;
   s->has_mom = cfg->momentum != 0.0;
-  /* the weakly typed decay meets a bfloat16 state: it becomes bfloat16 itself (the product with
-   * the state then stays float32 in the kernel, as XLA computes it) */
+  /* the weakly typed decay meets a bfloat16 state: it becomes bfloat16 itself */
   s->mom_b = clippo_bf16_to_float(clippo_float_to_bf16((float)cfg->momentum));
   s->mom_1mb = (float)(1.0 - cfg->momentum);
   s->b1 = (float)cfg->b1;
@@ -531,9 +489,8 @@ clippo_status clippo_optimizer_step(clippo_optimizer *o, clippo_tensor *const *p
   }
   step_consts s;
   make_consts(&o->cfg, o->count, (float)gn, &s);
-  ops_class c = ops_class_of(rt);
   for (size_t i = 0; i < o->n; i++) {
-    clippo_status st = step_param(o, &c, &o->p[i], params[i], grads[i], &s, err);
+    clippo_status st = step_param(o, &o->p[i], params[i], grads[i], &s, err);
     if (st != CLIPPO_OK)
       return clippo_error_prefix(err, "optimizer step, parameter %s", o->p[i].name);
   }

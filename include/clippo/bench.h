@@ -102,7 +102,9 @@ typedef struct clippo_bench_report {
  * "pocl-pthread-haswell-amd-epyc". */
 void clippo_bench_slug(const clippo_device_info *dev, char *out, size_t size);
 
-/** Starts an empty report for dev with o's settings (host description and time filled in). */
+/** Starts an empty report for dev with o's settings (host description and time filled in; the
+ * host description reports the BLAS environment found by clippo_settings_from_env, whose errors
+ * it returns). */
 clippo_status clippo_bench_report_init(clippo_bench_report *r, const clippo_device_info *dev,
                                        const clippo_bench_opts *o, clippo_error *err);
 

@@ -4,10 +4,15 @@
  * The choice is data: a small record per device (<cache_dir>/gemm-<devicehash>.txt, written by
  * clippo_gemm_tune / `clippo tune`) maps each shape class to a provider (and, for the kernel
  * provider, a tile configuration). Without a record a default applies: host BLAS on host-unified
- * CPU devices, CLBlast on GPUs and accelerators, the kernel elsewhere. Env CLIPPO_GEMM=clblast|
- * hostblas|kernel forces one provider (auto or empty: the normal choice); env CLIPPO_GEMM_RECORD
- * names another record file. When the chosen provider fails (not for bad arguments) the next
- * available one is tried; the error names every provider that failed. */
+ * CPU devices, CLBlast on GPUs and accelerators, the kernel elsewhere. rt->settings.gemm (env
+ * CLIPPO_GEMM=clblast|hostblas|kernel) forces one provider (auto or empty: the normal choice);
+ * rt->settings.gemm_record (env CLIPPO_GEMM_RECORD) names another record file. The record is read
+ * once per runtime (again only when its path changes, after clippo_gemm_forget_record, or when
+ * clippo_gemm_tune writes it). When the chosen provider fails (not for bad arguments, not when
+ * forced) the next available one computes what is left of the product: a provider that already
+ * added part of the depth into C hands over only the rest, so beta is applied once. The error
+ * names every provider that failed; clippo_gemm_fallback_count tells that it happened.
+ * The GEMM layer sits right above the runtime: the ops use it, it uses no op. */
 #ifndef CLIPPO_GEMM_H
 #define CLIPPO_GEMM_H
 
@@ -80,7 +85,8 @@ typedef struct clippo_gemm_choice {
   clippo_gemm_provider provider;
   clippo_gemm_kernel_cfg kernel; /* the kernel provider's tiles (filled whatever the provider) */
   char shape_class[CLIPPO_GEMM_CLASS_LEN];
-  char source[64]; /* "env CLIPPO_GEMM", "record", "record (class mat_nn_l)", "default" */
+  char source[64]; /* "the caller", "env CLIPPO_GEMM", "record", "record (class mat_nn_l)",
+                      "default", "float16 arithmetic" (precision fp16) */
 } clippo_gemm_choice;
 
 /** Fills *out with the provider a product of this shape would use on rt's device. */
@@ -88,9 +94,10 @@ clippo_status clippo_gemm_choose(clippo_rt *rt, int trans_a, int trans_b, size_t
                                  size_t k, size_t batch, clippo_gemm_choice *out,
                                  clippo_error *err);
 
-/** clippo_gemm_batched with an explicit provider (CLIPPO_GEMM_AUTO: the normal choice) and,
- * for the kernel provider, an explicit tile configuration (NULL: the chosen one). No fallback:
- * a failing provider returns its error. For tests and benchmarks. */
+/** clippo_gemm_batched with an explicit provider (CLIPPO_GEMM_AUTO: the normal choice, with
+ * its fallback) and, for the kernel provider, an explicit tile configuration (NULL: the chosen
+ * one). An explicit provider gets no fallback: its failure is returned (C may then hold part of
+ * the product). For tests, benchmarks and recorded graphs. */
 clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
                                const clippo_gemm_kernel_cfg *cfg, int trans_a, int trans_b,
                                size_t m, size_t n, size_t k, float alpha, const clippo_tensor *a,
@@ -157,9 +164,25 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
 /** Frees what clippo_gemm_tune put in report. */
 void clippo_gemm_tune_report_free(clippo_gemm_tune_report *report);
 
-/** The path of rt's device record (env CLIPPO_GEMM_RECORD, else <cache_dir>/gemm-<hash>.txt);
+/** The path of rt's device record (rt->settings.gemm_record, else <cache_dir>/gemm-<hash>.txt);
  * "" when the runtime has no cache directory. */
 void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size);
+
+/** Makes rt's next product read the record again (e.g. after another process tuned the device).
+ * The record is otherwise read once per runtime. */
+void clippo_gemm_forget_record(clippo_rt *rt);
+
+/** How many products of rt a fallback provider finished because the chosen one failed; *last
+ * (may be NULL) gets what happened the last time ("" if never). */
+unsigned long clippo_gemm_fallback_count(const clippo_rt *rt, char *last, size_t size);
+
+/** A test hook: from now on, every product `provider` runs on rt fails at its launch number
+ * `launch` (0: before anything is written; the kernel provider launches one slice of depth KC
+ * at a time, so launch 1 fails after the first slice was added into C) with CLIPPO_E_DEVICE, as a
+ * failed kernel launch does. Each provider has its own; launch -1 turns one off,
+ * CLIPPO_GEMM_AUTO turns all off. */
+clippo_status clippo_gemm_inject_failure(clippo_rt *rt, clippo_gemm_provider provider, int launch,
+                                         clippo_error *err);
 
 /** Plain C reference for the tests: C = alpha * op(A) * op(B) + beta * C on host memory, sums
  * in double precision, one rounding to float at the end; beta == 0 ignores C's old content. */

@@ -10,8 +10,8 @@
  *   wait. Empty tensors launch nothing.
  * - Kernel shapes depend on the device class: CPU devices run one row per work-item with wide
  *   explicit vectors and no local memory; other devices one row per work-group with local-memory
- *   reductions. Environment variable CLIPPO_OPS_VARIANT=row|group forces one variant (tests and
- *   benchmarks use it; results agree to rounding). */
+ *   reductions. rt->settings.ops_variant (env CLIPPO_OPS_VARIANT=row|group when the runtime is
+ *   created) forces one variant (tests and benchmarks use it; results agree to rounding). */
 #ifndef CLIPPO_OPS_H
 #define CLIPPO_OPS_H
 
@@ -24,6 +24,32 @@ extern "C" {
 /** The build options the op launchers give kernels/<family>.cl on rt's device (e.g.
  * "-DVEC=16 -w"): what `clippo bench --suite build` and offline compilation must use. */
 void clippo_ops_build_options(const clippo_rt *rt, char *out, size_t size);
+
+/** One argument of clippo_op_launch, in the kernel's order: a tensor (passed as its cl_mem then
+ * its element offset as a uint), a uint or a float. Build them with CLIPPO_ARG_T/U/F. */
+typedef struct clippo_op_arg {
+  enum { CLIPPO_ARG_TENSOR, CLIPPO_ARG_U32, CLIPPO_ARG_F32 } kind;
+  const clippo_tensor *t;
+  size_t u;
+  float f;
+} clippo_op_arg;
+
+#define CLIPPO_ARG_T(x) ((clippo_op_arg){CLIPPO_ARG_TENSOR, (x), 0, 0.0f})
+#define CLIPPO_ARG_U(x) ((clippo_op_arg){CLIPPO_ARG_U32, NULL, (size_t)(x), 0.0f})
+#define CLIPPO_ARG_F(x) ((clippo_op_arg){CLIPPO_ARG_F32, NULL, 0, (float)(x)})
+
+/** How clippo_op_launch groups its work-items: as the elementwise ops or as the one-row-per-
+ * work-item ops do on rt's device. */
+typedef enum clippo_op_grouping { CLIPPO_OP_ELEMS = 0, CLIPPO_OP_ROWS } clippo_op_grouping;
+
+/** Launches kernel `name` of kernels/<file> built with the ops' options (clippo_ops_build_options)
+ * over `items` work-items (the kernel checks bounds) with args in order; a graph being recorded
+ * gets the launch. For the layers above that bring their own kernels (the optimizer's
+ * kernels/optimizer.cl). Tensor arguments (any dtype) must have a buffer and stay below 2^32
+ * elements. */
+clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name,
+                               clippo_op_grouping grouping, size_t items, const clippo_op_arg *args,
+                               size_t nargs, clippo_error *err);
 
 /* ---- patch (kernels/patch.cl) ---------------------------------------------------------- */
 
@@ -167,19 +193,32 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
                          const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
                          int accumulate, clippo_tensor *out, clippo_error *err);
 
-/* ---- convert (kernels/convert.cl): float16 storage, core OpenCL 1.2 ------------------- */
+/* ---- loss (kernels/loss.cl): big_vision's contrastive loss ------------------------------ */
 
-/** dst (float16, same element count) = src (float32) rounded to nearest even (overflow to
- * +-inf). Works on every device: storing half needs no cl_khr_fp16. */
-clippo_status clippo_op_to_half(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
-                                clippo_error *err);
+/** Device scratch of the contrastive loss for n pairs (zero-initialise, then alloc). */
+typedef struct clippo_loss_ws {
+  size_t n;
+  clippo_tensor logits; /* (n, n): the logits, then dloss/dlogits */
+  clippo_tensor lse;    /* (2n): row then column log-sum-exp */
+  clippo_tensor aux;    /* (2n): per-pair loss, per-row sums of G * logits */
+  float *host;          /* 2n floats */
+} clippo_loss_ws;
 
-/** Scatters src, a packed (batch, rows, cols) float16 array, into float32 dst seen as batch
- * matrices with leading dimension ld and batch stride `stride`:
- * dst[b*stride + i*ld + j] = float(src[b, i, j]) + beta * dst[...] (dst not read if beta is 0). */
-clippo_status clippo_op_from_half(clippo_rt *rt, const clippo_tensor *src, size_t batch,
-                                  size_t rows, size_t cols, float beta, clippo_tensor *dst,
-                                  size_t ld, size_t stride, clippo_error *err);
+/** Allocates the scratch for n pairs. */
+clippo_status clippo_loss_ws_alloc(clippo_rt *rt, size_t n, clippo_loss_ws *ws, clippo_error *err);
+
+/** Releases the scratch (safe on a zeroed struct). */
+void clippo_loss_ws_release(clippo_rt *rt, clippo_loss_ws *ws);
+
+/** big_vision's bidirectional contrastive loss over n pairs: logits = zimg ztxt^T exp(t),
+ * loss = mean(0.5 (-diag log_softmax(logits, 1) - diag log_softmax(logits, 0))).
+ * zimg, ztxt (n, d) float32 (rows of any tensor views); ws allocated for n. When dzimg and dztxt
+ * are not NULL they receive dloss/dzimg and dloss/dztxt (n, d) (overwritten) and *dt (may be NULL)
+ * dloss/dt. *loss gets the loss. Blocks: reads 2n floats back. */
+clippo_status clippo_contrastive_loss(clippo_rt *rt, const clippo_tensor *zimg,
+                                      const clippo_tensor *ztxt, float t, clippo_loss_ws *ws,
+                                      clippo_tensor *dzimg, clippo_tensor *dztxt, double *loss,
+                                      double *dt, clippo_error *err);
 
 #ifdef __cplusplus
 }

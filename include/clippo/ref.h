@@ -89,6 +89,12 @@ clippo_status clippo_ref_mha(const float *xq, const float *xkv, size_t n, size_t
                              const float *wk, const float *bk, const float *wv, const float *bv,
                              const float *wo, const float *bo, double *out, clippo_error *err);
 
+/** Float64 reference of clippo_contrastive_loss (clippo/ops.h) on host arrays; returns the loss.
+ * dzimg, dztxt (n * d doubles) and dt may be NULL. Returns NAN when scratch memory cannot be
+ * allocated. */
+double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t n, size_t d,
+                                   double t, double *dzimg, double *dztxt, double *dt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,8 +47,8 @@ const char *clippo_device_type_name(cl_device_type type);
 clippo_status clippo_devices_list(clippo_device_info **out, size_t *count, clippo_error *err);
 
 /** Chooses a device from a spec: "P:D" indices, "cpu"/"gpu"/"accelerator", or a case-insensitive
- * substring of the platform or device name. NULL or "" means env CLIPPO_DEVICE, else the first
- * GPU, else the first CPU, else the first device. */
+ * substring of the platform or device name. NULL or "" means env CLIPPO_DEVICE (through
+ * clippo_settings_from_env), else the first GPU, else the first CPU, else the first device. */
 clippo_status clippo_device_select(const char *spec, clippo_device_info *out, clippo_error *err);
 
 /** The name of an OpenCL error code ("CL_OUT_OF_RESOURCES"...). */
@@ -78,18 +78,62 @@ struct clippo_rt;
 typedef void (*clippo_rt_notify_fn)(const void *user, const struct clippo_rt *rt,
                                     clippo_rt_event event);
 
+/** How the op launchers shape their row kernels (see clippo/ops.h). */
+typedef enum clippo_ops_variant {
+  CLIPPO_OPS_AUTO = 0, /* by device type: one row per work-item on CPUs, per work-group else */
+  CLIPPO_OPS_ROW,      /* one row per work-item everywhere */
+  CLIPPO_OPS_GROUP     /* one row per work-group everywhere */
+} clippo_ops_variant;
+
+/** Everything the engine takes from the environment, read once by clippo_settings_from_env (the
+ * one place below the command-line program that reads environment variables) and copied into
+ * each runtime when it is created. The layers read rt->settings, never the environment; a
+ * caller (a test, a benchmark) may change a runtime's copy between calls. */
+typedef struct clippo_settings {
+  char device[256];               /* CLIPPO_DEVICE: the device when no spec is given */
+  char cache_dir[1024];           /* CLIPPO_CACHE_DIR ("off": ""), else $XDG_CACHE_HOME/clippo,
+                                     else $HOME/.cache/clippo, else "" (no cache) */
+  char precompiled_dir[1024];     /* CLIPPO_PRECOMPILED_DIR: offline-compiled kernel binaries */
+  clippo_precision precision;     /* CLIPPO_PRECISION: fp32 (default), fp16, fp16-emulated */
+  clippo_ops_variant ops_variant; /* CLIPPO_OPS_VARIANT: row, group; unset or auto: by device */
+  char gemm[32];                  /* CLIPPO_GEMM: a GEMM provider name forcing that provider; "" or
+                                     "auto": the normal choice (the GEMM layer checks the name) */
+  char gemm_record[1024];         /* CLIPPO_GEMM_RECORD: the GEMM provider record to use instead of
+                                     <cache_dir>/gemm-<device hash>.txt */
+  char tmp_dir[1024];             /* TMPDIR, else "/tmp": where temporary folders go */
+  char blas_env[256]; /* OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS as found ("(unset)"):
+                         reported by benchmarks, never changed */
+} clippo_settings;
+
+/** The settings of an empty environment: no cache, fp32, automatic choices, /tmp. */
+void clippo_settings_default(clippo_settings *s);
+
+/** Reads the settings from the environment. A value that is malformed (an unknown precision or
+ * variant) or longer than its field fails with CLIPPO_E_ARG naming the variable. */
+clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err);
+
+/** A layer's own state kept by a runtime (e.g. the GEMM layer's parsed provider record): created
+ * by that layer on its first use, released with the runtime through `release`. */
+typedef struct clippo_rt_slot {
+  void *state;
+  void (*release)(void *state);
+} clippo_rt_slot;
+
 /** Number of scratch buffers the reduced-precision GEMM path keeps in the runtime. */
 #define CLIPPO_RT_SCRATCH 6
 
-/** A live device: context, in-order profiling queue, built programs. */
+/** A live device: context, in-order profiling queue, built programs. A runtime and everything
+ * made with it (tensors, models, GEMM state) is used by one thread at a time: nothing in it is
+ * locked. Different runtimes may be used by different threads at once. */
 typedef struct clippo_rt {
+  clippo_settings settings; /* read when the runtime was created */
   clippo_device_info info;
   cl_platform_id platform;
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
-  char cache_dir[1024];       /* "" disables the on-disk binary cache */
-  char precompiled_dir[1024]; /* env CLIPPO_PRECOMPILED_DIR: offline-compiled binaries */
+  char cache_dir[1024];       /* binary cache in use (settings.cache_dir); "" disables it */
+  char precompiled_dir[1024]; /* offline-compiled binaries (settings.precompiled_dir) */
   clippo_program_entry *programs;
   double build_seconds;               /* total time spent in program builds/loads */
   unsigned cache_hits;                /* programs loaded from the binary cache */
@@ -102,14 +146,20 @@ typedef struct clippo_rt {
   clippo_rt_notify_fn notify;         /* set by the caller after clippo_rt_create; NULL: silent */
   const void *notify_user;            /* passed to notify */
   int compile_noticed;                /* CLIPPO_RT_EVENT_COMPILING was sent */
+  clippo_rt_slot gemm;                /* the GEMM layer's state (host/gemm) */
 } clippo_rt;
 
-/** Opens the device chosen by spec (see clippo_device_select). */
+/** Opens the device chosen by spec (see clippo_device_select) with the settings of the
+ * environment (clippo_settings_from_env). */
 clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *err);
 
+/** Opens the device chosen by spec (NULL or "": settings->device, else the default choice) with
+ * the given settings (their precision applied as by clippo_rt_set_precision). */
+clippo_status clippo_rt_create_with(clippo_rt **out, const char *spec,
+                                    const clippo_settings *settings, clippo_error *err);
+
 /** Sets the GEMM arithmetic. FP16 on a device without cl_khr_fp16 fails (CLIPPO_E_UNSUPPORTED,
- * naming the device) and leaves the precision as it was. clippo_rt_create applies env
- * CLIPPO_PRECISION (fp32, fp16, fp16-emulated) when set. */
+ * naming the device) and leaves the precision as it was. */
 clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_error *err);
 
 /** Parses "fp32", "fp16" or "fp16-emulated". */
@@ -141,6 +191,10 @@ clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const s
 
 /** Waits for all queued work; reports asynchronous failures. */
 clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err);
+
+/** The embedded source of kernels/<file> with includes expanded, or NULL. (*len gets the length.)
+ */
+const char *clippo_kernel_source_get(const char *file, size_t *len);
 
 /** The name of the i-th file of kernels/ embedded in the library ("activation.cl", "common.h"...,
  * in name order), or NULL when i is past the last; *text and *len (each may be NULL) get its
@@ -186,6 +240,18 @@ clippo_status clippo_tensor_fill(clippo_rt *rt, clippo_tensor *t, float value, c
 /** A view of t with a new shape (same element count) or a sub-range (offset in elements). */
 clippo_tensor clippo_tensor_view(const clippo_tensor *t, size_t offset, int ndim,
                                  const int64_t *shape);
+
+/** dst (float16, same element count) = src (float32) rounded to nearest even (overflow to
+ * +-inf; kernels/convert.cl). Works on every device: storing half needs no cl_khr_fp16. */
+clippo_status clippo_tensor_to_half(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
+                                    clippo_error *err);
+
+/** Scatters src, a packed (batch, rows, cols) float16 array, into float32 dst seen as batch
+ * matrices with leading dimension ld and batch stride `stride`:
+ * dst[b*stride + i*ld + j] = float(src[b, i, j]) + beta * dst[...] (dst not read if beta is 0). */
+clippo_status clippo_tensor_from_half(clippo_rt *rt, const clippo_tensor *src, size_t batch,
+                                      size_t rows, size_t cols, float beta, clippo_tensor *dst,
+                                      size_t ld, size_t stride, clippo_error *err);
 
 #ifdef __cplusplus
 }

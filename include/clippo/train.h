@@ -1,9 +1,9 @@
-/* Training (REFERENCE.md §6): big_vision's contrastive loss, its optimizer chain and schedules,
- * the data pipeline (Fashion-MNIST with multilingual captions, image-caption TSV, one fixed
- * batch) and the training loop with checkpoints that resume bit for bit.
+/* Training (REFERENCE.md §6): big_vision's optimizer chain and schedules, the data pipeline
+ * (Fashion-MNIST with multilingual captions, image-caption TSV, one fixed batch) and the training
+ * loop with checkpoints that resume bit for bit. The contrastive loss is an op (clippo/ops.h,
+ * kernels/loss.cl, host/ops/loss.c, reference in clippo/ref.h).
  *
- * Device code: kernels/loss.cl (host/ops/loss.c) and kernels/optimizer.cl
- * (host/train/optimizer.c); plain C references in host/ops/ref/loss_ref.c and
+ * Device code: kernels/optimizer.cl (host/train/optimizer.c); plain C reference in
  * host/ops/ref/optimizer_ref.c. */
 #ifndef CLIPPO_TRAIN_H
 #define CLIPPO_TRAIN_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clippo/ops.h"
 #include "clippo/params.h"
 #include "clippo/runtime.h"
 #include "clippo/text.h"
@@ -18,38 +19,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ==== contrastive loss (kernels/loss.cl, host/ops/loss.c) ================================== */
-
-/** Device scratch of the contrastive loss for n pairs (zero-initialise, then alloc). */
-typedef struct clippo_loss_ws {
-  size_t n;
-  clippo_tensor logits; /* (n, n): the logits, then dloss/dlogits */
-  clippo_tensor lse;    /* (2n): row then column log-sum-exp */
-  clippo_tensor aux;    /* (2n): per-pair loss, per-row sums of G * logits */
-  float *host;          /* 2n floats */
-} clippo_loss_ws;
-
-/** Allocates the scratch for n pairs. */
-clippo_status clippo_loss_ws_alloc(clippo_rt *rt, size_t n, clippo_loss_ws *ws, clippo_error *err);
-
-/** Releases the scratch (safe on a zeroed struct). */
-void clippo_loss_ws_release(clippo_rt *rt, clippo_loss_ws *ws);
-
-/** big_vision's bidirectional contrastive loss over n pairs: logits = zimg ztxt^T exp(t),
- * loss = mean(0.5 (-diag log_softmax(logits, 1) - diag log_softmax(logits, 0))).
- * zimg, ztxt (n, d) float32 (rows of any tensor views); ws allocated for n. When dzimg and dztxt
- * are not NULL they receive dloss/dzimg and dloss/dztxt (n, d) (overwritten) and *dt (may be NULL)
- * dloss/dt. *loss gets the loss. Blocks: reads 2n floats back. */
-clippo_status clippo_contrastive_loss(clippo_rt *rt, const clippo_tensor *zimg,
-                                      const clippo_tensor *ztxt, float t, clippo_loss_ws *ws,
-                                      clippo_tensor *dzimg, clippo_tensor *dztxt, double *loss,
-                                      double *dt, clippo_error *err);
-
-/** Float64 reference of clippo_contrastive_loss on host arrays; returns the loss. dzimg, dztxt
- * (n * d doubles) and dt may be NULL. Returns NAN when scratch memory cannot be allocated. */
-double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t n, size_t d,
-                                   double t, double *dzimg, double *dztxt, double *dt);
 
 /* ==== schedules ============================================================================= */
 
@@ -156,6 +125,9 @@ void clippo_optimizer_free(clippo_optimizer *o);
 /** The number of updates done so far (the schedule's step of the next update). */
 int64_t clippo_optimizer_count(const clippo_optimizer *o);
 
+/** The optimizer's config. */
+const clippo_opt_config *clippo_optimizer_config(const clippo_optimizer *o);
+
 /** Global L2 norm of n device float32 tensors (partial sums on the device, the rest in double on
  * the host). Blocks. */
 clippo_status clippo_global_norm(clippo_rt *rt, clippo_tensor *const *x, size_t n, double *norm,
@@ -180,13 +152,11 @@ clippo_status clippo_optimizer_export(clippo_optimizer *o, clippo_params *out, c
 clippo_status clippo_optimizer_import(clippo_optimizer *o, const clippo_params *in,
                                       clippo_error *err);
 
-/** Float32 host reference of one Adafactor clippo_optimizer_step on host arrays (same arithmetic
- * order; checked against big_vision itself by tests/test_bigvision_adafactor.c), for the tests.
- * cfg->kind must be CLIPPO_OPT_ADAFACTOR (else CLIPPO_E_UNSUPPORTED). params[i] (float32) are
- * updated in place; grads[i] float32 of the same shapes; state holds named arrays as
- * clippo_optimizer_export writes them (missing ones are created zeroed; "count" is read and
- * incremented). stats may be NULL. */
-clippo_status clippo_ref_adafactor_step(const clippo_opt_config *cfg, size_t n,
+/** Float32 host reference of one clippo_optimizer_step on host arrays (same arithmetic order),
+ * for the tests. params[i] (float32) are updated in place; grads[i] float32 of the same shapes;
+ * state holds named arrays as clippo_optimizer_export writes them (missing ones are created
+ * zeroed; "count" is read and incremented). stats may be NULL. */
+clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
                                         const char *const *names, clippo_array *params,
                                         const clippo_array *grads, clippo_params *state,
                                         clippo_opt_stats *stats, clippo_error *err);

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "clippo/train.h"
+#include "clippo/ref.h"
 
 double clippo_ref_contrastive_loss(const float *zimg, const float *ztxt, size_t n, size_t d,
                                    double t, double *dzimg, double *dztxt, double *dt) {

@@ -1,0 +1,144 @@
+/* What the GEMM layer keeps per runtime (rt->gemm): the provider record, parsed once instead of
+ * on every product, the failure hook of the tests and the count of fallbacks. Created on first
+ * use, released with the runtime. A runtime is used by one thread at a time, so nothing here is
+ * locked. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_internal.h"
+
+typedef struct gemm_state {
+  unsigned long long device_hash; /* names the record file in the cache folder */
+  int loaded;                     /* rec (or rec_err) belongs to path */
+  char path[1100];                /* the record read ("" when there is none) */
+  gemm_record rec;
+  clippo_error rec_err;                     /* status != CLIPPO_OK: the record is malformed */
+  int fault_launch[CLIPPO_GEMM_NPROVIDERS]; /* the failure hook: per provider, the launch that
+                                              fails, or -1 (off) */
+  unsigned long fallbacks;                  /* products finished by a fallback provider */
+  char last_fallback[1024];                 /* what happened the last time */
+} gemm_state;
+
+static void state_release(void *p) { free(p); }
+
+/* FNV-1a over what identifies the device and its compiler. */
+static unsigned long long device_hash(const clippo_rt *rt) {
+  const char *parts[5] = {rt->info.platform, rt->info.name, rt->info.vendor, rt->info.version,
+                          rt->info.driver};
+  unsigned long long h = 1469598103934665603ull;
+  for (int i = 0; i < 5; i++) {
+    for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+      h ^= *p;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/* rt's state, created on first use. */
+static gemm_state *state_of(clippo_rt *rt, clippo_error *err) {
+  if (rt->gemm.state) return rt->gemm.state;
+  gemm_state *s = calloc(1, sizeof *s);
+  if (!s) {
+    clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (GEMM state)");
+    return NULL;
+  }
+  s->device_hash = device_hash(rt);
+  for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++) s->fault_launch[i] = -1;
+  rt->gemm.state = s;
+  rt->gemm.release = state_release;
+  return s;
+}
+
+/* The record path from the settings and the cache folder; "" when there is none. */
+static void record_path(const clippo_rt *rt, unsigned long long hash, char *out, size_t size) {
+  if (rt->settings.gemm_record[0])
+    snprintf(out, size, "%s", rt->settings.gemm_record);
+  else if (rt->cache_dir[0])
+    snprintf(out, size, "%s/gemm-%016llx.txt", rt->cache_dir, hash);
+  else if (size)
+    out[0] = '\0';
+}
+
+void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size) {
+  const gemm_state *s = rt->gemm.state;
+  record_path(rt, s ? s->device_hash : device_hash(rt), out, size);
+}
+
+clippo_status gemm_record_current(clippo_rt *rt, const gemm_record **out, clippo_error *err) {
+  *out = NULL;
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  char path[sizeof s->path];
+  record_path(rt, s->device_hash, path, sizeof path);
+  if (!s->loaded || strcmp(path, s->path) != 0) {
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->rec.n = 0;
+    clippo_error_clear(&s->rec_err);
+    if (path[0]) gemm_record_load(path, &s->rec, &s->rec_err);
+    s->loaded = 1;
+  }
+  if (s->rec_err.status != CLIPPO_OK) {
+    if (err) *err = s->rec_err;
+    return s->rec_err.status;
+  }
+  if (s->path[0]) *out = &s->rec;
+  return CLIPPO_OK;
+}
+
+clippo_status gemm_record_set_current(clippo_rt *rt, const char *path, const gemm_record *rec,
+                                      clippo_error *err) {
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  snprintf(s->path, sizeof s->path, "%s", path);
+  s->rec = *rec;
+  clippo_error_clear(&s->rec_err);
+  s->loaded = 1;
+  return CLIPPO_OK;
+}
+
+void clippo_gemm_forget_record(clippo_rt *rt) {
+  gemm_state *s = rt->gemm.state;
+  if (s) s->loaded = 0;
+}
+
+clippo_status clippo_gemm_inject_failure(clippo_rt *rt, clippo_gemm_provider provider, int launch,
+                                         clippo_error *err) {
+  if ((int)provider < 0 || (int)provider >= CLIPPO_GEMM_NPROVIDERS)
+    return clippo_fail(err, CLIPPO_E_ARG, "gemm: no provider %d to fail", (int)provider);
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  if (provider == CLIPPO_GEMM_AUTO) {
+    for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++) s->fault_launch[i] = -1;
+    return CLIPPO_OK;
+  }
+  s->fault_launch[provider] = launch < 0 ? -1 : launch;
+  return CLIPPO_OK;
+}
+
+clippo_status gemm_injected_failure(clippo_rt *rt, clippo_gemm_provider p, int launch,
+                                    clippo_error *err) {
+  const gemm_state *s = rt->gemm.state;
+  if (!s || (int)p <= 0 || (int)p >= CLIPPO_GEMM_NPROVIDERS || s->fault_launch[p] != launch)
+    return CLIPPO_OK;
+  return clippo_fail(err, CLIPPO_E_DEVICE,
+                     "gemm provider %s: launch %d failed on device '%s' (injected by "
+                     "clippo_gemm_inject_failure)",
+                     clippo_gemm_provider_name(p), launch, rt->info.name);
+}
+
+void gemm_note_fallback(clippo_rt *rt, const char *what) {
+  gemm_state *s = state_of(rt, NULL);
+  if (!s) return;
+  s->fallbacks++;
+  snprintf(s->last_fallback, sizeof s->last_fallback, "%s", what);
+}
+
+unsigned long clippo_gemm_fallback_count(const clippo_rt *rt, char *last, size_t size) {
+  const gemm_state *s = rt->gemm.state;
+  if (last && size) snprintf(last, size, "%s", s ? s->last_fallback : "");
+  return s ? s->fallbacks : 0;
+}
