@@ -419,7 +419,7 @@ static void test_idx(void **state) {
 
 static void test_fashion_mnist_files(void **state) {
   (void)state;
-  const char *dir = clippo_fashion_mnist_dir();
+  const char *dir = clippo_fashion_mnist_dir(getenv("CLIPPO_FASHION_MNIST_DIR"));
   if (!dir) {
     skip();
     return;

@@ -466,6 +466,11 @@ static void test_train_opts(void **state) {
   TEST_OK(clippo_train_opts_load_json(p, &o, &err), &err);
   free(p);
   assert_string_equal(o.fmnist, CLIPPO_FMNIST_DIR);
+  /* an input path in a config resolves against the config's folder; its log stays relative */
+  size_t clen = strlen(o.captions), tail = strlen("/configs/fmnist_captions.json");
+  assert_true(o.captions[0] == '/' && clen > tail);
+  assert_string_equal(o.captions + clen - tail, "/configs/fmnist_captions.json");
+  assert_string_equal(o.log, "fmnist_tiny.jsonl");
   assert_true(o.balanced && o.shuffle == 1);
   clippo_config mc;
   TEST_OK(clippo_train_model_config(o.model, &mc, &err), &err);

@@ -6,10 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_paths.h"
 #include "cli_util.h"
 
 /* Largest text file read (one text per line). */
 #define CLI_MAX_TEXT_FILE ((size_t)1 << 28)
+
+const char *cli_default_model(const char *cmd, char *buf, size_t cap) {
+  const char *env = getenv("CLIPPO_MODEL");
+  if (env && *env) return env;
+  if (cli_data_file(CLI_DEFAULT_MODEL_FILE, buf, cap) == 0) return buf;
+  fprintf(stderr, "clippo %s: error: no --model given and the default model %s\n", cmd, buf);
+  return NULL;
+}
 
 int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
                    clippo_rt **rt, clippo_model **model) {

@@ -5,6 +5,11 @@
 #include "clippo/model.h"
 #include "clippo/text.h"
 
+/** The model a model subcommand uses without --model: env CLIPPO_MODEL when set, else the
+ * default model (weights/fmnist.h5) in the data folders (cli_paths.h), written to buf. Returns
+ * the path, or NULL after printing an error for cmd that says where it looked. */
+const char *cli_default_model(const char *cmd, char *buf, size_t cap);
+
 /** Opens the device (spec may be NULL) and loads the model; on failure prints the error for cmd
  * and returns 1 (everything released), else 0. batch 0 keeps the default. */
 int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,

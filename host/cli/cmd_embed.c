@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli_model.h"
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/image.h"
 #include "clippo/npy.h"
@@ -13,10 +14,12 @@
 const char clippo_cmd_embed_summary[] = "embed images or texts with a CLIPPO model (.npy out)";
 
 static void usage(void) {
-  printf("usage: clippo embed --model M.{npz,h5} (--images FILE... | --texts FILE) --out OUT.npy\n"
+  printf("usage: clippo embed [--model M] (--images FILE... | --texts FILE) --out OUT.npy\n"
          "                    [--device SPEC] [--batch-size B] [--font F]... [--pre-logits]\n"
          "                    [--precision fp32|fp16|fp16-emulated] [--stats]\n\n"
          "Writes (N, out_dim) float32 L2-normalised embeddings in input order.\n"
+         "  --model M         checkpoint (.npz or .h5); default env CLIPPO_MODEL, else the\n"
+         "                    installed default model (" CLI_DEFAULT_MODEL_FILE ")\n"
          "  --images FILE...  one .npy of shape (N, S, S, 3), float32 or float64 in [-1, 1]\n"
          "                    (S = the model's image size), or image files (PNG, JPEG), which\n"
          "                    are preprocessed like big_vision (bilinear resize, [-1, 1])\n"
@@ -163,10 +166,13 @@ int clippo_cmd_embed(int argc, char **argv) {
       rc = cli_usage_error("embed", "unexpected argument '%s'", argv[i]);
     }
   }
-  if (rc == 0 && !model_path) rc = cli_usage_error("embed", "--model is required");
   if (rc == 0 && !out_path) rc = cli_usage_error("embed", "--out is required");
   if (rc == 0 && (nimages > 0) == (texts_path != NULL))
     rc = cli_usage_error("embed", "give either --images FILE... or --texts FILE");
+  char model_buf[CLI_PATH_MAX];
+  if (rc == 0 && !model_path &&
+      !(model_path = cli_default_model("embed", model_buf, sizeof model_buf)))
+    rc = 1;
   if (rc != 0) {
     free(images);
     free(fonts);

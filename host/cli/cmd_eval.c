@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli_model.h"
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/idx.h"
 #include "clippo/tasks.h"
@@ -19,7 +20,6 @@ const char clippo_cmd_eval_summary[] =
 
 #define MAX_FONTS 64
 #define CHUNK 256
-#define DEFAULT_MODEL "weights/fmnist.h5"
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -44,8 +44,8 @@ static void usage(FILE *out) {
           "                      recall@1/5/10 image->text and text->image\n"
           "\n"
           "Options:\n"
-          "  --model M           checkpoint (.npz or .h5); default env CLIPPO_MODEL, else\n"
-          "                      " DEFAULT_MODEL "\n"
+          "  --model M           checkpoint (.npz or .h5); default env CLIPPO_MODEL, else the\n"
+          "                      installed default model (" CLI_DEFAULT_MODEL_FILE ")\n"
           "  --classes LIST      comma-separated class names, in label order (IDX)\n"
           "  --classes-file F    one class name per line, in label order (IDX)\n"
           "  --templates T       clip_paper (default), clip_best, none, or a file of templates\n"
@@ -263,7 +263,7 @@ static int report_zeroshot(const char *dataset, const zs_stats *s, const clippo_
 int clippo_cmd_eval(int argc, char **argv) {
   const char *fonts[MAX_FONTS];
   size_t nfonts = 0;
-  const char *model = getenv("CLIPPO_MODEL"), *idx_images = NULL, *idx_labels = NULL;
+  const char *model = NULL, *idx_images = NULL, *idx_labels = NULL;
   const char *folder = NULL, *tsv = NULL, *classes_list = NULL, *classes_file = NULL;
   const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
   long limit = 0, examples = -1, batch = 8;
@@ -306,19 +306,15 @@ int clippo_cmd_eval(int argc, char **argv) {
     return cli_usage_error("eval", "give at most one of --classes and --classes-file");
   if ((classes_list || classes_file) && (folder || tsv))
     return cli_usage_error("eval", "--classes applies to IDX data only");
-  if (!model || !*model) {
-    model = DEFAULT_MODEL;
-    if (access(model, R_OK) != 0)
-      return cli_usage_error("eval",
-                             "no --model given, CLIPPO_MODEL is not set and %s is not "
-                             "readable",
-                             DEFAULT_MODEL);
-  }
+  char model_buf[CLI_PATH_MAX], tmpl_buf[CLI_PATH_MAX], classes_buf[CLI_PATH_MAX];
+  if (!model && !(model = cli_default_model("eval", model_buf, sizeof model_buf))) return 1;
+  templates_spec = cli_input_file(templates_spec, tmpl_buf, sizeof tmpl_buf);
+  classes_file = cli_input_file(classes_file, classes_buf, sizeof classes_buf);
   if (examples < 0) examples = fmnist ? 8 : 0;
   if (cache && !strcmp(cache, "off")) cache = "";
   char fm_images[4200], fm_labels[4200];
   if (fmnist) {
-    const char *dir = clippo_fashion_mnist_dir();
+    const char *dir = cli_fashion_mnist_dir();
     if (!dir) {
       fprintf(stderr, "clippo eval: error: Fashion-MNIST not found: set CLIPPO_FASHION_MNIST_DIR "
                       "or install it in /usr/share/datasets/fashion-mnist\n");

@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_model.h"
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -21,7 +23,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: clippo index --model M --out INDEX.h5 [--device SPEC] [--batch-size B]\n"
+          "usage: clippo index [--model M] [--out INDEX.h5] [--device SPEC] [--batch-size B]\n"
           "                    [--chunk N] [--threads T] [--quiet] PATH...\n"
           "\n"
           "Embeds image files into INDEX.h5 for `clippo search`. A PATH is an image file or a\n"
@@ -35,8 +37,10 @@ static void usage(FILE *out) {
           "the checkpoint content) and refuses to mix models.\n"
           "\n"
           "Options:\n"
-          "  --model M         checkpoint (.npz or .h5); default: env CLIPPO_MODEL\n"
-          "  --out F           the index file (created when absent)\n"
+          "  --model M         checkpoint (.npz or .h5); default: env CLIPPO_MODEL, else the\n"
+          "                    installed default model (" CLI_DEFAULT_MODEL_FILE ")\n"
+          "  --out F           the index file (created when absent); default: the per-user\n"
+          "                    index $XDG_DATA_HOME/clippo/index.h5 (~/.local/share/clippo/)\n"
           "  --device SPEC     OpenCL device (see clippo devices); default env CLIPPO_DEVICE\n"
           "  --batch-size B    images per device call (default 8)\n"
           "  --chunk N         images per commit (default 256)\n"
@@ -50,7 +54,7 @@ static void usage(FILE *out) {
 }
 
 int clippo_cmd_index(int argc, char **argv) {
-  const char *model = getenv("CLIPPO_MODEL"), *out = NULL, *device = NULL;
+  const char *model = NULL, *out = NULL, *device = NULL;
   long batch = 8, chunk = 256, threads = 4;
   int quiet = 0;
   const char **paths = calloc((size_t)argc + 1, sizeof *paths);
@@ -71,12 +75,17 @@ int clippo_cmd_index(int argc, char **argv) {
   }
   npaths = path_list.n;
   int urc = 0;
-  if (!model || !*model)
-    urc = cli_usage_error("index", "--model is required");
-  else if (!out)
-    urc = cli_usage_error("index", "--out is required");
-  else if (npaths == 0)
+  char model_buf[CLI_PATH_MAX], model_abs[CLI_PATH_MAX], out_buf[CLI_PATH_MAX];
+  if (npaths == 0)
     urc = cli_usage_error("index", "no PATH given");
+  else if (!model && !(model = cli_default_model("index", model_buf, sizeof model_buf)))
+    urc = 1;
+  else if (!out && cli_default_index(out_buf, sizeof out_buf, 1) != 0) {
+    fprintf(stderr, "clippo index: error: %s (give --out)\n", out_buf);
+    urc = 1;
+  } else if (!out)
+    out = out_buf;
+  model = cli_absolute_path(model, model_abs, sizeof model_abs); /* recorded for search */
   if (urc) {
     free(paths);
     return urc;

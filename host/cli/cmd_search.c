@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -14,7 +16,7 @@ const char clippo_cmd_search_summary[] = "search an image index by text or by im
 static void usage(FILE *out) {
   fprintf(
       out,
-      "usage: clippo search --index INDEX.h5 --model M [--top-k K] [--json] [--device SPEC]\n"
+      "usage: clippo search [--index INDEX.h5] [--model M] [--top-k K] [--json] [--device SPEC]\n"
       "                     [--font F]... (\"TEXT QUERY\" | --image Q.png)\n"
       "\n"
       "Finds the images of INDEX.h5 (made by `clippo index`) closest to a text (rendered\n"
@@ -22,8 +24,9 @@ static void usage(FILE *out) {
       "and path, best first. The model must be the one the index was built with.\n"
       "\n"
       "Options:\n"
-      "  --index F       the index file\n"
-      "  --model M       checkpoint (.npz or .h5); default: env CLIPPO_MODEL\n"
+      "  --index F       the index file; default: the per-user index that `clippo index`\n"
+      "                  writes without --out ($XDG_DATA_HOME/clippo/index.h5)\n"
+      "  --model M       checkpoint (.npz or .h5); default: the model the index records\n"
       "  --image Q       search by image instead of text\n"
       "  --top-k K       results shown (default 10)\n"
       "  --json          one JSON object: {\"query\": Q, \"results\": [{\"rank\": 1, \"score\": "
@@ -37,7 +40,7 @@ static void usage(FILE *out) {
 int clippo_cmd_search(int argc, char **argv) {
   const char *fonts[MAX_FONTS];
   size_t nfonts = 0;
-  const char *index = NULL, *model = getenv("CLIPPO_MODEL"), *image = NULL, *text = NULL;
+  const char *index = NULL, *model = NULL, *image = NULL, *text = NULL;
   const char *device = NULL;
   long top_k = 10;
   int json = 0;
@@ -60,9 +63,22 @@ int clippo_cmd_search(int argc, char **argv) {
     return prc < 0 ? 0 : prc;
   }
   nfonts = font_list.n;
-  if (!index) return cli_usage_error("search", "--index is required");
-  if (!model || !*model) return cli_usage_error("search", "--model is required");
   if (!text == !image) return cli_usage_error("search", "give exactly one of TEXT or --image");
+  char index_buf[CLI_PATH_MAX];
+  if (!index) {
+    if (cli_default_index(index_buf, sizeof index_buf, 0) != 0) {
+      fprintf(stderr, "clippo search: error: %s (give --index)\n", index_buf);
+      return 1;
+    }
+    if (access(index_buf, F_OK) != 0) {
+      fprintf(stderr,
+              "clippo search: error: no index at %s: run `clippo index FOLDER` first or "
+              "give --index\n",
+              index_buf);
+      return 1;
+    }
+    index = index_buf;
+  }
 
   clippo_error err;
   clippo_error_clear(&err);
@@ -75,6 +91,13 @@ int clippo_cmd_search(int argc, char **argv) {
   char id[CLIPPO_IDENTITY_MAX], cache_dir[1024];
   clippo_cache_dir(cache_dir, sizeof cache_dir);
   clippo_status st = clippo_index_open_read(index, &ix, &err);
+  if (!st && !model) { /* the model the index was built with */
+    model = clippo_index_model_path(ix);
+    if (access(model, R_OK) != 0)
+      st = clippo_fail(&err, CLIPPO_E_NOTFOUND,
+                       "index %s was built with model %s, which is not readable (give --model)",
+                       index, model);
+  }
   if (!st) st = clippo_file_identity(model, cache_dir, id, &err);
   if (!st && strcmp(id, clippo_index_model_id(ix)))
     st = clippo_fail(&err, CLIPPO_E_ARG,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/train.h"
 
@@ -24,6 +25,8 @@ static void usage(FILE *out) {
       "over the batch and applies clip-by-global-norm -> optimizer -> x lr -> + wd * param\n"
       "(\".../kernel\" only) -> x schedule. A config file (configs/train_*.json) gives the\n"
       "defaults; flags override it. With --resume the checkpoint's own options are the base.\n"
+      "Input paths in a config are relative to its folder, outputs (save, log, plot) to the\n"
+      "current one; a config not found here is looked up in the installed configs folder.\n"
       "\n"
       "Model and data:\n"
       "  --init M           initial parameters (.npz or .h5)\n"
@@ -32,9 +35,11 @@ static void usage(FILE *out) {
       "  --images X.npy     (N, S, S, 3) float32 in [-1, 1] (or uint8) images ...\n"
       "  --texts T.txt      ... and their N captions, one per line\n"
       "  --tsv F            lines PATH<TAB>CAPTION (PNG/JPEG, paths relative to F)\n"
-      "  --fashion-mnist    Fashion-MNIST (" CLIPPO_FMNIST_DIR ") with captions\n"
+      "  --fashion-mnist    Fashion-MNIST (env CLIPPO_FASHION_MNIST_DIR, else\n"
+      "                     " CLIPPO_FMNIST_DIR ") with captions\n"
       "                     from multilingual templates; --fashion-mnist-dir D, --split\n"
-      "                     train|test, --captions F (default configs/fmnist_captions.json)\n"
+      "                     train|test, --captions F (default: the installed\n"
+      "                     configs/fmnist_captions.json)\n"
       "  --limit N          use the first N examples\n"
       "  --font F           glyph file(s) for the captions (repeatable; default CLIPPO_FONT\n"
       "                     or the system Unifont)\n"
@@ -170,6 +175,8 @@ int clippo_cmd_train(int argc, char **argv) {
   }
   if (resume && clippo_train_opts_from_checkpoint(resume, &o, &err) != CLIPPO_OK)
     return cli_report("train", &err);
+  char config_buf[CLI_PATH_MAX];
+  config = cli_input_file(config, config_buf, sizeof config_buf);
   if (config && clippo_train_opts_load_json(config, &o, &err) != CLIPPO_OK)
     return cli_report("train", &err);
   int fonts_from_flags = 0;
@@ -297,6 +304,7 @@ int clippo_cmd_train(int argc, char **argv) {
   int64_t total = o.steps > 0 ? o.steps : 0;
   ps.every = total >= 20 ? total / 20 : 1;
   clippo_train_result res;
+  if (cli_train_data_defaults("train", &o) != 0) return 1;
   clippo_status st = clippo_train_run(&o, on_progress, &ps, &res, &err);
   if (ps.open_line) fputc('\n', stderr);
   if (st != CLIPPO_OK) return cli_report("train", &err);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_model.h"
+#include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -15,7 +16,7 @@ const char clippo_cmd_zeroshot_summary[] = "classify images zero-shot from class
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: clippo zeroshot --model M (--classes \"a,b,c\" | --classes-file F)\n"
+          "usage: clippo zeroshot [--model M] (--classes \"a,b,c\" | --classes-file F)\n"
           "                       [--templates clip_paper|clip_best|none|FILE] [--top-k K] "
           "[--json]\n"
           "                       [--device SPEC] [--font F]... [--batch-size B] [--skip-bad] "
@@ -27,7 +28,8 @@ static void usage(FILE *out) {
           "embedding; an image gets softmax(exp(t) * cosine) over the classes.\n"
           "\n"
           "Options:\n"
-          "  --model M           checkpoint (.npz or .h5); default: env CLIPPO_MODEL\n"
+          "  --model M           checkpoint (.npz or .h5); default: env CLIPPO_MODEL, else the\n"
+          "                      installed default model (" CLI_DEFAULT_MODEL_FILE ")\n"
           "  --classes LIST      comma-separated class names\n"
           "  --classes-file F    one class name per line ('#' comments; commas inside a line\n"
           "                      separate aliases, the first one is used)\n"
@@ -91,7 +93,7 @@ static int print_json(const char *path, const clippo_classes *cls, const size_t 
 int clippo_cmd_zeroshot(int argc, char **argv) {
   const char *fonts[MAX_FONTS];
   size_t nfonts = 0;
-  const char *model = getenv("CLIPPO_MODEL"), *classes_list = NULL, *classes_file = NULL;
+  const char *model = NULL, *classes_list = NULL, *classes_file = NULL;
   const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
   long top_k = 5, batch = 8;
   int json = 0, skip_bad = 0, canon = 1;
@@ -122,16 +124,19 @@ int clippo_cmd_zeroshot(int argc, char **argv) {
   nfonts = font_list.n;
   nimages = image_list.n;
   int usage_rc = 0;
-  if (!model || !*model)
-    usage_rc = cli_usage_error("zeroshot", "--model is required");
-  else if (!classes_list == !classes_file)
+  if (!classes_list == !classes_file)
     usage_rc = cli_usage_error("zeroshot", "give exactly one of --classes or --classes-file");
   else if (nimages == 0)
     usage_rc = cli_usage_error("zeroshot", "no IMAGE given");
+  char model_buf[CLI_PATH_MAX], classes_buf[CLI_PATH_MAX], tmpl_buf[CLI_PATH_MAX];
+  if (!usage_rc && !model && !(model = cli_default_model("zeroshot", model_buf, sizeof model_buf)))
+    usage_rc = 1;
   if (usage_rc) {
     free(images);
     return usage_rc;
   }
+  classes_file = cli_input_file(classes_file, classes_buf, sizeof classes_buf);
+  templates_spec = cli_input_file(templates_spec, tmpl_buf, sizeof tmpl_buf);
   if (cache && !strcmp(cache, "off")) cache = "";
 
   clippo_error err;

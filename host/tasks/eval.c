@@ -12,9 +12,8 @@
 
 #define FMNIST_DEBIAN_DIR "/usr/share/datasets/fashion-mnist"
 
-const char *clippo_fashion_mnist_dir(void) {
-  const char *e = getenv("CLIPPO_FASHION_MNIST_DIR");
-  if (e && *e) return e;
+const char *clippo_fashion_mnist_dir(const char *given) {
+  if (given && *given) return given;
   if (access(FMNIST_DEBIAN_DIR "/t10k-images-idx3-ubyte.gz", R_OK) == 0) return FMNIST_DEBIAN_DIR;
   return NULL;
 }

@@ -1,6 +1,7 @@
 /* Options of `clippo train`: defaults, the training config JSON (read and written: checkpoints
  * keep the options they were trained with), the optimizer config they resolve to, and the
  * loss-curve SVG. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -316,6 +317,55 @@ clippo_status clippo_train_opts_parse_json(const char *json, const char *name, c
   return st;
 }
 
+/* ---- paths in a config file ---------------------------------------------------------------- */
+
+/* Keys of input files or folders: relative values resolve against the config file's folder.
+ * Outputs (save, log, plot) stay relative to the current folder. */
+static const char *const input_keys[] = {"init", "images", "texts", "tsv", "captions", "resume"};
+
+/* Makes field (a relative path from config file `name`, key `key`) absolute under dir. */
+static clippo_status rebase_path(char *field, size_t cap, const char *dir, const char *name,
+                                 const char *key, clippo_error *err) {
+  if (!field[0] || field[0] == '/') return CLIPPO_OK;
+  char joined[2 * CLIPPO_TRAIN_PATH + 2];
+  int len = snprintf(joined, sizeof joined, "%s/%s", dir, field);
+  if (len < 0 || (size_t)len >= cap)
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s: key '%s': path too long under %s", name, key,
+                       dir);
+  memcpy(field, joined, (size_t)len + 1);
+  return CLIPPO_OK;
+}
+
+/* Resolves the relative input paths that the config text json (read from path) set in o. */
+static clippo_status resolve_config_paths(const char *json, const char *path, clippo_train_opts *o,
+                                          clippo_error *err) {
+  char *real = realpath(path, NULL);
+  if (!real) return clippo_fail(err, CLIPPO_E_IO, "%s: cannot resolve: %s", path, strerror(errno));
+  char *slash = strrchr(real, '/');
+  if (slash) slash[slash == real] = '\0'; /* "/x.json" -> "/" */
+  cJSON *root = cJSON_Parse(json);
+  clippo_status st = root ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "%s: out of memory", path);
+  for (size_t i = 0; st == CLIPPO_OK && i < sizeof input_keys / sizeof input_keys[0]; i++) {
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, input_keys[i]))) continue;
+    size_t k = 0;
+    while (strcmp(top_keys[k].name, input_keys[i])) k++;
+    st = rebase_path((char *)o + top_keys[k].offset, top_keys[k].size, real, path, input_keys[i],
+                     err);
+  }
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "model");
+  size_t mlen = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+  if (st == CLIPPO_OK && mlen > 5 && !strcmp(v->valuestring + mlen - 5, ".json"))
+    st = rebase_path(o->model, sizeof o->model, real, path, "model", err);
+  if (st == CLIPPO_OK && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "fashion_mnist")))
+    st = rebase_path(o->fmnist, sizeof o->fmnist, real, path, "fashion_mnist", err);
+  if (cJSON_GetObjectItemCaseSensitive(root, "fonts"))
+    for (size_t i = 0; st == CLIPPO_OK && i < o->nfonts; i++)
+      st = rebase_path(o->fonts[i], sizeof o->fonts[i], real, path, "fonts", err);
+  cJSON_Delete(root);
+  free(real);
+  return st;
+}
+
 clippo_status clippo_train_opts_load_json(const char *path, clippo_train_opts *o,
                                           clippo_error *err) {
   FILE *fp = fopen(path, "rb");
@@ -347,6 +397,7 @@ clippo_status clippo_train_opts_load_json(const char *path, clippo_train_opts *o
   }
   buf[n] = '\0';
   clippo_status st = clippo_train_opts_parse_json(buf, path, o, err);
+  if (st == CLIPPO_OK) st = resolve_config_paths(buf, path, o, err);
   free(buf);
   return st;
 }

@@ -167,14 +167,11 @@ static clippo_status open_data(trainer *tr, clippo_error *err) {
     return clippo_dataset_open_arrays(o->images, o->texts, &tr->data, err);
   }
   if (o->tsv[0]) return clippo_dataset_open_tsv(o->tsv, o->limit, &tr->data, err);
-  char caps[CLIPPO_TRAIN_PATH];
-  if (o->captions[0])
-    snprintf(caps, sizeof caps, "%s", o->captions);
-  else {
-    const char *env = getenv("CLIPPO_CONFIG_DIR");
-    snprintf(caps, sizeof caps, "%s/fmnist_captions.json", env && *env ? env : "configs");
-  }
-  return clippo_dataset_open_fmnist(o->fmnist, o->fmnist_split, caps, o->limit, &tr->data, err);
+  if (!o->captions[0]) /* the program fills in its installed configs/fmnist_captions.json */
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "Fashion-MNIST training needs caption templates (--captions F.json)");
+  return clippo_dataset_open_fmnist(o->fmnist, o->fmnist_split, o->captions, o->limit, &tr->data,
+                                    err);
 }
 
 static clippo_status load_params(trainer *tr, clippo_checkpoint *ck, clippo_error *err) {

@@ -303,9 +303,10 @@ size_t clippo_index_search(const clippo_index *ix, const float *q, size_t k, siz
  * Evaluation helpers
  * ------------------------------------------------------------------------------------------- */
 
-/** Fashion-MNIST folder: env CLIPPO_FASHION_MNIST_DIR, else /usr/share/datasets/fashion-mnist
- * when it holds t10k-images-idx3-ubyte.gz; NULL when not found. */
-const char *clippo_fashion_mnist_dir(void);
+/** Fashion-MNIST folder: given when not NULL or empty (the program passes env
+ * CLIPPO_FASHION_MNIST_DIR), else /usr/share/datasets/fashion-mnist when it holds
+ * t10k-images-idx3-ubyte.gz; NULL when not found. */
+const char *clippo_fashion_mnist_dir(const char *given);
 
 /** Converts n gray (or RGB when channels == 3) uint8 images of w x h into model inputs: gray is
  * replicated to RGB, resized to size x size with clippo_image_resize_bilinear, value range

@@ -301,7 +301,8 @@ typedef struct clippo_train_opts {
   char tsv[CLIPPO_TRAIN_PATH];
   char fmnist[CLIPPO_TRAIN_PATH];   /* folder with the IDX files */
   char fmnist_split[16];            /* "train" (default) or "test" */
-  char captions[CLIPPO_TRAIN_PATH]; /* caption templates (default configs/fmnist_captions.json) */
+  char captions[CLIPPO_TRAIN_PATH]; /* caption templates; needed with fmnist (the program gives
+                                     * its installed configs/fmnist_captions.json) */
   size_t limit;                     /* keep the first N examples (0: all) */
   int shuffle;                      /* -1: default (on, off for --images) */
   int balanced;
@@ -346,7 +347,10 @@ clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_
  * ({type, warmup, cooldown, timescale, shift, end}), adafactor ({min_dim_size_to_factor,
  * decay_rate, beta2_cap, eps, momentum}), adam ({b1, b2, eps}), steps, epochs, stop_at,
  * batch_size, accumulate, seed, save, checkpoint_every, log, plot. Unknown keys and wrong types
- * are errors naming the file and key. Relative paths are kept as written. */
+ * are errors naming the file and key. Relative input paths (init, a model .json file, images,
+ * texts, tsv, the fashion_mnist folder, captions, fonts, resume) resolve against the config
+ * file's folder and are stored absolute; output paths (save, log, plot) stay as written, relative
+ * to the current folder. */
 clippo_status clippo_train_opts_load_json(const char *path, clippo_train_opts *o,
                                           clippo_error *err);
 

@@ -16,7 +16,7 @@ export CLIPPO_CACHE_DIR=${CLIPPO_CACHE_DIR:-$tmp/cache}
 
 "$clippo" index --help >/dev/null; check "index --help" 0 $?
 "$clippo" search --help >/dev/null; check "search --help" 0 $?
-"$clippo" index --model "$model" "$tmp" >/dev/null 2>&1; check "index without --out" 2 $?
+"$clippo" index --model "$model" --out x.h5 >/dev/null 2>&1; check "index without PATH" 2 $?
 "$clippo" search --model "$model" --index x.h5 >/dev/null 2>&1; check "search without query" 2 $?
 "$clippo" search --model "$model" --index x.h5 --image a.png "text" >/dev/null 2>&1
 check "search with two queries" 2 $?

@@ -19,7 +19,9 @@ pcache=$tmp/prompts.h5
 
 "$clippo" zeroshot --help >"$tmp/help"; check "--help" 0 $?
 expect "help documents --skip-bad exit status" "$tmp/help" "at least one image was classified"
-"$clippo" zeroshot --classes a x.png >/dev/null 2>&1; check "no --model" 2 $?
+"$clippo" zeroshot --model "$tmp/none.npz" --classes a x.png >/dev/null 2>"$tmp/err"
+check "missing --model file" 1 $?
+expect "missing model named" "$tmp/err" "none.npz"
 "$clippo" zeroshot --model "$model" x.png >/dev/null 2>&1; check "no classes" 2 $?
 "$clippo" zeroshot --model "$model" --classes a >/dev/null 2>&1; check "no image" 2 $?
 "$clippo" zeroshot --model "$model" --classes a --top-k 0 x.png >/dev/null 2>&1
