@@ -820,7 +820,7 @@ static void test_classifier_tiny(void **state) {
     print_message("[ device   ] %s: %s\n", specs[sp], tm.rt->info.name);
     assert_int_equal(tm.image_size, 32);
     assert_int_equal(tm.dim, 32);
-    assert_true(strncmp(tm.identity, "c1-", 3) == 0);
+    assert_true(strncmp(tm.identity, "p1-", 3) == 0);
     clippo_classes cls = {0};
     TEST_OK(clippo_classes_parse_list("cat,Dog_House,sneaker", 1, &cls, &err), &err);
     clippo_templates tp = {0};

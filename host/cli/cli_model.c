@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli_paths.h"
+#include "cli_progress.h"
 #include "cli_util.h"
 
 /* Largest text file read (one text per line). */
@@ -26,6 +27,7 @@ int cli_open_model(const char *cmd, const char *device, const char *model_path, 
   *rt = NULL;
   *model = NULL;
   if (clippo_rt_create(rt, device, &err) != CLIPPO_OK) return cli_report(cmd, &err);
+  cli_watch_runtime(cmd, *rt); /* a cold kernel cache is announced */
   if (clippo_model_load(*rt, model_path, model, &err) != CLIPPO_OK ||
       (batch && clippo_model_set_batch(*model, batch, &err) != CLIPPO_OK)) {
     clippo_model_free(*model);

@@ -126,17 +126,17 @@ void cli_progress_update(cli_progress *p, size_t done) {
 void cli_progress_add(cli_progress *p, size_t n) { cli_progress_update(p, p->done + n); }
 
 void cli_progress_message(cli_progress *p, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   if (p->on_screen) {
     fprintf(stderr, "\r\033[K");
     p->on_screen = 0;
     p->last = 0; /* redraw the bar at the next update */
   }
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "clippo %s: ", p->cmd);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
+  fprintf(stderr, "clippo %s: %s\n", p->cmd, msg);
 }
 
 void cli_progress_finish(cli_progress *p) {

@@ -1,25 +1,40 @@
-/* `clippo index`: embeds image files into a resumable HDF5 search index. */
-#include <signal.h>
+/* `clippo index`: embeds image files into a resumable HDF5 search index that stays true to the
+ * files: new files are added, changed ones embedded again, deleted ones dropped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli_model.h"
 #include "cli_paths.h"
+#include "cli_progress.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
 const char clippo_cmd_index_summary[] = "embed image files into a searchable index (resumable)";
 
-/* Set by SIGINT / SIGTERM: finish the chunk being written, then stop. */
-static volatile sig_atomic_t interrupted = 0;
+#include <signal.h>
 
-static void on_signal(int sig) {
-  (void)sig;
-  interrupted = 1;
+/* Ctrl-C / SIGTERM: the first asks to stop at the next batch, a second ends the process. */
+static volatile sig_atomic_t interrupt_signal = 0;
+static void on_signal(int sig) { interrupt_signal = sig; }
+typedef struct cli_interrupt {
+  struct sigaction old_int, old_term;
+} cli_interrupt;
+static void cli_interrupt_install(cli_interrupt *saved) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = (int)SA_RESETHAND;
+  sigaction(SIGINT, &sa, &saved->old_int);
+  sigaction(SIGTERM, &sa, &saved->old_term);
 }
+static void cli_interrupt_restore(const cli_interrupt *saved) {
+  sigaction(SIGINT, &saved->old_int, NULL);
+  sigaction(SIGTERM, &saved->old_term, NULL);
+}
+static int cli_interrupt_signal(void) { return (int)interrupt_signal; }
+static int cli_interrupt_exit_code(void) { return 128 + (int)interrupt_signal; }
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -28,13 +43,19 @@ static void usage(FILE *out) {
           "\n"
           "Embeds image files into INDEX.h5 for `clippo search`. A PATH is an image file or a\n"
           "folder searched recursively for PNG and JPEG files (recognised by content; hidden\n"
-          "entries skipped). Paths are stored absolute.\n"
+          "entries skipped). Paths are stored absolute, with each file's size and modification\n"
+          "time.\n"
+          "\n"
+          "Running it again brings the index up to date: new files are added, files whose size\n"
+          "or modification time changed are embedded again, and entries whose file was deleted\n"
+          "are dropped (for every entry of the index, also outside the PATHs given). Indexing\n"
+          "a superset of the paths embeds only what is new.\n"
           "\n"
           "Embeddings are committed every --chunk images (default 256). An interrupted run\n"
-          "(Ctrl-C finishes the current chunk first) resumes when the same command is run\n"
-          "again: images already in the index are skipped, so indexing a superset of the\n"
-          "paths adds only the new ones. The index records the model's identity (a hash of\n"
-          "the checkpoint content) and refuses to mix models.\n"
+          "(Ctrl-C finishes the current batch first) resumes when the same command is run\n"
+          "again. The index records the model's identity (a hash of its parameter values, the\n"
+          "same for .npz and .h5 copies) and refuses to mix models. An existing --out that is\n"
+          "not an index is never written to.\n"
           "\n"
           "Options:\n"
           "  --model M         checkpoint (.npz or .h5); default: env CLIPPO_MODEL, else the\n"
@@ -45,163 +66,219 @@ static void usage(FILE *out) {
           "  --batch-size B    images per device call (default 8)\n"
           "  --chunk N         images per commit (default 256)\n"
           "  --threads T       image decoding threads (default 4)\n"
-          "  --quiet           no progress on stderr\n"
+          "  --quiet           no progress or summary on stderr\n"
           "\n"
           "Progress goes to stderr: a bar when stderr is a terminal, a line every few seconds\n"
-          "otherwise. Files that cannot be decoded are reported and skipped (they are retried\n"
-          "on the next run). Exit status: 0 on success (also when some files were skipped), 1\n"
-          "on an error, 2 on a usage error, 130 when interrupted.\n");
+          "otherwise (CLIPPO_PROGRESS=off|bar|lines). Files that cannot be decoded are reported\n"
+          "and skipped (they are retried on the next run). Exit status: 0 on success (also when\n"
+          "some files were skipped), 1 on an error, 2 on a usage error, 130 (Ctrl-C) or 143\n"
+          "(SIGTERM) when interrupted.\n"
+          "\n"
+          "Examples:\n"
+          "  clippo index ~/Pictures\n"
+          "  clippo index --out photos.h5 ~/Pictures/2023 ~/Pictures/2024\n"
+          "  clippo search --index photos.h5 \"a red bicycle\"\n");
+}
+
+/* The command line. */
+typedef struct index_opts {
+  const char *model, *out, *device;
+  long batch, chunk, threads;
+  int quiet;
+  cli_list paths;
+  char model_buf[CLI_PATH_MAX], model_abs[CLI_PATH_MAX], out_buf[CLI_PATH_MAX];
+} index_opts;
+
+/* Parses argv into o (o->paths.items has room for argc words). Returns 0 to go on, else the
+ * exit status (-1: --help was printed, exit 0). */
+static int parse_options(int argc, char **argv, index_opts *o) {
+  const cli_option opts[] = {
+      {"--quiet", CLI_SET, &o->quiet, 0, 0},          {"--model", CLI_STRING, &o->model, 0, 0},
+      {"--out", CLI_STRING, &o->out, 0, 0},           {"--device", CLI_STRING, &o->device, 0, 0},
+      {"--batch-size", CLI_LONG, &o->batch, 1, 4096}, {"--chunk", CLI_LONG, &o->chunk, 1, 1 << 20},
+      {"--threads", CLI_LONG, &o->threads, 1, 64},
+  };
+  int rc = cli_parse("index", argc, argv, opts, sizeof opts / sizeof opts[0], &o->paths);
+  if (rc < 0) usage(stdout);
+  if (rc) return rc;
+  if (o->paths.n == 0) return cli_usage_error("index", "no PATH given");
+  if (!o->model && !(o->model = cli_default_model("index", o->model_buf, sizeof o->model_buf)))
+    return 1;
+  if (!o->out && cli_default_index(o->out_buf, sizeof o->out_buf, 1) != 0) {
+    fprintf(stderr, "clippo index: error: %s (give --out)\n", o->out_buf);
+    return 1;
+  }
+  if (!o->out) o->out = o->out_buf;
+  o->model = cli_absolute_path(o->model, o->model_abs, sizeof o->model_abs); /* for search */
+  return 0;
+}
+
+/* Everything a run holds. */
+typedef struct index_job {
+  clippo_path_list found;
+  clippo_task_model tm;
+  clippo_index *ix;
+  clippo_index_plan plan;
+  /* one chunk: embeddings, per-file results, and the rows to commit */
+  float *z, *zok;
+  unsigned char *ok;
+  clippo_error *ferr;
+  const char **okp, **gone;
+  clippo_file_stamp *oks;
+  size_t added, updated, removed, skipped;
+  cli_progress progress;
+} index_job;
+
+static void job_free(index_job *j) {
+  clippo_error e2;
+  clippo_index_close(j->ix, &e2);
+  clippo_index_plan_free(&j->plan);
+  clippo_path_list_free(&j->found);
+  clippo_task_model_close(&j->tm);
+  free(j->z);
+  free(j->zok);
+  free(j->ok);
+  free(j->ferr);
+  free(j->okp);
+  free(j->gone);
+  free(j->oks);
+}
+
+/* Checks --out, lists the files, opens the model and the index, plans the work. */
+static clippo_status job_open(const index_opts *o, index_job *j, clippo_error *err) {
+  clippo_status st = clippo_index_check_file(o->out, err);
+  if (st) return clippo_error_prefix(err, "--out");
+  st = clippo_collect_images(o->paths.items, o->paths.n, &j->found, err);
+  clippo_rt *rt = NULL;
+  if (!st) st = clippo_rt_create(&rt, o->device, err);
+  cli_watch_runtime("index", rt); /* a cold kernel cache is announced */
+  if (!st) st = clippo_task_model_open_on(rt, o->model, NULL, 0, (size_t)o->batch, &j->tm, err);
+  if (!st)
+    st = clippo_index_open_append(o->out, j->tm.identity, o->model, j->tm.dim, j->tm.image_size,
+                                  &j->ix, err);
+  if (!st) st = clippo_index_plan_make(j->ix, &j->found, &j->plan, err);
+  size_t ch = (size_t)o->chunk, dim = j->tm.dim;
+  if (!st) {
+    j->z = malloc(ch * dim * sizeof *j->z);
+    j->zok = malloc(ch * dim * sizeof *j->zok);
+    j->ok = malloc(ch);
+    j->ferr = malloc(ch * sizeof *j->ferr);
+    j->okp = malloc(ch * sizeof *j->okp);
+    j->gone = malloc(ch * sizeof *j->gone);
+    j->oks = malloc(ch * sizeof *j->oks);
+    if (!j->z || !j->zok || !j->ok || !j->ferr || !j->okp || !j->gone || !j->oks)
+      st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  }
+  return st;
+}
+
+/* Drops the entries whose file is gone. */
+static clippo_status remove_gone(index_job *j, clippo_error *err) {
+  const clippo_path_list *r = &j->plan.removed;
+  clippo_status st = clippo_index_remove(j->ix, (const char *const *)r->items, r->count, err);
+  if (!st) j->removed += r->count;
+  return st;
+}
+
+/* Embeds plan entries [c0, c0 + n) batch by batch (so that Ctrl-C and the progress react
+ * within a chunk) and commits them; a changed file that no longer decodes loses its entry. */
+static clippo_status embed_chunk(const index_opts *o, index_job *j, size_t c0, size_t n,
+                                 clippo_error *err) {
+  const char *const *paths = (const char *const *)j->plan.embed.items + c0;
+  size_t dim = j->tm.dim, m = 0, ngone = 0, b = (size_t)o->batch, s0 = 0;
+  clippo_status st = CLIPPO_OK;
+  for (; !st && s0 < n && !cli_interrupt_signal(); s0 += b) {
+    size_t ns = n - s0 < b ? n - s0 : b;
+    st = clippo_embed_image_files(&j->tm, paths + s0, ns, (int)o->threads, j->z + s0 * dim,
+                                  j->ok + s0, j->ferr + s0, err);
+    for (size_t i = s0; !st && i < s0 + ns; i++) {
+      int update = j->plan.is_update[c0 + i];
+      if (!j->ok[i]) {
+        cli_progress_message(&j->progress, "skipping: %s", j->ferr[i].msg);
+        j->skipped++;
+        if (update) j->gone[ngone++] = paths[i];
+        continue;
+      }
+      memcpy(j->zok + m * dim, j->z + i * dim, dim * sizeof *j->z);
+      j->oks[m] = j->plan.stamps[c0 + i];
+      j->okp[m++] = paths[i];
+      if (update)
+        j->updated++;
+      else
+        j->added++;
+    }
+    if (!st) cli_progress_add(&j->progress, ns);
+  }
+  if (!st) st = clippo_index_append_stamped(j->ix, j->okp, j->oks, j->zok, m, err);
+  if (!st) st = clippo_index_remove(j->ix, j->gone, ngone, err);
+  if (!st) j->removed += ngone;
+  return st;
+}
+
+/* Embeds everything the plan asks for, chunk by chunk, until done or interrupted. */
+static clippo_status embed_all(const index_opts *o, index_job *j, clippo_error *err) {
+  size_t total = j->plan.embed.count, ch = (size_t)o->chunk;
+  clippo_status st = CLIPPO_OK;
+  cli_progress_start(&j->progress, "index", "images", total, o->quiet);
+  for (size_t c0 = 0; !st && c0 < total && !cli_interrupt_signal(); c0 += ch)
+    st = embed_chunk(o, j, c0, total - c0 < ch ? total - c0 : ch, err);
+  cli_progress_finish(&j->progress);
+  return st;
+}
+
+static void print_plan(const index_opts *o, const index_job *j) {
+  const clippo_index_plan *p = &j->plan;
+  if (o->quiet) return;
+  fprintf(stderr,
+          "clippo index: %zu image file(s) found, %zu already in %s, %zu to embed (%zu new, %zu "
+          "changed), %zu to remove (file gone)\n",
+          j->found.count, p->unchanged, o->out, p->embed.count, p->added, p->updated,
+          p->removed.count);
 }
 
 int clippo_cmd_index(int argc, char **argv) {
-  const char *model = NULL, *out = NULL, *device = NULL;
-  long batch = 8, chunk = 256, threads = 4;
-  int quiet = 0;
-  const char **paths = calloc((size_t)argc + 1, sizeof *paths);
-  size_t npaths = 0;
-  if (!paths) return cli_usage_error("index", "out of memory");
-  cli_list path_list = {paths, 0, (size_t)argc};
-  const cli_option opts[] = {
-      {"--quiet", CLI_SET, &quiet, 0, 0},          {"--model", CLI_STRING, &model, 0, 0},
-      {"--out", CLI_STRING, &out, 0, 0},           {"--device", CLI_STRING, &device, 0, 0},
-      {"--batch-size", CLI_LONG, &batch, 1, 4096}, {"--chunk", CLI_LONG, &chunk, 1, 1 << 20},
-      {"--threads", CLI_LONG, &threads, 1, 64},
-  };
-  int prc = cli_parse("index", argc, argv, opts, sizeof opts / sizeof opts[0], &path_list);
-  if (prc) {
-    free(paths);
-    if (prc < 0) usage(stdout);
-    return prc < 0 ? 0 : prc;
+  index_opts o;
+  memset(&o, 0, sizeof o);
+  o.batch = 8;
+  o.chunk = 256;
+  o.threads = 4;
+  const char **words = calloc((size_t)argc + 1, sizeof *words);
+  if (!words) return cli_usage_error("index", "out of memory");
+  o.paths = (cli_list){words, 0, (size_t)argc};
+  int rc = parse_options(argc, argv, &o);
+  if (rc) {
+    free(words);
+    return rc < 0 ? 0 : rc;
   }
-  npaths = path_list.n;
-  int urc = 0;
-  char model_buf[CLI_PATH_MAX], model_abs[CLI_PATH_MAX], out_buf[CLI_PATH_MAX];
-  if (npaths == 0)
-    urc = cli_usage_error("index", "no PATH given");
-  else if (!model && !(model = cli_default_model("index", model_buf, sizeof model_buf)))
-    urc = 1;
-  else if (!out && cli_default_index(out_buf, sizeof out_buf, 1) != 0) {
-    fprintf(stderr, "clippo index: error: %s (give --out)\n", out_buf);
-    urc = 1;
-  } else if (!out)
-    out = out_buf;
-  model = cli_absolute_path(model, model_abs, sizeof model_abs); /* recorded for search */
-  if (urc) {
-    free(paths);
-    return urc;
-  }
-
+  index_job j;
+  memset(&j, 0, sizeof j);
   clippo_error err;
   clippo_error_clear(&err);
-  clippo_path_list all = {0}, todo = {0};
-  clippo_task_model tm;
-  memset(&tm, 0, sizeof tm);
-  clippo_index *ix = NULL;
-  float *z = NULL, *zok = NULL;
-  unsigned char *ok = NULL;
-  clippo_error *ferr = NULL;
-  const char **okp = NULL;
-  size_t done = 0, skipped = 0;
-  int rc = 0;
-  clippo_status st = clippo_collect_images(paths, npaths, &all, &err);
-  if (!st) st = clippo_task_model_open(model, device, NULL, 0, (size_t)batch, &tm, &err);
-  if (!st) st = clippo_index_open_append(out, tm.identity, model, tm.dim, tm.image_size, &ix, &err);
-  for (size_t i = 0; !st && i < all.count; i++)
-    if (!clippo_index_contains(ix, all.items[i]))
-      st = clippo_path_list_add(&todo, all.items[i], &err);
-  size_t ch = (size_t)chunk;
-  if (!st) {
-    z = malloc(ch * tm.dim * sizeof *z);
-    zok = malloc(ch * tm.dim * sizeof *zok);
-    ok = malloc(ch);
-    ferr = malloc(ch * sizeof *ferr);
-    okp = malloc(ch * sizeof *okp);
-    if (!z || !zok || !ok || !ferr || !okp)
-      st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
-  }
-  int tty = isatty(STDERR_FILENO);
-  if (!st && !quiet)
-    fprintf(stderr, "clippo index: %zu image file(s) found, %zu already in %s, %zu to embed\n",
-            all.count, all.count - todo.count, out, todo.count);
-  struct sigaction sa, old_int, old_term;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = (int)SA_RESETHAND; /* a second Ctrl-C stops at once */
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-  double t0 = 0;
-  {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-  }
-  double last_print = t0;
-  char line[256];
-  for (size_t c0 = 0; !st && c0 < todo.count && !interrupted; c0 += ch) {
-    size_t nc = todo.count - c0 < ch ? todo.count - c0 : ch;
-    const char *const *batch_paths = (const char *const *)todo.items + c0;
-    /* embed in sub-batches so that Ctrl-C and the progress line react within a batch */
-    size_t m = 0;
-    for (size_t s0 = 0; !st && s0 < nc; s0 += (size_t)batch) {
-      size_t ns = nc - s0 < (size_t)batch ? nc - s0 : (size_t)batch;
-      st = clippo_embed_image_files(&tm, batch_paths + s0, ns, (int)threads, z + s0 * tm.dim,
-                                    ok + s0, ferr + s0, &err);
-      for (size_t i = s0; !st && i < s0 + ns; i++) {
-        if (!ok[i]) {
-          if (tty && !quiet) fprintf(stderr, "\r\033[K");
-          fprintf(stderr, "clippo index: skipping: %s\n", ferr[i].msg);
-          skipped++;
-          continue;
-        }
-        memcpy(zok + m * tm.dim, z + i * tm.dim, tm.dim * sizeof *z);
-        okp[m++] = batch_paths[i];
-      }
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-      size_t d = c0 + s0 + ns;
-      if (!quiet && (tty || now - last_print >= 5.0 || d == todo.count)) {
-        clippo_progress_format(line, sizeof line, d, todo.count, now - t0, tty ? 30 : 0);
-        if (tty)
-          fprintf(stderr, "\r\033[K%s", line);
-        else
-          fprintf(stderr, "clippo index: %s\n", line);
-        last_print = now;
-      }
-      if (interrupted) break; /* commit what was embedded so far */
-    }
-    if (!st) st = clippo_index_append(ix, okp, zok, m, &err);
-    if (!st) done += m;
-  }
-  if (tty && !quiet && todo.count) fprintf(stderr, "\n");
-  sigaction(SIGINT, &old_int, NULL);
-  sigaction(SIGTERM, &old_term, NULL);
-  if (ix) {
-    clippo_error e2;
-    size_t total = clippo_index_count(ix);
-    if (clippo_index_close(ix, &e2) != CLIPPO_OK && !st) {
-      err = e2;
-      st = e2.status;
-    }
-    if (!st && !quiet)
-      fprintf(stderr, "clippo index: %zu added, %zu skipped; %s holds %zu image(s)\n", done,
-              skipped, out, total);
+  clippo_status st = job_open(&o, &j, &err);
+  if (!st) print_plan(&o, &j);
+  cli_interrupt sigs; /* Ctrl-C / SIGTERM: finish the batch, commit, stop; twice: at once */
+  cli_interrupt_install(&sigs);
+  if (!st) st = remove_gone(&j, &err);
+  if (!st) st = embed_all(&o, &j, &err);
+  cli_interrupt_restore(&sigs);
+  int stopped = cli_interrupt_signal() != 0;
+  if (!st && !stopped) st = clippo_index_compact(j.ix, 0, &err);
+  if (!st && !o.quiet)
+    fprintf(stderr,
+            "clippo index: %zu added, %zu updated, %zu removed, %zu skipped; %s holds %zu "
+            "image(s)\n",
+            j.added, j.updated, j.removed, j.skipped, o.out, clippo_index_count(j.ix));
+  if (!st && j.ix) {
+    st = clippo_index_close(j.ix, &err);
+    j.ix = NULL;
   }
   if (st) {
     rc = cli_report("index", &err);
-  } else if (interrupted) {
+  } else if (stopped) {
     fprintf(stderr, "clippo index: interrupted; run the same command again to resume\n");
-    rc = 130;
+    rc = cli_interrupt_exit_code();
   }
-  free(z);
-  free(zok);
-  free(ok);
-  free(ferr);
-  free(okp);
-  free(paths);
-  clippo_path_list_free(&all);
-  clippo_path_list_free(&todo);
-  clippo_task_model_close(&tm);
+  job_free(&j);
+  free(words);
   return rc;
 }

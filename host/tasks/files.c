@@ -137,3 +137,28 @@ clippo_status clippo_collect_images(const char *const *paths, size_t n, clippo_p
   tasks_strmap_free(&seen);
   return st;
 }
+
+clippo_status clippo_file_stamp_get(const char *path, clippo_file_stamp *out, clippo_error *err) {
+  out->size = CLIPPO_STAMP_UNKNOWN;
+  out->mtime_ns = 0;
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    int e = errno;
+    return clippo_fail(err, e == ENOENT || e == ENOTDIR ? CLIPPO_E_NOTFOUND : CLIPPO_E_IO, "%s: %s",
+                       path, strerror(e));
+  }
+  if (!S_ISREG(sb.st_mode))
+    return clippo_fail(err, CLIPPO_E_NOTFOUND, "%s is no longer a regular file", path);
+#if defined(__APPLE__)
+  int64_t ns = (int64_t)sb.st_mtimespec.tv_nsec;
+#else
+  int64_t ns = (int64_t)sb.st_mtim.tv_nsec;
+#endif
+  out->size = (int64_t)sb.st_size;
+  out->mtime_ns = (int64_t)sb.st_mtime * 1000000000 + ns;
+  return CLIPPO_OK;
+}
+
+int clippo_file_stamp_same(const clippo_file_stamp *a, const clippo_file_stamp *b) {
+  return a->size >= 0 && b->size >= 0 && a->size == b->size && a->mtime_ns == b->mtime_ns;
+}

@@ -1,5 +1,8 @@
-/* Model identity: a 128-bit content hash of the model file, remembered per (path, size, mtime,
- * inode) in the cache folder so an unchanged file is hashed once. */
+/* Model identity: a 128-bit hash of a model's parameter values (names, shapes, float32 values in
+ * name order, and the config fields that change the function), so that the same parameters in
+ * any file format or checkpoint kind have one identity; and the older identity, a hash of the
+ * file's bytes, which indexes written before 0.2 record. Both are remembered per (path, size,
+ * mtime, inode) in the cache folder so that an unchanged file is hashed once. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
@@ -10,6 +13,7 @@
 #include <sys/types.h>
 
 #include "clippo/atomic_file.h"
+#include "clippo/checkpoint.h"
 #include "clippo/tasks.h"
 #include "tasks/tasks_internal.h"
 
@@ -154,90 +158,233 @@ void tasks_make_dirs(const char *dir) { make_dirs(dir); }
 
 #define MEMO_MAX 256
 
-clippo_status clippo_file_identity(const char *path, const char *cache_dir,
-                                   char out[CLIPPO_IDENTITY_MAX], clippo_error *err) {
-  out[0] = '\0';
+/* A memo file: lines "SIZE\tMTIME\tNS\tINO\tDEV\tIDENTITY\tREALPATH" for the last MEMO_MAX files.
+ */
+typedef struct memo {
+  int ok;              /* 0: no caching (no cache folder, or an odd path) */
+  char key[160];       /* the stat part of a line, with its trailing tab */
+  char real[PATH_MAX]; /* the canonical path */
+  char path[PATH_MAX]; /* the memo file */
+} memo;
+
+/* Stats the model file (which must be a regular file) and prepares the memo key. */
+static clippo_status memo_prepare(const char *path, const char *cache_dir, const char *file,
+                                  memo *m, clippo_error *err) {
+  memset(m, 0, sizeof *m);
   struct stat sb;
   if (stat(path, &sb) != 0)
     return clippo_fail(err, errno == ENOENT ? CLIPPO_E_NOTFOUND : CLIPPO_E_IO,
                        "cannot open model %s: %s", path, strerror(errno));
   if (!S_ISREG(sb.st_mode))
     return clippo_fail(err, CLIPPO_E_IO, "model %s is not a regular file", path);
-  char real[PATH_MAX];
-  int memo_ok = cache_dir && *cache_dir && realpath(path, real) && !strpbrk(real, "\t\n\r");
+  m->ok = cache_dir && *cache_dir && realpath(path, m->real) && !strpbrk(m->real, "\t\n\r");
 #if defined(__APPLE__)
   long long mt_ns = 0;
 #else
   long long mt_ns = (long long)sb.st_mtim.tv_nsec;
 #endif
-  char key[PATH_MAX + 160];
-  if (memo_ok)
-    snprintf(key, sizeof key, "%lld\t%lld\t%lld\t%llu\t%llu\t", (long long)sb.st_size,
+  if (m->ok) {
+    snprintf(m->key, sizeof m->key, "%lld\t%lld\t%lld\t%llu\t%llu\t", (long long)sb.st_size,
              (long long)sb.st_mtime, mt_ns, (unsigned long long)sb.st_ino,
              (unsigned long long)sb.st_dev);
-  char memo_path[PATH_MAX];
-  char *memo = NULL;
-  size_t memo_len = 0;
-  if (memo_ok) {
-    snprintf(memo_path, sizeof memo_path, "%s/identities.tsv", cache_dir);
-    clippo_error e2;
-    if (tasks_read_text_file(memo_path, (size_t)1 << 20, &memo, &memo_len, &e2) != CLIPPO_OK)
-      memo = NULL;
-    /* line: KEY IDENTITY \t REALPATH */
-    for (char *line = memo; line && *line;) {
-      char *nl = strchr(line, '\n');
-      if (!nl) break;
-      size_t klen = strlen(key);
-      if (!strncmp(line, key, klen)) {
-        char *id = line + klen, *tab = strchr(id, '\t');
-        if (tab && tab < nl && (size_t)(tab - id) < CLIPPO_IDENTITY_MAX &&
-            (size_t)(nl - tab - 1) == strlen(real) && !strncmp(tab + 1, real, strlen(real))) {
-          memcpy(out, id, (size_t)(tab - id));
-          out[tab - id] = '\0';
-          if (!strncmp(out, "c1-", 3)) {
-            free(memo);
-            return CLIPPO_OK;
-          }
-          out[0] = '\0';
-        }
+    int n = snprintf(m->path, sizeof m->path, "%s/%s", cache_dir, file);
+    if (n < 0 || (size_t)n >= sizeof m->path) m->ok = 0;
+  }
+  return CLIPPO_OK;
+}
+
+/* 1 when the line [line, nl) ends with "\t" + real. */
+static int line_is_for(const char *line, const char *nl, const char *real) {
+  size_t rl = strlen(real);
+  return (size_t)(nl - line) > rl && nl[-(ptrdiff_t)rl - 1] == '\t' && !strncmp(nl - rl, real, rl);
+}
+
+/* Looks the file up in the memo text; copies an identity starting with prefix into out. */
+static int memo_find(const memo *m, const char *text, const char *prefix, char *out) {
+  size_t klen = strlen(m->key);
+  for (const char *line = text; line && *line;) {
+    const char *nl = strchr(line, '\n');
+    if (!nl) break;
+    if (!strncmp(line, m->key, klen) && line_is_for(line, nl, m->real)) {
+      const char *id = line + klen, *tab = strchr(id, '\t');
+      size_t n = tab ? (size_t)(tab - id) : 0;
+      if (tab && tab < nl && n < CLIPPO_IDENTITY_MAX && !strncmp(id, prefix, strlen(prefix))) {
+        memcpy(out, id, n);
+        out[n] = '\0';
+        return 1;
       }
-      line = nl + 1;
+    }
+    line = nl + 1;
+  }
+  return 0;
+}
+
+/* Rewrites the memo file: the new line first, then up to MEMO_MAX - 1 lines of other files.
+ * A cache: failures are ignored. */
+static void memo_store(const memo *m, const char *text, size_t text_len, const char *id) {
+  size_t cap = strlen(m->key) + strlen(id) + strlen(m->real) + 4 + text_len;
+  char *nb = malloc(cap);
+  if (!nb) return;
+  size_t o = (size_t)snprintf(nb, cap, "%s%s\t%s\n", m->key, id, m->real);
+  int kept = 1;
+  for (const char *line = text; line && *line && kept < MEMO_MAX;) {
+    const char *nl = strchr(line, '\n');
+    if (!nl) break;
+    if (!line_is_for(line, nl, m->real)) {
+      memcpy(nb + o, line, (size_t)(nl - line + 1));
+      o += (size_t)(nl - line + 1);
+      kept++;
+    }
+    line = nl + 1;
+  }
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", m->path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  make_dirs(dir);
+  clippo_error e2;
+  (void)clippo_write_file_atomic(m->path, nb, o, &e2);
+  free(nb);
+}
+
+/* How an identity is computed from the file. */
+typedef clippo_status (*identity_fn)(const char *path, char out[CLIPPO_IDENTITY_MAX],
+                                     clippo_error *err);
+
+/* The identity of path through the memo file `file` of cache_dir (prefix: what a valid memo
+ * entry starts with), computing it with fn on a miss. */
+static clippo_status memo_identity(const char *path, const char *cache_dir, const char *file,
+                                   const char *prefix, identity_fn fn,
+                                   char out[CLIPPO_IDENTITY_MAX], clippo_error *err) {
+  out[0] = '\0';
+  memo m;
+  clippo_status st = memo_prepare(path, cache_dir, file, &m, err);
+  if (st) return st;
+  char *text = NULL;
+  size_t text_len = 0;
+  if (m.ok) {
+    clippo_error e2;
+    if (tasks_read_text_file(m.path, (size_t)1 << 20, &text, &text_len, &e2) != CLIPPO_OK)
+      text = NULL;
+    if (text && memo_find(&m, text, prefix, out)) {
+      free(text);
+      return CLIPPO_OK;
     }
   }
+  st = fn(path, out, err);
+  if (st == CLIPPO_OK && m.ok) memo_store(&m, text, text ? text_len : 0, out);
+  free(text);
+  return st;
+}
+
+/* The file-content identity "c1-<hash>-<size>". */
+static clippo_status content_identity(const char *path, char out[CLIPPO_IDENTITY_MAX],
+                                      clippo_error *err) {
   char hex[33];
   uint64_t size = 0;
   clippo_status st = hash_file(path, hex, &size, err);
-  if (st) {
-    free(memo);
-    return st;
-  }
-  snprintf(out, CLIPPO_IDENTITY_MAX, "c1-%s-%llu", hex, (unsigned long long)size);
-  if (memo_ok) {
-    /* New entry first, then up to MEMO_MAX - 1 older lines for other files. */
-    size_t cap = strlen(key) + strlen(out) + strlen(real) + 4 + memo_len;
-    char *nb = malloc(cap);
-    if (nb) {
-      size_t o = (size_t)snprintf(nb, cap, "%s%s\t%s\n", key, out, real);
-      int kept = 1;
-      for (char *line = memo; line && *line && kept < MEMO_MAX;) {
-        char *nl = strchr(line, '\n');
-        if (!nl) break;
-        char *tab = strrchr(line, '\t');
-        int same_path = tab && tab < nl && (size_t)(nl - tab - 1) == strlen(real) &&
-                        !strncmp(tab + 1, real, strlen(real));
-        if (!same_path) {
-          memcpy(nb + o, line, (size_t)(nl - line + 1));
-          o += (size_t)(nl - line + 1);
-          kept++;
-        }
-        line = nl + 1;
-      }
-      make_dirs(cache_dir);
-      clippo_error e2;
-      (void)clippo_write_file_atomic(memo_path, nb, o, &e2); /* a cache: failure is harmless */
-      free(nb);
+  if (st == CLIPPO_OK)
+    snprintf(out, CLIPPO_IDENTITY_MAX, "c1-%s-%llu", hex, (unsigned long long)size);
+  return st;
+}
+
+clippo_status clippo_file_identity(const char *path, const char *cache_dir,
+                                   char out[CLIPPO_IDENTITY_MAX], clippo_error *err) {
+  return memo_identity(path, cache_dir, "identities.tsv", "c1-", content_identity, out, err);
+}
+
+/* ---- parameter identity -------------------------------------------------------------------- */
+
+static void hash_u64(hash128 *h, uint64_t v) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+  hash128_update(h, b, sizeof b);
+}
+
+/* name, then shape, then the float32 values as little-endian bit patterns. */
+static void hash_param(hash128 *h, const clippo_param *p) {
+  /* p is a memcpy'd copy of a loaded parameter, which the analyzer does not follow */
+  size_t nl = strlen(p->name); // NOLINT(clang-analyzer-core.CallAndMessage)
+  hash_u64(h, nl);
+  hash128_update(h, p->name, nl);
+  hash_u64(h, (uint64_t)p->value.ndim);
+  for (int d = 0; d < p->value.ndim; d++) hash_u64(h, (uint64_t)p->value.shape[d]);
+  const float *x = p->value.data;
+  size_t n = clippo_array_count(&p->value);
+  unsigned char buf[4096];
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, &x[i], sizeof bits);
+    for (int k = 0; k < 4; k++) buf[o++] = (unsigned char)(bits >> (8 * k));
+    if (o == sizeof buf) {
+      hash128_update(h, buf, o);
+      o = 0;
     }
   }
-  free(memo);
+  hash128_update(h, buf, o);
+}
+
+static int cmp_param_name(const void *a, const void *b) {
+  const clippo_param *x = a, *y = b;
+  return strcmp(x->name, y->name);
+}
+
+clippo_status clippo_params_identity(const clippo_config *cfg, const clippo_params *params,
+                                     char out[CLIPPO_IDENTITY_MAX], clippo_error *err) {
+  out[0] = '\0';
+  for (size_t i = 0; i < params->count; i++)
+    if (params->items[i].value.dtype != CLIPPO_F32)
+      return clippo_fail(err, CLIPPO_E_ARG, "parameter %s is not float32", params->items[i].name);
+  /* name order: shallow copies of the entries, sorted */
+  clippo_param *order = malloc((params->count ? params->count : 1) * sizeof *order);
+  if (!order) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory hashing parameters");
+  if (params->count) memcpy(order, params->items, params->count * sizeof *order);
+  if (params->count > 1) qsort(order, params->count, sizeof *order, cmp_param_name);
+  hash128 h;
+  hash128_init(&h);
+  /* what the shapes do not say but changes the function */
+  char head[128];
+  int hn = snprintf(head, sizeof head, "clippo-params-1 heads=%d pool=%s ln_eps=%.9g", cfg->heads,
+                    cfg->pool, (double)cfg->ln_eps);
+  hash128_update(&h, head, (size_t)hn + 1);
+  hash_u64(&h, params->count);
+  for (size_t i = 0; i < params->count; i++) hash_param(&h, &order[i]);
+  free(order);
+  char hex[33];
+  hash128_final(&h, hex);
+  snprintf(out, CLIPPO_IDENTITY_MAX, "p1-%s", hex);
+  return CLIPPO_OK;
+}
+
+/* Loads the model file's parameters and hashes them. */
+static clippo_status param_identity(const char *path, char out[CLIPPO_IDENTITY_MAX],
+                                    clippo_error *err) {
+  clippo_checkpoint ck;
+  memset(&ck, 0, sizeof ck);
+  clippo_status st = clippo_checkpoint_load(path, &ck, 0, err);
+  if (st == CLIPPO_OK) st = clippo_params_identity(&ck.cfg, &ck.params, out, err);
+  clippo_checkpoint_free(&ck);
+  return st;
+}
+
+clippo_status clippo_model_identity(const char *path, const char *cache_dir,
+                                    char out[CLIPPO_IDENTITY_MAX], clippo_error *err) {
+  return memo_identity(path, cache_dir, "model-identities.tsv", "p1-", param_identity, out, err);
+}
+
+clippo_status clippo_identity_matches(const char *recorded, const char *model_path,
+                                      const char *model_id, const char *cache_dir, int *match,
+                                      clippo_error *err) {
+  *match = 0;
+  if (!strncmp(recorded, "c1-", 3) && strncmp(model_id, "c1-", 3) != 0) {
+    /* written before identities hashed parameter values: compare file contents */
+    char id[CLIPPO_IDENTITY_MAX];
+    clippo_status st = clippo_file_identity(model_path, cache_dir, id, err);
+    if (st) return st;
+    *match = !strcmp(recorded, id);
+    return CLIPPO_OK;
+  }
+  *match = !strcmp(recorded, model_id);
   return CLIPPO_OK;
 }

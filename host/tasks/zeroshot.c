@@ -72,11 +72,22 @@ size_t clippo_rank_of(const float *scores, size_t n, size_t target) {
 clippo_status clippo_task_model_open(const char *model_path, const char *device,
                                      const char *const *fonts, size_t nfonts, size_t batch,
                                      clippo_task_model *tm, clippo_error *err) {
+  clippo_rt *rt = NULL;
   memset(tm, 0, sizeof *tm);
+  clippo_status st = clippo_rt_create(&rt, device, err);
+  if (st == CLIPPO_OK)
+    st = clippo_task_model_open_on(rt, model_path, fonts, nfonts, batch, tm, err);
+  return st;
+}
+
+clippo_status clippo_task_model_open_on(clippo_rt *rt, const char *model_path,
+                                        const char *const *fonts, size_t nfonts, size_t batch,
+                                        clippo_task_model *tm, clippo_error *err) {
+  memset(tm, 0, sizeof *tm);
+  tm->rt = rt;
   clippo_cache_dir(tm->cache_dir, sizeof tm->cache_dir);
-  clippo_status st = clippo_file_identity(model_path, tm->cache_dir, tm->identity, err);
+  clippo_status st = clippo_model_identity(model_path, tm->cache_dir, tm->identity, err);
   if (st == CLIPPO_OK) st = clippo_font_load(&tm->font, fonts, nfonts, err);
-  if (st == CLIPPO_OK) st = clippo_rt_create(&tm->rt, device, err);
   if (st == CLIPPO_OK) st = clippo_model_load(tm->rt, model_path, &tm->model, err);
   if (st == CLIPPO_OK) {
     tm->batch = batch ? batch : 8;
