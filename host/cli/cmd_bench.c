@@ -48,7 +48,12 @@ static void usage(FILE *out) {
           "  --pytorch-script P bench/pytorch_vit.py (default: $CLIPPO_SOURCE_DIR/bench/, "
           "./bench/,\n"
           "                     or ../bench/ next to the program)\n"
-          "  --no-pytorch       skip the PyTorch comparison\n");
+          "  --no-pytorch       skip the PyTorch comparison\n"
+          "The --out folder is created if needed and checked before anything is measured.\n\n"
+          "Examples:\n"
+          "  clippo bench --quick --device cpu --out bench-results\n"
+          "  clippo bench --suite gemm,embed --batches 1,8 --device 0:0\n"
+          "  RUSTICL_ENABLE=llvmpipe clippo bench --all-devices --quick --no-pytorch\n");
 }
 
 /* Single-quotes s for /bin/sh into out. */
@@ -323,113 +328,189 @@ static int parse_batches(const char *s, clippo_bench_opts *o) {
   return o->nbatches ? 0 : -1;
 }
 
-int clippo_cmd_bench(int argc, char **argv) {
-  const char *device = NULL, *suites = NULL, *out_dir = "bench-results", *script = NULL;
-  const char *fonts[16];
-  int all = 0, no_pytorch = 0, build_child = 0;
-  clippo_bench_opts o;
-  clippo_bench_opts_default(&o);
-  o.fonts = fonts;
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL;
-    int r;
-    if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    if (cli_flag(argv, i, "--all-devices")) {
-      all = 1;
-    } else if (cli_flag(argv, i, "--quick")) {
-      o.quick = 1;
-    } else if (cli_flag(argv, i, "--no-pytorch")) {
-      no_pytorch = 1;
-    } else if (cli_flag(argv, i, "--build-kernels")) {
-      build_child = 1;
-      // NOLINTNEXTLINE(bugprone-branch-clone): every option's branch checks cli_opt alike
-    } else if ((r = cli_opt(argc, argv, &i, "--device", &device)) != 0) {
-      if (r < 0) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--suite", &suites)) != 0) {
-      if (r < 0) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--out", &out_dir)) != 0) {
-      if (r < 0) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--pytorch-script", &script)) != 0) {
-      if (r < 0) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--font", &v)) != 0) {
-      if (r < 0) return 2;
-      if (o.nfonts >= 16) return cli_usage_error("bench", "at most 16 --font options");
-      fonts[o.nfonts++] = v;
-    } else if ((r = cli_opt(argc, argv, &i, "--variants", &v)) != 0) {
-      if (r < 0) return 2;
-      if (strlen(v) >= sizeof o.variants)
-        return cli_usage_error("bench", "--variants list too long");
-      snprintf(o.variants, sizeof o.variants, "%s", v);
-    } else if ((r = cli_opt(argc, argv, &i, "--batches", &v)) != 0) {
-      if (r < 0) return 2;
-      if (parse_batches(v, &o))
-        return cli_usage_error("bench", "--batches wants up to %d sizes in 1..4096, e.g. 1,8,32",
-                               CLIPPO_BENCH_MAX_BATCHES);
-    } else if ((r = cli_opt(argc, argv, &i, "--runs", &v)) != 0) {
-      long n;
-      if (r < 0 || cli_parse_int("--runs", v, 1, 1000, &n)) return 2;
-      o.runs = (int)n;
-    } else if ((r = cli_opt(argc, argv, &i, "--warmup", &v)) != 0) {
-      long n;
-      if (r < 0 || cli_parse_int("--warmup", v, 1, 100, &n)) return 2;
-      o.warmup = (int)n;
-    } else if ((r = cli_opt(argc, argv, &i, "--images", &v)) != 0) {
-      long n;
-      if (r < 0 || cli_parse_int("--images", v, 1, 256, &n)) return 2;
-      o.images = (size_t)n;
-    } else if ((r = cli_opt(argc, argv, &i, "--budget", &v)) != 0) {
-      long n;
-      if (r < 0 || cli_parse_int("--budget", v, 1, 36000, &n)) return 2;
-      o.budget_s = (double)n;
-    } else {
-      return cli_usage_error("bench", "unexpected argument '%s'", argv[i]);
-    }
+/* mkdir -p dir, then a probe file written and removed: 0, or 1 after an error naming dir. */
+static int check_out_dir(const char *dir) {
+  char path[1200];
+  int len = snprintf(path, sizeof path, "%s", dir);
+  if (len <= 0 || (size_t)len >= sizeof path - 32) {
+    fprintf(stderr, "clippo bench: error: --out folder name too long\n");
+    return 1;
   }
-  if (all && device)
-    return cli_usage_error("bench", "--device and --all-devices exclude each other");
-  clippo_error err;
-  if (suites && clippo_bench_parse_suites(suites, &o.suites, &err)) {
-    fprintf(stderr, "clippo bench: %s\nTry 'clippo bench --help'.\n", err.msg);
-    return 2;
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) break; /* the final check names the reason */
+    *p = '/';
   }
-  if (build_child) return build_kernels_child(device, o.quick);
-  char list[64];
-  snprintf(list, sizeof list, "%s", o.variants[0] ? o.variants : "b16");
-  for (char *save = NULL, *v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save))
-    if (strcmp(v, "b16") && strcmp(v, "l16"))
-      return cli_usage_error("bench", "unknown variant '%s' (b16, l16)", v);
+  if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+    fprintf(stderr, "clippo bench: error: cannot create the --out folder %s: %s\n", dir,
+            strerror(errno));
+    return 1;
+  }
+  snprintf(path + len, sizeof path - (size_t)len, "/.clippo-bench-XXXXXX");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    fprintf(stderr, "clippo bench: error: cannot write into the --out folder %s: %s\n", dir,
+            strerror(errno));
+    return 1;
+  }
+  close(fd);
+  unlink(path);
+  return 0;
+}
 
-  /* The devices. */
-  clippo_device_info *devs = NULL;
-  size_t ndev = 0;
+/* The devices to measure: all, or the one spec selects. Returns 0, or 1 after an error. */
+static int select_devices(int all, const char *spec, clippo_device_info **devs, size_t *n) {
+  clippo_error err;
+  *devs = NULL;
+  *n = 0;
   if (all) {
-    if (clippo_devices_list(&devs, &ndev, &err)) return cli_report("bench", &err);
-    if (!ndev) {
-      free(devs);
+    if (clippo_devices_list(devs, n, &err)) return cli_report("bench", &err);
+    if (*n == 0) {
+      free(*devs);
+      *devs = NULL;
       fprintf(stderr, "clippo bench: error: no OpenCL device\n");
       return 1;
     }
-  } else {
-    devs = calloc(1, sizeof *devs);
-    if (!devs) return 1;
-    if (clippo_device_select(device, devs, &err)) {
-      free(devs);
-      return cli_report("bench", &err);
-    }
-    ndev = 1;
+    return 0;
   }
+  *devs = calloc(1, sizeof **devs);
+  if (!*devs) return 1;
+  if (clippo_device_select(spec, *devs, &err)) {
+    free(*devs);
+    *devs = NULL;
+    return cli_report("bench", &err);
+  }
+  *n = 1;
+  return 0;
+}
+
+/* Every suite on one device, the report written to out_dir and summarised. Returns the exit
+ * code (0, or 1 when something failed). */
+static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *o,
+                        const clippo_bench_opts *ro, const clippo_bench_row *py,
+                        const char *out_dir) {
+  char spec[32];
+  snprintf(spec, sizeof spec, "%d:%d", dev->platform_index, dev->device_index);
+  printf("== %s %s (%s)\n", spec, dev->name, dev->platform);
+  fflush(stdout);
+  clippo_error err;
+  clippo_bench_report rep;
+  if (clippo_bench_report_init(&rep, dev, o, &err)) return cli_report("bench", &err);
+  if (ro->suites & CLIPPO_BENCH_BUILD) {
+    int b = bench_build(spec, ro->quick, &rep);
+    if (b) {
+      clippo_bench_report_free(&rep);
+      return b;
+    }
+  }
+  clippo_status st = CLIPPO_OK;
+  if (ro->suites & ~CLIPPO_BENCH_BUILD) {
+    clippo_rt *rt = NULL;
+    st = clippo_rt_create(&rt, spec, &err);
+    if (!st) st = clippo_bench_run(rt, o, &rep, print_row, NULL, &err);
+    clippo_rt_destroy(rt);
+  }
+  if (!st && py) st = clippo_bench_add(&rep, py, &err);
+  char paths[3][1200];
+  if (!st) st = clippo_bench_write(&rep, out_dir, paths, &err);
+  if (st) {
+    clippo_bench_report_free(&rep);
+    return cli_report("bench", &err);
+  }
+  size_t failed = 0;
+  for (size_t i = 0; i < rep.nrows; i++) {
+    const clippo_bench_row *w = &rep.rows[i];
+    if (!strcmp(w->status, "failed")) failed++;
+    if (w->ratio > 0)
+      printf("ratio  %-16s %-14s %.2fx %s (batch %zu)\n", w->name, w->suite, w->ratio, w->ratio_to,
+             w->batch);
+  }
+  if (rep.peak_gflops > 0 || rep.peak_gbps > 0)
+    printf("peak   %.1f GFLOP/s, %.1f GB/s (%s)\n", rep.peak_gflops, rep.peak_gbps, rep.peak_note);
+  for (int k = 0; k < 3; k++) printf("wrote  %s\n", paths[k]);
+  clippo_bench_report_free(&rep);
+  if (failed) {
+    fprintf(stderr, "clippo bench: %zu measurement(s) failed on %s (see the report)\n", failed,
+            dev->name);
+    return 1;
+  }
+  return 0;
+}
+
+/* Checks the values of --batches and --variants into o; 0 or 2 after a usage error. */
+static int check_lists(const char *batches, const char *variants, clippo_bench_opts *o) {
+  if (batches && parse_batches(batches, o))
+    return cli_usage_error("bench", "--batches wants up to %d sizes in 1..4096, e.g. 1,8,32",
+                           CLIPPO_BENCH_MAX_BATCHES);
+  if (variants) {
+    if (strlen(variants) >= sizeof o->variants)
+      return cli_usage_error("bench", "--variants list too long");
+    snprintf(o->variants, sizeof o->variants, "%s", variants);
+  }
+  char list[64];
+  snprintf(list, sizeof list, "%s", o->variants[0] ? o->variants : "b16");
+  for (char *save = NULL, *v = strtok_r(list, ",", &save); v; v = strtok_r(NULL, ",", &save))
+    if (strcmp(v, "b16") && strcmp(v, "l16"))
+      return cli_usage_error("bench", "unknown variant '%s' (b16, l16)", v);
+  return 0;
+}
+
+int clippo_cmd_bench(int argc, char **argv) {
+  const char *device = NULL, *suites = NULL, *out_dir = "bench-results", *script = NULL;
+  const char *batches = NULL, *variants = NULL, *font_items[16];
+  int all = 0, no_pytorch = 0, build_child = 0;
+  long budget = 0, images = 0;
+  clippo_bench_opts o;
+  clippo_bench_opts_default(&o);
+  cli_list fonts = {font_items, 0, 16};
+  const cli_option opts[] = {
+      {"--all-devices", CLI_SET, &all, 0, 0},
+      {"--quick", CLI_SET, &o.quick, 0, 0},
+      {"--no-pytorch", CLI_SET, &no_pytorch, 0, 0},
+      {"--build-kernels", CLI_SET, &build_child, 0, 0}, /* hidden: the build suite's child */
+      {"--device", CLI_STRING, &device, 0, 0},
+      {"--suite", CLI_STRING, &suites, 0, 0},
+      {"--out", CLI_STRING, &out_dir, 0, 0},
+      {"--pytorch-script", CLI_STRING, &script, 0, 0},
+      {"--font", CLI_LIST, &fonts, 0, 0},
+      {"--variants", CLI_STRING, &variants, 0, 0},
+      {"--batches", CLI_STRING, &batches, 0, 0},
+      {"--runs", CLI_INT, &o.runs, 1, 1000},
+      {"--warmup", CLI_INT, &o.warmup, 1, 100},
+      {"--images", CLI_LONG, &images, 1, 256},
+      {"--budget", CLI_LONG, &budget, 1, 36000},
+  };
+  int prc = cli_parse("bench", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (prc < 0) usage(stdout);
+  if (prc) return prc < 0 ? 0 : prc;
+  if (budget) o.budget_s = (double)budget;
+  if (images) o.images = (size_t)images;
+  if (all && device)
+    return cli_usage_error("bench", "--device and --all-devices exclude each other");
+  if (!all && cli_device_from_env("bench", &device)) return 1;
+  clippo_error err;
+  if (suites && clippo_bench_parse_suites(suites, &o.suites, &err))
+    return cli_usage_error("bench", "%s", err.msg);
+  if (check_lists(batches, variants, &o)) return 2;
+  if (build_child) return build_kernels_child(device, o.quick);
+  if (check_out_dir(out_dir)) return 1;
+  char *owned_fonts = NULL;
+  if (cli_fonts_from_env("bench", &fonts, &owned_fonts)) return 1;
+  o.fonts = fonts.items;
+  o.nfonts = fonts.n;
+
+  clippo_device_info *devs = NULL;
+  size_t ndev = 0;
+  int rc = select_devices(all, device, &devs, &ndev);
   clippo_bench_opts ro;
   clippo_bench_opts_resolve(&o, &ro);
-
   /* PyTorch CPU once, beside B/16 at batch 8 (else the first batch). */
   clippo_bench_row py;
   int have_py = 0;
   char vlist[64];
   snprintf(vlist, sizeof vlist, ",%s,", ro.variants);
-  if ((ro.suites & CLIPPO_BENCH_EMBED) && strstr(vlist, ",b16,") && !no_pytorch) {
+  if (!rc && (ro.suites & CLIPPO_BENCH_EMBED) && strstr(vlist, ",b16,") && !no_pytorch) {
     size_t batch = ro.batches[0];
     for (size_t i = 0; i < ro.nbatches; i++)
       if (ro.batches[i] == 8) batch = 8;
@@ -437,60 +518,11 @@ int clippo_cmd_bench(int argc, char **argv) {
     have_py = 1;
     print_row(&py, NULL);
   }
-
-  int rc = 0;
   for (size_t d = 0; d < ndev; d++) {
-    char spec[32];
-    snprintf(spec, sizeof spec, "%d:%d", devs[d].platform_index, devs[d].device_index);
-    printf("== %s %s (%s)\n", spec, devs[d].name, devs[d].platform);
-    fflush(stdout);
-    clippo_bench_report rep;
-    if (clippo_bench_report_init(&rep, &devs[d], &o, &err)) {
-      rc = cli_report("bench", &err);
-      break;
-    }
-    if (ro.suites & CLIPPO_BENCH_BUILD) {
-      int b = bench_build(spec, ro.quick, &rep);
-      if (b) {
-        clippo_bench_report_free(&rep);
-        rc = b;
-        break;
-      }
-    }
-    clippo_rt *rt = NULL;
-    clippo_status st = CLIPPO_OK;
-    if (ro.suites & ~CLIPPO_BENCH_BUILD) {
-      st = clippo_rt_create(&rt, spec, &err);
-      if (!st) st = clippo_bench_run(rt, &o, &rep, print_row, NULL, &err);
-      clippo_rt_destroy(rt);
-    }
-    if (!st && have_py) st = clippo_bench_add(&rep, &py, &err);
-    char paths[3][1200];
-    if (!st) st = clippo_bench_write(&rep, out_dir, paths, &err);
-    if (st) {
-      rc = cli_report("bench", &err);
-      clippo_bench_report_free(&rep);
-      continue;
-    }
-    size_t failed = 0;
-    for (size_t i = 0; i < rep.nrows; i++) {
-      const clippo_bench_row *w = &rep.rows[i];
-      if (!strcmp(w->status, "failed")) failed++;
-      if (w->ratio > 0)
-        printf("ratio  %-16s %-14s %.2fx %s (batch %zu)\n", w->name, w->suite, w->ratio,
-               w->ratio_to, w->batch);
-    }
-    if (rep.peak_gflops > 0 || rep.peak_gbps > 0)
-      printf("peak   %.1f GFLOP/s, %.1f GB/s (%s)\n", rep.peak_gflops, rep.peak_gbps,
-             rep.peak_note);
-    for (int k = 0; k < 3; k++) printf("wrote  %s\n", paths[k]);
-    if (failed) {
-      fprintf(stderr, "clippo bench: %zu measurement(s) failed on %s (see the report)\n", failed,
-              devs[d].name);
-      rc = 1;
-    }
-    clippo_bench_report_free(&rep);
+    int r = bench_device(&devs[d], &o, &ro, have_py ? &py : NULL, out_dir);
+    if (r) rc = r;
   }
   free(devs);
+  free(owned_fonts);
   return rc;
 }

@@ -60,33 +60,8 @@ static int check_device(const clippo_device_info *d) {
   return ok;
 }
 
-int clippo_cmd_devices(int argc, char **argv) {
-  int check = 0;
-  for (int i = 1; i < argc; i++) {
-    if (cli_flag(argv, i, "--help")) {
-      printf("usage: clippo devices [--check]\n\nLists every OpenCL device: index (the P:D "
-             "form of --device), platform, device,\ntype, OpenCL version, compute units, global "
-             "memory, largest allocation, fp16/fp64.\n  --check  also build and run a small "
-             "kernel on each device\n\nMesa rusticl needs RUSTICL_ENABLE=llvmpipe (or a GPU "
-             "driver name) to show devices.\n");
-      return 0;
-    }
-    if (cli_flag(argv, i, "--check")) {
-      check = 1;
-      continue;
-    }
-    return cli_usage_error("devices", "unexpected argument '%s'", argv[i]);
-  }
-  clippo_error err;
-  clippo_device_info *devs = NULL;
-  size_t n = 0;
-  if (clippo_devices_list(&devs, &n, &err) != CLIPPO_OK) return cli_report("devices", &err);
-  if (n == 0) {
-    fprintf(stderr, "clippo devices: no OpenCL device found (install pocl-opencl-icd, or set "
-                    "RUSTICL_ENABLE=llvmpipe for Mesa rusticl)\n");
-    free(devs);
-    return 1;
-  }
+/* The table of devices on stdout. */
+static void print_table(const clippo_device_info *devs, size_t n) {
   printf("%-5s %-28s %-36s %-6s %-22s %3s %10s %10s %4s %4s\n", "index", "platform", "device",
          "type", "version", "CUs", "memory", "max alloc", "fp16", "fp64");
   for (size_t i = 0; i < n; i++) {
@@ -99,6 +74,38 @@ int clippo_cmd_devices(int argc, char **argv) {
            devs[i].compute_units, mem, amax, devs[i].fp16 ? "yes" : "no",
            devs[i].fp64 ? "yes" : "no");
   }
+}
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: clippo devices [--check]\n\n"
+               "Lists every OpenCL device: index (the P:D form of --device), platform, device,\n"
+               "type, OpenCL version, compute units, global memory, largest allocation,\n"
+               "fp16/fp64.\n\n"
+               "  --check  also build and run a small kernel on each device\n\n"
+               "Mesa rusticl needs RUSTICL_ENABLE=llvmpipe (or a GPU driver name) to show "
+               "devices.\n\n"
+               "Examples:\n"
+               "  clippo devices\n"
+               "  RUSTICL_ENABLE=llvmpipe clippo devices --check\n");
+}
+
+int clippo_cmd_devices(int argc, char **argv) {
+  int check = 0;
+  const cli_option opts[] = {{"--check", CLI_SET, &check, 0, 0}};
+  int prc = cli_parse("devices", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (prc < 0) usage(stdout);
+  if (prc) return prc < 0 ? 0 : prc;
+  clippo_error err;
+  clippo_device_info *devs = NULL;
+  size_t n = 0;
+  if (clippo_devices_list(&devs, &n, &err) != CLIPPO_OK) return cli_report("devices", &err);
+  if (n == 0) {
+    fprintf(stderr, "clippo devices: no OpenCL device found (install pocl-opencl-icd, or set "
+                    "RUSTICL_ENABLE=llvmpipe for Mesa rusticl)\n");
+    free(devs);
+    return 1;
+  }
+  print_table(devs, n);
   int failed = 0;
   if (check) {
     printf("\n");

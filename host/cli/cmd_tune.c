@@ -25,7 +25,11 @@ static void usage(void) {
          "  --show            measure nothing: print the provider each product would use now\n"
          "  --dry-run         measure but do not write the record\n\n"
          "CLBlast compiles its kernels on first use in each process (seconds on CPU devices).\n"
-         "Env CLIPPO_GEMM=clblast|hostblas|kernel overrides the record at run time.\n");
+         "Env CLIPPO_GEMM=clblast|hostblas|kernel overrides the record at run time.\n\n"
+         "Examples:\n"
+         "  clippo tune --device cpu --quick\n"
+         "  clippo tune --device 0:0 --providers clblast,kernel --dry-run\n"
+         "  clippo tune --show\n");
 }
 
 /* Parses a comma-separated provider list into a bit mask; -1 on error (message printed). */
@@ -61,34 +65,79 @@ static void print_gflops(double g) {
     printf(" %9s", "-");
 }
 
-int clippo_cmd_tune(int argc, char **argv) {
-  const char *device = NULL, *v = NULL;
-  long images = 8, reps = 3;
-  int quick = 0, show = 0, dry = 0, r;
-  unsigned providers = 0;
-  for (int i = 1; i < argc; i++) {
-    if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-      usage();
-      return 0;
+/* --show: the provider each product would use now. Returns the exit code. */
+static int show_choices(clippo_rt *rt, const clippo_gemm_shape *shapes, size_t ns) {
+  printf("%-11s %-9s %-22s %-9s %-12s %s\n", "shape", "class", "m x n x k", "batch", "provider",
+         "source");
+  for (size_t i = 0; i < ns; i++) {
+    const clippo_gemm_shape *s = &shapes[i];
+    clippo_gemm_choice ch;
+    clippo_error err;
+    if (clippo_gemm_choose(rt, s->trans_a, s->trans_b, s->m, s->n, s->k, s->batch, &ch, &err))
+      return cli_report("tune", &err);
+    char dims[64];
+    snprintf(dims, sizeof dims, "%zux%zux%zu%s%s", s->m, s->n, s->k, s->trans_a ? " tA" : "",
+             s->trans_b ? " tB" : "");
+    printf("%-11s %-9s %-22s %-9zu %-12s %s", s->name, ch.shape_class, dims, s->batch,
+           clippo_gemm_provider_name(ch.provider), ch.source);
+    if (ch.provider == CLIPPO_GEMM_KERNEL) {
+      char cfg[64];
+      clippo_gemm_kernel_cfg_format(&ch.kernel, cfg, sizeof cfg);
+      printf(" (tiles %s)", cfg);
     }
-    if ((r = cli_opt(argc, argv, &i, "--device", &device))) {
-      if (r < 0) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--images", &v))) {
-      if (r < 0 || cli_parse_int("--images", v, 1, 256, &images)) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--reps", &v))) {
-      if (r < 0 || cli_parse_int("--reps", v, 1, 16, &reps)) return 2;
-    } else if ((r = cli_opt(argc, argv, &i, "--providers", &v))) {
-      if (r < 0 || parse_providers(v, &providers)) return 2;
-    } else if (cli_flag(argv, i, "--quick")) {
-      quick = 1;
-    } else if (cli_flag(argv, i, "--show")) {
-      show = 1;
-    } else if (cli_flag(argv, i, "--dry-run")) {
-      dry = 1;
-    } else {
-      return cli_usage_error("tune", "unexpected argument '%s' (see --help)", argv[i]);
-    }
+    printf("\n");
   }
+  return 0;
+}
+
+/* The measurements and the choice per shape class. */
+static void print_report(const clippo_gemm_tune_report *rep, int reps, int dry) {
+  printf("\nGFLOP/s (median of %d)\n%-11s %-9s %9s %9s %9s\n", reps, "shape", "class", "clblast",
+         "hostblas", "kernel");
+  for (size_t i = 0; i < rep->nrows; i++) {
+    printf("%-11s %-9s", rep->rows[i].shape.name, rep->rows[i].shape_class);
+    for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++) print_gflops(rep->rows[i].gflops[p]);
+    printf("\n");
+  }
+  printf("\nchoice per shape class\n");
+  for (size_t i = 0; i < rep->nclasses; i++) {
+    const clippo_gemm_class_choice *c = &rep->classes[i];
+    printf("%-9s %-9s", c->shape_class, clippo_gemm_provider_name(c->provider));
+    if (c->kernel.tm) {
+      char cfg[64];
+      clippo_gemm_kernel_cfg_format(&c->kernel, cfg, sizeof cfg);
+      printf(" kernel tiles %-16s", cfg);
+    }
+    printf("  (ms:");
+    for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++)
+      if (c->seconds[p] > 0)
+        printf(" %s %.1f", clippo_gemm_provider_name((clippo_gemm_provider)p), c->seconds[p] * 1e3);
+    printf(")\n");
+  }
+  if (rep->failures[0])
+    fprintf(stderr, "clippo tune: providers that failed or were dropped:\n%s", rep->failures);
+  if (rep->record_path[0])
+    printf("\nwrote %s\n", rep->record_path);
+  else
+    printf("\nrecord not written%s\n", dry ? " (--dry-run)" : " (no cache folder)");
+}
+
+int clippo_cmd_tune(int argc, char **argv) {
+  const char *device = NULL, *provider_list = NULL;
+  long images = 8, reps = 3;
+  int quick = 0, show = 0, dry = 0;
+  unsigned providers = 0;
+  const cli_option opts[] = {
+      {"--device", CLI_DEVICE, &device, 0, 0}, {"--images", CLI_LONG, &images, 1, 256},
+      {"--reps", CLI_LONG, &reps, 1, 16},      {"--providers", CLI_STRING, &provider_list, 0, 0},
+      {"--quick", CLI_SET, &quick, 0, 0},      {"--show", CLI_SET, &show, 0, 0},
+      {"--dry-run", CLI_SET, &dry, 0, 0},
+  };
+  int prc = cli_parse("tune", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (prc < 0) usage();
+  if (prc) return prc < 0 ? 0 : prc;
+  if (provider_list && parse_providers(provider_list, &providers)) return 2;
+
   clippo_error err;
   clippo_rt *rt = NULL;
   if (clippo_rt_create(&rt, device, &err)) return cli_report("tune", &err);
@@ -99,31 +148,10 @@ int clippo_cmd_tune(int argc, char **argv) {
   clippo_gemm_record_path(rt, path, sizeof path);
   printf("device: %s / %s\n", rt->info.platform, rt->info.name);
   printf("record: %s\n", path[0] ? path : "(none: no cache folder)");
-
   if (show) {
-    printf("%-11s %-9s %-22s %-9s %-12s %s\n", "shape", "class", "m x n x k", "batch", "provider",
-           "source");
-    for (size_t i = 0; i < ns; i++) {
-      const clippo_gemm_shape *s = &shapes[i];
-      clippo_gemm_choice ch;
-      if (clippo_gemm_choose(rt, s->trans_a, s->trans_b, s->m, s->n, s->k, s->batch, &ch, &err)) {
-        clippo_rt_destroy(rt);
-        return cli_report("tune", &err);
-      }
-      char dims[64];
-      snprintf(dims, sizeof dims, "%zux%zux%zu%s%s", s->m, s->n, s->k, s->trans_a ? " tA" : "",
-               s->trans_b ? " tB" : "");
-      printf("%-11s %-9s %-22s %-9zu %-12s %s", s->name, ch.shape_class, dims, s->batch,
-             clippo_gemm_provider_name(ch.provider), ch.source);
-      if (ch.provider == CLIPPO_GEMM_KERNEL) {
-        char cfg[64];
-        clippo_gemm_kernel_cfg_format(&ch.kernel, cfg, sizeof cfg);
-        printf(" (tiles %s)", cfg);
-      }
-      printf("\n");
-    }
+    int rc = show_choices(rt, shapes, ns);
     clippo_rt_destroy(rt);
-    return 0;
+    return rc;
   }
 
   clippo_gemm_tune_opts o;
@@ -140,34 +168,7 @@ int clippo_cmd_tune(int argc, char **argv) {
     clippo_rt_destroy(rt);
     return cli_report("tune", &err);
   }
-  printf("\nGFLOP/s (median of %d)\n%-11s %-9s %9s %9s %9s\n", o.reps, "shape", "class", "clblast",
-         "hostblas", "kernel");
-  for (size_t i = 0; i < rep.nrows; i++) {
-    printf("%-11s %-9s", rep.rows[i].shape.name, rep.rows[i].shape_class);
-    for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++) print_gflops(rep.rows[i].gflops[p]);
-    printf("\n");
-  }
-  printf("\nchoice per shape class\n");
-  for (size_t i = 0; i < rep.nclasses; i++) {
-    const clippo_gemm_class_choice *c = &rep.classes[i];
-    printf("%-9s %-9s", c->shape_class, clippo_gemm_provider_name(c->provider));
-    if (c->kernel.tm) {
-      char cfg[64];
-      clippo_gemm_kernel_cfg_format(&c->kernel, cfg, sizeof cfg);
-      printf(" kernel tiles %-16s", cfg);
-    }
-    printf("  (ms:");
-    for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++)
-      if (c->seconds[p] > 0)
-        printf(" %s %.1f", clippo_gemm_provider_name((clippo_gemm_provider)p), c->seconds[p] * 1e3);
-    printf(")\n");
-  }
-  if (rep.failures[0])
-    fprintf(stderr, "clippo tune: providers that failed or were dropped:\n%s", rep.failures);
-  if (rep.record_path[0])
-    printf("\nwrote %s\n", rep.record_path);
-  else
-    printf("\nrecord not written%s\n", dry ? " (--dry-run)" : " (no cache folder)");
+  print_report(&rep, o.reps, dry);
   clippo_gemm_tune_report_free(&rep);
   clippo_rt_destroy(rt);
   return 0;

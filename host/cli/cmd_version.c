@@ -12,15 +12,18 @@
 
 const char clippo_cmd_version_summary[] = "print the version of clippo and its libraries";
 
+static void usage(FILE *out) {
+  fprintf(out, "usage: clippo version\n\n"
+               "Prints the version of clippo and of the libraries it was built with.\n\n"
+               "Examples:\n"
+               "  clippo version\n"
+               "  clippo version >>bug-report.txt\n");
+}
+
 int clippo_cmd_version(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) {
-    if (cli_flag(argv, i, "--help")) {
-      printf("usage: clippo version\n\nPrints the version of clippo and of the libraries it "
-             "was built with.\n");
-      return 0;
-    }
-    return cli_usage_error("version", "unexpected argument '%s'", argv[i]);
-  }
+  int prc = cli_parse("version", argc, argv, NULL, 0, NULL);
+  if (prc < 0) usage(stdout);
+  if (prc) return prc < 0 ? 0 : prc;
   unsigned maj = 0, min = 0, rel = 0;
   H5get_libversion(&maj, &min, &rel);
   printf("clippo %s\n", CLIPPO_VERSION);

@@ -18,6 +18,20 @@ expect "npz -> h5 summary" "$tmp/o1" "55 parameter arrays"
 "$clippo" convert --params-only --font unifont-9.0.06 --attr note=hello "$tmp/b.npz" "$tmp/c.h5" \
   >/dev/null; check "npz -> h5 with font and attribute" 0 $?
 
+# The recorded font (issue 12, point 14): kept from IN's record; .npz has no place for it, which
+# convert says (naming the font and the --font that restores it); converting such a file back
+# says that no font is recorded.
+"$clippo" convert "$tmp/c.h5" "$tmp/d.h5" >"$tmp/o4" 2>"$tmp/e4"; check "h5 -> h5" 0 $?
+expect "font kept and reported" "$tmp/o4" "; font unifont-9.0.06$"
+"$clippo" inspect "$tmp/d.h5" >"$tmp/i5"
+expect "font kept" "$tmp/i5" "font unifont-9.0.06"
+"$clippo" convert "$tmp/c.h5" "$tmp/e.npz" >/dev/null 2>"$tmp/e5"; check "h5 with a font -> npz" 0 $?
+expect "npz drops the font: said" "$tmp/e5" "records the font 'unifont-9.0.06'.*--font unifont-9.0.06"
+"$clippo" convert "$tmp/e.npz" "$tmp/f.h5" >/dev/null 2>"$tmp/e6"; check "npz -> h5 without font" 0 $?
+expect "no font recorded: said" "$tmp/e6" "records no font; give --font NAME"
+"$clippo" convert --quiet "$tmp/e.npz" "$tmp/g.h5" >"$tmp/o7" 2>&1
+[ ! -s "$tmp/o7" ] && echo "ok: --quiet prints nothing" || { echo "FAIL: --quiet"; cat "$tmp/o7"; fail=1; }
+
 "$clippo" inspect "$fixture" >"$tmp/i0"; check "inspect npz" 0 $?
 expect "inferred config" "$tmp/i0" \
   "config (inferred): width 64, depth 2, heads 4, mlp_dim 128, patch 8, image_size 32, tokens 16, out_dim 32, pool map"

@@ -88,6 +88,14 @@ expect 1 "widest glyph" "$CLIPPO" render --font "$LO" --image-size 16 "$(printf 
   --out "$TMP/e.pgm"
 [ -e "$TMP/e.pgm" ] && fail "a failed render left $TMP/e.pgm behind"
 
+# --scale reports the size written, not the rendered size (issue 12, point 14).
+"$CLIPPO" render --font "$LO" --image-size 32 --scale 2 hi --out "$TMP/s.png" >"$TMP/out" 2>&1 ||
+  fail "render --scale 2 failed: $(cat "$TMP/out")"
+grep -q "^wrote $TMP/s.png (64x64: 32x32 scaled 2x, font unifont-9.0.06)$" "$TMP/out" ||
+  fail "render --scale 2 does not report 64x64: $(cat "$TMP/out")"
+[ "$(od -An -tu1 -j16 -N8 "$TMP/s.png" | tr -s ' ')" = " 0 0 0 64 0 0 0 64" ] ||
+  fail "the scaled PNG is not 64x64"
+
 # Usage errors: exit 2.
 expect 2 "--out" "$CLIPPO" render --font "$LO" hi
 expect 2 "exactly one" "$CLIPPO" render --font "$LO" --out "$TMP/u.pgm"
