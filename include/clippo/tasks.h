@@ -115,12 +115,31 @@ size_t clippo_rank_of(const float *scores, size_t n, size_t target);
  * ~/.cache/clippo. Writes "" when caching is off or no home is known. */
 void clippo_cache_dir(char *dir, size_t cap);
 
-/** The identity of a model file: "c1-<32 hex digits of a 128-bit hash of the content>-<size>",
- * independent of its path. The hash is remembered in cache_dir/identities.tsv keyed by (real
- * path, size, mtime, inode), so an unchanged file is hashed once; cache_dir NULL or "" hashes
- * every time. */
+/** The identity of a model: "p1-<32 hex digits>", a 128-bit hash of its parameters' names,
+ * shapes and float32 values in name order plus the config fields the shapes do not give (heads,
+ * pool, ln_eps). The same parameters have the same identity whatever the file: .npz or HDF5,
+ * params-only or a training checkpoint with optimizer state. The model file is loaded once and
+ * its identity remembered in cache_dir/model-identities.tsv keyed by (real path, size, mtime,
+ * inode); cache_dir NULL or "" computes it every time. */
+clippo_status clippo_model_identity(const char *path, const char *cache_dir,
+                                    char out[CLIPPO_IDENTITY_MAX], clippo_error *err);
+
+/** The identity clippo_model_identity gives a loaded config and its (float32) parameters. */
+clippo_status clippo_params_identity(const clippo_config *cfg, const clippo_params *params,
+                                     char out[CLIPPO_IDENTITY_MAX], clippo_error *err);
+
+/** The older identity of a model file, which indexes written by clippo before 0.2 record:
+ * "c1-<32 hex digits of a 128-bit hash of the file's bytes>-<size>". Remembered in
+ * cache_dir/identities.tsv like clippo_model_identity. */
 clippo_status clippo_file_identity(const char *path, const char *cache_dir,
                                    char out[CLIPPO_IDENTITY_MAX], clippo_error *err);
+
+/** *match = 1 when an identity recorded by an index or cache names the model at model_path,
+ * whose clippo_model_identity is model_id: equal identities, or for a recorded "c1-" identity
+ * (the older, file-content kind) the same file content. */
+clippo_status clippo_identity_matches(const char *recorded, const char *model_path,
+                                      const char *model_id, const char *cache_dir, int *match,
+                                      clippo_error *err);
 
 /** The 128-bit hash used by clippo_file_identity over a memory buffer (32 hex digits + NUL). */
 void clippo_hash128_hex(const void *data, size_t len, char out[33]);
@@ -168,7 +187,7 @@ typedef struct clippo_task_model {
   clippo_rt *rt;
   clippo_model *model;
   clippo_font *font;
-  char identity[CLIPPO_IDENTITY_MAX]; /* clippo_file_identity of the model file */
+  char identity[CLIPPO_IDENTITY_MAX]; /* clippo_model_identity of the model */
   char cache_dir[1024];               /* clippo_cache_dir() at open time */
   int image_size;
   size_t dim;   /* embedding size (CLIPPO_EMBED_Z) */
@@ -181,6 +200,12 @@ typedef struct clippo_task_model {
 clippo_status clippo_task_model_open(const char *model_path, const char *device,
                                      const char *const *fonts, size_t nfonts, size_t batch,
                                      clippo_task_model *tm, clippo_error *err);
+
+/** clippo_task_model_open on a runtime the caller created (and set up: its notify hook, its
+ * precision), which tm then owns: it is released with tm, or at once on failure. */
+clippo_status clippo_task_model_open_on(clippo_rt *rt, const char *model_path,
+                                        const char *const *fonts, size_t nfonts, size_t batch,
+                                        clippo_task_model *tm, clippo_error *err);
 
 /** Releases what clippo_task_model_open acquired and zeroes tm. */
 void clippo_task_model_close(clippo_task_model *tm);
@@ -256,40 +281,116 @@ void clippo_path_list_free(clippo_path_list *l);
 clippo_status clippo_collect_images(const char *const *paths, size_t n, clippo_path_list *out,
                                     clippo_error *err);
 
+/** What an index remembers of a file to tell whether it changed since it was embedded. */
+typedef struct clippo_file_stamp {
+  int64_t size;     /* bytes; CLIPPO_STAMP_REMOVED or CLIPPO_STAMP_UNKNOWN */
+  int64_t mtime_ns; /* modification time, ns since the epoch */
+} clippo_file_stamp;
+
+/** Stamp size of an index row that records a file as gone. */
+#define CLIPPO_STAMP_REMOVED (-1)
+/** Stamp size of a file whose size and time are not known (indexes of clippo before 0.2). */
+#define CLIPPO_STAMP_UNKNOWN (-2)
+
+/** The size and modification time of a file (stat); CLIPPO_E_NOTFOUND when it is gone (or is
+ * no longer a regular file), naming it. */
+clippo_status clippo_file_stamp_get(const char *path, clippo_file_stamp *out, clippo_error *err);
+
+/** 1 when both stamps are known and equal. */
+int clippo_file_stamp_same(const clippo_file_stamp *a, const clippo_file_stamp *b);
+
 /** An image index file being written or read (opaque). HDF5 layout: root attributes format
- * ("clippo-index-1"), model (identity), model_path, dim, image_size, count; datasets z
- * (count, dim) float32 and the paths as path_bytes (uint8) + path_ends (uint64). */
+ * ("clippo-index-2"), model (identity), model_path, dim, image_size, count (committed rows);
+ * per row the datasets z (rows, dim) float32, path_bytes (uint8) + path_ends (uint64),
+ * file_size and file_mtime_ns (int64). Rows are only appended: the last row of a path is its
+ * entry, and a row with file_size CLIPPO_STAMP_REMOVED (and zero embedding) says the file is
+ * gone. Version 1 files ("clippo-index-1", no sizes or times) are read, and rewritten as
+ * version 2 with unknown stamps when opened for appending. */
 typedef struct clippo_index clippo_index;
 
-/** Opens INDEX for adding embeddings: creates it when absent, otherwise checks that it was made
- * by the same model identity and embedding size (a different one is CLIPPO_E_ARG with a
- * message naming both models) and loads its list of paths. Rows written after the last
- * committed count (an interrupted write) are ignored. */
+/** OK when path does not exist or is a readable index; else an error that says what it is (a
+ * folder, not an HDF5 file, an HDF5 file that is not an index, a damaged index) and that it was
+ * left as it is. Nothing is written. */
+clippo_status clippo_index_check_file(const char *path, clippo_error *err);
+
+/** Opens INDEX for adding embeddings: creates it when absent, otherwise checks it with
+ * clippo_index_check_file, then that it was made by the same model (clippo_index_check_model:
+ * CLIPPO_E_ARG naming both) and embedding size, and loads its entries. Rows written after the
+ * last committed count (an interrupted write) are ignored. An index recording an older
+ * identity of the same model is upgraded to model_id; a version 1 file is rewritten. */
 clippo_status clippo_index_open_append(const char *path, const char *model_id,
                                        const char *model_path, size_t dim, int image_size,
                                        clippo_index **out, clippo_error *err);
 
-/** Opens INDEX read-only and loads all of it (paths and embeddings). */
+/** Opens INDEX read-only and loads its live entries (paths, stamps and embeddings). */
 clippo_status clippo_index_open_read(const char *path, clippo_index **out, clippo_error *err);
 
-/** Number of committed entries. */
+/** OK when the model at model_path, whose clippo_model_identity is model_id, is the one the
+ * index was built with (clippo_identity_matches); else CLIPPO_E_ARG naming both. */
+clippo_status clippo_index_check_model(const clippo_index *ix, const char *model_id,
+                                       const char *model_path, const char *cache_dir,
+                                       clippo_error *err);
+
+/** Number of live entries (files not removed). */
 size_t clippo_index_count(const clippo_index *ix);
 
-/** 1 if path is already in the index. */
+/** 1 if path has a live entry; its stamp goes to *stamp (may be NULL). */
+int clippo_index_lookup(const clippo_index *ix, const char *path, clippo_file_stamp *stamp);
+
+/** 1 if path has a live entry. */
 int clippo_index_contains(const clippo_index *ix, const char *path);
 
-/** Appends n entries and commits them: data is written and flushed before the count attribute
- * is updated and flushed, so an interruption loses at most this call's entries. */
+/** Appends n entries with their stamps (taken before embedding) and commits them: data is
+ * written and flushed before the count attribute is updated and flushed, so an interruption
+ * loses at most this call's entries. An entry replaces the path's earlier one. */
+clippo_status clippo_index_append_stamped(clippo_index *ix, const char *const *paths,
+                                          const clippo_file_stamp *stamps, const float *z, size_t n,
+                                          clippo_error *err);
+
+/** clippo_index_append_stamped with each file's stamp taken now (unknown when it cannot be). */
 clippo_status clippo_index_append(clippo_index *ix, const char *const *paths, const float *z,
                                   size_t n, clippo_error *err);
 
+/** Records that the n files are gone (paths without a live entry are ignored); committed like
+ * an append. */
+clippo_status clippo_index_remove(clippo_index *ix, const char *const *paths, size_t n,
+                                  clippo_error *err);
+
+/** Rows of the file that no longer count (replaced or removed entries). */
+size_t clippo_index_superseded(const clippo_index *ix);
+
+/** Rewrites the file atomically with its live entries only, when force is set or more than a
+ * quarter of its rows are superseded; else does nothing. */
+clippo_status clippo_index_compact(clippo_index *ix, int force, clippo_error *err);
+
 /** Accessors of a read index: the model identity and path it was built with, the embedding
- * size, the i-th path and the (count, dim) embeddings. */
+ * size, the i-th live path and its stamp, and the (count, dim) embeddings. */
 const char *clippo_index_model_id(const clippo_index *ix);
 const char *clippo_index_model_path(const clippo_index *ix);
 size_t clippo_index_dim(const clippo_index *ix);
 const char *clippo_index_path(const clippo_index *ix, size_t i);
+clippo_file_stamp clippo_index_stamp(const clippo_index *ix, size_t i);
 const float *clippo_index_embeddings(const clippo_index *ix);
+
+/** What re-indexing has to do to make an index true to the files. */
+typedef struct clippo_index_plan {
+  clippo_path_list embed;    /* files to embed: new ones and changed ones */
+  clippo_file_stamp *stamps; /* embed.count stamps, taken when the plan was made */
+  unsigned char *is_update;  /* embed.count flags: 1 when the index holds an older embedding */
+  size_t cap;                /* capacity of stamps and is_update */
+  size_t added, updated;     /* new and changed files in embed */
+  size_t unchanged;          /* files given that the index already holds as they are */
+  clippo_path_list removed;  /* entries whose file is gone */
+} clippo_index_plan;
+
+/** Compares the index (open for appending) with the files found (clippo_collect_images): a file
+ * without an entry is added; a file or any other entry whose size or modification time differs
+ * from its entry's is embedded again; an entry whose file no longer exists is removed. */
+clippo_status clippo_index_plan_make(const clippo_index *ix, const clippo_path_list *files,
+                                     clippo_index_plan *plan, clippo_error *err);
+
+/** Frees the plan and zeroes it. */
+void clippo_index_plan_free(clippo_index_plan *plan);
 
 /** Closes the file and frees the index. NULL is fine. */
 clippo_status clippo_index_close(clippo_index *ix, clippo_error *err);
