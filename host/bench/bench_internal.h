@@ -102,6 +102,14 @@ clippo_status bench_make_model(clippo_rt *rt, const char *variant, clippo_model 
 char **bench_make_captions(size_t n);
 void bench_free_captions(char **t, size_t n);
 
+/** Planned vs unplanned rows (bench_plan.c): the embedding of n images img by m (f1 FLOPs each),
+ * and forward + backward of 2 x pairs inputs of the model model_json (clippo_train_opts.model). */
+clippo_status bench_plan_embed_rows(bench_suite *s, clippo_model *m, const char *variant,
+                                    const char *shape, const float *img, size_t n, double f1,
+                                    clippo_error *err);
+clippo_status bench_plan_train_rows(bench_suite *s, const char *model_json, size_t pairs,
+                                    clippo_error *err);
+
 /* The suites, each appending its rows (bench_<suite>.c). */
 clippo_status bench_run_probe(bench_suite *s, clippo_error *err);
 clippo_status bench_run_ops(bench_suite *s, clippo_error *err);

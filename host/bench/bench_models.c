@@ -131,6 +131,8 @@ clippo_status bench_run_embed(bench_suite *s, clippo_error *err) {
                "%.0f MiB",
                t.first_s, init_s, (double)clippo_model_peak_bytes(m) / 1048576.0);
       st = bench_emit(s, &row, err);
+      if (!st && n == 1 && !strcmp(v, "b16")) /* planned vs unplanned (bench_plan.c) */
+        st = bench_plan_embed_rows(s, m, v, shape, img, n, f1, err);
       if (!st && s->rt->info.fp16 && s->rt->precision == CLIPPO_PRECISION_FP32) {
         float *out16 = calloc(n * od, sizeof *out16);
         b.out = out16;

@@ -120,5 +120,6 @@ clippo_status bench_run_train(bench_suite *s, clippo_error *err) {
            "clippo_train_run, adafactor, random images + rendered captions; first step %.2f s; "
            "GFLOP/s counts forward + backward as 3x forward; loss %.3f -> %.3f",
            first, res.first_loss, res.last_loss);
-  return bench_emit(s, &row, err);
+  TRY(bench_emit(s, &row, err));
+  return bench_plan_train_rows(s, o.model, B, err); /* planned vs unplanned (bench_plan.c) */
 }

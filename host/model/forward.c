@@ -341,9 +341,8 @@ clippo_status clippo_model_set_planned(clippo_model *m, int planned, clippo_erro
     m->train->count = 0;
     m->train->last = NULL;
   }
-  if (!planned) return unplanned_workspace(m, err);
-  model_workspace_release(m->rt, &m->ws);
-  return CLIPPO_OK;
+  /* the other path's buffers stay (released with the model): benchmarks switch back and forth */
+  return planned ? CLIPPO_OK : unplanned_workspace(m, err);
 }
 
 int clippo_model_planned(const clippo_model *m) { return !m->unplanned; }

@@ -324,8 +324,9 @@ static clippo_status plan_new(clippo_model *m, int training, size_t batch, clipp
   }
   if (st) {
     plan_destroy(p);
-    return clippo_error_prefix(
+    clippo_error_prefix(
         err, "planning the %s of %zu inputs: ", training ? "training step" : "forward", batch);
+    return st;
   }
   *out = p;
   return CLIPPO_OK;
