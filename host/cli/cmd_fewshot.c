@@ -550,7 +550,7 @@ int clippo_cmd_fewshot(int argc, char **argv) {
       {"--json", CLI_SET, &a.json, 0, 0},
       {"--fashion-mnist", CLI_SET, &a.fmnist, 0, 0},
       {"--model", CLI_STRING, &a.model, 0, 0},
-      {"--device", CLI_STRING, &a.device, 0, 0},
+      {"--device", CLI_DEVICE, &a.device, 0, 0},
       {"--train-dir", CLI_STRING, &a.train_dir, 0, 0},
       {"--test-dir", CLI_STRING, &a.test_dir, 0, 0},
       {"--train-features", CLI_STRING, &a.train_feat, 0, 0},
