@@ -452,7 +452,7 @@ static void fallback(clippo_rt *rt, void *user) {
   /* forced: the failure is returned as it is, nothing falls back */
   snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "kernel");
   clippo_tensor a, c;
-  int64_t sh[1] = {37 * 70};
+  int64_t sh[1] = {(int64_t)37 * 70};
   TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 1, sh, &err), &err);
   TEST_OK(clippo_tensor_alloc(rt, &c, CLIPPO_F32, 1, sh, &err), &err);
   assert_int_equal(clippo_gemm(rt, 0, 0, 37, 37, 70, 1.0f, &a, 70, &a, 37, 0.0f, &c, 37, &err),

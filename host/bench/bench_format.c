@@ -17,30 +17,23 @@ typedef struct sbuf {
 static void sb_printf(sbuf *b, const char *fmt, ...) BENCH_PRINTF(2, 3);
 static void sb_printf(sbuf *b, const char *fmt, ...) {
   if (b->oom) return;
-  for (;;) {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = b->cap - b->len;
-    int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-      b->oom = 1;
-      return;
-    }
-    if (b->p && (size_t)n < room) {
-      b->len += (size_t)n;
-      return;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + (size_t)n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
+  va_list ap, again;
+  va_start(ap, fmt);
+  va_copy(again, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap); /* the length first, then the text */
+  va_end(ap);
+  size_t need = n < 0 ? 0 : b->len + (size_t)n + 1, cap = b->cap ? b->cap : 4096;
+  while (n >= 0 && cap < need) cap *= 2;
+  char *p = n < 0 ? NULL : cap == b->cap ? b->p : realloc(b->p, cap);
+  if (!p) {
+    b->oom = 1;
+  } else {
     b->p = p;
     b->cap = cap;
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, again);
+    b->len += (size_t)n;
   }
+  va_end(again);
 }
 
 static char *sb_take(sbuf *b) {

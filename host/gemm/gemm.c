@@ -178,16 +178,16 @@ static clippo_status plan(clippo_rt *rt, int ta, int tb, size_t m, size_t n, siz
   memset(out, 0, sizeof *out);
   clippo_gemm_choice *ch = &out->choice;
   clippo_gemm_shape_class(ta, tb, m, n, k, batch, ch->shape_class);
+  const gemm_record *rec = NULL;
+  clippo_status st = gemm_record_current(rt, &rec, err); /* creates the GEMM state */
+  if (st) return st;
   ch->kernel = gemm_kernel_default_cfg(rt, ta);
-  clippo_status st;
   const char *forced_by = want != CLIPPO_GEMM_AUTO ? "the caller" : NULL;
   if (!forced_by && rt->settings.gemm[0]) {
-    if ((st = clippo_gemm_provider_parse(rt->settings.gemm, &want, err)))
+    if (clippo_gemm_provider_parse(rt->settings.gemm, &want, err) != CLIPPO_OK)
       return clippo_error_prefix(err, "env CLIPPO_GEMM");
     if (want != CLIPPO_GEMM_AUTO) forced_by = "env CLIPPO_GEMM";
   }
-  const gemm_record *rec = NULL;
-  if ((st = gemm_record_current(rt, &rec, err))) return st;
   const gemm_record_entry *e = rec ? record_lookup(rt, rec, ch->shape_class) : NULL;
   if (e && e->kernel.tm) {
     ch->kernel = e->kernel;

@@ -65,6 +65,9 @@ void gemm_note_fallback(clippo_rt *rt, const char *what);
 /** Default deepest slice of k per launch of the kernel (see clippo_gemm_kernel_cfg.kc). */
 #define GEMM_KERNEL_DEFAULT_KC 512
 
+/** The device's native float vector width (4, 8 or 16), from the GEMM state once it exists. */
+int gemm_native_width(const clippo_rt *rt);
+
 /** The kernel provider's default tiles for a device (used before tuning). */
 clippo_gemm_kernel_cfg gemm_kernel_default_cfg(const clippo_rt *rt, int trans_a);
 

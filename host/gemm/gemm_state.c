@@ -10,6 +10,7 @@
 
 typedef struct gemm_state {
   unsigned long long device_hash; /* names the record file in the cache folder */
+  int native_width;               /* the device's native float vector width */
   int loaded;                     /* rec (or rec_err) belongs to path */
   char path[1100];                /* the record read ("" when there is none) */
   gemm_record rec;
@@ -21,6 +22,20 @@ typedef struct gemm_state {
 } gemm_state;
 
 static void state_release(void *p) { free(p); }
+
+/* The device's native float vector width (4, 8 or 16; 8 when unknown). */
+static int query_native_width(const clippo_rt *rt) {
+  cl_uint w = 0;
+  if (clGetDeviceInfo(rt->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) !=
+      CL_SUCCESS)
+    return 8;
+  return w >= 16 ? 16 : w >= 8 ? 8 : 4;
+}
+
+int gemm_native_width(const clippo_rt *rt) {
+  const gemm_state *s = rt->gemm.state;
+  return s ? s->native_width : query_native_width(rt);
+}
 
 /* FNV-1a over what identifies the device and its compiler. */
 static unsigned long long device_hash(const clippo_rt *rt) {
@@ -47,6 +62,7 @@ static gemm_state *state_of(clippo_rt *rt, clippo_error *err) {
     return NULL;
   }
   s->device_hash = device_hash(rt);
+  s->native_width = query_native_width(rt);
   for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++) s->fault_launch[i] = -1;
   rt->gemm.state = s;
   rt->gemm.release = state_release;

@@ -14,18 +14,9 @@ static const clippo_gemm_kernel_cfg candidates[] = {
 };
 #define NCAND (sizeof candidates / sizeof candidates[0])
 
-/* The device's native float vector width (4, 8 or 16; 8 when unknown). */
-static int native_width(const clippo_rt *rt) {
-  cl_uint w = 0;
-  if (clGetDeviceInfo(rt->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof w, &w, NULL) !=
-      CL_SUCCESS)
-    return 8;
-  return w >= 16 ? 16 : w >= 8 ? 8 : 4;
-}
-
 const clippo_gemm_kernel_cfg *gemm_kernel_candidates(const clippo_rt *rt,
                                                      clippo_gemm_kernel_cfg *out, size_t *count) {
-  int vw = native_width(rt);
+  int vw = gemm_native_width(rt);
   for (size_t i = 0; i < NCAND; i++) {
     out[i] = candidates[i];
     out[i].vw = vw;
@@ -39,7 +30,7 @@ clippo_gemm_kernel_cfg gemm_kernel_default_cfg(const clippo_rt *rt, int trans_a)
   (void)trans_a;
   if (rt->info.type & CL_DEVICE_TYPE_CPU) {
     clippo_gemm_kernel_cfg c = candidates[0];
-    c.vw = native_width(rt);
+    c.vw = gemm_native_width(rt);
     c.kc = GEMM_KERNEL_DEFAULT_KC;
     return c;
   }

@@ -267,9 +267,6 @@ static int find_one(void *user, int pi, int di, cl_platform_id p, cl_device_id d
 }
 
 clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
-                                clippo_error *err);
-
-clippo_status clippo_device_ids(const clippo_device_info *info, cl_platform_id *p, cl_device_id *d,
                                 clippo_error *err) {
   find_state s = {info->platform_index, info->device_index, NULL, NULL, 0};
   clippo_status st = for_each_device(find_one, &s, err);

@@ -28,15 +28,15 @@ void clippo_ops_build_options(const clippo_rt *rt, char *out, size_t size);
 /** One argument of clippo_op_launch, in the kernel's order: a tensor (passed as its cl_mem then
  * its element offset as a uint), a uint or a float. Build them with CLIPPO_ARG_T/U/F. */
 typedef struct clippo_op_arg {
+  const clippo_tensor *t; /* CLIPPO_ARG_TENSOR */
+  size_t u;               /* CLIPPO_ARG_U32 */
+  float f;                /* CLIPPO_ARG_F32 */
   enum { CLIPPO_ARG_TENSOR, CLIPPO_ARG_U32, CLIPPO_ARG_F32 } kind;
-  const clippo_tensor *t;
-  size_t u;
-  float f;
 } clippo_op_arg;
 
-#define CLIPPO_ARG_T(x) ((clippo_op_arg){CLIPPO_ARG_TENSOR, (x), 0, 0.0f})
-#define CLIPPO_ARG_U(x) ((clippo_op_arg){CLIPPO_ARG_U32, NULL, (size_t)(x), 0.0f})
-#define CLIPPO_ARG_F(x) ((clippo_op_arg){CLIPPO_ARG_F32, NULL, 0, (float)(x)})
+#define CLIPPO_ARG_T(x) ((clippo_op_arg){.t = (x), .kind = CLIPPO_ARG_TENSOR})
+#define CLIPPO_ARG_U(x) ((clippo_op_arg){.u = (size_t)(x), .kind = CLIPPO_ARG_U32})
+#define CLIPPO_ARG_F(x) ((clippo_op_arg){.f = (float)(x), .kind = CLIPPO_ARG_F32})
 
 /** How clippo_op_launch groups its work-items: as the elementwise ops or as the one-row-per-
  * work-item ops do on rt's device. */
