@@ -2,8 +2,9 @@
  * device: the first loss is the fixture's, one sgd step with lr 1 moves the parameters by minus
  * the gradient (checked against central finite differences of the float64 reference model and
  * loss), gradient accumulation gives the same step, the loss falls over 20 steps, a run resumed
- * from a mid-run checkpoint ends bit for bit where the uninterrupted run ends, and a
- * non-finite loss stops the run keeping the last checkpoint. */
+ * from a mid-run checkpoint ends bit for bit where the uninterrupted run ends (also after a stop
+ * asked for in the middle of a step), and a non-finite loss stops the run keeping the last
+ * checkpoint. */
 #include "support.h"
 
 #include <math.h>
@@ -314,6 +315,87 @@ static void check_resume(run_ctx *c) {
   assert_int_equal(clippo_train_run(&r, NULL, NULL, &res, &err), CLIPPO_E_ARG);
 }
 
+/* should_stop for the tests: asks to stop from its at-th call on. */
+typedef struct stop_ctx {
+  int calls, at;
+} stop_ctx;
+
+static int stop_after(void *user) {
+  stop_ctx *s = user;
+  return ++s->calls >= s->at;
+}
+
+/* A stop (Ctrl-C in `clippo train`) at a step boundary and in the middle of a step (between
+ * micro-batches): the run ends at the last finished step with its checkpoint written (the step
+ * in progress abandoned, the data position put back), and resuming from that checkpoint ends bit
+ * for bit where the uninterrupted run ends. A resumed run stopped before its first step writes
+ * nothing. */
+static void check_stop(run_ctx *c) {
+  clippo_error err;
+  clippo_train_opts o;
+  base_opts(&o, c);
+  o.optimizer = CLIPPO_OPT_ADAFACTOR;
+  o.lr = 0.01;
+  o.shuffle = 1;
+  o.batch_size = 2; /* 4 examples: step 3 starts the second epoch */
+  o.accumulate = 2;
+  o.steps = 5;
+  o.seed = 3;
+  char full[1100];
+  snprintf(full, sizeof full, "%s/stop_full.h5", c->dir);
+  snprintf(o.save, sizeof o.save, "%s", full);
+  stop_ctx never = {0, 1 << 30};
+  o.should_stop = stop_after;
+  o.stop_user = &never;
+  clippo_train_result res;
+  TEST_OK(clippo_train_run(&o, NULL, NULL, &res, &err), &err);
+  assert_int_equal(res.stopped, 0);
+  assert_int_equal(never.calls % 5, 0);
+  const int polls = never.calls / 5; /* per step */
+  print_message("[ train    ] %d stop polls per step (accumulate 2)\n", polls);
+  assert_true(polls >= 3);
+  for (int mid = 0; mid < 2; mid++) {
+    stop_ctx sc = {0, 2 * polls + (mid ? 3 : 1)};
+    o.stop_user = &sc;
+    snprintf(o.save, sizeof o.save, "%s/stop_part%d.h5", c->dir, mid);
+    TEST_OK(clippo_train_run(&o, NULL, NULL, &res, &err), &err);
+    assert_int_equal(res.stopped, 1);
+    assert_int_equal(res.step, 2);
+    assert_int_equal(res.steps_done, 2);
+    assert_int_equal(res.total, 5);
+    assert_string_equal(res.saved, o.save);
+    clippo_checkpoint ck;
+    load_ck(o.save, &ck);
+    assert_int_equal(ck.step, 2);
+    clippo_checkpoint_free(&ck);
+    clippo_train_opts r;
+    clippo_train_opts_default(&r);
+    TEST_OK(clippo_train_opts_from_checkpoint(o.save, &r, &err), &err);
+    assert_null(r.should_stop);
+    snprintf(r.device, sizeof r.device, "%s", c->device);
+    snprintf(r.resume, sizeof r.resume, "%s", o.save);
+    snprintf(r.save, sizeof r.save, "%s/stop_resumed%d.h5", c->dir, mid);
+    TEST_OK(clippo_train_run(&r, NULL, NULL, &res, &err), &err);
+    assert_int_equal(res.step, 5);
+    assert_int_equal(res.steps_done, 3);
+    compare_ckpts(full, r.save);
+    if (mid) {
+      /* stopped before its first step: nothing new to write */
+      stop_ctx at_once = {0, 1};
+      r.should_stop = stop_after;
+      r.stop_user = &at_once;
+      snprintf(r.resume, sizeof r.resume, "%s", o.save);
+      snprintf(r.save, sizeof r.save, "%s/stop_none.h5", c->dir);
+      TEST_OK(clippo_train_run(&r, NULL, NULL, &res, &err), &err);
+      assert_int_equal(res.stopped, 1);
+      assert_int_equal(res.steps_done, 0);
+      assert_int_equal(res.step, 2);
+      assert_string_equal(res.saved, "");
+      assert_false(test_file_exists(r.save));
+    }
+  }
+}
+
 static void check_nan_stops(run_ctx *c) {
   clippo_error err;
   clippo_train_opts o;
@@ -352,6 +434,7 @@ static void each_device(clippo_rt *rt, void *user) {
   check_sgd_gradient(&c);
   check_loss_falls(&c);
   check_resume(&c);
+  check_stop(&c);
   check_nan_stops(&c);
 }
 
@@ -360,7 +443,56 @@ static void test_train(void **state) {
   test_each_device(each_device, NULL);
 }
 
+/* A warmup + cooldown longer than the run: cut to a tenth of the run each, with a notice naming
+ * the flags (the strict clippo_train_opt_config still refuses a warmup longer than the run). */
+static void test_schedule_fit(void **state) {
+  (void)state;
+  clippo_schedule s = {0};
+  s.kind = CLIPPO_SCHED_RSQRT;
+  s.timescale = 200;
+  s.total_steps = 50;
+  s.warmup_steps = 100;
+  s.cooldown_steps = 200;
+  assert_int_equal(clippo_schedule_fit(&s), 3);
+  assert_int_equal(s.warmup_steps, 5);
+  assert_int_equal(s.cooldown_steps, 5);
+  s.total_steps = 1000;
+  s.warmup_steps = 100;
+  s.cooldown_steps = 200;
+  assert_int_equal(clippo_schedule_fit(&s), 0);
+  assert_int_equal(s.warmup_steps, 100);
+  assert_int_equal(s.cooldown_steps, 200);
+  s.total_steps = 250; /* each fits, together they do not: only the long one is cut */
+  s.warmup_steps = 10;
+  s.cooldown_steps = 245;
+  assert_int_equal(clippo_schedule_fit(&s), 2);
+  assert_int_equal(s.warmup_steps, 10);
+  assert_int_equal(s.cooldown_steps, 25);
+
+  clippo_error err;
+  clippo_train_opts o;
+  clippo_train_opts_default(&o);
+  o.warmup = 300;
+  o.cooldown = 0;
+  clippo_opt_config c;
+  char note[512];
+  assert_int_equal(clippo_train_opt_config(&o, 200, &c, &err), CLIPPO_E_ARG);
+  TEST_OK(clippo_train_opt_config_fitted(&o, 200, &c, note, sizeof note, &err), &err);
+  assert_int_equal(c.schedule.warmup_steps, 20);
+  assert_non_null(strstr(note, "--warmup"));
+  assert_non_null(strstr(note, "--cooldown"));
+  o.cooldown = 500; /* the learning rate of every step used to shrink by (200 - step) / 500 */
+  o.warmup = 0;
+  TEST_OK(clippo_train_opt_config_fitted(&o, 200, &c, note, sizeof note, &err), &err);
+  assert_int_equal(c.schedule.cooldown_steps, 20);
+  assert_true(clippo_schedule_value(&c.schedule, 0) == 1.0);
+  o.cooldown = 20;
+  TEST_OK(clippo_train_opt_config_fitted(&o, 200, &c, note, sizeof note, &err), &err);
+  assert_string_equal(note, "");
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_train)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_schedule_fit),
+                                     cmocka_unit_test(test_train)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

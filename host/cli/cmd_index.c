@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_interrupt.h"
 #include "cli_model.h"
 #include "cli_paths.h"
 #include "cli_progress.h"
@@ -11,30 +12,6 @@
 #include "clippo/tasks.h"
 
 const char clippo_cmd_index_summary[] = "embed image files into a searchable index (resumable)";
-
-#include <signal.h>
-
-/* Ctrl-C / SIGTERM: the first asks to stop at the next batch, a second ends the process. */
-static volatile sig_atomic_t interrupt_signal = 0;
-static void on_signal(int sig) { interrupt_signal = sig; }
-typedef struct cli_interrupt {
-  struct sigaction old_int, old_term;
-} cli_interrupt;
-static void cli_interrupt_install(cli_interrupt *saved) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = (int)SA_RESETHAND;
-  sigaction(SIGINT, &sa, &saved->old_int);
-  sigaction(SIGTERM, &sa, &saved->old_term);
-}
-static void cli_interrupt_restore(const cli_interrupt *saved) {
-  sigaction(SIGINT, &saved->old_int, NULL);
-  sigaction(SIGTERM, &saved->old_term, NULL);
-}
-static int cli_interrupt_signal(void) { return (int)interrupt_signal; }
-static int cli_interrupt_exit_code(void) { return 128 + (int)interrupt_signal; }
 
 static void usage(FILE *out) {
   fprintf(out,

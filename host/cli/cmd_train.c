@@ -1,12 +1,14 @@
 /* `clippo train`: contrastive training of the one-tower model (big_vision's loss and optimizer
- * chain) from a config file and flags; checkpoints, metrics, a loss plot. */
-#include <errno.h>
+ * chain) from a config file and flags; checkpoints, metrics, a loss plot. Ctrl-C / SIGTERM save
+ * the last finished step and print the command that resumes. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_interrupt.h"
 #include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/train.h"
@@ -50,15 +52,19 @@ static void usage(FILE *out) {
       "  --weight-decay X   decoupled, not scaled by lr (default 1e-4; sgd 0)\n"
       "  --clip X, --no-clip  global gradient-norm clip (default 1.0; sgd none)\n"
       "  --schedule S       rsqrt (default), cosine, linear or constant (sgd)\n"
-      "  --warmup N, --cooldown N, --timescale N   (default 10000, at most a tenth of the run)\n"
+      "  --warmup N, --cooldown N, --timescale N   (default 10000, at most a tenth of the run;\n"
+      "                     a warmup + cooldown longer than the run, e.g. a config's for a\n"
+      "                     run cut short with --steps, is cut to a tenth each, with a notice)\n"
       "  --momentum X       adafactor momentum (0.9, kept in bfloat16; 0 = none)\n"
       "  --steps N          total steps (default: --epochs, else one epoch)\n"
       "  --epochs N         passes over the data\n"
       "  --batch-size N     pairs per step (default: all of --images, else 32)\n"
-      "  --accumulate K     split each batch into K micro-batches (same loss and gradient)\n"
+      "  --accumulate K     split each batch into K micro-batches (same loss and gradient;\n"
+      "                     K in 1..1048576, dividing the batch)\n"
       "  --seed S           data order and caption seed (default 0)\n"
       "Output:\n"
-      "  --save OUT.h5      checkpoint (params, optimizer state, step, data position);\n"
+      "  --save OUT.h5      required: the checkpoint (params, optimizer state, step, data\n"
+      "                     position; with --resume the checkpoint's own is the default);\n"
       "                     OUT.npz writes big_vision's layout instead (cannot resume)\n"
       "  --checkpoint-every N   also write it every N steps (atomically)\n"
       "  --stop-at N        stop after step N (resume later with --resume)\n"
@@ -68,7 +74,17 @@ static void usage(FILE *out) {
       "                     are dropped, time_s goes on from the last kept step)\n"
       "  --plot F.svg       loss curve (default OUT.loss.svg next to --save)\n"
       "  --device SPEC      OpenCL device (see `clippo devices`)\n"
-      "  --quiet            no progress on stderr\n");
+      "  --quiet            no progress on stderr\n"
+      "\n"
+      "Ctrl-C (or SIGTERM) stops at the next safe point: the step in progress is abandoned, the\n"
+      "checkpoint of the last finished step is written to OUT (atomically) and the command that\n"
+      "resumes is printed; exit status 130 (143 for SIGTERM). A second Ctrl-C quits at once.\n"
+      "Exit status: 0 when trained, 1 on an error, 2 on a usage error.\n"
+      "\n"
+      "Examples:\n"
+      "  clippo train --config train_fmnist_tiny.json --steps 300 --save fmnist_tiny.h5\n"
+      "  clippo train --init weights/fmnist.h5 --tsv pairs.tsv --epochs 3 --save tuned.h5\n"
+      "  clippo train --resume fmnist_tiny.h5\n");
 }
 
 typedef struct progress_state {
@@ -90,8 +106,21 @@ static void fmt_time(double s, char *buf, size_t cap) {
 static void on_progress(const clippo_train_progress *p, void *user) {
   progress_state *ps = user;
   if (ps->quiet) return;
-  if (p->message) {
-    fprintf(stderr, "clippo train: %s\n", p->message);
+  if (p->message) { /* before the first step: what runs, and notices; a line each */
+    for (const char *m = p->message; *m;) {
+      size_t n = strcspn(m, "\n");
+      fprintf(stderr, "clippo train: %.*s\n", (int)n, m);
+      m += n + (m[n] == '\n');
+    }
+    ps->every = p->total >= 20 ? p->total / 20 : 1;
+    return;
+  }
+  if (p->stopping) {
+    if (ps->open_line) fputc('\n', stderr);
+    ps->open_line = 0;
+    fprintf(stderr,
+            "clippo train: interrupted: stopping after step %lld (Ctrl-C again quits at once)\n",
+            (long long)p->step);
     return;
   }
   char eta[32];
@@ -117,202 +146,266 @@ static void on_progress(const clippo_train_progress *p, void *user) {
   fflush(stderr);
 }
 
-static int parse_double(const char *name, const char *v, double lo, double *out) {
-  char *end = NULL;
-  errno = 0;
-  double d = strtod(v, &end);
-  if (errno || !end || *end || end == v || !isfinite(d) || d < lo) {
-    fprintf(stderr, "clippo train: %s must be a number >= %g, got '%s'\n", name, lo, v);
-    return -1;
-  }
-  *out = d;
+/* What the command line says; NULL, -1, 0 or NAN: not given. */
+typedef struct train_args {
+  const char *config, *resume, *device, *init, *model, *images, *texts, *tsv, *fmnist_dir, *split,
+      *captions, *optimizer, *schedule, *save, *log, *plot;
+  long init_seed, limit, warmup, cooldown, steps, epochs, stop_at, batch_size, seed, ckpt_every;
+  int accumulate;
+  double lr, weight_decay, clip, timescale, momentum;
+  int fashion_mnist, shuffle, balanced, no_clip, quiet;
+  const char *font_items[CLIPPO_TRAIN_MAX_FONTS];
+  cli_list fonts;
+} train_args;
+
+/* Step counts (--steps, --warmup...) up to 2^40; epochs up to 2^20. */
+#define MAX_STEPS (1L << 40)
+
+/* Parses argv into *a: 0, -1 for --help, else the exit status of a usage error. */
+static int parse_args(int argc, char **argv, train_args *a) {
+  memset(a, 0, sizeof *a);
+  a->init_seed = a->limit = a->warmup = a->cooldown = a->steps = a->epochs = a->stop_at = -1;
+  a->batch_size = a->seed = a->ckpt_every = -1;
+  a->lr = a->weight_decay = a->clip = a->timescale = a->momentum = NAN;
+  a->shuffle = a->balanced = -1;
+  a->fonts = (cli_list){a->font_items, 0, CLIPPO_TRAIN_MAX_FONTS};
+  const cli_option opts[] = {
+      {"--config", CLI_STRING, &a->config, 0, 0},
+      {"--resume", CLI_STRING, &a->resume, 0, 0},
+      {"--device", CLI_DEVICE, &a->device, 0, 0},
+      {"--init", CLI_STRING, &a->init, 0, 0},
+      {"--model", CLI_STRING, &a->model, 0, 0},
+      {"--init-seed", CLI_LONG, &a->init_seed, 0, LONG_MAX},
+      {"--images", CLI_STRING, &a->images, 0, 0},
+      {"--texts", CLI_STRING, &a->texts, 0, 0},
+      {"--tsv", CLI_STRING, &a->tsv, 0, 0},
+      {"--fashion-mnist", CLI_SET, &a->fashion_mnist, 0, 0},
+      {"--fashion-mnist-dir", CLI_STRING, &a->fmnist_dir, 0, 0},
+      {"--split", CLI_STRING, &a->split, 0, 0},
+      {"--captions", CLI_STRING, &a->captions, 0, 0},
+      {"--limit", CLI_LONG, &a->limit, 0, LONG_MAX},
+      {"--font", CLI_LIST, &a->fonts, 0, 0},
+      {"--shuffle", CLI_SET, &a->shuffle, 0, 0},
+      {"--no-shuffle", CLI_CLEAR, &a->shuffle, 0, 0},
+      {"--balanced", CLI_SET, &a->balanced, 0, 0},
+      {"--optimizer", CLI_STRING, &a->optimizer, 0, 0},
+      {"--lr", CLI_DOUBLE, &a->lr, 0, LONG_MAX},
+      {"--weight-decay", CLI_DOUBLE, &a->weight_decay, 0, LONG_MAX},
+      {"--clip", CLI_DOUBLE, &a->clip, 0, LONG_MAX},
+      {"--no-clip", CLI_SET, &a->no_clip, 0, 0},
+      {"--schedule", CLI_STRING, &a->schedule, 0, 0},
+      {"--warmup", CLI_LONG, &a->warmup, 0, MAX_STEPS},
+      {"--cooldown", CLI_LONG, &a->cooldown, 0, MAX_STEPS},
+      {"--timescale", CLI_DOUBLE, &a->timescale, 0, LONG_MAX},
+      {"--momentum", CLI_DOUBLE, &a->momentum, 0, 1},
+      {"--steps", CLI_LONG, &a->steps, 1, MAX_STEPS},
+      {"--epochs", CLI_LONG, &a->epochs, 1, 1L << 20},
+      {"--stop-at", CLI_LONG, &a->stop_at, 1, MAX_STEPS},
+      {"--batch-size", CLI_LONG, &a->batch_size, 1, 1L << 24},
+      {"--accumulate", CLI_INT, &a->accumulate, 1, CLIPPO_TRAIN_MAX_ACCUMULATE},
+      {"--seed", CLI_LONG, &a->seed, 0, LONG_MAX},
+      {"--save", CLI_STRING, &a->save, 0, 0},
+      {"--checkpoint-every", CLI_LONG, &a->ckpt_every, 0, MAX_STEPS},
+      {"--log", CLI_STRING, &a->log, 0, 0},
+      {"--plot", CLI_STRING, &a->plot, 0, 0},
+      {"--quiet", CLI_SET, &a->quiet, 0, 0},
+  };
+  int rc = cli_parse("train", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (rc == 0 && !isnan(a->timescale) && !(a->timescale > 0))
+    rc = cli_usage_error("train", "--timescale must be positive");
+  return rc;
+}
+
+/* The options the flags start from: the defaults, then the --resume checkpoint's own, then the
+ * --config file. 0 or an exit status. */
+static int base_options(const train_args *a, clippo_train_opts *o) {
+  clippo_error err;
+  clippo_error_clear(&err);
+  clippo_train_opts_default(o);
+  if (a->resume && clippo_train_opts_from_checkpoint(a->resume, o, &err) != CLIPPO_OK)
+    return cli_report("train", &err);
+  char buf[CLI_PATH_MAX];
+  const char *config = a->config ? cli_input_file(a->config, buf, sizeof buf) : NULL;
+  if (config && clippo_train_opts_load_json(config, o, &err) != CLIPPO_OK)
+    return cli_report("train", &err);
   return 0;
 }
 
-static int parse_count(const char *name, const char *v, long long lo, long long *out) {
-  char *end = NULL;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (errno || !end || *end || end == v || x < lo) {
-    fprintf(stderr, "clippo train: %s must be an integer >= %lld, got '%s'\n", name, lo, v);
-    return -1;
-  }
-  *out = x;
-  return 0;
-}
-
+/* Copies a given path option into dst[cap]; 2 after a usage error when it is too long. */
 static int set_path(char *dst, size_t cap, const char *name, const char *v) {
-  if (strlen(v) >= cap) {
-    fprintf(stderr, "clippo train: %s: path too long\n", name);
-    return -1;
-  }
+  if (!v) return 0;
+  if (strlen(v) >= cap) return cli_usage_error("train", "%s: path too long", name);
   snprintf(dst, cap, "%s", v);
   return 0;
 }
 
-int clippo_cmd_train(int argc, char **argv) {
-  clippo_train_opts o;
-  clippo_train_opts_default(&o);
+/* The path options over *o; 0 or an exit status. */
+static int apply_paths(const train_args *a, clippo_train_opts *o) {
+#define P(name, field, v) set_path(o->field, sizeof o->field, name, v)
+  if (a->fashion_mnist) snprintf(o->fmnist, sizeof o->fmnist, "%s", CLIPPO_FMNIST_DIR);
+  int rc = P("--resume", resume, a->resume) || P("--device", device, a->device) ||
+           P("--init", init, a->init) || P("--model", model, a->model) ||
+           P("--images", images, a->images) || P("--texts", texts, a->texts) ||
+           P("--tsv", tsv, a->tsv) || P("--fashion-mnist-dir", fmnist, a->fmnist_dir) ||
+           P("--split", fmnist_split, a->split) || P("--captions", captions, a->captions) ||
+           P("--save", save, a->save) || P("--log", log, a->log) || P("--plot", plot, a->plot);
+#undef P
+  if (rc) return 2;
+  if (a->fonts.n) { /* the flags replace the config's fonts */
+    o->nfonts = 0;
+    for (size_t i = 0; i < a->fonts.n; i++)
+      if (set_path(o->fonts[o->nfonts++], CLIPPO_TRAIN_PATH, "--font", a->fonts.items[i])) return 2;
+  }
+  return 0;
+}
+
+/* No font from the flags or the config: env CLIPPO_FONT's, recorded with the run (else the
+ * library's default font). 0 or an exit status. */
+static int env_fonts(clippo_train_opts *o) {
+  if (o->nfonts) return 0;
+  const char *items[CLIPPO_TRAIN_MAX_FONTS];
+  cli_list fonts = {items, 0, CLIPPO_TRAIN_MAX_FONTS};
+  char *owned = NULL;
+  if (cli_fonts_from_env("train", &fonts, &owned)) return 1;
+  int rc = 0;
+  for (size_t i = 0; i < fonts.n && !rc; i++)
+    rc = set_path(o->fonts[o->nfonts++], CLIPPO_TRAIN_PATH, "CLIPPO_FONT", items[i]);
+  free(owned);
+  return rc;
+}
+
+/* The other options over *o; 0 or an exit status. */
+static int apply_settings(const train_args *a, clippo_train_opts *o) {
+  clippo_error err;
+  if (a->optimizer && clippo_opt_parse(a->optimizer, &o->optimizer, &err) != CLIPPO_OK)
+    return cli_usage_error("train", "%s", err.msg);
+  if (a->schedule) {
+    clippo_sched_kind k;
+    if (clippo_sched_parse(a->schedule, &k, &err) != CLIPPO_OK)
+      return cli_usage_error("train", "%s", err.msg);
+    snprintf(o->schedule, sizeof o->schedule, "%s", clippo_sched_name(k));
+  }
+  if (a->shuffle >= 0) o->shuffle = a->shuffle;
+  if (a->balanced >= 0) o->balanced = a->balanced;
+  if (!isnan(a->lr)) o->lr = a->lr;
+  if (!isnan(a->weight_decay)) o->weight_decay = a->weight_decay;
+  if (!isnan(a->clip)) o->clip_norm = a->clip;
+  if (a->no_clip) o->clip_norm = 0.0;
+  if (!isnan(a->timescale)) o->timescale = a->timescale;
+  if (!isnan(a->momentum)) o->momentum = a->momentum;
+  if (a->init_seed >= 0) o->init_seed = (uint64_t)a->init_seed;
+  if (a->limit >= 0) o->limit = (size_t)a->limit;
+  if (a->warmup >= 0) o->warmup = a->warmup;
+  if (a->cooldown >= 0) o->cooldown = a->cooldown;
+  if (a->steps >= 0) o->steps = a->steps;
+  if (a->epochs >= 0) o->epochs = a->epochs;
+  if (a->stop_at >= 0) o->stop_at = a->stop_at;
+  if (a->batch_size >= 0) o->batch_size = (size_t)a->batch_size;
+  if (a->accumulate > 0) o->accumulate = a->accumulate;
+  if (a->seed >= 0) o->seed = (uint64_t)a->seed;
+  if (a->ckpt_every >= 0) o->checkpoint_every = a->ckpt_every;
+  return 0;
+}
+
+/* Usage errors of the merged options, found before any work; 0 or 2. */
+static int check_options(const clippo_train_opts *o) {
+  if (!o->init[0] && !o->model[0] && !o->resume[0])
+    return cli_usage_error("train", "give --init M, --model NAME or --resume CKPT");
+  if (o->init[0] && o->resume[0])
+    return cli_usage_error("train", "--init and --resume exclude each other");
+  if (!o->save[0])
+    return cli_usage_error("train", "give --save OUT.h5: where the trained model is written "
+                                    "(nothing is saved without it)");
+  return 0;
+}
+
+/* Prints s as one shell word. */
+static void print_shell_word(FILE *f, const char *s) {
+  if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./=:,+@%") ==
+                strlen(s)) {
+    fputs(s, f);
+    return;
+  }
+  fputc('\'', f);
+  for (; *s; s++) {
+    if (*s == '\'')
+      fputs("'\\''", f);
+    else
+      fputc(*s, f);
+  }
+  fputc('\'', f);
+}
+
+/* After a run ended by Ctrl-C / SIGTERM: what was saved and the command that resumes. Returns the
+ * exit status (128 + the signal). */
+static int report_interrupted(const clippo_train_opts *o, const train_args *a,
+                              const clippo_train_result *res) {
+  const char *from = res->saved[0] ? res->saved : o->resume;
+  if (!from[0]) {
+    fprintf(stderr, "clippo train: interrupted before the first step finished; nothing saved\n");
+    return cli_interrupt_exit_code();
+  }
+  size_t n = strlen(from);
+  if (n > 4 && !strcmp(from + n - 4, ".npz")) {
+    fprintf(stderr,
+            "clippo train: interrupted after step %lld of %lld; the parameters are in %s, whose "
+            "big_vision layout cannot resume (use --save OUT.h5 for that)\n",
+            (long long)res->step, (long long)res->total, from);
+    return cli_interrupt_exit_code();
+  }
+  fprintf(stderr, "clippo train: interrupted after step %lld of %lld; checkpoint: %s\n",
+          (long long)res->step, (long long)res->total, from);
+  fprintf(stderr, "clippo train: resume with: clippo train --resume ");
+  print_shell_word(stderr, from);
+  if (!res->saved[0] && strcmp(o->save, from)) { /* this call wrote nothing: keep its --save */
+    fprintf(stderr, " --save ");
+    print_shell_word(stderr, o->save);
+  }
+  if (o->device[0]) {
+    fprintf(stderr, " --device ");
+    print_shell_word(stderr, o->device);
+  }
+  if (a->stop_at > res->step) fprintf(stderr, " --stop-at %ld", a->stop_at);
+  fputc('\n', stderr);
+  return cli_interrupt_exit_code();
+}
+
+/* Runs the training with Ctrl-C / SIGTERM caught; the exit status. */
+static int run(clippo_train_opts *o, const train_args *a) {
+  progress_state ps = {a->quiet, isatty(2), 0, 1};
+  clippo_train_result res;
   clippo_error err;
   clippo_error_clear(&err);
-  const char *config = NULL, *resume = NULL;
-  int quiet = 0;
-  /* first pass: --help, --config, --resume (they set the base the flags override) */
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL;
-    int r;
-    if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    if ((r = cli_opt(argc, argv, &i, "--config", &v)) < 0) return 2;
-    if (r > 0)
-      config = v;
-    else if ((r = cli_opt(argc, argv, &i, "--resume", &v)) < 0)
-      return 2;
-    else if (r > 0)
-      resume = v;
-  }
-  if (resume && clippo_train_opts_from_checkpoint(resume, &o, &err) != CLIPPO_OK)
-    return cli_report("train", &err);
-  char config_buf[CLI_PATH_MAX];
-  config = cli_input_file(config, config_buf, sizeof config_buf);
-  if (config && clippo_train_opts_load_json(config, &o, &err) != CLIPPO_OK)
-    return cli_report("train", &err);
-  int fonts_from_flags = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *v = NULL;
-    const char *a = argv[i];
-    int r;
-    double d;
-    long long c;
-#define FLAG(name) if (cli_flag(argv, i, name))
-#define OPT(name)                                                                                  \
-  if ((r = cli_opt(argc, argv, &i, name, &v)) < 0) return 2;                                       \
-  if (r > 0)
-#define PATH(name, field)                                                                          \
-  OPT(name) {                                                                                      \
-    if (set_path(o.field, sizeof o.field, name, v)) return 2;                                      \
-    continue;                                                                                      \
-  }
-#define NUM(name, field, lo)                                                                       \
-  OPT(name) {                                                                                      \
-    if (parse_double(name, v, lo, &d)) return 2;                                                   \
-    o.field = d;                                                                                   \
-    continue;                                                                                      \
-  }
-#define COUNT(name, field, lo)                                                                     \
-  OPT(name) {                                                                                      \
-    if (parse_count(name, v, lo, &c)) return 2;                                                    \
-    o.field = c;                                                                                   \
-    continue;                                                                                      \
-  }
-    OPT("--config") continue;
-    OPT("--resume") {
-      if (set_path(o.resume, sizeof o.resume, "--resume", v)) return 2;
-      continue;
-    }
-    PATH("--device", device)
-    PATH("--init", init)
-    PATH("--model", model)
-    COUNT("--init-seed", init_seed, 0)
-    PATH("--images", images)
-    PATH("--texts", texts)
-    PATH("--tsv", tsv)
-    FLAG("--fashion-mnist") {
-      snprintf(o.fmnist, sizeof o.fmnist, "%s", CLIPPO_FMNIST_DIR);
-      continue;
-    }
-    PATH("--fashion-mnist-dir", fmnist)
-    PATH("--split", fmnist_split)
-    PATH("--captions", captions)
-    COUNT("--limit", limit, 0)
-    FLAG("--shuffle") {
-      o.shuffle = 1;
-      continue;
-    }
-    FLAG("--no-shuffle") {
-      o.shuffle = 0;
-      continue;
-    }
-    FLAG("--balanced") {
-      o.balanced = 1;
-      continue;
-    }
-    OPT("--font") {
-      if (!fonts_from_flags) o.nfonts = 0; /* flags replace the config's fonts */
-      fonts_from_flags = 1;
-      if (o.nfonts == CLIPPO_TRAIN_MAX_FONTS)
-        return cli_usage_error("train", "more than %d fonts", CLIPPO_TRAIN_MAX_FONTS);
-      if (set_path(o.fonts[o.nfonts], CLIPPO_TRAIN_PATH, "--font", v)) return 2;
-      o.nfonts++;
-      continue;
-    }
-    OPT("--optimizer") {
-      if (clippo_opt_parse(v, &o.optimizer, &err) != CLIPPO_OK)
-        return cli_usage_error("train", "%s", err.msg);
-      continue;
-    }
-    NUM("--lr", lr, 0.0)
-    NUM("--weight-decay", weight_decay, 0.0)
-    NUM("--clip", clip_norm, 0.0)
-    FLAG("--no-clip") {
-      o.clip_norm = 0.0;
-      continue;
-    }
-    OPT("--schedule") {
-      clippo_sched_kind k;
-      if (clippo_sched_parse(v, &k, &err) != CLIPPO_OK)
-        return cli_usage_error("train", "%s", err.msg);
-      snprintf(o.schedule, sizeof o.schedule, "%s", clippo_sched_name(k));
-      continue;
-    }
-    COUNT("--warmup", warmup, 0)
-    COUNT("--cooldown", cooldown, 0)
-    NUM("--timescale", timescale, 1e-9)
-    NUM("--momentum", momentum, 0.0)
-    COUNT("--steps", steps, 1)
-    COUNT("--epochs", epochs, 1)
-    COUNT("--stop-at", stop_at, 1)
-    COUNT("--batch-size", batch_size, 1)
-    COUNT("--accumulate", accumulate, 1)
-    COUNT("--seed", seed, 0)
-    PATH("--save", save)
-    COUNT("--checkpoint-every", checkpoint_every, 0)
-    PATH("--log", log)
-    PATH("--plot", plot)
-    FLAG("--quiet") {
-      quiet = 1;
-      continue;
-    }
-#undef FLAG
-#undef OPT
-#undef PATH
-#undef NUM
-#undef COUNT
-    return cli_usage_error("train", "unknown option '%s'", a);
-  }
-  if (o.accumulate > 1 << 20) return cli_usage_error("train", "--accumulate is too large");
-  if (!o.init[0] && !o.model[0] && !o.resume[0])
-    return cli_usage_error("train", "give --init M, --model NAME or --resume CKPT");
-  if (o.init[0] && o.resume[0])
-    return cli_usage_error("train", "--init and --resume exclude each other");
-  if (!o.save[0] && (o.checkpoint_every > 0 || o.stop_at > 0))
-    return cli_usage_error("train", "--checkpoint-every and --stop-at need --save");
-
-  progress_state ps = {quiet, isatty(2), 0, 1};
-  int64_t total = o.steps > 0 ? o.steps : 0;
-  ps.every = total >= 20 ? total / 20 : 1;
-  clippo_train_result res;
-  if (cli_train_data_defaults("train", &o) != 0) return 1;
-  clippo_status st = clippo_train_run(&o, on_progress, &ps, &res, &err);
+  cli_interrupt sigs;
+  cli_interrupt_install(&sigs);
+  o->should_stop = cli_interrupt_poll;
+  o->stop_user = NULL;
+  clippo_status st = clippo_train_run(o, on_progress, &ps, &res, &err);
+  cli_interrupt_restore(&sigs);
   if (ps.open_line) fputc('\n', stderr);
   if (st != CLIPPO_OK) return cli_report("train", &err);
-  if (!quiet) {
+  if (res.stopped) return report_interrupted(o, a, &res);
+  if (!a->quiet) {
     printf("trained %lld steps: loss %.6f -> %.6f\n", (long long)res.steps_done, res.first_loss,
            res.last_loss);
     if (res.saved[0]) printf("checkpoint: %s\n", res.saved);
     if (res.plot[0]) printf("loss plot: %s\n", res.plot);
   }
   return 0;
+}
+
+int clippo_cmd_train(int argc, char **argv) {
+  train_args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc < 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (rc) return rc;
+  clippo_train_opts o;
+  if ((rc = base_options(&a, &o)) || (rc = apply_paths(&a, &o)) || (rc = env_fonts(&o)) ||
+      (rc = apply_settings(&a, &o)) || (rc = check_options(&o)))
+    return rc;
+  if (cli_train_data_defaults("train", &o) != 0) return 1;
+  return run(&o, &a);
 }

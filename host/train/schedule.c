@@ -47,6 +47,21 @@ clippo_status clippo_schedule_check(const clippo_schedule *s, clippo_error *err)
   return CLIPPO_OK;
 }
 
+int clippo_schedule_fit(clippo_schedule *s) {
+  const int64_t total = s->total_steps, tenth = s->total_steps / 10;
+  if (total <= 0 || s->warmup_steps + s->cooldown_steps <= total) return 0;
+  int cut = 0;
+  if (s->warmup_steps > tenth) {
+    s->warmup_steps = tenth;
+    cut |= 1;
+  }
+  if (s->cooldown_steps > tenth) {
+    s->cooldown_steps = tenth;
+    cut |= 2;
+  }
+  return cut;
+}
+
 double clippo_schedule_value(const clippo_schedule *s, int64_t step) {
   const double st = (double)step, warm = (double)s->warmup_steps;
   const double total = (double)s->total_steps;

@@ -40,7 +40,8 @@ static int64_t cap_tenth(int64_t v, int64_t total) {
   return v < t ? v : t;
 }
 
-clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_steps,
+/* The optimizer config of the options for a run of total_steps, not yet checked. */
+static clippo_status build_opt_config(const clippo_train_opts *o, int64_t total_steps,
                                       clippo_opt_config *c, clippo_error *err) {
   clippo_opt_config_default(c, o->optimizer);
   clippo_schedule *s = &c->schedule;
@@ -68,6 +69,29 @@ clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_
   if (!isnan(o->b1)) c->b1 = o->b1;
   if (!isnan(o->b2)) c->b2 = o->b2;
   if (!isnan(o->adam_eps)) c->adam_eps = (float)o->adam_eps;
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_steps,
+                                      clippo_opt_config *c, clippo_error *err) {
+  TRY(build_opt_config(o, total_steps, c, err));
+  return clippo_opt_config_check(c, err);
+}
+
+clippo_status clippo_train_opt_config_fitted(const clippo_train_opts *o, int64_t total_steps,
+                                             clippo_opt_config *c, char *note, size_t cap,
+                                             clippo_error *err) {
+  if (note && cap) note[0] = '\0';
+  TRY(build_opt_config(o, total_steps, c, err));
+  const clippo_schedule was = c->schedule;
+  int cut = clippo_schedule_fit(&c->schedule);
+  if (cut && note && cap)
+    snprintf(note, cap,
+             "warmup %lld + cooldown %lld steps do not fit this %lld-step run: using warmup %lld "
+             "and cooldown %lld (at most a tenth of the run; set --warmup N --cooldown N to "
+             "choose)",
+             (long long)was.warmup_steps, (long long)was.cooldown_steps, (long long)total_steps,
+             (long long)c->schedule.warmup_steps, (long long)c->schedule.cooldown_steps);
   return clippo_opt_config_check(c, err);
 }
 
@@ -299,8 +323,9 @@ static clippo_status parse_obj(const cJSON *root, const char *name, clippo_train
   if (st == CLIPPO_OK)
     st = apply_keys(o, plain, top_keys, sizeof top_keys / sizeof top_keys[0], name, "", err);
   cJSON_Delete(plain);
-  if (st == CLIPPO_OK && o->accumulate < 1)
-    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: 'accumulate' must be at least 1", name);
+  if (st == CLIPPO_OK && (o->accumulate < 1 || o->accumulate > CLIPPO_TRAIN_MAX_ACCUMULATE))
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: 'accumulate' must be in 1..%d", name,
+                     CLIPPO_TRAIN_MAX_ACCUMULATE);
   return st;
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clippo/atomic_file.h"
 #include "clippo/checkpoint.h"
@@ -51,6 +52,7 @@ typedef struct trainer {
   size_t nlosses, cap_losses;
   double time_offset; /* time_s of the last step logged before a resume */
   int64_t step, total;
+  int64_t saved_step; /* the step of the last checkpoint written by this run (-1: none) */
   FILE *log;
   char *opts_json;
   char last_ckpt[CLIPPO_TRAIN_PATH];
@@ -119,10 +121,12 @@ static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error
     st = ends_with(path, ".npz") ? clippo_checkpoint_save_npz(path, &ck, err)
                                  : clippo_checkpoint_save_h5(path, &ck, err);
   clippo_checkpoint_free(&ck);
-  if (st == CLIPPO_OK)
+  if (st == CLIPPO_OK) {
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
-  else
+    tr->saved_step = tr->step;
+  } else {
     clippo_error_prefix(err, "writing checkpoint %s", path);
+  }
   return st;
 }
 
@@ -244,8 +248,34 @@ static clippo_status trim_log(trainer *tr, const char *path, clippo_error *err) 
   return st;
 }
 
+/* Adds a line to the notice shown before the first step. */
+static void append_notice(clippo_train_result *res, const char *line) {
+  size_t l = strlen(res->notice);
+  snprintf(res->notice + l, sizeof res->notice - l, "%s%s", l ? "\n" : "", line);
+}
+
+/* Fails when the folder an output file of the run goes to is missing or not writable: found
+ * before training, not after it. */
+static clippo_status check_output_dir(const char *path, const char *what, clippo_error *err) {
+  if (!path[0]) return CLIPPO_OK;
+  char dir[CLIPPO_TRAIN_PATH];
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  if (access(dir, W_OK) != 0)
+    return clippo_fail(err, CLIPPO_E_IO, "cannot write the %s %s: folder %s: %s", what, path, dir,
+                       strerror(errno));
+  return CLIPPO_OK;
+}
+
 static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *err) {
   const clippo_train_opts *o = tr->o;
+  tr->saved_step = -1;
+  TRY(check_output_dir(o->save, "checkpoint", err));
+  TRY(check_output_dir(o->log, "metrics log", err));
+  TRY(check_output_dir(o->plot, "loss plot", err));
   TRY(clippo_rt_create(&tr->rt, o->device[0] ? o->device : NULL, err));
   size_t k = 0;
   for (const char *c = tr->rt->info.name; *c && k + 1 < sizeof tr->device_name; c++)
@@ -275,7 +305,10 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   if (st == CLIPPO_OK) {
     tr->B = o->batch_size ? o->batch_size : (o->images[0] ? n : 32);
     tr->K = (size_t)(o->accumulate > 0 ? o->accumulate : 1);
-    if (tr->B > n)
+    if (o->accumulate > CLIPPO_TRAIN_MAX_ACCUMULATE)
+      st = clippo_fail(err, CLIPPO_E_ARG, "--accumulate %d: at most %d micro-batches",
+                       o->accumulate, CLIPPO_TRAIN_MAX_ACCUMULATE);
+    else if (tr->B > n)
       st = clippo_fail(err, CLIPPO_E_ARG, "batch of %zu pairs from %zu examples", tr->B, n);
     else if (tr->B % tr->K)
       st = clippo_fail(err, CLIPPO_E_ARG, "batch %zu is not a multiple of --accumulate %zu", tr->B,
@@ -287,7 +320,10 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   int shuffle = o->shuffle >= 0 ? o->shuffle : !o->images[0];
   if (st == CLIPPO_OK)
     st = clippo_sampler_init(&tr->sampler, tr->data, o->seed, shuffle, o->balanced, err);
-  if (st == CLIPPO_OK) st = clippo_train_opt_config(o, tr->total, &tr->ocfg, err);
+  char fit_note[512] = "";
+  if (st == CLIPPO_OK)
+    st = clippo_train_opt_config_fitted(o, tr->total, &tr->ocfg, fit_note, sizeof fit_note, err);
+  if (fit_note[0]) append_notice(res, fit_note);
   /* parameters, gradients, the temperature */
   if (st == CLIPPO_OK) {
     tr->nparams = clippo_model_param_count(tr->m);
@@ -318,10 +354,11 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
     st = parse_state(o->resume, clippo_checkpoint_get_attr(&ck, "train_state"), &epoch, &pos, &seed,
                      kind, sizeof kind, dev, sizeof dev, err);
     if (st == CLIPPO_OK && dev[0] && strcmp(dev, tr->device_name)) {
-      size_t l = strlen(res->notice);
-      snprintf(res->notice + l, sizeof res->notice - l,
-               "%sresuming on %s, the run was on %s: the numbers will differ in the last bits",
-               l ? "\n" : "", tr->device_name, dev);
+      char note[512];
+      snprintf(note, sizeof note,
+               "resuming on %s, the run was on %s: the numbers will differ in the last bits",
+               tr->device_name, dev);
+      append_notice(res, note);
     }
     if (st == CLIPPO_OK && strcmp(kind, clippo_opt_name(tr->ocfg.kind)))
       st = clippo_fail(err, CLIPPO_E_ARG, "%s was trained with %s, this run uses %s", o->resume,
@@ -368,10 +405,11 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
       return clippo_fail(err, CLIPPO_E_IO, "cannot open metrics log %s: %s", o->log,
                          strerror(errno));
   }
-  snprintf(res->notice + strlen(res->notice), sizeof res->notice - strlen(res->notice),
-           "%s%s; %s on %s; batch %zu%s, %" PRId64 " steps", res->notice[0] ? "\n" : "",
+  char line[512];
+  snprintf(line, sizeof line, "%s; %s on %s; batch %zu%s, %" PRId64 " steps",
            clippo_dataset_describe(tr->data), clippo_opt_name(tr->ocfg.kind), tr->rt->info.name,
            tr->B, tr->K > 1 ? " (accumulated)" : "", tr->total);
+  append_notice(res, line);
   return CLIPPO_OK;
 }
 
@@ -433,36 +471,57 @@ static clippo_status forward_into(trainer *tr, const clippo_tensor *in, size_t c
   return CLIPPO_OK;
 }
 
-static clippo_status train_step(trainer *tr, double *loss, double *t_used, clippo_opt_stats *os,
-                                clippo_error *err) {
-  clippo_rt *rt = tr->rt;
-  const size_t B = tr->B, D = tr->D;
-  TRY(clippo_batch_fill(tr->data, &tr->sampler, tr->font, tr->S, B, tr->host_inputs, NULL, err));
-  TRY(clippo_tensor_write(rt, &tr->inputs, tr->host_inputs, err));
+/* 1 when the caller asks the run to stop (polled between the phases of a step). */
+static int stop_asked(const trainer *tr) {
+  return tr->o->should_stop && tr->o->should_stop(tr->o->stop_user);
+}
+
+/* The next batch on the device, the gradients zeroed; *t gets the temperature. */
+static clippo_status prepare_batch(trainer *tr, double *t_used, clippo_error *err) {
+  TRY(clippo_batch_fill(tr->data, &tr->sampler, tr->font, tr->S, tr->B, tr->host_inputs, NULL,
+                        err));
+  TRY(clippo_tensor_write(tr->rt, &tr->inputs, tr->host_inputs, err));
   TRY(clippo_model_zero_grads(tr->m, err));
   float t = 0.0f;
-  TRY(clippo_tensor_read(rt, tr->params[tr->t_index], &t, err));
+  TRY(clippo_tensor_read(tr->rt, tr->params[tr->t_index], &t, err));
   *t_used = t;
-  if (tr->K == 1) {
-    TRY(forward_into(tr, &tr->inputs, 2 * B, &tr->Z, err));
-  } else {
-    for (size_t k = 0; k < tr->K; k++) {
-      TRY(gather_inputs(tr, k, err));
-      TRY(forward_into(tr, &tr->micro, 2 * tr->b, &tr->zmicro, err));
-      TRY(move_rows(tr, k, &tr->Z, &tr->zmicro, 1, err));
-    }
+  return CLIPPO_OK;
+}
+
+/* The embeddings of the whole batch into tr->Z (micro-batch by micro-batch; *stop set and the
+ * rest skipped when a stop is asked for in between). */
+static clippo_status forward_all(trainer *tr, int *stop, clippo_error *err) {
+  if (tr->K == 1) return forward_into(tr, &tr->inputs, 2 * tr->B, &tr->Z, err);
+  for (size_t k = 0; k < tr->K; k++) {
+    if (k > 0 && (*stop = stop_asked(tr))) return CLIPPO_OK;
+    TRY(gather_inputs(tr, k, err));
+    TRY(forward_into(tr, &tr->micro, 2 * tr->b, &tr->zmicro, err));
+    TRY(move_rows(tr, k, &tr->Z, &tr->zmicro, 1, err));
   }
+  return CLIPPO_OK;
+}
+
+/* The loss over the whole batch and dL/dZ into tr->dZ; *dt gets dL/dt. */
+static clippo_status batch_loss(trainer *tr, double t, double *loss, double *dt,
+                                clippo_error *err) {
+  const size_t B = tr->B, D = tr->D;
   clippo_tensor zi = rows(&tr->Z, 0, B, D), zt = rows(&tr->Z, B, B, D);
   clippo_tensor gi = rows(&tr->dZ, 0, B, D), gt = rows(&tr->dZ, B, B, D);
-  double dt = 0.0;
-  TRY(clippo_contrastive_loss(rt, &zi, &zt, t, &tr->lws, &gi, &gt, loss, &dt, err));
-  if (!isfinite(*loss) || !isfinite(dt))
+  TRY(clippo_contrastive_loss(tr->rt, &zi, &zt, (float)t, &tr->lws, &gi, &gt, loss, dt, err));
+  if (!isfinite(*loss) || !isfinite(*dt))
     return clippo_fail(err, CLIPPO_E_NUMERIC, "step %" PRId64 ": the loss is %g", tr->step + 1,
                        *loss);
+  return CLIPPO_OK;
+}
+
+/* The parameter gradients from tr->dZ (each micro-batch runs forward again, keeping its
+ * activations), plus the temperature's dt; *stop as for forward_all. */
+static clippo_status backward_all(trainer *tr, double dt, int *stop, clippo_error *err) {
   if (tr->K == 1) {
     TRY(clippo_model_backward(tr->m, &tr->dZ, err));
   } else {
     for (size_t k = 0; k < tr->K; k++) {
+      if (k > 0 && (*stop = stop_asked(tr))) return CLIPPO_OK;
       TRY(gather_inputs(tr, k, err));
       TRY(forward_into(tr, &tr->micro, 2 * tr->b, &tr->zmicro, err));
       TRY(move_rows(tr, k, &tr->dZ, &tr->dzmicro, 0, err));
@@ -471,10 +530,28 @@ static clippo_status train_step(trainer *tr, double *loss, double *t_used, clipp
   }
   /* the temperature is outside the tower: its gradient comes from the loss alone */
   float g = 0.0f;
-  TRY(clippo_tensor_read(rt, tr->grads[tr->t_index], &g, err));
+  TRY(clippo_tensor_read(tr->rt, tr->grads[tr->t_index], &g, err));
   g += (float)dt;
-  TRY(clippo_tensor_write(rt, tr->grads[tr->t_index], &g, err));
-  return clippo_optimizer_step(tr->opt, tr->params, tr->grads, os, err);
+  return clippo_tensor_write(tr->rt, tr->grads[tr->t_index], &g, err);
+}
+
+/* One training step. When a stop is asked for before the optimizer touches the parameters, the
+ * step is abandoned: *abandoned is set and the data position goes back to where the step began,
+ * so that the state is exactly that of the last finished step. */
+static clippo_status train_step(trainer *tr, double *loss, double *t_used, clippo_opt_stats *os,
+                                int *abandoned, clippo_error *err) {
+  const uint64_t epoch0 = tr->sampler.epoch, pos0 = tr->sampler.pos;
+  double dt = 0.0;
+  int stop = 0;
+  *abandoned = 0;
+  TRY(prepare_batch(tr, t_used, err));
+  if (!(stop = stop_asked(tr))) TRY(forward_all(tr, &stop, err));
+  if (!stop && !(stop = stop_asked(tr))) TRY(batch_loss(tr, *t_used, loss, &dt, err));
+  if (!stop && !(stop = stop_asked(tr))) TRY(backward_all(tr, dt, &stop, err));
+  if (!stop && !(stop = stop_asked(tr)))
+    return clippo_optimizer_step(tr->opt, tr->params, tr->grads, os, err);
+  *abandoned = 1;
+  return clippo_sampler_seek(&tr->sampler, epoch0, pos0, err);
 }
 
 static void log_step(trainer *tr, double loss, double t, const clippo_opt_stats *os, double pps,
@@ -501,6 +578,88 @@ static void default_plot_path(const clippo_train_opts *o, char *out, size_t cap)
   snprintf(out, cap, "%.*s.loss.svg", (int)n, o->save);
 }
 
+/* The progress callback's arguments; NULL fn: nothing. */
+typedef struct progress_sink {
+  clippo_train_progress_fn fn;
+  void *user;
+} progress_sink;
+
+static void report(const progress_sink *ps, const clippo_train_progress *p) {
+  if (ps->fn) ps->fn(p, ps->user);
+}
+
+/* Runs step tr->step + 1 and everything after it: metrics line, checkpoint, progress. *stopped
+ * is set (and nothing else done) when the step was abandoned for a stop. */
+static clippo_status run_step(trainer *tr, int64_t first, int64_t last, double t0,
+                              clippo_train_result *res, const progress_sink *ps, int *stopped,
+                              clippo_error *err) {
+  const clippo_train_opts *o = tr->o;
+  double ts = now_s(), loss = 0.0, t = 0.0;
+  clippo_opt_stats os;
+  memset(&os, 0, sizeof os);
+  clippo_status st = train_step(tr, &loss, &t, &os, stopped, err);
+  if (st == CLIPPO_E_NUMERIC)
+    clippo_error_prefix(err, "stopped%s%s%s", tr->last_ckpt[0] ? " (last checkpoint: " : "",
+                        tr->last_ckpt, tr->last_ckpt[0] ? ")" : " (no checkpoint written)");
+  if (st != CLIPPO_OK || *stopped) return st;
+  tr->step++;
+  TRY(push_loss(tr, (float)loss, err));
+  if (tr->step - first == 1) res->first_loss = loss;
+  res->last_loss = loss;
+  double te = now_s(), elapsed = te - t0;
+  double pps = (double)tr->B / fmax(te - ts, 1e-9);
+  log_step(tr, loss, t, &os, pps, elapsed);
+  int ck = 0;
+  if (o->save[0] &&
+      ((o->checkpoint_every > 0 && tr->step % o->checkpoint_every == 0) || tr->step == last)) {
+    TRY(save_checkpoint(tr, o->save, err));
+    ck = 1;
+  }
+  clippo_train_progress p;
+  memset(&p, 0, sizeof p);
+  p.step = tr->step;
+  p.total = tr->total;
+  p.epoch = tr->sampler.epoch;
+  p.loss = loss;
+  p.t = t;
+  p.lr = os.lr;
+  p.grad_norm = os.grad_norm;
+  p.pairs_per_s = pps;
+  p.elapsed_s = elapsed;
+  p.eta_s = elapsed / (double)(tr->step - first) * (double)(last - tr->step);
+  p.checkpointed = ck;
+  report(ps, &p);
+  return CLIPPO_OK;
+}
+
+/* After a stop: says so, then writes the checkpoint of the last finished step unless it is
+ * already written or this call ran no step (a resumed run's checkpoint is then its state). */
+static clippo_status stop_run(trainer *tr, int64_t first, const progress_sink *ps,
+                              clippo_error *err) {
+  clippo_train_progress p;
+  memset(&p, 0, sizeof p);
+  p.step = tr->step;
+  p.total = tr->total;
+  p.epoch = tr->sampler.epoch;
+  p.stopping = 1;
+  report(ps, &p);
+  if (!tr->o->save[0] || tr->step == first || tr->saved_step == tr->step) return CLIPPO_OK;
+  return save_checkpoint(tr, tr->o->save, err);
+}
+
+/* The loss curve, when there is one and a path for it (a failure to write it is not the run's). */
+static void write_plot(const trainer *tr, clippo_train_result *res) {
+  char plot[CLIPPO_TRAIN_PATH];
+  default_plot_path(tr->o, plot, sizeof plot);
+  if (!plot[0] || tr->nlosses == 0) return;
+  char title[128];
+  snprintf(title, sizeof title, "contrastive loss (%s, batch %zu)", clippo_opt_name(tr->ocfg.kind),
+           tr->B);
+  clippo_error perr;
+  if (clippo_train_plot_svg(plot, tr->losses, tr->nlosses, title, &perr) == CLIPPO_OK)
+    snprintf(res->plot, sizeof res->plot, "%s", plot);
+}
+
 clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress_fn fn, void *user,
                                clippo_train_result *res, clippo_error *err) {
   clippo_train_result dummy;
@@ -509,73 +668,31 @@ clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress
   trainer tr;
   memset(&tr, 0, sizeof tr);
   tr.o = o;
+  const progress_sink ps = {fn, user};
   clippo_status st = setup(&tr, res, err);
   const int64_t first = tr.step;
-  if (st == CLIPPO_OK && fn) {
+  if (st == CLIPPO_OK) {
     clippo_train_progress p;
     memset(&p, 0, sizeof p);
     p.step = tr.step;
     p.total = tr.total;
     p.message = res->notice;
-    fn(&p, user);
+    report(&ps, &p);
   }
   const int64_t last = o->stop_at > 0 && o->stop_at < tr.total ? o->stop_at : tr.total;
   const double t0 = now_s();
-  while (st == CLIPPO_OK && tr.step < last) {
-    double ts = now_s(), loss = 0.0, t = 0.0;
-    clippo_opt_stats os;
-    memset(&os, 0, sizeof os);
-    st = train_step(&tr, &loss, &t, &os, err);
-    if (st != CLIPPO_OK) {
-      if (st == CLIPPO_E_NUMERIC)
-        clippo_error_prefix(err, "stopped%s%s%s", tr.last_ckpt[0] ? " (last checkpoint: " : "",
-                            tr.last_ckpt, tr.last_ckpt[0] ? ")" : " (no checkpoint written)");
-      break;
-    }
-    tr.step++;
-    if ((st = push_loss(&tr, (float)loss, err))) break;
-    if (tr.step - first == 1) res->first_loss = loss;
-    res->last_loss = loss;
-    double te = now_s(), elapsed = te - t0;
-    double pps = (double)tr.B / fmax(te - ts, 1e-9);
-    log_step(&tr, loss, t, &os, pps, elapsed);
-    int ck = 0;
-    if (o->save[0] &&
-        ((o->checkpoint_every > 0 && tr.step % o->checkpoint_every == 0) || tr.step == last)) {
-      st = save_checkpoint(&tr, o->save, err);
-      ck = st == CLIPPO_OK;
-    }
-    if (fn) {
-      clippo_train_progress p;
-      memset(&p, 0, sizeof p);
-      p.step = tr.step;
-      p.total = tr.total;
-      p.epoch = tr.sampler.epoch;
-      p.loss = loss;
-      p.t = t;
-      p.lr = os.lr;
-      p.grad_norm = os.grad_norm;
-      p.pairs_per_s = pps;
-      p.elapsed_s = elapsed;
-      p.eta_s = elapsed / (double)(tr.step - first) * (double)(last - tr.step);
-      p.checkpointed = ck;
-      fn(&p, user);
-    }
+  int stopped = 0;
+  while (st == CLIPPO_OK && !stopped && tr.step < last) {
+    stopped = stop_asked(&tr);
+    if (!stopped) st = run_step(&tr, first, last, t0, res, &ps, &stopped, err);
   }
+  if (st == CLIPPO_OK && stopped) st = stop_run(&tr, first, &ps, err);
   res->steps_done = tr.step - first;
+  res->step = tr.step;
+  res->total = tr.total;
+  res->stopped = stopped;
   snprintf(res->saved, sizeof res->saved, "%s", tr.last_ckpt);
-  if (tr.nlosses > 0 && (st == CLIPPO_OK || st == CLIPPO_E_NUMERIC)) {
-    char plot[CLIPPO_TRAIN_PATH];
-    default_plot_path(o, plot, sizeof plot);
-    if (plot[0]) {
-      char title[128];
-      snprintf(title, sizeof title, "contrastive loss (%s, batch %zu)",
-               clippo_opt_name(tr.ocfg.kind), tr.B);
-      clippo_error perr;
-      if (clippo_train_plot_svg(plot, tr.losses, tr.nlosses, title, &perr) == CLIPPO_OK)
-        snprintf(res->plot, sizeof res->plot, "%s", plot);
-    }
-  }
+  if (st == CLIPPO_OK || st == CLIPPO_E_NUMERIC) write_plot(&tr, res);
   teardown(&tr);
   return st;
 }

@@ -50,6 +50,11 @@ clippo_status clippo_sched_parse(const char *name, clippo_sched_kind *out, clipp
 /** Checks a schedule (non-negative counts, warmup < total unless total <= 1, timescale > 0). */
 clippo_status clippo_schedule_check(const clippo_schedule *s, clippo_error *err);
 
+/** Fits warmup and cooldown into the run: when warmup + cooldown exceeds total_steps (the
+ * multiplier would never reach 1), each one longer than a tenth of the run is cut to a tenth
+ * (as the defaults are). Returns a bit set: 1 when the warmup was cut, 2 the cooldown. */
+int clippo_schedule_fit(clippo_schedule *s);
+
 /** The multiplier at step (0 = the first update), as big_vision computes it. */
 double clippo_schedule_value(const clippo_schedule *s, int64_t step);
 
@@ -322,15 +327,25 @@ typedef struct clippo_train_opts {
   int64_t epochs;                              /* used when steps == 0 */
   int64_t stop_at;   /* stop (with a checkpoint) after this step; 0: run to the end */
   size_t batch_size; /* pairs per step (0: the whole set for --images, else 32) */
-  int accumulate;    /* micro-batches per step (the loss stays the whole batch's) */
+  int accumulate;    /* micro-batches per step, 1..CLIPPO_TRAIN_MAX_ACCUMULATE (the loss stays
+                      * the whole batch's) */
   uint64_t seed;
   /* output */
   char save[CLIPPO_TRAIN_PATH];
   int64_t checkpoint_every;
   char resume[CLIPPO_TRAIN_PATH];
   char log[CLIPPO_TRAIN_PATH];
+  /* control of this invocation, not part of the run's record: polled during the run (may be
+   * NULL); when it returns nonzero the step in progress is abandoned (parameters and data
+   * position stay those of the last finished step), a checkpoint of that step is written to
+   * save (unless already written) and the run ends with clippo_train_result.stopped set */
+  int (*should_stop)(void *user);
+  void *stop_user;
   char plot[CLIPPO_TRAIN_PATH];
 } clippo_train_opts;
+/** Most micro-batches of --accumulate. */
+#define CLIPPO_TRAIN_MAX_ACCUMULATE (1 << 20)
+
 
 /** Default options (adafactor with big_vision's settings, batch from the data, seed 0). */
 void clippo_train_opts_default(clippo_train_opts *o);
@@ -340,6 +355,14 @@ void clippo_train_opts_default(clippo_train_opts *o);
  * capped at a tenth of the run (for sgd: a constant schedule without warmup). */
 clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_steps,
                                       clippo_opt_config *c, clippo_error *err);
+/** As clippo_train_opt_config, but a warmup and cooldown that together do not fit the run (the
+ * learning rate would never reach its full value, e.g. a config's schedule for a run shortened
+ * with --steps) are fitted with clippo_schedule_fit instead of refused; *note (cap bytes, may
+ * be NULL) gets a one-line notice naming --warmup / --cooldown when they were changed, else "". */
+clippo_status clippo_train_opt_config_fitted(const clippo_train_opts *o, int64_t total_steps,
+                                             clippo_opt_config *c, char *note, size_t cap,
+                                             clippo_error *err);
+
 
 /** Applies a training config JSON file over *o. Keys (all optional): device, init, model,
  * init_seed, images, texts, tsv, fashion_mnist, fashion_mnist_split, captions, limit, shuffle,
@@ -381,17 +404,22 @@ typedef struct clippo_train_progress {
   double pairs_per_s; /* over the last step */
   double elapsed_s;
   double eta_s;
+  int stopping;        /* 1 (once): should_stop asked to stop; step is the last finished one and
+                        * its checkpoint is about to be written (loss, rates, times: 0) */
   int checkpointed;    /* 1 if a checkpoint was written after this step */
   const char *message; /* step 0 (once, before the first step): what is being trained */
 } clippo_train_progress;
 
-/** Called once with step 0 and a message before the first step, then after every step; may be
- * NULL. */
+/** Called once with step 0 and a message before the first step, then after every step, and
+ * once with stopping set when should_stop ends the run; may be NULL. */
 typedef void (*clippo_train_progress_fn)(const clippo_train_progress *p, void *user);
 
 /** What a finished run reports. */
 typedef struct clippo_train_result {
-  int64_t steps_done;
+  int64_t steps_done; /* steps this call ran */
+  int64_t step;       /* the run's step at the end (steps_done plus the resumed checkpoint's) */
+  int64_t total;      /* the run's total steps */
+  int stopped;        /* 1 when should_stop ended the run early */
   double first_loss, last_loss;
   char saved[CLIPPO_TRAIN_PATH]; /* last checkpoint written ("" if none) */
   char plot[CLIPPO_TRAIN_PATH];  /* loss plot written ("" if none) */

@@ -18,7 +18,7 @@ fonts="--font $shared/fonts/unifont-9.0.06.hex --font $shared/fonts/unifont_uppe
 "$clippo" train --steps abc >/dev/null 2>&1; check "bad --steps" 2 $?
 "$clippo" train --bogus >/dev/null 2>&1; check "unknown option" 2 $?
 "$clippo" train --images x.npy >/dev/null 2>&1; check "no model" 2 $?
-"$clippo" train --init "$fx/model.npz" --quiet >/dev/null 2>&1; check "no data" 1 $?
+"$clippo" train --init "$fx/model.npz" --quiet --save "$tmp/x.h5" >/dev/null 2>&1; check "no data" 1 $?
 
 if ! "$clippo" devices --check >/dev/null 2>&1; then
   skip "no OpenCL device"
