@@ -42,7 +42,17 @@ int cli_open_model(const char *cmd, const char *device, const char *model_path, 
 int cli_open_font(const char *cmd, const char *const *paths, size_t n, const clippo_model *model,
                   clippo_font **font) {
   clippo_error err;
-  if (clippo_font_load(font, paths, n, &err) != CLIPPO_OK) return cli_report(cmd, &err);
+  const char *env_items[64];
+  cli_list env_fonts = {env_items, 0, 64};
+  char *owned = NULL;
+  if (n == 0) { /* CLIPPO_FONT, read here: the library reads no environment */
+    if (cli_fonts_from_env(cmd, &env_fonts, &owned)) return 1;
+    paths = env_items;
+    n = env_fonts.n;
+  }
+  clippo_status st = clippo_font_load(font, paths, n, &err);
+  free(owned);
+  if (st != CLIPPO_OK) return cli_report(cmd, &err);
   cli_warn_font(cmd, model, *font);
   return 0;
 }

@@ -1,17 +1,18 @@
-/* `clippo eval`: zero-shot accuracy (IDX files such as Fashion-MNIST, or a folder per class) and
- * image-caption retrieval recalls. */
+/* `clippo eval`: zero-shot accuracy (IDX files such as Fashion-MNIST, or a folder per class),
+ * the typographic attack on them, and image-caption retrieval recalls. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli_model.h"
 #include "cli_paths.h"
+#include "cli_progress.h"
+#include "cli_typographic.h"
 #include "cli_util.h"
+#include "cli_zeroshot.h"
 #include "clippo/idx.h"
 #include "clippo/tasks.h"
 
@@ -28,18 +29,19 @@ static void usage(FILE *out) {
           "       clippo eval [--model M] --folder DIR [OPTIONS]\n"
           "       clippo eval [--model M] --tsv F [OPTIONS]\n"
           "\n"
-          "Zero-shot classification accuracy (top-1, top-5) as big_vision's evaluator computes\n"
-          "it, or image<->text retrieval recall@1/5/10.\n"
+          "Zero-shot classification accuracy (top-1, and top-5 with at least 5 classes) as\n"
+          "big_vision's evaluator computes it, or image<->text retrieval recall@1/5/10.\n"
           "\n"
           "Data:\n"
           "  --fashion-mnist     the Fashion-MNIST test set (t10k-*-ubyte.gz) from env\n"
           "                      CLIPPO_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist;\n"
           "                      prints a few example predictions and the accuracy\n"
           "  --idx-images F      IDX images (N, H, W) gray or (N, H, W, 3), gzip or plain\n"
-          "  --idx-labels F      IDX labels (N); class names from --classes/--classes-file,\n"
-          "                      default the ten Fashion-MNIST classes\n"
-          "  --folder DIR        one subfolder per class (its name is the class name), PNG/JPEG\n"
-          "                      files found recursively in each\n"
+          "  --idx-labels F      IDX labels (N), as many as images; class names from\n"
+          "                      --classes/--classes-file, default the ten Fashion-MNIST classes\n"
+          "  --folder DIR        one subfolder per class (its name is the class name), image\n"
+          "                      files (PNG, JPEG, GIF, WebP) found recursively in each; a class\n"
+          "                      without images shows n/a\n"
           "  --tsv F             image<TAB>caption lines (image paths relative to F's folder):\n"
           "                      recall@1/5/10 image->text and text->image\n"
           "\n"
@@ -48,7 +50,8 @@ static void usage(FILE *out) {
           "                      installed default model (" CLI_DEFAULT_MODEL_FILE ")\n"
           "  --classes LIST      comma-separated class names, in label order (IDX)\n"
           "  --classes-file F    one class name per line, in label order (IDX)\n"
-          "  --templates T       clip_paper (default), clip_best, none, or a file of templates\n"
+          "  --templates T       clip_paper, clip_best, none, or a file of templates; default:\n"
+          "                      the model's recorded training prompts, else clip_best\n"
           "  --no-canonicalize   use class names and templates as given\n"
           "  --limit N           use the first N images (or TSV lines)\n"
           "  --examples N        example predictions shown (default 8 with --fashion-mnist,\n"
@@ -60,27 +63,259 @@ static void usage(FILE *out) {
           "                      else the system Unifont)\n"
           "  --batch-size B      images or texts per device call (default 8)\n"
           "  --cache FILE        prompt-embedding cache file, or 'off'\n"
+          "\n");
+  cli_typo_usage(out);
+  fprintf(out,
           "\n"
           "Images are preprocessed as big_vision does: gray replicated to RGB, bilinear resize\n"
           "to the model's image size, values to [-1, 1]. Class names and templates are\n"
           "canonicalised as big_vision does unless --no-canonicalize is given: '_' -> space,\n"
           "punctuation removed, lowercase ('T-shirt/top' -> 'tshirttop', 'a photo of a {}.'\n"
-          "-> 'a photo of a {}'); a class embedding is the mean of its prompts' embeddings.\n");
+          "-> 'a photo of a {}'); a class embedding is the mean of its prompts' embeddings.\n"
+          "\n"
+          "Examples:\n"
+          "  clippo eval --fashion-mnist\n"
+          "  clippo eval --folder photos/ --templates clip_paper --json\n"
+          "  clippo eval --model my.h5 --tsv captions.tsv --limit 1000\n");
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+/* ---- options ------------------------------------------------------------------------------- */
+
+/* The options of one run. */
+typedef struct eval_args {
+  const char *model, *idx_images, *idx_labels, *folder, *tsv, *classes_list, *classes_file;
+  const char *templates, *device, *cache;
+  long limit, examples, batch;
+  int json, fmnist, canon, skip_bad;
+  const char *font_items[MAX_FONTS];
+  cli_list fonts;
+  char *owned_fonts;
+  cli_typo_args typo;
+  char model_buf[CLI_PATH_MAX], fm_images[CLI_PATH_MAX + 64], fm_labels[CLI_PATH_MAX + 64];
+} eval_args;
+
+/* Checks the combination of options; 0 or 2 after a usage error. */
+static int check_args(const eval_args *a) {
+  int modes = a->fmnist + (a->idx_images || a->idx_labels) + !!a->folder + !!a->tsv;
+  if (modes != 1)
+    return cli_usage_error("eval", "give exactly one of --fashion-mnist, --idx-images/"
+                                   "--idx-labels, --folder or --tsv");
+  if ((a->idx_images || a->idx_labels) && !(a->idx_images && a->idx_labels))
+    return cli_usage_error("eval", "--idx-images and --idx-labels go together");
+  if (a->classes_list && a->classes_file)
+    return cli_usage_error("eval", "give at most one of --classes and --classes-file");
+  if ((a->classes_list || a->classes_file) && (a->folder || a->tsv))
+    return cli_usage_error("eval", "--classes applies to IDX data only");
+  if (cli_typo_active(&a->typo) && a->tsv)
+    return cli_usage_error("eval", "the typographic attack needs IDX or --folder data, not --tsv");
+  return cli_typo_check("eval", &a->typo);
 }
+
+/* The Fashion-MNIST test files into a->idx_images / idx_labels; 0 or 1 after an error. */
+static int fashion_mnist_files(eval_args *a) {
+  const char *dir = cli_fashion_mnist_dir();
+  if (!dir) {
+    fprintf(stderr, "clippo eval: error: Fashion-MNIST not found: set CLIPPO_FASHION_MNIST_DIR "
+                    "or install it in /usr/share/datasets/fashion-mnist\n");
+    return 1;
+  }
+  snprintf(a->fm_images, sizeof a->fm_images, "%s/t10k-images-idx3-ubyte.gz", dir);
+  snprintf(a->fm_labels, sizeof a->fm_labels, "%s/t10k-labels-idx1-ubyte.gz", dir);
+  a->idx_images = a->fm_images;
+  a->idx_labels = a->fm_labels;
+  return 0;
+}
+
+/* Parses and checks the command line; 0, -1 for --help (usage printed) or an exit code. */
+static int parse_args(int argc, char **argv, eval_args *a) {
+  memset(a, 0, sizeof *a);
+  a->examples = -1;
+  a->batch = 8;
+  a->canon = 1;
+  a->fonts = (cli_list){a->font_items, 0, MAX_FONTS};
+  const cli_option opts[] = {
+      {"--json", CLI_SET, &a->json, 0, 0},
+      {"--fashion-mnist", CLI_SET, &a->fmnist, 0, 0},
+      {"--no-canonicalize", CLI_CLEAR, &a->canon, 0, 0},
+      {"--skip-bad", CLI_SET, &a->skip_bad, 0, 0},
+      {"--model", CLI_STRING, &a->model, 0, 0},
+      {"--idx-images", CLI_STRING, &a->idx_images, 0, 0},
+      {"--idx-labels", CLI_STRING, &a->idx_labels, 0, 0},
+      {"--folder", CLI_STRING, &a->folder, 0, 0},
+      {"--tsv", CLI_STRING, &a->tsv, 0, 0},
+      {"--classes", CLI_STRING, &a->classes_list, 0, 0},
+      {"--classes-file", CLI_STRING, &a->classes_file, 0, 0},
+      {"--templates", CLI_STRING, &a->templates, 0, 0},
+      {"--device", CLI_DEVICE, &a->device, 0, 0},
+      {"--cache", CLI_STRING, &a->cache, 0, 0},
+      {"--limit", CLI_LONG, &a->limit, 0, 1L << 40},
+      {"--examples", CLI_LONG, &a->examples, 0, 1000000},
+      {"--batch-size", CLI_LONG, &a->batch, 1, 4096},
+      {"--font", CLI_LIST, &a->fonts, 0, 0},
+      CLI_TYPO_OPTIONS(&a->typo),
+  };
+  int prc = cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  if (prc < 0) usage(stdout);
+  if (prc) return prc;
+  if (check_args(a)) return 2;
+  if (!a->model && !(a->model = cli_default_model("eval", a->model_buf, sizeof a->model_buf)))
+    return 1;
+  if (cli_check_env_path("eval", "model", a->model, "CLIPPO_MODEL")) return 1;
+  if (a->examples < 0) a->examples = a->fmnist ? 8 : 0;
+  if (a->fmnist && fashion_mnist_files(a)) return 1;
+  return cli_fonts_from_env("eval", &a->fonts, &a->owned_fonts);
+}
+
+/* ---- data ---------------------------------------------------------------------------------- */
+
+/* What is evaluated: IDX arrays, or files with labels, or image-caption pairs. */
+typedef struct eval_data {
+  clippo_classes cls;
+  clippo_idx im, lb;
+  clippo_path_list files;
+  size_t *labels; /* files.count labels */
+  clippo_caption_set caps;
+  char name[CLI_PATH_MAX + 64];
+} eval_data;
+
+static void eval_data_free(eval_data *d) {
+  clippo_classes_free(&d->cls);
+  clippo_idx_free(&d->im);
+  clippo_idx_free(&d->lb);
+  clippo_path_list_free(&d->files);
+  free(d->labels);
+  clippo_caption_set_free(&d->caps);
+}
+
+/* The IDX images and labels: their counts must agree before --limit cuts both. */
+static clippo_status load_idx(const eval_args *a, eval_data *d, clippo_error *err) {
+  clippo_status st = clippo_idx_load(a->idx_labels, 0, &d->lb, err);
+  if (!st && d->lb.ndim != 1)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: expected (N) labels", a->idx_labels);
+  size_t n = st ? 0 : (size_t)d->lb.dims[0];
+  /* one image more than there are labels is enough to see that the counts differ */
+  if (!st) st = clippo_idx_load(a->idx_images, n + 1, &d->im, err);
+  if (!st && !(d->im.ndim == 3 || (d->im.ndim == 4 && d->im.dims[3] == 3)))
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: expected (N, H, W) or (N, H, W, 3) images",
+                     a->idx_images);
+  size_t ni = st ? 0 : (size_t)d->im.dims[0];
+  if (!st && ni > n)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s holds more images than the %zu labels of %s",
+                     a->idx_images, n, a->idx_labels);
+  else if (!st && ni < n)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s holds %zu images but %s holds %zu labels",
+                     a->idx_images, ni, a->idx_labels, n);
+  if (!st && a->limit > 0 && (size_t)a->limit < n) d->im.dims[0] = d->lb.dims[0] = a->limit;
+  if (!st && !a->classes_list && !a->classes_file)
+    for (size_t c = 0; !st && c < 10; c++)
+      st = clippo_classes_add(&d->cls, clippo_fashion_mnist_classes[c], a->canon, err);
+  return st;
+}
+
+/* Checks that every IDX label names a class. */
+static clippo_status check_labels(const eval_args *a, const eval_data *d, clippo_error *err) {
+  for (int64_t i = 0; i < d->lb.dims[0]; i++)
+    if (d->lb.data[i] >= d->cls.count)
+      return clippo_fail(err, CLIPPO_E_FORMAT,
+                         "%s: label %d of item %lld is not below the %zu classes given",
+                         a->idx_labels, d->lb.data[i], (long long)i, d->cls.count);
+  return CLIPPO_OK;
+}
+
+static int cmp_str(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* The subfolders of dir (sorted, hidden ones skipped). */
+static clippo_status class_folders(const char *dir, clippo_path_list *subs, clippo_error *err) {
+  DIR *dd = opendir(dir);
+  if (!dd) return clippo_fail(err, CLIPPO_E_NOTFOUND, "cannot read folder %s", dir);
+  clippo_status st = CLIPPO_OK;
+  struct dirent *e;
+  char path[4096];
+  while (!st && (e = readdir(dd)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+      st = clippo_path_list_add(subs, e->d_name, err);
+  }
+  closedir(dd);
+  if (!st && subs->count == 0)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "folder %s has no class subfolders", dir);
+  if (!st) qsort(subs->items, subs->count, sizeof *subs->items, cmp_str);
+  return st;
+}
+
+/* One class per subfolder (its name) and the images below it. */
+static clippo_status load_folder(const eval_args *a, eval_data *d, clippo_error *err) {
+  clippo_path_list subs = {0};
+  clippo_status st = class_folders(a->folder, &subs, err);
+  size_t cap = 0;
+  char path[4096];
+  for (size_t c = 0; !st && c < subs.count; c++) {
+    st = clippo_classes_add(&d->cls, subs.items[c], a->canon, err);
+    snprintf(path, sizeof path, "%s/%s", a->folder, subs.items[c]);
+    size_t before = d->files.count;
+    const char *p = path;
+    if (!st) st = clippo_collect_images(&p, 1, &d->files, err);
+    if (!st && d->files.count > cap) {
+      cap = d->files.count * 2;
+      size_t *nl = realloc(d->labels, cap * sizeof *nl);
+      if (!nl) st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+      if (nl) d->labels = nl;
+    }
+    for (size_t i = before; !st && i < d->files.count; i++) d->labels[i] = c;
+  }
+  clippo_path_list_free(&subs);
+  if (!st && d->files.count == 0)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "no image file below %s", a->folder);
+  if (!st && a->limit > 0 && d->files.count > (size_t)a->limit) {
+    for (size_t i = (size_t)a->limit; i < d->files.count; i++) free(d->files.items[i]);
+    d->files.count = (size_t)a->limit;
+  }
+  if (!st) cli_classes_warn_duplicates("eval", &d->cls);
+  return st;
+}
+
+/* Loads the data of the chosen mode and names it; 0, or 1 after printing the error. */
+static int load_data(const eval_args *a, eval_data *d) {
+  clippo_error err;
+  clippo_status st = CLIPPO_OK;
+  if (a->idx_images) {
+    st = load_idx(a, d, &err);
+    if (!st && (a->classes_list || a->classes_file) &&
+        cli_classes_load("eval", a->classes_list, a->classes_file, a->canon, &d->cls))
+      return 1;
+    if (!st) st = check_labels(a, d, &err);
+    if (a->fmnist)
+      snprintf(d->name, sizeof d->name, "Fashion-MNIST test set (%s)", a->idx_images);
+    else
+      snprintf(d->name, sizeof d->name, "%s", a->idx_images);
+  } else if (a->folder) {
+    st = load_folder(a, d, &err);
+    snprintf(d->name, sizeof d->name, "%s", a->folder);
+  } else {
+    st = clippo_caption_set_load(a->tsv, (size_t)a->limit, &d->caps, &err);
+    snprintf(d->name, sizeof d->name, "%s", a->tsv);
+  }
+  return st ? cli_report("eval", &err) : 0;
+}
+
+/* ---- zero-shot accuracy -------------------------------------------------------------------- */
 
 /* Accumulated zero-shot results. */
 typedef struct zs_stats {
+  const clippo_classifier *clf;
+  const size_t *file_labels; /* folder mode */
+  const char *const *files;
   size_t n, top1, top5;
   size_t *per_class_n, *per_class_top1;
   size_t nex, maxex;
   size_t *ex_item, *ex_label, *ex_pred;
-  float *ex_score;
+  const char **ex_name;
+  float *ex_score, *probs;
+  size_t idx[8];
 } zs_stats;
 
 static void zs_free(zs_stats *s) {
@@ -89,496 +324,356 @@ static void zs_free(zs_stats *s) {
   free(s->ex_item);
   free(s->ex_label);
   free(s->ex_pred);
+  free(s->ex_name);
   free(s->ex_score);
+  free(s->probs);
+}
+
+static clippo_status zs_init(zs_stats *s, const clippo_classifier *clf, size_t examples,
+                             clippo_error *err) {
+  memset(s, 0, sizeof *s);
+  s->clf = clf;
+  s->maxex = examples;
+  s->per_class_n = calloc(clf->count, sizeof *s->per_class_n);
+  s->per_class_top1 = calloc(clf->count, sizeof *s->per_class_top1);
+  s->ex_item = calloc(examples + 1, sizeof *s->ex_item);
+  s->ex_label = calloc(examples + 1, sizeof *s->ex_label);
+  s->ex_pred = calloc(examples + 1, sizeof *s->ex_pred);
+  s->ex_name = calloc(examples + 1, sizeof *s->ex_name);
+  s->ex_score = calloc(examples + 1, sizeof *s->ex_score);
+  s->probs = malloc(clf->count * sizeof *s->probs);
+  if (!s->per_class_n || !s->per_class_top1 || !s->ex_item || !s->ex_label || !s->ex_pred ||
+      !s->ex_name || !s->ex_score || !s->probs)
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  return CLIPPO_OK;
 }
 
 /* Scores one image embedding against its label. */
-static void zs_add(zs_stats *s, const clippo_classifier *clf, const float *z, size_t label,
-                   size_t item, float *probs, size_t *idx) {
-  clippo_classifier_probs(clf, z, probs);
-  size_t m = clippo_topk(probs, clf->count, 5, idx);
+static void zs_add(zs_stats *s, const float *z, size_t label, size_t item, const char *name) {
+  clippo_classifier_probs(s->clf, z, s->probs);
+  size_t m = clippo_topk(s->probs, s->clf->count, 5, s->idx);
   s->n++;
   s->per_class_n[label]++;
-  if (m && idx[0] == label) {
+  if (m && s->idx[0] == label) {
     s->top1++;
     s->per_class_top1[label]++;
   }
   for (size_t i = 0; i < m; i++)
-    if (idx[i] == label) s->top5++;
+    if (s->idx[i] == label) s->top5++;
   if (s->nex < s->maxex) {
     s->ex_item[s->nex] = item;
     s->ex_label[s->nex] = label;
-    s->ex_pred[s->nex] = idx[0];
-    s->ex_score[s->nex] = probs[idx[0]];
+    s->ex_pred[s->nex] = s->idx[0];
+    s->ex_score[s->nex] = s->probs[s->idx[0]];
+    s->ex_name[s->nex] = name;
     s->nex++;
   }
 }
 
-static void progress(const char *what, size_t done, size_t total, double t0, double *last,
-                     int quiet) {
-  if (quiet) return;
-  int tty = isatty(STDERR_FILENO);
-  double t = now_s();
-  if (!tty && t - *last < 5.0 && done < total) return;
-  char line[256];
-  clippo_progress_format(line, sizeof line, done, total, t - t0, tty ? 30 : 0);
-  if (tty)
-    fprintf(stderr, "\r\033[K%s %s%s", what, line, done == total ? "\n" : "");
-  else
-    fprintf(stderr, "clippo eval: %s %s\n", what, line);
-  *last = t;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Subfolders of dir (sorted, hidden ones skipped) as class names, and their images. */
-static clippo_status folder_dataset(const char *dir, int canon, clippo_classes *cls,
-                                    clippo_path_list *files, size_t **labels, clippo_error *err) {
-  DIR *d = opendir(dir);
-  if (!d) return clippo_fail(err, CLIPPO_E_NOTFOUND, "cannot read folder %s", dir);
-  clippo_path_list subs = {0};
-  clippo_status st = CLIPPO_OK;
-  struct dirent *e;
-  char path[4096];
-  while (!st && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-      st = clippo_path_list_add(&subs, e->d_name, err);
+/* Zero-shot accuracy on IDX images, in chunks. */
+static clippo_status run_idx(clippo_task_model *tm, const eval_data *d, zs_stats *s,
+                             clippo_error *err) {
+  size_t n = (size_t)d->im.dims[0], per = (size_t)tm->image_size * (size_t)tm->image_size * 3;
+  int h = (int)d->im.dims[1], w = (int)d->im.dims[2], ch = d->im.ndim == 4 ? 3 : 1;
+  size_t item = clippo_idx_item_size(&d->im);
+  float *inputs = malloc(CHUNK * per * sizeof *inputs), *z = malloc(CHUNK * tm->dim * sizeof *z);
+  clippo_status st = inputs && z ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+  cli_progress p;
+  cli_progress_start(&p, "eval", "images", n, 0);
+  for (size_t c0 = 0; !st && c0 < n; c0 += CHUNK) {
+    size_t nc = n - c0 < CHUNK ? n - c0 : CHUNK;
+    st = clippo_pixels_to_inputs(d->im.data + c0 * item, nc, w, h, ch, tm->image_size, inputs, err);
+    if (!st) st = clippo_model_embed_images(tm->model, inputs, nc, CLIPPO_EMBED_Z, z, err);
+    for (size_t i = 0; !st && i < nc; i++)
+      zs_add(s, z + i * tm->dim, d->lb.data[c0 + i], c0 + i, NULL);
+    if (!st) cli_progress_update(&p, c0 + nc);
   }
-  closedir(d);
-  if (!st && subs.count == 0)
-    st = clippo_fail(err, CLIPPO_E_FORMAT, "folder %s has no class subfolders", dir);
-  if (!st) qsort(subs.items, subs.count, sizeof *subs.items, cmp_str);
-  size_t cap = 0;
-  *labels = NULL;
-  for (size_t c = 0; !st && c < subs.count; c++) {
-    st = clippo_classes_add(cls, subs.items[c], canon, err);
-    snprintf(path, sizeof path, "%s/%s", dir, subs.items[c]);
-    size_t before = files->count;
-    const char *p = path;
-    if (!st) st = clippo_collect_images(&p, 1, files, err);
-    if (!st && files->count > cap) {
-      cap = files->count * 2;
-      size_t *nl = realloc(*labels, cap * sizeof *nl);
-      if (!nl)
-        st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-      else
-        *labels = nl;
-    }
-    for (size_t i = before; !st && i < files->count; i++) (*labels)[i] = c;
-  }
-  if (!st && files->count == 0)
-    st = clippo_fail(err, CLIPPO_E_FORMAT, "no PNG or JPEG image below %s", dir);
-  clippo_path_list_free(&subs);
+  cli_progress_finish(&p);
+  free(inputs);
+  free(z);
   return st;
 }
 
-/* Prints the zero-shot summary (table or JSON). */
-static int report_zeroshot(const char *dataset, const zs_stats *s, const clippo_classes *cls,
-                           size_t ntemplates, const char *templates, const char *model, int json,
-                           char **ex_names) {
-  double top1 = s->n ? (double)s->top1 / (double)s->n : 0.0;
-  double top5 = s->n ? (double)s->top5 / (double)s->n : 0.0;
-  if (json) {
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL;
-    ok = ok && cJSON_AddStringToObject(o, "task", "zeroshot");
-    ok = ok && cJSON_AddStringToObject(o, "dataset", dataset);
-    ok = ok && cJSON_AddStringToObject(o, "model", model);
-    ok = ok && cJSON_AddNumberToObject(o, "images", (double)s->n);
-    ok = ok && cJSON_AddNumberToObject(o, "classes", (double)cls->count);
-    ok = ok && cJSON_AddStringToObject(o, "templates", templates);
-    ok = ok && cJSON_AddNumberToObject(o, "prompts_per_class", (double)ntemplates);
-    ok = ok && cJSON_AddNumberToObject(o, "top1", top1);
-    ok = ok && cJSON_AddNumberToObject(o, "top5", top5);
-    cJSON *pc = ok ? cJSON_AddArrayToObject(o, "per_class") : NULL;
-    ok = ok && pc;
-    for (size_t c = 0; ok && c < cls->count; c++) {
-      cJSON *e = cJSON_CreateObject();
-      ok = e && cJSON_AddStringToObject(e, "label", cls->labels[c]) &&
-           cJSON_AddNumberToObject(e, "images", (double)s->per_class_n[c]) &&
-           cJSON_AddNumberToObject(
-               e, "top1",
-               s->per_class_n[c] ? (double)s->per_class_top1[c] / (double)s->per_class_n[c] : 0.0);
-      if (e) cJSON_AddItemToArray(pc, e);
-    }
-    cJSON *ex = ok ? cJSON_AddArrayToObject(o, "examples") : NULL;
-    ok = ok && ex;
-    for (size_t i = 0; ok && i < s->nex; i++) {
-      cJSON *e = cJSON_CreateObject();
-      ok = e != NULL;
-      if (ok && ex_names)
-        ok = cJSON_AddStringToObject(e, "image", ex_names[i]) != NULL;
-      else if (ok)
-        ok = cJSON_AddNumberToObject(e, "index", (double)s->ex_item[i]) != NULL;
-      ok = ok && cJSON_AddStringToObject(e, "label", cls->labels[s->ex_label[i]]) &&
-           cJSON_AddStringToObject(e, "prediction", cls->labels[s->ex_pred[i]]) &&
-           cJSON_AddNumberToObject(e, "score", (double)s->ex_score[i]);
-      if (e) cJSON_AddItemToArray(ex, e);
-    }
-    char *str = ok ? cJSON_PrintUnformatted(o) : NULL;
-    if (str) printf("%s\n", str);
-    free(str);
-    cJSON_Delete(o);
-    return str ? 0 : -1;
+static clippo_status folder_image(void *user, size_t i, const float *z, clippo_error *err) {
+  zs_stats *s = user;
+  (void)err;
+  zs_add(s, z, s->file_labels[i], i, s->files[i]);
+  return CLIPPO_OK;
+}
+
+/* Zero-shot accuracy on the files of the class folders. */
+static clippo_status run_folder(const eval_args *a, clippo_task_model *tm, const eval_data *d,
+                                zs_stats *s, clippo_error *err) {
+  s->file_labels = d->labels;
+  s->files = (const char *const *)d->files.items;
+  cli_image_sink sink = {folder_image, NULL, s};
+  cli_progress p;
+  cli_progress_start(&p, "eval", "images", d->files.count, 0);
+  size_t skipped = 0;
+  clippo_status st =
+      cli_embed_files(tm, s->files, d->files.count, a->skip_bad, &p, &sink, &skipped, err);
+  cli_progress_finish(&p);
+  if (!st && skipped) fprintf(stderr, "clippo eval: %zu file(s) skipped\n", skipped);
+  if (!st && s->n == 0) st = clippo_fail(err, CLIPPO_E_FORMAT, "no image could be decoded");
+  return st;
+}
+
+/* A class's top-1 accuracy as a JSON number, or null without images. */
+static cJSON *class_top1_json(const zs_stats *s, size_t c) {
+  if (!s->per_class_n[c]) return cJSON_CreateNull();
+  return cJSON_CreateNumber((double)s->per_class_top1[c] / (double)s->per_class_n[c]);
+}
+
+/* The JSON summary: per class (top1 null without images), top5 null below 5 classes. */
+static int report_json(const char *dataset, const zs_stats *s, const clippo_classes *cls,
+                       size_t ntemplates, const char *templates, const char *model) {
+  cJSON *o = cJSON_CreateObject();
+  int ok = o && cJSON_AddStringToObject(o, "task", "zeroshot") &&
+           cJSON_AddStringToObject(o, "dataset", dataset) &&
+           cJSON_AddStringToObject(o, "model", model) &&
+           cJSON_AddNumberToObject(o, "images", (double)s->n) &&
+           cJSON_AddNumberToObject(o, "classes", (double)cls->count) &&
+           cJSON_AddStringToObject(o, "templates", templates) &&
+           cJSON_AddNumberToObject(o, "prompts_per_class", (double)ntemplates) &&
+           cJSON_AddNumberToObject(o, "top1", s->n ? (double)s->top1 / (double)s->n : 0.0);
+  if (ok && cls->count >= 5)
+    ok = cJSON_AddNumberToObject(o, "top5", s->n ? (double)s->top5 / (double)s->n : 0.0) != NULL;
+  else if (ok)
+    ok = cJSON_AddNullToObject(o, "top5") != NULL;
+  cJSON *pc = ok ? cJSON_AddArrayToObject(o, "per_class") : NULL;
+  ok = ok && pc;
+  for (size_t c = 0; ok && c < cls->count; c++) {
+    cJSON *e = cJSON_CreateObject(), *v = class_top1_json(s, c);
+    ok = e && v && cJSON_AddStringToObject(e, "label", cls->labels[c]) &&
+         cJSON_AddNumberToObject(e, "images", (double)s->per_class_n[c]) &&
+         cJSON_AddItemToObject(e, "top1", v);
+    if (!ok || !e) cJSON_Delete(v);
+    if (e) cJSON_AddItemToArray(pc, e);
   }
-  if (s->nex) {
-    int w = 10;
-    for (size_t c = 0; c < cls->count; c++)
-      if ((int)strlen(cls->labels[c]) > w) w = (int)strlen(cls->labels[c]);
-    if (w > 32) w = 32;
-    printf("Example predictions:\n  %-8s %-*s %-*s %7s\n", ex_names ? "image" : "index", w, "true",
-           w, "predicted", "p");
-    for (size_t i = 0; i < s->nex; i++) {
-      char item[32];
-      snprintf(item, sizeof item, "%zu", s->ex_item[i]);
-      printf("  %-8s %-*s %-*s %6.1f%%  %s\n", item, w, cls->labels[s->ex_label[i]], w,
-             cls->labels[s->ex_pred[i]], 100.0 * (double)s->ex_score[i],
-             s->ex_label[i] == s->ex_pred[i] ? "ok" : "WRONG");
-      if (ex_names) printf("           %s\n", ex_names[i]);
-    }
-    printf("\n");
+  cJSON *ex = ok ? cJSON_AddArrayToObject(o, "examples") : NULL;
+  ok = ok && ex;
+  for (size_t i = 0; ok && i < s->nex; i++) {
+    cJSON *e = cJSON_CreateObject();
+    ok = e &&
+         (s->ex_name[i] ? cJSON_AddStringToObject(e, "image", s->ex_name[i])
+                        : cJSON_AddNumberToObject(e, "index", (double)s->ex_item[i])) &&
+         cJSON_AddStringToObject(e, "label", cls->labels[s->ex_label[i]]) &&
+         cJSON_AddStringToObject(e, "prediction", cls->labels[s->ex_pred[i]]) &&
+         cJSON_AddNumberToObject(e, "score", (double)s->ex_score[i]);
+    if (e) cJSON_AddItemToArray(ex, e);
   }
+  char *str = ok ? cJSON_PrintUnformatted(o) : NULL;
+  if (str) printf("%s\n", str);
+  free(str);
+  cJSON_Delete(o);
+  return str ? 0 : -1;
+}
+
+/* Width of the label column (at least min, at most 32). */
+static int label_width(const clippo_classes *cls, int min) {
+  int w = min;
+  for (size_t c = 0; c < cls->count; c++)
+    if ((int)strlen(cls->labels[c]) > w) w = (int)strlen(cls->labels[c]);
+  return w > 32 ? 32 : w;
+}
+
+static void print_examples(const zs_stats *s, const clippo_classes *cls) {
+  int w = label_width(cls, 10), named = s->nex && s->ex_name[0];
+  printf("Example predictions:\n  %-8s %-*s %-*s %7s\n", named ? "image" : "index", w, "true", w,
+         "predicted", "p");
+  for (size_t i = 0; i < s->nex; i++) {
+    char item[32];
+    snprintf(item, sizeof item, "%zu", s->ex_item[i]);
+    printf("  %-8s %-*s %-*s %6.1f%%  %s\n", item, w, cls->labels[s->ex_label[i]], w,
+           cls->labels[s->ex_pred[i]], 100.0 * (double)s->ex_score[i],
+           s->ex_label[i] == s->ex_pred[i] ? "ok" : "WRONG");
+    if (s->ex_name[i]) printf("           %s\n", s->ex_name[i]);
+  }
+  printf("\n");
+}
+
+/* The table summary: per class ("n/a" without images), top-5 only with 5 classes or more. */
+static void report_table(const char *dataset, const zs_stats *s, const clippo_classes *cls,
+                         size_t ntemplates, const char *templates, const char *model) {
+  if (s->nex) print_examples(s, cls);
   printf("Zero-shot classification: %s\n", dataset);
   printf("  model %s, %zu classes, templates %s (%zu per class), %zu images\n", model, cls->count,
          templates, ntemplates, s->n);
-  int w = 12;
-  for (size_t c = 0; c < cls->count; c++)
-    if ((int)strlen(cls->labels[c]) > w) w = (int)strlen(cls->labels[c]);
-  if (w > 32) w = 32;
+  int w = label_width(cls, 12);
   printf("\n  %-*s %8s %8s\n", w, "class", "images", "top-1");
-  for (size_t c = 0; c < cls->count; c++)
-    printf("  %-*s %8zu %7.2f%%\n", w, cls->labels[c], s->per_class_n[c],
-           s->per_class_n[c] ? 100.0 * (double)s->per_class_top1[c] / (double)s->per_class_n[c]
-                             : 0.0);
-  printf("\n  top-1 accuracy  %6.2f%%  (%zu / %zu)\n", 100.0 * top1, s->top1, s->n);
-  printf("  top-5 accuracy  %6.2f%%  (%zu / %zu)\n", 100.0 * top5, s->top5, s->n);
-  return 0;
+  for (size_t c = 0; c < cls->count; c++) {
+    if (s->per_class_n[c])
+      printf("  %-*s %8zu %7.2f%%\n", w, cls->labels[c], s->per_class_n[c],
+             100.0 * (double)s->per_class_top1[c] / (double)s->per_class_n[c]);
+    else
+      printf("  %-*s %8zu %8s\n", w, cls->labels[c], s->per_class_n[c], "n/a");
+  }
+  double n = s->n ? (double)s->n : 1.0;
+  printf("\n  top-1 accuracy  %6.2f%%  (%zu / %zu)\n", 100.0 * (double)s->top1 / n, s->top1, s->n);
+  if (cls->count >= 5)
+    printf("  top-5 accuracy  %6.2f%%  (%zu / %zu)\n", 100.0 * (double)s->top5 / n, s->top5, s->n);
 }
 
-int clippo_cmd_eval(int argc, char **argv) {
-  const char *fonts[MAX_FONTS];
-  size_t nfonts = 0;
-  const char *model = NULL, *idx_images = NULL, *idx_labels = NULL;
-  const char *folder = NULL, *tsv = NULL, *classes_list = NULL, *classes_file = NULL;
-  const char *templates_spec = "clip_paper", *device = NULL, *cache = NULL;
-  long limit = 0, examples = -1, batch = 8;
-  int json = 0, fmnist = 0, canon = 1, skip_bad = 0;
-  cli_list font_list = {fonts, 0, MAX_FONTS};
-  const cli_option opts[] = {
-      {"--json", CLI_SET, &json, 0, 0},
-      {"--fashion-mnist", CLI_SET, &fmnist, 0, 0},
-      {"--no-canonicalize", CLI_CLEAR, &canon, 0, 0},
-      {"--skip-bad", CLI_SET, &skip_bad, 0, 0},
-      {"--model", CLI_STRING, &model, 0, 0},
-      {"--idx-images", CLI_STRING, &idx_images, 0, 0},
-      {"--idx-labels", CLI_STRING, &idx_labels, 0, 0},
-      {"--folder", CLI_STRING, &folder, 0, 0},
-      {"--tsv", CLI_STRING, &tsv, 0, 0},
-      {"--classes", CLI_STRING, &classes_list, 0, 0},
-      {"--classes-file", CLI_STRING, &classes_file, 0, 0},
-      {"--templates", CLI_STRING, &templates_spec, 0, 0},
-      {"--device", CLI_STRING, &device, 0, 0},
-      {"--cache", CLI_STRING, &cache, 0, 0},
-      {"--limit", CLI_LONG, &limit, 0, 1L << 40},
-      {"--examples", CLI_LONG, &examples, 0, 1000000},
-      {"--batch-size", CLI_LONG, &batch, 1, 4096},
-      {"--font", CLI_LIST, &font_list, 0, 0},
-  };
-  int prc = cli_parse("eval", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
-  if (prc < 0) {
-    usage(stdout);
+/* Zero-shot accuracy (or the typographic attack) on IDX or folder data. Returns the exit code. */
+static int eval_zeroshot(const eval_args *a, clippo_task_model *tm, const eval_data *d,
+                         clippo_templates *tmpl) {
+  clippo_classifier clf = {0};
+  zs_stats s;
+  memset(&s, 0, sizeof s);
+  clippo_error err;
+  const char *source = NULL;
+  int rc = 0;
+  clippo_status st = cli_classifier_build("eval", tm, &d->cls, a->templates, a->canon, tmpl,
+                                          a->cache, 0, &clf, &source, &err);
+  if (!st && cli_typo_active(&a->typo)) {
+    rc = cli_typo_run("eval", &a->typo, tm, &clf, &d->cls, a->idx_images ? &d->im : NULL,
+                      a->idx_images ? &d->lb : NULL, &d->files, d->labels, d->name, a->model,
+                      source, a->json, 0);
+  } else {
+    if (!st) st = zs_init(&s, &clf, (size_t)a->examples, &err);
+    if (!st) st = a->idx_images ? run_idx(tm, d, &s, &err) : run_folder(a, tm, d, &s, &err);
+    if (!st && a->json) {
+      if (report_json(d->name, &s, &d->cls, tmpl->count, source, a->model))
+        st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
+    } else if (!st) {
+      report_table(d->name, &s, &d->cls, tmpl->count, source, a->model);
+    }
+    if (st) rc = cli_report("eval", &err);
+  }
+  zs_free(&s);
+  clippo_classifier_free(&clf);
+  return rc;
+}
+
+/* ---- retrieval ----------------------------------------------------------------------------- */
+
+/* Image embeddings of a caption set: rows of the decoded images, in order; ok[i] per image. */
+typedef struct tsv_images {
+  float *z;
+  unsigned char *ok;
+  size_t dim;
+} tsv_images;
+
+static clippo_status tsv_image(void *user, size_t i, const float *z, clippo_error *err) {
+  tsv_images *t = user;
+  (void)err;
+  memcpy(t->z + i * t->dim, z, t->dim * sizeof *z);
+  t->ok[i] = 1;
+  return CLIPPO_OK;
+}
+
+/* Keeps the pairs whose image decoded: packs zi to mi rows, writes the mt kept captions and
+ * their image rows. */
+static void keep_decoded(const clippo_caption_set *caps, tsv_images *ti, size_t *remap,
+                         const char **texts, size_t *img_of, size_t *mi, size_t *mt) {
+  *mi = *mt = 0;
+  for (size_t i = 0; i < caps->images.count; i++) {
+    remap[i] = ti->ok[i] ? *mi : (size_t)-1;
+    if (!ti->ok[i]) continue;
+    memmove(ti->z + *mi * ti->dim, ti->z + i * ti->dim, ti->dim * sizeof *ti->z);
+    (*mi)++;
+  }
+  for (size_t t = 0; t < caps->pairs; t++) {
+    if (remap[caps->image_of[t]] == (size_t)-1) continue;
+    texts[*mt] = caps->captions[t];
+    img_of[(*mt)++] = remap[caps->image_of[t]];
+  }
+}
+
+static int report_recall(const eval_args *a, const clippo_recall *rec, size_t mi, size_t mt) {
+  if (!a->json) {
+    printf("Retrieval: %s\n  model %s, %zu images, %zu captions\n\n", a->tsv, a->model, mi, mt);
+    printf("  %-12s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
+    printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "image->text", 100 * rec->i2t[0], 100 * rec->i2t[1],
+           100 * rec->i2t[2]);
+    printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "text->image", 100 * rec->t2i[0], 100 * rec->t2i[1],
+           100 * rec->t2i[2]);
     return 0;
   }
-  if (prc) return prc;
-  nfonts = font_list.n;
-  int modes = fmnist + (idx_images || idx_labels) + !!folder + !!tsv;
-  if (modes != 1)
-    return cli_usage_error("eval", "give exactly one of --fashion-mnist, --idx-images/"
-                                   "--idx-labels, --folder or --tsv");
-  if ((idx_images || idx_labels) && !(idx_images && idx_labels))
-    return cli_usage_error("eval", "--idx-images and --idx-labels go together");
-  if (classes_list && classes_file)
-    return cli_usage_error("eval", "give at most one of --classes and --classes-file");
-  if ((classes_list || classes_file) && (folder || tsv))
-    return cli_usage_error("eval", "--classes applies to IDX data only");
-  char model_buf[CLI_PATH_MAX], tmpl_buf[CLI_PATH_MAX], classes_buf[CLI_PATH_MAX];
-  if (!model && !(model = cli_default_model("eval", model_buf, sizeof model_buf))) return 1;
-  templates_spec = cli_input_file(templates_spec, tmpl_buf, sizeof tmpl_buf);
-  classes_file = cli_input_file(classes_file, classes_buf, sizeof classes_buf);
-  if (examples < 0) examples = fmnist ? 8 : 0;
-  if (cache && !strcmp(cache, "off")) cache = "";
-  char fm_images[4200], fm_labels[4200];
-  if (fmnist) {
-    const char *dir = cli_fashion_mnist_dir();
-    if (!dir) {
-      fprintf(stderr, "clippo eval: error: Fashion-MNIST not found: set CLIPPO_FASHION_MNIST_DIR "
-                      "or install it in /usr/share/datasets/fashion-mnist\n");
-      return 1;
-    }
-    snprintf(fm_images, sizeof fm_images, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(fm_labels, sizeof fm_labels, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    idx_images = fm_images;
-    idx_labels = fm_labels;
-  }
-  int quiet = json && !isatty(STDERR_FILENO);
+  cJSON *o = cJSON_CreateObject(), *x = NULL, *y = NULL;
+  int ok = o && cJSON_AddStringToObject(o, "task", "retrieval") &&
+           cJSON_AddStringToObject(o, "dataset", a->tsv) &&
+           cJSON_AddStringToObject(o, "model", a->model) &&
+           cJSON_AddNumberToObject(o, "images", (double)mi) &&
+           cJSON_AddNumberToObject(o, "captions", (double)mt) &&
+           (x = cJSON_AddObjectToObject(o, "image_to_text")) &&
+           (y = cJSON_AddObjectToObject(o, "text_to_image"));
+  static const char *const keys[3] = {"recall@1", "recall@5", "recall@10"};
+  for (int k = 0; ok && k < 3; k++)
+    ok = cJSON_AddNumberToObject(x, keys[k], rec->i2t[k]) &&
+         cJSON_AddNumberToObject(y, keys[k], rec->t2i[k]);
+  char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
+  if (s) printf("%s\n", s);
+  free(s);
+  cJSON_Delete(o);
+  return s ? 0 : -1;
+}
 
+/* Image<->text retrieval recalls of a caption set. Returns the exit code. */
+static int eval_retrieval(const eval_args *a, clippo_task_model *tm, const eval_data *d) {
+  const clippo_caption_set *caps = &d->caps;
+  size_t ni = caps->images.count, nt = caps->pairs, mi = 0, mt = 0, skipped = 0;
+  tsv_images ti = {malloc((ni + 1) * tm->dim * sizeof(float)), calloc(ni + 1, 1), tm->dim};
+  float *zt = malloc((nt + 1) * tm->dim * sizeof *zt);
+  size_t *remap = malloc((ni + 1) * sizeof *remap), *img_of = malloc((nt + 1) * sizeof *img_of);
+  const char **texts = malloc((nt + 1) * sizeof *texts);
   clippo_error err;
-  clippo_error_clear(&err);
-  clippo_classes cls = {0};
-  clippo_templates tmpl = {0};
+  clippo_status st = ti.z && ti.ok && zt && remap && img_of && texts
+                         ? CLIPPO_OK
+                         : clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
+  cli_progress p;
+  cli_progress_start(&p, "eval", "images", ni, 0);
+  cli_image_sink sink = {tsv_image, NULL, &ti};
+  if (!st)
+    st = cli_embed_files(tm, (const char *const *)caps->images.items, ni, a->skip_bad, &p, &sink,
+                         &skipped, &err);
+  cli_progress_finish(&p);
+  if (!st) keep_decoded(caps, &ti, remap, texts, img_of, &mi, &mt);
+  if (!st && (mi == 0 || mt == 0)) st = clippo_fail(&err, CLIPPO_E_FORMAT, "nothing to evaluate");
+  cli_progress_start(&p, "eval", "captions", mt, 0);
+  for (size_t c0 = 0; !st && c0 < mt; c0 += CHUNK) {
+    size_t nc = mt - c0 < CHUNK ? mt - c0 : CHUNK;
+    st = clippo_embed_texts_batched(tm, texts + c0, nc, zt + c0 * tm->dim, &err);
+    if (!st) cli_progress_update(&p, c0 + nc);
+  }
+  cli_progress_finish(&p);
+  clippo_recall rec;
+  if (!st) st = clippo_retrieval_recall(ti.z, mi, zt, mt, img_of, tm->dim, &rec, &err);
+  if (!st && report_recall(a, &rec, mi, mt))
+    st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
+  free(ti.z);
+  free(ti.ok);
+  free(zt);
+  free(remap);
+  free(img_of);
+  free(texts);
+  return st ? cli_report("eval", &err) : 0;
+}
+
+/* ---- the command ----------------------------------------------------------------------------- */
+
+int clippo_cmd_eval(int argc, char **argv) {
+  eval_args a;
+  eval_data d;
+  memset(&d, 0, sizeof d);
   clippo_task_model tm;
   memset(&tm, 0, sizeof tm);
-  clippo_classifier clf = {0};
-  clippo_classifier_stats cstats;
-  clippo_idx im = {0}, lb = {0};
-  clippo_path_list files = {0};
-  clippo_caption_set caps = {0};
-  size_t *labels = NULL;
-  zs_stats zs;
-  memset(&zs, 0, sizeof zs);
-  float *inputs = NULL, *z = NULL, *probs = NULL;
-  size_t idxbuf[8];
-  char **ex_names = NULL;
-  int rc = 0;
-  clippo_status st = CLIPPO_OK;
-
-  /* ---- load the data and the class names ---- */
-  if (idx_images) {
-    st = clippo_idx_load(idx_images, (size_t)limit, &im, &err);
-    if (!st) st = clippo_idx_load(idx_labels, (size_t)limit, &lb, &err);
-    if (!st && !(im.ndim == 3 || (im.ndim == 4 && im.dims[3] == 3)))
-      st = clippo_fail(&err, CLIPPO_E_FORMAT, "%s: expected (N, H, W) or (N, H, W, 3) images",
-                       idx_images);
-    if (!st && lb.ndim != 1)
-      st = clippo_fail(&err, CLIPPO_E_FORMAT, "%s: expected (N) labels", idx_labels);
-    if (!st && lb.dims[0] != im.dims[0])
-      st = clippo_fail(&err, CLIPPO_E_FORMAT, "%s holds %lld images but %s %lld labels", idx_images,
-                       (long long)im.dims[0], idx_labels, (long long)lb.dims[0]);
-    if (!st) {
-      if (classes_list)
-        st = clippo_classes_parse_list(classes_list, canon, &cls, &err);
-      else if (classes_file)
-        st = clippo_classes_load_file(classes_file, canon, &cls, &err);
-      else
-        for (size_t c = 0; !st && c < 10; c++)
-          st = clippo_classes_add(&cls, clippo_fashion_mnist_classes[c], canon, &err);
-    }
-    for (int64_t i = 0; !st && i < lb.dims[0]; i++)
-      if (lb.data[i] >= cls.count)
-        st = clippo_fail(&err, CLIPPO_E_FORMAT,
-                         "%s: label %d of item %lld is not below the %zu "
-                         "classes given",
-                         idx_labels, lb.data[i], (long long)i, cls.count);
-  } else if (folder) {
-    st = folder_dataset(folder, canon, &cls, &files, &labels, &err);
-    if (!st && limit > 0 && files.count > (size_t)limit) {
-      for (size_t i = (size_t)limit; i < files.count; i++) free(files.items[i]);
-      files.count = (size_t)limit;
-    }
-  } else {
-    st = clippo_caption_set_load(tsv, (size_t)limit, &caps, &err);
+  clippo_templates tmpl = {0};
+  clippo_error err;
+  int rc = parse_args(argc, argv, &a);
+  if (!rc) rc = load_data(&a, &d);
+  if (!rc && !a.tsv) rc = cli_templates_load("eval", a.templates, a.canon, &tmpl);
+  if (!rc && clippo_task_model_open(a.model, a.device, a.fonts.items, a.fonts.n, (size_t)a.batch,
+                                    &tm, &err))
+    rc = cli_report("eval", &err);
+  if (!rc) {
+    cli_watch_runtime("eval", tm.rt);
+    cli_warn_font("eval", tm.model, tm.font);
+    rc = a.tsv ? eval_retrieval(&a, &tm, &d) : eval_zeroshot(&a, &tm, &d, &tmpl);
   }
-  if (!st && !tsv) st = clippo_templates_load(templates_spec, canon, &tmpl, &err);
-  if (!st) st = clippo_task_model_open(model, device, fonts, nfonts, (size_t)batch, &tm, &err);
-  if (!st) cli_warn_font("eval", tm.model, tm.font);
-  if (!st && !tsv) {
-    double t0 = now_s();
-    st = clippo_classifier_build(&tm, &cls, &tmpl, cache, &clf, &cstats, &err);
-    if (!st && cstats.cache_warning[0])
-      fprintf(stderr, "clippo eval: warning: %s\n", cstats.cache_warning);
-    if (!st && !quiet)
-      fprintf(stderr,
-              "clippo eval: %zu class embeddings from %zu prompts (%zu cached, %zu "
-              "embedded) in %.1f s\n",
-              cls.count, cstats.prompts, cstats.cache_hits, cstats.embedded, now_s() - t0);
-    zs.per_class_n = calloc(cls.count, sizeof *zs.per_class_n);
-    zs.per_class_top1 = calloc(cls.count, sizeof *zs.per_class_top1);
-    zs.maxex = (size_t)examples;
-    zs.ex_item = calloc(zs.maxex + 1, sizeof *zs.ex_item);
-    zs.ex_label = calloc(zs.maxex + 1, sizeof *zs.ex_label);
-    zs.ex_pred = calloc(zs.maxex + 1, sizeof *zs.ex_pred);
-    zs.ex_score = calloc(zs.maxex + 1, sizeof *zs.ex_score);
-    probs = malloc(cls.count * sizeof *probs);
-    if (!st && (!zs.per_class_n || !zs.per_class_top1 || !zs.ex_item || !zs.ex_label ||
-                !zs.ex_pred || !zs.ex_score || !probs))
-      st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
-  }
-
-  /* ---- IDX zero-shot ---- */
-  if (!st && idx_images) {
-    size_t n = (size_t)im.dims[0], per = (size_t)tm.image_size * (size_t)tm.image_size * 3;
-    int h = (int)im.dims[1], w = (int)im.dims[2], ch = im.ndim == 4 ? 3 : 1;
-    size_t item = clippo_idx_item_size(&im);
-    inputs = malloc(CHUNK * per * sizeof *inputs);
-    z = malloc(CHUNK * tm.dim * sizeof *z);
-    if (!inputs || !z) st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
-    double t0 = now_s(), last = t0;
-    for (size_t c0 = 0; !st && c0 < n; c0 += CHUNK) {
-      size_t nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-      st = clippo_pixels_to_inputs(im.data + c0 * item, nc, w, h, ch, tm.image_size, inputs, &err);
-      if (!st) st = clippo_model_embed_images(tm.model, inputs, nc, CLIPPO_EMBED_Z, z, &err);
-      for (size_t i = 0; !st && i < nc; i++)
-        zs_add(&zs, &clf, z + i * tm.dim, lb.data[c0 + i], c0 + i, probs, idxbuf);
-      if (!st) progress("images", c0 + nc, n, t0, &last, quiet);
-    }
-    if (!st) {
-      char name[4400];
-      if (fmnist)
-        snprintf(name, sizeof name, "Fashion-MNIST test set (%s)", idx_images);
-      else
-        snprintf(name, sizeof name, "%s", idx_images);
-      if (report_zeroshot(name, &zs, &cls, tmpl.count, templates_spec, model, json, NULL))
-        st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
-    }
-  }
-
-  /* ---- folder zero-shot ---- */
-  if (!st && folder) {
-    size_t n = files.count, skipped = 0;
-    unsigned char *ok = malloc(CHUNK);
-    clippo_error *ferr = malloc(CHUNK * sizeof *ferr);
-    z = malloc(CHUNK * tm.dim * sizeof *z);
-    ex_names = calloc(zs.maxex + 1, sizeof *ex_names);
-    if (!ok || !ferr || !z || !ex_names) st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory");
-    double t0 = now_s(), last = t0;
-    for (size_t c0 = 0; !st && c0 < n; c0 += CHUNK) {
-      size_t nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-      st = clippo_embed_image_files(&tm, (const char *const *)files.items + c0, nc, 0, z, ok, ferr,
-                                    &err);
-      for (size_t i = 0; !st && i < nc; i++) {
-        if (!ok[i]) {
-          if (!skip_bad) {
-            err = ferr[i];
-            st = err.status ? err.status : CLIPPO_E_FORMAT;
-            break;
-          }
-          fprintf(stderr, "clippo eval: skipping: %s\n", ferr[i].msg);
-          skipped++;
-          continue;
-        }
-        size_t before = zs.nex;
-        zs_add(&zs, &clf, z + i * tm.dim, labels[c0 + i], c0 + i, probs, idxbuf);
-        if (zs.nex > before) ex_names[before] = files.items[c0 + i];
-      }
-      if (!st) progress("images", c0 + nc, n, t0, &last, quiet);
-    }
-    free(ok);
-    free(ferr);
-    if (!st && zs.n == 0) st = clippo_fail(&err, CLIPPO_E_FORMAT, "no image could be decoded");
-    if (!st &&
-        report_zeroshot(folder, &zs, &cls, tmpl.count, templates_spec, model, json, ex_names))
-      st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
-    if (!st && skipped) fprintf(stderr, "clippo eval: %zu file(s) skipped\n", skipped);
-  }
-
-  /* ---- TSV retrieval ---- */
-  if (!st && tsv) {
-    size_t ni = caps.images.count, nt = caps.pairs;
-    float *zi = malloc(ni * tm.dim * sizeof *zi), *zt = malloc(nt * tm.dim * sizeof *zt);
-    unsigned char *ok = malloc(ni);
-    clippo_error *ferr = malloc(CHUNK * sizeof *ferr);
-    if (!zi || !zt || !ok || !ferr) st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory");
-    double t0 = now_s(), last = t0;
-    for (size_t c0 = 0; !st && c0 < ni; c0 += CHUNK) {
-      size_t nc = ni - c0 < CHUNK ? ni - c0 : CHUNK;
-      st = clippo_embed_image_files(&tm, (const char *const *)caps.images.items + c0, nc, 0,
-                                    zi + c0 * tm.dim, ok + c0, ferr, &err);
-      for (size_t i = 0; !st && i < nc; i++) {
-        if (ok[c0 + i]) continue;
-        if (!skip_bad) {
-          err = ferr[i];
-          st = err.status ? err.status : CLIPPO_E_FORMAT;
-        } else {
-          fprintf(stderr, "clippo eval: skipping: %s\n", ferr[i].msg);
-        }
-      }
-      if (!st) progress("images", c0 + nc, ni, t0, &last, quiet);
-    }
-    /* drop the pairs of undecodable images */
-    size_t *remap = malloc((ni + 1) * sizeof *remap);
-    size_t mi = 0, mt = 0;
-    if (!st && !remap) st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < ni; i++) {
-      remap[i] = ok[i] ? mi : (size_t)-1;
-      if (ok[i]) {
-        memmove(zi + mi * tm.dim, zi + i * tm.dim, tm.dim * sizeof *zi);
-        mi++;
-      }
-    }
-    const char **texts = !st ? malloc((nt + 1) * sizeof *texts) : NULL;
-    size_t *img_of = !st ? malloc((nt + 1) * sizeof *img_of) : NULL;
-    if (!st && (!texts || !img_of)) st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory");
-    for (size_t t = 0; !st && t < nt; t++) {
-      if (remap[caps.image_of[t]] == (size_t)-1) continue;
-      texts[mt] = caps.captions[t];
-      img_of[mt++] = remap[caps.image_of[t]];
-    }
-    if (!st && (mi == 0 || mt == 0)) st = clippo_fail(&err, CLIPPO_E_FORMAT, "nothing to evaluate");
-    t0 = now_s();
-    last = t0;
-    for (size_t c0 = 0; !st && c0 < mt; c0 += CHUNK) {
-      size_t nc = mt - c0 < CHUNK ? mt - c0 : CHUNK;
-      st = clippo_embed_texts_batched(&tm, texts + c0, nc, zt + c0 * tm.dim, &err);
-      if (!st) progress("captions", c0 + nc, mt, t0, &last, quiet);
-    }
-    clippo_recall rec;
-    if (!st) st = clippo_retrieval_recall(zi, mi, zt, mt, img_of, tm.dim, &rec, &err);
-    if (!st && json) {
-      cJSON *o = cJSON_CreateObject(), *a = NULL, *b = NULL;
-      int okj = o && cJSON_AddStringToObject(o, "task", "retrieval") &&
-                cJSON_AddStringToObject(o, "dataset", tsv) &&
-                cJSON_AddStringToObject(o, "model", model) &&
-                cJSON_AddNumberToObject(o, "images", (double)mi) &&
-                cJSON_AddNumberToObject(o, "captions", (double)mt) &&
-                (a = cJSON_AddObjectToObject(o, "image_to_text")) &&
-                (b = cJSON_AddObjectToObject(o, "text_to_image"));
-      static const char *const keys[3] = {"recall@1", "recall@5", "recall@10"};
-      for (int k = 0; okj && k < 3; k++)
-        okj = cJSON_AddNumberToObject(a, keys[k], rec.i2t[k]) &&
-              cJSON_AddNumberToObject(b, keys[k], rec.t2i[k]);
-      char *s = okj ? cJSON_PrintUnformatted(o) : NULL;
-      if (s)
-        printf("%s\n", s);
-      else
-        st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
-      free(s);
-      cJSON_Delete(o);
-    } else if (!st) {
-      printf("Retrieval: %s\n  model %s, %zu images, %zu captions\n\n", tsv, model, mi, mt);
-      printf("  %-12s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
-      printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "image->text", 100 * rec.i2t[0], 100 * rec.i2t[1],
-             100 * rec.i2t[2]);
-      printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "text->image", 100 * rec.t2i[0], 100 * rec.t2i[1],
-             100 * rec.t2i[2]);
-    }
-    free(zi);
-    free(zt);
-    free(ok);
-    free(ferr);
-    free(remap);
-    free(texts);
-    free(img_of);
-  }
-
-  if (st) rc = cli_report("eval", &err);
-  free(inputs);
-  free(z);
-  free(probs);
-  free(labels);
-  free(ex_names);
-  zs_free(&zs);
-  clippo_idx_free(&im);
-  clippo_idx_free(&lb);
-  clippo_path_list_free(&files);
-  clippo_caption_set_free(&caps);
-  clippo_classifier_free(&clf);
-  clippo_task_model_close(&tm);
   clippo_templates_free(&tmpl);
-  clippo_classes_free(&cls);
-  return rc;
+  clippo_task_model_close(&tm);
+  eval_data_free(&d);
+  free(a.owned_fonts);
+  return rc < 0 ? 0 : rc;
 }

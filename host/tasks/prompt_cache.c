@@ -174,13 +174,7 @@ clippo_status clippo_prompt_cache_open(const char *path, const char *model_id, c
     clippo_prompt_cache_free(c);
     return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (prompt cache)");
   }
-  if (!path) {
-    char dir[PATH_MAX - 32];
-    clippo_cache_dir(dir, sizeof dir);
-    if (dir[0]) snprintf(c->path, sizeof c->path, "%s/prompts.h5", dir);
-  } else {
-    snprintf(c->path, sizeof c->path, "%s", path);
-  }
+  snprintf(c->path, sizeof c->path, "%s", path ? path : "");
   size_t klen = strlen(c->model_id) + strlen(c->font_id) + 32;
   char *key = malloc(klen);
   if (!key) {

@@ -7,8 +7,8 @@
 
 #include "clippo/status.h"
 
-/** Reads a whole file (at most max bytes) into a NUL-terminated buffer. A missing file is
- * CLIPPO_E_NOTFOUND. */
+/** Reads a whole file (at most max bytes) into a NUL-terminated buffer, without a leading UTF-8
+ * byte order mark. A missing file is CLIPPO_E_NOTFOUND. */
 clippo_status tasks_read_text_file(const char *path, size_t max, char **data, size_t *len,
                                    clippo_error *err);
 

@@ -355,6 +355,33 @@ static clippo_status templates_add(clippo_templates *t, const char *s, size_t le
   return CLIPPO_OK;
 }
 
+clippo_status clippo_templates_parse(const char *text, size_t len, const char *name,
+                                     int canonicalize, clippo_templates *out, clippo_error *err) {
+  memset(out, 0, sizeof *out);
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) text += 3, len -= 3; /* BOM */
+  size_t line = 0;
+  clippo_status st = CLIPPO_OK;
+  for (size_t pos = 0; pos < len && st == CLIPPO_OK;) {
+    size_t end = pos;
+    while (end < len && text[end] != '\n') end++;
+    line++;
+    size_t e = end;
+    if (e > pos && text[e - 1] == '\r') e--;
+    size_t b = pos;
+    while (b < e && (text[b] == ' ' || text[b] == '\t')) b++;
+    if (b < e && text[b] != '#') {
+      char where[1100];
+      snprintf(where, sizeof where, "%s:%zu", name, line);
+      st = templates_add(out, text + pos, e - pos, canonicalize, where, err);
+    }
+    pos = end + 1;
+  }
+  if (st == CLIPPO_OK && out->count == 0)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s holds no template", name);
+  if (st) clippo_templates_free(out);
+  return st;
+}
+
 clippo_status clippo_templates_load(const char *spec, int canonicalize, clippo_templates *out,
                                     clippo_error *err) {
   memset(out, 0, sizeof *out);
@@ -382,27 +409,21 @@ clippo_status clippo_templates_load(const char *spec, int canonicalize, clippo_t
                   spec);
     return st;
   }
-  size_t line = 0;
-  for (size_t pos = 0; pos < len && st == CLIPPO_OK;) {
-    size_t end = pos;
-    while (end < len && data[end] != '\n') end++;
-    line++;
-    size_t e = end;
-    if (e > pos && data[e - 1] == '\r') e--;
-    size_t b = pos;
-    while (b < e && (data[b] == ' ' || data[b] == '\t')) b++;
-    if (b < e && data[b] != '#') {
-      char where[1100];
-      snprintf(where, sizeof where, "%s:%zu", spec, line);
-      st = templates_add(out, data + pos, e - pos, canonicalize, where, err);
-    }
-    pos = end + 1;
-  }
+  st = clippo_templates_parse(data, len, spec, canonicalize, out, err);
   free(data);
-  if (st == CLIPPO_OK && out->count == 0)
-    st = clippo_fail(err, CLIPPO_E_FORMAT, "templates file %s holds no template", spec);
-  if (st) clippo_templates_free(out);
   return st;
+}
+
+clippo_status clippo_templates_for_model(const char *model_prompts, int canonicalize,
+                                         clippo_templates *out, const char **source,
+                                         clippo_error *err) {
+  if (model_prompts && *model_prompts) {
+    *source = "the model's training prompts";
+    return clippo_templates_parse(model_prompts, strlen(model_prompts),
+                                  "the model's recorded prompts", canonicalize, out, err);
+  }
+  *source = "clip_best";
+  return clippo_templates_load("clip_best", canonicalize, out, err);
 }
 
 /* ---- classes ------------------------------------------------------------------------------- */
@@ -435,7 +456,12 @@ static clippo_status classes_add_len(clippo_classes *c, const char *name, size_t
   label[len] = '\0';
   if (!canonicalize) memcpy(pn, label, len + 1);
   char *comma = strchr(pn, ',');
-  if (comma) *comma = '\0'; /* first_class_name_only */
+  if (comma) *comma = '\0';   /* first_class_name_only */
+  comma = strchr(label, ','); /* the label is the first alias too, trimmed */
+  if (comma) {
+    while (comma > label && (comma[-1] == ' ' || comma[-1] == '\t')) comma--;
+    *comma = '\0';
+  }
   if (!*pn) {
     clippo_fail(err, CLIPPO_E_ARG, "class name '%s' is empty%s", label,
                 canonicalize ? " after canonicalisation (punctuation removed)" : "");
@@ -502,6 +528,12 @@ clippo_status clippo_classes_load_file(const char *path, int canonicalize, clipp
   return st;
 }
 
+size_t clippo_classes_duplicate_of(const clippo_classes *c, size_t i) {
+  for (size_t j = 0; j < i && i < c->count; j++)
+    if (!strcmp(c->prompt_names[j], c->prompt_names[i])) return j;
+  return (size_t)-1;
+}
+
 /* ---- small shared helpers ------------------------------------------------------------------ */
 
 clippo_status tasks_read_text_file(const char *path, size_t max, char **data, size_t *len,
@@ -545,6 +577,10 @@ clippo_status tasks_read_text_file(const char *path, size_t max, char **data, si
   if (st) {
     free(buf);
     return st;
+  }
+  if (n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 byte order mark */
+    memmove(buf, buf + 3, n - 3);
+    n -= 3;
   }
   buf[n] = '\0';
   *data = buf;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clippo/runtime.h"
 #include "clippo/tasks.h"
 #include "tasks/tasks_internal.h"
 
@@ -87,17 +88,11 @@ void tasks_strmap_free(tasks_strmap *m) {
 }
 
 void clippo_cache_dir(char *dir, size_t cap) {
-  const char *c = getenv("CLIPPO_CACHE_DIR");
-  const char *x = getenv("XDG_CACHE_HOME");
-  const char *h = getenv("HOME");
   if (cap) dir[0] = '\0';
-  if (c && *c) {
-    if (strcmp(c, "off") != 0) snprintf(dir, cap, "%s", c);
-  } else if (x && *x) {
-    snprintf(dir, cap, "%s/clippo", x);
-  } else if (h && *h) {
-    snprintf(dir, cap, "%s/.cache/clippo", h);
-  }
+  clippo_settings s;
+  clippo_error err;
+  /* the runtime's settings are the one reader of the environment */
+  if (clippo_settings_from_env(&s, &err) == CLIPPO_OK) snprintf(dir, cap, "%s", s.cache_dir);
 }
 
 void clippo_progress_format(char *buf, size_t cap, size_t done, size_t total, double elapsed_s,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clippo/checkpoint.h"
 #include "clippo/image.h"
 #include "clippo/tasks.h"
 #include "tasks/tasks_internal.h"
@@ -69,6 +70,23 @@ size_t clippo_rank_of(const float *scores, size_t n, size_t target) {
 
 /* ---- task model ---------------------------------------------------------------------------- */
 
+/* Loads the checkpoint onto tm->rt, keeping its recorded prompts. */
+static clippo_status load_model(clippo_task_model *tm, const char *path, clippo_error *err) {
+  clippo_checkpoint ck;
+  clippo_status st = clippo_checkpoint_load(path, &ck, 0, err);
+  if (st != CLIPPO_OK) {
+    clippo_checkpoint_free(&ck);
+    return st;
+  }
+  st = clippo_model_create(tm->rt, &ck.cfg, &ck.params, &tm->model, err);
+  if (st != CLIPPO_OK) clippo_error_prefix(err, "model %s", path);
+  const char *prompts = clippo_checkpoint_get_attr(&ck, CLIPPO_PROMPTS_ATTR);
+  if (st == CLIPPO_OK && prompts && *prompts && !(tm->prompts = strdup(prompts)))
+    st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  clippo_checkpoint_free(&ck);
+  return st;
+}
+
 clippo_status clippo_task_model_open(const char *model_path, const char *device,
                                      const char *const *fonts, size_t nfonts, size_t batch,
                                      clippo_task_model *tm, clippo_error *err) {
@@ -85,10 +103,10 @@ clippo_status clippo_task_model_open_on(clippo_rt *rt, const char *model_path,
                                         clippo_task_model *tm, clippo_error *err) {
   memset(tm, 0, sizeof *tm);
   tm->rt = rt;
-  clippo_cache_dir(tm->cache_dir, sizeof tm->cache_dir);
-  clippo_status st = clippo_model_identity(model_path, tm->cache_dir, tm->identity, err);
-  if (st == CLIPPO_OK) st = clippo_font_load(&tm->font, fonts, nfonts, err);
-  if (st == CLIPPO_OK) st = clippo_model_load(tm->rt, model_path, &tm->model, err);
+  clippo_status st = clippo_font_load(&tm->font, fonts, nfonts, err);
+  if (st == CLIPPO_OK) snprintf(tm->cache_dir, sizeof tm->cache_dir, "%s", tm->rt->cache_dir);
+  if (st == CLIPPO_OK) st = clippo_model_identity(model_path, tm->cache_dir, tm->identity, err);
+  if (st == CLIPPO_OK) st = load_model(tm, model_path, err);
   if (st == CLIPPO_OK) {
     tm->batch = batch ? batch : 8;
     st = clippo_model_set_batch(tm->model, tm->batch, err);
@@ -107,6 +125,7 @@ void clippo_task_model_close(clippo_task_model *tm) {
   clippo_model_free(tm->model);
   clippo_rt_destroy(tm->rt);
   clippo_font_free(tm->font);
+  free(tm->prompts);
   memset(tm, 0, sizeof *tm);
 }
 

@@ -291,6 +291,7 @@ clippo_status clippo_font_add_hex_buffer(clippo_font *font, const char *data, si
   const unsigned char *end = p + len;
   if (len >= 2 && p[0] == 0x1f && p[1] == 0x8b)
     return clippo_fail(err, CLIPPO_E_FORMAT, "%s: is gzip-compressed; gunzip it first", name);
+  if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3; /* UTF-8 byte order mark */
   size_t line = 0, glyphs = 0;
   while (p < end) {
     line++;
@@ -335,9 +336,9 @@ static int sniff_hex(const char *path) {
   unsigned char buf[16];
   size_t n = fread(buf, 1, sizeof buf, fp);
   fclose(fp);
-  size_t i = 0;
+  size_t i = n >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF ? 3 : 0, i0 = i;
   while (i < n && hexval(buf[i]) >= 0) i++;
-  return i >= 4 && i <= 8 && i + 1 < n && buf[i] == ':' && hexval(buf[i + 1]) >= 0;
+  return i - i0 >= 4 && i - i0 <= 8 && i + 1 < n && buf[i] == ':' && hexval(buf[i + 1]) >= 0;
 }
 
 static int has_hex_extension(const char *path) {
@@ -379,36 +380,16 @@ clippo_status clippo_font_load(clippo_font **out, const char *const *paths, size
   if (n > 0) {
     for (size_t i = 0; i < n && !st; i++) st = clippo_font_add_file(font, paths[i], err);
   } else {
-    const char *env = getenv(CLIPPO_FONT_ENV);
-    if (env && *env) {
-      char *list = strdup(env);
-      if (!list) st = clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
-      size_t added = 0;
-      for (char *p = list; p && !st;) {
-        char *colon = strchr(p, ':');
-        if (colon) *colon = '\0';
-        if (*p) {
-          st = clippo_font_add_file(font, p, err);
-          added++;
-        }
-        p = colon ? colon + 1 : NULL;
-      }
-      free(list);
-      if (!st && added == 0)
-        st = clippo_fail(err, CLIPPO_E_ARG, "%s names no font file", CLIPPO_FONT_ENV);
-      if (st) clippo_error_prefix(err, "fonts from %s", CLIPPO_FONT_ENV);
-    } else {
-      const char *def = clippo_font_default_path();
-      if (!def)
-        st = clippo_fail(err, CLIPPO_E_NOTFOUND,
-                         "no font given and no system Unifont found "
-                         "(/usr/share/unifont/unifont.hex or "
-                         "/usr/share/fonts/opentype/unifont/unifont.otf); name font files with "
-                         "--font or %s, e.g. the 9.0.06 files weights/get-unifont.sh fetches",
-                         CLIPPO_FONT_ENV);
-      else
-        st = clippo_font_add_file(font, def, err);
-    }
+    const char *def = clippo_font_default_path();
+    if (!def)
+      st = clippo_fail(err, CLIPPO_E_NOTFOUND,
+                       "no font given and no system Unifont found "
+                       "(/usr/share/unifont/unifont.hex or "
+                       "/usr/share/fonts/opentype/unifont/unifont.otf); name font files with "
+                       "--font or %s, e.g. the 9.0.06 files weights/get-unifont.sh fetches",
+                       CLIPPO_FONT_ENV);
+    else
+      st = clippo_font_add_file(font, def, err);
   }
   if (st) {
     clippo_font_free(font);

@@ -49,6 +49,20 @@ typedef struct clippo_templates {
 clippo_status clippo_templates_load(const char *spec, int canonicalize, clippo_templates *out,
                                     clippo_error *err);
 
+/** Parses templates from text, one per line as in a templates file (a leading UTF-8 byte order
+ * mark dropped); name stands for the text in messages ("NAME:LINE"). */
+clippo_status clippo_templates_parse(const char *text, size_t len, const char *name,
+                                     int canonicalize, clippo_templates *out, clippo_error *err);
+
+/** The default templates of zero-shot tasks: a model's recorded training prompts
+ * (model_prompts: the CLIPPO_PROMPTS_ATTR text, one template per line) when it has them, else
+ * clip_best (8 prompts: fewer embeddings than clip_paper's 81, and better on models trained
+ * with short captions). *source names what was used ("the model's training prompts" or
+ * "clip_best"). */
+clippo_status clippo_templates_for_model(const char *model_prompts, int canonicalize,
+                                         clippo_templates *out, const char **source,
+                                         clippo_error *err);
+
 /** Frees the templates and zeroes t. */
 void clippo_templates_free(clippo_templates *t);
 
@@ -60,7 +74,7 @@ clippo_status clippo_prompt_format(const char *tmpl, const char *name, char **ou
 /** Class names: what is shown (label) and what goes into the prompts (prompt_name). */
 typedef struct clippo_classes {
   size_t count;
-  char **labels;       /* as given (surrounding whitespace trimmed) */
+  char **labels;       /* as given up to the first ',' (surrounding whitespace trimmed) */
   char **prompt_names; /* canonicalised keeping ',', then the first ','-separated alias */
 } clippo_classes;
 
@@ -74,10 +88,15 @@ clippo_status clippo_classes_add(clippo_classes *c, const char *name, int canoni
 clippo_status clippo_classes_parse_list(const char *list, int canonicalize, clippo_classes *c,
                                         clippo_error *err);
 
-/** Adds the classes of a file, one per line (blank lines and lines starting with '#' skipped;
- * commas inside a line separate aliases, the first is used). */
+/** Adds the classes of a file, one per line (blank lines and lines starting with '#' skipped,
+ * a leading UTF-8 byte order mark dropped; commas inside a line separate aliases, the first is
+ * the label and the prompt name). */
 clippo_status clippo_classes_load_file(const char *path, int canonicalize, clippo_classes *c,
                                        clippo_error *err);
+
+/** The first class before class i with the same prompt name (such classes get the same
+ * embedding and cannot be told apart), or (size_t)-1. */
+size_t clippo_classes_duplicate_of(const clippo_classes *c, size_t i);
 
 /** Frees the class list and zeroes it. */
 void clippo_classes_free(clippo_classes *c);
@@ -111,8 +130,10 @@ size_t clippo_rank_of(const float *scores, size_t n, size_t target);
 /** Size of an identity string buffer. */
 #define CLIPPO_IDENTITY_MAX 96
 
-/** The default cache folder: $CLIPPO_CACHE_DIR ("off" disables: ""), $XDG_CACHE_HOME/clippo,
- * ~/.cache/clippo. Writes "" when caching is off or no home is known. */
+/** The default cache folder, as the runtime's settings give it (clippo_settings_from_env:
+ * $CLIPPO_CACHE_DIR, "off" disables: "", else $XDG_CACHE_HOME/clippo, else ~/.cache/clippo).
+ * Writes "" when caching is off, no home is known or the environment is malformed. A task with
+ * a runtime uses rt->cache_dir instead. */
 void clippo_cache_dir(char *dir, size_t cap);
 
 /** The identity of a model: "p1-<32 hex digits>", a 128-bit hash of its parameters' names,
@@ -148,10 +169,10 @@ void clippo_hash128_hex(const void *data, size_t len, char out[33]);
  * (model identity, font identity); the least recently used groups beyond 8 are dropped. */
 typedef struct clippo_prompt_cache clippo_prompt_cache;
 
-/** Opens the cache at path (NULL: clippo_cache_dir()/prompts.h5; "" or caching off: a cache
- * that remembers nothing across runs) for this model, font and embedding size, loading the
- * embeddings stored for them. A missing file is an empty cache; an unreadable or corrupt one
- * is ignored (and replaced on save) with a note in clippo_prompt_cache_warning. */
+/** Opens the cache at path (NULL or "": a cache that remembers nothing across runs) for this model,
+ * font and embedding size, loading the embeddings stored for them. A missing file is an empty
+ * cache; an unreadable or corrupt one is ignored (and replaced on save) with a note in
+ * clippo_prompt_cache_warning. */
 clippo_status clippo_prompt_cache_open(const char *path, const char *model_id, const char *font_id,
                                        size_t dim, clippo_prompt_cache **out, clippo_error *err);
 
@@ -188,15 +209,20 @@ typedef struct clippo_task_model {
   clippo_model *model;
   clippo_font *font;
   char identity[CLIPPO_IDENTITY_MAX]; /* clippo_model_identity of the model */
-  char cache_dir[1024];               /* clippo_cache_dir() at open time */
+  char cache_dir[1024];               /* the runtime's cache folder ("" when off) */
   int image_size;
-  size_t dim;   /* embedding size (CLIPPO_EMBED_Z) */
-  size_t batch; /* images or texts per device call */
+  size_t dim;    /* embedding size (CLIPPO_EMBED_Z) */
+  size_t batch;  /* images or texts per device call */
+  char *prompts; /* the checkpoint's CLIPPO_PROMPTS_ATTR (templates, one per line), or NULL */
 } clippo_task_model;
 
-/** Opens the device (spec as clippo_rt_create), loads the model file and the font
- * (clippo_font_load(fonts, nfonts)), computes the model identity and sets the batch size
- * (0 = 8). On failure everything is released. */
+/** The checkpoint attribute that records the prompt templates a model was trained with, one per
+ * line (the default templates of zero-shot tasks for that model). */
+#define CLIPPO_PROMPTS_ATTR "prompts"
+
+/** Opens the device (spec as clippo_rt_create), loads the model file (keeping its recorded
+ * prompts) and the font (clippo_font_load(fonts, nfonts)), computes the model identity and sets
+ * the batch size (0 = 8). On failure everything is released. */
 clippo_status clippo_task_model_open(const char *model_path, const char *device,
                                      const char *const *fonts, size_t nfonts, size_t batch,
                                      clippo_task_model *tm, clippo_error *err);
@@ -275,9 +301,10 @@ void clippo_path_list_free(clippo_path_list *l);
 
 /** Collects image files: a file argument is taken as it is (whatever its content: decoding
  * errors come later), a directory is walked recursively (names sorted, symbolic links followed
- * up to depth 64, hidden entries skipped) keeping the files whose first bytes are a PNG or JPEG
- * signature. Paths are made absolute and canonical (realpath) and duplicates dropped, keeping
- * the first occurrence. A path that does not exist is CLIPPO_E_NOTFOUND naming it. */
+ * up to depth 64, hidden entries skipped) keeping the files whose first bytes are an image
+ * signature (clippo_image_detect: PNG, JPEG, GIF, WebP, BMP). Paths are made absolute and
+ * canonical (realpath) and duplicates dropped, keeping the first occurrence. A path that does not
+ * exist is CLIPPO_E_NOTFOUND naming it. */
 clippo_status clippo_collect_images(const char *const *paths, size_t n, clippo_path_list *out,
                                     clippo_error *err);
 

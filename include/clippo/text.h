@@ -29,7 +29,8 @@ extern "C" {
  * ~120 MB): a larger file, or a stream such as /dev/zero that does not end by then, fails
  * naming the file. */
 #define CLIPPO_FONT_MAX_FILE_BYTES ((size_t)256 << 20)
-/** The environment variable naming font files (colon-separated) when none are given. */
+/** The environment variable the program reads for font files (colon-separated) when none are
+ * given on its command line. */
 #define CLIPPO_FONT_ENV "CLIPPO_FONT"
 
 /** A glyph table (opaque). */
@@ -59,8 +60,8 @@ clippo_status clippo_font_add_hex_buffer(clippo_font *font, const char *data, si
 clippo_status clippo_font_add_freetype(clippo_font *font, const char *path, clippo_error *err);
 
 /** Loads a glyph table from paths[0..n-1] in order (later files override earlier ones). With
- * n == 0 the list comes from env CLIPPO_FONT (colon-separated) if set and non-empty, else the
- * system default (clippo_font_default_path). */
+ * n == 0, the system default (clippo_font_default_path). (The program reads CLIPPO_FONT and
+ * passes its files here; the library reads no environment.) */
 clippo_status clippo_font_load(clippo_font **out, const char *const *paths, size_t n,
                                clippo_error *err);
 

@@ -102,7 +102,18 @@ expect "error names the truncated file" "$tmp/err" "truncated.png"
 run --classes "cat,dog" --skip-bad --json "$tmp/cat.png" "$tmp/bad.png" "$tmp/missing.png" \
   "$tmp/dog.png" >"$tmp/out" 2>"$tmp/err"
 check "--skip-bad" 0 $?
-[ "$(wc -l <"$tmp/out")" = 2 ] && echo "ok: good images classified" || { echo "FAIL"; fail=1; }
+[ "$(grep -c '"predictions"' "$tmp/out")" = 2 ] && echo "ok: good images classified" ||
+  { echo "FAIL: good images"; cat "$tmp/out"; fail=1; }
+# --json: a line for every file, in order, the skipped ones with their error (issue 12, 14)
+[ "$(wc -l <"$tmp/out")" = 4 ] && echo "ok: a JSON line per file" ||
+  { echo "FAIL: JSON lines with --skip-bad"; cat "$tmp/out"; fail=1; }
+expect "--skip-bad --json skipped line" "$tmp/out" \
+  "^{\"image\":\"$tmp/bad.png\",\"skipped\":true,\"error\":\"[^\"]*bad.png[^\"]*\"}$"
+expect "--skip-bad --json missing file line" "$tmp/out" \
+  "^{\"image\":\"$tmp/missing.png\",\"skipped\":true,"
+sed -n 2p "$tmp/out" | grep -q "^{\"image\":\"$tmp/bad.png\",\"skipped\":true" &&
+  echo "ok: skipped line in file order" ||
+  { echo "FAIL: order"; cat "$tmp/out"; fail=1; }
 expect "--skip-bad lists bad.png" "$tmp/err" "^  $tmp/bad.png$"
 expect "--skip-bad lists missing.png" "$tmp/err" "^  $tmp/missing.png$"
 run --classes "cat,dog" --skip-bad "$tmp/bad.png" >/dev/null 2>"$tmp/err"
@@ -114,7 +125,7 @@ printf 'cat\n\n# comment\ndog, puppy\n' >"$tmp/classes.txt"
 run --classes-file "$tmp/classes.txt" --templates "$tmp/templates.txt" --json "$tmp/cat.png" \
   >"$tmp/out" 2>"$tmp/err"
 check "templates and classes files" 0 $?
-expect "class label kept as written" "$tmp/out" '"label":"dog, puppy"'
+expect "class label is the first alias" "$tmp/out" '"label":"dog"[,}]'
 printf 'a photo of a {}\nno placeholder\n' >"$tmp/badt.txt"
 run --classes cat --templates "$tmp/badt.txt" "$tmp/cat.png" >/dev/null 2>"$tmp/err"
 check "bad templates file" 1 $?
