@@ -39,6 +39,17 @@ int cli_open_model(const char *cmd, const char *device, const char *model_path, 
   return 0;
 }
 
+clippo_status cli_task_model_open(const char *cmd, const char *model_path, const char *device,
+                                  const char *const *fonts, size_t nfonts, size_t batch,
+                                  clippo_task_model *tm, clippo_error *err) {
+  clippo_rt *rt = NULL;
+  memset(tm, 0, sizeof *tm);
+  clippo_status st = clippo_rt_create(&rt, device, err);
+  if (st) return st;
+  cli_watch_runtime(cmd, rt);
+  return clippo_task_model_open_on(rt, model_path, fonts, nfonts, batch, tm, err);
+}
+
 int cli_open_font(const char *cmd, const char *const *paths, size_t n, const clippo_model *model,
                   clippo_font **font) {
   clippo_error err;

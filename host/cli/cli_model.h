@@ -3,6 +3,7 @@
 #define CLIPPO_CLI_MODEL_H
 
 #include "clippo/model.h"
+#include "clippo/tasks.h"
 #include "clippo/text.h"
 
 /** The model a model subcommand uses without --model: env CLIPPO_MODEL when set, else the
@@ -14,6 +15,12 @@ const char *cli_default_model(const char *cmd, char *buf, size_t cap);
  * and returns 1 (everything released), else 0. batch 0 keeps the default. */
 int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
                    clippo_rt **rt, clippo_model **model);
+
+/** clippo_task_model_open for command cmd, on a runtime created first and watched
+ * (cli_watch_runtime), so that a cold kernel cache is announced while the model loads. */
+clippo_status cli_task_model_open(const char *cmd, const char *model_path, const char *device,
+                                  const char *const *fonts, size_t nfonts, size_t batch,
+                                  clippo_task_model *tm, clippo_error *err);
 
 /** Loads the font files (n == 0: env CLIPPO_FONT, else the system default); warns on stderr when
  * the model records a different font. Returns 0, or 1 after printing the error. */

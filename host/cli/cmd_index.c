@@ -126,10 +126,8 @@ static clippo_status job_open(const index_opts *o, index_job *j, clippo_error *e
   clippo_status st = clippo_index_check_file(o->out, err);
   if (st) return clippo_error_prefix(err, "--out");
   st = clippo_collect_images(o->paths.items, o->paths.n, &j->found, err);
-  clippo_rt *rt = NULL;
-  if (!st) st = clippo_rt_create(&rt, o->device, err);
-  cli_watch_runtime("index", rt); /* a cold kernel cache is announced */
-  if (!st) st = clippo_task_model_open_on(rt, o->model, NULL, 0, (size_t)o->batch, &j->tm, err);
+  if (!st)
+    st = cli_task_model_open("index", o->model, o->device, NULL, 0, (size_t)o->batch, &j->tm, err);
   if (!st)
     st = clippo_index_open_append(o->out, j->tm.identity, o->model, j->tm.dim, j->tm.image_size,
                                   &j->ix, err);

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_model.h"
 #include "cli_paths.h"
-#include "cli_progress.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -109,10 +109,7 @@ static clippo_status open_index_and_model(search_opts *o, clippo_index **ix, cli
   clippo_cache_dir(cache_dir, sizeof cache_dir);
   if (!st) st = clippo_model_identity(o->model, cache_dir, id, err);
   if (!st) st = clippo_index_check_model(*ix, id, o->model, cache_dir, err);
-  clippo_rt *rt = NULL;
-  if (!st) st = clippo_rt_create(&rt, o->device, err);
-  cli_watch_runtime("search", rt); /* a cold kernel cache is announced */
-  if (!st) st = clippo_task_model_open_on(rt, o->model, o->fonts, o->nfonts, 1, tm, err);
+  if (!st) st = cli_task_model_open("search", o->model, o->device, o->fonts, o->nfonts, 1, tm, err);
   if (!st && tm->dim != clippo_index_dim(*ix))
     st = clippo_fail(err, CLIPPO_E_ARG, "index %s holds %zu-dim embeddings, the model gives %zu",
                      o->index, clippo_index_dim(*ix), tm->dim);
