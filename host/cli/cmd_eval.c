@@ -663,11 +663,10 @@ int clippo_cmd_eval(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (!rc) rc = load_data(&a, &d);
   if (!rc && !a.tsv) rc = cli_templates_load("eval", a.templates, a.canon, &tmpl);
-  if (!rc && clippo_task_model_open(a.model, a.device, a.fonts.items, a.fonts.n, (size_t)a.batch,
-                                    &tm, &err))
+  if (!rc && cli_task_model_open("eval", a.model, a.device, a.fonts.items, a.fonts.n,
+                                 (size_t)a.batch, &tm, &err))
     rc = cli_report("eval", &err);
   if (!rc) {
-    cli_watch_runtime("eval", tm.rt);
     cli_warn_font("eval", tm.model, tm.font);
     rc = a.tsv ? eval_retrieval(&a, &tm, &d) : eval_zeroshot(&a, &tm, &d, &tmpl);
   }

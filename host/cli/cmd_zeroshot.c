@@ -250,11 +250,10 @@ int clippo_cmd_zeroshot(int argc, char **argv) {
   const char *source = NULL;
   if (!rc) rc = cli_classes_load("zeroshot", a.classes_list, a.classes_file, a.canon, &cls);
   if (!rc) rc = cli_templates_load("zeroshot", a.templates, a.canon, &tmpl);
-  if (!rc && clippo_task_model_open(a.model, a.device, a.fonts.items, a.fonts.n, (size_t)a.batch,
-                                    &tm, &err))
+  if (!rc && cli_task_model_open("zeroshot", a.model, a.device, a.fonts.items, a.fonts.n,
+                                 (size_t)a.batch, &tm, &err))
     rc = cli_report("zeroshot", &err);
   if (!rc) {
-    cli_watch_runtime("zeroshot", tm.rt);
     cli_warn_font("zeroshot", tm.model, tm.font);
     if (cli_classifier_build("zeroshot", &tm, &cls, a.templates, a.canon, &tmpl, a.cache, 0, &clf,
                              &source, &err))

@@ -2,8 +2,8 @@
 # Progress on stderr (issue 12 point 10): `embed` on many inputs shows periodic lines when
 # stderr is not a terminal and a bar when it is; short runs stay quiet; --quiet and
 # CLIPPO_PROGRESS=off silence it; a cold kernel cache says "compiling OpenCL kernels for DEVICE
-# (first run; cached in DIR)" once, and a warm one says nothing. (`index` is checked in
-# index_search.sh.)
+# (first run; cached in DIR)" once (embed, index, search, zeroshot), and a warm one says nothing.
+# (`index` progress is checked in index_search.sh.)
 set -u
 clippo=$1
 shared=${CLIPPO_SHARED_DIR:-$(dirname "$0")/../../../shared}
@@ -42,6 +42,12 @@ export CLIPPO_CACHE_DIR=$tmp/cold3
 "$clippo" search --index "$tmp/ix.h5" "apple" >/dev/null 2>"$tmp/err"
 check "search on a cold cache" 0 $?
 expect "search: cold cache announced" "$tmp/err" "^clippo search: compiling OpenCL kernels for "
+
+export CLIPPO_CACHE_DIR=$tmp/cold4
+"$clippo" zeroshot --model "$model" --classes apple,pear "$tmp/a.png" >/dev/null 2>"$tmp/err"
+check "zeroshot on a cold cache" 0 $?
+expect "zeroshot: cold cache announced" "$tmp/err" "^clippo zeroshot: compiling OpenCL kernels for "
+export CLIPPO_CACHE_DIR=$tmp/cold # warm now
 
 # many inputs: periodic lines (CLIPPO_PROGRESS_INTERVAL=0: every batch, from the start)
 for i in $(seq 1 40); do echo "text number $i"; done >"$tmp/many.txt"
