@@ -37,6 +37,6 @@ clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
   if (cfg) b.cfg = *cfg;
   const clippo_tensor *ts[3] = {g->a, g->b, g->c};
   clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, 3, &b, sizeof b, err);
-  if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu: ", g->m, g->n, g->k);
+  if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu", g->m, g->n, g->k);
   return CLIPPO_OK;
 }

@@ -110,7 +110,7 @@ clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const
     if (!st)
       st = clippo_op_layernorm_grad(rt, &a->dy, &ba->x_in, b->ln0_s, eps, &a->dx, 1, g->ln0_s,
                                     g->ln0_b, &a->red, err);
-    if (st) return clippo_error_prefix(err, "block %d: ", l);
+    if (st) return clippo_error_prefix(err, "block %d", l);
   }
   /* position embedding (summed over images), patch embedding */
   int64_t pos_shape[2] = {(int64_t)n, (int64_t)(T * W)}, gpos_shape[1] = {(int64_t)(T * W)};
@@ -136,6 +136,6 @@ clippo_status clippo_model_backward(clippo_model *m, const clippo_tensor *dz, cl
   clippo_tensor dz_v = clippo_tensor_view(dz, 0, 2, shape);
   if (t->last) return model_train_plan_backward(m, &dz_v, err);
   clippo_status st = model_backward_run(m, &t->acts, t->count, &dz_v, err);
-  if (st) return clippo_error_prefix(err, "backward: ");
+  if (st) return clippo_error_prefix(err, "backward");
   return CLIPPO_OK;
 }

@@ -165,7 +165,7 @@ clippo_status model_workspace_alloc(const clippo_model *m, const model_alloc *al
     st = model_alloc2(al, &w->z, B, c->out_dim > 0 ? (size_t)c->out_dim : W, err);
   if (st != CLIPPO_OK) {
     model_workspace_release(al->rt, w);
-    return clippo_error_prefix(err, "activations for batch %zu: ", batch);
+    return clippo_error_prefix(err, "activations for batch %zu", batch);
   }
   w->batch = batch;
   return CLIPPO_OK;

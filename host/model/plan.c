@@ -197,7 +197,7 @@ static clippo_status arena_fit(clippo_rt *rt, model_arena *a, const size_t *need
     int64_t shape[1] = {(int64_t)(need[i] / sizeof(float))};
     clippo_status st = clippo_tensor_alloc(rt, &a->pools[i], CLIPPO_F32, 1, shape, err);
     if (i >= a->npools) a->npools = i + 1;
-    if (st) return clippo_error_prefix(err, "activation arena: ");
+    if (st) return clippo_error_prefix(err, "activation arena");
   }
   return CLIPPO_OK;
 }
@@ -324,8 +324,8 @@ static clippo_status plan_new(clippo_model *m, int training, size_t batch, clipp
   }
   if (st) {
     plan_destroy(p);
-    clippo_error_prefix(
-        err, "planning the %s of %zu inputs: ", training ? "training step" : "forward", batch);
+    clippo_error_prefix(err, "planning the %s of %zu inputs",
+                        training ? "training step" : "forward", batch);
     return st;
   }
   *out = p;
@@ -422,7 +422,7 @@ clippo_status model_train_plan_forward(clippo_model *m, const clippo_tensor *inp
   if (!st) st = clippo_graph_bind(p->g, p->ext_z, z, err);
   if (!st) st = clippo_graph_run(p->g, 0, p->fwd_steps, err);
   t->act_bytes = arena_bytes(&t->arena);
-  if (st) return clippo_error_prefix(err, "training forward: ");
+  if (st) return clippo_error_prefix(err, "training forward");
   t->count = count;
   t->last = p;
   return CLIPPO_OK;
@@ -436,7 +436,7 @@ clippo_status model_train_plan_backward(clippo_model *m, const clippo_tensor *dz
     st = clippo_fail(err, CLIPPO_E_ARG, "the training forward's activations were released");
   if (!st) st = clippo_graph_bind(p->g, p->ext_dz, dz, err);
   if (!st) st = clippo_graph_run(p->g, p->fwd_steps, clippo_graph_step_count(p->g), err);
-  if (st) return clippo_error_prefix(err, "backward: ");
+  if (st) return clippo_error_prefix(err, "backward");
   return CLIPPO_OK;
 }
 

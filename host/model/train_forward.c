@@ -202,7 +202,7 @@ clippo_status model_train_grads(clippo_model *m, clippo_error *err) {
     const clippo_tensor *p = &m->params[i].value;
     st = clippo_tensor_alloc(m->rt, &t->grads[i], CLIPPO_F32, p->ndim, p->shape, err);
     if (st == CLIPPO_OK) st = clippo_tensor_fill(m->rt, &t->grads[i], 0.0f, err);
-    if (st != CLIPPO_OK) clippo_error_prefix(err, "gradient of %s: ", m->params[i].name);
+    if (st != CLIPPO_OK) clippo_error_prefix(err, "gradient of %s", m->params[i].name);
   }
   if (st == CLIPPO_OK) st = bind_grads(m, err);
   if (st != CLIPPO_OK) {
@@ -239,7 +239,7 @@ clippo_status clippo_model_zero_grads(clippo_model *m, clippo_error *err) {
   if (!t || !t->grads) return model_train_grads(m, err); /* allocated zeroed */
   for (size_t i = 0; i < m->nparams; i++) {
     clippo_status st = clippo_tensor_fill(m->rt, &t->grads[i], 0.0f, err);
-    if (st) return clippo_error_prefix(err, "zeroing the gradient of %s: ", m->params[i].name);
+    if (st) return clippo_error_prefix(err, "zeroing the gradient of %s", m->params[i].name);
   }
   return CLIPPO_OK;
 }
@@ -259,7 +259,7 @@ clippo_status clippo_model_download_params(clippo_model *m, clippo_params *out, 
       clippo_array_free(&a);
     if (st != CLIPPO_OK) {
       clippo_params_free(out);
-      return clippo_error_prefix(err, "downloading parameter %s: ", m->params[i].name);
+      return clippo_error_prefix(err, "downloading parameter %s", m->params[i].name);
     }
   }
   return CLIPPO_OK;
@@ -274,7 +274,7 @@ clippo_status clippo_model_params_changed(clippo_model *m, clippo_error *err) {
     for (size_t i = 0; i < 3; i++) {
       clippo_status st = clippo_op_copy2d(m->rt, ws[i], W, 0, &a->wqkv, 3 * W, i * W, W, W, err);
       if (!st) st = clippo_op_copy2d(m->rt, bs[i], W, 0, &a->bqkv, 3 * W, i * W, 1, W, err);
-      if (st) return clippo_error_prefix(err, "refreshing the fused QKV of block %d: ", l);
+      if (st) return clippo_error_prefix(err, "refreshing the fused QKV of block %d", l);
     }
   }
   for (size_t i = 0; i < m->nparams; i++)
@@ -349,7 +349,7 @@ clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, mod
   for (int i = 0; !st && i < 5; i++) st = model_alloc2(al, &a->nw[i], cap, W, err);
   if (!st) st = model_alloc2(al, &a->nm, cap, M, err);
   if (!st) st = model_alloc2(al, &a->nout, cap, od, err);
-  if (st) return clippo_error_prefix(err, "training activations for %zu inputs: ", cap);
+  if (st) return clippo_error_prefix(err, "training activations for %zu inputs", cap);
   return CLIPPO_OK;
 }
 
@@ -504,7 +504,7 @@ clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *i
   }
   TRY(acts_views(m, count, err));
   clippo_status st = model_train_forward_run(m, &t->acts, &in_v, count, &z_v, err);
-  if (st) return clippo_error_prefix(err, "training forward: ");
+  if (st) return clippo_error_prefix(err, "training forward");
   t->count = count;
   return CLIPPO_OK;
 }

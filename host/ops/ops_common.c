@@ -165,7 +165,7 @@ clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, 
                        a->failed_at, clippo_cl_error_name(a->rc), rt->info.name);
   if (clippo_graph_recording(rt)) {
     clippo_status st = clippo_graph_note_args(rt, a->k, a->rec, a->next, err);
-    if (st) return clippo_error_prefix(err, "%s: ", kname);
+    if (st) return clippo_error_prefix(err, "%s", kname);
   }
   return CLIPPO_OK;
 }

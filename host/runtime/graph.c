@@ -479,7 +479,7 @@ clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_e
       }
     } else {
       clippo_status st = s->fn(rt, s->tensors, s->blob, err);
-      if (st) return clippo_error_prefix(err, "recorded step %zu: ", i);
+      if (st) return clippo_error_prefix(err, "recorded step %zu", i);
     }
   }
   return CLIPPO_OK;
