@@ -307,18 +307,6 @@ static void test_softmax_topk(void **state) {
   }
 }
 
-static void test_progress(void **state) {
-  (void)state;
-  char buf[256];
-  clippo_progress_format(buf, sizeof buf, 50, 200, 10.0, 10);
-  assert_non_null(strstr(buf, "50/200"));
-  assert_non_null(strstr(buf, "5.0 img/s"));
-  assert_non_null(strstr(buf, "ETA 0:30"));
-  assert_non_null(strstr(buf, "[==>"));
-  clippo_progress_format(buf, sizeof buf, 0, 10, 0.0, 0);
-  assert_non_null(strstr(buf, "ETA --:--"));
-}
-
 /* ---- IDX ----------------------------------------------------------------------------------- */
 
 static void test_idx(void **state) {
@@ -894,7 +882,6 @@ int main(void) {
       cmocka_unit_test(test_classes),
       cmocka_unit_test(test_class_embedding),
       cmocka_unit_test(test_softmax_topk),
-      cmocka_unit_test(test_progress),
       cmocka_unit_test(test_idx),
       cmocka_unit_test(test_fashion_mnist_files),
       cmocka_unit_test(test_identity),

@@ -1,7 +1,6 @@
 /* Opening the device, the model and the font for the model subcommands. */
 #include "cli_model.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +8,6 @@
 #include "cli_paths.h"
 #include "cli_progress.h"
 #include "cli_util.h"
-
-/* Largest text file read (one text per line). */
-#define CLI_MAX_TEXT_FILE ((size_t)1 << 28)
 
 const char *cli_default_model(const char *cmd, char *buf, size_t cap) {
   const char *env = getenv("CLIPPO_MODEL");
@@ -76,89 +72,4 @@ void cli_warn_font(const char *cmd, const clippo_model *model, const clippo_font
             "clippo %s: warning: the model was trained with font '%s' but '%s' is loaded; texts "
             "will not look like its training data (use --font)\n",
             cmd, want, have);
-}
-
-int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **lens, size_t *n) {
-  *lines = NULL;
-  *lens = NULL;
-  *n = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "clippo %s: error: cannot open text file %s: %s\n", cmd, path, strerror(errno));
-    return 1;
-  }
-  size_t cap = 0, size = 0;
-  char *data = NULL;
-  char chunk[65536];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (size + got > CLI_MAX_TEXT_FILE) { /* e.g. /dev/zero: fail before memory runs out */
-      free(data);
-      fclose(f);
-      fprintf(stderr, "clippo %s: error: text file %s is larger than %zu bytes\n", cmd, path,
-              (size_t)CLI_MAX_TEXT_FILE);
-      return 1;
-    }
-    if (size + got + 1 > cap) {
-      cap = (size + got + 1) * 2;
-      char *d = realloc(data, cap);
-      if (!d) {
-        free(data);
-        fclose(f);
-        fprintf(stderr, "clippo %s: error: out of memory reading %s\n", cmd, path);
-        return 1;
-      }
-      data = d;
-    }
-    memcpy(data + size, chunk, got);
-    size += got;
-  }
-  int bad = ferror(f), saved = errno;
-  fclose(f);
-  if (bad) {
-    free(data);
-    fprintf(stderr, "clippo %s: error: cannot read text file %s: %s\n", cmd, path, strerror(saved));
-    return 1;
-  }
-  size_t count = 0;
-  for (size_t i = 0; i < size; i++) count += data[i] == '\n';
-  if (size > 0 && data[size - 1] != '\n') count++;
-  char **ls = calloc(count ? count : 1, sizeof *ls);
-  size_t *ns = calloc(count ? count : 1, sizeof *ns);
-  if (!ls || !ns) {
-    free(ls);
-    free(ns);
-    free(data);
-    fprintf(stderr, "clippo %s: error: out of memory reading %s\n", cmd, path);
-    return 1;
-  }
-  size_t start = 0, k = 0;
-  for (size_t i = 0; i <= size && k < count; i++) {
-    if (i == size || data[i] == '\n') {
-      size_t len = i - start;
-      if (len > 0 && data[start + len - 1] == '\r') len--;
-      ls[k] = malloc(len + 1);
-      if (!ls[k]) {
-        cli_free_lines(ls, ns, k);
-        free(data);
-        fprintf(stderr, "clippo %s: error: out of memory reading %s\n", cmd, path);
-        return 1;
-      }
-      memcpy(ls[k], data + start, len);
-      ls[k][len] = '\0';
-      ns[k++] = len;
-      start = i + 1;
-    }
-  }
-  free(data);
-  *lines = ls;
-  *lens = ns;
-  *n = count;
-  return 0;
-}
-
-void cli_free_lines(char **lines, size_t *lens, size_t n) {
-  for (size_t i = 0; i < n; i++) free(lines[i]);
-  free(lines);
-  free(lens);
 }

@@ -30,11 +30,4 @@ int cli_open_font(const char *cmd, const char *const *paths, size_t n, const cli
 /** Warns on stderr (for cmd) when the model records a font other than the one loaded. */
 void cli_warn_font(const char *cmd, const clippo_model *model, const clippo_font *font);
 
-/** Reads a UTF-8 text file as one text per line ('\n'; a trailing '\r' is dropped; no final
- * empty line). Returns 0 with malloc'ed arrays (free with cli_free_lines), or 1 after printing. */
-int cli_read_lines(const char *cmd, const char *path, char ***lines, size_t **lens, size_t *n);
-
-/** Frees what cli_read_lines returned. */
-void cli_free_lines(char **lines, size_t *lens, size_t n);
-
 #endif

@@ -1,4 +1,4 @@
-/* Shared task helpers: hashing, a string map, the cache folder, progress lines. */
+/* Shared task helpers: hashing, a string map, the cache folder. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,36 +93,4 @@ void clippo_cache_dir(char *dir, size_t cap) {
   clippo_error err;
   /* the runtime's settings are the one reader of the environment */
   if (clippo_settings_from_env(&s, &err) == CLIPPO_OK) snprintf(dir, cap, "%s", s.cache_dir);
-}
-
-void clippo_progress_format(char *buf, size_t cap, size_t done, size_t total, double elapsed_s,
-                            int bar_width) {
-  if (!cap) return;
-  char bar[128] = "";
-  if (bar_width > 0) {
-    if (bar_width > 100) bar_width = 100;
-    size_t fill = total ? (size_t)((double)bar_width * (double)done / (double)total) : 0;
-    if (fill > (size_t)bar_width) fill = (size_t)bar_width;
-    size_t o = 0;
-    bar[o++] = '[';
-    for (size_t i = 0; i < (size_t)bar_width; i++)
-      bar[o++] = i < fill ? '=' : (i == fill && done < total ? '>' : ' ');
-    bar[o++] = ']';
-    bar[o++] = ' ';
-    bar[o] = '\0';
-  }
-  double rate = elapsed_s > 0 ? (double)done / elapsed_s : 0.0;
-  char eta[32] = "--:--";
-  if (rate > 0 && total >= done) {
-    double left = (double)(total - done) / rate;
-    if (left < 1e7) {
-      long s = (long)(left + 0.5);
-      if (s >= 3600)
-        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-      else
-        snprintf(eta, sizeof eta, "%ld:%02ld", s / 60, s % 60);
-    }
-  }
-  int pct = total ? (int)(100.0 * (double)done / (double)total) : 100;
-  snprintf(buf, cap, "%s%zu/%zu (%d%%)  %.1f img/s  ETA %s", bar, done, total, pct, rate, eta);
 }

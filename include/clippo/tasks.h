@@ -487,10 +487,6 @@ clippo_status clippo_retrieval_recall(const float *zi, size_t n_images, const fl
                                       size_t pairs, const size_t *image_of, size_t dim,
                                       clippo_recall *out, clippo_error *err);
 
-/** Progress line "[=====>    ]  123/1000  45.6 img/s  ETA 0:19" (bar_width 0: no bar). */
-void clippo_progress_format(char *buf, size_t cap, size_t done, size_t total, double elapsed_s,
-                            int bar_width);
-
 #ifdef __cplusplus
 }
 #endif
