@@ -110,12 +110,13 @@ static void check_inference(clippo_model *m, test_rng *rng) {
 
   clippo_plan_info info;
   clippo_plan_get_info(p, &info);
-  print_message("[ plan     ] batch %zu: %zu steps (%zu kernel launches), %zu activations of "
-                "%llu bytes in an arena of %llu bytes\n",
-                info.batch, info.steps, info.kernel_steps, info.buffers, info.activation_bytes,
-                info.arena_bytes);
+  print_message("[ plan     ] batch %zu: %zu steps (%zu kernel launches, %zu arguments), %zu "
+                "activations of %llu bytes in an arena of %llu bytes\n",
+                info.batch, info.steps, info.kernel_steps, info.kernel_args, info.buffers,
+                info.activation_bytes, info.arena_bytes);
   assert_int_equal(info.batch, b);
   assert_true(info.kernel_steps > 0 && info.kernel_steps < info.steps); /* GEMMs are calls */
+  assert_true(info.kernel_args > 2 * info.kernel_steps); /* each has a tensor: buffer + offset */
   assert_true(info.buffers > 4);
   assert_true(info.arena_bytes > 0);
   assert_true(info.arena_bytes < info.activation_bytes);

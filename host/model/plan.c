@@ -178,6 +178,7 @@ static clippo_status plan_layout(clippo_plan *p, clippo_error *err) {
   p->info.batch = p->batch;
   p->info.steps = nsteps;
   p->info.kernel_steps = clippo_graph_kernel_steps(p->g);
+  p->info.kernel_args = clippo_graph_kernel_args(p->g);
   p->info.buffers = p->nbufs;
   p->info.activation_bytes = sum;
   p->info.arena_bytes = 0;

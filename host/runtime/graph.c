@@ -58,7 +58,7 @@ struct clippo_graph {
   graph_slot *slots;
   size_t nslots, cap_slots;
   graph_step *steps;
-  size_t nsteps, cap_steps, nkernels;
+  size_t nsteps, cap_steps, nkernels, nargs; /* nargs: of the kernel steps */
   graph_pending *pending;
   size_t npending, cap_pending;
   int failed; /* a recording hook failed: the steps are incomplete */
@@ -163,6 +163,8 @@ void clippo_graph_end(clippo_graph *g) {
 size_t clippo_graph_step_count(const clippo_graph *g) { return g->nsteps; }
 
 size_t clippo_graph_kernel_steps(const clippo_graph *g) { return g->nkernels; }
+
+size_t clippo_graph_kernel_args(const clippo_graph *g) { return g->nargs; }
 
 size_t clippo_graph_slot_count(const clippo_graph *g) { return g->nslots; }
 
@@ -376,6 +378,7 @@ clippo_status clippo_graph_record_launch(clippo_rt *rt, cl_kernel k, cl_uint dim
   }
   g->nsteps++;
   g->nkernels++;
+  g->nargs += nargs;
   g->failed = 0;
   return CLIPPO_OK;
 }

@@ -44,6 +44,9 @@ size_t clippo_graph_step_count(const clippo_graph *g);
 /** Kernel launches among the steps (the rest are calls into the GEMM layer). */
 size_t clippo_graph_kernel_steps(const clippo_graph *g);
 
+/** Arguments of those kernel launches, all set at recording (slots again when bound). */
+size_t clippo_graph_kernel_args(const clippo_graph *g);
+
 /** 1 and *slot when t (or a view of it) is a slot's stand-in, else 0. */
 int clippo_graph_slot_of(const clippo_graph *g, const clippo_tensor *t, size_t *slot);
 

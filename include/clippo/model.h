@@ -72,10 +72,11 @@ typedef struct clippo_plan clippo_plan;
 
 /** What a plan holds. */
 typedef struct clippo_plan_info {
-  size_t batch;                        /* inputs per run */
-  size_t steps;                        /* recorded steps (kernel launches + GEMM calls) */
-  size_t kernel_steps;                 /* of which kernel launches */
-  size_t buffers;                      /* activation buffers placed in the arena */
+  size_t batch;        /* inputs per run */
+  size_t steps;        /* recorded steps (kernel launches + GEMM calls) */
+  size_t kernel_steps; /* of which kernel launches */
+  size_t kernel_args;  /* their arguments: set once here, at every call by the unplanned path */
+  size_t buffers;      /* activation buffers placed in the arena */
   unsigned long long activation_bytes; /* their sizes summed: what one buffer each would take */
   unsigned long long arena_bytes;      /* the arena they share by lifetime */
 } clippo_plan_info;
