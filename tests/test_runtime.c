@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_devices_list(void **state) {
@@ -133,6 +135,26 @@ static void cache_on_device(clippo_rt *rt0, void *user) {
   setenv("CLIPPO_CACHE_DIR", dir, 1);
   clippo_error err;
 
+  /* temporary files of cache writers that died (a dead pid; the older ".tmp.<pid>" form too)
+   * are swept by the next write; a live writer's and other files are kept */
+  assert_int_equal(mkdir(dir, 0755), 0);
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  assert_true(dead > 0);
+  assert_int_equal(waitpid(dead, NULL, 0), dead);
+  char stale[3][1200], kept[2][1200];
+  snprintf(stale[0], sizeof stale[0], "%s/0123.clbin.tmp-%ld-0badf00d", dir, (long)dead);
+  snprintf(stale[1], sizeof stale[1], "%s/4567.clbin.tmp.%ld", dir, (long)dead);
+  snprintf(stale[2], sizeof stale[2], "%s/89ab.clbin.tmp-%ld-00000001", dir, (long)dead);
+  snprintf(kept[0], sizeof kept[0], "%s/0123.clbin.tmp-1-0badf00d", dir); /* pid 1 runs */
+  snprintf(kept[1], sizeof kept[1], "%s/notes.txt.tmp-%ld-0badf00d", dir, (long)dead);
+  for (int i = 0; i < 5; i++) {
+    FILE *f = fopen(i < 3 ? stale[i] : kept[i - 3], "wb");
+    assert_non_null(f);
+    fputs("partial", f);
+    fclose(f);
+  }
+
   /* cold: compiled from source, one entry written */
   clippo_rt *rt = NULL;
   TEST_OK(clippo_rt_create(&rt, spec, &err), &err);
@@ -142,6 +164,12 @@ static void cache_on_device(clippo_rt *rt0, void *user) {
   double cold = rt->build_seconds;
   clippo_rt_destroy(rt);
   assert_int_equal(count_cache_files(dir), 1);
+  for (int i = 0; i < 3; i++)
+    if (test_file_exists(stale[i])) fail_msg("stale temporary file %s not removed", stale[i]);
+  for (int i = 0; i < 2; i++) {
+    if (!test_file_exists(kept[i])) fail_msg("%s removed", kept[i]);
+    unlink(kept[i]);
+  }
 
   /* warm: loaded from the cache */
   TEST_OK(clippo_rt_create(&rt, spec, &err), &err);

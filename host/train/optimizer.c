@@ -275,8 +275,6 @@ clippo_status clippo_optimizer_create(clippo_rt *rt, const clippo_opt_config *cf
 
 int64_t clippo_optimizer_count(const clippo_optimizer *o) { return o->count; }
 
-const clippo_opt_config *clippo_optimizer_config(const clippo_optimizer *o) { return &o->cfg; }
-
 /* ---- global norm --------------------------------------------------------------------------- */
 
 static clippo_status norm_into(clippo_rt *rt, clippo_tensor *const *x, size_t n,
@@ -457,7 +455,8 @@ static void make_consts(const clippo_opt_config *cfg, int64_t count, float gnorm
   s->decay = d < cfg->beta2_cap ? d : cfg->beta2_cap;
   s->omd = 1.0f - s->decay;
   s->has_mom = cfg->momentum != 0.0;
-  /* the weakly typed decay meets a bfloat16 state: it becomes bfloat16 itself */
+  /* the weakly typed decay meets a bfloat16 state: it becomes bfloat16 itself (the product with
+   * the state then stays float32 in the kernel, as XLA computes it) */
   s->mom_b = clippo_bf16_to_float(clippo_float_to_bf16((float)cfg->momentum));
   s->mom_1mb = (float)(1.0 - cfg->momentum);
   s->b1 = (float)cfg->b1;

@@ -192,10 +192,6 @@ clippo_status clippo_rt_launch(clippo_rt *rt, cl_kernel k, cl_uint dims, const s
 /** Waits for all queued work; reports asynchronous failures. */
 clippo_status clippo_rt_finish(clippo_rt *rt, clippo_error *err);
 
-/** The embedded source of kernels/<file> with includes expanded, or NULL. (*len gets the length.)
- */
-const char *clippo_kernel_source_get(const char *file, size_t *len);
-
 /** The name of the i-th file of kernels/ embedded in the library ("activation.cl", "common.h"...,
  * in name order), or NULL when i is past the last; *text and *len (each may be NULL) get its
  * source as written (includes not expanded). */

@@ -4,7 +4,7 @@
  * kernels/loss.cl, host/ops/loss.c, reference in clippo/ref.h).
  *
  * Device code: kernels/optimizer.cl (host/train/optimizer.c); plain C reference in
- * host/ops/ref/optimizer_ref.c. */
+ * host/ops/ref/optimizer_ref.c (Adafactor). */
 #ifndef CLIPPO_TRAIN_H
 #define CLIPPO_TRAIN_H
 
@@ -130,9 +130,6 @@ void clippo_optimizer_free(clippo_optimizer *o);
 /** The number of updates done so far (the schedule's step of the next update). */
 int64_t clippo_optimizer_count(const clippo_optimizer *o);
 
-/** The optimizer's config. */
-const clippo_opt_config *clippo_optimizer_config(const clippo_optimizer *o);
-
 /** Global L2 norm of n device float32 tensors (partial sums on the device, the rest in double on
  * the host). Blocks. */
 clippo_status clippo_global_norm(clippo_rt *rt, clippo_tensor *const *x, size_t n, double *norm,
@@ -157,11 +154,13 @@ clippo_status clippo_optimizer_export(clippo_optimizer *o, clippo_params *out, c
 clippo_status clippo_optimizer_import(clippo_optimizer *o, const clippo_params *in,
                                       clippo_error *err);
 
-/** Float32 host reference of one clippo_optimizer_step on host arrays (same arithmetic order),
- * for the tests. params[i] (float32) are updated in place; grads[i] float32 of the same shapes;
- * state holds named arrays as clippo_optimizer_export writes them (missing ones are created
- * zeroed; "count" is read and incremented). stats may be NULL. */
-clippo_status clippo_ref_optimizer_step(const clippo_opt_config *cfg, size_t n,
+/** Float32 host reference of one Adafactor clippo_optimizer_step on host arrays (same arithmetic
+ * order; checked against big_vision itself by tests/test_bigvision_adafactor.c), for the tests.
+ * cfg->kind must be CLIPPO_OPT_ADAFACTOR (else CLIPPO_E_UNSUPPORTED). params[i] (float32) are
+ * updated in place; grads[i] float32 of the same shapes; state holds named arrays as
+ * clippo_optimizer_export writes them (missing ones are created zeroed; "count" is read and
+ * incremented). stats may be NULL. */
+clippo_status clippo_ref_adafactor_step(const clippo_opt_config *cfg, size_t n,
                                         const char *const *names, clippo_array *params,
                                         const clippo_array *grads, clippo_params *state,
                                         clippo_opt_stats *stats, clippo_error *err);
