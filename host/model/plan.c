@@ -104,9 +104,10 @@ static size_t lowest_fit(const plan_buf *bufs, size_t placed, const plan_buf *b,
   return at + b->bytes <= cap ? at : SIZE_MAX;
 }
 
-/* Places bufs (sorted here) in pools of at most cap bytes; need[] gets each pool's size. */
-static clippo_status place(plan_buf *bufs, size_t n, size_t cap, size_t *need, size_t *npools,
-                           clippo_error *err) {
+/* Places bufs (sorted here) in pools of at most cap bytes; need[] gets each pool's size. dev names
+ * the device in errors. */
+static clippo_status place(plan_buf *bufs, size_t n, size_t cap, const char *dev, size_t *need,
+                           size_t *npools, clippo_error *err) {
   qsort(bufs, n, sizeof *bufs, by_size_desc);
   const plan_buf **live = malloc((n ? n : 1) * sizeof *live);
   if (!live) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory planning activations");
@@ -116,9 +117,9 @@ static clippo_status place(plan_buf *bufs, size_t n, size_t cap, size_t *need, s
     plan_buf *b = &bufs[i];
     if (b->bytes > cap) {
       st = clippo_fail(err, CLIPPO_E_DEVICE,
-                       "an activation of %zu bytes exceeds the device's largest buffer (%zu "
-                       "bytes): try a smaller batch",
-                       b->bytes, cap);
+                       "an activation needs %zu bytes, more than device '%s' allows in one buffer "
+                       "(%zu bytes): try a smaller --batch-size",
+                       b->bytes, dev, cap);
       break;
     }
     size_t p = 0, at = SIZE_MAX;
@@ -126,9 +127,9 @@ static clippo_status place(plan_buf *bufs, size_t n, size_t cap, size_t *need, s
     if (at == SIZE_MAX) {
       if (*npools == MODEL_ARENA_POOLS) {
         st = clippo_fail(err, CLIPPO_E_DEVICE,
-                         "activations need more than %d device buffers of %zu bytes: try a "
-                         "smaller batch",
-                         MODEL_ARENA_POOLS, cap);
+                         "the activations need more than %d buffers of %zu bytes on device '%s': "
+                         "try a smaller --batch-size",
+                         MODEL_ARENA_POOLS, cap, dev);
         break;
       }
       need[*npools] = 0;
@@ -174,7 +175,7 @@ static clippo_status plan_layout(clippo_plan *p, clippo_error *err) {
   unsigned long long limit = rt->info.max_alloc ? rt->info.max_alloc : 1ull << 62;
   if (limit > 0xFFFFF000ull * sizeof(float)) limit = 0xFFFFF000ull * sizeof(float);
   size_t cap = (size_t)limit / PLAN_ALIGN * PLAN_ALIGN;
-  TRY(place(p->bufs, p->nbufs, cap, p->need, &p->npools, err));
+  TRY(place(p->bufs, p->nbufs, cap, rt->info.name, p->need, &p->npools, err));
   p->info.batch = p->batch;
   p->info.steps = nsteps;
   p->info.kernel_steps = clippo_graph_kernel_steps(p->g);
