@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli_paths.h"
+#include "cli_shard.h"
 #include "cli_util.h"
 
 /* Files embedded per call (the model batches inside). */
@@ -103,6 +104,13 @@ static clippo_status drain_chunk(size_t c0, size_t nc, size_t dim, const float *
 clippo_status cli_embed_files(clippo_task_model *tm, const char *const *files, size_t n,
                               int skip_bad, cli_progress *progress, const cli_image_sink *sink,
                               size_t *skipped, clippo_error *err) {
+  return cli_embed_files_on(NULL, tm, files, n, skip_bad, progress, sink, skipped, err);
+}
+
+clippo_status cli_embed_files_on(const clippo_dist *d, clippo_task_model *tm,
+                                 const char *const *files, size_t n, int skip_bad,
+                                 cli_progress *progress, const cli_image_sink *sink,
+                                 size_t *skipped, clippo_error *err) {
   *skipped = 0;
   float *z = malloc(CHUNK * tm->dim * sizeof *z);
   unsigned char *ok = malloc(CHUNK);
@@ -111,7 +119,7 @@ clippo_status cli_embed_files(clippo_task_model *tm, const char *const *files, s
   if (!z || !ok || !ferr) st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   for (size_t c0 = 0; !st && c0 < n; c0 += CHUNK) {
     size_t nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-    st = clippo_embed_image_files(tm, files + c0, nc, 0, z, ok, ferr, err);
+    st = cli_shard_embed_files(d, tm, files + c0, nc, 0, z, ok, ferr, err);
     if (!st) st = drain_chunk(c0, nc, tm->dim, z, ok, ferr, skip_bad, progress, sink, skipped, err);
     if (!st) cli_progress_update(progress, c0 + nc);
   }

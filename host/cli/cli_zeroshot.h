@@ -5,6 +5,7 @@
 #define CLIPPO_CLI_ZEROSHOT_H
 
 #include "cli_progress.h"
+#include "clippo/dist.h"
 #include "clippo/tasks.h"
 
 /** Adds the classes of a comma-separated list or of a file (searched in the program's data
@@ -46,5 +47,12 @@ typedef struct cli_image_sink {
 clippo_status cli_embed_files(clippo_task_model *tm, const char *const *files, size_t n,
                               int skip_bad, cli_progress *progress, const cli_image_sink *sink,
                               size_t *skipped, clippo_error *err);
+
+/** cli_embed_files with each chunk's files split over the ranks of d (`mpirun clippo eval`; rank
+ * 0 calls it, see cli_shard.h); NULL d: one process. */
+clippo_status cli_embed_files_on(const clippo_dist *d, clippo_task_model *tm,
+                                 const char *const *files, size_t n, int skip_bad,
+                                 cli_progress *progress, const cli_image_sink *sink,
+                                 size_t *skipped, clippo_error *err);
 
 #endif

@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 
 #include "cli_model.h"
+#include "cli_mpi.h"
 #include "cli_paths.h"
 #include "cli_progress.h"
+#include "cli_shard.h"
 #include "cli_typographic.h"
 #include "cli_util.h"
 #include "cli_zeroshot.h"
@@ -92,6 +94,7 @@ typedef struct eval_args {
   char *owned_fonts;
   cli_typo_args typo;
   char model_buf[CLI_PATH_MAX], fm_images[CLI_PATH_MAX + 64], fm_labels[CLI_PATH_MAX + 64];
+  const clippo_dist *dist; /* `mpirun clippo eval`: the ranks that share the embedding */
 } eval_args;
 
 /* Checks the combination of options; 0 or 2 after a usage error. */
@@ -371,25 +374,24 @@ static void zs_add(zs_stats *s, const float *z, size_t label, size_t item, const
 }
 
 /* Zero-shot accuracy on IDX images, in chunks. */
-static clippo_status run_idx(clippo_task_model *tm, const eval_data *d, zs_stats *s,
-                             clippo_error *err) {
-  size_t n = (size_t)d->im.dims[0], per = (size_t)tm->image_size * (size_t)tm->image_size * 3;
+static clippo_status run_idx(const eval_args *a, clippo_task_model *tm, const eval_data *d,
+                             zs_stats *s, clippo_error *err) {
+  size_t n = (size_t)d->im.dims[0];
   int h = (int)d->im.dims[1], w = (int)d->im.dims[2], ch = d->im.ndim == 4 ? 3 : 1;
   size_t item = clippo_idx_item_size(&d->im);
-  float *inputs = malloc(CHUNK * per * sizeof *inputs), *z = malloc(CHUNK * tm->dim * sizeof *z);
-  clippo_status st = inputs && z ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+  float *z = malloc(CHUNK * tm->dim * sizeof *z);
+  clippo_status st = z ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
   cli_progress p;
   cli_progress_start(&p, "eval", "images", n, 0);
   for (size_t c0 = 0; !st && c0 < n; c0 += CHUNK) {
     size_t nc = n - c0 < CHUNK ? n - c0 : CHUNK;
-    st = clippo_pixels_to_inputs(d->im.data + c0 * item, nc, w, h, ch, tm->image_size, inputs, err);
-    if (!st) st = clippo_model_embed_images(tm->model, inputs, nc, CLIPPO_EMBED_Z, z, err);
+    /* split over the ranks of `mpirun clippo eval` */
+    st = cli_shard_embed_pixels(a->dist, tm, d->im.data + c0 * item, nc, w, h, ch, z, err);
     for (size_t i = 0; !st && i < nc; i++)
       zs_add(s, z + i * tm->dim, d->lb.data[c0 + i], c0 + i, NULL);
     if (!st) cli_progress_update(&p, c0 + nc);
   }
   cli_progress_finish(&p);
-  free(inputs);
   free(z);
   return st;
 }
@@ -410,8 +412,8 @@ static clippo_status run_folder(const eval_args *a, clippo_task_model *tm, const
   cli_progress p;
   cli_progress_start(&p, "eval", "images", d->files.count, 0);
   size_t skipped = 0;
-  clippo_status st =
-      cli_embed_files(tm, s->files, d->files.count, a->skip_bad, &p, &sink, &skipped, err);
+  clippo_status st = cli_embed_files_on(a->dist, tm, s->files, d->files.count, a->skip_bad, &p,
+                                        &sink, &skipped, err);
   cli_progress_finish(&p);
   if (!st && skipped) fprintf(stderr, "clippo eval: %zu file(s) skipped\n", skipped);
   if (!st && s->n == 0) st = clippo_fail(err, CLIPPO_E_FORMAT, "no image could be decoded");
@@ -531,7 +533,7 @@ static int eval_zeroshot(const eval_args *a, clippo_task_model *tm, const eval_d
                       source, a->json, 0);
   } else {
     if (!st) st = zs_init(&s, &clf, (size_t)a->examples, &err);
-    if (!st) st = a->idx_images ? run_idx(tm, d, &s, &err) : run_folder(a, tm, d, &s, &err);
+    if (!st) st = a->idx_images ? run_idx(a, tm, d, &s, &err) : run_folder(a, tm, d, &s, &err);
     if (!st && a->json) {
       if (report_json(d->name, &s, &d->cls, tmpl->count, source, a->model))
         st = clippo_fail(&err, CLIPPO_E_NOMEM, "out of memory writing JSON");
@@ -625,15 +627,15 @@ static int eval_retrieval(const eval_args *a, clippo_task_model *tm, const eval_
   cli_progress_start(&p, "eval", "images", ni, 0);
   cli_image_sink sink = {tsv_image, NULL, &ti};
   if (!st)
-    st = cli_embed_files(tm, (const char *const *)caps->images.items, ni, a->skip_bad, &p, &sink,
-                         &skipped, &err);
+    st = cli_embed_files_on(a->dist, tm, (const char *const *)caps->images.items, ni, a->skip_bad,
+                            &p, &sink, &skipped, &err);
   cli_progress_finish(&p);
   if (!st) keep_decoded(caps, &ti, remap, texts, img_of, &mi, &mt);
   if (!st && (mi == 0 || mt == 0)) st = clippo_fail(&err, CLIPPO_E_FORMAT, "nothing to evaluate");
   cli_progress_start(&p, "eval", "captions", mt, 0);
   for (size_t c0 = 0; !st && c0 < mt; c0 += CHUNK) {
     size_t nc = mt - c0 < CHUNK ? mt - c0 : CHUNK;
-    st = clippo_embed_texts_batched(tm, texts + c0, nc, zt + c0 * tm->dim, &err);
+    st = cli_shard_embed_texts(a->dist, tm, texts + c0, nc, zt + c0 * tm->dim, &err);
     if (!st) cli_progress_update(&p, c0 + nc);
   }
   cli_progress_finish(&p);
@@ -660,19 +662,43 @@ int clippo_cmd_eval(int argc, char **argv) {
   memset(&tm, 0, sizeof tm);
   clippo_templates tmpl = {0};
   clippo_error err;
+  clippo_error_clear(&err);
   int rc = parse_args(argc, argv, &a);
+  clippo_dist *dist = NULL; /* `mpirun -np R clippo eval`: rank 0 evaluates, all embed */
+  if (!rc && cli_dist_start("eval", &dist)) rc = 1;
+  a.dist = dist;
+  if (!rc && clippo_dist_rank(dist) > 0) {
+    rc = cli_shard_worker("eval", dist, a.model, a.device, a.fonts.items, a.fonts.n,
+                          (size_t)a.batch);
+    free(a.owned_fonts);
+    return cli_dist_end(dist, rc);
+  }
+  int ready = 0; /* the other ranks serve this one's requests until cli_shard_end */
+  if (dist && !rc) {
+    char dev[256];
+    const char *device = NULL; /* this rank's item of a --device list */
+    clippo_status st = cli_shard_device(dist, a.device, dev, sizeof dev, &device, &err);
+    if (!st)
+      st = cli_task_model_open("eval", a.model, device, a.fonts.items, a.fonts.n, (size_t)a.batch,
+                               &tm, &err);
+    if (clippo_dist_agree(dist, st, NULL, &err)) rc = cli_dist_report("eval", dist, &err);
+    ready = !rc;
+  }
   if (!rc) rc = load_data(&a, &d);
   if (!rc && !a.tsv) rc = cli_templates_load("eval", a.templates, a.canon, &tmpl);
-  if (!rc && cli_task_model_open("eval", a.model, a.device, a.fonts.items, a.fonts.n,
-                                 (size_t)a.batch, &tm, &err))
+  if (!rc && !dist &&
+      cli_task_model_open("eval", a.model, a.device, a.fonts.items, a.fonts.n, (size_t)a.batch, &tm,
+                          &err))
     rc = cli_report("eval", &err);
   if (!rc) {
     cli_warn_font("eval", tm.model, tm.font);
     rc = a.tsv ? eval_retrieval(&a, &tm, &d) : eval_zeroshot(&a, &tm, &d, &tmpl);
   }
+  if (ready && cli_shard_end(dist, rc > 0 ? CLIPPO_E_ARG : CLIPPO_OK, &err) && !rc)
+    rc = cli_dist_report("eval", dist, &err);
   clippo_templates_free(&tmpl);
   clippo_task_model_close(&tm);
   eval_data_free(&d);
   free(a.owned_fonts);
-  return rc < 0 ? 0 : rc;
+  return cli_dist_end(dist, rc < 0 ? 0 : rc);
 }

@@ -6,8 +6,10 @@
 
 #include "cli_interrupt.h"
 #include "cli_model.h"
+#include "cli_mpi.h"
 #include "cli_paths.h"
 #include "cli_progress.h"
+#include "cli_shard.h"
 #include "cli_util.h"
 #include "clippo/tasks.h"
 
@@ -64,6 +66,7 @@ typedef struct index_opts {
   int quiet;
   cli_list paths;
   char model_buf[CLI_PATH_MAX], model_abs[CLI_PATH_MAX], out_buf[CLI_PATH_MAX];
+  const clippo_dist *dist; /* `mpirun clippo index`: the ranks that share the embedding */
 } index_opts;
 
 /* Parses argv into o (o->paths.items has room for argc words). Returns 0 to go on, else the
@@ -126,8 +129,11 @@ static clippo_status job_open(const index_opts *o, index_job *j, clippo_error *e
   clippo_status st = clippo_index_check_file(o->out, err);
   if (st) return clippo_error_prefix(err, "--out");
   st = clippo_collect_images(o->paths.items, o->paths.n, &j->found, err);
+  char dev[256];
+  const char *device = NULL; /* this rank's item of a --device list */
+  if (!st) st = cli_shard_device(o->dist, o->device, dev, sizeof dev, &device, err);
   if (!st)
-    st = cli_task_model_open("index", o->model, o->device, NULL, 0, (size_t)o->batch, &j->tm, err);
+    st = cli_task_model_open("index", o->model, device, NULL, 0, (size_t)o->batch, &j->tm, err);
   if (!st)
     st = clippo_index_open_append(o->out, j->tm.identity, o->model, j->tm.dim, j->tm.image_size,
                                   &j->ix, err);
@@ -160,12 +166,14 @@ static clippo_status remove_gone(index_job *j, clippo_error *err) {
 static clippo_status embed_chunk(const index_opts *o, index_job *j, size_t c0, size_t n,
                                  clippo_error *err) {
   const char *const *paths = (const char *const *)j->plan.embed.items + c0;
-  size_t dim = j->tm.dim, m = 0, ngone = 0, b = (size_t)o->batch, s0 = 0;
+  /* a batch per rank at a time, split over the ranks */
+  size_t dim = j->tm.dim, m = 0, ngone = 0, s0 = 0;
+  size_t b = (size_t)o->batch * (size_t)clippo_dist_size(o->dist);
   clippo_status st = CLIPPO_OK;
   for (; !st && s0 < n && !cli_interrupt_signal(); s0 += b) {
     size_t ns = n - s0 < b ? n - s0 : b;
-    st = clippo_embed_image_files(&j->tm, paths + s0, ns, (int)o->threads, j->z + s0 * dim,
-                                  j->ok + s0, j->ferr + s0, err);
+    st = cli_shard_embed_files(o->dist, &j->tm, paths + s0, ns, (int)o->threads, j->z + s0 * dim,
+                               j->ok + s0, j->ferr + s0, err);
     for (size_t i = s0; !st && i < s0 + ns; i++) {
       int update = j->plan.is_update[c0 + i];
       if (!j->ok[i]) {
@@ -221,15 +229,25 @@ int clippo_cmd_index(int argc, char **argv) {
   if (!words) return cli_usage_error("index", "out of memory");
   o.paths = (cli_list){words, 0, (size_t)argc};
   int rc = parse_options(argc, argv, &o);
+  clippo_dist *dist = NULL; /* `mpirun -np R clippo index`: rank 0 indexes, all embed */
+  if (!rc && cli_dist_start("index", &dist)) rc = 1;
   if (rc) {
     free(words);
     return rc < 0 ? 0 : rc;
+  }
+  o.dist = dist;
+  if (clippo_dist_rank(dist) > 0) {
+    rc = cli_shard_worker("index", dist, o.model, o.device, NULL, 0, (size_t)o.batch);
+    free(words);
+    return cli_dist_end(dist, rc);
   }
   index_job j;
   memset(&j, 0, sizeof j);
   clippo_error err;
   clippo_error_clear(&err);
   clippo_status st = job_open(&o, &j, &err);
+  st = clippo_dist_agree(dist, st, NULL, &err); /* every rank ready, or all stop */
+  const int served = !st;                       /* the other ranks wait for cli_shard_end */
   if (!st) print_plan(&o, &j);
   cli_interrupt sigs; /* Ctrl-C / SIGTERM: finish the batch, commit, stop; twice: at once */
   cli_interrupt_install(&sigs);
@@ -247,13 +265,14 @@ int clippo_cmd_index(int argc, char **argv) {
     st = clippo_index_close(j.ix, &err);
     j.ix = NULL;
   }
+  if (served) st = cli_shard_end(dist, st, &err); /* the other ranks are done too */
   if (st) {
-    rc = cli_report("index", &err);
+    rc = cli_dist_report("index", dist, &err);
   } else if (stopped) {
     fprintf(stderr, "clippo index: interrupted; run the same command again to resume\n");
     rc = cli_interrupt_exit_code();
   }
   job_free(&j);
   free(words);
-  return rc;
+  return cli_dist_end(dist, rc);
 }

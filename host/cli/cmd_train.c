@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli_interrupt.h"
+#include "cli_mpi.h"
 #include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/train.h"
@@ -372,7 +373,8 @@ static int report_interrupted(const clippo_train_opts *o, const train_args *a,
 
 /* Runs the training with Ctrl-C / SIGTERM caught; the exit status. */
 static int run(clippo_train_opts *o, const train_args *a) {
-  progress_state ps = {a->quiet, isatty(2), 0, 1};
+  const int quiet = a->quiet || clippo_dist_rank(o->dist) > 0; /* rank 0 speaks for all */
+  progress_state ps = {quiet, isatty(2), 0, 1};
   clippo_train_result res;
   clippo_error err;
   clippo_error_clear(&err);
@@ -383,11 +385,13 @@ static int run(clippo_train_opts *o, const train_args *a) {
   clippo_status st = clippo_train_run(o, on_progress, &ps, &res, &err);
   cli_interrupt_restore(&sigs);
   if (ps.open_line) fputc('\n', stderr);
-  if (st != CLIPPO_OK) return cli_report("train", &err);
-  if (res.stopped) return report_interrupted(o, a, &res);
-  if (!a->quiet) {
+  if (st != CLIPPO_OK) return cli_dist_report("train", o->dist, &err);
+  if (res.stopped) return quiet ? cli_interrupt_exit_code() : report_interrupted(o, a, &res);
+  if (!quiet) {
     printf("trained %lld steps: loss %.6f -> %.6f\n", (long long)res.steps_done, res.first_loss,
            res.last_loss);
+    if (clippo_dist_size(o->dist) > 1)
+      printf("ranks: %d, exchanging data: %.1f s\n", clippo_dist_size(o->dist), res.comm_s);
     if (res.saved[0]) printf("checkpoint: %s\n", res.saved);
     if (res.plot[0]) printf("loss plot: %s\n", res.plot);
   }
@@ -407,5 +411,8 @@ int clippo_cmd_train(int argc, char **argv) {
       (rc = apply_settings(&a, &o)) || (rc = check_options(&o)))
     return rc;
   if (cli_train_data_defaults("train", &o) != 0) return 1;
-  return run(&o, &a);
+  clippo_dist *dist = NULL; /* the ranks of `mpirun -np R clippo train` */
+  if (cli_dist_start("train", &dist)) return 1;
+  o.dist = dist;
+  return cli_dist_end(dist, run(&o, &a));
 }

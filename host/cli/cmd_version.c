@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_util.h"
+#include "clippo/dist.h"
 
 #ifndef CLIPPO_VERSION
 #define CLIPPO_VERSION "0.1.0"
@@ -28,5 +29,7 @@ int clippo_cmd_version(int argc, char **argv) {
   H5get_libversion(&maj, &min, &rel);
   printf("clippo %s\n", CLIPPO_VERSION);
   printf("built with: HDF5 %u.%u.%u, CLBlast, OpenCL C 1.2 kernels\n", maj, min, rel);
+  char mpi[256];
+  printf("MPI: %s\n", clippo_dist_mpi_version(mpi, sizeof mpi));
   return 0;
 }

@@ -22,6 +22,7 @@
 #include "clippo/model.h"
 #include "clippo/ops.h"
 #include "clippo/train.h"
+#include "train/train_dist.h"
 
 #define TRY(x)                                                                                     \
   do {                                                                                             \
@@ -57,6 +58,9 @@ typedef struct trainer {
   char *opts_json;
   char last_ckpt[CLIPPO_TRAIN_PATH];
   char device_name[200]; /* JSON-safe copy of the device name */
+  train_dist dist;       /* the ranks of a data-parallel run; B above is this rank's share */
+  size_t Bg;             /* the global batch */
+  int writer;            /* 1 on the rank that writes the checkpoint, log and plot (rank 0) */
 } trainer;
 
 static double now_s(void) {
@@ -91,6 +95,12 @@ static clippo_tensor rows(const clippo_tensor *t, size_t r0, size_t n, size_t w)
 /* ---- checkpoints --------------------------------------------------------------------------- */
 
 static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error *err) {
+  TRY(train_dist_check(&tr->dist, tr->rt, tr->params, tr->nparams, "at the checkpoint", err));
+  if (!tr->writer) { /* rank 0 writes it; the others hold the same state */
+    snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
+    tr->saved_step = tr->step;
+    return CLIPPO_OK;
+  }
   clippo_checkpoint ck;
   memset(&ck, 0, sizeof ck);
   ck.cfg = tr->cfg;
@@ -273,10 +283,15 @@ static clippo_status check_output_dir(const char *path, const char *what, clippo
 static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *err) {
   const clippo_train_opts *o = tr->o;
   tr->saved_step = -1;
-  TRY(check_output_dir(o->save, "checkpoint", err));
-  TRY(check_output_dir(o->log, "metrics log", err));
-  TRY(check_output_dir(o->plot, "loss plot", err));
-  TRY(clippo_rt_create(&tr->rt, o->device[0] ? o->device : NULL, err));
+  tr->writer = clippo_dist_rank(o->dist) == 0;
+  if (tr->writer) {
+    TRY(check_output_dir(o->save, "checkpoint", err));
+    TRY(check_output_dir(o->log, "metrics log", err));
+    TRY(check_output_dir(o->plot, "loss plot", err));
+  }
+  char device[sizeof o->device]; /* this rank's item of a list of devices */
+  TRY(clippo_dist_device(o->dist, o->device, device, sizeof device, err));
+  TRY(clippo_rt_create(&tr->rt, device[0] ? device : NULL, err));
   size_t k = 0;
   for (const char *c = tr->rt->info.name; *c && k + 1 < sizeof tr->device_name; c++)
     if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20) tr->device_name[k++] = *c;
@@ -303,19 +318,23 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   if (st == CLIPPO_OK) st = open_data(tr, err);
   size_t n = st == CLIPPO_OK ? clippo_dataset_size(tr->data) : 0;
   if (st == CLIPPO_OK) {
-    tr->B = o->batch_size ? o->batch_size : (o->images[0] ? n : 32);
+    tr->B = tr->Bg = o->batch_size ? o->batch_size : (o->images[0] ? n : 32);
     tr->K = (size_t)(o->accumulate > 0 ? o->accumulate : 1);
     if (o->accumulate > CLIPPO_TRAIN_MAX_ACCUMULATE)
       st = clippo_fail(err, CLIPPO_E_ARG, "--accumulate %d: at most %d micro-batches",
                        o->accumulate, CLIPPO_TRAIN_MAX_ACCUMULATE);
     else if (tr->B > n)
       st = clippo_fail(err, CLIPPO_E_ARG, "batch of %zu pairs from %zu examples", tr->B, n);
-    else if (tr->B % tr->K)
-      st = clippo_fail(err, CLIPPO_E_ARG, "batch %zu is not a multiple of --accumulate %zu", tr->B,
-                       tr->K);
+    else /* the global batch Bg splits into this rank's share B */
+      st = train_dist_setup(&tr->dist, tr->rt, o->dist, tr->Bg,
+                            clippo_model_output_dim(tr->m, CLIPPO_EMBED_Z), &tr->B, err);
+    if (st == CLIPPO_OK && tr->B % tr->K)
+      st = clippo_fail(err, CLIPPO_E_ARG, "batch %zu%s is not a multiple of --accumulate %zu",
+                       tr->B, train_dist_active(&tr->dist) ? " (each rank's share)" : "", tr->K);
     tr->b = tr->B / tr->K;
-    tr->total = o->steps > 0 ? o->steps
-                             : (o->epochs > 0 ? o->epochs : 1) * (int64_t)((n + tr->B - 1) / tr->B);
+    tr->total = o->steps > 0
+                    ? o->steps
+                    : (o->epochs > 0 ? o->epochs : 1) * (int64_t)((n + tr->Bg - 1) / tr->Bg);
   }
   int shuffle = o->shuffle >= 0 ? o->shuffle : !o->images[0];
   if (st == CLIPPO_OK)
@@ -396,25 +415,28 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   }
   TRY(alloc_f32(tr->rt, &tr->Z, 2 * tr->B, tr->D, err));
   TRY(alloc_f32(tr->rt, &tr->dZ, 2 * tr->B, tr->D, err));
-  TRY(clippo_loss_ws_alloc(tr->rt, tr->B, &tr->lws, err));
+  if (!train_dist_active(&tr->dist)) TRY(clippo_loss_ws_alloc(tr->rt, tr->B, &tr->lws, err));
   TRY(clippo_train_opts_to_json(o, &tr->opts_json, err));
-  if (o->log[0] && o->resume[0]) TRY(trim_log(tr, o->log, err));
-  if (o->log[0]) {
+  if (tr->writer && o->log[0] && o->resume[0]) TRY(trim_log(tr, o->log, err));
+  if (tr->writer && o->log[0]) {
     tr->log = fopen(o->log, o->resume[0] ? "a" : "w");
     if (!tr->log)
       return clippo_fail(err, CLIPPO_E_IO, "cannot open metrics log %s: %s", o->log,
                          strerror(errno));
   }
-  char line[512];
-  snprintf(line, sizeof line, "%s; %s on %s; batch %zu%s, %" PRId64 " steps",
+  char line[512], ranks[96] = "";
+  if (train_dist_active(&tr->dist))
+    snprintf(ranks, sizeof ranks, " = %d ranks x %zu", tr->dist.size, tr->B);
+  snprintf(line, sizeof line, "%s; %s on %s; batch %zu%s%s, %" PRId64 " steps",
            clippo_dataset_describe(tr->data), clippo_opt_name(tr->ocfg.kind), tr->rt->info.name,
-           tr->B, tr->K > 1 ? " (accumulated)" : "", tr->total);
+           tr->Bg, ranks, tr->K > 1 ? " (accumulated)" : "", tr->total);
   append_notice(res, line);
   return CLIPPO_OK;
 }
 
 static void teardown(trainer *tr) {
   if (tr->log) fclose(tr->log);
+  train_dist_release(&tr->dist, tr->rt);
   clippo_loss_ws_release(tr->rt, &tr->lws);
   clippo_tensor_release(tr->rt, &tr->inputs);
   clippo_tensor_release(tr->rt, &tr->micro);
@@ -471,15 +493,22 @@ static clippo_status forward_into(trainer *tr, const clippo_tensor *in, size_t c
   return CLIPPO_OK;
 }
 
-/* 1 when the caller asks the run to stop (polled between the phases of a step). */
+/* 1 when the caller asks the run to stop (polled between the phases of a step). The ranks of a
+ * data-parallel run decide together, between steps only (stop_now). */
 static int stop_asked(const trainer *tr) {
+  if (train_dist_active(&tr->dist)) return 0;
   return tr->o->should_stop && tr->o->should_stop(tr->o->stop_user);
+}
+
+/* *stop = 1 when the caller asks the run to stop, on any rank (between steps). */
+static clippo_status stop_now(trainer *tr, int *stop, clippo_error *err) {
+  int mine = tr->o->should_stop && tr->o->should_stop(tr->o->stop_user);
+  return train_dist_any(&tr->dist, mine, stop, err);
 }
 
 /* The next batch on the device, the gradients zeroed; *t gets the temperature. */
 static clippo_status prepare_batch(trainer *tr, double *t_used, clippo_error *err) {
-  TRY(clippo_batch_fill(tr->data, &tr->sampler, tr->font, tr->S, tr->B, tr->host_inputs, NULL,
-                        err));
+  TRY(train_dist_fill(&tr->dist, tr->data, &tr->sampler, tr->font, tr->S, tr->host_inputs, err));
   TRY(clippo_tensor_write(tr->rt, &tr->inputs, tr->host_inputs, err));
   TRY(clippo_model_zero_grads(tr->m, err));
   float t = 0.0f;
@@ -507,7 +536,10 @@ static clippo_status batch_loss(trainer *tr, double t, double *loss, double *dt,
   const size_t B = tr->B, D = tr->D;
   clippo_tensor zi = rows(&tr->Z, 0, B, D), zt = rows(&tr->Z, B, B, D);
   clippo_tensor gi = rows(&tr->dZ, 0, B, D), gt = rows(&tr->dZ, B, B, D);
-  TRY(clippo_contrastive_loss(tr->rt, &zi, &zt, (float)t, &tr->lws, &gi, &gt, loss, dt, err));
+  if (train_dist_active(&tr->dist)) /* over the global batch: every rank's embeddings */
+    TRY(train_dist_loss(&tr->dist, tr->rt, &tr->Z, (float)t, &tr->dZ, loss, dt, err));
+  else
+    TRY(clippo_contrastive_loss(tr->rt, &zi, &zt, (float)t, &tr->lws, &gi, &gt, loss, dt, err));
   if (!isfinite(*loss) || !isfinite(*dt))
     return clippo_fail(err, CLIPPO_E_NUMERIC, "step %" PRId64 ": the loss is %g", tr->step + 1,
                        *loss);
@@ -548,8 +580,10 @@ static clippo_status train_step(trainer *tr, double *loss, double *t_used, clipp
   if (!(stop = stop_asked(tr))) TRY(forward_all(tr, &stop, err));
   if (!stop && !(stop = stop_asked(tr))) TRY(batch_loss(tr, *t_used, loss, &dt, err));
   if (!stop && !(stop = stop_asked(tr))) TRY(backward_all(tr, dt, &stop, err));
-  if (!stop && !(stop = stop_asked(tr)))
+  if (!stop && !(stop = stop_asked(tr))) {
+    TRY(train_dist_reduce(&tr->dist, tr->rt, tr->grads, tr->nparams, err)); /* summed over ranks */
     return clippo_optimizer_step(tr->opt, tr->params, tr->grads, os, err);
+  }
   *abandoned = 1;
   return clippo_sampler_seek(&tr->sampler, epoch0, pos0, err);
 }
@@ -607,13 +641,19 @@ static clippo_status run_step(trainer *tr, int64_t first, int64_t last, double t
   if (tr->step - first == 1) res->first_loss = loss;
   res->last_loss = loss;
   double te = now_s(), elapsed = te - t0;
-  double pps = (double)tr->B / fmax(te - ts, 1e-9);
+  double pps = (double)tr->Bg / fmax(te - ts, 1e-9);
   log_step(tr, loss, t, &os, pps, elapsed);
   int ck = 0;
   if (o->save[0] &&
       ((o->checkpoint_every > 0 && tr->step % o->checkpoint_every == 0) || tr->step == last)) {
     TRY(save_checkpoint(tr, o->save, err));
     ck = 1;
+  }
+  const int64_t every = o->dist_check_every > 0 ? o->dist_check_every : 100;
+  if (!ck && (tr->step % every == 0 || tr->step == last)) { /* ranks still in step? */
+    char when[64];
+    snprintf(when, sizeof when, "after step %" PRId64, tr->step);
+    TRY(train_dist_check(&tr->dist, tr->rt, tr->params, tr->nparams, when, err));
   }
   clippo_train_progress p;
   memset(&p, 0, sizeof p);
@@ -652,9 +692,13 @@ static void write_plot(const trainer *tr, clippo_train_result *res) {
   char plot[CLIPPO_TRAIN_PATH];
   default_plot_path(tr->o, plot, sizeof plot);
   if (!plot[0] || tr->nlosses == 0) return;
+  if (!tr->writer) { /* rank 0 writes it */
+    snprintf(res->plot, sizeof res->plot, "%s", plot);
+    return;
+  }
   char title[128];
   snprintf(title, sizeof title, "contrastive loss (%s, batch %zu)", clippo_opt_name(tr->ocfg.kind),
-           tr->B);
+           tr->Bg);
   clippo_error perr;
   if (clippo_train_plot_svg(plot, tr->losses, tr->nlosses, title, &perr) == CLIPPO_OK)
     snprintf(res->plot, sizeof res->plot, "%s", plot);
@@ -670,6 +714,11 @@ clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress
   tr.o = o;
   const progress_sink ps = {fn, user};
   clippo_status st = setup(&tr, res, err);
+  /* the ranks of a data-parallel run go on together or not at all (one cannot open its device:
+   * every rank stops with its error), from the same parameters (the same files everywhere) */
+  st = clippo_dist_agree(o->dist, st, NULL, err);
+  if (st == CLIPPO_OK)
+    st = train_dist_check(&tr.dist, tr.rt, tr.params, tr.nparams, "at the start", err);
   const int64_t first = tr.step;
   if (st == CLIPPO_OK) {
     clippo_train_progress p;
@@ -683,8 +732,8 @@ clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress
   const double t0 = now_s();
   int stopped = 0;
   while (st == CLIPPO_OK && !stopped && tr.step < last) {
-    stopped = stop_asked(&tr);
-    if (!stopped) st = run_step(&tr, first, last, t0, res, &ps, &stopped, err);
+    st = stop_now(&tr, &stopped, err);
+    if (st == CLIPPO_OK && !stopped) st = run_step(&tr, first, last, t0, res, &ps, &stopped, err);
   }
   if (st == CLIPPO_OK && stopped) st = stop_run(&tr, first, &ps, err);
   res->steps_done = tr.step - first;
@@ -692,6 +741,7 @@ clippo_status clippo_train_run(const clippo_train_opts *o, clippo_train_progress
   res->total = tr.total;
   res->stopped = stopped;
   snprintf(res->saved, sizeof res->saved, "%s", tr.last_ckpt);
+  res->comm_s = tr.dist.comm_s;
   if (st == CLIPPO_OK || st == CLIPPO_E_NUMERIC) write_plot(&tr, res);
   teardown(&tr);
   return st;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clippo/dist.h"
 #include "clippo/ops.h"
 #include "clippo/params.h"
 #include "clippo/runtime.h"
@@ -340,6 +341,12 @@ typedef struct clippo_train_opts {
    * save (unless already written) and the run ends with clippo_train_result.stopped set */
   int (*should_stop)(void *user);
   void *stop_user;
+  /* data-parallel training over the ranks of a communicator (clippo/dist.h; NULL: this process
+   * alone): batch_size is the global batch, split over the ranks; rank 0 alone writes the
+   * checkpoint, the metrics log and the plot; the ranks compare a checksum of their parameters
+   * at the start, at every checkpoint and every dist_check_every steps (0: 100) */
+  const clippo_dist *dist;
+  int64_t dist_check_every;
   char plot[CLIPPO_TRAIN_PATH];
 } clippo_train_opts;
 /** Most micro-batches of --accumulate. */
@@ -423,6 +430,7 @@ typedef struct clippo_train_result {
   char saved[CLIPPO_TRAIN_PATH]; /* last checkpoint written ("" if none) */
   char plot[CLIPPO_TRAIN_PATH];  /* loss plot written ("" if none) */
   char notice[1024];             /* the data source, model and device (also the step-0 message) */
+  double comm_s;                 /* seconds the ranks spent exchanging data (0 for one rank) */
 } clippo_train_result;
 
 /** Runs the training loop. A non-finite loss or gradient stops it with CLIPPO_E_NUMERIC before
