@@ -117,5 +117,6 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err);
 clippo_status bench_run_embed(bench_suite *s, clippo_error *err);
 clippo_status bench_run_text(bench_suite *s, clippo_error *err);
 clippo_status bench_run_train(bench_suite *s, clippo_error *err);
+clippo_status bench_run_comm(bench_suite *s, clippo_error *err);
 
 #endif

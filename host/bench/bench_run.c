@@ -22,7 +22,7 @@ static const struct {
 } suite_names[] = {{CLIPPO_BENCH_PROBE, "probe"}, {CLIPPO_BENCH_OPS, "ops"},
                    {CLIPPO_BENCH_GEMM, "gemm"},   {CLIPPO_BENCH_EMBED, "embed"},
                    {CLIPPO_BENCH_TEXT, "text"},   {CLIPPO_BENCH_TRAIN, "train"},
-                   {CLIPPO_BENCH_BUILD, "build"}};
+                   {CLIPPO_BENCH_BUILD, "build"}, {CLIPPO_BENCH_COMM, "comm"}};
 #define NSUITES (sizeof suite_names / sizeof suite_names[0])
 
 clippo_status clippo_bench_parse_suites(const char *list, unsigned *out, clippo_error *err) {
@@ -40,7 +40,7 @@ clippo_status clippo_bench_parse_suites(const char *list, unsigned *out, clippo_
       if (!b)
         return clippo_fail(err, CLIPPO_E_ARG,
                            "unknown benchmark suite '%.*s' (valid: probe, ops, gemm, embed, "
-                           "text, train, build, all)",
+                           "text, train, build, comm, all)",
                            (int)n, p);
       bits |= b;
     }
@@ -253,6 +253,7 @@ clippo_status clippo_bench_run(clippo_rt *rt, const clippo_bench_opts *o, clippo
   if (!st && (su & CLIPPO_BENCH_EMBED)) st = bench_run_embed(&s, err);
   if (!st && (su & CLIPPO_BENCH_TEXT)) st = bench_run_text(&s, err);
   if (!st && (su & CLIPPO_BENCH_TRAIN)) st = bench_run_train(&s, err);
+  if (!st && (su & CLIPPO_BENCH_COMM)) st = bench_run_comm(&s, err);
   clippo_model_free(s.b16);
   clippo_bench_finish(r);
   return st;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_mpi.h"
 #include "cli_util.h"
 #include "clippo/bench.h"
 #include "clippo/runtime.h"
@@ -37,6 +38,10 @@ static void usage(FILE *out) {
           "         the system Unifont)\n"
           "  train  training steps/s of a small model (64 px, patch 8, width 128, depth 4)\n"
           "  build  every kernel file built with empty caches (cold) and again (warm)\n"
+          "  comm   (not in all; under mpirun -np R, one device per rank) what data-parallel\n"
+          "         training exchanges: the B/16's and the default model's gradients summed,\n"
+          "         a step's embeddings gathered (bus GB/s), and a default-model training step\n"
+          "         split into computing and exchanging; rank 0 writes the report\n"
           "Options:\n"
           "  --quick            small sizes, 3 runs: B/16 only at batch 1, op and GEMM shapes\n"
           "                     at 4 images, 4 kernel files in the build suite\n"
@@ -53,7 +58,8 @@ static void usage(FILE *out) {
           "Examples:\n"
           "  clippo bench --quick --device cpu --out bench-results\n"
           "  clippo bench --suite gemm,embed --batches 1,8 --device 0:0\n"
-          "  RUSTICL_ENABLE=llvmpipe clippo bench --all-devices --quick --no-pytorch\n");
+          "  RUSTICL_ENABLE=llvmpipe clippo bench --all-devices --quick --no-pytorch\n"
+          "  mpirun -np 2 clippo bench --suite comm --device 0:0,0:1\n");
 }
 
 /* Single-quotes s for /bin/sh into out. */
@@ -494,7 +500,26 @@ int clippo_cmd_bench(int argc, char **argv) {
     return cli_usage_error("bench", "%s", err.msg);
   if (check_lists(batches, variants, &o)) return 2;
   if (build_child) return build_kernels_child(device, o.quick);
-  if (check_out_dir(out_dir)) return 1;
+  /* `mpirun -np R clippo bench --suite comm`: every rank measures, rank 0 reports */
+  clippo_dist *dist = NULL;
+  char own_dev[256], rank_out[512];
+  if (o.suites & CLIPPO_BENCH_COMM) {
+    if (cli_dist_start("bench", &dist)) return 1;
+    o.dist = dist;
+  }
+  if (dist) {
+    if (all) return cli_dist_end(dist, cli_usage_error("bench", "--all-devices under mpirun"));
+    if (clippo_dist_device(dist, device, own_dev, sizeof own_dev, &err))
+      return cli_dist_end(dist, cli_dist_report("bench", dist, &err));
+    device = own_dev[0] ? own_dev : NULL;
+    snprintf(rank_out, sizeof rank_out, "%s/clippo-bench-rank-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (clippo_dist_rank(dist) > 0) { /* the others' reports go nowhere */
+      if (!mkdtemp(rank_out) || !freopen("/dev/null", "w", stdout)) return cli_dist_end(dist, 1);
+      out_dir = rank_out;
+    }
+  }
+  if (check_out_dir(out_dir)) return cli_dist_end(dist, 1);
   char *owned_fonts = NULL;
   if (cli_fonts_from_env("bench", &fonts, &owned_fonts)) return 1;
   o.fonts = fonts.items;
@@ -524,5 +549,6 @@ int clippo_cmd_bench(int argc, char **argv) {
   }
   free(devs);
   free(owned_fonts);
-  return rc;
+  if (clippo_dist_rank(dist) > 0) remove_tree(rank_out);
+  return cli_dist_end(dist, rc);
 }

@@ -4,6 +4,7 @@
  * returned (MPI_ERRORS_RETURN), never fatal inside MPI. */
 #include <limits.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static clippo_status wait_for(clippo_dist *d, MPI_Request *q, const char *call, 
                               clippo_error *err) {
   const double t0 = now_s(), limit = d->opts.timeout_s;
   double interrupted_at = 0.0;
-  long sleep_ns = 0;
+  const long sleep_ns = 200000;
   for (;;) {
     int done = 0;
     int rc = MPI_Test(q, &done, MPI_STATUS_IGNORE);
@@ -59,9 +60,13 @@ static clippo_status wait_for(clippo_dist *d, MPI_Request *q, const char *call, 
                            "%s: %s: interrupted while waiting for the other ranks", d->who, what);
       }
     }
-    if (t - t0 < 0.002) continue;
-    /* 20 us growing to 1 ms: a waiting rank leaves the cores to those still computing */
-    sleep_ns = sleep_ns ? (sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2) : 20000;
+    /* MPI moves the data only inside MPI_Test: for the first second test as often as the
+     * cores allow (yielding them to ranks still computing), then every 200 us (a rank that
+     * waits that long waits for another's compute, not for the wire) */
+    if (t - t0 < 1.0) {
+      sched_yield();
+      continue;
+    }
     struct timespec ts = {0, sleep_ns};
     nanosleep(&ts, NULL);
   }

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "clippo/dist.h"
 #include "clippo/runtime.h"
 
 #ifdef __cplusplus
@@ -28,6 +29,9 @@ extern "C" {
 #define CLIPPO_BENCH_TRAIN (1u << 5) /* training steps/s of a small model */
 #define CLIPPO_BENCH_BUILD (1u << 6) /* cold and warm build of every kernel file */
 #define CLIPPO_BENCH_ALL 0x7fu
+#define CLIPPO_BENCH_COMM                                                                          \
+  (1u << 7) /* exchanges of data-parallel training (under mpirun; not                              \
+             * in "all") */
 
 /** Parses a comma-separated list of suite names ("probe,ops,gemm,embed,text,train,build" or
  * "all") into bits; an unknown name is CLIPPO_E_ARG naming it and the valid ones. */
@@ -49,8 +53,9 @@ typedef struct clippo_bench_opts {
   size_t images; /* images of the op and GEMM shapes (196 tokens each); 0: 8 (quick: 4) */
   const char *const *fonts; /* text suite fonts; nfonts 0: clippo_font_load's default */
   size_t nfonts;
-  const char *captions; /* train suite: caption templates; NULL: configs/fmnist_captions.json
-                         * when readable, else a built-in set */
+  const char *captions;    /* train suite: caption templates; NULL: configs/fmnist_captions.json
+                            * when readable, else a built-in set */
+  const clippo_dist *dist; /* comm suite: the ranks (NULL: one; every rank runs the suite) */
 } clippo_bench_opts;
 
 /** Fills *o with the defaults (every suite, 5 runs, B/16 and L/16 at batches 1, 8, 32). */

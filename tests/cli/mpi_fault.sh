@@ -53,15 +53,16 @@ check "another start" 0 $?
 args=(train --images "$fx/images.npy" --texts "$fx/texts.txt" --batch-size 4 --steps 2
   --font "$shared/fonts/unifont-9.0.06.hex" --font "$shared/fonts/unifont_upper-9.0.06.hex"
   --device "$dev" --save "$tmp/x.h5")
-timeout 300 "$CLIPPO_MPIEXEC" --oversubscribe -np 1 "$clippo" "${args[@]}" --init "$fx/model.npz" \
+ASAN_OPTIONS=$mpi_asan timeout 300 "$CLIPPO_MPIEXEC" --oversubscribe -np 1 "$clippo" "${args[@]}" \
+  --init "$fx/model.npz" \
   : -np 1 "$clippo" "${args[@]}" --init "$tmp/other.h5" >"$tmp/out" 2>&1
 check "different parameters" 1 $?
 expect "drift named" "$tmp/out" "parameters at the start differ between the ranks: rank 0 ($host)"
 
 # a rank killed mid-run: SIGKILL rank 1 once a checkpoint is written
 run=(--shuffle --batch-size 2 --checkpoint-every 7)
-"$CLIPPO_MPIEXEC" --oversubscribe -np 2 "$clippo" train "${data[@]}" "${run[@]}" --steps 100000 \
-  --quiet --save "$tmp/k.h5" >"$tmp/kill.out" 2>&1 &
+ASAN_OPTIONS=$mpi_asan "$CLIPPO_MPIEXEC" --oversubscribe -np 2 "$clippo" train "${data[@]}" \
+  "${run[@]}" --steps 100000 --quiet --save "$tmp/k.h5" >"$tmp/kill.out" 2>&1 &
 mp=$!
 for _ in $(seq 600); do [ -s "$tmp/k.h5" ] && break; sleep 0.1; done
 sleep 1
