@@ -2,7 +2,9 @@
  * (configs/fmnist_captions.json), the seeded sampler (determinism, permutations, seeking,
  * class balance), Fashion-MNIST samples (gray -> RGB, bilinear resize against an independent
  * implementation of TensorFlow's half-pixel resize, within one uint8 level), batches of images
- * followed by their rendered captions, the TSV and fixed-batch sources and their errors. */
+ * followed by their rendered captions, the TSV and fixed-batch sources and their errors; text
+ * pairs for text/text co-training (TSV files and their errors, the built-in caption pairs) and
+ * their mixing into batches against a plain reference. */
 #include "support.h"
 
 #include <math.h>
@@ -532,11 +534,346 @@ static void test_train_opts(void **state) {
   free(dir);
 }
 
+/* ---- text/text co-training ----------------------------------------------------------------- */
+
+/* Writes bytes to dir/name; returns the path (static buffer). */
+static const char *write_file(const char *dir, const char *name, const char *bytes, size_t len) {
+  static char p[1024];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  FILE *fp = fopen(p, "wb");
+  assert_non_null(fp);
+  assert_int_equal(fwrite(bytes, 1, len, fp), len);
+  fclose(fp);
+  return p;
+}
+
+/* Text-pair TSV files: what is read, and every malformed file fails naming file and line. */
+static void test_text_pair_tsv(void **state) {
+  (void)state;
+  clippo_error err;
+  char *dir = test_tmpdir();
+  static const char good[] = "\xEF\xBB\xBF# a comment\n"
+                             "a photo of a coat.\tFoto: Mantel\r\n"
+                             "\n"
+                             "#tag\t\xE4\xB8\x80\xE5\xBC\xA0\xE7\x85\xA7\xE7\x89\x87\n"
+                             "last line\twithout newline";
+  const char *p = write_file(dir, "pairs.tsv", good, sizeof good - 1);
+  clippo_dataset *d = NULL;
+  TEST_OK(clippo_dataset_open_text_pairs(p, 0, &d, &err), &err);
+  assert_true(clippo_dataset_is_text_pairs(d));
+  assert_int_equal(clippo_dataset_size(d), 3);
+  assert_string_equal(clippo_dataset_text_pair(d, 0, 0), "a photo of a coat.");
+  assert_string_equal(clippo_dataset_text_pair(d, 0, 1), "Foto: Mantel");
+  assert_string_equal(clippo_dataset_text_pair(d, 1, 0), "#tag"); /* a TAB: data, not comment */
+  assert_string_equal(clippo_dataset_text_pair(d, 1, 1), "一张照片");
+  assert_string_equal(clippo_dataset_text_pair(d, 2, 1), "without newline");
+  assert_null(clippo_dataset_text_pair(d, 3, 0));
+  char cap[64];
+  TEST_OK(clippo_dataset_caption(d, 0, 0, 0, cap, sizeof cap, &err), &err);
+  assert_string_equal(cap, "Foto: Mantel");
+  float img[8 * 8 * 3];
+  assert_int_equal(clippo_dataset_image(d, 0, 8, img, &err), CLIPPO_E_ARG);
+  clippo_dataset_free(d);
+  TEST_OK(clippo_dataset_open_text_pairs(p, 2, &d, &err), &err);
+  assert_int_equal(clippo_dataset_size(d), 2);
+  clippo_dataset_free(d);
+
+  struct {
+    const char *bytes;
+    size_t len;
+    const char *want; /* in the message, after "bad.tsv" */
+  } bad[] = {
+      {"a\tb\nno tab here\n", 16,
+       ":2: expected TEXT<TAB>TEXT (2 columns), found 1 column (no TAB)"},
+      {"a\tb\tc\n", 6, ":1: expected TEXT<TAB>TEXT (2 columns), found 3 columns"},
+      {"\tb\n", 3, ":1: the first text is empty"},
+      {"# c\na\t\r\n", 8, ":2: the second text is empty"},
+      {"ok\tfine\nbad \xC3\x28\tx\n", 17, ":2: invalid UTF-8 at byte 5 of the line"},
+      {"\xC0\xAF\tx\n", 5, ":1: invalid UTF-8 at byte 1"},         /* overlong '/' */
+      {"x\t\xED\xA0\x80\n", 6, ":1: invalid UTF-8 at byte 3"},     /* a surrogate */
+      {"x\t\xF4\x90\x80\x80\n", 7, ":1: invalid UTF-8 at byte 3"}, /* above U+10FFFF */
+      {"x\tab\xE4\xB8\n", 7, ":1: invalid UTF-8 at byte 5"},       /* cut short */
+      {"a\0b\tc\n", 6, ":1: NUL byte"},
+      {"", 0, ": no text pairs (the file is empty)"},
+      {"\xEF\xBB\xBF", 3, ": no text pairs (the file is empty)"},
+      {"# only\n\n\r\n", 10, ": no text pairs (only blank and comment lines)"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    p = write_file(dir, "bad.tsv", bad[i].bytes, bad[i].len);
+    d = (clippo_dataset *)&err; /* must come back NULL */
+    assert_int_equal(clippo_dataset_open_text_pairs(p, 0, &d, &err), CLIPPO_E_FORMAT);
+    assert_null(d);
+    char want[512];
+    snprintf(want, sizeof want, "%s%s", p, bad[i].want);
+    if (!strstr(err.msg, want)) fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, want);
+  }
+  char missing[1024];
+  snprintf(missing, sizeof missing, "%s/missing.tsv", dir);
+  assert_int_equal(clippo_dataset_open_text_pairs(missing, 0, &d, &err), CLIPPO_E_IO);
+  assert_non_null(strstr(err.msg, "missing.tsv"));
+  free(dir);
+}
+
+/* The built-in pairs of configs/fmnist_captions.json against the nested loops written out. */
+static void test_caption_pairs(void **state) {
+  (void)state;
+  clippo_error err;
+  char langs[64];
+  assert_false(clippo_text_pairs_builtin("pairs.tsv", langs, sizeof langs));
+  assert_false(clippo_text_pairs_builtin("fmnist-captionsX", langs, sizeof langs));
+  assert_true(clippo_text_pairs_builtin("fmnist-captions", langs, sizeof langs));
+  assert_string_equal(langs, "en,de,zh");
+  assert_true(clippo_text_pairs_builtin("fmnist-captions:de,en", langs, sizeof langs));
+  assert_string_equal(langs, "de,en");
+  char *path = source_path("configs/fmnist_captions.json");
+  clippo_captions c;
+  TEST_OK(clippo_captions_load(path, &c, &err), &err);
+  clippo_dataset *d = NULL;
+  TEST_OK(clippo_dataset_open_caption_pairs(path, NULL, &d, &err), &err);
+  const size_t ids[3] = {0, 1, 2}; /* en, de, zh are the file's first three languages */
+  assert_string_equal(c.langs[0], "en");
+  assert_string_equal(c.langs[1], "de");
+  assert_string_equal(c.langs[2], "zh");
+  size_t want_n = 0;
+  for (size_t i = 0; i < 3; i++)
+    for (size_t j = i + 1; j < 3; j++) want_n += c.nclasses * c.ntemplates[i] * c.ntemplates[j];
+  assert_int_equal(clippo_dataset_size(d), want_n);
+  assert_int_equal(want_n, 9720);
+  size_t k = 0;
+  char a[512], b[512];
+  for (size_t i = 0; i < 3; i++)
+    for (size_t j = i + 1; j < 3; j++)
+      for (int y = 0; y < 10; y++)
+        for (size_t ta = 0; ta < c.ntemplates[ids[i]]; ta++)
+          for (size_t tb = 0; tb < c.ntemplates[ids[j]]; tb++, k++) {
+            TEST_OK(clippo_captions_format(&c, ids[i], ta, y, a, sizeof a, &err), &err);
+            TEST_OK(clippo_captions_format(&c, ids[j], tb, y, b, sizeof b, &err), &err);
+            assert_string_equal(clippo_dataset_text_pair(d, k, 0), a);
+            assert_string_equal(clippo_dataset_text_pair(d, k, 1), b);
+          }
+  clippo_dataset_free(d);
+  /* two languages in the order given */
+  TEST_OK(clippo_dataset_open_caption_pairs(path, "de,en", &d, &err), &err);
+  assert_int_equal(clippo_dataset_size(d), 10 * 18 * 18);
+  TEST_OK(clippo_captions_format(&c, 1, 0, 0, a, sizeof a, &err), &err);
+  assert_string_equal(clippo_dataset_text_pair(d, 0, 0), a);
+  clippo_dataset_free(d);
+  const char *bad[][2] = {{"en,xx", "no language 'xx'"},
+                          {"en", "at least two languages"},
+                          {"en,de,en", "'en' given twice"},
+                          {"en,,de", "no language ''"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(clippo_dataset_open_caption_pairs(path, bad[i][0], &d, &err), CLIPPO_E_ARG);
+    if (!strstr(err.msg, bad[i][1])) fail_msg("'%s': message '%s'", bad[i][0], err.msg);
+  }
+  assert_non_null(strstr(err.msg, "fmnist_captions.json"));
+  clippo_captions_free(&c);
+  free(path);
+}
+
+/* Which pairs of a batch are text/text: the count is round(fraction * B) computed in long
+ * double, the rows come from an error-accumulating (Bresenham) walk, written independently of
+ * the library's closed form; every share of a split batch holds its part. */
+static void test_mix_rows(void **state) {
+  (void)state;
+  const size_t batches[] = {1, 2, 3, 4, 7, 10, 16, 31, 64, 100, 128, 256, 1000, 8192};
+  const double fractions[] = {0.0, 0.01, 0.1, 0.125, 0.25, 1.0 / 3.0, 0.5, 0.75, 0.9, 1.0};
+  for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+    for (size_t fi = 0; fi < sizeof fractions / sizeof fractions[0]; fi++) {
+      const size_t B = batches[bi];
+      const double f = fractions[fi];
+      long double exact = (long double)f * (long double)B;
+      size_t want = (size_t)floorl(exact + 0.5L);
+      const size_t P = clippo_mix_text_count(B, f);
+      if (P != want) fail_msg("B %zu fraction %g: %zu text pairs, want %zu", B, f, P, want);
+      size_t acc = 0, seen = 0;
+      for (size_t j = 0; j < B; j++) {
+        acc += P;
+        int text = acc >= B;
+        if (text) acc -= B;
+        seen += (size_t)text;
+        if (clippo_mix_is_text(B, P, j) != text)
+          fail_msg("B %zu P %zu: pair %zu is %s", B, P, j, text ? "text" : "image");
+        assert_int_equal(clippo_mix_text_before(B, P, j + 1), seen);
+      }
+      assert_int_equal(seen, P);
+      /* shares of R ranks (R dividing B): floor or ceil of P / R each */
+      for (size_t R = 2; R <= 8; R++) {
+        if (B % R) continue;
+        size_t total = 0;
+        for (size_t r = 0; r < R; r++) {
+          size_t c = 0;
+          for (size_t j = r * (B / R); j < (r + 1) * (B / R); j++)
+            c += (size_t)clippo_mix_is_text(B, P, j);
+          assert_true(c == P / R || c == (P + R - 1) / R);
+          total += c;
+        }
+        assert_int_equal(total, P);
+      }
+    }
+  assert_int_equal(clippo_mix_text_count(10, -0.5), 0);
+  assert_int_equal(clippo_mix_text_count(10, 2.0), 10);
+  assert_int_equal(clippo_mix_text_count(2, 0.25), 1); /* half away from zero */
+  assert_false(clippo_mix_is_text(4, 2, 4));           /* past the batch */
+}
+
+/* One mixed batch built by hand: image pairs from ds/si, text pairs from tp/ti, rows as the
+ * reference walk says; inputs (2n, S, S, 3) of pairs [lo, lo + n). */
+static void ref_mixed_batch(const clippo_dataset *ds, clippo_sampler *si, const clippo_dataset *tp,
+                            clippo_sampler *ti, const clippo_font *font, int S, size_t B, size_t P,
+                            size_t lo, size_t n, float *inputs) {
+  clippo_error err;
+  const size_t m = (size_t)S * S * 3;
+  clippo_render_opts o;
+  clippo_render_opts_default(&o, S);
+  size_t acc = 0;
+  for (size_t j = 0; j < B; j++) {
+    acc += P;
+    int text = acc >= B;
+    if (text) acc -= B;
+    uint64_t epoch = 0;
+    size_t i = clippo_sampler_next(text ? ti : si, &epoch);
+    if (j < lo || j >= lo + n) continue;
+    float *first = inputs + (j - lo) * m, *second = inputs + (n + j - lo) * m;
+    char cap[512];
+    if (text) {
+      const char *a = clippo_dataset_text_pair(tp, i, 0), *b = clippo_dataset_text_pair(tp, i, 1);
+      TEST_OK(clippo_render_text(font, &o, a, strlen(a), CLIPPO_F32, 3, first, &err), &err);
+      snprintf(cap, sizeof cap, "%s", b);
+    } else {
+      TEST_OK(clippo_dataset_image(ds, i, S, first, &err), &err);
+      TEST_OK(clippo_dataset_caption(ds, i, si->seed, epoch, cap, sizeof cap, &err), &err);
+    }
+    TEST_OK(clippo_render_text(font, &o, cap, strlen(cap), CLIPPO_F32, 3, second, &err), &err);
+  }
+}
+
+/* Mixed batches against the reference: whole batches over several epochs of both streams,
+ * shares of a split batch, determinism by seed, resuming from the two streams' positions, no
+ * text pairs = clippo_batch_fill, and bad calls. */
+static void test_mix_fill(void **state) {
+  (void)state;
+  clippo_error err;
+  clippo_dataset *ds = open_fixture(); /* 4 images (32 px) with captions */
+  char *dir = test_tmpdir();
+  static const char tsv[] = "a coat\tein Mantel\na bag\teine Tasche\na shirt\tein Hemd\n"
+                            "a dress\tein Kleid\na sandal\teine Sandale\n";
+  const char *p = write_file(dir, "mix.tsv", tsv, sizeof tsv - 1);
+  clippo_dataset *tp = NULL;
+  TEST_OK(clippo_dataset_open_text_pairs(p, 0, &tp, &err), &err);
+  char *hex = test_shared_path("fonts/unifont-9.0.06.hex");
+  const char *fonts[1] = {hex};
+  clippo_font *font = NULL;
+  TEST_OK(clippo_font_load(&font, fonts, 1, &err), &err);
+  const int S = 32;
+  const size_t m = (size_t)S * S * 3;
+  const size_t B = 6, P = clippo_mix_text_count(B, 0.5); /* 3 images, 3 text pairs a batch */
+  assert_int_equal(P, 3);
+  float *got = malloc(2 * B * m * sizeof(float)), *want = malloc(2 * B * m * sizeof(float));
+  float *part = malloc(2 * B * m * sizeof(float));
+  clippo_sampler si, ti, ri, rt;
+  TEST_OK(clippo_sampler_init(&si, ds, 5, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&ti, tp, 9, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&ri, ds, 5, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&rt, tp, 9, 1, 0, &err), &err);
+  clippo_batch_mix mix = {ds, &si, tp, &ti, B, P};
+  uint64_t mark[4] = {0};
+  float *third = malloc(2 * B * m * sizeof(float));
+  for (int step = 0; step < 5; step++) { /* 15 images (4 epochs), 15 pairs (3 epochs) */
+    char *firsts[6], *seconds[6];
+    TEST_OK(clippo_batch_fill_mixed(&mix, font, S, 0, B, got, firsts, seconds, &err), &err);
+    ref_mixed_batch(ds, &ri, tp, &rt, font, S, B, P, 0, B, want);
+    assert_memory_equal(got, want, 2 * B * m * sizeof(float));
+    for (size_t j = 0; j < B; j++) {
+      assert_int_equal(firsts[j] != NULL, clippo_mix_is_text(B, P, j));
+      if (firsts[j])
+        print_message("[ mix      ] step %d pair %zu: %s | %s\n", step, j, firsts[j], seconds[j]);
+      free(firsts[j]);
+      free(seconds[j]);
+    }
+    assert_true(si.epoch == ri.epoch && si.pos == ri.pos && ti.epoch == rt.epoch &&
+                ti.pos == rt.pos);
+    if (step == 1) { /* what a checkpoint after step 2 keeps */
+      mark[0] = si.epoch, mark[1] = si.pos, mark[2] = ti.epoch, mark[3] = ti.pos;
+    }
+    if (step == 2) memcpy(third, got, 2 * B * m * sizeof(float));
+  }
+  assert_true(ti.epoch >= 2 && si.epoch >= 3); /* both streams rolled over epochs */
+  /* resume: fresh samplers moved to the kept positions give step 3 again */
+  clippo_sampler s2, t2;
+  TEST_OK(clippo_sampler_init(&s2, ds, 5, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&t2, tp, 9, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_seek(&s2, mark[0], mark[1], &err), &err);
+  TEST_OK(clippo_sampler_seek(&t2, mark[2], mark[3], &err), &err);
+  clippo_batch_mix mix2 = {ds, &s2, tp, &t2, B, P};
+  TEST_OK(clippo_batch_fill_mixed(&mix2, font, S, 0, B, got, NULL, NULL, &err), &err);
+  assert_memory_equal(got, third, 2 * B * m * sizeof(float));
+  /* shares: ranks 0..2 of 3 fill pairs [2r, 2r + 2) of the same batch, each moving its
+   * samplers past the whole batch */
+  uint64_t start[4] = {s2.epoch, s2.pos, t2.epoch, t2.pos};
+  TEST_OK(clippo_batch_fill_mixed(&mix2, font, S, 0, B, want, NULL, NULL, &err), &err);
+  const uint64_t end[4] = {s2.epoch, s2.pos, t2.epoch, t2.pos};
+  for (size_t r = 0; r < 3; r++) {
+    TEST_OK(clippo_sampler_seek(&s2, start[0], start[1], &err), &err);
+    TEST_OK(clippo_sampler_seek(&t2, start[2], start[3], &err), &err);
+    TEST_OK(clippo_batch_fill_mixed(&mix2, font, S, 2 * r, 2, part, NULL, NULL, &err), &err);
+    assert_memory_equal(part, want + 2 * r * m, 2 * m * sizeof(float));               /* firsts */
+    assert_memory_equal(part + 2 * m, want + (B + 2 * r) * m, 2 * m * sizeof(float)); /* seconds */
+    assert_true(s2.epoch == end[0] && s2.pos == end[1] && t2.epoch == end[2] && t2.pos == end[3]);
+  }
+  /* the same seeds give the same batch; another text-pair seed another one */
+  clippo_sampler a1, a2, b1, b2;
+  TEST_OK(clippo_sampler_init(&a1, ds, 5, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&b1, tp, 9, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&a2, ds, 5, 1, 0, &err), &err);
+  TEST_OK(clippo_sampler_init(&b2, tp, 10, 1, 0, &err), &err);
+  clippo_batch_mix m1 = {ds, &a1, tp, &b1, B, P}, m2 = {ds, &a2, tp, &b2, B, P};
+  int differ = 0;
+  for (int step = 0; step < 3; step++) {
+    TEST_OK(clippo_batch_fill_mixed(&m1, font, S, 0, B, got, NULL, NULL, &err), &err);
+    TEST_OK(clippo_batch_fill_mixed(&m2, font, S, 0, B, want, NULL, NULL, &err), &err);
+    for (size_t j = 0; j < B; j++) { /* the image pairs agree, the text pairs follow the seed */
+      int same = 1;
+      for (size_t q = 0; q < m; q++) same &= got[j * m + q] == want[j * m + q];
+      if (!clippo_mix_is_text(B, P, j)) assert_true(same);
+      differ |= !same;
+    }
+  }
+  assert_true(differ);
+  /* no text pairs: exactly clippo_batch_fill */
+  TEST_OK(clippo_sampler_seek(&a1, 0, 0, &err), &err);
+  TEST_OK(clippo_sampler_seek(&a2, 0, 0, &err), &err);
+  clippo_batch_mix m0 = {ds, &a1, NULL, NULL, 4, 0};
+  TEST_OK(clippo_batch_fill_mixed(&m0, font, S, 0, 4, got, NULL, NULL, &err), &err);
+  TEST_OK(clippo_batch_fill(ds, &a2, font, S, 4, want, NULL, &err), &err);
+  assert_memory_equal(got, want, 8 * m * sizeof(float));
+  /* text pairs only: no image stream needed */
+  clippo_batch_mix mt = {NULL, NULL, tp, &b1, 4, 4};
+  TEST_OK(clippo_batch_fill_mixed(&mt, font, S, 0, 4, got, NULL, NULL, &err), &err);
+  /* bad calls */
+  assert_int_equal(clippo_batch_fill_mixed(&mix2, font, S, 4, 3, got, NULL, NULL, &err),
+                   CLIPPO_E_ARG);
+  clippo_batch_mix nopairs = {ds, &a1, NULL, NULL, 4, 2};
+  assert_int_equal(clippo_batch_fill_mixed(&nopairs, font, S, 0, 4, got, NULL, NULL, &err),
+                   CLIPPO_E_ARG);
+  clippo_batch_mix noimages = {NULL, NULL, tp, &b1, 4, 2};
+  assert_int_equal(clippo_batch_fill_mixed(&noimages, font, S, 0, 4, got, NULL, NULL, &err),
+                   CLIPPO_E_ARG);
+  clippo_sampler *all[] = {&si, &ti, &ri, &rt, &s2, &t2, &a1, &a2, &b1, &b2};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_sampler_free(all[i]);
+  free(got), free(want), free(part), free(third), free(hex), free(dir);
+  clippo_font_free(font);
+  clippo_dataset_free(tp);
+  clippo_dataset_free(ds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_captions),       cmocka_unit_test(test_train_opts),
       cmocka_unit_test(test_sampler),        cmocka_unit_test(test_fmnist),
-      cmocka_unit_test(test_arrays_and_tsv),
+      cmocka_unit_test(test_arrays_and_tsv), cmocka_unit_test(test_text_pair_tsv),
+      cmocka_unit_test(test_caption_pairs),  cmocka_unit_test(test_mix_rows),
+      cmocka_unit_test(test_mix_fill),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

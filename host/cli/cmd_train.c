@@ -44,6 +44,12 @@ static void usage(FILE *out) {
       "                     train|test, --captions F (default: the installed\n"
       "                     configs/fmnist_captions.json)\n"
       "  --limit N          use the first N examples\n"
+      "  --text-pairs F     text/text co-training as CLIPPO's paper: lines TEXT<TAB>TEXT, or\n"
+      "                     " CLIPPO_TEXT_PAIRS_BUILTIN
+      "[:LANG,LANG...] (the caption templates of\n"
+      "                     one class in two languages, default en,de,zh: 9720 pairs)\n"
+      "  --text-pair-fraction X  of every batch, text pairs rendered on both sides in the\n"
+      "                     same loss (default 0.25; round(X * batch) pairs; 1: text only)\n"
       "  --font F           glyph file(s) for the captions (repeatable; default CLIPPO_FONT\n"
       "                     or the system Unifont)\n"
       "  --no-shuffle, --shuffle, --balanced (classes interleaved in every batch)\n"
@@ -150,10 +156,10 @@ static void on_progress(const clippo_train_progress *p, void *user) {
 /* What the command line says; NULL, -1, 0 or NAN: not given. */
 typedef struct train_args {
   const char *config, *resume, *device, *init, *model, *images, *texts, *tsv, *fmnist_dir, *split,
-      *captions, *optimizer, *schedule, *save, *log, *plot;
+      *captions, *optimizer, *schedule, *save, *log, *plot, *text_pairs;
   long init_seed, limit, warmup, cooldown, steps, epochs, stop_at, batch_size, seed, ckpt_every;
   int accumulate;
-  double lr, weight_decay, clip, timescale, momentum;
+  double lr, weight_decay, clip, timescale, momentum, text_pair_fraction;
   int fashion_mnist, shuffle, balanced, no_clip, quiet;
   const char *font_items[CLIPPO_TRAIN_MAX_FONTS];
   cli_list fonts;
@@ -167,7 +173,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
   memset(a, 0, sizeof *a);
   a->init_seed = a->limit = a->warmup = a->cooldown = a->steps = a->epochs = a->stop_at = -1;
   a->batch_size = a->seed = a->ckpt_every = -1;
-  a->lr = a->weight_decay = a->clip = a->timescale = a->momentum = NAN;
+  a->lr = a->weight_decay = a->clip = a->timescale = a->momentum = a->text_pair_fraction = NAN;
   a->shuffle = a->balanced = -1;
   a->fonts = (cli_list){a->font_items, 0, CLIPPO_TRAIN_MAX_FONTS};
   const cli_option opts[] = {
@@ -185,6 +191,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       {"--split", CLI_STRING, &a->split, 0, 0},
       {"--captions", CLI_STRING, &a->captions, 0, 0},
       {"--limit", CLI_LONG, &a->limit, 0, LONG_MAX},
+      {"--text-pairs", CLI_STRING, &a->text_pairs, 0, 0},
+      {"--text-pair-fraction", CLI_DOUBLE, &a->text_pair_fraction, 0, 1},
       {"--font", CLI_LIST, &a->fonts, 0, 0},
       {"--shuffle", CLI_SET, &a->shuffle, 0, 0},
       {"--no-shuffle", CLI_CLEAR, &a->shuffle, 0, 0},
@@ -249,7 +257,8 @@ static int apply_paths(const train_args *a, clippo_train_opts *o) {
            P("--images", images, a->images) || P("--texts", texts, a->texts) ||
            P("--tsv", tsv, a->tsv) || P("--fashion-mnist-dir", fmnist, a->fmnist_dir) ||
            P("--split", fmnist_split, a->split) || P("--captions", captions, a->captions) ||
-           P("--save", save, a->save) || P("--log", log, a->log) || P("--plot", plot, a->plot);
+           P("--save", save, a->save) || P("--log", log, a->log) || P("--plot", plot, a->plot) ||
+           P("--text-pairs", text_pairs, a->text_pairs);
 #undef P
   if (rc) return 2;
   if (a->fonts.n) { /* the flags replace the config's fonts */
@@ -305,7 +314,28 @@ static int apply_settings(const train_args *a, clippo_train_opts *o) {
   if (a->accumulate > 0) o->accumulate = a->accumulate;
   if (a->seed >= 0) o->seed = (uint64_t)a->seed;
   if (a->ckpt_every >= 0) o->checkpoint_every = a->ckpt_every;
+  if (!isnan(a->text_pair_fraction)) o->text_pair_fraction = a->text_pair_fraction;
   return 0;
+}
+
+/* --text-pairs: the built-in set takes the caption file (the installed one unless given); a
+ * relative file not found here is looked up in the installed configs. 0 or an exit status. */
+static int text_pair_defaults(clippo_train_opts *o) {
+  char buf[CLI_PATH_MAX];
+  if (!o->text_pairs[0]) return 0;
+  if (!clippo_text_pairs_builtin(o->text_pairs, NULL, 0)) {
+    const char *f = cli_input_file(o->text_pairs, buf, sizeof buf);
+    if (f != o->text_pairs && strlen(f) < sizeof o->text_pairs)
+      snprintf(o->text_pairs, sizeof o->text_pairs, "%s", f);
+    return 0;
+  }
+  if (o->captions[0] || o->fmnist[0]) return 0; /* cli_train_data_defaults fills in captions */
+  if (cli_data_file(CLI_DEFAULT_CAPTIONS_FILE, buf, sizeof buf) != 0) {
+    fprintf(stderr, "clippo train: error: --text-pairs %s needs --captions F: %s\n", o->text_pairs,
+            buf);
+    return 1;
+  }
+  return set_path(o->captions, sizeof o->captions, "--captions", buf);
 }
 
 /* Usage errors of the merged options, found before any work; 0 or 2. */
@@ -410,7 +440,7 @@ int clippo_cmd_train(int argc, char **argv) {
   if ((rc = base_options(&a, &o)) || (rc = apply_paths(&a, &o)) || (rc = env_fonts(&o)) ||
       (rc = apply_settings(&a, &o)) || (rc = check_options(&o)))
     return rc;
-  if (cli_train_data_defaults("train", &o) != 0) return 1;
+  if (text_pair_defaults(&o) != 0 || cli_train_data_defaults("train", &o) != 0) return 1;
   clippo_dist *dist = NULL; /* the ranks of `mpirun -np R clippo train` */
   if (cli_dist_start("train", &dist)) return 1;
   o.dist = dist;

@@ -1,8 +1,11 @@
 /* Training data: Fashion-MNIST with captions drawn from multilingual templates, image-caption
- * TSV files, one fixed batch (.npy images + a text file); a seeded sampler whose whole state is
- * (seed, epoch, position); batches of images followed by their rendered captions. */
+ * TSV files, one fixed batch (.npy images + a text file), text pairs for text/text co-training
+ * (a TSV or the caption templates of the same class in two languages); a seeded sampler whose
+ * whole state is (seed, epoch, position); batches of images (or first texts) followed by their
+ * rendered captions (or second texts). */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +252,7 @@ clippo_status clippo_captions_draw(const clippo_captions *c, int label, uint64_t
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
-typedef enum data_kind { DATA_FMNIST, DATA_TSV, DATA_ARRAYS } data_kind;
+typedef enum data_kind { DATA_FMNIST, DATA_TSV, DATA_ARRAYS, DATA_TEXT_PAIRS } data_kind;
 
 struct clippo_dataset {
   data_kind kind;
@@ -260,9 +263,10 @@ struct clippo_dataset {
   int *labels;
   size_t nclasses;
   clippo_captions caps;
-  /* TSV and arrays */
+  /* TSV and arrays; text pairs: firsts and texts (the second texts) */
   char **paths;
   char **texts;
+  char **firsts;
   /* arrays */
   clippo_array arr; /* (N, S, S, 3) float32 or uint8 */
   int size;
@@ -276,9 +280,11 @@ void clippo_dataset_free(clippo_dataset *d) {
   for (size_t i = 0; i < d->n; i++) {
     if (d->paths) free(d->paths[i]);
     if (d->texts) free(d->texts[i]);
+    if (d->firsts) free(d->firsts[i]);
   }
   free(d->paths);
   free(d->texts);
+  free(d->firsts);
   clippo_array_free(&d->arr);
   free(d);
 }
@@ -291,7 +297,9 @@ int clippo_dataset_label(const clippo_dataset *d, size_t i) {
   return d->labels && i < d->n ? d->labels[i] : -1;
 }
 
-const char *clippo_dataset_describe(const clippo_dataset *d) { return d->desc; }
+const char *clippo_dataset_describe(const clippo_dataset *d) {
+  return d ? d->desc : "no image-caption pairs";
+}
 
 clippo_status clippo_dataset_open_fmnist(const char *dir, const char *split,
                                          const char *captions_path, size_t limit,
@@ -525,6 +533,8 @@ clippo_status clippo_dataset_image(const clippo_dataset *d, size_t i, int size, 
     }
     return CLIPPO_OK;
   }
+  case DATA_TEXT_PAIRS:
+    return clippo_fail(err, CLIPPO_E_ARG, "%s holds text pairs, no images", d->desc);
   }
   return clippo_fail(err, CLIPPO_E_ARG, "unknown dataset kind");
 }
@@ -545,6 +555,204 @@ clippo_status clippo_dataset_caption(const clippo_dataset *d, size_t i, uint64_t
   memcpy(buf, t, l);
   buf[l] = '\0';
   return CLIPPO_OK;
+}
+
+/* ---- text pairs ---------------------------------------------------------------------------- */
+
+/* Byte offset of the first ill-formed UTF-8 sequence in s[0..n) (overlongs, surrogates, code
+ * points above U+10FFFF, truncated sequences, stray continuation bytes), or n when it is all
+ * well-formed. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i];
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    if (len == 0 || i + len > n) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return n;
+}
+
+/* Appends the pair (a, b) to a text-pair set (*cap: its room). */
+static clippo_status add_pair(clippo_dataset *d, size_t *cap, const char *a, size_t alen,
+                              const char *b, size_t blen, clippo_error *err) {
+  if (d->n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 256;
+    char **nf = realloc(d->firsts, nc * sizeof *nf);
+    if (nf) d->firsts = nf;
+    char **nt = nf ? realloc(d->texts, nc * sizeof *nt) : NULL;
+    if (nt) d->texts = nt;
+    if (!nf || !nt) return clippo_fail(err, CLIPPO_E_NOMEM, "text pairs: out of memory");
+    *cap = nc;
+  }
+  char *x = malloc(alen + 1), *y = malloc(blen + 1);
+  if (!x || !y) {
+    free(x);
+    free(y);
+    return clippo_fail(err, CLIPPO_E_NOMEM, "text pairs: out of memory");
+  }
+  memcpy(x, a, alen);
+  x[alen] = '\0';
+  memcpy(y, b, blen);
+  y[blen] = '\0';
+  d->firsts[d->n] = x;
+  d->texts[d->n] = y;
+  d->n++;
+  return CLIPPO_OK;
+}
+
+/* Checks one line "TEXT<TAB>TEXT" of a text-pair TSV (p[0..len), no newline) and adds it. */
+static clippo_status pair_line(clippo_dataset *d, size_t *cap, const char *path, size_t line,
+                               const char *p, size_t len, clippo_error *err) {
+  if (memchr(p, '\0', len))
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s:%zu: NUL byte in the line", path, line);
+  size_t bad = utf8_invalid_at((const unsigned char *)p, len);
+  if (bad < len)
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s:%zu: invalid UTF-8 at byte %zu of the line", path,
+                       line, bad + 1);
+  size_t cols = 1;
+  for (size_t i = 0; i < len; i++) cols += p[i] == '\t';
+  if (cols != 2)
+    return clippo_fail(err, CLIPPO_E_FORMAT,
+                       "%s:%zu: expected TEXT<TAB>TEXT (2 columns), found %zu column%s", path, line,
+                       cols, cols == 1 ? " (no TAB)" : "s");
+  const char *tab = memchr(p, '\t', len);
+  size_t alen = (size_t)(tab - p), blen = len - alen - 1;
+  if (alen == 0 || blen == 0)
+    return clippo_fail(err, CLIPPO_E_FORMAT, "%s:%zu: the %s text is empty", path, line,
+                       alen == 0 ? "first" : "second");
+  return add_pair(d, cap, p, alen, tab + 1, blen, err);
+}
+
+clippo_status clippo_dataset_open_text_pairs(const char *path, size_t limit, clippo_dataset **out,
+                                             clippo_error *err) {
+  *out = NULL;
+  char *text = NULL;
+  size_t len = 0;
+  TRY(read_all(path, "text-pair file", &text, &len, err));
+  clippo_dataset *d = calloc(1, sizeof *d);
+  clippo_status st = d ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+  if (st == CLIPPO_OK) d->kind = DATA_TEXT_PAIRS;
+  size_t cap = 0, line = 0, start = 0;
+  if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) start = 3; /* a byte order mark */
+  for (size_t pos = start; st == CLIPPO_OK && pos < len && (!limit || d->n < limit);) {
+    const char *p = text + pos;
+    const char *eol = memchr(p, '\n', len - pos);
+    size_t n = eol ? (size_t)(eol - p) : len - pos;
+    pos += n + 1;
+    line++;
+    if (n > 0 && p[n - 1] == '\r') n--;
+    if (n == 0 || (p[0] == '#' && !memchr(p, '\t', n))) continue; /* blank, comment */
+    st = pair_line(d, &cap, path, line, p, n, err);
+  }
+  free(text);
+  if (st == CLIPPO_OK && d->n == 0)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: no text pairs (%s)", path,
+                     len <= start ? "the file is empty" : "only blank and comment lines");
+  if (st != CLIPPO_OK) {
+    clippo_dataset_free(d);
+    return st;
+  }
+  snprintf(d->desc, sizeof d->desc, "%s (%zu text pairs)", path, d->n);
+  *out = d;
+  return CLIPPO_OK;
+}
+
+int clippo_text_pairs_builtin(const char *spec, char *langs, size_t cap) {
+  const size_t k = strlen(CLIPPO_TEXT_PAIRS_BUILTIN);
+  if (!spec || strncmp(spec, CLIPPO_TEXT_PAIRS_BUILTIN, k) || (spec[k] && spec[k] != ':')) return 0;
+  if (langs && cap) snprintf(langs, cap, "%s", spec[k] == ':' ? spec + k + 1 : "en,de,zh");
+  return 1;
+}
+
+/* The indices in c of the comma-separated language codes of langs (*n of them, at least two,
+ * none twice). */
+static clippo_status pick_langs(const clippo_captions *c, const char *path, const char *langs,
+                                size_t *idx, size_t *n, clippo_error *err) {
+  *n = 0;
+  for (const char *p = langs;;) {
+    size_t len = strcspn(p, ",");
+    size_t l = 0;
+    while (l < c->nlangs && (strlen(c->langs[l]) != len || strncmp(c->langs[l], p, len))) l++;
+    if (l == c->nlangs) {
+      char have[256] = "";
+      for (size_t i = 0; i < c->nlangs; i++)
+        snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", i ? ", " : "",
+                 c->langs[i]);
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: no language '%.*s' (it has %s)", path, (int)len, p,
+                         have);
+    }
+    for (size_t i = 0; i < *n; i++)
+      if (idx[i] == l)
+        return clippo_fail(err, CLIPPO_E_ARG, "text pairs: language '%s' given twice", c->langs[l]);
+    idx[(*n)++] = l;
+    if (!p[len]) break;
+    p += len + 1;
+  }
+  if (*n < 2)
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "text pairs from %s need at least two languages, not '%s'", path, langs);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_dataset_open_caption_pairs(const char *captions_path, const char *langs,
+                                                clippo_dataset **out, clippo_error *err) {
+  *out = NULL;
+  if (!langs || !*langs) langs = "en,de,zh";
+  clippo_captions c;
+  TRY(clippo_captions_load(captions_path, &c, err));
+  size_t *idx = calloc(c.nlangs + strlen(langs) + 1, sizeof *idx), nl = 0, cap = 0;
+  clippo_dataset *d = calloc(1, sizeof *d);
+  char *a = malloc(CAPTION_MAX), *b = malloc(CAPTION_MAX);
+  clippo_status st =
+      idx && d && a && b ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+  if (st == CLIPPO_OK) {
+    d->kind = DATA_TEXT_PAIRS;
+    st = pick_langs(&c, captions_path, langs, idx, &nl, err);
+  }
+  /* language pairs in the given order, then class, template of the first, of the second */
+  for (size_t i = 0; st == CLIPPO_OK && i < nl; i++)
+    for (size_t j = i + 1; st == CLIPPO_OK && j < nl; j++)
+      for (size_t y = 0; st == CLIPPO_OK && y < c.nclasses; y++)
+        for (size_t ka = 0; st == CLIPPO_OK && ka < c.ntemplates[idx[i]]; ka++)
+          for (size_t kb = 0; st == CLIPPO_OK && kb < c.ntemplates[idx[j]]; kb++) {
+            st = clippo_captions_format(&c, idx[i], ka, (int)y, a, CAPTION_MAX, err);
+            if (st == CLIPPO_OK)
+              st = clippo_captions_format(&c, idx[j], kb, (int)y, b, CAPTION_MAX, err);
+            if (st == CLIPPO_OK) st = add_pair(d, &cap, a, strlen(a), b, strlen(b), err);
+          }
+  if (st == CLIPPO_OK)
+    snprintf(d->desc, sizeof d->desc, "%s:%s (%zu text pairs of the same class from %s)",
+             CLIPPO_TEXT_PAIRS_BUILTIN, langs, d->n, captions_path);
+  free(idx);
+  free(a);
+  free(b);
+  clippo_captions_free(&c);
+  if (st != CLIPPO_OK) {
+    clippo_dataset_free(d);
+    return st;
+  }
+  *out = d;
+  return CLIPPO_OK;
+}
+
+int clippo_dataset_is_text_pairs(const clippo_dataset *d) {
+  return d && d->kind == DATA_TEXT_PAIRS;
+}
+
+const char *clippo_dataset_text_pair(const clippo_dataset *d, size_t i, int side) {
+  if (!d || d->kind != DATA_TEXT_PAIRS || i >= d->n) return NULL;
+  return side ? d->texts[i] : d->firsts[i];
 }
 
 /* ---- sampler ------------------------------------------------------------------------------- */
@@ -682,6 +890,83 @@ clippo_status clippo_batch_fill(const clippo_dataset *d, clippo_sampler *s, cons
       free(texts[k]);
   }
   free(texts);
+  free(buf);
+  return st;
+}
+
+/* ---- batches with text pairs --------------------------------------------------------------- */
+
+size_t clippo_mix_text_count(size_t batch, double fraction) {
+  if (!(fraction > 0.0)) return 0;
+  if (fraction >= 1.0) return batch;
+  return (size_t)llround(fraction * (double)batch);
+}
+
+size_t clippo_mix_text_before(size_t batch, size_t text, size_t j) {
+  if (batch == 0) return 0;
+  if (j > batch) j = batch;
+  return (size_t)(((uint64_t)j * text) / batch);
+}
+
+int clippo_mix_is_text(size_t batch, size_t text, size_t j) {
+  return j < batch &&
+         clippo_mix_text_before(batch, text, j + 1) > clippo_mix_text_before(batch, text, j);
+}
+
+clippo_status clippo_batch_fill_mixed(const clippo_batch_mix *mix, const clippo_font *font,
+                                      int image_size, size_t lo, size_t n, float *inputs,
+                                      char **firsts, char **seconds, clippo_error *err) {
+  const size_t B = mix->batch, P = mix->text;
+  if (P > B || lo > B || n > B - lo || (P > 0 && (!mix->pairs || !mix->pair_sampler)) ||
+      (P < B && (!mix->data || !mix->sampler)))
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "batch of %zu pairs (%zu text/text): rows %zu..%zu or a source missing", B,
+                       P, lo, lo + n);
+  const size_t m = (size_t)image_size * (size_t)image_size * 3;
+  char **second = calloc(n ? n : 1, sizeof *second);
+  char *buf = malloc(CAPTION_MAX);
+  clippo_render_opts ro;
+  clippo_render_opts_default(&ro, image_size);
+  clippo_status st = second && buf ? CLIPPO_OK : clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+  if (firsts)
+    for (size_t k = 0; k < n; k++) firsts[k] = NULL;
+  for (size_t j = 0; st == CLIPPO_OK && j < B; j++) {
+    const int text = clippo_mix_is_text(B, P, j);
+    uint64_t epoch = 0;
+    size_t i = clippo_sampler_next(text ? mix->pair_sampler : mix->sampler, &epoch);
+    if (j < lo || j >= lo + n) continue; /* another share of the batch */
+    const size_t k = j - lo;
+    if (text) {
+      const char *a = mix->pairs->firsts[i];
+      st = clippo_render_text(font, &ro, a, strlen(a), CLIPPO_F32, 3, inputs + k * m, err);
+      if (st == CLIPPO_OK && firsts && !(firsts[k] = strdup(a)))
+        st = clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+      if (st == CLIPPO_OK && !(second[k] = strdup(mix->pairs->texts[i])))
+        st = clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+      if (st != CLIPPO_OK) clippo_error_prefix(err, "text pair %zu", i);
+      continue;
+    }
+    st = clippo_dataset_image(mix->data, i, image_size, inputs + k * m, err);
+    if (st == CLIPPO_OK)
+      st = clippo_dataset_caption(mix->data, i, mix->sampler->seed, epoch, buf, CAPTION_MAX, err);
+    if (st == CLIPPO_OK && !(second[k] = strdup(buf)))
+      st = clippo_fail(err, CLIPPO_E_NOMEM, "out of memory");
+    if (st != CLIPPO_OK) clippo_error_prefix(err, "example %zu", i);
+  }
+  if (st == CLIPPO_OK)
+    st = clippo_render_batch(font, &ro, (const char *const *)second, NULL, n, CLIPPO_F32,
+                             inputs + n * m, err);
+  for (size_t k = 0; k < n && second; k++) {
+    if (seconds && st == CLIPPO_OK)
+      seconds[k] = second[k];
+    else
+      free(second[k]);
+    if (firsts && st != CLIPPO_OK) {
+      free(firsts[k]);
+      firsts[k] = NULL;
+    }
+  }
+  free(second);
   free(buf);
   return st;
 }

@@ -33,6 +33,7 @@ void clippo_train_opts_default(clippo_train_opts *o) {
   o->decay_rate = o->beta2_cap = o->eps = o->momentum = NAN;
   o->b1 = o->b2 = o->adam_eps = NAN;
   o->accumulate = 1;
+  o->text_pair_fraction = NAN;
 }
 
 static int64_t cap_tenth(int64_t v, int64_t total) {
@@ -126,6 +127,8 @@ static const key_def top_keys[] = {
     KS("fashion_mnist_split", fmnist_split),
     KS("captions", captions),
     KI("limit", limit),
+    KS("text_pairs", text_pairs),
+    KN("text_pair_fraction", text_pair_fraction),
     KB("balanced", balanced),
     KN("lr", lr),
     KN("weight_decay", weight_decay),
@@ -326,6 +329,9 @@ static clippo_status parse_obj(const cJSON *root, const char *name, clippo_train
   if (st == CLIPPO_OK && (o->accumulate < 1 || o->accumulate > CLIPPO_TRAIN_MAX_ACCUMULATE))
     st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: 'accumulate' must be in 1..%d", name,
                      CLIPPO_TRAIN_MAX_ACCUMULATE);
+  if (st == CLIPPO_OK && !isnan(o->text_pair_fraction) &&
+      !(o->text_pair_fraction >= 0.0 && o->text_pair_fraction <= 1.0))
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: 'text_pair_fraction' must be in 0..1", name);
   return st;
 }
 
@@ -383,6 +389,9 @@ static clippo_status resolve_config_paths(const char *json, const char *path, cl
     st = rebase_path(o->model, sizeof o->model, real, path, "model", err);
   if (st == CLIPPO_OK && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "fashion_mnist")))
     st = rebase_path(o->fmnist, sizeof o->fmnist, real, path, "fashion_mnist", err);
+  v = cJSON_GetObjectItemCaseSensitive(root, "text_pairs"); /* a file, not the built-in set */
+  if (st == CLIPPO_OK && cJSON_IsString(v) && !clippo_text_pairs_builtin(v->valuestring, NULL, 0))
+    st = rebase_path(o->text_pairs, sizeof o->text_pairs, real, path, "text_pairs", err);
   if (cJSON_GetObjectItemCaseSensitive(root, "fonts"))
     for (size_t i = 0; st == CLIPPO_OK && i < o->nfonts; i++)
       st = rebase_path(o->fonts[i], sizeof o->fonts[i], real, path, "fonts", err);
@@ -537,6 +546,11 @@ clippo_status clippo_train_opts_from_checkpoint(const char *path, clippo_train_o
 }
 
 clippo_status clippo_train_model_config(const char *model, clippo_config *cfg, clippo_error *err) {
+  return clippo_train_model_config_in(model, NULL, cfg, err);
+}
+
+clippo_status clippo_train_model_config_in(const char *model, const char *tmp_dir,
+                                           clippo_config *cfg, clippo_error *err) {
   if (!model || !*model) return clippo_fail(err, CLIPPO_E_ARG, "no model config given");
   if (model[0] != '{') {
     size_t n = strlen(model);
@@ -544,13 +558,15 @@ clippo_status clippo_train_model_config(const char *model, clippo_config *cfg, c
     return clippo_config_preset(model, cfg, err);
   }
   /* an inline object: through a temporary file, so that it means what a model file means */
-  const char *dir = getenv("TMPDIR");
+  const char *dir = tmp_dir && *tmp_dir ? tmp_dir : "/tmp";
   char path[CLIPPO_TRAIN_PATH];
-  snprintf(path, sizeof path, "%s/clippo-model-XXXXXX", dir && *dir ? dir : "/tmp");
+  int n = snprintf(path, sizeof path, "%s/clippo-model-XXXXXX", dir);
+  if (n < 0 || (size_t)n >= sizeof path)
+    return clippo_fail(err, CLIPPO_E_ARG, "temporary folder name too long: %s", dir);
   int fd = mkstemp(path);
   if (fd < 0)
-    return clippo_fail(err, CLIPPO_E_IO, "cannot create a temporary file in %s: %s",
-                       dir && *dir ? dir : "/tmp", strerror(errno));
+    return clippo_fail(err, CLIPPO_E_IO, "cannot create a temporary file in %s: %s", dir,
+                       strerror(errno));
   size_t len = strlen(model);
   ssize_t w = write(fd, model, len);
   close(fd);

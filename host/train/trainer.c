@@ -36,8 +36,11 @@ typedef struct trainer {
   clippo_model *m;
   clippo_config cfg;
   clippo_font *font;
-  clippo_dataset *data;
+  clippo_dataset *data; /* NULL when every pair of a batch is a text pair */
   clippo_sampler sampler;
+  clippo_dataset *pairs;       /* text pairs of text/text co-training (NULL: none) */
+  clippo_sampler pair_sampler; /* their order, a stream of its own */
+  size_t P;                    /* text/text pairs per (global) batch */
   clippo_optimizer *opt;
   clippo_opt_config ocfg;
   size_t nparams;
@@ -94,6 +97,15 @@ static clippo_tensor rows(const clippo_tensor *t, size_t r0, size_t n, size_t w)
 
 /* ---- checkpoints --------------------------------------------------------------------------- */
 
+/* The text-pair stream's position as the checkpoint's train_state keys (", \"pairs_epoch\": E,
+ * \"pairs_pos\": P"), "" without co-training. */
+static void pair_state_json(const trainer *tr, char *out, size_t cap) {
+  out[0] = '\0';
+  if (tr->pairs)
+    snprintf(out, cap, ", \"pairs_epoch\": %" PRIu64 ", \"pairs_pos\": %" PRIu64,
+             tr->pair_sampler.epoch, tr->pair_sampler.pos);
+}
+
 static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error *err) {
   TRY(train_dist_check(&tr->dist, tr->rt, tr->params, tr->nparams, "at the checkpoint", err));
   if (!tr->writer) { /* rank 0 writes it; the others hold the same state */
@@ -119,12 +131,13 @@ static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error
   }
   if (st == CLIPPO_OK) st = clippo_checkpoint_set_attr(&ck, "train_config", tr->opts_json, err);
   if (st == CLIPPO_OK) {
-    char state[256];
+    char state[512], pairs[128];
+    pair_state_json(tr, pairs, sizeof pairs);
     snprintf(state, sizeof state,
              "{\"step\": %" PRId64 ", \"epoch\": %" PRIu64 ", \"pos\": %" PRIu64
-             ", \"seed\": \"%" PRIu64 "\", \"optimizer\": \"%s\", \"device\": \"%s\"}",
-             tr->step, tr->sampler.epoch, tr->sampler.pos, tr->sampler.seed,
-             clippo_opt_name(tr->ocfg.kind), tr->device_name);
+             ", \"seed\": \"%" PRIu64 "\", \"optimizer\": \"%s\", \"device\": \"%s\"%s}",
+             tr->step, tr->sampler.epoch, tr->sampler.pos, tr->o->seed,
+             clippo_opt_name(tr->ocfg.kind), tr->device_name, pairs);
     st = clippo_checkpoint_set_attr(&ck, "train_state", state, err);
   }
   if (st == CLIPPO_OK)
@@ -171,6 +184,7 @@ static clippo_status parse_state(const char *path, const char *json, uint64_t *e
 static clippo_status open_data(trainer *tr, clippo_error *err) {
   const clippo_train_opts *o = tr->o;
   int nsrc = (o->images[0] || o->texts[0]) + (o->tsv[0] != 0) + (o->fmnist[0] != 0);
+  if (nsrc == 0 && o->text_pairs[0] && o->text_pair_fraction >= 1.0) return CLIPPO_OK;
   if (nsrc != 1)
     return clippo_fail(err, CLIPPO_E_ARG,
                        "give exactly one data source: --images X.npy --texts T.txt, --tsv F or "
@@ -197,7 +211,8 @@ static clippo_status load_params(trainer *tr, clippo_checkpoint *ck, clippo_erro
     return CLIPPO_OK;
   }
   clippo_config cfg;
-  TRY(clippo_train_model_config(o->model[0] ? o->model : "b16", &cfg, err));
+  TRY(clippo_train_model_config_in(o->model[0] ? o->model : "b16", tr->rt->settings.tmp_dir, &cfg,
+                                   err));
   ck->cfg = cfg;
   ck->has_cfg = 1;
   ck->step = -1;
@@ -280,6 +295,106 @@ static clippo_status check_output_dir(const char *path, const char *what, clippo
   return CLIPPO_OK;
 }
 
+/* ---- text/text co-training ----------------------------------------------------------------- */
+
+/* The text pairs of --text-pairs: a TSV or the built-in set from the caption file. */
+static clippo_status open_pairs(trainer *tr, clippo_error *err) {
+  const clippo_train_opts *o = tr->o;
+  if (!o->text_pairs[0]) {
+    if (!isnan(o->text_pair_fraction) && o->text_pair_fraction > 0)
+      return clippo_fail(err, CLIPPO_E_ARG, "--text-pair-fraction needs --text-pairs");
+    return CLIPPO_OK;
+  }
+  if (o->text_pair_fraction == 0.0) return CLIPPO_OK; /* co-training off: the pairs unused */
+  char langs[CLIPPO_TRAIN_PATH];
+  if (!clippo_text_pairs_builtin(o->text_pairs, langs, sizeof langs))
+    return clippo_dataset_open_text_pairs(o->text_pairs, 0, &tr->pairs, err);
+  if (!o->captions[0]) /* the program fills in its installed configs/fmnist_captions.json */
+    return clippo_fail(err, CLIPPO_E_ARG, "--text-pairs %s needs caption templates (--captions F)",
+                       o->text_pairs);
+  return clippo_dataset_open_caption_pairs(o->captions, langs, &tr->pairs, err);
+}
+
+/* The text/text share of the batch (tr->P) and whether both streams can fill it without
+ * repeating an item within a batch; adds the co-training line to the notice. */
+static clippo_status mix_sizes(trainer *tr, size_t n, clippo_train_result *res, clippo_error *err) {
+  const double f = isnan(tr->o->text_pair_fraction) ? 0.25 : tr->o->text_pair_fraction;
+  const size_t np = clippo_dataset_size(tr->pairs);
+  tr->P = clippo_mix_text_count(tr->Bg, f);
+  if (tr->P == 0)
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "--text-pair-fraction %g of a batch of %zu is no pair (round(%g) = 0)", f,
+                       tr->Bg, f * (double)tr->Bg);
+  if (tr->P > np)
+    return clippo_fail(err, CLIPPO_E_ARG, "%zu text/text pairs per batch from %zu text pairs",
+                       tr->P, np);
+  if (tr->Bg - tr->P > n)
+    return clippo_fail(err, CLIPPO_E_ARG, "%zu image-caption pairs per batch from %zu examples",
+                       tr->Bg - tr->P, n);
+  char line[CLIPPO_TRAIN_PATH + 256];
+  snprintf(line, sizeof line, "text/text co-training: %zu of the %zu pairs of every batch from %s",
+           tr->P, tr->Bg, clippo_dataset_describe(tr->pairs));
+  append_notice(res, line);
+  return CLIPPO_OK;
+}
+
+/* Steps of one epoch: a pass over the image-caption pairs (over the text pairs when a batch has
+ * no image). */
+static int64_t epoch_steps(const trainer *tr, size_t n) {
+  size_t per = tr->Bg - tr->P, count = n;
+  if (per == 0) {
+    per = tr->P;
+    count = clippo_dataset_size(tr->pairs);
+  }
+  return (int64_t)((count + per - 1) / per);
+}
+
+/* Moves the text-pair stream to where the checkpoint's train_state (json) left it; a checkpoint
+ * trained without text pairs starts the stream at its beginning. */
+static clippo_status resume_pairs(trainer *tr, const char *json, clippo_error *err) {
+  if (!tr->pairs) return CLIPPO_OK;
+  cJSON *root = json ? cJSON_Parse(json) : NULL;
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "pairs_epoch");
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "pairs_pos");
+  clippo_status st = CLIPPO_OK;
+  if (cJSON_IsNumber(e) && cJSON_IsNumber(p) && e->valuedouble >= 0 && p->valuedouble >= 0)
+    st = clippo_sampler_seek(&tr->pair_sampler, (uint64_t)e->valuedouble, (uint64_t)p->valuedouble,
+                             err);
+  else if (e || p)
+    st =
+        clippo_fail(err, CLIPPO_E_FORMAT, "%s: the text-pair position is not valid", tr->o->resume);
+  cJSON_Delete(root);
+  return st;
+}
+
+/* Where both data streams stand (to go back to when a step is abandoned). */
+typedef struct data_mark {
+  uint64_t epoch, pos, pair_epoch, pair_pos;
+} data_mark;
+
+static data_mark mark_data(const trainer *tr) {
+  data_mark m = {tr->sampler.epoch, tr->sampler.pos, tr->pair_sampler.epoch, tr->pair_sampler.pos};
+  return m;
+}
+
+static clippo_status rewind_data(trainer *tr, const data_mark *m, clippo_error *err) {
+  if (tr->data) TRY(clippo_sampler_seek(&tr->sampler, m->epoch, m->pos, err));
+  if (tr->pairs) TRY(clippo_sampler_seek(&tr->pair_sampler, m->pair_epoch, m->pair_pos, err));
+  return CLIPPO_OK;
+}
+
+/* This rank's share of the next batch into tr->host_inputs, text pairs mixed in. */
+static clippo_status fill_batch(trainer *tr, clippo_error *err) {
+  if (!tr->pairs)
+    return train_dist_fill(&tr->dist, tr->data, &tr->sampler, tr->font, tr->S, tr->host_inputs,
+                           err);
+  clippo_batch_mix mix = {
+      tr->data, tr->data ? &tr->sampler : NULL, tr->pairs, &tr->pair_sampler, tr->Bg, tr->P};
+  const size_t lo = (size_t)clippo_dist_rank(tr->o->dist) * tr->B;
+  return clippo_batch_fill_mixed(&mix, tr->font, tr->S, lo, tr->B, tr->host_inputs, NULL, NULL,
+                                 err);
+}
+
 static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *err) {
   const clippo_train_opts *o = tr->o;
   tr->saved_step = -1;
@@ -316,29 +431,33 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
     snprintf(tr->cfg.font, sizeof tr->cfg.font, "%s", id);
   }
   if (st == CLIPPO_OK) st = open_data(tr, err);
-  size_t n = st == CLIPPO_OK ? clippo_dataset_size(tr->data) : 0;
+  if (st == CLIPPO_OK) st = open_pairs(tr, err);
+  size_t n = st == CLIPPO_OK && tr->data ? clippo_dataset_size(tr->data) : 0;
   if (st == CLIPPO_OK) {
     tr->B = tr->Bg = o->batch_size ? o->batch_size : (o->images[0] ? n : 32);
     tr->K = (size_t)(o->accumulate > 0 ? o->accumulate : 1);
     if (o->accumulate > CLIPPO_TRAIN_MAX_ACCUMULATE)
       st = clippo_fail(err, CLIPPO_E_ARG, "--accumulate %d: at most %d micro-batches",
                        o->accumulate, CLIPPO_TRAIN_MAX_ACCUMULATE);
+    else if (tr->pairs)
+      st = mix_sizes(tr, n, res, err);
     else if (tr->B > n)
       st = clippo_fail(err, CLIPPO_E_ARG, "batch of %zu pairs from %zu examples", tr->B, n);
-    else /* the global batch Bg splits into this rank's share B */
+    if (st == CLIPPO_OK) /* the global batch Bg splits into this rank's share B */
       st = train_dist_setup(&tr->dist, tr->rt, o->dist, tr->Bg,
                             clippo_model_output_dim(tr->m, CLIPPO_EMBED_Z), &tr->B, err);
     if (st == CLIPPO_OK && tr->B % tr->K)
       st = clippo_fail(err, CLIPPO_E_ARG, "batch %zu%s is not a multiple of --accumulate %zu",
                        tr->B, train_dist_active(&tr->dist) ? " (each rank's share)" : "", tr->K);
     tr->b = tr->B / tr->K;
-    tr->total = o->steps > 0
-                    ? o->steps
-                    : (o->epochs > 0 ? o->epochs : 1) * (int64_t)((n + tr->Bg - 1) / tr->Bg);
+    tr->total = o->steps > 0 ? o->steps : (o->epochs > 0 ? o->epochs : 1) * epoch_steps(tr, n);
   }
   int shuffle = o->shuffle >= 0 ? o->shuffle : !o->images[0];
-  if (st == CLIPPO_OK)
+  if (st == CLIPPO_OK && tr->data)
     st = clippo_sampler_init(&tr->sampler, tr->data, o->seed, shuffle, o->balanced, err);
+  if (st == CLIPPO_OK && tr->pairs) /* a seed of its own: not the images' order */
+    st = clippo_sampler_init(&tr->pair_sampler, tr->pairs, clippo_hash3(o->seed, 0x7E47, 0x9A125),
+                             shuffle, 0, err);
   char fit_note[512] = "";
   if (st == CLIPPO_OK)
     st = clippo_train_opt_config_fitted(o, tr->total, &tr->ocfg, fit_note, sizeof fit_note, err);
@@ -386,7 +505,8 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
       st = clippo_fail(err, CLIPPO_E_ARG, "%s was trained with seed %" PRIu64 ", not %" PRIu64,
                        o->resume, seed, o->seed);
     if (st == CLIPPO_OK) st = clippo_optimizer_import(tr->opt, &ck.opt, err);
-    if (st == CLIPPO_OK) st = clippo_sampler_seek(&tr->sampler, epoch, pos, err);
+    if (st == CLIPPO_OK && tr->data) st = clippo_sampler_seek(&tr->sampler, epoch, pos, err);
+    if (st == CLIPPO_OK) st = resume_pairs(tr, clippo_checkpoint_get_attr(&ck, "train_state"), err);
     tr->step = ck.step > 0 ? ck.step : 0;
     if (st == CLIPPO_OK && clippo_optimizer_count(tr->opt) != tr->step)
       st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: step %" PRId64 " but optimizer count %" PRId64,
@@ -453,6 +573,8 @@ static void teardown(trainer *tr) {
   free(tr->opts_json);
   clippo_sampler_free(&tr->sampler);
   clippo_dataset_free(tr->data);
+  clippo_sampler_free(&tr->pair_sampler);
+  clippo_dataset_free(tr->pairs);
   clippo_font_free(tr->font);
   clippo_model_free(tr->m);
   clippo_rt_destroy(tr->rt);
@@ -508,7 +630,7 @@ static clippo_status stop_now(trainer *tr, int *stop, clippo_error *err) {
 
 /* The next batch on the device, the gradients zeroed; *t gets the temperature. */
 static clippo_status prepare_batch(trainer *tr, double *t_used, clippo_error *err) {
-  TRY(train_dist_fill(&tr->dist, tr->data, &tr->sampler, tr->font, tr->S, tr->host_inputs, err));
+  TRY(fill_batch(tr, err));
   TRY(clippo_tensor_write(tr->rt, &tr->inputs, tr->host_inputs, err));
   TRY(clippo_model_zero_grads(tr->m, err));
   float t = 0.0f;
@@ -572,7 +694,7 @@ static clippo_status backward_all(trainer *tr, double dt, int *stop, clippo_erro
  * so that the state is exactly that of the last finished step. */
 static clippo_status train_step(trainer *tr, double *loss, double *t_used, clippo_opt_stats *os,
                                 int *abandoned, clippo_error *err) {
-  const uint64_t epoch0 = tr->sampler.epoch, pos0 = tr->sampler.pos;
+  const data_mark mark = mark_data(tr);
   double dt = 0.0;
   int stop = 0;
   *abandoned = 0;
@@ -585,7 +707,7 @@ static clippo_status train_step(trainer *tr, double *loss, double *t_used, clipp
     return clippo_optimizer_step(tr->opt, tr->params, tr->grads, os, err);
   }
   *abandoned = 1;
-  return clippo_sampler_seek(&tr->sampler, epoch0, pos0, err);
+  return rewind_data(tr, &mark, err);
 }
 
 static void log_step(trainer *tr, double loss, double t, const clippo_opt_stats *os, double pps,

@@ -286,6 +286,78 @@ clippo_status clippo_batch_fill(const clippo_dataset *d, clippo_sampler *s, cons
                                 int image_size, size_t b, float *inputs, char **captions,
                                 clippo_error *err);
 
+/* ---- text/text co-training (CLIPPO, Tschannen et al. 2023, sec. 3.3 and 4.3) ----------------
+ * A fraction of every batch is pairs of texts instead of image-caption pairs: both texts are
+ * rendered and embedded by the same tower and take part in the same contrastive loss over the
+ * whole batch (the paper mixes consecutive C4 sentences into 25-100 % of the batch). */
+
+/** The built-in text-pair set: "fmnist-captions" or "fmnist-captions:LANG,LANG,..." names the
+ * caption templates of the run's caption file (clippo_dataset_open_caption_pairs). */
+#define CLIPPO_TEXT_PAIRS_BUILTIN "fmnist-captions"
+
+/** 1 when spec names the built-in set; then langs[cap] gets its languages ("en,de,zh" unless
+ * given after a ':'). */
+int clippo_text_pairs_builtin(const char *spec, char *langs, size_t cap);
+
+/** A text-pair TSV: lines "TEXT<TAB>TEXT" in UTF-8 (a byte order mark, blank lines, '\r' before
+ * the newline and lines starting with '#' without a TAB are skipped); limit > 0 keeps the first
+ * limit pairs. A line with one column or more than two, an empty text, invalid UTF-8 or a NUL
+ * byte, and a file without a pair (empty), are CLIPPO_E_FORMAT naming the file and the line. The
+ * set has no images (clippo_dataset_image fails); clippo_dataset_caption gives the second
+ * text, clippo_dataset_text_pair either. */
+clippo_status clippo_dataset_open_text_pairs(const char *path, size_t limit, clippo_dataset **out,
+                                             clippo_error *err);
+
+/** The text pairs of a caption file (clippo_captions_load): the same class described in two
+ * languages. langs: comma-separated language codes of the file, at least two ("" or NULL:
+ * "en,de,zh"). For every two languages (i < j in the given order), every class, every template
+ * of language i and every template of language j (in this nesting): the pair (caption i,
+ * caption j). configs/fmnist_captions.json gives 3 x 10 x 18 x 18 = 9720 pairs;
+ * scripts/fmnist_text_pairs.sh writes the same pairs as a TSV. */
+clippo_status clippo_dataset_open_caption_pairs(const char *captions_path, const char *langs,
+                                                clippo_dataset **out, clippo_error *err);
+
+/** 1 for a set of text pairs. */
+int clippo_dataset_is_text_pairs(const clippo_dataset *d);
+
+/** Text side (0: first, 1: second) of pair i of a text-pair set; NULL otherwise. */
+const char *clippo_dataset_text_pair(const clippo_dataset *d, size_t i, int side);
+
+/** The text/text pairs of a batch of `batch` pairs: round(fraction * batch) (half away from
+ * zero; 0 for fraction <= 0, all for fraction >= 1). */
+size_t clippo_mix_text_count(size_t batch, double fraction);
+
+/** How many of the first j pairs of a batch with `text` text/text pairs are text/text:
+ * floor(j * text / batch). The text/text pairs are spread evenly over the batch (so that every
+ * share of a data-parallel batch and every micro-batch holds its part). */
+size_t clippo_mix_text_before(size_t batch, size_t text, size_t j);
+
+/** 1 when pair j of such a batch is a text/text pair (clippo_mix_text_before steps at j). */
+int clippo_mix_is_text(size_t batch, size_t text, size_t j);
+
+/** The two streams a mixed batch draws from: image-caption pairs (data, sampler; may be NULL
+ * when every pair is text/text) and text pairs (pairs, pair_sampler; may be NULL when none
+ * is). */
+typedef struct clippo_batch_mix {
+  const clippo_dataset *data;
+  clippo_sampler *sampler;
+  const clippo_dataset *pairs; /* clippo_dataset_open_text_pairs / _caption_pairs */
+  clippo_sampler *pair_sampler;
+  size_t batch; /* pairs in the (global) batch */
+  size_t text;  /* of which text/text (clippo_mix_text_count) */
+} clippo_batch_mix;
+
+/** Fills inputs (2n, S, S, 3) float32 with pairs [lo, lo + n) of the next mixed batch: the
+ * first sides (an image, or the rendered first text of a text pair), then the second sides (the
+ * rendered caption or second text). Pair j of the batch takes the next item of the text-pair
+ * stream when clippo_mix_is_text(batch, text, j), else of the image stream; both samplers move
+ * past the whole batch, the pairs outside [lo, lo + n) (other ranks' shares) only skipped.
+ * firsts (may be NULL) gets n malloc'ed first texts (NULL for image pairs), seconds (may be
+ * NULL) n malloc'ed second texts (captions); free them. */
+clippo_status clippo_batch_fill_mixed(const clippo_batch_mix *mix, const clippo_font *font,
+                                      int image_size, size_t lo, size_t n, float *inputs,
+                                      char **firsts, char **seconds, clippo_error *err);
+
 /* ==== the training loop (host/train/trainer.c) ============================================== */
 
 /** Longest path the options hold. */
@@ -311,6 +383,11 @@ typedef struct clippo_train_opts {
   size_t limit;                     /* keep the first N examples (0: all) */
   int shuffle;                      /* -1: default (on, off for --images) */
   int balanced;
+  /* text/text co-training: a text-pair TSV or the built-in CLIPPO_TEXT_PAIRS_BUILTIN[:LANGS]
+   * (made from captions), "" = none; and the fraction of every batch that is text pairs (NaN:
+   * 0.25 with text_pairs) */
+  char text_pairs[CLIPPO_TRAIN_PATH];
+  double text_pair_fraction;
   char fonts[CLIPPO_TRAIN_MAX_FONTS][CLIPPO_TRAIN_PATH];
   size_t nfonts;
   /* optimisation: the optimizer's defaults (clippo_train_opt_config) unless overridden;
@@ -371,15 +448,15 @@ clippo_status clippo_train_opt_config_fitted(const clippo_train_opts *o, int64_t
 
 
 /** Applies a training config JSON file over *o. Keys (all optional): device, init, model,
- * init_seed, images, texts, tsv, fashion_mnist, fashion_mnist_split, captions, limit, shuffle,
- * balanced, fonts (array), optimizer, lr, weight_decay, clip_norm (0/null = off), schedule
- * ({type, warmup, cooldown, timescale, shift, end}), adafactor ({min_dim_size_to_factor,
- * decay_rate, beta2_cap, eps, momentum}), adam ({b1, b2, eps}), steps, epochs, stop_at,
- * batch_size, accumulate, seed, save, checkpoint_every, log, plot. Unknown keys and wrong types
- * are errors naming the file and key. Relative input paths (init, a model .json file, images,
- * texts, tsv, the fashion_mnist folder, captions, fonts, resume) resolve against the config
- * file's folder and are stored absolute; output paths (save, log, plot) stay as written, relative
- * to the current folder. */
+ * init_seed, images, texts, tsv, fashion_mnist, fashion_mnist_split, captions, limit,
+ * text_pairs, text_pair_fraction (0..1), shuffle, balanced, fonts (array), optimizer, lr,
+ * weight_decay, clip_norm (0/null = off), schedule ({type, warmup, cooldown, timescale, shift,
+ * end}), adafactor ({min_dim_size_to_factor, decay_rate, beta2_cap, eps, momentum}), adam ({b1,
+ * b2, eps}), steps, epochs, stop_at, batch_size, accumulate, seed, save, checkpoint_every, log,
+ * plot. Unknown keys and wrong types are errors naming the file and key. Relative input paths
+ * (init, a model .json file, images, texts, tsv, the fashion_mnist folder, captions, a
+ * text_pairs file, fonts, resume) resolve against the config file's folder and are stored
+ * absolute; output paths (save, log, plot) stay as written, relative to the current folder. */
 clippo_status clippo_train_opts_load_json(const char *path, clippo_train_opts *o,
                                           clippo_error *err);
 
@@ -388,8 +465,14 @@ clippo_status clippo_train_opts_parse_json(const char *json, const char *name, c
                                            clippo_error *err);
 
 /** The model config a fresh run starts from: a preset name ("b16", "l16"), a model JSON file
- * (clippo_config_load_json) or an inline JSON object with the same keys. */
+ * (clippo_config_load_json) or an inline JSON object with the same keys (read through a
+ * temporary file in /tmp; clippo_train_model_config_in chooses the folder). */
 clippo_status clippo_train_model_config(const char *model, clippo_config *cfg, clippo_error *err);
+
+/** As clippo_train_model_config, with an inline object's temporary file in tmp_dir (the
+ * runtime's settings.tmp_dir; NULL or "": /tmp). */
+clippo_status clippo_train_model_config_in(const char *model, const char *tmp_dir,
+                                           clippo_config *cfg, clippo_error *err);
 
 /** Writes the options as a JSON object into a malloc'ed string (*out; free it). */
 clippo_status clippo_train_opts_to_json(const clippo_train_opts *o, char **out, clippo_error *err);
