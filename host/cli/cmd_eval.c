@@ -11,6 +11,7 @@
 #include "cli_mpi.h"
 #include "cli_paths.h"
 #include "cli_progress.h"
+#include "cli_text_pairs.h"
 #include "cli_shard.h"
 #include "cli_typographic.h"
 #include "cli_util.h"
@@ -30,6 +31,7 @@ static void usage(FILE *out) {
           "       clippo eval [--model M] --idx-images F --idx-labels F [OPTIONS]\n"
           "       clippo eval [--model M] --folder DIR [OPTIONS]\n"
           "       clippo eval [--model M] --tsv F [OPTIONS]\n"
+          "       clippo eval [--model M] --text-pairs F [OPTIONS]\n"
           "\n"
           "Zero-shot classification accuracy (top-1, and top-5 with at least 5 classes) as\n"
           "big_vision's evaluator computes it, or image<->text retrieval recall@1/5/10.\n"
@@ -46,6 +48,12 @@ static void usage(FILE *out) {
           "                      without images shows n/a\n"
           "  --tsv F             image<TAB>caption lines (image paths relative to F's folder):\n"
           "                      recall@1/5/10 image->text and text->image\n"
+          "  --text-pairs F      TEXT<TAB>TEXT lines, or the built-in\n"
+          "                      " CLIPPO_TEXT_PAIRS_BUILTIN ":LANG,LANG (the caption templates\n"
+          "                      of each class in two languages): text->text recall@1/5/10\n"
+          "                      both ways; a text matches every text paired with it on a\n"
+          "                      line (" CLIPPO_TEXT_PAIRS_BUILTIN ":de,en: German captions ->\n"
+          "                      English captions of the same class)\n"
           "\n"
           "Options:\n"
           "  --model M           checkpoint (.npz or .h5); default env CLIPPO_MODEL, else the\n"
@@ -78,13 +86,15 @@ static void usage(FILE *out) {
           "Examples:\n"
           "  clippo eval --fashion-mnist\n"
           "  clippo eval --folder photos/ --templates clip_paper --json\n"
-          "  clippo eval --model my.h5 --tsv captions.tsv --limit 1000\n");
+          "  clippo eval --model my.h5 --tsv captions.tsv --limit 1000\n"
+          "  clippo eval --text-pairs " CLIPPO_TEXT_PAIRS_BUILTIN ":de,en\n");
 }
 
 /* ---- options ------------------------------------------------------------------------------- */
 
 /* The options of one run. */
 typedef struct eval_args {
+  const char *text_pairs; /* --text-pairs: text-text retrieval */
   const char *model, *idx_images, *idx_labels, *folder, *tsv, *classes_list, *classes_file;
   const char *templates, *device, *cache;
   long limit, examples, batch;
@@ -99,18 +109,20 @@ typedef struct eval_args {
 
 /* Checks the combination of options; 0 or 2 after a usage error. */
 static int check_args(const eval_args *a) {
-  int modes = a->fmnist + (a->idx_images || a->idx_labels) + !!a->folder + !!a->tsv;
+  int modes =
+      a->fmnist + (a->idx_images || a->idx_labels) + !!a->folder + !!a->tsv + !!a->text_pairs;
   if (modes != 1)
     return cli_usage_error("eval", "give exactly one of --fashion-mnist, --idx-images/"
-                                   "--idx-labels, --folder or --tsv");
+                                   "--idx-labels, --folder, --tsv or --text-pairs");
   if ((a->idx_images || a->idx_labels) && !(a->idx_images && a->idx_labels))
     return cli_usage_error("eval", "--idx-images and --idx-labels go together");
   if (a->classes_list && a->classes_file)
     return cli_usage_error("eval", "give at most one of --classes and --classes-file");
-  if ((a->classes_list || a->classes_file) && (a->folder || a->tsv))
+  if ((a->classes_list || a->classes_file) && (a->folder || a->tsv || a->text_pairs))
     return cli_usage_error("eval", "--classes applies to IDX data only");
-  if (cli_typo_active(&a->typo) && a->tsv)
-    return cli_usage_error("eval", "the typographic attack needs IDX or --folder data, not --tsv");
+  if (cli_typo_active(&a->typo) && (a->tsv || a->text_pairs))
+    return cli_usage_error("eval", "the typographic attack needs IDX or --folder data, not %s",
+                           a->tsv ? "--tsv" : "--text-pairs");
   return cli_typo_check("eval", &a->typo);
 }
 
@@ -146,6 +158,7 @@ static int parse_args(int argc, char **argv, eval_args *a) {
       {"--idx-labels", CLI_STRING, &a->idx_labels, 0, 0},
       {"--folder", CLI_STRING, &a->folder, 0, 0},
       {"--tsv", CLI_STRING, &a->tsv, 0, 0},
+      {"--text-pairs", CLI_STRING, &a->text_pairs, 0, 0},
       {"--classes", CLI_STRING, &a->classes_list, 0, 0},
       {"--classes-file", CLI_STRING, &a->classes_file, 0, 0},
       {"--templates", CLI_STRING, &a->templates, 0, 0},
@@ -178,6 +191,7 @@ typedef struct eval_data {
   clippo_path_list files;
   size_t *labels; /* files.count labels */
   clippo_caption_set caps;
+  clippo_text_links links; /* --text-pairs */
   char name[CLI_PATH_MAX + 64];
 } eval_data;
 
@@ -188,6 +202,7 @@ static void eval_data_free(eval_data *d) {
   clippo_path_list_free(&d->files);
   free(d->labels);
   clippo_caption_set_free(&d->caps);
+  clippo_text_links_free(&d->links);
 }
 
 /* The IDX images and labels: their counts must agree before --limit cuts both. */
@@ -283,6 +298,10 @@ static clippo_status load_folder(const eval_args *a, eval_data *d, clippo_error 
 
 /* Loads the data of the chosen mode and names it; 0, or 1 after printing the error. */
 static int load_data(const eval_args *a, eval_data *d) {
+  if (a->text_pairs) {
+    snprintf(d->name, sizeof d->name, "%s", a->text_pairs);
+    return cli_text_pairs_load("eval", a->text_pairs, a->limit, &d->links);
+  }
   clippo_error err;
   clippo_status st = CLIPPO_OK;
   if (a->idx_images) {
@@ -685,14 +704,17 @@ int clippo_cmd_eval(int argc, char **argv) {
     ready = !rc;
   }
   if (!rc) rc = load_data(&a, &d);
-  if (!rc && !a.tsv) rc = cli_templates_load("eval", a.templates, a.canon, &tmpl);
+  if (!rc && !a.tsv && !a.text_pairs) rc = cli_templates_load("eval", a.templates, a.canon, &tmpl);
   if (!rc && !dist &&
       cli_task_model_open("eval", a.model, a.device, a.fonts.items, a.fonts.n, (size_t)a.batch, &tm,
                           &err))
     rc = cli_report("eval", &err);
   if (!rc) {
     cli_warn_font("eval", tm.model, tm.font);
-    rc = a.tsv ? eval_retrieval(&a, &tm, &d) : eval_zeroshot(&a, &tm, &d, &tmpl);
+    if (a.text_pairs)
+      rc = cli_text_pairs_eval("eval", d.name, a.model, a.json, &tm, &d.links);
+    else
+      rc = a.tsv ? eval_retrieval(&a, &tm, &d) : eval_zeroshot(&a, &tm, &d, &tmpl);
   }
   if (ready && cli_shard_end(dist, rc > 0 ? CLIPPO_E_ARG : CLIPPO_OK, &err) && !rc)
     rc = cli_dist_report("eval", dist, &err);

@@ -1,5 +1,5 @@
 /* Evaluation helpers: Fashion-MNIST location, raw pixels to model inputs, image-caption lists
- * and retrieval recalls. */
+ * and retrieval recalls; text-text links and their recalls. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,4 +180,111 @@ clippo_status clippo_retrieval_recall(const float *zi, size_t n_images, const fl
   free(s);
   free(best);
   return CLIPPO_OK;
+}
+
+/* ---- text-text retrieval ------------------------------------------------------------------- */
+
+void clippo_text_links_free(clippo_text_links *l) {
+  if (!l) return;
+  clippo_path_list_free(&l->first);
+  clippo_path_list_free(&l->second);
+  free(l->first_of);
+  free(l->second_of);
+  for (int i = 0; i < 2; i++) {
+    if (l->index[i]) tasks_strmap_free((tasks_strmap *)l->index[i]);
+    free(l->index[i]);
+  }
+  memset(l, 0, sizeof *l);
+}
+
+/* The index of text in the distinct texts of one side (added when new). */
+static clippo_status link_side(clippo_path_list *texts, void **index, const char *text, size_t *idx,
+                               clippo_error *err) {
+  if (!*index && !(*index = calloc(1, sizeof(tasks_strmap))))
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  tasks_strmap *m = *index;
+  if (tasks_strmap_get(m, text, idx)) return CLIPPO_OK;
+  *idx = texts->count;
+  clippo_status st = clippo_path_list_add(texts, text, err);
+  return st ? st : tasks_strmap_put(m, texts->items[*idx], *idx, err);
+}
+
+clippo_status clippo_text_links_add(clippo_text_links *l, const char *a, const char *b,
+                                    clippo_error *err) {
+  size_t ia = 0, ib = 0;
+  clippo_status st = link_side(&l->first, &l->index[0], a, &ia, err);
+  if (!st) st = link_side(&l->second, &l->index[1], b, &ib, err);
+  if (st) return st;
+  if (l->links == l->cap) {
+    size_t nc = l->cap ? 2 * l->cap : 256;
+    size_t *fa = realloc(l->first_of, nc * sizeof *fa);
+    if (fa) l->first_of = fa;
+    size_t *fb = fa ? realloc(l->second_of, nc * sizeof *fb) : NULL;
+    if (fb) l->second_of = fb;
+    if (!fa || !fb) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+    l->cap = nc;
+  }
+  l->first_of[l->links] = ia;
+  l->second_of[l->links] = ib;
+  l->links++;
+  return CLIPPO_OK;
+}
+
+/* For queries q (nq, dim) against targets t (nt, dim): adds to hits[k] the queries one of whose
+ * linked targets ranks below ks[k]; *with gets the number of queries with a link. q_of / t_of:
+ * the links (query index, target index). */
+static clippo_status link_hits(const float *q, size_t nq, const float *t, size_t nt,
+                               const size_t *q_of, const size_t *t_of, size_t links, size_t dim,
+                               double hits[3], size_t *with, clippo_error *err) {
+  static const size_t ks[3] = {1, 5, 10};
+  /* the links grouped by query (counting sort) */
+  size_t *start = calloc(nq + 1, sizeof *start), *tg = malloc((links + 1) * sizeof *tg);
+  size_t *fill = calloc(nq + 1, sizeof *fill);
+  float *s = malloc((nt + 1) * sizeof *s);
+  if (!start || !tg || !fill || !s) {
+    free(start), free(tg), free(fill), free(s);
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  }
+  for (size_t k = 0; k < links; k++) start[q_of[k] + 1]++;
+  for (size_t i = 0; i < nq; i++) start[i + 1] += start[i];
+  for (size_t k = 0; k < links; k++) tg[start[q_of[k]] + fill[q_of[k]]++] = t_of[k];
+  *with = 0;
+  for (size_t i = 0; i < nq; i++) {
+    if (start[i] == start[i + 1]) continue;
+    (*with)++;
+    for (size_t j = 0; j < nt; j++) {
+      double acc = 0.0;
+      for (size_t d = 0; d < dim; d++) acc += (double)q[i * dim + d] * (double)t[j * dim + d];
+      s[j] = (float)acc;
+    }
+    size_t best = (size_t)-1;
+    for (size_t k = start[i]; k < start[i + 1]; k++) {
+      size_t r = clippo_rank_of(s, nt, tg[k]);
+      if (r < best) best = r;
+    }
+    for (int k = 0; k < 3; k++)
+      if (best < ks[k]) hits[k] += 1.0;
+  }
+  free(start), free(tg), free(fill), free(s);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_link_recall(const float *za, size_t na, const float *zb, size_t nb,
+                                 const size_t *a_of, const size_t *b_of, size_t links, size_t dim,
+                                 clippo_recall *out, clippo_error *err) {
+  memset(out, 0, sizeof *out);
+  if (na == 0 || nb == 0 || links == 0)
+    return clippo_fail(err, CLIPPO_E_ARG, "nothing to evaluate");
+  for (size_t k = 0; k < links; k++)
+    if (a_of[k] >= na || b_of[k] >= nb)
+      return clippo_fail(err, CLIPPO_E_ARG, "link %zu (%zu, %zu) out of range", k, a_of[k],
+                         b_of[k]);
+  size_t wa = 0, wb = 0;
+  clippo_status st = link_hits(za, na, zb, nb, a_of, b_of, links, dim, out->i2t, &wa, err);
+  if (!st) st = link_hits(zb, nb, za, na, b_of, a_of, links, dim, out->t2i, &wb, err);
+  for (int k = 0; !st && k < 3; k++) {
+    out->i2t[k] /= (double)wa;
+    out->t2i[k] /= (double)wb;
+  }
+  return st;
 }

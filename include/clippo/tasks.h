@@ -487,6 +487,33 @@ clippo_status clippo_retrieval_recall(const float *zi, size_t n_images, const fl
                                       size_t pairs, const size_t *image_of, size_t dim,
                                       clippo_recall *out, clippo_error *err);
 
+/** Text-text retrieval data (`clippo eval --text-pairs`): the distinct texts of each side of a
+ * list of text pairs (first-seen order) and the pairs as links between them; a text matches
+ * every text it is paired with on any line. Zero it before the first clippo_text_links_add. */
+typedef struct clippo_text_links {
+  clippo_path_list first, second; /* the distinct first and second texts */
+  size_t links;                   /* pairs added */
+  size_t *first_of, *second_of;   /* links entries: index into first, into second */
+  size_t cap;                     /* room of first_of / second_of */
+  void *index[2];                 /* private: text -> index of each side */
+} clippo_text_links;
+
+/** Adds the pair (a, b) (copied). */
+clippo_status clippo_text_links_add(clippo_text_links *l, const char *a, const char *b,
+                                    clippo_error *err);
+
+/** Frees the links and zeroes them. */
+void clippo_text_links_free(clippo_text_links *l);
+
+/** Recall at k = 1, 5, 10 both ways between unit embeddings za (na, dim) and zb (nb, dim)
+ * linked by links pairs (a_of[k], b_of[k]): out->i2t is a -> b (the fraction of the linked a
+ * whose best-ranked linked b, by dot product against all nb, is in the top k; ties ranked as
+ * clippo_rank_of does), out->t2i is b -> a. With one link per a and per b this is
+ * clippo_retrieval_recall. */
+clippo_status clippo_link_recall(const float *za, size_t na, const float *zb, size_t nb,
+                                 const size_t *a_of, const size_t *b_of, size_t links, size_t dim,
+                                 clippo_recall *out, clippo_error *err);
+
 #ifdef __cplusplus
 }
 #endif
