@@ -75,8 +75,8 @@ static clippo_status exchange_row(bench_suite *s, const char *name, const char *
   if (R < 2)
     return bench_emit_status(s, "comm", name, "clippo", shape, "unavailable",
                              "one rank: nothing to exchange (run under mpirun -np R)", err);
-  comm_ctx c = {d, malloc(count * sizeof(float)), NULL, count};
-  if (gather) c.recv = malloc((size_t)R * count * sizeof(float));
+  comm_ctx c = {d, malloc((count ? count : 1) * sizeof(float)), NULL, count};
+  if (gather) c.recv = malloc((size_t)R * (count ? count : 1) * sizeof(float));
   if (!c.buf || (gather && !c.recv)) {
     free(c.buf);
     free(c.recv);
@@ -232,9 +232,9 @@ clippo_status bench_run_comm(bench_suite *s, clippo_error *err) {
            (double)def * 4e-6);
   TRY(exchange_row(s, "allreduce-default", shape, def, 0, err));
   /* a step's embeddings: 2 x 32 pairs of 768 per rank (B/16), 2 x 64 of 128 (default) */
-  TRY(exchange_row(s, "allgather-b16", "B/16 embeddings, 2 x 32 pairs x 768 per rank", 2 * 32 * 768,
-                   1, err));
+  TRY(exchange_row(s, "allgather-b16", "B/16 embeddings, 2 x 32 pairs x 768 per rank",
+                   (size_t)2 * 32 * 768, 1, err));
   TRY(exchange_row(s, "allgather-default", "default-model embeddings, 2 x 64 pairs x 128 per rank",
-                   2 * 64 * 128, 1, err));
+                   (size_t)2 * 64 * 128, 1, err));
   return step_row(s, err);
 }

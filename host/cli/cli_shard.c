@@ -62,7 +62,7 @@ typedef struct reader {
 
 static int get(reader *r, void *out, size_t n) {
   if (r->n - r->at < n) return 0;
-  if (n) memcpy(out, r->p + r->at, n);
+  if (n && out) memcpy(out, r->p + r->at, n);
   r->at += n;
   return 1;
 }
@@ -104,7 +104,7 @@ static void serve_share(const clippo_dist *d, clippo_task_model *tm, const reque
   size_t lo = 0, hi = 0, dim = tm->dim;
   share(d, clippo_dist_rank(d), (size_t)q->n, &lo, &hi);
   const size_t m = hi - lo;
-  float *z = malloc((m ? m : 1) * dim * sizeof *z);
+  float *z = malloc((m ? m : 1) * (dim ? dim : 1) * sizeof *z);
   unsigned char *ok = calloc(m ? m : 1, 1);
   clippo_error *ferr = q->kind == REQ_FILES ? calloc(m ? m : 1, sizeof *ferr) : NULL;
   const char **items = NULL;
@@ -125,7 +125,7 @@ static void serve_share(const clippo_dist *d, clippo_task_model *tm, const reque
   if (!st && m && q->kind == REQ_PIXELS) {
     size_t item = (size_t)(q->w * q->h * q->channels);
     size_t per = (size_t)tm->image_size * (size_t)tm->image_size * 3;
-    inputs = malloc(m * per * sizeof *inputs);
+    inputs = malloc(m * (per ? per : 1) * sizeof *inputs);
     st = inputs ? clippo_pixels_to_inputs(payload + lo * item, m, (int)q->w, (int)q->h,
                                           (int)q->channels, tm->image_size, inputs, &err)
                 : clippo_fail(&err, CLIPPO_E_NOMEM, "out of host memory");
@@ -159,7 +159,7 @@ static clippo_status unpack(const clippo_dist *d, int r, const request *q, reade
     return clippo_fail(err, e.status, "rank %d (%s): %s", r, clippo_dist_host(d, r), e.msg);
   if (!get(rd, z + lo * dim, (hi - lo) * dim * sizeof *z)) goto malformed;
   if (q->kind != REQ_FILES) return CLIPPO_OK;
-  if (!get(rd, ok + lo, hi - lo)) goto malformed;
+  if (!ok || !get(rd, ok + lo, hi - lo)) goto malformed;
   for (size_t i = lo; i < hi; i++) {
     if (ok[i]) continue;
     if (!get_error(rd, &e)) goto malformed;

@@ -502,7 +502,7 @@ int clippo_cmd_bench(int argc, char **argv) {
   if (build_child) return build_kernels_child(device, o.quick);
   /* `mpirun -np R clippo bench --suite comm`: every rank measures, rank 0 reports */
   clippo_dist *dist = NULL;
-  char own_dev[256], rank_out[512];
+  char own_dev[256], rank_out[512] = "";
   if (o.suites & CLIPPO_BENCH_COMM) {
     if (cli_dist_start("bench", &dist)) return 1;
     o.dist = dist;

@@ -179,7 +179,7 @@ clippo_status clippo_dist_check_same(const clippo_dist *d, uint64_t value, const
                                      clippo_error *err) {
   if (!many(d)) return CLIPPO_OK;
   const size_t n = (size_t)d->size;
-  uint64_t *all = malloc(n * sizeof *all);
+  uint64_t *all = calloc(n, sizeof *all);
   if (!all) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   clippo_status st = clippo_dist_allgather(d, &value, sizeof value, all, what, err);
   if (st) {
