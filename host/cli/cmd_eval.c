@@ -86,8 +86,7 @@ static void usage(FILE *out) {
           "Examples:\n"
           "  clippo eval --fashion-mnist\n"
           "  clippo eval --folder photos/ --templates clip_paper --json\n"
-          "  clippo eval --model my.h5 --tsv captions.tsv --limit 1000\n"
-          "  clippo eval --text-pairs " CLIPPO_TEXT_PAIRS_BUILTIN ":de,en\n");
+          "  clippo eval --model my.h5 --tsv captions.tsv --limit 1000\n");
 }
 
 /* ---- options ------------------------------------------------------------------------------- */
