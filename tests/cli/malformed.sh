@@ -339,12 +339,13 @@ embed_txt() { "$clippo" embed --model "$model" --font "$font" --out "$1" --texts
 printf 'a cat\n\n\nA DOG\n' >"$tmp/t-empty-lines.txt"
 printf 'caf\xc3\xa9 \xff\xfe bad \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 end\n\xe2\x82\n' >"$tmp/t-invalid.txt"
 { for _ in $(seq 2000); do printf 'a long line with many words '; done; printf '\n'; } >"$tmp/t-long.txt"
-printf 'tab\there\x01\x02\x1b[31mred\x7f\x00nul\r\nsecond\r\n' >"$tmp/t-control.txt"
+printf 'tab\there\x01\x02\x1b[31mred\x7f nul\r\nsecond\r\n' >"$tmp/t-control.txt"
+printf 'tab\there\x00nul\n' >"$tmp/t-nul.txt"
 printf '\n' >"$tmp/t-one-empty.txt"
 printf 'no final newline' >"$tmp/t-nonl.txt"
 printf '\xf0\x9f\x98\x80\xe4\xb8\xad\xe6\x96\x87 \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7\n' >"$tmp/t-unicode.txt"
 text_outputs=()
-for t in empty-lines:4 invalid:2 long:1 control:2 one-empty:1 nonl:1 unicode:1; do
+for t in empty-lines:4 long:1 control:2 one-empty:1 nonl:1 unicode:1; do
   f=${t%%:*}
   n=${t#*:}
   run_case "texts: $f" ok -- embed_txt "$tmp/e-$f.npy" "$tmp/t-$f.txt"
@@ -370,6 +371,10 @@ EOF
     fail=$((fail + 1))
   fi
 fi
+# Invalid UTF-8 and NUL bytes are errors naming the file and line (a binary file is not a text).
+run_case "texts: invalid UTF-8" error "t-invalid.txt:1: invalid UTF-8" -- \
+  embed_txt "$tmp/o.npy" "$tmp/t-invalid.txt"
+run_case "texts: a NUL byte" error "t-nul.txt:1: a NUL byte" -- embed_txt "$tmp/o.npy" "$tmp/t-nul.txt"
 : >"$tmp/t-empty.txt"
 run_case "texts: empty file" any -- embed_txt "$tmp/e-none.npy" "$tmp/t-empty.txt"
 run_case "texts: missing file" error "nope.txt" -- embed_txt "$tmp/o.npy" "$tmp/nope.txt"
