@@ -57,7 +57,6 @@ static void usage(FILE *out) {
           "The --out folder is created if needed and checked before anything is measured.\n\n"
           "Examples:\n"
           "  clippo bench --quick --device cpu --out bench-results\n"
-          "  clippo bench --suite gemm,embed --batches 1,8 --device 0:0\n"
           "  RUSTICL_ENABLE=llvmpipe clippo bench --all-devices --quick --no-pytorch\n"
           "  mpirun -np 2 clippo bench --suite comm --device 0:0,0:1\n");
 }
