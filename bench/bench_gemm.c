@@ -3,7 +3,8 @@
  * memory in the same run. Median of N timed runs after a checked warm-up; one JSON object per
  * line on stdout (median and best GFLOP/s: on a shared machine the best is the steadier).
  *
- *   bench_gemm [--device SPEC] [--images N] [--reps N] [--providers auto,clblast,hostblas,kernel]
+ *   bench_gemm [--device SPEC] [--images N] [--reps N]
+ *              [--providers auto,clblast,hostblas,kernel,onednn]
  *              [--shapes qkv,attn_qk,...] [--kernel-cfg TMxVWxNV/LXxLY/KC] [--no-host] */
 #include <cblas.h>
 #include <math.h>
@@ -85,7 +86,8 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       printf("usage: bench_gemm [--device SPEC] [--images N] [--reps N] [--providers LIST] "
              "[--shapes LIST] [--kernel-cfg TMxVWxNV/LXxLY/KC] [--no-host]\n"
-             "providers: auto,clblast,hostblas,kernel (default: all that the device can run)\n");
+             "providers: auto,clblast,hostblas,kernel,onednn (default: all that the device can "
+             "run)\n");
       return 0;
     }
     if (!strcmp(a, "--no-host")) {

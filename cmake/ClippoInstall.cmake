@@ -30,7 +30,7 @@ install(TARGETS clippo EXPORT clippoTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_
 set(CLIPPO_DEP_TABLE
     "OpenCL::OpenCL=OpenCL=OpenCL" "clblast=CLBlast=clblast" "Freetype::Freetype=Freetype=freetype2"
     "PNG::PNG=PNG=libpng" "JPEG::JPEG=JPEG=libjpeg" "GIF::GIF=GIF=" "cjson=cJSON=libcjson"
-    "Threads::Threads=Threads=")
+    "Threads::Threads=Threads=" "DNNL::dnnl=dnnl=")
 get_target_property(_clippo_deps clippo INTERFACE_LINK_LIBRARIES)
 set(CLIPPO_FIND_DEPENDENCIES "")
 set(CLIPPO_PC_REQUIRES "")

@@ -7,6 +7,7 @@ packages=(
   libclblast-dev libhdf5-dev libfreetype-dev libcmocka-dev libpng-dev libjpeg-dev libzip-dev
   libgif-dev libwebp-dev
   libcjson-dev libopenblas-dev liblapacke-dev
+  libdnnl-dev
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev clang-format clang-tidy
   unifont dataset-fashion-mnist

@@ -146,8 +146,11 @@ static double run_case(clippo_rt *rt, clippo_gemm_provider p, const clippo_gemm_
   return rel;
 }
 
+/* oneDNN (last) is checked here in float32 like the others; its bf16 and int8 products, the
+ * default choice and its errors in tests/test_gemm_onednn.c. */
 static const clippo_gemm_provider all_providers[] = {CLIPPO_GEMM_CLBLAST, CLIPPO_GEMM_HOSTBLAS,
-                                                     CLIPPO_GEMM_KERNEL};
+                                                     CLIPPO_GEMM_KERNEL, CLIPPO_GEMM_ONEDNN};
+#define NPROV (sizeof all_providers / sizeof all_providers[0])
 
 static void test_ref(void **state) {
   (void)state;
@@ -164,7 +167,7 @@ static void test_ref(void **state) {
 /* Every provider, every transpose combination, views, padding, alpha/beta. */
 static void providers_small(clippo_rt *rt, void *user) {
   (void)user;
-  for (size_t pi = 0; pi < 3; pi++) {
+  for (size_t pi = 0; pi < NPROV; pi++) {
     clippo_gemm_provider p = all_providers[pi];
     if (!clippo_gemm_provider_available(rt, p)) {
       print_message("[   skip   ] %s not available on %s\n", clippo_gemm_provider_name(p),
@@ -189,7 +192,7 @@ static void test_providers_small(void **state) {
 /* Batched products with gaps between matrices, offsets, shared B and transposes. */
 static void providers_batched(clippo_rt *rt, void *user) {
   (void)user;
-  for (size_t pi = 0; pi < 3; pi++) {
+  for (size_t pi = 0; pi < NPROV; pi++) {
     clippo_gemm_provider p = all_providers[pi];
     if (!clippo_gemm_provider_available(rt, p)) continue;
     for (int t = 0; t < 4; t++) {
@@ -217,7 +220,7 @@ static void providers_medium(clippo_rt *rt, void *user) {
   (void)user;
   gcase c = {0, 0, 203, 150, 130, 1, 0, 0, 0, 0, 0, 1.0f, 0.0f, 0, 0};
   gcase d = {1, 1, 64, 200, 96, 2, 5, 3, 1, 8, 4, 1.0f, 1.0f, 0, 0};
-  for (size_t pi = 1; pi < 3; pi++) {
+  for (size_t pi = 1; pi < NPROV; pi++) {
     clippo_gemm_provider p = all_providers[pi];
     if (!clippo_gemm_provider_available(rt, p)) continue;
     run_case(rt, p, NULL, &c, 500);
@@ -336,7 +339,8 @@ static void choice(clippo_rt *rt, void *user) {
   assert_string_equal(ch.shape_class, "mat_nn_l");
   assert_string_equal(ch.source, "default");
   if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified)
-    assert_int_equal(ch.provider, CLIPPO_GEMM_HOSTBLAS);
+    assert_int_equal(ch.provider,
+                     clippo_gemm_onednn_built() ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_HOSTBLAS);
   if (rt->info.type & CL_DEVICE_TYPE_GPU) assert_int_equal(ch.provider, CLIPPO_GEMM_CLBLAST);
 
   snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "kernel");
@@ -442,10 +446,11 @@ static void fallback(clippo_rt *rt, void *user) {
     }
   }
   print_message("[ fallback ] %s\n", last);
-  /* the kernel fails after two slices, the host BLAS (where there is one) at once: CLBlast
-   * computes the rest */
+  /* the kernel fails after two slices, the host BLAS and oneDNN (where there are) at once:
+   * CLBlast computes the rest */
   TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_KERNEL, 2, &err), &err);
   TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_HOSTBLAS, 0, &err), &err);
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_ONEDNN, 0, &err), &err);
   run_case(rt, CLIPPO_GEMM_AUTO, NULL, &cases[1], 990);
   assert_int_equal(clippo_gemm_fallback_count(rt, last, sizeof last), ++expect);
   assert_non_null(strstr(last, "clblast computed the rest"));

@@ -156,6 +156,7 @@ static void svg_text(sbuf *b, const char *s) {
 
 static const char *impl_color(const char *impl) {
   if (!strcmp(impl, "openblas-host")) return "#ed7d31";
+  if (!strcmp(impl, "onednn-host")) return "#7f7f7f";
   if (!strcmp(impl, "pytorch-cpu")) return "#70ad47";
   return "#4472c4";
 }

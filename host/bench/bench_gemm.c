@@ -1,4 +1,5 @@
-/* The GEMM suite: every ViT-B/16 matrix product through clippo_gemm beside host OpenBLAS. */
+/* The GEMM suite: every ViT-B/16 matrix product through clippo_gemm beside host OpenBLAS and, in
+ * builds with oneDNN, oneDNN called directly on host memory (its own rate). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,15 @@ static clippo_status gemm_host(void *ctx, clippo_error *e) {
                 g->ha + z * s->m * s->k, (int)g->lda, g->hb + z * s->k * s->n, (int)g->ldb, 0.0f,
                 g->hc + z * s->m * s->n, (int)s->n);
   return CLIPPO_OK;
+}
+
+/* oneDNN on host memory, as the onednn provider calls it, without OpenCL. */
+static clippo_status gemm_onednn(void *ctx, clippo_error *e) {
+  gemm_bench *g = ctx;
+  const clippo_gemm_shape *s = g->s;
+  return clippo_gemm_onednn_host(g->rt, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f, g->ha,
+                                 g->lda, s->m * s->k, g->hb, g->ldb, s->k * s->n, 0.0f, g->hc, s->n,
+                                 s->m * s->n, s->batch, e);
 }
 
 static void gemm_free(gemm_bench *g) {
@@ -97,6 +107,11 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
     clippo_status hs = bench_time_calls(s, NULL, gemm_host, &g, &th, &e);
     (void)hs;
     double rel = st ? -1 : bench_rel_l2(out, g.hc, cn);
+    /* oneDNN's own rate (it overwrites the host result, compared already). */
+    timing tn;
+    clippo_error ne;
+    clippo_status ns_ = CLIPPO_E_UNSUPPORTED;
+    if (clippo_gemm_onednn_built()) ns_ = bench_time_calls(s, NULL, gemm_onednn, &g, &tn, &ne);
     free(out);
     gemm_free(&g);
     if (st) {
@@ -109,11 +124,15 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
       bench_row_timing(&row, &td);
       row.flops = flops;
       row.batch = s->o.images;
+      char vs_dnnl[48] = "";
+      if (ns_ == CLIPPO_OK && td.median_s > 0)
+        snprintf(vs_dnnl, sizeof vs_dnnl, "; %.0f%% of oneDNN on the host",
+                 100.0 * tn.median_s / td.median_s);
       snprintf(row.note, sizeof row.note,
                "provider %s (%s), class %s; rel. error vs OpenBLAS "
-               "%.1e; first call %.1f ms",
+               "%.1e; first call %.1f ms%s",
                clippo_gemm_provider_name(ch.provider), ch.source, ch.shape_class, rel,
-               td.first_s * 1e3);
+               td.first_s * 1e3, vs_dnnl);
       if (rel > 1e-3 || rel != rel) snprintf(row.status, sizeof row.status, "failed");
       TRY(bench_emit(s, &row, err));
     }
@@ -126,6 +145,20 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
     snprintf(hrow.note, sizeof hrow.note, "cblas_sgemm on host memory%s",
              sh->batch > 1 ? ", one call per matrix" : "");
     TRY(bench_emit(s, &hrow, err));
+    if (ns_ == CLIPPO_E_UNSUPPORTED) continue; /* no oneDNN in this build */
+    if (ns_) {
+      RECORD_FAILURE(s, "gemm", sh->name, "onednn-host", shape, &ne, err);
+      continue;
+    }
+    clippo_bench_row nrow;
+    bench_row_init(&nrow, "gemm", sh->name, "onednn-host");
+    snprintf(nrow.shape, sizeof nrow.shape, "%s", shape);
+    bench_row_timing(&nrow, &tn);
+    nrow.flops = flops;
+    nrow.batch = s->o.images;
+    snprintf(nrow.note, sizeof nrow.note, "oneDNN on host memory (%s)",
+             sh->batch > 1 ? "one batched matmul primitive" : "dnnl_sgemm");
+    TRY(bench_emit(s, &nrow, err));
   }
   return CLIPPO_OK;
 }

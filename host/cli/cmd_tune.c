@@ -13,9 +13,11 @@ const char clippo_cmd_tune_summary[] =
 static void usage(void) {
   printf("usage: clippo tune [--device SPEC] [--images N] [--reps N] [--providers LIST] "
          "[--quick] [--show] [--dry-run]\n\n"
-         "Times every GEMM provider (clblast, hostblas, kernel) on the ViT-B/16 matrix products\n"
-         "(forward and backward, attention batches included) and stores the fastest per shape\n"
-         "class in the device's record in the cache folder, which later runs follow.\n\n"
+         "Times every GEMM provider (clblast, hostblas, kernel, onednn) on the ViT-B/16 matrix\n"
+         "products (forward and backward, attention batches included) and stores the fastest\n"
+         "per shape class in the device's record in the cache folder, which later runs follow.\n"
+         "Without a record: oneDNN on CPU devices sharing the host's memory when the build has\n"
+         "it, else the host BLAS; CLBlast on GPUs.\n\n"
          "  --device SPEC     the device (P:D, cpu, gpu, or part of a name; default "
          "CLIPPO_DEVICE)\n"
          "  --images N        images per batch for the shapes (default 8: 1568 tokens)\n"
@@ -25,7 +27,7 @@ static void usage(void) {
          "  --show            measure nothing: print the provider each product would use now\n"
          "  --dry-run         measure but do not write the record\n\n"
          "CLBlast compiles its kernels on first use in each process (seconds on CPU devices).\n"
-         "Env CLIPPO_GEMM=clblast|hostblas|kernel overrides the record at run time.\n\n"
+         "Env CLIPPO_GEMM=clblast|hostblas|kernel|onednn overrides the record at run time.\n\n"
          "Examples:\n"
          "  clippo tune --device cpu --quick\n"
          "  clippo tune --device 0:0 --providers clblast,kernel --dry-run\n"
@@ -42,7 +44,8 @@ static int parse_providers(const char *list, unsigned *mask) {
     clippo_gemm_provider p;
     clippo_error err;
     if (clippo_gemm_provider_parse(t, &p, &err) != CLIPPO_OK || p == CLIPPO_GEMM_AUTO) {
-      cli_usage_error("tune", "--providers: unknown provider '%s' (clblast, hostblas, kernel)", t);
+      cli_usage_error("tune",
+                      "--providers: unknown provider '%s' (clblast, hostblas, kernel, onednn)", t);
       return -1;
     }
     *mask |= 1u << p;
@@ -92,8 +95,10 @@ static int show_choices(clippo_rt *rt, const clippo_gemm_shape *shapes, size_t n
 
 /* The measurements and the choice per shape class. */
 static void print_report(const clippo_gemm_tune_report *rep, int reps, int dry) {
-  printf("\nGFLOP/s (median of %d)\n%-11s %-9s %9s %9s %9s\n", reps, "shape", "class", "clblast",
-         "hostblas", "kernel");
+  printf("\nGFLOP/s (median of %d)\n%-11s %-9s", reps, "shape", "class");
+  for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++)
+    printf(" %9s", clippo_gemm_provider_name((clippo_gemm_provider)p));
+  printf("\n");
   for (size_t i = 0; i < rep->nrows; i++) {
     printf("%-11s %-9s", rep->rows[i].shape.name, rep->rows[i].shape_class);
     for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++) print_gflops(rep->rows[i].gflops[p]);
@@ -148,6 +153,11 @@ int clippo_cmd_tune(int argc, char **argv) {
   clippo_gemm_record_path(rt, path, sizeof path);
   printf("device: %s / %s\n", rt->info.platform, rt->info.name);
   printf("record: %s\n", path[0] ? path : "(none: no cache folder)");
+  if (clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN)) {
+    char dnnl[256];
+    clippo_gemm_onednn_describe(dnnl, sizeof dnnl);
+    printf("onednn: %s\n", dnnl);
+  }
   if (show) {
     int rc = show_choices(rt, shapes, ns);
     clippo_rt_destroy(rt);

@@ -6,6 +6,7 @@
 
 #include "cli_util.h"
 #include "clippo/dist.h"
+#include "clippo/gemm.h"
 
 #ifndef CLIPPO_VERSION
 #define CLIPPO_VERSION "0.1.0"
@@ -31,5 +32,8 @@ int clippo_cmd_version(int argc, char **argv) {
   printf("built with: HDF5 %u.%u.%u, CLBlast, OpenCL C 1.2 kernels\n", maj, min, rel);
   char mpi[256];
   printf("MPI: %s\n", clippo_dist_mpi_version(mpi, sizeof mpi));
+  char dnnl[256];
+  clippo_gemm_onednn_describe(dnnl, sizeof dnnl);
+  printf("oneDNN (GEMM provider onednn, precisions bf16/int8 on CPU devices): %s\n", dnnl);
   return 0;
 }

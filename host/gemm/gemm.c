@@ -16,9 +16,9 @@ double gemm_now(void) {
 }
 
 /* The providers, in the order a failed product falls through them: the project's kernel (it
- * needs nothing but OpenCL), the host BLAS, CLBlast. */
+ * needs nothing but OpenCL), the host BLAS, oneDNN, CLBlast. */
 static const gemm_provider *const table[] = {&gemm_provider_kernel, &gemm_provider_hostblas,
-                                             &gemm_provider_clblast};
+                                             &gemm_provider_onednn, &gemm_provider_clblast};
 #define NTABLE (sizeof table / sizeof table[0])
 
 /* The entry of a provider id, or NULL (CLIPPO_GEMM_AUTO, out of range). */
@@ -131,9 +131,12 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   return CLIPPO_OK;
 }
 
-/* The default before tuning: host BLAS on host-unified CPUs, CLBlast on GPUs/accelerators. */
+/* The default before tuning: on host-unified CPUs oneDNN where the build has it (it picks its
+ * kernels from the CPU's feature flags, where OpenBLAS goes by a table of CPU models that may not
+ * know the CPU: bench/results/onednn-*.md), else the host BLAS; CLBlast on GPUs/accelerators. */
 static clippo_gemm_provider default_provider(const clippo_rt *rt) {
-  if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified) return CLIPPO_GEMM_HOSTBLAS;
+  if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified)
+    return gemm_provider_onednn.available(rt) ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_HOSTBLAS;
   if (rt->info.type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) return CLIPPO_GEMM_CLBLAST;
   return CLIPPO_GEMM_KERNEL;
 }
@@ -206,7 +209,12 @@ static clippo_status plan(clippo_rt *rt, int ta, int tb, size_t m, size_t n, siz
       return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
                          "%s asks for GEMM provider %s, which cannot run on device '%s'%s",
                          forced_by, clippo_gemm_provider_name(want), rt->info.name,
-                         want == CLIPPO_GEMM_HOSTBLAS ? " (it needs host-unified memory)" : "");
+                         want == CLIPPO_GEMM_HOSTBLAS ? " (it needs host-unified memory)"
+                         : want != CLIPPO_GEMM_ONEDNN ? ""
+                         : clippo_gemm_onednn_built()
+                             ? " (it needs a CPU device sharing the host's memory)"
+                             : " (this build has no oneDNN: libdnnl-dev was missing or "
+                               "CLIPPO_ONEDNN=OFF)");
     if (half && !p->run_half)
       return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
                          "%s asks for GEMM provider %s, which has no float16 arithmetic (precision "
@@ -250,6 +258,11 @@ clippo_status clippo_gemm_choose(clippo_rt *rt, int trans_a, int trans_b, size_t
   clippo_status st = plan(rt, trans_a, trans_b, m, n, k, batch, CLIPPO_GEMM_AUTO, NULL,
                           rt->precision == CLIPPO_PRECISION_FP16, &p, err);
   if (st == CLIPPO_OK) *out = p.choice;
+  if (st == CLIPPO_OK && gemm_precision_onednn(rt->precision) && k > 0) {
+    /* bfloat16 and int8 products go through oneDNN (host/gemm/precision.c). */
+    out->provider = CLIPPO_GEMM_ONEDNN;
+    snprintf(out->source, sizeof out->source, "precision %s", clippo_precision_name(rt->precision));
+  }
   return st;
 }
 

@@ -40,6 +40,48 @@ typedef struct gemm_provider {
 extern const gemm_provider gemm_provider_clblast;
 extern const gemm_provider gemm_provider_hostblas;
 extern const gemm_provider gemm_provider_kernel;
+extern const gemm_provider gemm_provider_onednn;
+
+/** The operands of a call mapped into host memory (host-unified devices): a, b, c point at the
+ * first element of each view (a and b are NULL when k == 0). */
+typedef struct gemm_mapped {
+  float *a, *b, *c;
+  struct gemm_map_region {
+    cl_mem mem;
+    size_t lo, hi; /* in floats */
+    cl_map_flags flags;
+    float *ptr; /* mapped address of element lo */
+  } r[3];
+  int n;
+} gemm_mapped;
+
+/** Maps g's operands (host/gemm/gemm_map.c) after everything queued before; who names the caller
+ * in errors ("host BLAS gemm"). On failure nothing stays mapped. */
+clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_mapped *m,
+                       clippo_error *err);
+
+/** Unmaps what gemm_map mapped; returns st, or the unmap's failure when st is CLIPPO_OK. */
+clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const char *who,
+                         clippo_error *err);
+
+/** A provider's own state in rt's GEMM state (e.g. oneDNN's engine and primitive cache): *out
+ * gets what gemm_provider_state_set stored (NULL at first). Creates the GEMM state. */
+clippo_status gemm_provider_state(clippo_rt *rt, clippo_gemm_provider p, void **out,
+                                  clippo_error *err);
+
+/** Stores provider p's state; release (may be NULL) frees it with the runtime. */
+clippo_status gemm_provider_state_set(clippo_rt *rt, clippo_gemm_provider p, void *state,
+                                      void (*release)(void *state), clippo_error *err);
+
+/** 1 for the precisions only oneDNN multiplies (bf16, int8). */
+static inline int gemm_precision_onednn(clippo_precision p) {
+  return p == CLIPPO_PRECISION_BF16 || p == CLIPPO_PRECISION_INT8;
+}
+
+/** A validated, non-empty call in bfloat16 or int8 (rt->precision) through oneDNN on a
+ * host-unified CPU device (host/gemm/provider_onednn.c); CLIPPO_E_UNSUPPORTED naming the device
+ * where that cannot run. */
+clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err);
 
 /** A validated, non-empty call in rt->precision below float32 (host/gemm/precision.c); the
  * float32 or float16 products go through gemm_run_validated. */

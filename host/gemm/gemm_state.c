@@ -1,5 +1,6 @@
 /* What the GEMM layer keeps per runtime (rt->gemm): the provider record, parsed once instead of
- * on every product, the failure hook of the tests and the count of fallbacks. Created on first
+ * on every product, the failure hook of the tests, the count of fallbacks and the providers' own
+ * state (oneDNN's primitive cache). Created on first
  * use, released with the runtime. A runtime is used by one thread at a time, so nothing here is
  * locked. */
 #include <stdio.h>
@@ -19,9 +20,17 @@ typedef struct gemm_state {
                                               fails, or -1 (off) */
   unsigned long fallbacks;                  /* products finished by a fallback provider */
   char last_fallback[1024];                 /* what happened the last time */
+  void *provider[CLIPPO_GEMM_NPROVIDERS];   /* each provider's own state, or NULL */
+  void (*provider_release[CLIPPO_GEMM_NPROVIDERS])(void *state);
 } gemm_state;
 
-static void state_release(void *p) { free(p); }
+static void state_release(void *p) {
+  gemm_state *s = p;
+  if (!s) return;
+  for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++)
+    if (s->provider[i] && s->provider_release[i]) s->provider_release[i](s->provider[i]);
+  free(s);
+}
 
 /* The device's native float vector width (4, 8 or 16; 8 when unknown). */
 static int query_native_width(const clippo_rt *rt) {
@@ -151,6 +160,30 @@ void gemm_note_fallback(clippo_rt *rt, const char *what) {
   if (!s) return;
   s->fallbacks++;
   snprintf(s->last_fallback, sizeof s->last_fallback, "%s", what);
+}
+
+clippo_status gemm_provider_state(clippo_rt *rt, clippo_gemm_provider p, void **out,
+                                  clippo_error *err) {
+  *out = NULL;
+  if ((int)p <= 0 || (int)p >= CLIPPO_GEMM_NPROVIDERS)
+    return clippo_fail(err, CLIPPO_E_ARG, "gemm: no provider %d", (int)p);
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  *out = s->provider[p];
+  return CLIPPO_OK;
+}
+
+clippo_status gemm_provider_state_set(clippo_rt *rt, clippo_gemm_provider p, void *state,
+                                      void (*release)(void *state), clippo_error *err) {
+  if ((int)p <= 0 || (int)p >= CLIPPO_GEMM_NPROVIDERS)
+    return clippo_fail(err, CLIPPO_E_ARG, "gemm: no provider %d", (int)p);
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  if (s->provider[p] && s->provider[p] != state && s->provider_release[p])
+    s->provider_release[p](s->provider[p]);
+  s->provider[p] = state;
+  s->provider_release[p] = release;
+  return CLIPPO_OK;
 }
 
 unsigned long clippo_gemm_fallback_count(const clippo_rt *rt, char *last, size_t size) {

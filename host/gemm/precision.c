@@ -1,8 +1,10 @@
-/* GEMMs in reduced precision (rt->precision): the operands are rounded to float16 in scratch
- * buffers (the runtime's conversions), multiplied, and the float16 product is scattered back into
- * the float32 C with beta. FP16 multiplies with a provider that has float16 arithmetic (CLBlast's
- * Hgemm, cl_khr_fp16); FP16_EMULATED widens the rounded operands again and multiplies them with
- * the usual float32 providers, which shows what float16 storage costs in accuracy on any
+/* GEMMs in reduced precision (rt->precision). BF16 and INT8 go to oneDNN on the host
+ * (host/gemm/provider_onednn.c: bfloat16 operands with float32 sums; dynamic symmetric int8 with
+ * per-row scales of A and per-column scales of B). For FP16 the operands are rounded to float16 in
+ * scratch buffers (the runtime's conversions), multiplied, and the float16 product is scattered
+ * back into the float32 C with beta. FP16 multiplies with a provider that has float16 arithmetic
+ * (CLBlast's Hgemm, cl_khr_fp16); FP16_EMULATED widens the rounded operands again and multiplies
+ * them with the usual float32 providers, which shows what float16 storage costs in accuracy on any
  * device. Both go through the one choice of gemm_run_validated. */
 #include "gemm_internal.h"
 
@@ -47,8 +49,28 @@ static clippo_status round_operand(clippo_rt *rt, const clippo_tensor *t, size_t
   return clippo_tensor_from_half(rt, &h, 1, 1, extent, 0.0f, out, extent, 0, err);
 }
 
+/* bfloat16 and int8: oneDNN's, whatever the record says; a caller or CLIPPO_GEMM forcing another
+ * provider is an error. */
+static clippo_status run_onednn(clippo_rt *rt, clippo_gemm_provider want, const gemm_call *g,
+                                clippo_error *err) {
+  const char *by = "the caller";
+  if (want == CLIPPO_GEMM_AUTO && rt->settings.gemm[0]) {
+    if (clippo_gemm_provider_parse(rt->settings.gemm, &want, err) != CLIPPO_OK)
+      return clippo_error_prefix(err, "env CLIPPO_GEMM");
+    by = "env CLIPPO_GEMM";
+  }
+  if (want != CLIPPO_GEMM_AUTO && want != CLIPPO_GEMM_ONEDNN)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s asks for GEMM provider %s, but precision %s runs through oneDNN only "
+                       "(device '%s')",
+                       by, clippo_gemm_provider_name(want), clippo_precision_name(rt->precision),
+                       rt->info.name);
+  return gemm_onednn_run_reduced(rt, g, err);
+}
+
 clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const gemm_call *g,
                                clippo_error *err) {
+  if (gemm_precision_onednn(rt->precision)) return run_onednn(rt, want, g, err);
   const size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
   const size_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
   const size_t ea = gemm_extent(ar, ac, g->lda, g->sa, g->batch);

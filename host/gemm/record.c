@@ -3,7 +3,7 @@
  *   # clippo-cl gemm provider record v1
  *   # device: <platform> / <name> / <version> / <driver>
  *   <class> <provider> kernel=<TMxVWxNV/LXxLY/KC> clblast_gflops=<x> hostblas_gflops=<x>
- *   kernel_gflops=<x>   (all on one line)
+ *   kernel_gflops=<x> onednn_gflops=<x>   (all on one line)
  *
  * One line per shape class; GFLOP/s are informative (0 = not measured, negative = failed). */
 #include "gemm_internal.h"
@@ -69,10 +69,11 @@ clippo_status gemm_record_load(const char *path, gemm_record *rec, clippo_error 
     const char *pname = strtok_r(NULL, " \t\r\n", &save);
     if (!pname || clippo_gemm_provider_parse(pname, &e.provider, NULL) != CLIPPO_OK ||
         e.provider == CLIPPO_GEMM_AUTO) {
-      st = clippo_fail(err, CLIPPO_E_FORMAT,
-                       "%s:%d: class %s: expected a provider (clblast, hostblas or kernel), got "
-                       "'%s'",
-                       path, lineno, e.shape_class, pname ? pname : "");
+      st =
+          clippo_fail(err, CLIPPO_E_FORMAT,
+                      "%s:%d: class %s: expected a provider (clblast, hostblas, kernel or onednn), "
+                      "got '%s'",
+                      path, lineno, e.shape_class, pname ? pname : "");
       break;
     }
     while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
@@ -141,12 +142,12 @@ clippo_status gemm_record_save(const clippo_rt *rt, const char *path, const gemm
     const gemm_record_entry *e = &rec->e[i];
     char cfg[64];
     clippo_gemm_kernel_cfg_format(&e->kernel, cfg, sizeof cfg);
-    len += (size_t)snprintf(text + len, cap - len,
-                            "%s %s kernel=%s clblast_gflops=%.1f hostblas_gflops=%.1f "
-                            "kernel_gflops=%.1f\n",
-                            e->shape_class, clippo_gemm_provider_name(e->provider), cfg,
-                            e->gflops[CLIPPO_GEMM_CLBLAST], e->gflops[CLIPPO_GEMM_HOSTBLAS],
-                            e->gflops[CLIPPO_GEMM_KERNEL]);
+    len += (size_t)snprintf(text + len, cap - len, "%s %s kernel=%s", e->shape_class,
+                            clippo_gemm_provider_name(e->provider), cfg);
+    for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS && len < cap; p++)
+      len += (size_t)snprintf(text + len, cap - len, " %s_gflops=%.1f",
+                              clippo_gemm_provider_name((clippo_gemm_provider)p), e->gflops[p]);
+    if (len < cap) len += (size_t)snprintf(text + len, cap - len, "\n");
   }
   if (len >= cap) len = cap - 1;
   st = clippo_write_file_atomic(path, text, len, err);

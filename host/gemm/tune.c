@@ -297,7 +297,8 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
       shape_data_free(rt, &d);
     }
     /* Every provider on every shape of the class. */
-    int ok[CLIPPO_GEMM_NPROVIDERS] = {0, 1, 1, 1};
+    int ok[CLIPPO_GEMM_NPROVIDERS];
+    for (int p = 0; p < CLIPPO_GEMM_NPROVIDERS; p++) ok[p] = p > 0;
     for (size_t j = i; j < o.nshapes && !st; j++) {
       if (strcmp(rep->rows[j].shape_class, cls)) continue;
       shape_data d;

@@ -69,7 +69,7 @@ clippo_status clippo_rt_create_with(clippo_rt **out, const char *spec,
   return CLIPPO_OK;
 }
 
-static const char *const precision_names[] = {"fp32", "fp16", "fp16-emulated"};
+static const char *const precision_names[] = {"fp32", "fp16", "fp16-emulated", "bf16", "int8"};
 #define NPRECISIONS (sizeof precision_names / sizeof precision_names[0])
 
 clippo_status clippo_precision_parse(const char *name, clippo_precision *out, clippo_error *err) {
@@ -78,7 +78,8 @@ clippo_status clippo_precision_parse(const char *name, clippo_precision *out, cl
       *out = (clippo_precision)i;
       return CLIPPO_OK;
     }
-  return clippo_fail(err, CLIPPO_E_ARG, "unknown precision '%s' (fp32, fp16, fp16-emulated)", name);
+  return clippo_fail(err, CLIPPO_E_ARG,
+                     "unknown precision '%s' (fp32, fp16, fp16-emulated, bf16, int8)", name);
 }
 
 const char *clippo_precision_name(clippo_precision p) {
@@ -93,6 +94,22 @@ clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_
                        "device '%s' (platform '%s') lacks cl_khr_fp16, so fp16 GEMMs cannot run "
                        "there (fp16-emulated measures fp16 storage's accuracy on any device)",
                        rt->info.name, rt->info.platform);
+  if (p == CLIPPO_PRECISION_BF16 || p == CLIPPO_PRECISION_INT8) {
+    /* oneDNN multiplies them on the host, in the mapped buffers of a CPU device sharing the
+     * host's memory; whether the CPU has the instructions is the GEMM layer's to tell. */
+    if (!(rt->info.type & CL_DEVICE_TYPE_CPU) || !rt->info.host_unified)
+      return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                         "device '%s' (platform '%s') is not a CPU device sharing the host's "
+                         "memory, so %s GEMMs (oneDNN on the host) cannot run there; they run on "
+                         "CPU devices such as PoCL's",
+                         rt->info.name, rt->info.platform, precision_names[p]);
+#ifndef CLIPPO_HAVE_ONEDNN
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s GEMMs need oneDNN, which this build of clippo lacks (built without "
+                       "libdnnl-dev or with CLIPPO_ONEDNN=OFF), so they cannot run on device '%s'",
+                       precision_names[p], rt->info.name);
+#endif
+  }
   if (p != CLIPPO_PRECISION_FP32 && !rt->scratch) {
     rt->scratch = calloc(CLIPPO_RT_SCRATCH, sizeof *rt->scratch);
     if (!rt->scratch) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");

@@ -1,12 +1,14 @@
-/* Matrix products on a device: one interface, several providers (CLBlast, host BLAS on
- * host-unified CPU devices, the project's own kernel), chosen per device and shape class.
+/* Matrix products on a device: one interface, several providers (CLBlast, host BLAS and oneDNN
+ * on host-unified CPU devices, the project's own kernel), chosen per device and shape class.
  *
  * The choice is data: a small record per device (<cache_dir>/gemm-<devicehash>.txt, written by
  * clippo_gemm_tune / `clippo tune`) maps each shape class to a provider (and, for the kernel
- * provider, a tile configuration). Without a record a default applies: host BLAS on host-unified
- * CPU devices, CLBlast on GPUs and accelerators, the kernel elsewhere. rt->settings.gemm (env
- * CLIPPO_GEMM=clblast|hostblas|kernel) forces one provider (auto or empty: the normal choice);
- * rt->settings.gemm_record (env CLIPPO_GEMM_RECORD) names another record file. The record is read
+ * provider, a tile configuration). Without a record a default applies: on host-unified CPU
+ * devices oneDNN when the build has it (it picks its kernels from the CPU's feature flags), else
+ * the host BLAS; CLBlast on GPUs and accelerators; the kernel elsewhere. rt->settings.gemm (env
+ * CLIPPO_GEMM=clblast|hostblas|kernel|onednn) forces one provider (auto or empty: the normal
+ * choice); rt->settings.gemm_record (env CLIPPO_GEMM_RECORD) names another record file. The
+ * record is read
  * once per runtime (again only when its path changes, after clippo_gemm_forget_record, or when
  * clippo_gemm_tune writes it). When the chosen provider fails (not for bad arguments, not when
  * forced) the next available one computes what is left of the product: a provider that already
@@ -43,19 +45,40 @@ typedef enum clippo_gemm_provider {
   CLIPPO_GEMM_AUTO = 0,
   CLIPPO_GEMM_CLBLAST = 1,  /* CLBlast on the device's queue */
   CLIPPO_GEMM_HOSTBLAS = 2, /* OpenBLAS cblas_sgemm on mapped buffers (host-unified devices) */
-  CLIPPO_GEMM_KERNEL = 3    /* kernels/gemm.cl: register tiles for CPU-class devices */
+  CLIPPO_GEMM_KERNEL = 3,   /* kernels/gemm.cl: register tiles for CPU-class devices */
+  CLIPPO_GEMM_ONEDNN = 4    /* oneDNN (dnnl_sgemm, matmul primitives) on mapped buffers of
+                               host-unified CPU devices; available when built with oneDNN */
 } clippo_gemm_provider;
-#define CLIPPO_GEMM_NPROVIDERS 4
+#define CLIPPO_GEMM_NPROVIDERS 5
 
-/** "auto", "clblast", "hostblas", "kernel". */
+/** "auto", "clblast", "hostblas", "kernel", "onednn". */
 const char *clippo_gemm_provider_name(clippo_gemm_provider p);
 
 /** Parses a provider name (as above); error CLIPPO_E_ARG names the valid ones. */
 clippo_status clippo_gemm_provider_parse(const char *name, clippo_gemm_provider *out,
                                          clippo_error *err);
 
-/** 1 if provider p can run on rt's device at all (host BLAS needs host-unified memory). */
+/** 1 if provider p can run on rt's device at all (host BLAS needs host-unified memory; oneDNN a
+ * host-unified CPU device and a build with oneDNN). */
 int clippo_gemm_provider_available(const clippo_rt *rt, clippo_gemm_provider p);
+
+/** 1 if this build has the oneDNN provider (CMake CLIPPO_ONEDNN found libdnnl). */
+int clippo_gemm_onednn_built(void);
+
+/** oneDNN as this process sees it, e.g. "oneDNN 2.6.3 (commit ...), CPU ISA avx512_core_amx:
+ * AVX-512, VNNI, AVX512-BF16, AMX", or why there is none ("not built in: ..."). */
+void clippo_gemm_onednn_describe(char *out, size_t size);
+
+/** oneDNN called directly on host memory, the way the onednn provider calls it (dnnl_sgemm per
+ * matrix; a batched matmul primitive for batches), in float32: row-major C = alpha op(A) op(B) +
+ * beta C for `batch` matrices with the given strides. Primitives are kept in rt's GEMM state (rt
+ * may be NULL: created for the call). For benchmarks (oneDNN's own rate beside the provider's).
+ * CLIPPO_E_UNSUPPORTED when the build has no oneDNN. */
+clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                      size_t k, float alpha, const float *a, size_t lda,
+                                      size_t stride_a, const float *b, size_t ldb, size_t stride_b,
+                                      float beta, float *c, size_t ldc, size_t stride_c,
+                                      size_t batch, clippo_error *err);
 
 /** Tile configuration of the kernel provider: TM rows x (VW*NV) columns per work-item, work-group
  * LX x LY work-items, products deeper than KC run as slices of depth <= KC. Zero fields mean

@@ -59,11 +59,17 @@ typedef struct clippo_program_entry clippo_program_entry;
 
 /** The arithmetic of the GEMMs; every other op stays float32. */
 typedef enum clippo_precision {
-  CLIPPO_PRECISION_FP32 = 0,     /* float32 everywhere (the default) */
-  CLIPPO_PRECISION_FP16,         /* GEMM operands and products in float16 through CLBlast's Hgemm
-                                    (half arithmetic): needs cl_khr_fp16 */
-  CLIPPO_PRECISION_FP16_EMULATED /* operands and products rounded to float16 but multiplied by the
-                                    float32 provider: fp16 storage's accuracy on any device */
+  CLIPPO_PRECISION_FP32 = 0,      /* float32 everywhere (the default) */
+  CLIPPO_PRECISION_FP16,          /* GEMM operands and products in float16 through CLBlast's Hgemm
+                                     (half arithmetic): needs cl_khr_fp16 */
+  CLIPPO_PRECISION_FP16_EMULATED, /* operands and products rounded to float16 but multiplied by
+                                     the float32 provider: fp16 storage's accuracy on any device */
+  CLIPPO_PRECISION_BF16,          /* operands rounded to bfloat16, float32 accumulation, through
+                                     oneDNN: host-unified CPU devices (AVX512-BF16, AMX) */
+  CLIPPO_PRECISION_INT8           /* dynamic int8: per-row activation and per-column weight scales
+                                     (symmetric), s8 x s8 -> s32 through oneDNN (VNNI, AMX), then
+                                     dequantised; batched (attention) products stay float32:
+                                     host-unified CPU devices */
 } clippo_precision;
 
 /** What a runtime tells its user; the runtime itself never prints (see clippo_rt.notify). */
@@ -94,7 +100,8 @@ typedef struct clippo_settings {
   char cache_dir[1024];           /* CLIPPO_CACHE_DIR ("off": ""), else $XDG_CACHE_HOME/clippo,
                                      else $HOME/.cache/clippo, else "" (no cache) */
   char precompiled_dir[1024];     /* CLIPPO_PRECOMPILED_DIR: offline-compiled kernel binaries */
-  clippo_precision precision;     /* CLIPPO_PRECISION: fp32 (default), fp16, fp16-emulated */
+  clippo_precision precision;     /* CLIPPO_PRECISION: fp32 (default), fp16, fp16-emulated,
+                                     bf16, int8 */
   clippo_ops_variant ops_variant; /* CLIPPO_OPS_VARIANT: row, group; unset or auto: by device */
   char gemm[32];                  /* CLIPPO_GEMM: a GEMM provider name forcing that provider; "" or
                                      "auto": the normal choice (the GEMM layer checks the name) */
@@ -158,11 +165,12 @@ clippo_status clippo_rt_create(clippo_rt **out, const char *spec, clippo_error *
 clippo_status clippo_rt_create_with(clippo_rt **out, const char *spec,
                                     const clippo_settings *settings, clippo_error *err);
 
-/** Sets the GEMM arithmetic. FP16 on a device without cl_khr_fp16 fails (CLIPPO_E_UNSUPPORTED,
- * naming the device) and leaves the precision as it was. */
+/** Sets the GEMM arithmetic. FP16 on a device without cl_khr_fp16, BF16 or INT8 on a device that
+ * is not a host-unified CPU or in a build without oneDNN fail (CLIPPO_E_UNSUPPORTED, naming the
+ * device) and leave the precision as it was. */
 clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_error *err);
 
-/** Parses "fp32", "fp16" or "fp16-emulated". */
+/** Parses "fp32", "fp16", "fp16-emulated", "bf16" or "int8". */
 clippo_status clippo_precision_parse(const char *name, clippo_precision *out, clippo_error *err);
 
 /** The name clippo_precision_parse accepts for p. */

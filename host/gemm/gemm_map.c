@@ -1,0 +1,90 @@
+/* The operands of a product mapped into host memory, for the providers that multiply on the host
+ * (host BLAS, oneDNN) on host-unified devices. The map is blocking and the queue in order (an
+ * out-of-order queue is finished first), so every kernel queued before has finished when the host
+ * reads; the unmap is queued before anything that follows. On PoCL mapping is zero-copy. Operands
+ * sharing a buffer are mapped once, as one region. */
+#include "gemm_internal.h"
+
+/* Adds [lo, hi) of mem to the regions, merging with the one of the same buffer. */
+static void add_region(gemm_mapped *m, cl_mem mem, size_t lo, size_t hi, cl_map_flags flags) {
+  if (hi <= lo) return;
+  for (int i = 0; i < m->n; i++) {
+    if (m->r[i].mem == mem) {
+      if (lo < m->r[i].lo) m->r[i].lo = lo;
+      if (hi > m->r[i].hi) m->r[i].hi = hi;
+      m->r[i].flags |= flags;
+      return;
+    }
+  }
+  m->r[m->n].mem = mem;
+  m->r[m->n].lo = lo;
+  m->r[m->n].hi = hi;
+  m->r[m->n].flags = flags;
+  m->r[m->n].ptr = NULL;
+  m->n++;
+}
+
+/* The mapped address of t's first element, or NULL. */
+static float *region_ptr(const gemm_mapped *m, const clippo_tensor *t) {
+  for (int i = 0; i < m->n; i++)
+    if (m->r[i].mem == t->mem && m->r[i].ptr) return m->r[i].ptr + (t->offset - m->r[i].lo);
+  return NULL;
+}
+
+clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_mapped *m,
+                       clippo_error *err) {
+  size_t ar = g->ta ? g->k : g->m, ac = g->ta ? g->m : g->k;
+  size_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
+  m->n = 0;
+  m->a = m->b = m->c = NULL;
+  add_region(m, g->c->mem, g->c->offset,
+             g->c->offset + gemm_extent(g->m, g->n, g->ldc, g->sc, g->batch),
+             CL_MAP_READ | CL_MAP_WRITE);
+  if (g->k) {
+    add_region(m, g->a->mem, g->a->offset,
+               g->a->offset + gemm_extent(ar, ac, g->lda, g->sa, g->batch), CL_MAP_READ);
+    add_region(m, g->b->mem, g->b->offset,
+               g->b->offset + gemm_extent(br, bc, g->ldb, g->sb, g->batch), CL_MAP_READ);
+  }
+  clippo_status st = CLIPPO_OK;
+  /* A blocking map waits for earlier commands only on an in-order queue. */
+  cl_command_queue_properties qp = 0;
+  if (clGetCommandQueueInfo(rt->queue, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL) != CL_SUCCESS ||
+      (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
+    if ((st = clippo_cl_check(rt, clFinish(rt->queue), "clFinish", err)))
+      return clippo_error_prefix(err, "%s", who);
+  for (int i = 0; i < m->n && !st; i++) {
+    cl_int rc = CL_SUCCESS;
+    m->r[i].ptr = clEnqueueMapBuffer(rt->queue, m->r[i].mem, CL_TRUE, m->r[i].flags,
+                                     m->r[i].lo * sizeof(float),
+                                     (m->r[i].hi - m->r[i].lo) * sizeof(float), 0, NULL, NULL, &rc);
+    if (rc != CL_SUCCESS || !m->r[i].ptr) {
+      m->r[i].ptr = NULL;
+      st = clippo_cl_check(rt, rc != CL_SUCCESS ? rc : CL_INVALID_VALUE, "clEnqueueMapBuffer", err);
+      clippo_error_prefix(err, "%s", who);
+    }
+  }
+  if (st) return gemm_unmap(rt, m, st, who, err);
+  m->c = region_ptr(m, g->c);
+  if (g->k) {
+    m->a = region_ptr(m, g->a);
+    m->b = region_ptr(m, g->b);
+  }
+  return CLIPPO_OK;
+}
+
+clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const char *who,
+                         clippo_error *err) {
+  for (int i = 0; i < m->n; i++) {
+    if (!m->r[i].ptr) continue;
+    cl_int rc = clEnqueueUnmapMemObject(rt->queue, m->r[i].mem, m->r[i].ptr, 0, NULL, NULL);
+    m->r[i].ptr = NULL;
+    if (rc != CL_SUCCESS && !st) {
+      st = clippo_cl_check(rt, rc, "clEnqueueUnmapMemObject", err);
+      clippo_error_prefix(err, "%s", who);
+    }
+  }
+  m->n = 0;
+  m->a = m->b = m->c = NULL;
+  return st;
+}

@@ -1,0 +1,725 @@
+/* GEMM provider: oneDNN (Debian libdnnl-dev) on the operands of a host-unified CPU device, mapped
+ * into host memory by gemm_map (zero-copy on PoCL). oneDNN picks its kernels from the CPU's
+ * feature flags (AVX2, AVX-512, VNNI, AVX512-BF16, AMX), not from a table of CPU models.
+ *
+ * float32: dnnl_sgemm per matrix for single products; one matmul primitive over the whole batch
+ * (its memory descriptors carry the strides) for batches, where one sgemm per small matrix pays
+ * oneDNN's threading once per matrix.
+ * bfloat16 (precision bf16): reorder primitives round both operands to bfloat16 (to nearest even)
+ * into host scratch, a bf16 x bf16 matmul accumulates in float32 straight into C (alpha an output
+ * scale, beta a sum post-op).
+ * int8 (precision int8), single products (those with weights): the largest magnitude of each row
+ * of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders quantise to
+ * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises in its
+ * post-ops (times the row's max / 127, times alpha times the column's max / 127, plus beta C).
+ * Where oneDNN only has its reference code for those post-ops the matmul writes the s32 sums as
+ * floats to scratch and a plain loop dequantises. Batched products (attention's, between
+ * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32: oneDNN 2.6 fuses per-row
+ * scales only for one matrix at a time, and one matmul per matrix of the batch costs more than
+ * int8 saves.
+ * Primitives are created once per shape and kept in a small cache in the runtime's GEMM state
+ * (the runtime is used by one thread at a time, so nothing is locked). Without oneDNN in the
+ * build the provider is there but never available. */
+#include "gemm_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CLIPPO_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+
+int clippo_gemm_onednn_built(void) { return 1; }
+
+/* ---- oneDNN's ISA and errors ----------------------------------------------------------------- */
+
+/* What the ISA oneDNN dispatches to means for these products. */
+static const char *isa_name(dnnl_cpu_isa_t isa, const char **features) {
+  switch ((int)isa) {
+  case dnnl_cpu_isa_sse41: *features = "no AVX: slow"; return "sse41";
+  case dnnl_cpu_isa_avx: *features = "AVX"; return "avx";
+  case dnnl_cpu_isa_avx2: *features = "AVX2 (no int8 dot products, no bfloat16)"; return "avx2";
+  case dnnl_cpu_isa_avx2_vnni: *features = "AVX2, AVX-VNNI int8 (no bfloat16)"; return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_core:
+    *features = "AVX-512 (bfloat16 emulated, no int8 dot products)";
+    return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni:
+    *features = "AVX-512, VNNI int8 (bfloat16 emulated)";
+    return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16:
+    *features = "AVX-512, VNNI int8, AVX512-BF16";
+    return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx:
+    *features = "AVX-512, VNNI, AVX512-BF16, AMX int8 and bfloat16 tiles";
+    return "avx512_core_amx";
+  default: *features = "?"; return "other";
+  }
+}
+
+void clippo_gemm_onednn_describe(char *out, size_t size) {
+  const dnnl_version_t *v = dnnl_version();
+  const char *features = "";
+  const char *isa = isa_name(dnnl_get_effective_cpu_isa(), &features);
+  int commit = v->hash && strcmp(v->hash, "N/A") != 0;
+  snprintf(out, size, "oneDNN %d.%d.%d%s%.12s%s, CPU ISA %s: %s", v->major, v->minor, v->patch,
+           commit ? " (commit " : "", commit ? v->hash : "", commit ? ")" : "", isa, features);
+}
+
+static const char *dnnl_status_text(dnnl_status_t s) {
+  switch (s) {
+  case dnnl_success: return "success";
+  case dnnl_out_of_memory: return "out of memory";
+  case dnnl_invalid_arguments: return "invalid arguments";
+  case dnnl_unimplemented: return "not implemented for these types on this CPU";
+  case dnnl_runtime_error: return "runtime error";
+  default: return "error";
+  }
+}
+
+/* A failed oneDNN call as a status naming the call, what oneDNN said and the device. */
+static clippo_status dnnl_fail(const clippo_rt *rt, clippo_error *err, dnnl_status_t s,
+                               const char *what) {
+  clippo_status st = s == dnnl_out_of_memory   ? CLIPPO_E_NOMEM
+                     : s == dnnl_unimplemented ? CLIPPO_E_UNSUPPORTED
+                                               : CLIPPO_E_DEVICE;
+  const char *features = "";
+  const char *isa = isa_name(dnnl_get_effective_cpu_isa(), &features);
+  return clippo_fail(err, st, "oneDNN gemm: %s: %s (device '%s', oneDNN's CPU ISA %s: %s)", what,
+                     dnnl_status_text(s), rt ? rt->info.name : "host", isa, features);
+}
+
+#define DNNL_TRY(call, what)                                                                       \
+  do {                                                                                             \
+    dnnl_status_t s_ = (call);                                                                     \
+    if (s_ != dnnl_success) return dnnl_fail(rt, err, s_, what);                                   \
+  } while (0)
+
+/* ---- the state: engine, stream, primitive cache, host scratch ------------------------------- */
+
+enum { KIND_F32 = 0, KIND_BF16, KIND_INT8, NKIND };
+
+/* What a cached primitive set is for. */
+typedef struct prim_key {
+  int kind, ta, tb;
+  size_t m, n, k, batch, lda, ldb, ldc, sa, sb, sc;
+  float alpha, beta;
+} prim_key;
+
+/* The bits of a float (keys compare them: -0 and 0, and NaNs, are distinct keys). */
+static uint32_t float_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static int key_equal(const prim_key *x, const prim_key *y) {
+  return x->kind == y->kind && x->ta == y->ta && x->tb == y->tb && x->m == y->m && x->n == y->n &&
+         x->k == y->k && x->batch == y->batch && x->lda == y->lda && x->ldb == y->ldb &&
+         x->ldc == y->ldc && x->sa == y->sa && x->sb == y->sb && x->sc == y->sc &&
+         float_bits(x->alpha) == float_bits(y->alpha) && float_bits(x->beta) == float_bits(y->beta);
+}
+
+typedef struct prim_entry {
+  prim_key key;
+  unsigned long long used;     /* last use (0: empty slot) */
+  dnnl_primitive_t mm, ra, rb; /* the matmul; the reorders of A and B (bf16, int8) */
+  dnnl_memory_t a, b, c;       /* the matmul's operands (data set per call) */
+  dnnl_memory_t af, bf;        /* the reorders' float32 sources */
+  dnnl_memory_t ad, bd;        /* the reorders' destinations (every matrix of the batch) */
+  dnnl_memory_t rs, cs;        /* int8: row and column dequantisation factors */
+  dnnl_memory_t qa, qb;        /* int8: quantisation factors of the reorders */
+  int plain;                   /* int8 dequantised by a loop, not by post-ops */
+} prim_entry;
+
+#define CACHE_SIZE 48
+
+/* Host scratch buffers, grown on demand. */
+enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
+
+typedef struct onednn_state {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  prim_entry cache[CACHE_SIZE];
+  unsigned long long clock;
+  void *buf[NBUF];
+  size_t cap[NBUF];
+} onednn_state;
+
+static void entry_clear(prim_entry *e) {
+  dnnl_primitive_t *p[] = {&e->mm, &e->ra, &e->rb};
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+    if (*p[i]) dnnl_primitive_destroy(*p[i]);
+  dnnl_memory_t *mem[] = {&e->a,  &e->b,  &e->c,  &e->af, &e->bf, &e->ad,
+                          &e->bd, &e->rs, &e->cs, &e->qa, &e->qb};
+  for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++)
+    if (*mem[i]) dnnl_memory_destroy(*mem[i]);
+  memset(e, 0, sizeof *e);
+}
+
+static void state_free(void *p) {
+  onednn_state *s = p;
+  if (!s) return;
+  for (int i = 0; i < CACHE_SIZE; i++) entry_clear(&s->cache[i]);
+  for (int i = 0; i < NBUF; i++) free(s->buf[i]);
+  if (s->stream) dnnl_stream_destroy(s->stream);
+  if (s->engine) dnnl_engine_destroy(s->engine);
+  free(s);
+}
+
+/* The provider's state in rt (NULL rt: one for the caller to free, for clippo_gemm_onednn_host). */
+static clippo_status state_get(clippo_rt *rt, onednn_state **out, clippo_error *err) {
+  void *p = NULL;
+  if (rt) {
+    clippo_status st = gemm_provider_state(rt, CLIPPO_GEMM_ONEDNN, &p, err);
+    if (st) return st;
+  }
+  if (p) {
+    *out = p;
+    return CLIPPO_OK;
+  }
+  onednn_state *s = calloc(1, sizeof *s);
+  if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (oneDNN gemm state)");
+  dnnl_status_t ds = dnnl_engine_create(&s->engine, dnnl_cpu, 0);
+  if (ds == dnnl_success) ds = dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags);
+  if (ds != dnnl_success) {
+    state_free(s);
+    return dnnl_fail(rt, err, ds, "creating the CPU engine");
+  }
+  if (rt) {
+    clippo_status st = gemm_provider_state_set(rt, CLIPPO_GEMM_ONEDNN, s, state_free, err);
+    if (st) {
+      state_free(s);
+      return st;
+    }
+  }
+  *out = s;
+  return CLIPPO_OK;
+}
+
+/* Host scratch buffer `which` of at least `bytes`, 64-byte aligned. */
+static void *scratch(onednn_state *s, int which, size_t bytes) {
+  if (bytes == 0) bytes = 64;
+  if (s->cap[which] >= bytes) return s->buf[which];
+  size_t cap = (bytes + 4095) / 4096 * 4096;
+  void *p = aligned_alloc(64, cap);
+  if (!p) return NULL;
+  free(s->buf[which]);
+  s->buf[which] = p;
+  s->cap[which] = cap;
+  return p;
+}
+
+/* ---- memory descriptors ---------------------------------------------------------------------- */
+
+/* `batch` rows x cols matrices in row-major storage with leading dimension ld (trans: the
+ * storage holds the transpose, cols x rows) and batch stride `stride`. */
+static dnnl_status_t md_view(dnnl_memory_desc_t *md, dnnl_data_type_t dt, size_t batch, size_t rows,
+                             size_t cols, int trans, size_t ld, size_t stride) {
+  size_t extent = trans ? cols * ld : rows * ld;
+  dnnl_dims_t dims = {(dnnl_dim_t)batch, (dnnl_dim_t)rows, (dnnl_dim_t)cols};
+  dnnl_dims_t strides = {(dnnl_dim_t)(batch > 1 ? stride : extent), (dnnl_dim_t)(trans ? 1 : ld),
+                         (dnnl_dim_t)(trans ? ld : 1)};
+  return dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides);
+}
+
+/* `batch` dense row-major rows x cols matrices. */
+static dnnl_status_t md_dense(dnnl_memory_desc_t *md, dnnl_data_type_t dt, size_t batch,
+                              size_t rows, size_t cols) {
+  dnnl_dims_t dims = {(dnnl_dim_t)batch, (dnnl_dim_t)rows, (dnnl_dim_t)cols};
+  return dnnl_memory_desc_init_by_tag(md, 3, dims, dt, dnnl_abc);
+}
+
+/* ---- building the primitives of one key ------------------------------------------------------ */
+
+/* Batch counts of A and B: 1 when one matrix serves the whole batch (stride 0). */
+static size_t batch_a(const prim_key *k) { return k->batch > 1 && k->sa == 0 ? 1 : k->batch; }
+static size_t batch_b(const prim_key *k) { return k->batch > 1 && k->sb == 0 ? 1 : k->batch; }
+
+/* A reorder of a float32 operand view into dense dt, with `count` runtime output scales over the
+ * dimensions in `mask` when mask >= 0; *src, *dst and *scales get its memory objects. */
+static clippo_status make_reorder(const clippo_rt *rt, onednn_state *s,
+                                  const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                  int mask, size_t count, dnnl_primitive_t *out, dnnl_memory_t *src,
+                                  dnnl_memory_t *dst, dnnl_memory_t *scales, clippo_error *err) {
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  DNNL_TRY(dnnl_primitive_attr_create(&attr), "creating reorder attributes");
+  dnnl_status_t ds = dnnl_success;
+  if (mask >= 0) {
+    float rv = DNNL_RUNTIME_F32_VAL;
+    ds = dnnl_primitive_attr_set_output_scales(attr, 1, mask, &rv);
+  }
+  if (ds == dnnl_success)
+    ds = dnnl_reorder_primitive_desc_create(&pd, from, s->engine, to, s->engine, attr);
+  dnnl_primitive_attr_destroy(attr);
+  if (ds == dnnl_success) ds = dnnl_primitive_create(out, pd);
+  if (pd) dnnl_primitive_desc_destroy(pd);
+  if (ds == dnnl_success) ds = dnnl_memory_create(src, from, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success) ds = dnnl_memory_create(dst, to, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success && mask >= 0) {
+    dnnl_memory_desc_t sd;
+    dnnl_dims_t dims = {(dnnl_dim_t)count};
+    ds = dnnl_memory_desc_init_by_tag(&sd, 1, dims, dnnl_f32, dnnl_a);
+    if (ds == dnnl_success) ds = dnnl_memory_create(scales, &sd, s->engine, DNNL_MEMORY_NONE);
+  }
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a reorder of an operand");
+  return CLIPPO_OK;
+}
+
+/* The matmul of e->key: src x wei -> dst, alpha and beta as attributes (float32 and bfloat16), or
+ * the int8 dequantisation post-ops (fused) or none (plain). */
+static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memory_desc_t *src,
+                                 const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
+                                 int int8_fused, int int8_plain, char *impl, size_t impl_size) {
+  const prim_key *k = &e->key;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_matmul_desc_t md;
+  dnnl_status_t ds = dnnl_matmul_desc_init(&md, src, wei, NULL, dst);
+  if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
+  if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
+  if (ds == dnnl_success && !int8_fused && !int8_plain && k->alpha != 1.0f)
+    ds = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha);
+  if (ds == dnnl_success && int8_fused) {
+    dnnl_memory_desc_t rows, cols;
+    dnnl_dims_t dr = {1, (dnnl_dim_t)k->m, 1}, dc = {1, 1, (dnnl_dim_t)k->n};
+    ds = dnnl_memory_desc_init_by_tag(&rows, 3, dr, dnnl_f32, dnnl_abc);
+    if (ds == dnnl_success) ds = dnnl_memory_desc_init_by_tag(&cols, 3, dc, dnnl_f32, dnnl_abc);
+    if (ds == dnnl_success) ds = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &rows);
+    if (ds == dnnl_success) ds = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &cols);
+    if (ds == dnnl_success) ds = dnnl_memory_create(&e->rs, &rows, s->engine, DNNL_MEMORY_NONE);
+    if (ds == dnnl_success) ds = dnnl_memory_create(&e->cs, &cols, s->engine, DNNL_MEMORY_NONE);
+  }
+  if (ds == dnnl_success && !int8_plain && k->beta != 0.0f)
+    ds = dnnl_post_ops_append_sum(po, k->beta);
+  if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
+  if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &md, attr, s->engine, NULL);
+  if (ds == dnnl_success) {
+    const char *info = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, (void *)&info) == dnnl_success &&
+        info)
+      snprintf(impl, impl_size, "%s", info);
+    ds = dnnl_primitive_create(&e->mm, pd);
+  }
+  if (pd) dnnl_primitive_desc_destroy(pd);
+  if (po) dnnl_post_ops_destroy(po);
+  if (attr) dnnl_primitive_attr_destroy(attr);
+  if (ds == dnnl_success) ds = dnnl_memory_create(&e->a, src, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, wei, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success) ds = dnnl_memory_create(&e->c, dst, s->engine, DNNL_MEMORY_NONE);
+  return ds;
+}
+
+/* Fills e (whose key is set) with its primitives. */
+static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entry *e,
+                                 clippo_error *err) {
+  const prim_key *k = &e->key;
+  size_t ba = batch_a(k), bb = batch_b(k);
+  dnnl_memory_desc_t af, bf, a, b, c;
+  DNNL_TRY(md_view(&af, dnnl_f32, ba, k->m, k->k, k->ta, k->lda, k->sa), "describing A");
+  DNNL_TRY(md_view(&bf, dnnl_f32, bb, k->k, k->n, k->tb, k->ldb, k->sb), "describing B");
+  DNNL_TRY(md_view(&c, dnnl_f32, k->batch, k->m, k->n, 0, k->ldc, k->sc), "describing C");
+  char impl[64] = "";
+  if (k->kind == KIND_F32) {
+    DNNL_TRY(make_matmul(s, e, &af, &bf, &c, 0, 0, impl, sizeof impl), "creating a float32 matmul");
+    return CLIPPO_OK;
+  }
+  dnnl_data_type_t dt = k->kind == KIND_BF16 ? dnnl_bf16 : dnnl_s8;
+  const char *what = k->kind == KIND_BF16 ? "bfloat16" : "int8";
+  DNNL_TRY(md_dense(&a, dt, ba, k->m, k->k), "describing A");
+  DNNL_TRY(md_dense(&b, dt, bb, k->k, k->n), "describing B");
+  int int8 = k->kind == KIND_INT8;
+  clippo_status st = make_reorder(rt, s, &af, &a, int8 ? (1 << 0) | (1 << 1) : -1, ba * k->m,
+                                  &e->ra, &e->af, &e->ad, &e->qa, err);
+  if (!st)
+    st = make_reorder(rt, s, &bf, &b, int8 ? (1 << 0) | (1 << 2) : -1, bb * k->n, &e->rb, &e->bf,
+                      &e->bd, &e->qb, err);
+  if (st) return clippo_error_prefix(err, "%s operands", what);
+  dnnl_status_t ds;
+  char msg[96];
+  snprintf(msg, sizeof msg, "creating a %s matmul", what);
+  if (!int8) {
+    DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, 0, impl, sizeof impl), msg);
+    return CLIPPO_OK;
+  }
+  /* int8: one matrix per execution, dequantised by post-ops where oneDNN has fast code for them,
+   * else written to scratch as floats and dequantised by a loop. */
+  dnnl_memory_desc_t a1, b1, c1, cplain;
+  DNNL_TRY(md_dense(&a1, dnnl_s8, 1, k->m, k->k), "describing A");
+  DNNL_TRY(md_dense(&b1, dnnl_s8, 1, k->k, k->n), "describing B");
+  DNNL_TRY(md_view(&c1, dnnl_f32, 1, k->m, k->n, 0, k->ldc, 0), "describing C");
+  ds = make_matmul(s, e, &a1, &b1, &c1, 1, 0, impl, sizeof impl);
+  if (ds == dnnl_success && !strncmp(impl, "ref", 3)) {
+    dnnl_primitive_t *p = &e->mm;
+    dnnl_primitive_destroy(*p);
+    *p = NULL;
+    dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c, &e->rs, &e->cs};
+    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
+      dnnl_memory_destroy(*mem[i]);
+      *mem[i] = NULL;
+    }
+    DNNL_TRY(md_dense(&cplain, dnnl_f32, 1, k->m, k->n), "describing C");
+    ds = make_matmul(s, e, &a1, &b1, &cplain, 0, 1, impl, sizeof impl);
+    e->plain = 1;
+  }
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
+  return CLIPPO_OK;
+}
+
+/* The cached primitives of key (built on a miss, evicting the least recently used). */
+static clippo_status lookup(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                            prim_entry **out, clippo_error *err) {
+  prim_entry *victim = &s->cache[0];
+  for (int i = 0; i < CACHE_SIZE; i++) {
+    prim_entry *e = &s->cache[i];
+    if (e->used && key_equal(&e->key, key)) {
+      e->used = ++s->clock;
+      *out = e;
+      return CLIPPO_OK;
+    }
+    if (e->used < victim->used) victim = e;
+  }
+  entry_clear(victim);
+  victim->key = *key;
+  clippo_status st = build_entry(rt, s, victim, err);
+  if (st) {
+    entry_clear(victim);
+    return st;
+  }
+  victim->used = ++s->clock;
+  *out = victim;
+  return CLIPPO_OK;
+}
+
+static prim_key key_of(int kind, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                       size_t lda, size_t sa, size_t ldb, size_t sb, float beta, size_t ldc,
+                       size_t sc, size_t batch) {
+  prim_key key;
+  memset(&key, 0, sizeof key);
+  key.kind = kind;
+  key.ta = ta;
+  key.tb = tb;
+  key.m = m;
+  key.n = n;
+  key.k = k;
+  key.batch = batch;
+  key.lda = lda;
+  key.ldb = ldb;
+  key.ldc = ldc;
+  /* Strides matter only between matrices. */
+  key.sa = batch > 1 ? sa : 0;
+  key.sb = batch > 1 ? sb : 0;
+  key.sc = batch > 1 ? sc : 0;
+  key.alpha = alpha;
+  key.beta = beta;
+  return key;
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+
+static dnnl_status_t set_handle(dnnl_memory_t m, const void *p) {
+  return dnnl_memory_set_data_handle(m, (void *)p);
+}
+
+/* Runs reorder r from `from` (float32 view) to `to`, with output scales `scales` (may be NULL). */
+static dnnl_status_t run_reorder(onednn_state *s, dnnl_primitive_t r, dnnl_memory_t src,
+                                 const float *from, dnnl_memory_t dst, void *to, dnnl_memory_t sm,
+                                 const float *scales) {
+  dnnl_status_t ds = set_handle(src, from);
+  if (ds == dnnl_success) ds = set_handle(dst, to);
+  if (ds == dnnl_success && sm) ds = set_handle(sm, scales);
+  dnnl_exec_arg_t args[3] = {
+      {DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}, {DNNL_ARG_ATTR_OUTPUT_SCALES, sm}};
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(r, s->stream, sm ? 3 : 2, args);
+  return ds;
+}
+
+/* C = beta C (k = 0: nothing to multiply). */
+static void scale_c(float *c, size_t m, size_t n, size_t ldc, size_t sc, size_t batch, float beta) {
+  for (size_t z = 0; z < batch; z++)
+    for (size_t i = 0; i < m; i++) {
+      float *row = c + z * sc + i * ldc;
+      for (size_t j = 0; j < n; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+    }
+}
+
+/* The float32 product on host memory (k >= 1). */
+static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                             const float *a, const float *b, float *c, clippo_error *err) {
+  if (key->batch == 1) {
+    dnnl_status_t ds =
+        dnnl_sgemm(key->ta ? 'T' : 'N', key->tb ? 'T' : 'N', (dnnl_dim_t)key->m, (dnnl_dim_t)key->n,
+                   (dnnl_dim_t)key->k, key->alpha, a, (dnnl_dim_t)key->lda, b, (dnnl_dim_t)key->ldb,
+                   key->beta, c, (dnnl_dim_t)key->ldc);
+    if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "dnnl_sgemm");
+    return CLIPPO_OK;
+  }
+  prim_entry *e = NULL;
+  clippo_status st = lookup(rt, s, key, &e, err);
+  if (st) return st;
+  DNNL_TRY(set_handle(e->a, a), "setting A");
+  DNNL_TRY(set_handle(e->b, b), "setting B");
+  DNNL_TRY(set_handle(e->c, c), "setting C");
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, 3, args), "running a float32 matmul");
+  DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for a float32 matmul");
+  return CLIPPO_OK;
+}
+
+/* The bfloat16 product on host memory (k >= 1). */
+static clippo_status run_bf16(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                              const float *a, const float *b, float *c, clippo_error *err) {
+  prim_entry *e = NULL;
+  clippo_status st = lookup(rt, s, key, &e, err);
+  if (st) return st;
+  size_t na = batch_a(key) * key->m * key->k, nb = batch_b(key) * key->k * key->n;
+  void *qa = scratch(s, BUF_A, na * 2), *qb = scratch(s, BUF_B, nb * 2);
+  if (!qa || !qb) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (bf16 operands)");
+  DNNL_TRY(run_reorder(s, e->ra, e->af, a, e->ad, qa, NULL, NULL), "rounding A to bfloat16");
+  DNNL_TRY(run_reorder(s, e->rb, e->bf, b, e->bd, qb, NULL, NULL), "rounding B to bfloat16");
+  DNNL_TRY(set_handle(e->a, qa), "setting A");
+  DNNL_TRY(set_handle(e->b, qb), "setting B");
+  DNNL_TRY(set_handle(e->c, c), "setting C");
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, 3, args), "running a bfloat16 matmul");
+  DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for a bfloat16 matmul");
+  return CLIPPO_OK;
+}
+
+/* |x| as the bits of a float (ordered as the magnitudes for non-NaN x; NaN above infinity). */
+static uint32_t abs_bits(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u & 0x7fffffffu;
+}
+
+static float bits_float(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* Largest |x| of each of `rows` rows of `cols` elements, leading dimension ld. */
+static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld, uint32_t *out) {
+  for (size_t r = 0; r < rows; r++) {
+    const float *p = x + r * ld;
+    uint32_t mx = 0;
+    for (size_t j = 0; j < cols; j++) {
+      uint32_t u = abs_bits(p[j]);
+      mx = u > mx ? u : mx;
+    }
+    out[r] = mx;
+  }
+}
+
+/* Largest |x| of each of `cols` columns of `rows` rows, leading dimension ld. */
+static void amax_cols(const float *x, size_t rows, size_t cols, size_t ld, uint32_t *out) {
+  memset(out, 0, cols * sizeof *out);
+  for (size_t r = 0; r < rows; r++) {
+    const float *p = x + r * ld;
+    for (size_t j = 0; j < cols; j++) {
+      uint32_t u = abs_bits(p[j]);
+      out[j] = u > out[j] ? u : out[j];
+    }
+  }
+}
+
+/* From the largest magnitudes of n vectors: q[i] = 127 / max (0 for an all-zero vector), the
+ * quantisation factor, and dq[i] = mul * max / 127, what the products are multiplied by. */
+static void scales_of(const uint32_t *bits, size_t n, float mul, float *q, float *dq) {
+  for (size_t i = 0; i < n; i++) {
+    float mx = bits_float(bits[i]);
+    q[i] = mx > 0.0f ? 127.0f / mx : 0.0f;
+    dq[i] = mul * (mx / 127.0f);
+  }
+}
+
+/* The int8 product on host memory (k >= 1). */
+static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                              const float *a, const float *b, float *c, clippo_error *err) {
+  prim_entry *e = NULL;
+  clippo_status st = lookup(rt, s, key, &e, err);
+  if (st) return st;
+  const size_t m = key->m, n = key->n, k = key->k, ba = batch_a(key), bb = batch_b(key);
+  int8_t *qa = scratch(s, BUF_A, ba * m * k), *qb = scratch(s, BUF_B, bb * k * n);
+  float *sc = scratch(s, BUF_SCALE, 2 * (ba * m + bb * n) * sizeof(float));
+  uint32_t *bits = scratch(s, BUF_BITS, (m > n ? m : n) * sizeof(uint32_t));
+  float *plain = e->plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
+  if (!qa || !qb || !sc || !bits || (e->plain && !plain))
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (int8 operands)");
+  float *qsa = sc, *dqa = qsa + ba * m, *qsb = dqa + ba * m, *dqb = qsb + bb * n;
+  /* Scales: per row of op(A), per column of op(B) (alpha goes into B's). */
+  for (size_t z = 0; z < ba; z++) {
+    const float *az = a + z * key->sa;
+    if (key->ta)
+      amax_cols(az, k, m, key->lda, bits);
+    else
+      amax_rows(az, m, k, key->lda, bits);
+    scales_of(bits, m, 1.0f, qsa + z * m, dqa + z * m);
+  }
+  for (size_t z = 0; z < bb; z++) {
+    const float *bz = b + z * key->sb;
+    if (key->tb)
+      amax_rows(bz, n, k, key->ldb, bits);
+    else
+      amax_cols(bz, k, n, key->ldb, bits);
+    scales_of(bits, n, key->alpha, qsb + z * n, dqb + z * n);
+  }
+  DNNL_TRY(run_reorder(s, e->ra, e->af, a, e->ad, qa, e->qa, qsa), "quantising A to int8");
+  DNNL_TRY(run_reorder(s, e->rb, e->bf, b, e->bd, qb, e->qb, qsb), "quantising B to int8");
+  for (size_t z = 0; z < key->batch; z++) {
+    size_t za = ba > 1 ? z : 0, zb = bb > 1 ? z : 0;
+    DNNL_TRY(set_handle(e->a, qa + za * m * k), "setting A");
+    DNNL_TRY(set_handle(e->b, qb + zb * k * n), "setting B");
+    float *cz = c + z * key->sc;
+    DNNL_TRY(set_handle(e->c, e->plain ? plain : cz), "setting C");
+    dnnl_exec_arg_t args[5] = {
+        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+    int nargs = 3;
+    if (!e->plain) {
+      DNNL_TRY(set_handle(e->rs, dqa + za * m), "setting the row scales");
+      DNNL_TRY(set_handle(e->cs, dqb + zb * n), "setting the column scales");
+      args[3] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->rs};
+      args[4] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, e->cs};
+      nargs = 5;
+    }
+    DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, nargs, args), "running an int8 matmul");
+    DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for an int8 matmul");
+    if (e->plain) {
+      const float *ra = dqa + za * m, *cb = dqb + zb * n;
+      for (size_t i = 0; i < m; i++) {
+        float *row = cz + i * key->ldc;
+        const float *acc = plain + i * n;
+        for (size_t j = 0; j < n; j++) {
+          float v = acc[j] * ra[i] * cb[j];
+          row[j] = key->beta == 0.0f ? v : v + key->beta * row[j];
+        }
+      }
+    }
+  }
+  return CLIPPO_OK;
+}
+
+/* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory. */
+static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
+                              const float *a, const float *b, float *c, clippo_error *err) {
+  if (g->k == 0) {
+    scale_c(c, g->m, g->n, g->ldc, g->sc, g->batch, g->beta);
+    return CLIPPO_OK;
+  }
+  if (kind == KIND_INT8 && g->batch > 1) kind = KIND_F32; /* see the top of the file */
+  prim_key key = key_of(kind, g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->lda, g->sa, g->ldb,
+                        g->sb, g->beta, g->ldc, g->sc, g->batch);
+  switch (kind) {
+  case KIND_BF16: return run_bf16(rt, s, &key, a, b, c, err);
+  case KIND_INT8: return run_int8(rt, s, &key, a, b, c, err);
+  default: return run_f32(rt, s, &key, a, b, c, err);
+  }
+}
+
+/* Maps the operands and runs the product. */
+static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, clippo_error *err) {
+  onednn_state *s = NULL;
+  clippo_status st = state_get(rt, &s, err);
+  if (st) return st;
+  gemm_mapped mp;
+  if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
+  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, err);
+  return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
+}
+
+static clippo_status onednn_run(clippo_rt *rt, const gemm_call *g,
+                                const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
+                                clippo_error *err) {
+  (void)cfg;
+  *k_done = 0; /* C is written once, at the end of each matrix's product */
+  clippo_status inj = gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, 0, err);
+  if (inj) return inj;
+  return run_mapped(rt, KIND_F32, g, err);
+}
+
+/* A CPU device whose buffers the host can map without copies (PoCL; rusticl's llvmpipe says it
+ * shares the host's memory too). */
+static int onednn_available(const clippo_rt *rt) {
+  return (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified;
+}
+
+clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  const char *name = clippo_precision_name(rt->precision);
+  if (!onednn_available(rt))
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "precision %s: device '%s' is not a CPU device sharing the host's memory, "
+                       "where oneDNN runs %s GEMMs",
+                       name, rt->info.name, name);
+  clippo_status st = gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, 0, err);
+  if (!st)
+    st = run_mapped(rt, rt->precision == CLIPPO_PRECISION_BF16 ? KIND_BF16 : KIND_INT8, g, err);
+  if (st) clippo_error_prefix(err, "precision %s", name);
+  return st;
+}
+
+clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                      size_t k, float alpha, const float *a, size_t lda,
+                                      size_t stride_a, const float *b, size_t ldb, size_t stride_b,
+                                      float beta, float *c, size_t ldc, size_t stride_c,
+                                      size_t batch, clippo_error *err) {
+  if (!a || !b || !c) return clippo_fail(err, CLIPPO_E_ARG, "oneDNN gemm: a NULL matrix");
+  if (m == 0 || n == 0 || batch == 0) return CLIPPO_OK;
+  onednn_state *s = NULL;
+  clippo_status st = state_get(rt, &s, err);
+  if (st) return st;
+  gemm_call g = {trans_a != 0, trans_b != 0, m,   n,   k,        alpha,    beta,     NULL, NULL,
+                 NULL,         lda,          ldb, ldc, stride_a, stride_b, stride_c, batch};
+  st = run_host(rt, s, KIND_F32, &g, a, b, c, err);
+  if (!rt) state_free(s);
+  return st;
+}
+
+#else /* no oneDNN in this build: the provider is listed but never available */
+
+int clippo_gemm_onednn_built(void) { return 0; }
+
+void clippo_gemm_onednn_describe(char *out, size_t size) {
+  snprintf(out, size, "not built in (libdnnl-dev missing at build time, or CLIPPO_ONEDNN=OFF)");
+}
+
+static clippo_status onednn_run(clippo_rt *rt, const gemm_call *g,
+                                const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
+                                clippo_error *err) {
+  (void)g;
+  (void)cfg;
+  *k_done = 0;
+  return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                     "GEMM provider onednn: this build has no oneDNN (device '%s')", rt->info.name);
+}
+
+static int onednn_available(const clippo_rt *rt) {
+  (void)rt;
+  return 0;
+}
+
+clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  (void)g;
+  return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                     "precision %s needs oneDNN, which this build lacks (device '%s')",
+                     clippo_precision_name(rt->precision), rt->info.name);
+}
+
+clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                      size_t k, float alpha, const float *a, size_t lda,
+                                      size_t stride_a, const float *b, size_t ldb, size_t stride_b,
+                                      float beta, float *c, size_t ldc, size_t stride_c,
+                                      size_t batch, clippo_error *err) {
+  (void)rt, (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k, (void)alpha, (void)a,
+      (void)lda;
+  (void)stride_a, (void)b, (void)ldb, (void)stride_b, (void)beta, (void)c, (void)ldc;
+  (void)stride_c, (void)batch;
+  return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "this build has no oneDNN");
+}
+
+#endif
+
+const gemm_provider gemm_provider_onednn = {CLIPPO_GEMM_ONEDNN, "onednn", onednn_available,
+                                            onednn_run, NULL};

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `clippo embed --precision bf16|int8` and env CLIPPO_PRECISION on every CPU device that shares
+# the host's memory (oneDNN multiplies there): the tiny fixture's embeddings differ from float32
+# by what the rounding costs (bf16 and int8: relative L2 between 1e-5 and 5e-2), the flag and the
+# variable give the same bytes, --stats names the precision, forcing a float32 provider with them
+# is an error naming oneDNN, `clippo version` and `clippo tune --show` report oneDNN and the
+# choice. Skipped (visibly) when the build has no oneDNN.
+set -u
+clippo=$1
+shared=${CLIPPO_SHARED_DIR:-$(dirname "$0")/../../../shared}
+fixture=$shared/fixtures/tiny/model.npz
+images=$shared/fixtures/tiny/images.npy
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
+need_shared "$shared"
+
+"$clippo" version >"$tmp/version"
+check "version" 0 $?
+expect "version names oneDNN" "$tmp/version" "^oneDNN"
+if grep -q "not built in" "$tmp/version"; then
+  # without oneDNN the precisions are refused with the reason
+  "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/x.npy" --precision int8 \
+    2>"$tmp/e"
+  check "int8 without oneDNN" 1 $?
+  expect "says the build lacks oneDNN" "$tmp/e" "lacks"
+  skip "this build has no oneDNN: the bf16 and int8 products were not run"
+  finish
+fi
+expect "version reports oneDNN's CPU ISA" "$tmp/version" "CPU ISA"
+
+# relative L2 difference of two embedding files (the same .npy header in both)
+rel() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys, math
+def floats(p):
+    b = open(p, 'rb').read()
+    hl = struct.unpack('<H', b[8:10])[0]
+    body = b[10 + hl:]
+    return struct.unpack('<%df' % (len(body) // 4), body)
+a, b = floats(sys.argv[1]), floats(sys.argv[2])
+num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
+den = math.sqrt(sum(x * x for x in a))
+print('%.3e' % (num / den))
+PY
+}
+
+# CPU devices sharing the host's memory: PoCL, and rusticl where RUSTICL_ENABLE shows it
+devices=$("$clippo" devices 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+:[0-9]+$/ && / CPU / {print $1}')
+ran=0
+for dev in $devices; do
+  "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/f32.npy" --device "$dev" \
+    --quiet 2>"$tmp/e0"
+  check "$dev: embed fp32" 0 $?
+  for p in bf16 int8; do
+    "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/$p.npy" --device "$dev" \
+      --precision $p --stats --quiet 2>"$tmp/e-$p"
+    rc=$?
+    if [ $rc != 0 ] && grep -q "not a CPU device sharing" "$tmp/e-$p"; then
+      echo "ok: $dev refuses $p: $(head -1 "$tmp/e-$p")"
+      continue
+    fi
+    check "$dev: embed --precision $p" 0 $rc
+    expect "$dev: stats name $p" "$tmp/e-$p" "$p GEMMs"
+    r=$(rel "$tmp/f32.npy" "$tmp/$p.npy")
+    echo "$dev: $p vs fp32: relative L2 difference $r"
+    if python3 -c "import sys; r=float(sys.argv[1]); sys.exit(0 if 1e-5 < r < 5e-2 else 1)" "$r"; then
+      echo "ok: $dev: $p close to fp32 but rounded"
+    else
+      echo "FAIL: $dev: $p differs from fp32 by $r"
+      fail=1
+    fi
+    CLIPPO_PRECISION=$p "$clippo" embed --model "$fixture" --images "$images" \
+      --out "$tmp/env.npy" --device "$dev" --quiet 2>/dev/null
+    check "$dev: env CLIPPO_PRECISION=$p" 0 $?
+    if cmp -s "$tmp/$p.npy" "$tmp/env.npy"; then echo "ok: $dev: env = flag ($p)"; else
+      echo "FAIL: $dev: env CLIPPO_PRECISION=$p and --precision $p differ"
+      fail=1
+    fi
+    ran=1
+  done
+  # a float32 provider forced with int8 is refused, naming oneDNN
+  CLIPPO_GEMM=hostblas "$clippo" embed --model "$fixture" --images "$images" \
+    --out "$tmp/x.npy" --device "$dev" --precision int8 --quiet 2>"$tmp/e3"
+  check "$dev: CLIPPO_GEMM=hostblas with int8" 1 $?
+  expect "$dev: says oneDNN only" "$tmp/e3" "oneDNN only"
+  # the choice: oneDNN by default (no record), and for every product in int8
+  CLIPPO_GEMM_RECORD=$tmp/none.txt "$clippo" tune --show --device "$dev" >"$tmp/show" 2>&1
+  check "$dev: tune --show" 0 $?
+  expect "$dev: oneDNN is the default" "$tmp/show" "onednn *default"
+  expect "$dev: tune names oneDNN's ISA" "$tmp/show" "^onednn: oneDNN"
+  CLIPPO_PRECISION=int8 "$clippo" tune --show --device "$dev" >"$tmp/show8" 2>&1
+  expect "$dev: int8 products through oneDNN" "$tmp/show8" "onednn *precision int8"
+done
+if [ $ran = 0 ]; then skip "no CPU device sharing the host's memory: bf16/int8 not run"; fi
+finish

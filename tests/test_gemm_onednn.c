@@ -1,0 +1,464 @@
+/* The oneDNN GEMM provider beyond what tests/test_gemm.c checks of every provider in float32:
+ * the default choice on CPU devices sharing the host's memory, forcing it, oneDNN called on host
+ * memory, and the bf16 and int8 precisions on every device, against float64 products of the
+ * operands rounded or quantised the way the precisions promise:
+ *   bf16: each operand rounded to bfloat16 (to nearest even), float32 sums: relative error (L2
+ *         over C) <= 1e-6 against float64 of the rounded operands;
+ *   int8: single products: per row of op(A) and per column of op(B) q = round(x * 127 / max|.|)
+ *         (to nearest even), then C = alpha * (max_row / 127) * (max_col / 127) * sum q q + beta C:
+ *         relative error <= 1e-6 against float64 of that; batched products stay float32 (the same
+ *         bound against float64 of the operands as given);
+ * and both far enough from the float32 product to show the rounding happened. All transposes,
+ * batches with gaps, a shared B, views with offsets, padded leading dimensions, alpha and beta
+ * (beta = 0 over NaN), an all-zero row. Devices where the precisions cannot run must refuse them
+ * naming the device. Skipped (visibly) when the build has no oneDNN. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clippo/gemm.h"
+
+#define TOL_REDUCED 1e-6
+
+/* Skips the running test when the build has no oneDNN. */
+#define NEED_ONEDNN()                                                                              \
+  do {                                                                                             \
+    if (!clippo_gemm_onednn_built()) {                                                             \
+      print_message("[   skip   ] this build has no oneDNN (CLIPPO_ONEDNN=OFF or libdnnl-dev "     \
+                    "missing)\n");                                                                 \
+      skip();                                                                                      \
+      return;                                                                                      \
+    }                                                                                              \
+  } while (0)
+
+static int onednn_device(const clippo_rt *rt) {
+  return (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified;
+}
+
+/* One product to check. */
+typedef struct rcase {
+  int ta, tb;
+  size_t m, n, k, batch;
+  size_t pad;        /* added to every leading dimension */
+  size_t gap;        /* batch stride minus matrix size */
+  size_t off;        /* view offset of each operand */
+  int b_shared;      /* stride_b = 0 */
+  int zero_row;      /* row 1 of op(A) of every matrix is zero */
+  float alpha, beta; /* beta 0: C starts as NaN */
+} rcase;
+
+static float round_bf16(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* Element (i, j) of op(X) of matrix z. */
+static float at(const float *x, int trans, size_t ld, size_t stride, size_t z, size_t i, size_t j) {
+  return trans ? x[z * stride + j * ld + i] : x[z * stride + i * ld + j];
+}
+
+/* 1 if the precision rounds the operands of c (int8 leaves batched products float32). */
+static int rounds(clippo_precision prec, const rcase *c) {
+  return prec == CLIPPO_PRECISION_BF16 || c->batch == 1;
+}
+
+/* The operand values the precision multiplies, as op(A) (batch, m, k) and op(B) (batch, k, n)
+ * dense doubles, dequantised for int8. */
+static void effective(clippo_precision prec, const rcase *c, const float *a, size_t lda, size_t sa,
+                      const float *b, size_t ldb, size_t sb, double *ea, double *eb) {
+  if (!rounds(prec, c)) {
+    for (size_t z = 0; z < c->batch; z++)
+      for (size_t kk = 0; kk < c->k; kk++) {
+        for (size_t i = 0; i < c->m; i++)
+          ea[(z * c->m + i) * c->k + kk] = (double)at(a, c->ta, lda, sa, z, i, kk);
+        for (size_t j = 0; j < c->n; j++)
+          eb[(z * c->k + kk) * c->n + j] = (double)at(b, c->tb, ldb, sb, z, kk, j);
+      }
+    return;
+  }
+  for (size_t z = 0; z < c->batch; z++) {
+    for (size_t i = 0; i < c->m; i++) {
+      float mx = 0.0f;
+      for (size_t kk = 0; kk < c->k; kk++) mx = fmaxf(mx, fabsf(at(a, c->ta, lda, sa, z, i, kk)));
+      float q = mx > 0.0f ? 127.0f / mx : 0.0f, dq = mx / 127.0f;
+      for (size_t kk = 0; kk < c->k; kk++) {
+        float x = at(a, c->ta, lda, sa, z, i, kk);
+        double v = prec == CLIPPO_PRECISION_BF16 ? (double)round_bf16(x)
+                                                 : (double)nearbyintf(x * q) * (double)dq;
+        ea[(z * c->m + i) * c->k + kk] = v;
+      }
+    }
+    for (size_t j = 0; j < c->n; j++) {
+      float mx = 0.0f;
+      for (size_t kk = 0; kk < c->k; kk++) mx = fmaxf(mx, fabsf(at(b, c->tb, ldb, sb, z, kk, j)));
+      float q = mx > 0.0f ? 127.0f / mx : 0.0f, dq = mx / 127.0f;
+      for (size_t kk = 0; kk < c->k; kk++) {
+        float x = at(b, c->tb, ldb, sb, z, kk, j);
+        double v = prec == CLIPPO_PRECISION_BF16 ? (double)round_bf16(x)
+                                                 : (double)nearbyintf(x * q) * (double)dq;
+        eb[(z * c->k + kk) * c->n + j] = v;
+      }
+    }
+  }
+}
+
+/* Runs c in precision prec on rt; checks C against float64 of the effective operands (within
+ * TOL_REDUCED), that nothing outside C changed, and returns the relative error against float64
+ * of the operands as given (what the precision costs). */
+static double run_reduced(clippo_rt *rt, clippo_precision prec, const rcase *c, uint64_t seed,
+                          double *err_rounded) {
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, seed);
+  size_t ar = c->ta ? c->k : c->m, ac = c->ta ? c->m : c->k;
+  size_t br = c->tb ? c->n : c->k, bc = c->tb ? c->k : c->n;
+  size_t lda = ac + c->pad, ldb = bc + c->pad, ldc = c->n + c->pad;
+  size_t sa = ar * lda + c->gap, sb = c->b_shared ? 0 : br * ldb + c->gap, sc = c->m * ldc + c->gap;
+  size_t na = c->off + (c->batch - 1) * sa + ar * lda + 3;
+  size_t nb = c->off + (c->batch - 1) * sb + br * ldb + 3;
+  size_t nc = c->off + (c->batch - 1) * sc + c->m * ldc + 3;
+  float *ha = malloc(na * sizeof(float)), *hb = malloc(nb * sizeof(float)),
+        *hc = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+  double *ea = malloc(c->batch * c->m * c->k * sizeof(double)),
+         *eb = malloc(c->batch * c->k * c->n * sizeof(double));
+  assert_true(ha && hb && hc && got && ea && eb);
+  test_fill_uniform(&rng, ha, na, -1.0f, 1.0f);
+  test_fill_uniform(&rng, hb, nb, -1.0f, 1.0f);
+  test_fill_uniform(&rng, hc, nc, -1.0f, 1.0f);
+  /* Scale B's columns (and A's rows) unevenly, as activations and weights are. */
+  for (size_t i = 0; i < nb; i++) hb[i] *= 0.05f + (float)(i % 7);
+  if (c->zero_row && c->m > 1)
+    for (size_t z = 0; z < c->batch; z++)
+      for (size_t kk = 0; kk < c->k; kk++) {
+        size_t idx = c->ta ? z * sa + kk * lda + 1 : z * sa + lda + kk;
+        ha[c->off + idx] = 0.0f;
+      }
+  if (c->beta == 0.0f)
+    for (size_t z = 0; z < c->batch; z++)
+      for (size_t i = 0; i < c->m; i++)
+        for (size_t j = 0; j < c->n; j++) hc[c->off + z * sc + i * ldc + j] = NAN;
+
+  clippo_tensor ta, tb, tc;
+  int64_t sha[1] = {(int64_t)na}, shb[1] = {(int64_t)nb}, shc[1] = {(int64_t)nc}, one[1] = {1};
+  TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sha, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, shb, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, shc, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
+  clippo_tensor va = clippo_tensor_view(&ta, c->off, 1, one);
+  clippo_tensor vb = clippo_tensor_view(&tb, c->off, 1, one);
+  clippo_tensor vc = clippo_tensor_view(&tc, c->off, 1, one);
+  TEST_OK(clippo_rt_set_precision(rt, prec, &err), &err);
+  clippo_status st =
+      clippo_gemm_with(rt, CLIPPO_GEMM_AUTO, NULL, c->ta, c->tb, c->m, c->n, c->k, c->alpha, &va,
+                       lda, sa, &vb, ldb, sb, c->beta, &vc, ldc, sc, c->batch, &err);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  if (st)
+    fail_msg("%s %s%s %zux%zux%zu batch %zu: %s", clippo_precision_name(prec), c->ta ? "T" : "N",
+             c->tb ? "T" : "N", c->m, c->n, c->k, c->batch, err.msg);
+  TEST_OK(clippo_tensor_read(rt, &tc, got, &err), &err);
+
+  effective(prec, c, ha + c->off, lda, sa, hb + c->off, ldb, sb, ea, eb);
+  double num = 0, den = 0, num32 = 0;
+  size_t outside = 0;
+  for (size_t i = 0; i < nc; i++) {
+    size_t r = i - c->off, z = 0, w = r;
+    int in_c = i >= c->off;
+    if (in_c && c->batch > 1) {
+      z = r / sc;
+      w = r % sc;
+    }
+    in_c = in_c && z < c->batch && w / ldc < c->m && w % ldc < c->n;
+    if (!in_c) {
+      outside += !(got[i] == hc[i] || (isnan(got[i]) && isnan(hc[i])));
+      continue;
+    }
+    size_t row = w / ldc, col = w % ldc;
+    double want = 0, exact = 0;
+    for (size_t kk = 0; kk < c->k; kk++) {
+      want += ea[(z * c->m + row) * c->k + kk] * eb[(z * c->k + kk) * c->n + col];
+      exact += (double)at(ha + c->off, c->ta, lda, sa, z, row, kk) *
+               (double)at(hb + c->off, c->tb, ldb, sb, z, kk, col);
+    }
+    double old = c->beta == 0.0f ? 0.0 : (double)c->beta * (double)hc[i];
+    want = (double)c->alpha * want + old;
+    exact = (double)c->alpha * exact + old;
+    num += ((double)got[i] - want) * ((double)got[i] - want);
+    num32 += ((double)got[i] - exact) * ((double)got[i] - exact);
+    den += want * want;
+  }
+  double rel = sqrt(num / den), cost = sqrt(num32 / den);
+  *err_rounded = rel;
+  if (outside) fail_msg("%zu elements outside C changed", outside);
+  if (!(rel <= TOL_REDUCED))
+    fail_msg("%s %s%s %zux%zux%zu batch %zu alpha %g beta %g: relative error %.3g > %g against "
+             "the %s operands",
+             clippo_precision_name(prec), c->ta ? "T" : "N", c->tb ? "T" : "N", c->m, c->n, c->k,
+             c->batch, (double)c->alpha, (double)c->beta, rel, TOL_REDUCED,
+             prec == CLIPPO_PRECISION_BF16 ? "rounded" : "quantised");
+  clippo_tensor_release(rt, &ta);
+  clippo_tensor_release(rt, &tb);
+  clippo_tensor_release(rt, &tc);
+  free(ha);
+  free(hb);
+  free(hc);
+  free(got);
+  free(ea);
+  free(eb);
+  return cost;
+}
+
+static const rcase cases[] = {
+    /* ta tb  m   n   k batch pad gap off shared zero alpha beta */
+    {0, 0, 37, 53, 29, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f},
+    {0, 1, 37, 53, 29, 1, 3, 0, 5, 0, 0, 0.75f, -1.25f},
+    {1, 0, 37, 53, 29, 1, 2, 0, 11, 0, 1, 1.0f, 1.0f},
+    {1, 1, 37, 53, 29, 1, 1, 0, 3, 0, 0, 2.0f, 0.0f},
+    {0, 0, 64, 200, 96, 1, 0, 0, 0, 0, 0, 1.0f, 0.0f},
+    /* batches: gaps, transposes, a shared B, attention-like shapes */
+    {0, 1, 20, 20, 8, 5, 0, 0, 3, 0, 1, 0.125f, 0.0f},
+    {0, 0, 20, 8, 20, 5, 1, 4, 3, 0, 0, 1.0f, 0.5f},
+    {1, 0, 17, 19, 23, 3, 2, 7, 1, 0, 1, 1.5f, 0.0f},
+    {1, 1, 17, 19, 23, 3, 0, 2, 0, 0, 0, 1.0f, 1.0f},
+    {0, 0, 9, 13, 6, 4, 1, 2, 2, 1, 0, 1.0f, 0.0f},
+};
+
+static void reduced(clippo_rt *rt, void *user) {
+  clippo_precision prec = *(const clippo_precision *)user;
+  if (!onednn_device(rt)) {
+    clippo_error err;
+    assert_int_equal(clippo_rt_set_precision(rt, prec, &err), CLIPPO_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, rt->info.name));
+    print_message("[  refused ] %s\n", err.msg);
+    return;
+  }
+  double worst = 0, least = 1, exact = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    double rel = 0, cost = run_reduced(rt, prec, &cases[i], 100 + i, &rel);
+    exact = rel > exact ? rel : exact;
+    if (!rounds(prec, &cases[i])) continue;
+    worst = cost > worst ? cost : worst;
+    least = cost < least ? cost : least;
+  }
+  print_message("[ %-8s ] relative error to the %s operands up to %.2e; to the float32 "
+                "operands %.2e .. %.2e\n",
+                clippo_precision_name(prec),
+                prec == CLIPPO_PRECISION_BF16 ? "rounded" : "quantised", exact, least, worst);
+  /* The rounding happened (bfloat16 keeps 8 bits, int8 about 7) and costs what it should. */
+  assert_true(least > 1e-4);
+  assert_true(worst < (prec == CLIPPO_PRECISION_BF16 ? 1e-2 : 3e-2));
+}
+
+static void test_bf16(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  clippo_precision p = CLIPPO_PRECISION_BF16;
+  test_each_device(reduced, &p);
+}
+
+static void test_int8(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  clippo_precision p = CLIPPO_PRECISION_INT8;
+  test_each_device(reduced, &p);
+}
+
+/* The default provider, forcing it, the choice in reduced precision, the errors. */
+static void choice(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  clippo_gemm_choice ch;
+  rt->settings.gemm_record[0] = '\0';
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s",
+           "/nonexistent/clippo-test-record.txt");
+  rt->settings.gemm[0] = '\0';
+  clippo_gemm_forget_record(rt);
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 3072, 768, 1, &ch, &err), &err);
+  assert_int_equal(clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN), onednn_device(rt));
+  if (!onednn_device(rt)) {
+    assert_int_not_equal(ch.provider, CLIPPO_GEMM_ONEDNN);
+    snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "onednn");
+    assert_int_equal(clippo_gemm_choose(rt, 0, 0, 4, 4, 4, 1, &ch, &err), CLIPPO_E_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, rt->info.name));
+    rt->settings.gemm[0] = '\0';
+    return;
+  }
+  assert_int_equal(ch.provider, CLIPPO_GEMM_ONEDNN);
+  assert_string_equal(ch.source, "default");
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "OneDNN");
+  TEST_OK(clippo_gemm_choose(rt, 0, 1, 196, 196, 64, 96, &ch, &err), &err);
+  assert_int_equal(ch.provider, CLIPPO_GEMM_ONEDNN);
+  assert_string_equal(ch.source, "env CLIPPO_GEMM");
+  rt->settings.gemm[0] = '\0';
+  /* reduced precision: oneDNN whatever the record says; another forced provider is an error */
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_INT8, &err), &err);
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 1568, 3072, 768, 1, &ch, &err), &err);
+  assert_int_equal(ch.provider, CLIPPO_GEMM_ONEDNN);
+  assert_string_equal(ch.source, "precision int8");
+  clippo_tensor a, c;
+  int64_t sh[1] = {64};
+  TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &c, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_fill(rt, &a, 0.5f, &err), &err);
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "hostblas");
+  assert_int_equal(clippo_gemm(rt, 0, 0, 8, 8, 8, 1.0f, &a, 8, &a, 8, 0.0f, &c, 8, &err),
+                   CLIPPO_E_UNSUPPORTED);
+  assert_non_null(strstr(err.msg, "oneDNN only"));
+  rt->settings.gemm[0] = '\0';
+  /* a failing oneDNN product is an error (no float32 provider stands in silently) */
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_ONEDNN, 0, &err), &err);
+  assert_int_equal(clippo_gemm(rt, 0, 0, 8, 8, 8, 1.0f, &a, 8, &a, 8, 0.0f, &c, 8, &err),
+                   CLIPPO_E_DEVICE);
+  assert_non_null(strstr(err.msg, "precision int8"));
+  TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_AUTO, 0, &err), &err);
+  /* 0.5 * 0.5 * 8 = 2, exactly representable after quantisation */
+  TEST_OK(clippo_gemm(rt, 0, 0, 8, 8, 8, 1.0f, &a, 8, &a, 8, 0.0f, &c, 8, &err), &err);
+  float out[64];
+  TEST_OK(clippo_tensor_read(rt, &c, out, &err), &err);
+  for (int i = 0; i < 64; i++) assert_true(fabsf(out[i] - 2.0f) < 1e-6f);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  clippo_tensor_release(rt, &a);
+  clippo_tensor_release(rt, &c);
+  /* a device that does not share the host's memory refuses bf16 and int8, naming itself */
+  rt->info.host_unified = 0;
+  assert_int_equal(clippo_rt_set_precision(rt, CLIPPO_PRECISION_BF16, &err), CLIPPO_E_UNSUPPORTED);
+  assert_non_null(strstr(err.msg, rt->info.name));
+  assert_int_equal(rt->precision, CLIPPO_PRECISION_FP32);
+  assert_int_equal(clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN), 0);
+  rt->info.host_unified = 1;
+}
+
+static void test_choice(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  test_each_device(choice, NULL);
+}
+
+/* oneDNN on host memory (the bench's row) against the reference, single and batched. */
+#define HM ((size_t)33)
+#define HN ((size_t)21)
+#define HK ((size_t)17)
+#define HB ((size_t)4)
+
+static void test_host(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 7);
+  float a[HB * HM * HK], b[HB * HK * HN], c[HB * HM * HN], ref[HB * HM * HN];
+  test_fill_uniform(&rng, a, HB * HM * HK, -1, 1);
+  test_fill_uniform(&rng, b, HB * HK * HN, -1, 1);
+  for (int t = 0; t < 4; t++) {
+    int ta = t & 1, tb = t >> 1;
+    size_t lda = ta ? HM : HK, ldb = tb ? HK : HN;
+    for (size_t batch = 1; batch <= HB; batch += HB - 1) {
+      test_fill_uniform(&rng, c, HB * HM * HN, -1, 1);
+      memcpy(ref, c, sizeof c);
+      TEST_OK(clippo_gemm_onednn_host(NULL, ta, tb, HM, HN, HK, 0.5f, a, lda, HM * HK, b, ldb,
+                                      HK * HN, 2.0f, c, HN, HM * HN, batch, &err),
+              &err);
+      for (size_t z = 0; z < batch; z++)
+        clippo_ref_gemm(ta, tb, HM, HN, HK, 0.5f, a + z * HM * HK, lda, b + z * HK * HN, ldb, 2.0f,
+                        ref + z * HM * HN, HN);
+      double rel = test_rel_err_f32(c, ref, HB * HM * HN);
+      if (!(rel <= 1e-5)) fail_msg("host %d%d batch %zu: relative error %.3g", ta, tb, batch, rel);
+    }
+  }
+  char text[256];
+  clippo_gemm_onednn_describe(text, sizeof text);
+  print_message("[ onednn   ] %s\n", text);
+  assert_non_null(strstr(text, "oneDNN "));
+  assert_non_null(strstr(text, "CPU ISA"));
+}
+
+/* Many shapes (more than the primitive cache holds) and each shape again: the cache evicts and
+ * rebuilds without mixing shapes up, and a repeated product gives the same bits. */
+static uint32_t float_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+#define CN ((size_t)64 * 64 * 2)
+
+static void cache(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  clippo_error err;
+  int64_t sh[1] = {(int64_t)CN};
+  clippo_tensor a, c1, c2;
+  TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &c1, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &c2, CLIPPO_F32, 1, sh, &err), &err);
+  float *h = malloc(CN * sizeof(float)), *r1 = malloc(CN * sizeof(float)),
+        *r2 = malloc(CN * sizeof(float));
+  assert_true(h && r1 && r2);
+  test_rng rng;
+  test_rng_seed(&rng, 9);
+  test_fill_uniform(&rng, h, CN, -1, 1);
+  TEST_OK(clippo_tensor_write(rt, &a, h, &err), &err);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_BF16, &err), &err);
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t s = 1; s <= 60; s++) {
+      clippo_tensor *c = pass ? &c2 : &c1;
+      TEST_OK(clippo_gemm_batched(rt, 0, 1, s, 40, 30, 1.0f, &a, 30, (size_t)64 * 30, &a, 30, 0,
+                                  0.0f, c, 40, (size_t)64 * 40, 2, &err),
+              &err);
+      if (pass == 0) continue;
+      TEST_OK(clippo_gemm_batched(rt, 0, 1, s, 40, 30, 1.0f, &a, 30, (size_t)64 * 30, &a, 30, 0,
+                                  0.0f, &c1, 40, (size_t)64 * 40, 2, &err),
+              &err);
+      TEST_OK(clippo_tensor_read(rt, &c1, r1, &err), &err);
+      TEST_OK(clippo_tensor_read(rt, &c2, r2, &err), &err);
+      for (size_t z = 0; z < 2; z++)
+        for (size_t i = 0; i < s * 40; i++)
+          if (float_bits(r1[z * (size_t)64 * 40 + i]) != float_bits(r2[z * (size_t)64 * 40 + i]))
+            fail_msg("m = %zu: matrix %zu element %zu differs between two runs", s, z, i);
+    }
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  free(h);
+  free(r1);
+  free(r2);
+  clippo_tensor_release(rt, &a);
+  clippo_tensor_release(rt, &c1);
+  clippo_tensor_release(rt, &c2);
+}
+
+static void test_cache(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  test_each_device(cache, NULL);
+}
+
+static void test_names(void **state) {
+  (void)state;
+  clippo_error err;
+  clippo_gemm_provider p;
+  TEST_OK(clippo_gemm_provider_parse("onednn", &p, &err), &err);
+  assert_int_equal(p, CLIPPO_GEMM_ONEDNN);
+  assert_string_equal(clippo_gemm_provider_name(CLIPPO_GEMM_ONEDNN), "onednn");
+  clippo_precision prec;
+  TEST_OK(clippo_precision_parse("bf16", &prec, &err), &err);
+  assert_int_equal(prec, CLIPPO_PRECISION_BF16);
+  TEST_OK(clippo_precision_parse("int8", &prec, &err), &err);
+  assert_int_equal(prec, CLIPPO_PRECISION_INT8);
+  assert_string_equal(clippo_precision_name(CLIPPO_PRECISION_INT8), "int8");
+  assert_int_equal(clippo_precision_parse("int4", &prec, &err), CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "bf16, int8"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names), cmocka_unit_test(test_host), cmocka_unit_test(test_choice),
+      cmocka_unit_test(test_bf16),  cmocka_unit_test(test_int8), cmocka_unit_test(test_cache),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
