@@ -339,8 +339,7 @@ static void choice(clippo_rt *rt, void *user) {
   assert_string_equal(ch.shape_class, "mat_nn_l");
   assert_string_equal(ch.source, "default");
   if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified)
-    assert_int_equal(ch.provider,
-                     clippo_gemm_onednn_built() ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_HOSTBLAS);
+    assert_int_equal(ch.provider, CLIPPO_GEMM_HOSTBLAS);
   if (rt->info.type & CL_DEVICE_TYPE_GPU) assert_int_equal(ch.provider, CLIPPO_GEMM_CLBLAST);
 
   snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "kernel");

@@ -412,6 +412,7 @@ typedef struct clippo_train_opts {
   int64_t checkpoint_every;
   char resume[CLIPPO_TRAIN_PATH];
   char log[CLIPPO_TRAIN_PATH];
+  char plot[CLIPPO_TRAIN_PATH];
   /* control of this invocation, not part of the run's record: polled during the run (may be
    * NULL); when it returns nonzero the step in progress is abandoned (parameters and data
    * position stay those of the last finished step), a checkpoint of that step is written to
@@ -424,11 +425,10 @@ typedef struct clippo_train_opts {
    * at the start, at every checkpoint and every dist_check_every steps (0: 100) */
   const clippo_dist *dist;
   int64_t dist_check_every;
-  char plot[CLIPPO_TRAIN_PATH];
 } clippo_train_opts;
+
 /** Most micro-batches of --accumulate. */
 #define CLIPPO_TRAIN_MAX_ACCUMULATE (1 << 20)
-
 
 /** Default options (adafactor with big_vision's settings, batch from the data, seed 0). */
 void clippo_train_opts_default(clippo_train_opts *o);
@@ -438,6 +438,7 @@ void clippo_train_opts_default(clippo_train_opts *o);
  * capped at a tenth of the run (for sgd: a constant schedule without warmup). */
 clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_steps,
                                       clippo_opt_config *c, clippo_error *err);
+
 /** As clippo_train_opt_config, but a warmup and cooldown that together do not fit the run (the
  * learning rate would never reach its full value, e.g. a config's schedule for a run shortened
  * with --steps) are fitted with clippo_schedule_fit instead of refused; *note (cap bytes, may
@@ -445,7 +446,6 @@ clippo_status clippo_train_opt_config(const clippo_train_opts *o, int64_t total_
 clippo_status clippo_train_opt_config_fitted(const clippo_train_opts *o, int64_t total_steps,
                                              clippo_opt_config *c, char *note, size_t cap,
                                              clippo_error *err);
-
 
 /** Applies a training config JSON file over *o. Keys (all optional): device, init, model,
  * init_seed, images, texts, tsv, fashion_mnist, fashion_mnist_split, captions, limit,
@@ -493,9 +493,9 @@ typedef struct clippo_train_progress {
   double pairs_per_s; /* over the last step */
   double elapsed_s;
   double eta_s;
+  int checkpointed;    /* 1 if a checkpoint was written after this step */
   int stopping;        /* 1 (once): should_stop asked to stop; step is the last finished one and
                         * its checkpoint is about to be written (loss, rates, times: 0) */
-  int checkpointed;    /* 1 if a checkpoint was written after this step */
   const char *message; /* step 0 (once, before the first step): what is being trained */
 } clippo_train_progress;
 
