@@ -15,9 +15,10 @@ cmds=$("$clippo" --help | awk '/^Commands:/{on=1; next} on && NF==0{exit} on{pri
 for cmd in $cmds; do
   "$clippo" "$cmd" --help >"$tmp/h" 2>&1; check "$cmd --help" 0 $?
   # the lines after the last "Examples:" line: 2 or 3 clippo commands, at least 2 of this one
-  awk -v cmd="$cmd" '/^Examples:$/ { n = 0; own = 0; seen = 1; bad = 0; next }
-    seen { n++; if ($0 !~ "^  ([A-Z_]+=[^ ]+ )*clippo [a-z]") bad = 1
-           if ($0 ~ ("^  ([A-Z_]+=[^ ]+ )*clippo " cmd "( |$)")) own++ }
+  # (an example may set variables or start under mpirun: "mpirun -np 2 clippo ...")
+  awk -v cmd="$cmd" -v pre='([A-Z_]+=[^ ]+ )*(mpirun( -[-a-z]+( [0-9]+)?)* )?' '/^Examples:$/ { n = 0; own = 0; seen = 1; bad = 0; next }
+    seen { n++; if ($0 !~ ("^  " pre "clippo [a-z]")) bad = 1
+           if ($0 ~ ("^  " pre "clippo " cmd "( |$)")) own++ }
     END { exit !(seen && n >= 2 && n <= 3 && own >= 2 && !bad) }' "$tmp/h"
   check "$cmd --help ends with 2-3 examples (clippo $cmd)" 0 $?
   "$clippo" help "$cmd" >"$tmp/h2" 2>&1; check "clippo help $cmd" 0 $?
