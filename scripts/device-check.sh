@@ -163,7 +163,7 @@ for dev in "${device_list[@]}"; do
     CLIPPO_TEST_DEVICES=$dev timeout "$test_timeout" "$bundle/bin/$t" >"$logdir/$t.log" 2>&1
     rc=$?
     secs=$((($(date +%s%N) - t0) / 1000000000))
-    if [ $rc = 0 ] && grep -q '\[  SKIPPED \]' "$logdir/$t.log"; then
+    if [ $rc = 77 ] || { [ $rc = 0 ] && grep -q '\[  SKIPPED \]' "$logdir/$t.log"; }; then
       result="skipped: $(grep -m1 -i 'skip' "$logdir/$t.log" | cut -c1-80)"
       skipped=$((skipped + 1))
     elif [ $rc = 0 ]; then
