@@ -1,24 +1,41 @@
-/* What the GEMM precisions cost and buy on one device: the same images embedded in float32 and
- * in each other precision asked for (default fp32, bf16, int8), with the cosine of each
- * embedding to its float32 one (mean, smallest) and the images per second (median over the
- * batches, after a warm-up batch). Prints one JSON line per precision. A precision the device
- * refuses prints its reason and is left out.
+/* What the GEMM providers and precisions cost and buy on one device, measured side by side: the
+ * same images embedded by each variant (a GEMM provider and a precision), the variants taking
+ * turns in every round (in reverse order every other round, so that a machine whose load drifts
+ * treats them alike). Per variant: the cosine of each embedding to the first variant's (mean,
+ * smallest) and the images per second (median over the rounds after the first, which warms up;
+ * with one round, that one). One JSON line per variant. A variant the device refuses prints its
+ * reason and is left out.
+ *
  * usage: bench_precision [--device SPEC] [--model FILE] [--fashion-mnist N | --images N]
- *                        [--fashion-mnist-dir DIR] [--batch B] [--seed S] [--precisions LIST]
- * Without --model a random ViT-B/16 (clippo_params_init with --seed) is measured; images are
- * random in [-1, 1] (--images, default 32) or the first N Fashion-MNIST test images
- * (--fashion-mnist N, from --fashion-mnist-dir or Debian's dataset-fashion-mnist). The
- * float32 GEMM provider is the usual choice (env CLIPPO_GEMM forces one). */
+ *                        [--fashion-mnist-dir DIR] [--batch B] [--rounds R] [--seed S]
+ *                        [--variants LIST]
+ * LIST: comma-separated PROVIDER:PRECISION (provider auto, hostblas, onednn, kernel, clblast;
+ * precision fp32, fp16, fp16-emulated, bf16, int8), default auto:fp32,auto:bf16,auto:int8; the
+ * first is the reference (use fp32). Without --model a random ViT-B/16 (clippo_params_init with
+ * --seed) is measured; images are random in [-1, 1] (--images, default 8) or the first N
+ * Fashion-MNIST test images (from --fashion-mnist-dir or Debian's dataset-fashion-mnist). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clippo/gemm.h"
 #include "clippo/idx.h"
 #include "clippo/model.h"
 #include "clippo/params.h"
 #include "clippo/tasks.h"
+
+#define MAX_VARIANTS 8
+#define MAX_ROUNDS 64
+
+typedef struct variant {
+  char provider[32];
+  clippo_precision precision;
+  int refused;
+  float *z;               /* n embeddings */
+  double ips[MAX_ROUNDS]; /* images/s per round */
+} variant;
 
 static double now_s(void) {
   struct timespec ts;
@@ -29,29 +46,6 @@ static double now_s(void) {
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
-}
-
-/* Embeds n images in batches of b into out; *ips gets the median images/s over the timed
- * batches (the first is a warm-up; with one batch, that one). */
-static clippo_status embed_all(clippo_model *m, const float *img, size_t n, size_t b, size_t per,
-                               size_t od, float *out, double *ips, clippo_error *err) {
-  size_t nb = (n + b - 1) / b;
-  double *t = calloc(nb, sizeof *t);
-  if (!t) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-  clippo_status st = CLIPPO_OK;
-  for (size_t i = 0; i < nb && !st; i++) {
-    size_t k = n - i * b < b ? n - i * b : b;
-    double t0 = now_s();
-    st = clippo_model_embed_images(m, img + i * b * per, k, CLIPPO_EMBED_Z, out + i * b * od, err);
-    t[i] = (double)k / (now_s() - t0);
-  }
-  if (!st) {
-    size_t first = nb > 1 ? 1 : 0;
-    qsort(t + first, nb - first, sizeof *t, cmp_double);
-    *ips = t[first + (nb - first) / 2];
-  }
-  free(t);
-  return st;
 }
 
 /* Fills img with the first n Fashion-MNIST test images at the model's size. */
@@ -76,10 +70,53 @@ static clippo_status fashion_mnist(const char *given, size_t n, int size, float 
   return st;
 }
 
+/* Parses LIST into v[]; returns how many, or -1 (message printed). */
+static int parse_variants(const char *list, variant *v) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", list);
+  int n = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    char *colon = strchr(t, ':');
+    clippo_error err;
+    clippo_gemm_provider p;
+    if (n == MAX_VARIANTS || !colon) {
+      fprintf(stderr, "bench_precision: --variants: '%s' is not PROVIDER:PRECISION (at most %d)\n",
+              t, MAX_VARIANTS);
+      return -1;
+    }
+    *colon = '\0';
+    if (clippo_gemm_provider_parse(t, &p, &err) ||
+        clippo_precision_parse(colon + 1, &v[n].precision, &err)) {
+      fprintf(stderr, "bench_precision: --variants: %s\n", err.msg);
+      return -1;
+    }
+    snprintf(v[n].provider, sizeof v[n].provider, "%s", p == CLIPPO_GEMM_AUTO ? "" : t);
+    n++;
+  }
+  return n;
+}
+
+/* Embeds the n images with variant v (its provider and precision on rt) into v->z; *ips gets
+ * images/s. */
+static clippo_status run_variant(clippo_rt *rt, clippo_model *m, variant *v, const float *img,
+                                 size_t n, size_t batch, size_t per, size_t od, double *ips,
+                                 clippo_error *err) {
+  snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "%s", v->provider);
+  clippo_status st = clippo_rt_set_precision(rt, v->precision, err);
+  double t0 = now_s();
+  for (size_t i = 0; i < n && !st; i += batch) {
+    size_t k = n - i < batch ? n - i : batch;
+    st = clippo_model_embed_images(m, img + i * per, k, CLIPPO_EMBED_Z, v->z + i * od, err);
+  }
+  *ips = (double)n / (now_s() - t0);
+  return st;
+}
+
 int main(int argc, char **argv) {
-  const char *device = NULL, *model = NULL, *list = "fp32,bf16,int8", *fdir = NULL;
-  size_t n = 32, batch = 8;
-  int fmnist = 0;
+  const char *device = NULL, *model = NULL, *list = "auto:fp32,auto:bf16,auto:int8", *fdir = NULL;
+  size_t n = 8, batch = 8;
+  int fmnist = 0, rounds = 3;
   unsigned long long seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--device"))
@@ -95,17 +132,26 @@ int main(int argc, char **argv) {
       fdir = argv[i + 1];
     else if (!strcmp(argv[i], "--batch"))
       batch = (size_t)atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--rounds"))
+      rounds = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--seed"))
       seed = strtoull(argv[i + 1], NULL, 10);
-    else if (!strcmp(argv[i], "--precisions"))
+    else if (!strcmp(argv[i], "--variants"))
       list = argv[i + 1];
     else {
       fprintf(stderr, "bench_precision: unknown option %s\n", argv[i]);
       return 2;
     }
   }
-  if (n == 0 || n > 100000 || batch == 0 || batch > 1024) {
-    fprintf(stderr, "bench_precision: --images/--fashion-mnist 1..100000, --batch 1..1024\n");
+  variant v[MAX_VARIANTS];
+  memset(v, 0, sizeof v);
+  int nv = parse_variants(list, v);
+  if (nv <= 0) return 2;
+  if (n == 0 || n > 100000 || batch == 0 || batch > 1024 || rounds < 1 || rounds > MAX_ROUNDS) {
+    fprintf(stderr,
+            "bench_precision: --images/--fashion-mnist 1..100000, --batch 1..1024, "
+            "--rounds 1..%d\n",
+            MAX_ROUNDS);
     return 2;
   }
   clippo_error err;
@@ -137,10 +183,13 @@ int main(int argc, char **argv) {
   const clippo_config *cfg = clippo_model_config(m);
   size_t per = (size_t)cfg->image_size * (size_t)cfg->image_size * 3;
   size_t od = clippo_model_output_dim(m, CLIPPO_EMBED_Z);
-  float *img = malloc(n * per * sizeof *img), *ref = malloc(n * od * sizeof *ref),
-        *out = malloc(n * od * sizeof *out);
-  int rc = 1;
-  if (!img || !ref || !out) {
+  float *img = malloc(n * per * sizeof *img);
+  int rc = 1, ok = img != NULL;
+  for (int j = 0; j < nv; j++) {
+    v[j].z = malloc(n * od * sizeof *v[j].z);
+    ok = ok && v[j].z;
+  }
+  if (!ok) {
     fprintf(stderr, "bench_precision: out of memory\n");
     goto done;
   }
@@ -156,55 +205,56 @@ int main(int argc, char **argv) {
       img[i] = (float)((double)(s >> 40) / 8388608.0 - 1.0);
     }
   }
-  clippo_precision p32 = CLIPPO_PRECISION_FP32;
-  double ips = 0;
-  if (clippo_rt_set_precision(rt, p32, &err) ||
-      embed_all(m, img, n, batch, per, od, ref, &ips, &err)) {
-    fprintf(stderr, "bench_precision: fp32: %s\n", err.msg);
-    goto done;
+  /* A variant the device refuses (its precision) is left out from the start. */
+  for (int j = 0; j < nv; j++) {
+    if (clippo_rt_set_precision(rt, v[j].precision, &err)) {
+      fprintf(stderr, "bench_precision: %s:%s left out: %s\n",
+              v[j].provider[0] ? v[j].provider : "auto", clippo_precision_name(v[j].precision),
+              err.msg);
+      v[j].refused = 1;
+    }
   }
-  char names[256];
-  snprintf(names, sizeof names, "%s", list);
-  char *save = NULL;
-  for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-    clippo_precision p;
-    if (clippo_precision_parse(name, &p, &err)) {
-      fprintf(stderr, "bench_precision: %s\n", err.msg);
-      goto done;
+  if (v[0].refused) goto done;
+  for (int r = 0; r < rounds; r++) {
+    for (int i = 0; i < nv; i++) {
+      int j = r % 2 ? nv - 1 - i : i;
+      if (v[j].refused) continue;
+      if (run_variant(rt, m, &v[j], img, n, batch, per, od, &v[j].ips[r], &err)) {
+        fprintf(stderr, "bench_precision: %s:%s: %s\n", v[j].provider[0] ? v[j].provider : "auto",
+                clippo_precision_name(v[j].precision), err.msg);
+        goto done;
+      }
     }
-    if (clippo_rt_set_precision(rt, p, &err)) {
-      fprintf(stderr, "bench_precision: %s left out: %s\n", name, err.msg);
-      continue;
-    }
-    if (embed_all(m, img, n, batch, per, od, p == p32 ? ref : out, &ips, &err)) {
-      fprintf(stderr, "bench_precision: %s: %s\n", name, err.msg);
-      goto done;
-    }
+  }
+  for (int j = 0; j < nv; j++) {
+    if (v[j].refused) continue;
     double sum = 0, lo = 1;
-    for (size_t i = 0; i < n && p != p32; i++) {
+    for (size_t i = 0; i < n; i++) {
       double d = 0, na = 0, nb = 0;
-      for (size_t j = 0; j < od; j++) {
-        d += (double)ref[i * od + j] * (double)out[i * od + j];
-        na += (double)ref[i * od + j] * (double)ref[i * od + j];
-        nb += (double)out[i * od + j] * (double)out[i * od + j];
+      for (size_t k = 0; k < od; k++) {
+        d += (double)v[0].z[i * od + k] * (double)v[j].z[i * od + k];
+        na += (double)v[0].z[i * od + k] * (double)v[0].z[i * od + k];
+        nb += (double)v[j].z[i * od + k] * (double)v[j].z[i * od + k];
       }
       double c = d / sqrt(na * nb);
       sum += c;
       lo = c < lo ? c : lo;
     }
-    if (p == p32) sum = (double)n;
+    int first = rounds > 1 ? 1 : 0, timed = rounds - first;
+    qsort(v[j].ips + first, (size_t)timed, sizeof(double), cmp_double);
     printf("{\"bench\": \"precision\", \"device\": \"%s\", \"model\": \"%s\", \"images\": \"%s\", "
-           "\"n\": %zu, \"batch\": %zu, \"precision\": \"%s\", \"cos_mean\": %.6f, "
-           "\"cos_min\": %.6f, \"images_per_s\": %.3f}\n",
+           "\"n\": %zu, \"batch\": %zu, \"provider\": \"%s\", \"precision\": \"%s\", "
+           "\"cos_mean\": %.6f, \"cos_min\": %.6f, \"images_per_s\": %.3f, \"images_per_s_min\": "
+           "%.3f, \"images_per_s_max\": %.3f, \"rounds\": %d}\n",
            rt->info.name, model ? model : "random ViT-B/16", fmnist ? "fashion-mnist" : "random", n,
-           batch, name, sum / (double)n, lo, ips);
-    fflush(stdout);
+           batch, v[j].provider[0] ? v[j].provider : "auto", clippo_precision_name(v[j].precision),
+           sum / (double)n, lo, v[j].ips[first + timed / 2], v[j].ips[first], v[j].ips[rounds - 1],
+           timed);
   }
   rc = 0;
 done:
   free(img);
-  free(ref);
-  free(out);
+  for (int j = 0; j < nv; j++) free(v[j].z);
   clippo_model_free(m);
   clippo_rt_destroy(rt);
   return rc;

@@ -16,8 +16,9 @@ static void usage(void) {
          "Times every GEMM provider (clblast, hostblas, kernel, onednn) on the ViT-B/16 matrix\n"
          "products (forward and backward, attention batches included) and stores the fastest\n"
          "per shape class in the device's record in the cache folder, which later runs follow.\n"
-         "Without a record: oneDNN on CPU devices sharing the host's memory when the build has\n"
-         "it, else the host BLAS; CLBlast on GPUs.\n\n"
+         "Without a record: the host BLAS on CPU devices sharing the host's memory, or oneDNN\n"
+         "where OpenBLAS does not know the CPU (its kernels narrower than the CPU's); CLBlast\n"
+         "on GPUs.\n\n"
          "  --device SPEC     the device (P:D, cpu, gpu, or part of a name; default "
          "CLIPPO_DEVICE)\n"
          "  --images N        images per batch for the shapes (default 8: 1568 tokens)\n"
@@ -153,6 +154,11 @@ int clippo_cmd_tune(int argc, char **argv) {
   clippo_gemm_record_path(rt, path, sizeof path);
   printf("device: %s / %s\n", rt->info.platform, rt->info.name);
   printf("record: %s\n", path[0] ? path : "(none: no cache folder)");
+  if (clippo_gemm_provider_available(rt, CLIPPO_GEMM_HOSTBLAS)) {
+    char blas[256];
+    clippo_gemm_hostblas_describe(blas, sizeof blas);
+    printf("hostblas: %s\n", blas);
+  }
   if (clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN)) {
     char dnnl[256];
     clippo_gemm_onednn_describe(dnnl, sizeof dnnl);

@@ -32,7 +32,9 @@ int clippo_cmd_version(int argc, char **argv) {
   printf("built with: HDF5 %u.%u.%u, CLBlast, OpenCL C 1.2 kernels\n", maj, min, rel);
   char mpi[256];
   printf("MPI: %s\n", clippo_dist_mpi_version(mpi, sizeof mpi));
-  char dnnl[256];
+  char blas[256], dnnl[256];
+  clippo_gemm_hostblas_describe(blas, sizeof blas);
+  printf("host BLAS (GEMM provider hostblas): %s\n", blas);
   clippo_gemm_onednn_describe(dnnl, sizeof dnnl);
   printf("oneDNN (GEMM provider onednn, precisions bf16/int8 on CPU devices): %s\n", dnnl);
   return 0;

@@ -131,14 +131,19 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   return CLIPPO_OK;
 }
 
-/* The default before tuning: on host-unified CPUs the host BLAS; CLBlast on GPUs/accelerators.
- * oneDNN is chosen by `clippo tune` (a measured record) or CLIPPO_GEMM=onednn, not by default:
- * Debian's oneDNN runs on OpenMP, whose spinning worker threads compete with the OpenCL driver's
- * own threads between products, and on the default model's small products it measured 2-4x
- * slower end to end than OpenBLAS on a 2-core machine (eval of 500 Fashion-MNIST images: 7.7 and
- * 10.1 s vs 3.3 and 3.4 s), although faster on large B/16 products. */
+/* The default before tuning. On host-unified CPUs the host BLAS, unless its kernels are narrower
+ * than the CPU's (OpenBLAS's table of CPU models did not know it and picked an older core, e.g.
+ * "Prescott" on a new Xeon, 6x slower; or OPENBLAS_CORETYPE pins one) or unknown (another BLAS),
+ * and the build has oneDNN, which picks its kernels from the CPU's feature flags. Where OpenBLAS
+ * knows the CPU it measured as fast on ViT-B/16 and faster end to end on the default model's
+ * small products (its threads yield to the OpenCL driver's between products; oneDNN's OpenMP team
+ * is started and stopped around each: bench/results/onednn-*.md). CLBlast on GPUs/accelerators. */
 static clippo_gemm_provider default_provider(const clippo_rt *rt) {
-  if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified) return CLIPPO_GEMM_HOSTBLAS;
+  if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified)
+    return gemm_provider_onednn.available(rt) &&
+                   gemm_hostblas_simd_level() < gemm_onednn_simd_level()
+               ? CLIPPO_GEMM_ONEDNN
+               : CLIPPO_GEMM_HOSTBLAS;
   if (rt->info.type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) return CLIPPO_GEMM_CLBLAST;
   return CLIPPO_GEMM_KERNEL;
 }

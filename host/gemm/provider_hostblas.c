@@ -3,6 +3,44 @@
 #include "gemm_internal.h"
 
 #include <cblas.h>
+#include <stdio.h>
+#include <strings.h>
+
+/* OpenBLAS's x86 core names by the widest vector instructions of their kernels. */
+static int core_level(const char *core) {
+  static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+  static const char *const avx2[] = {"Haswell", "Zen"};
+  static const char *const avx[] = {"Sandybridge", "Bulldozer", "Piledriver", "Steamroller",
+                                    "Excavator"};
+  for (size_t i = 0; i < sizeof avx512 / sizeof avx512[0]; i++)
+    if (!strcasecmp(core, avx512[i])) return 3;
+  for (size_t i = 0; i < sizeof avx2 / sizeof avx2[0]; i++)
+    if (!strcasecmp(core, avx2[i])) return 2;
+  for (size_t i = 0; i < sizeof avx / sizeof avx[0]; i++)
+    if (!strcasecmp(core, avx[i])) return 1;
+  return 0;
+}
+
+#ifdef CLIPPO_HAVE_OPENBLAS_CORENAME
+int gemm_hostblas_simd_level(void) {
+  const char *core = openblas_get_corename();
+  return core ? core_level(core) : -1;
+}
+
+void clippo_gemm_hostblas_describe(char *out, size_t size) {
+  const char *core = openblas_get_corename();
+  static const char *const names[] = {"SSE", "AVX", "AVX2", "AVX-512"};
+  int level = core ? core_level(core) : -1;
+  snprintf(out, size, "OpenBLAS, core %s (%s kernels)", core ? core : "?",
+           level >= 0 ? names[level] : "?");
+}
+#else
+int gemm_hostblas_simd_level(void) { return -1; }
+
+void clippo_gemm_hostblas_describe(char *out, size_t size) {
+  snprintf(out, size, "a CBLAS other than OpenBLAS (its kernels unknown)");
+}
+#endif
 
 static clippo_status hostblas_run(clippo_rt *rt, const gemm_call *g,
                                   const clippo_gemm_kernel_cfg *cfg, size_t *k_done,

@@ -30,6 +30,45 @@
 #ifdef CLIPPO_HAVE_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
 
+#if defined(CLIPPO_ONEDNN_OPENMP) && DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
+#include <omp.h>
+
+/* oneDNN runs on OpenMP, whose idle threads spin-wait after each parallel region (libgomp: some
+ * 300000 pauses, milliseconds) and so take the cores from the OpenCL device's kernels that run
+ * next (PoCL's own threads): the default model embedded 2.4x slower with them left spinning
+ * (bench/results/onednn-*.md). So products below ONEDNN_THREADED_MACS multiply-adds run on the
+ * calling thread alone (no team, nothing spins), and after a larger one the team is stopped
+ * (a thread start on the next one: tens of microseconds). No environment variable involved. */
+#define ONEDNN_THREADED_MACS 67108864.0 /* 2^26: about a millisecond on one core */
+
+typedef struct threads {
+  int saved; /* the thread count to restore, or 0: stop the team at the end */
+} threads;
+
+static threads threads_begin(double macs) {
+  threads t = {0};
+  if (macs < ONEDNN_THREADED_MACS) {
+    t.saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+  }
+  return t;
+}
+
+static void threads_end(threads t) {
+  if (t.saved)
+    omp_set_num_threads(t.saved);
+  else
+    omp_pause_resource_all(omp_pause_soft);
+}
+#else
+typedef int threads;
+static threads threads_begin(double macs) {
+  (void)macs;
+  return 0;
+}
+static void threads_end(threads t) { (void)t; }
+#endif
+
 int clippo_gemm_onednn_built(void) { return 1; }
 
 /* ---- oneDNN's ISA and errors ----------------------------------------------------------------- */
@@ -54,6 +93,21 @@ static const char *isa_name(dnnl_cpu_isa_t isa, const char **features) {
     *features = "AVX-512, VNNI, AVX512-BF16, AMX int8 and bfloat16 tiles";
     return "avx512_core_amx";
   default: *features = "?"; return "other";
+  }
+}
+
+int gemm_onednn_simd_level(void) {
+  switch ((int)dnnl_get_effective_cpu_isa()) {
+  case dnnl_cpu_isa_avx: return 1;
+  case dnnl_cpu_isa_avx2:
+  case dnnl_cpu_isa_avx2_vnni: return 2;
+  case dnnl_cpu_isa_avx512_mic:
+  case dnnl_cpu_isa_avx512_mic_4ops:
+  case dnnl_cpu_isa_avx512_core:
+  case dnnl_cpu_isa_avx512_core_vnni:
+  case dnnl_cpu_isa_avx512_core_bf16:
+  case dnnl_cpu_isa_avx512_core_amx: return 3;
+  default: return 0;
   }
 }
 
@@ -626,7 +680,9 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if (st) return st;
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
+  threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch);
   st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, err);
+  threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
 }
 
@@ -680,6 +736,8 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
 #else /* no oneDNN in this build: the provider is listed but never available */
 
 int clippo_gemm_onednn_built(void) { return 0; }
+
+int gemm_onednn_simd_level(void) { return -1; }
 
 void clippo_gemm_onednn_describe(char *out, size_t size) {
   snprintf(out, size, "not built in (libdnnl-dev missing at build time, or CLIPPO_ONEDNN=OFF)");

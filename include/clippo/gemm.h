@@ -4,8 +4,9 @@
  * The choice is data: a small record per device (<cache_dir>/gemm-<devicehash>.txt, written by
  * clippo_gemm_tune / `clippo tune`) maps each shape class to a provider (and, for the kernel
  * provider, a tile configuration). Without a record a default applies: on host-unified CPU
- * devices oneDNN when the build has it (it picks its kernels from the CPU's feature flags), else
- * the host BLAS; CLBlast on GPUs and accelerators; the kernel elsewhere. rt->settings.gemm (env
+ * devices the host BLAS, or oneDNN (which picks its kernels from the CPU's feature flags) when the
+ * build has it and OpenBLAS runs kernels narrower than the CPU's (its table of CPU models did not
+ * know the CPU); CLBlast on GPUs and accelerators; the kernel elsewhere. rt->settings.gemm (env
  * CLIPPO_GEMM=clblast|hostblas|kernel|onednn) forces one provider (auto or empty: the normal
  * choice); rt->settings.gemm_record (env CLIPPO_GEMM_RECORD) names another record file. The
  * record is read
@@ -61,6 +62,9 @@ clippo_status clippo_gemm_provider_parse(const char *name, clippo_gemm_provider 
 /** 1 if provider p can run on rt's device at all (host BLAS needs host-unified memory; oneDNN a
  * host-unified CPU device and a build with oneDNN). */
 int clippo_gemm_provider_available(const clippo_rt *rt, clippo_gemm_provider p);
+
+/** The host BLAS as this process sees it, e.g. "OpenBLAS, core SkylakeX (AVX-512 kernels)". */
+void clippo_gemm_hostblas_describe(char *out, size_t size);
 
 /** 1 if this build has the oneDNN provider (CMake CLIPPO_ONEDNN found libdnnl). */
 int clippo_gemm_onednn_built(void);
