@@ -1,42 +1,13 @@
 /* The benchmark report as a Markdown document and as an SVG bar chart. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench_internal.h"
+#include "clippo/strbuf.h"
 
-/* A growable string. */
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) BENCH_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-  if (b->oom) return;
-  va_list ap, again;
-  va_start(ap, fmt);
-  va_copy(again, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap); /* the length first, then the text */
-  va_end(ap);
-  size_t need = n < 0 ? 0 : b->len + (size_t)n + 1, cap = b->cap ? b->cap : 4096;
-  while (n >= 0 && cap < need) cap *= 2;
-  char *p = n < 0 ? NULL : cap == b->cap ? b->p : realloc(b->p, cap);
-  if (!p) {
-    b->oom = 1;
-  } else {
-    b->p = p;
-    b->cap = cap;
-    vsnprintf(b->p + b->len, b->cap - b->len, fmt, again);
-    b->len += (size_t)n;
-  }
-  va_end(again);
-}
-
-static char *sb_take(sbuf *b) {
+static char *sb_take(clippo_strbuf *b) {
   if (b->oom) {
     free(b->p);
     return NULL;
@@ -55,14 +26,14 @@ static const char *num(char *buf, size_t size, double v, int prec) {
 }
 
 /* Markdown cell text: '|' escaped, newlines as spaces. */
-static void md_cell(sbuf *b, const char *s) {
+static void md_cell(clippo_strbuf *b, const char *s) {
   for (; *s; s++) {
     if (*s == '|')
-      sb_printf(b, "\\|");
+      clippo_strbuf_printf(b, "\\|");
     else if (*s == '\n' || *s == '\r')
-      sb_printf(b, " ");
+      clippo_strbuf_printf(b, " ");
     else
-      sb_printf(b, "%c", *s);
+      clippo_strbuf_printf(b, "%c", *s);
   }
 }
 
@@ -76,50 +47,52 @@ static const char *suite_titles[][2] = {
     {"train", "Training"}};
 
 char *clippo_bench_markdown(const clippo_bench_report *r) {
-  sbuf b = {0};
+  clippo_strbuf b = {0};
   char n1[32], n2[32];
   const clippo_device_info *d = &r->device;
-  sb_printf(&b, "# clippo bench: %s\n\n", d->name);
-  sb_printf(&b, "| | |\n|---|---|\n");
-  sb_printf(&b, "| device | %d:%d %s (%s, %s) |\n", d->platform_index, d->device_index, d->name,
-            d->platform, clippo_device_type_name(d->type));
-  sb_printf(&b, "| OpenCL | %s; driver %s |\n", d->version, d->driver);
-  sb_printf(&b, "| compute units, memory | %u, %.1f GiB (max allocation %.1f GiB) |\n",
-            d->compute_units, (double)d->global_mem / 1073741824.0,
-            (double)d->max_alloc / 1073741824.0);
-  sb_printf(&b, "| host | ");
+  clippo_strbuf_printf(&b, "# clippo bench: %s\n\n", d->name);
+  clippo_strbuf_printf(&b, "| | |\n|---|---|\n");
+  clippo_strbuf_printf(&b, "| device | %d:%d %s (%s, %s) |\n", d->platform_index, d->device_index,
+                       d->name, d->platform, clippo_device_type_name(d->type));
+  clippo_strbuf_printf(&b, "| OpenCL | %s; driver %s |\n", d->version, d->driver);
+  clippo_strbuf_printf(&b, "| compute units, memory | %u, %.1f GiB (max allocation %.1f GiB) |\n",
+                       d->compute_units, (double)d->global_mem / 1073741824.0,
+                       (double)d->max_alloc / 1073741824.0);
+  clippo_strbuf_printf(&b, "| host | ");
   md_cell(&b, r->host);
-  sb_printf(&b, " |\n| started | %s |\n", r->started);
-  sb_printf(&b,
-            "| settings | %s, median of %d runs after %d warm-up, op/GEMM shapes at %zu "
-            "images |\n",
-            r->quick ? "--quick" : "full", r->runs, r->warmup, r->images);
-  sb_printf(&b, "| measured peak | %s GFLOP/s, %s GB/s (%s) |\n\n",
-            num(n1, sizeof n1, r->peak_gflops, 1), num(n2, sizeof n2, r->peak_gbps, 1),
-            r->peak_note[0] ? r->peak_note : "not measured");
-  sb_printf(&b, "Times are per call: wall clock from the first enqueue to clFinish (median, min) "
-                "and the span between OpenCL profiling events around the call (device). "
-                "%% of peak is against the measured peak GFLOP/s for rows with a FLOP count, "
-                "GB/s otherwise. Ratios: clippo over OpenBLAS on the host (GEMM), clippo over "
-                "PyTorch CPU (embedding).\n\n");
+  clippo_strbuf_printf(&b, " |\n| started | %s |\n", r->started);
+  clippo_strbuf_printf(&b,
+                       "| settings | %s, median of %d runs after %d warm-up, op/GEMM shapes at %zu "
+                       "images |\n",
+                       r->quick ? "--quick" : "full", r->runs, r->warmup, r->images);
+  clippo_strbuf_printf(&b, "| measured peak | %s GFLOP/s, %s GB/s (%s) |\n\n",
+                       num(n1, sizeof n1, r->peak_gflops, 1), num(n2, sizeof n2, r->peak_gbps, 1),
+                       r->peak_note[0] ? r->peak_note : "not measured");
+  clippo_strbuf_printf(
+      &b, "Times are per call: wall clock from the first enqueue to clFinish (median, min) "
+          "and the span between OpenCL profiling events around the call (device). "
+          "%% of peak is against the measured peak GFLOP/s for rows with a FLOP count, "
+          "GB/s otherwise. Ratios: clippo over OpenBLAS on the host (GEMM), clippo over "
+          "PyTorch CPU (embedding).\n\n");
   for (size_t si = 0; si < sizeof suite_titles / sizeof suite_titles[0]; si++) {
     const char *sname = suite_titles[si][0];
     int any = 0;
     for (size_t i = 0; i < r->nrows; i++) any |= !strcmp(r->rows[i].suite, sname);
     if (!any) continue;
-    sb_printf(&b, "## %s\n\n", suite_titles[si][1]);
-    sb_printf(&b, "| name | impl | shape | runs | median ms | min ms | device ms | GFLOP/s | "
-                  "GB/s | %% peak | rate | ratio | status | note |\n");
-    sb_printf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+    clippo_strbuf_printf(&b, "## %s\n\n", suite_titles[si][1]);
+    clippo_strbuf_printf(
+        &b, "| name | impl | shape | runs | median ms | min ms | device ms | GFLOP/s | "
+            "GB/s | %% peak | rate | ratio | status | note |\n");
+    clippo_strbuf_printf(&b, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
     for (size_t i = 0; i < r->nrows; i++) {
       const clippo_bench_row *w = &r->rows[i];
       if (strcmp(w->suite, sname) != 0) continue;
       char a[32], c[32], e[32], f[32], g[32], h[32], k[48], l[48];
-      sb_printf(&b, "| ");
+      clippo_strbuf_printf(&b, "| ");
       md_cell(&b, w->name);
-      sb_printf(&b, " | ");
+      clippo_strbuf_printf(&b, " | ");
       md_cell(&b, w->impl);
-      sb_printf(&b, " | ");
+      clippo_strbuf_printf(&b, " | ");
       md_cell(&b, w->shape);
       if (w->rate > 0)
         snprintf(k, sizeof k, "%.2f %s", w->rate, w->rate_unit);
@@ -129,27 +102,28 @@ char *clippo_bench_markdown(const clippo_bench_report *r) {
         snprintf(l, sizeof l, "%.2fx %s", w->ratio, w->ratio_to);
       else
         snprintf(l, sizeof l, "-");
-      sb_printf(&b, " | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | ", w->runs,
-                num(a, sizeof a, w->median_s * 1e3, 3), num(c, sizeof c, w->min_s * 1e3, 3),
-                num(e, sizeof e, w->device_s * 1e3, 3), num(f, sizeof f, w->gflops, 1),
-                num(g, sizeof g, w->gbps, 1), num(h, sizeof h, w->pct_peak, 1), k, l, w->status);
+      clippo_strbuf_printf(
+          &b, " | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | ", w->runs,
+          num(a, sizeof a, w->median_s * 1e3, 3), num(c, sizeof c, w->min_s * 1e3, 3),
+          num(e, sizeof e, w->device_s * 1e3, 3), num(f, sizeof f, w->gflops, 1),
+          num(g, sizeof g, w->gbps, 1), num(h, sizeof h, w->pct_peak, 1), k, l, w->status);
       md_cell(&b, w->note);
-      sb_printf(&b, " |\n");
+      clippo_strbuf_printf(&b, " |\n");
     }
-    sb_printf(&b, "\n");
+    clippo_strbuf_printf(&b, "\n");
   }
   return sb_take(&b);
 }
 
 /* XML-escaped text. */
-static void svg_text(sbuf *b, const char *s) {
+static void svg_text(clippo_strbuf *b, const char *s) {
   for (; *s; s++) {
     switch (*s) {
-    case '<': sb_printf(b, "&lt;"); break;
-    case '>': sb_printf(b, "&gt;"); break;
-    case '&': sb_printf(b, "&amp;"); break;
-    case '"': sb_printf(b, "&quot;"); break;
-    default: sb_printf(b, "%c", *s);
+    case '<': clippo_strbuf_printf(b, "&lt;"); break;
+    case '>': clippo_strbuf_printf(b, "&gt;"); break;
+    case '&': clippo_strbuf_printf(b, "&amp;"); break;
+    case '"': clippo_strbuf_printf(b, "&quot;"); break;
+    default: clippo_strbuf_printf(b, "%c", *s);
     }
   }
 }
@@ -204,21 +178,23 @@ char *clippo_bench_svg(const clippo_bench_report *r) {
       n += panel_value(&r->rows[i], panels[p].kind, panels[p].unit) > 0;
     if (n) height += head_h + n * row_h + 14;
   }
-  sbuf b = {0};
-  sb_printf(&b,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"11\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">clippo bench: ",
-            width, height);
+  clippo_strbuf b = {0};
+  clippo_strbuf_printf(
+      &b,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "font-family=\"sans-serif\" font-size=\"11\">\n"
+      "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+      "<text x=\"10\" y=\"20\" font-size=\"14\" font-weight=\"bold\">clippo bench: ",
+      width, height);
   svg_text(&b, r->device.name);
-  sb_printf(&b, " (");
+  clippo_strbuf_printf(&b, " (");
   svg_text(&b, r->device.platform);
-  sb_printf(&b, ")%s</text>\n", r->quick ? " --quick" : "");
-  sb_printf(&b, "<text x=\"10\" y=\"36\" fill=\"#555\">blue: clippo, orange: OpenBLAS on the "
-                "host, green: PyTorch CPU; ");
+  clippo_strbuf_printf(&b, ")%s</text>\n", r->quick ? " --quick" : "");
+  clippo_strbuf_printf(
+      &b, "<text x=\"10\" y=\"36\" fill=\"#555\">blue: clippo, orange: OpenBLAS on the "
+          "host, green: PyTorch CPU; ");
   svg_text(&b, r->started);
-  sb_printf(&b, "</text>\n");
+  clippo_strbuf_printf(&b, "</text>\n");
   int y = 50;
   for (int p = 0; p < np; p++) {
     double vmax = 0;
@@ -233,9 +209,10 @@ char *clippo_bench_svg(const clippo_bench_report *r) {
                   : panels[p].kind == PANEL_GBPS ? r->peak_gbps
                                                  : 0;
     if (peak > vmax) vmax = peak;
-    sb_printf(&b, "<text x=\"10\" y=\"%d\" font-size=\"13\" font-weight=\"bold\">", y + 18);
+    clippo_strbuf_printf(&b, "<text x=\"10\" y=\"%d\" font-size=\"13\" font-weight=\"bold\">",
+                         y + 18);
     svg_text(&b, panels[p].title);
-    sb_printf(&b, "</text>\n");
+    clippo_strbuf_printf(&b, "</text>\n");
     y += head_h;
     int top = y;
     for (size_t i = 0; i < r->nrows; i++) {
@@ -251,27 +228,28 @@ char *clippo_bench_svg(const clippo_bench_report *r) {
       else
         snprintf(label, sizeof label, "%s %s (%s)", w->suite, w->name, w->impl);
       double len = vmax > 0 ? v / vmax * bar_w : 0;
-      sb_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 6, y + 12);
+      clippo_strbuf_printf(&b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", label_w - 6, y + 12);
       svg_text(&b, label);
-      sb_printf(&b,
-                "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>"
-                "<text x=\"%.1f\" y=\"%d\">%.*f</text>\n",
-                label_w, y + 2, len, row_h - 4, impl_color(w->impl), label_w + len + 4, y + 12,
-                v < 10 ? 2 : 1, v);
+      clippo_strbuf_printf(
+          &b,
+          "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>"
+          "<text x=\"%.1f\" y=\"%d\">%.*f</text>\n",
+          label_w, y + 2, len, row_h - 4, impl_color(w->impl), label_w + len + 4, y + 12,
+          v < 10 ? 2 : 1, v);
       y += row_h;
     }
     if (peak > 0) {
       double x = label_w + peak / vmax * bar_w;
-      sb_printf(&b,
-                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#c00\" "
-                "stroke-dasharray=\"4,3\"/><text x=\"%.1f\" y=\"%d\" fill=\"#c00\" "
-                "text-anchor=\"end\">peak %.3g</text>\n",
-                x, top, x, y, x - 2, top - 2, peak);
+      clippo_strbuf_printf(&b,
+                           "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#c00\" "
+                           "stroke-dasharray=\"4,3\"/><text x=\"%.1f\" y=\"%d\" fill=\"#c00\" "
+                           "text-anchor=\"end\">peak %.3g</text>\n",
+                           x, top, x, y, x - 2, top - 2, peak);
     }
-    sb_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n", label_w, top,
-              label_w, y);
+    clippo_strbuf_printf(&b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n",
+                         label_w, top, label_w, y);
     y += 14;
   }
-  sb_printf(&b, "</svg>\n");
+  clippo_strbuf_printf(&b, "</svg>\n");
   return sb_take(&b);
 }

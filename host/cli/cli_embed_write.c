@@ -9,6 +9,7 @@
 #include "cli_util.h"
 #include "clippo/atomic_file.h"
 #include "clippo/npy.h"
+#include "clippo/strbuf.h"
 
 const char cli_embed_formats_help[] =
     ".npy, .json, .jsonl, .csv, or - (JSON lines on standard output)";
@@ -27,84 +28,53 @@ cli_embed_format cli_embed_format_of(const char *out) {
   return CLI_EMBED_UNKNOWN;
 }
 
-/* A growable text buffer. */
-typedef struct tbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} tbuf;
-
-static void tb_add(tbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 65536;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
-
-static void tb_float(tbuf *b, float v) {
-  char s[32];
-  int n = snprintf(s, sizeof s, "%.9g", (double)v);
-  tb_add(b, s, (size_t)n);
-}
+static void put_float(clippo_strbuf *b, float v) { clippo_strbuf_printf(b, "%.9g", (double)v); }
 
 /* s as a JSON string (quotes, backslashes and control characters escaped). */
-static void tb_json_string(tbuf *b, const char *s) {
-  tb_add(b, "\"", 1);
+static void put_json_string(clippo_strbuf *b, const char *s) {
+  clippo_strbuf_add(b, "\"", 1);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     char esc[8];
     if (*p == '"' || *p == '\\') {
       esc[0] = '\\';
       esc[1] = (char)*p;
-      tb_add(b, esc, 2);
+      clippo_strbuf_add(b, esc, 2);
     } else if (*p < 0x20) {
       snprintf(esc, sizeof esc, "\\u%04x", *p);
-      tb_add(b, esc, 6);
+      clippo_strbuf_add(b, esc, 6);
     } else {
-      tb_add(b, (const char *)p, 1);
+      clippo_strbuf_add(b, (const char *)p, 1);
     }
   }
-  tb_add(b, "\"", 1);
+  clippo_strbuf_add(b, "\"", 1);
 }
 
 /* s as a CSV field (quoted, quotes doubled). */
-static void tb_csv_string(tbuf *b, const char *s) {
-  tb_add(b, "\"", 1);
+static void put_csv_string(clippo_strbuf *b, const char *s) {
+  clippo_strbuf_add(b, "\"", 1);
   for (const char *p = s; *p; p++) {
     if (*p == '"')
-      tb_add(b, "\"\"", 2);
+      clippo_strbuf_add(b, "\"\"", 2);
     else
-      tb_add(b, p, 1);
+      clippo_strbuf_add(b, p, 1);
   }
-  tb_add(b, "\"", 1);
+  clippo_strbuf_add(b, "\"", 1);
 }
 
 /* One JSON object for row i. */
-static void json_row(tbuf *b, const cli_embeddings *e, size_t i) {
+static void json_row(clippo_strbuf *b, const cli_embeddings *e, size_t i) {
   char name[4200], num[32];
   snprintf(num, sizeof num, "{\"index\": %zu, ", i);
-  tb_str(b, num);
-  tb_json_string(b, e->kind);
-  tb_str(b, ": ");
-  tb_json_string(b, e->name(e->ctx, i, name, sizeof name));
-  tb_str(b, ", \"embedding\": [");
+  clippo_strbuf_str(b, num);
+  put_json_string(b, e->kind);
+  clippo_strbuf_str(b, ": ");
+  put_json_string(b, e->name(e->ctx, i, name, sizeof name));
+  clippo_strbuf_str(b, ", \"embedding\": [");
   for (size_t d = 0; d < e->dim; d++) {
-    if (d) tb_str(b, ", ");
-    tb_float(b, e->z[i * e->dim + d]);
+    if (d) clippo_strbuf_str(b, ", ");
+    put_float(b, e->z[i * e->dim + d]);
   }
-  tb_str(b, "]}");
+  clippo_strbuf_str(b, "]}");
 }
 
 /* Where the text goes: standard output, or a file written atomically. */
@@ -115,7 +85,7 @@ typedef struct sink {
 } sink;
 
 /* Writes and empties b. */
-static void flush_to(sink *s, tbuf *b) {
+static void flush_to(sink *s, clippo_strbuf *b) {
   if (!s->failed && b->len) {
     if (s->af.fp)
       s->failed = clippo_atomic_write(&s->af, b->p, b->len, &s->err) != CLIPPO_OK;
@@ -126,45 +96,45 @@ static void flush_to(sink *s, tbuf *b) {
 }
 
 /* The header line of a CSV output. */
-static void csv_header(tbuf *b, const cli_embeddings *e) {
-  tb_str(b, "index,");
-  tb_str(b, e->kind);
+static void csv_header(clippo_strbuf *b, const cli_embeddings *e) {
+  clippo_strbuf_str(b, "index,");
+  clippo_strbuf_str(b, e->kind);
   for (size_t d = 0; d < e->dim; d++) {
     char h[32];
     snprintf(h, sizeof h, ",z%zu", d);
-    tb_str(b, h);
+    clippo_strbuf_str(b, h);
   }
-  tb_str(b, "\n");
+  clippo_strbuf_str(b, "\n");
 }
 
 /* One CSV line for row i. */
-static void csv_row(tbuf *b, const cli_embeddings *e, size_t i) {
+static void csv_row(clippo_strbuf *b, const cli_embeddings *e, size_t i) {
   char name[4200], num[32];
   snprintf(num, sizeof num, "%zu,", i);
-  tb_str(b, num);
-  tb_csv_string(b, e->name(e->ctx, i, name, sizeof name));
+  clippo_strbuf_str(b, num);
+  put_csv_string(b, e->name(e->ctx, i, name, sizeof name));
   for (size_t d = 0; d < e->dim; d++) {
-    tb_str(b, ",");
-    tb_float(b, e->z[i * e->dim + d]);
+    clippo_strbuf_str(b, ",");
+    put_float(b, e->z[i * e->dim + d]);
   }
-  tb_str(b, "\n");
+  clippo_strbuf_str(b, "\n");
 }
 
 /* Writes the JSON, JSON lines or CSV text row by row. */
-static void write_text(sink *s, tbuf *b, cli_embed_format f, const cli_embeddings *e) {
+static void write_text(sink *s, clippo_strbuf *b, cli_embed_format f, const cli_embeddings *e) {
   int array = f == CLI_EMBED_JSON;
   if (f == CLI_EMBED_CSV) csv_header(b, e);
-  if (array) tb_str(b, "[\n");
+  if (array) clippo_strbuf_str(b, "[\n");
   for (size_t i = 0; i < e->n && !b->oom && !s->failed; i++) {
     if (f == CLI_EMBED_CSV) {
       csv_row(b, e, i);
     } else {
       json_row(b, e, i);
-      tb_str(b, array && i + 1 < e->n ? ",\n" : "\n");
+      clippo_strbuf_str(b, array && i + 1 < e->n ? ",\n" : "\n");
     }
     flush_to(s, b);
   }
-  if (array) tb_str(b, "]\n");
+  if (array) clippo_strbuf_str(b, "]\n");
   flush_to(s, b);
 }
 
@@ -184,10 +154,10 @@ int cli_embed_write(const char *cmd, const char *out, cli_embed_format f, const 
   memset(&s, 0, sizeof s);
   if (f != CLI_EMBED_STDOUT && clippo_atomic_open(&s.af, out, &err) != CLIPPO_OK)
     return cli_report(cmd, &err);
-  tbuf b = {0};
+  clippo_strbuf b = {0};
   write_text(&s, &b, f, e);
   int oom = b.oom;
-  free(b.p);
+  clippo_strbuf_free(&b);
   if (f == CLI_EMBED_STDOUT) {
     if (fflush(stdout) != 0) s.failed = 1;
     if (s.failed || oom)

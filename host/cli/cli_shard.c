@@ -12,6 +12,7 @@
 #include "cli_model.h"
 #include "cli_mpi.h"
 #include "clippo/model.h"
+#include "clippo/strbuf.h"
 
 enum { REQ_DONE = 0, REQ_FILES, REQ_PIXELS, REQ_TEXTS };
 
@@ -22,36 +23,12 @@ typedef struct request {
   int64_t w, h, channels; /* pixels */
 } request;
 
-/* A growing byte buffer. */
-typedef struct bytes {
-  unsigned char *p;
-  size_t n, cap;
-  int oom;
-} bytes;
-
-static void put(bytes *b, const void *data, size_t n) {
-  if (b->oom) return;
-  if (b->n + n > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + n) cap *= 2;
-    unsigned char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  if (n) memcpy(b->p + b->n, data, n);
-  b->n += n;
-}
-
-static void put_error(bytes *b, const clippo_error *e) {
+static void put_error(clippo_strbuf *b, const clippo_error *e) {
   int32_t st = (int32_t)e->status;
   uint32_t len = (uint32_t)strnlen(e->msg, sizeof e->msg);
-  put(b, &st, sizeof st);
-  put(b, &len, sizeof len);
-  put(b, e->msg, len);
+  clippo_strbuf_add(b, &st, sizeof st);
+  clippo_strbuf_add(b, &len, sizeof len);
+  clippo_strbuf_add(b, e->msg, len);
 }
 
 /* Reads what put wrote; fails (0) past the end. */
@@ -100,7 +77,7 @@ static clippo_status split_strings(const char *payload, size_t bytes, size_t n, 
 /* Embeds this rank's share of request q (payload) and packs the result into out: status (and
  * error), then the rows, then for files the ok flags and the errors of the files that failed. */
 static void serve_share(const clippo_dist *d, clippo_task_model *tm, const request *q,
-                        const unsigned char *payload, bytes *out) {
+                        const unsigned char *payload, clippo_strbuf *out) {
   size_t lo = 0, hi = 0, dim = tm->dim;
   share(d, clippo_dist_rank(d), (size_t)q->n, &lo, &hi);
   const size_t m = hi - lo;
@@ -133,9 +110,9 @@ static void serve_share(const clippo_dist *d, clippo_task_model *tm, const reque
   }
   put_error(out, &err); /* status CLIPPO_OK: an empty message */
   if (!st) {
-    put(out, z, m * dim * sizeof *z);
+    clippo_strbuf_add(out, z, m * dim * sizeof *z);
     if (q->kind == REQ_FILES) {
-      put(out, ok, m);
+      clippo_strbuf_add(out, ok, m);
       for (size_t i = 0; i < m; i++)
         if (!ok[i]) put_error(out, &ferr[i]);
     }
@@ -178,15 +155,15 @@ static clippo_status run_request(const clippo_dist *d, clippo_task_model *tm, re
   clippo_status st = clippo_dist_bcast(d, 0, &q, sizeof q, "sending work", err);
   if (!st) st = clippo_dist_bcast(d, 0, (void *)payload, (size_t)q.bytes, "sending work", err);
   if (st) return st;
-  bytes mine = {0};
+  clippo_strbuf mine = {0};
   serve_share(d, tm, &q, payload, &mine);
   if (mine.oom) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   void *all = NULL;
   size_t *counts = calloc((size_t)clippo_dist_size(d), sizeof *counts);
-  st = counts ? clippo_dist_gather_bytes(d, 0, mine.p, mine.n, &all, counts, "gathering embeddings",
-                                         err)
+  st = counts ? clippo_dist_gather_bytes(d, 0, mine.p, mine.len, &all, counts,
+                                         "gathering embeddings", err)
               : clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-  free(mine.p);
+  clippo_strbuf_free(&mine);
   size_t at = 0;
   for (int r = 0; !st && r < clippo_dist_size(d); r++) {
     reader rd = {(const unsigned char *)all + at, counts[r], 0};
@@ -292,13 +269,14 @@ static clippo_status serve(const clippo_dist *d, clippo_task_model *tm, clippo_e
     unsigned char *payload = malloc(q.bytes ? (size_t)q.bytes : 1);
     if (!payload) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
     st = clippo_dist_bcast(d, 0, payload, (size_t)q.bytes, "receiving work", err);
-    bytes out = {0};
+    clippo_strbuf out = {0};
     if (!st) serve_share(d, tm, &q, payload, &out);
     free(payload);
     if (!st && out.oom) st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
     void *none = NULL;
-    if (!st) st = clippo_dist_gather_bytes(d, 0, out.p, out.n, &none, NULL, "sending results", err);
-    free(out.p);
+    if (!st)
+      st = clippo_dist_gather_bytes(d, 0, out.p, out.len, &none, NULL, "sending results", err);
+    clippo_strbuf_free(&out);
     free(none);
     if (st) return st;
   }

@@ -4,6 +4,7 @@
 #include "kernel_sources.h"
 
 #include "clippo/atomic_file.h"
+#include "clippo/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,41 +48,15 @@ static const clippo_kernel_source *find_source(const char *file) {
   return NULL;
 }
 
-/* A growable string. */
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
 /* Appends file with `#include "x"` lines replaced by the embedded x (each file once), and #line
  * markers so compiler messages name the original file and line. */
-static int expand(sbuf *b, const char *file, char included[][64], int *n_included, int depth) {
+static int expand(clippo_strbuf *b, const char *file, char included[][64], int *n_included,
+                  int depth) {
   const clippo_kernel_source *src = find_source(file);
   if (!src || depth > 8) return -1;
   char marker[160];
   snprintf(marker, sizeof marker, "#line 1 \"%s\"\n", file);
-  sb_str(b, marker);
+  clippo_strbuf_str(b, marker);
   const char *p = src->text, *end = src->text + src->len;
   int line = 1;
   while (p < end) {
@@ -104,16 +79,16 @@ static int expand(sbuf *b, const char *file, char included[][64], int *n_include
           snprintf(included[(*n_included)++], 64, "%s", name);
           if (expand(b, name, included, n_included, depth + 1) != 0) return -1;
           snprintf(marker, sizeof marker, "\n#line %d \"%s\"\n", line + 1, file);
-          sb_str(b, marker);
+          clippo_strbuf_str(b, marker);
         } else {
-          sb_str(b, "\n");
+          clippo_strbuf_str(b, "\n");
         }
         handled = 1;
       }
     }
     if (!handled) {
-      sb_add(b, p, (size_t)(le - p));
-      sb_str(b, "\n");
+      clippo_strbuf_add(b, p, (size_t)(le - p));
+      clippo_strbuf_str(b, "\n");
     }
     line++;
     p = nl ? nl + 1 : end;
@@ -123,12 +98,12 @@ static int expand(sbuf *b, const char *file, char included[][64], int *n_include
 
 /* Expanded source of file (malloc'ed) or NULL. */
 static char *expanded_source(const char *file, size_t *len) {
-  sbuf b = {0};
+  clippo_strbuf b = {0};
   char included[32][64];
   int n = 1;
   snprintf(included[0], 64, "%s", file);
   if (expand(&b, file, included, &n, 0) != 0 || b.oom) {
-    free(b.p);
+    clippo_strbuf_free(&b);
     return NULL;
   }
   if (len) *len = b.len;
