@@ -14,11 +14,7 @@ fail=0
 . "$(dirname "$0")/lib/mpi.sh"
 need_shared "$shared"
 need_mpi "$clippo"
-dev=$("$clippo" devices 2>/dev/null | grep -o '^ *[0-9]*:[0-9]*' | head -1 | tr -d ' ')
-if [ -z "$dev" ]; then
-  skip "no OpenCL device"
-  finish
-fi
+first_device "$clippo"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 model=$shared/fixtures/tiny/model.npz

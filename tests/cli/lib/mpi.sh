@@ -34,3 +34,13 @@ mpi_run() {
   shift
   ASAN_OPTIONS=$mpi_asan timeout 300 "$CLIPPO_MPIEXEC" --oversubscribe -np "$np" "$@"
 }
+
+# first_device CLIPPO: sets dev to the first OpenCL device's P:D, or finishes the test as skipped
+# when there is none.
+first_device() {
+  dev=$("$1" devices 2>/dev/null | grep -o '^ *[0-9]*:[0-9]*' | head -1 | tr -d ' ')
+  if [ -z "$dev" ]; then
+    skip "no OpenCL device"
+    finish
+  fi
+}
