@@ -2,13 +2,13 @@
  * model, then recall both ways, a text matching every text it is paired with. */
 #include "cli_text_pairs.h"
 
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_paths.h"
 #include "cli_progress.h"
+#include "cli_recall.h"
 #include "cli_util.h"
 
 #define CHUNK 256
@@ -59,34 +59,21 @@ static clippo_status embed_side(const char *cmd, clippo_task_model *tm, const ch
 
 static int report(const char *name, const char *model, int json, const clippo_text_links *l,
                   const clippo_recall *rec) {
-  if (!json) {
-    printf("Text-text retrieval: %s\n  model %s, %zu first texts, %zu second texts, %zu pairs\n\n",
-           name, model, l->first.count, l->second.count, l->links);
-    printf("  %-15s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
-    printf("  %-15s %7.2f%% %7.2f%% %7.2f%%\n", "first->second", 100 * rec->i2t[0],
-           100 * rec->i2t[1], 100 * rec->i2t[2]);
-    printf("  %-15s %7.2f%% %7.2f%% %7.2f%%\n", "second->first", 100 * rec->t2i[0],
-           100 * rec->t2i[1], 100 * rec->t2i[2]);
-    return 0;
-  }
-  cJSON *o = cJSON_CreateObject(), *x = NULL, *y = NULL;
-  int ok = o && cJSON_AddStringToObject(o, "task", "text_retrieval") &&
-           cJSON_AddStringToObject(o, "dataset", name) &&
-           cJSON_AddStringToObject(o, "model", model) &&
-           cJSON_AddNumberToObject(o, "first_texts", (double)l->first.count) &&
-           cJSON_AddNumberToObject(o, "second_texts", (double)l->second.count) &&
-           cJSON_AddNumberToObject(o, "pairs", (double)l->links) &&
-           (x = cJSON_AddObjectToObject(o, "first_to_second")) &&
-           (y = cJSON_AddObjectToObject(o, "second_to_first"));
-  static const char *const keys[3] = {"recall@1", "recall@5", "recall@10"};
-  for (int k = 0; ok && k < 3; k++)
-    ok = cJSON_AddNumberToObject(x, keys[k], rec->i2t[k]) &&
-         cJSON_AddNumberToObject(y, keys[k], rec->t2i[k]);
-  char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-  if (s) printf("%s\n", s);
-  free(s);
-  cJSON_Delete(o);
-  return s ? 0 : -1;
+  const cli_recall_count counts[] = {{"first texts", "first_texts", l->first.count},
+                                     {"second texts", "second_texts", l->second.count},
+                                     {"pairs", "pairs", l->links}};
+  const cli_recall_report r = {"Text-text retrieval",
+                               "text_retrieval",
+                               name,
+                               model,
+                               counts,
+                               3,
+                               "first->second",
+                               "second->first",
+                               "first_to_second",
+                               "second_to_first",
+                               15};
+  return cli_recall_print(&r, rec, json);
 }
 
 int cli_text_pairs_eval(const char *cmd, const char *name, const char *model, int json,

@@ -11,6 +11,7 @@
 #include "cli_mpi.h"
 #include "cli_paths.h"
 #include "cli_progress.h"
+#include "cli_recall.h"
 #include "cli_text_pairs.h"
 #include "cli_shard.h"
 #include "cli_typographic.h"
@@ -601,32 +602,11 @@ static void keep_decoded(const clippo_caption_set *caps, tsv_images *ti, size_t 
 }
 
 static int report_recall(const eval_args *a, const clippo_recall *rec, size_t mi, size_t mt) {
-  if (!a->json) {
-    printf("Retrieval: %s\n  model %s, %zu images, %zu captions\n\n", a->tsv, a->model, mi, mt);
-    printf("  %-12s %8s %8s %8s\n", "", "R@1", "R@5", "R@10");
-    printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "image->text", 100 * rec->i2t[0], 100 * rec->i2t[1],
-           100 * rec->i2t[2]);
-    printf("  %-12s %7.2f%% %7.2f%% %7.2f%%\n", "text->image", 100 * rec->t2i[0], 100 * rec->t2i[1],
-           100 * rec->t2i[2]);
-    return 0;
-  }
-  cJSON *o = cJSON_CreateObject(), *x = NULL, *y = NULL;
-  int ok = o && cJSON_AddStringToObject(o, "task", "retrieval") &&
-           cJSON_AddStringToObject(o, "dataset", a->tsv) &&
-           cJSON_AddStringToObject(o, "model", a->model) &&
-           cJSON_AddNumberToObject(o, "images", (double)mi) &&
-           cJSON_AddNumberToObject(o, "captions", (double)mt) &&
-           (x = cJSON_AddObjectToObject(o, "image_to_text")) &&
-           (y = cJSON_AddObjectToObject(o, "text_to_image"));
-  static const char *const keys[3] = {"recall@1", "recall@5", "recall@10"};
-  for (int k = 0; ok && k < 3; k++)
-    ok = cJSON_AddNumberToObject(x, keys[k], rec->i2t[k]) &&
-         cJSON_AddNumberToObject(y, keys[k], rec->t2i[k]);
-  char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-  if (s) printf("%s\n", s);
-  free(s);
-  cJSON_Delete(o);
-  return s ? 0 : -1;
+  const cli_recall_count counts[] = {{"images", "images", mi}, {"captions", "captions", mt}};
+  const cli_recall_report r = {
+      "Retrieval",   "retrieval",   a->tsv,          a->model,        counts, 2,
+      "image->text", "text->image", "image_to_text", "text_to_image", 12};
+  return cli_recall_print(&r, rec, a->json);
 }
 
 /* Image<->text retrieval recalls of a caption set. Returns the exit code. */
