@@ -62,17 +62,17 @@ static int report(const char *name, const char *model, int json, const clippo_te
   const cli_recall_count counts[] = {{"first texts", "first_texts", l->first.count},
                                      {"second texts", "second_texts", l->second.count},
                                      {"pairs", "pairs", l->links}};
-  const cli_recall_report r = {"Text-text retrieval",
-                               "text_retrieval",
-                               name,
-                               model,
-                               counts,
-                               3,
-                               "first->second",
-                               "second->first",
-                               "first_to_second",
-                               "second_to_first",
-                               15};
+  const cli_recall_report r = {.title = "Text-text retrieval",
+                               .task = "text_retrieval",
+                               .dataset = name,
+                               .model = model,
+                               .counts = counts,
+                               .n_counts = 3,
+                               .forward = "first->second",
+                               .backward = "second->first",
+                               .forward_key = "first_to_second",
+                               .backward_key = "second_to_first",
+                               .label_width = 15};
   return cli_recall_print(&r, rec, json);
 }
 

@@ -603,9 +603,17 @@ static void keep_decoded(const clippo_caption_set *caps, tsv_images *ti, size_t 
 
 static int report_recall(const eval_args *a, const clippo_recall *rec, size_t mi, size_t mt) {
   const cli_recall_count counts[] = {{"images", "images", mi}, {"captions", "captions", mt}};
-  const cli_recall_report r = {
-      "Retrieval",   "retrieval",   a->tsv,          a->model,        counts, 2,
-      "image->text", "text->image", "image_to_text", "text_to_image", 12};
+  const cli_recall_report r = {.title = "Retrieval",
+                               .task = "retrieval",
+                               .dataset = a->tsv,
+                               .model = a->model,
+                               .counts = counts,
+                               .n_counts = 2,
+                               .forward = "image->text",
+                               .backward = "text->image",
+                               .forward_key = "image_to_text",
+                               .backward_key = "text_to_image",
+                               .label_width = 12};
   return cli_recall_print(&r, rec, a->json);
 }
 
