@@ -4,20 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clippo/bench.h"
 #include "clippo/model.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
   const char *device = NULL, *variant = "b16";
@@ -77,21 +66,21 @@ int main(int argc, char **argv) {
     s = s * 1103515245u + 12345u;
     img[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
   }
-  double t0 = now_s();
+  double t0 = clippo_bench_now();
   if (clippo_model_embed_images(m, img, batch, CLIPPO_EMBED_Z, out, &err) != CLIPPO_OK) {
     fprintf(stderr, "bench_embed: %s\n", err.msg);
     goto done;
   }
-  double first = now_s() - t0;
+  double first = clippo_bench_now() - t0;
   for (int r = 0; r < runs; r++) {
-    t0 = now_s();
+    t0 = clippo_bench_now();
     if (clippo_model_embed_images(m, img, batch, CLIPPO_EMBED_Z, out, &err) != CLIPPO_OK) {
       fprintf(stderr, "bench_embed: %s\n", err.msg);
       goto done;
     }
-    times[r] = now_s() - t0;
+    times[r] = clippo_bench_now() - t0;
   }
-  qsort(times, (size_t)runs, sizeof *times, cmp_double);
+  clippo_bench_sort(times, (size_t)runs);
   double med = times[runs / 2];
   printf("{\"bench\": \"embed_images\", \"device\": \"%s\", \"variant\": \"%s\", \"batch\": %zu, "
          "\"runs\": %d, \"first_s\": %.3f, \"median_s\": %.4f, \"images_per_s\": %.3f, "

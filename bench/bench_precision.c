@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clippo/gemm.h"
 #include "clippo/idx.h"
+#include "clippo/bench.h"
 #include "clippo/model.h"
 #include "clippo/params.h"
 #include "clippo/tasks.h"
@@ -36,17 +36,6 @@ typedef struct variant {
   float *z;               /* n embeddings */
   double ips[MAX_ROUNDS]; /* images/s per round */
 } variant;
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Fills img with the first n Fashion-MNIST test images at the model's size. */
 static clippo_status fashion_mnist(const char *given, size_t n, int size, float *img,
@@ -104,12 +93,12 @@ static clippo_status run_variant(clippo_rt *rt, clippo_model *m, variant *v, con
                                  clippo_error *err) {
   snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "%s", v->provider);
   clippo_status st = clippo_rt_set_precision(rt, v->precision, err);
-  double t0 = now_s();
+  double t0 = clippo_bench_now();
   for (size_t i = 0; i < n && !st; i += batch) {
     size_t k = n - i < batch ? n - i : batch;
     st = clippo_model_embed_images(m, img + i * per, k, CLIPPO_EMBED_Z, v->z + i * od, err);
   }
-  *ips = (double)n / (now_s() - t0);
+  *ips = (double)n / (clippo_bench_now() - t0);
   return st;
 }
 
@@ -241,7 +230,7 @@ int main(int argc, char **argv) {
       lo = c < lo ? c : lo;
     }
     int first = rounds > 1 ? 1 : 0, timed = rounds - first;
-    qsort(v[j].ips + first, (size_t)timed, sizeof(double), cmp_double);
+    clippo_bench_sort(v[j].ips + first, (size_t)timed);
     printf("{\"bench\": \"precision\", \"device\": \"%s\", \"model\": \"%s\", \"images\": \"%s\", "
            "\"n\": %zu, \"batch\": %zu, \"provider\": \"%s\", \"precision\": \"%s\", "
            "\"cos_mean\": %.6f, \"cos_min\": %.6f, \"images_per_s\": %.3f, \"images_per_s_min\": "

@@ -7,15 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clippo/bench.h"
 #include "clippo/text.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const char *const words[] = {
     "a",     "photo",  "of",     "the",     "cat",    "dog",    "sitting",
@@ -68,12 +62,12 @@ int main(int argc, char **argv) {
   }
   clippo_error err;
   clippo_font *font = NULL;
-  double t0 = now_s();
+  double t0 = clippo_bench_now();
   if (clippo_font_load(&font, fonts, nfonts, &err)) {
     fprintf(stderr, "bench_render: %s\n", err.msg);
     return 1;
   }
-  double load_s = now_s() - t0;
+  double load_s = clippo_bench_now() - t0;
 
   /* Deterministic captions of 3..20 words. */
   char **texts = malloc((size_t)batch * sizeof *texts);
@@ -105,12 +99,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   long rendered = 0;
-  t0 = now_s();
+  t0 = clippo_bench_now();
   double el = 0;
   do {
     clippo_render_batch(font, &o, (const char *const *)texts, NULL, (size_t)batch, dt, buf, &err);
     rendered += batch;
-    el = now_s() - t0;
+    el = clippo_bench_now() - t0;
   } while (el < seconds);
   printf("{\"bench\": \"render\", \"image_size\": %d, \"dtype\": \"%s\", \"batch\": %d, "
          "\"texts\": %ld, \"seconds\": %.3f, \"texts_per_s\": %.1f, \"font\": \"%s\", "

@@ -132,7 +132,7 @@ typedef struct step_clock {
 
 static void on_step(const clippo_train_progress *p, void *user) {
   step_clock *c = user;
-  double t = bench_now();
+  double t = clippo_bench_now();
   if (p->step > 0 && c->n < 64) c->times[c->n++] = t - c->last;
   c->last = t;
 }
@@ -173,14 +173,14 @@ static clippo_status step_row(bench_suite *s, clippo_error *err) {
   memset(&clk, 0, sizeof clk);
   clippo_train_result res;
   memset(&res, 0, sizeof res);
-  clk.last = bench_now();
+  clk.last = clippo_bench_now();
   const double t0 = clk.last;
   /* every rank enters the run, even one whose data failed (no data source: it fails, and the
    * ranks agree on that) */
   if (st) o.images[0] = '\0';
   clippo_error e2;
   clippo_status tst = clippo_train_run(&o, on_step, &clk, &res, &e2);
-  const double total = bench_now() - t0;
+  const double total = clippo_bench_now() - t0;
   if (!st && tst) {
     st = tst;
     e = e2;

@@ -52,9 +52,6 @@ typedef struct bench_suite {
     TRY(bench_emit_status(s, suite_name, name, impl, shape, "failed", (e)->msg, outerr));          \
   } while (0)
 
-/** Seconds from a monotonic clock. */
-double bench_now(void);
-
 /** Median of x[n] (sorts x); 0 for n == 0. */
 double bench_median(double *x, int n);
 

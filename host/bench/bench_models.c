@@ -41,11 +41,11 @@ clippo_status bench_make_model(clippo_rt *rt, const char *variant, clippo_model 
   TRY(clippo_config_preset(variant, &cfg, err));
   clippo_params params;
   memset(&params, 0, sizeof params);
-  double t0 = bench_now();
+  double t0 = clippo_bench_now();
   clippo_status st = clippo_params_init(&params, &cfg, 1, err);
   if (!st) st = clippo_model_create(rt, &cfg, &params, out, err);
   clippo_params_free(&params);
-  if (init_s) *init_s = bench_now() - t0;
+  if (init_s) *init_s = clippo_bench_now() - t0;
   return st;
 }
 

@@ -31,10 +31,10 @@ static clippo_status time_both(const bench_suite *s, clippo_model *m, bench_fn f
     for (int k = 0; k < 2 && !st; k++) {
       int plan = (k == 0) == (r % 2 == 0); /* planned first on even pairs */
       st = clippo_model_set_planned(m, plan, err);
-      double t0 = bench_now();
+      double t0 = clippo_bench_now();
       if (!st) st = fn(ctx, err);
       if (!st) st = clippo_rt_finish(s->rt, err);
-      double t = bench_now() - t0;
+      double t = clippo_bench_now() - t0;
       pair += t;
       if (r == -s->o.warmup) (plan ? planned : unplanned)->first_s = t;
       if (r >= 0) (plan ? tp : tu)[n] = t;

@@ -48,10 +48,10 @@ static clippo_status probe_time(const bench_suite *s, probe_launch *p, timing *t
   if (runs > 64) runs = 64;
   int nd = 0;
   for (int r = 0; r < runs; r++) {
-    double t0 = bench_now();
+    double t0 = clippo_bench_now();
     TRY(probe_call(p, err));
     TRY(clippo_rt_finish(p->rt, err));
-    wall[r] = bench_now() - t0;
+    wall[r] = clippo_bench_now() - t0;
     double d = probe_kernel_s(p);
     if (d > 0) dev[nd++] = d;
   }
@@ -105,10 +105,10 @@ static clippo_status probe_fma(bench_suite *s, const fma_cfg *c, clippo_error *e
   if (!st) st = clippo_rt_finish(rt, &e);
   double target = s->o.quick ? 0.02 : 0.05;
   for (int cal = 0; cal < 8 && !st; cal++) {
-    double t0 = bench_now();
+    double t0 = clippo_bench_now();
     st = probe_call(&p, &e);
     if (!st) st = clippo_rt_finish(rt, &e);
-    double wall = bench_now() - t0, dt = bench_plausible(probe_kernel_s(&p), wall);
+    double wall = clippo_bench_now() - t0, dt = bench_plausible(probe_kernel_s(&p), wall);
     if (dt <= 0) dt = wall; /* events without usable times: the wall clock */
     if (st || dt > target * 0.5) break;
     double scale = dt > 0 ? target / dt : 64;

@@ -81,7 +81,7 @@ void clippo_bench_opts_resolve(const clippo_bench_opts *in, clippo_bench_opts *o
 
 /* ---- timing ---------------------------------------------------------------------------- */
 
-double bench_now(void) {
+double clippo_bench_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -92,10 +92,14 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+void clippo_bench_sort(double *x, size_t n) {
+  if (n) qsort(x, n, sizeof *x, cmp_double);
+}
+
 /* Median of x[n] (sorts x); 0 for n == 0. */
 double bench_median(double *x, int n) {
   if (n <= 0) return 0;
-  qsort(x, (size_t)n, sizeof *x, cmp_double);
+  clippo_bench_sort(x, (size_t)n);
   return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
@@ -125,10 +129,10 @@ clippo_status bench_time_calls(const bench_suite *s, clippo_rt *rt, bench_fn fn,
   memset(t, 0, sizeof *t);
   clippo_status st = CLIPPO_OK;
   for (int w = 0; w < s->o.warmup && !st; w++) {
-    double t0 = bench_now();
+    double t0 = clippo_bench_now();
     st = fn(ctx, err);
     if (!st && rt) st = clippo_rt_finish(rt, err);
-    if (w == 0) t->first_s = bench_now() - t0;
+    if (w == 0) t->first_s = clippo_bench_now() - t0;
   }
   if (st) return st;
   int runs = s->o.runs;
@@ -142,13 +146,13 @@ clippo_status bench_time_calls(const bench_suite *s, clippo_rt *rt, bench_fn fn,
   double spent = 0;
   for (int r = 0; r < runs; r++) {
     cl_event e0 = NULL, e1 = NULL;
-    double t0 = bench_now();
+    double t0 = clippo_bench_now();
     if (rt && clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &e0) != CL_SUCCESS) e0 = NULL;
     st = fn(ctx, err);
     if (!st && rt && e0 && clEnqueueMarkerWithWaitList(rt->queue, 0, NULL, &e1) != CL_SUCCESS)
       e1 = NULL;
     if (!st && rt) st = clippo_rt_finish(rt, err);
-    wall[n] = bench_now() - t0;
+    wall[n] = clippo_bench_now() - t0;
     if (!st) {
       double d = event_span(e0, e1);
       if (d > 0) dev[nd++] = d;
@@ -264,7 +268,7 @@ clippo_status clippo_bench_build_kernels(clippo_rt *rt, const char *only, double
   char vec_opts[64];
   clippo_ops_build_options(rt, vec_opts, sizeof vec_opts);
   unsigned count = 0;
-  double t0 = bench_now();
+  double t0 = clippo_bench_now();
   const char *name, *text;
   for (size_t i = 0; (name = clippo_kernel_file(i, &text, NULL)) != NULL; i++) {
     size_t len = strlen(name);
@@ -281,7 +285,7 @@ clippo_status clippo_bench_build_kernels(clippo_rt *rt, const char *only, double
     if (st) return st;
     count++;
   }
-  if (seconds) *seconds = bench_now() - t0;
+  if (seconds) *seconds = clippo_bench_now() - t0;
   if (programs) *programs = count;
   return CLIPPO_OK;
 }

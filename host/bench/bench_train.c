@@ -20,7 +20,7 @@ typedef struct train_clock {
 
 static void train_progress(const clippo_train_progress *p, void *user) {
   train_clock *c = user;
-  double t = bench_now();
+  double t = clippo_bench_now();
   if (p->step > 0 && c->n < 64) c->times[c->n++] = t - c->last;
   c->last = t;
 }
@@ -85,7 +85,7 @@ clippo_status bench_run_train(bench_suite *s, clippo_error *err) {
   memset(&clk, 0, sizeof clk);
   clippo_train_result res;
   memset(&res, 0, sizeof res);
-  double t0 = bench_now();
+  double t0 = clippo_bench_now();
   clk.last = t0;
   if (!st) st = clippo_train_run(&o, train_progress, &clk, &res, &e);
   remove(images);

@@ -58,6 +58,12 @@ typedef struct clippo_bench_opts {
   const clippo_dist *dist; /* comm suite: the ranks (NULL: one; every rank runs the suite) */
 } clippo_bench_opts;
 
+/** Seconds from a monotonic clock (the bench suite's and the bench programs' timer). */
+double clippo_bench_now(void);
+
+/** Sorts x[n] ascending (for medians and ranges of timings). */
+void clippo_bench_sort(double *x, size_t n);
+
 /** Fills *o with the defaults (every suite, 5 runs, B/16 and L/16 at batches 1, 8, 32). */
 void clippo_bench_opts_default(clippo_bench_opts *o);
 
