@@ -173,7 +173,8 @@ static clippo_status plan_layout(clippo_plan *p, clippo_error *err) {
     sum += clippo_graph_slot_bytes(p->g, s);
   }
   unsigned long long limit = rt->info.max_alloc ? rt->info.max_alloc : 1ull << 62;
-  if (limit > 0xFFFFF000ull * sizeof(float)) limit = 0xFFFFF000ull * sizeof(float);
+  if (limit > CLIPPO_TENSOR_MAX_KERNEL_ELEMS * sizeof(float))
+    limit = CLIPPO_TENSOR_MAX_KERNEL_ELEMS * sizeof(float);
   size_t cap = (size_t)limit / PLAN_ALIGN * PLAN_ALIGN;
   TRY(place(p->bufs, p->nbufs, cap, rt->info.name, p->need, &p->npools, err));
   p->info.batch = p->batch;

@@ -48,17 +48,7 @@ clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, co
 
 clippo_status ops_check_dtype(const clippo_tensor *t, clippo_dtype dt, const char *op,
                               const char *what, clippo_error *err) {
-  if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
-  if (t->dtype != dt)
-    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected %s", op, what,
-                       clippo_dtype_name(t->dtype), clippo_dtype_name(dt));
-  size_t n = clippo_tensor_count(t);
-  /* margin: kernels form indices up to a vector width past the last element */
-  if (t->offset + n > 0xFFFFF000ull || t->offset > 0xFFFFF000ull)
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
-                       "%s: tensor '%s' (%zu elements at offset %zu) exceeds 2^32 elements", op,
-                       what, n, t->offset);
-  return CLIPPO_OK;
+  return clippo_tensor_check(t, dt, op, what, err);
 }
 
 clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
@@ -68,16 +58,7 @@ clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *
 
 clippo_status ops_check_dtype_count(const clippo_tensor *t, clippo_dtype dt, size_t count,
                                     const char *op, const char *what, clippo_error *err) {
-  clippo_status st = ops_check_dtype(t, dt, op, what, err);
-  if (st) return st;
-  size_t n = clippo_tensor_count(t);
-  if (n != count) {
-    char buf[128];
-    return clippo_fail(err, CLIPPO_E_SHAPE,
-                       "%s: tensor '%s' has shape %s (%zu elements), expected %zu", op, what,
-                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
-  }
-  return CLIPPO_OK;
+  return clippo_tensor_check_count(t, dt, count, op, what, err);
 }
 
 clippo_status ops_check_count(const clippo_tensor *t, size_t count, const char *op,

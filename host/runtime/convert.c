@@ -4,30 +4,6 @@
 
 #include "clippo/runtime.h"
 
-/* Elements past which the kernels' 32-bit indices (with a vector's margin) would wrap. */
-#define CONVERT_MAX_ELEMS 0xFFFFF000ull
-
-/* Checks t is a tensor of dtype dt with a buffer, and (count != 0) that many elements. */
-static clippo_status check(const clippo_tensor *t, clippo_dtype dt, size_t count, const char *op,
-                           const char *what, clippo_error *err) {
-  if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
-  if (t->dtype != dt)
-    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected %s", op, what,
-                       clippo_dtype_name(t->dtype), clippo_dtype_name(dt));
-  size_t n = clippo_tensor_count(t);
-  if (t->offset > CONVERT_MAX_ELEMS || n > CONVERT_MAX_ELEMS - t->offset)
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
-                       "%s: tensor '%s' (%zu elements at offset %zu) exceeds 2^32 elements", op,
-                       what, n, t->offset);
-  if (count && n != count) {
-    char buf[128];
-    return clippo_fail(err, CLIPPO_E_SHAPE,
-                       "%s: tensor '%s' has shape %s (%zu elements), expected %zu", op, what,
-                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
-  }
-  return CLIPPO_OK;
-}
-
 /* Sets the arguments (sizes[i] bytes at values[i]) and launches k over n work-items. */
 static clippo_status launch(clippo_rt *rt, cl_kernel k, const char *name, size_t nargs,
                             const size_t *sizes, const void *const *values, size_t n,
@@ -57,10 +33,10 @@ static const char convert_options[] = "-w";
 clippo_status clippo_tensor_to_half(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
                                     clippo_error *err) {
   static const char op[] = "to_half";
-  clippo_status st = check(src, CLIPPO_F32, 0, op, "src", err);
+  clippo_status st = clippo_tensor_check(src, CLIPPO_F32, op, "src", err);
   if (st) return st;
   size_t n = clippo_tensor_count(src);
-  if ((st = check(dst, CLIPPO_F16, n, op, "dst", err))) return st;
+  if ((st = clippo_tensor_check_count(dst, CLIPPO_F16, n, op, "dst", err))) return st;
   if (n == 0) return CLIPPO_OK;
   cl_kernel k;
   if ((st = clippo_rt_kernel(rt, "convert.cl", "cvt_to_half", convert_options, &k, err))) return st;
@@ -75,18 +51,12 @@ clippo_status clippo_tensor_from_half(clippo_rt *rt, const clippo_tensor *src, s
                                       size_t ld, size_t stride, clippo_error *err) {
   static const char op[] = "from_half";
   size_t total = batch * rows * cols;
-  if (rows && cols && (total / rows / cols != batch || total > CONVERT_MAX_ELEMS))
+  if (rows && cols && (total / rows / cols != batch || total > CLIPPO_TENSOR_MAX_KERNEL_ELEMS))
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "%s: %zu x %zu x %zu elements exceed 2^32", op,
                        batch, rows, cols);
-  clippo_status st = check(src, CLIPPO_F16, 0, op, "src", err);
+  clippo_status st = clippo_tensor_check_count(src, CLIPPO_F16, total, op, "src", err);
   if (st) return st;
-  if (clippo_tensor_count(src) != total) {
-    char buf[128];
-    return clippo_fail(
-        err, CLIPPO_E_SHAPE, "%s: tensor 'src' has shape %s (%zu elements), expected %zu", op,
-        clippo_shape_str(src->shape, src->ndim, buf, sizeof buf), clippo_tensor_count(src), total);
-  }
-  if ((st = check(dst, CLIPPO_F32, 0, op, "dst", err))) return st;
+  if ((st = clippo_tensor_check(dst, CLIPPO_F32, op, "dst", err))) return st;
   if (total == 0) return CLIPPO_OK;
   if (ld < cols)
     return clippo_fail(err, CLIPPO_E_ARG, "%s: leading dimension %zu is smaller than %zu columns",
@@ -97,7 +67,7 @@ clippo_status clippo_tensor_from_half(clippo_rt *rt, const clippo_tensor *src, s
                        "%s: batch stride %zu is smaller than one %zu x %zu matrix (ld %zu)", op,
                        stride, rows, cols, ld);
   size_t extent = (batch - 1) * stride + one, have = clippo_tensor_count(dst);
-  if (extent > have || extent > CONVERT_MAX_ELEMS)
+  if (extent > have || extent > CLIPPO_TENSOR_MAX_KERNEL_ELEMS)
     return clippo_fail(err, CLIPPO_E_SHAPE,
                        "%s: %zu matrices of %zu x %zu (ld %zu, stride %zu) need %zu elements of "
                        "dst, which has %zu",

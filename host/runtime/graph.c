@@ -11,9 +11,6 @@
 
 #include "internal.h"
 
-/* Largest element offset + count the op kernels index (their 32-bit limit, as the ops check). */
-#define GRAPH_MAX_ELEMS 0xFFFFF000ull
-
 /* One argument (kernel steps) or tensor (call steps) that names a slot. */
 typedef struct graph_use {
   size_t step;
@@ -431,7 +428,7 @@ clippo_status clippo_graph_bind(clippo_graph *g, size_t slot, const clippo_tenso
                        "graph: slot %zu (%zu %s elements) bound to a tensor of %zu %s elements",
                        slot, s->count, clippo_dtype_name(s->dtype), clippo_tensor_count(t),
                        clippo_dtype_name(t->dtype));
-  if (t->offset + s->count > GRAPH_MAX_ELEMS)
+  if (t->offset + s->count > CLIPPO_TENSOR_MAX_KERNEL_ELEMS)
     return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
                        "graph: slot %zu bound at element offset %zu exceeds 2^32 elements", slot,
                        t->offset);

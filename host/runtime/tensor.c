@@ -10,6 +10,34 @@ size_t clippo_tensor_count(const clippo_tensor *t) {
   return n;
 }
 
+clippo_status clippo_tensor_check(const clippo_tensor *t, clippo_dtype dt, const char *op,
+                                  const char *what, clippo_error *err) {
+  if (!t || !t->mem) return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor '%s' is missing", op, what);
+  if (t->dtype != dt)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: tensor '%s' is %s, expected %s", op, what,
+                       clippo_dtype_name(t->dtype), clippo_dtype_name(dt));
+  size_t n = clippo_tensor_count(t);
+  if (t->offset > CLIPPO_TENSOR_MAX_KERNEL_ELEMS || n > CLIPPO_TENSOR_MAX_KERNEL_ELEMS - t->offset)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "%s: tensor '%s' (%zu elements at offset %zu) exceeds 2^32 elements", op,
+                       what, n, t->offset);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_tensor_check_count(const clippo_tensor *t, clippo_dtype dt, size_t count,
+                                        const char *op, const char *what, clippo_error *err) {
+  clippo_status st = clippo_tensor_check(t, dt, op, what, err);
+  if (st) return st;
+  size_t n = clippo_tensor_count(t);
+  if (n != count) {
+    char buf[128];
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: tensor '%s' has shape %s (%zu elements), expected %zu", op, what,
+                       clippo_shape_str(t->shape, t->ndim, buf, sizeof buf), n, count);
+  }
+  return CLIPPO_OK;
+}
+
 clippo_status clippo_tensor_alloc(clippo_rt *rt, clippo_tensor *t, clippo_dtype dt, int ndim,
                                   const int64_t *shape, clippo_error *err) {
   memset(t, 0, sizeof *t);

@@ -219,6 +219,19 @@ typedef struct clippo_tensor {
 /** Number of elements of t. */
 size_t clippo_tensor_count(const clippo_tensor *t);
 
+/** Elements past which the kernels' 32-bit indices (with a vector's margin) would wrap. */
+#define CLIPPO_TENSOR_MAX_KERNEL_ELEMS 0xFFFFF000ull
+
+/** Checks, for a kernel's operand WHAT of OP, that t has a buffer, dtype dt, and elements and
+ * offset that the kernels' 32-bit indices (with a vector's margin) can reach; the error names op
+ * and what. */
+clippo_status clippo_tensor_check(const clippo_tensor *t, clippo_dtype dt, const char *op,
+                                  const char *what, clippo_error *err);
+
+/** clippo_tensor_check and exactly count elements. */
+clippo_status clippo_tensor_check_count(const clippo_tensor *t, clippo_dtype dt, size_t count,
+                                        const char *op, const char *what, clippo_error *err);
+
 /** Allocates a device tensor; on failure the message names the size, the shape and the device. */
 clippo_status clippo_tensor_alloc(clippo_rt *rt, clippo_tensor *t, clippo_dtype dt, int ndim,
                                   const int64_t *shape, clippo_error *err);
