@@ -196,8 +196,9 @@ clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name
   for (size_t i = 0; i < nargs; i++) {
     switch (args[i].kind) {
     case CLIPPO_ARG_TENSOR:
-      if ((st = ops_check_dtype(args[i].t, args[i].t ? args[i].t->dtype : CLIPPO_F32, name,
-                                "tensor argument", err)))
+      if (!args[i].t)
+        return clippo_fail(err, CLIPPO_E_ARG, "%s: tensor 'tensor argument' is missing", name);
+      if ((st = ops_check_dtype(args[i].t, args[i].t->dtype, name, "tensor argument", err)))
         return st;
       ops_arg_tensor(&a, args[i].t);
       break;
