@@ -11,6 +11,7 @@
 void clippo_checkpoint_free(clippo_checkpoint *ck) {
   if (!ck) return;
   clippo_params_free(&ck->params);
+  clippo_params_free(&ck->heads);
   clippo_params_free(&ck->opt);
   for (size_t i = 0; i < ck->nattrs; i++) {
     free(ck->attrs[i].key);
@@ -172,6 +173,41 @@ static clippo_status sniff(const char *path, ckpt_kind *kind, clippo_error *err)
   return CLIPPO_OK;
 }
 
+/* Moves the task-head parameters (CLIPPO_CHECKPOINT_HEAD_PREFIX...) from ck->params to
+ * ck->heads: they are not part of the tower the config describes. */
+static clippo_status split_heads(clippo_checkpoint *ck, clippo_error *err) {
+  const size_t k = strlen(CLIPPO_CHECKPOINT_HEAD_PREFIX);
+  size_t kept = 0;
+  clippo_status st = CLIPPO_OK;
+  for (size_t i = 0; i < ck->params.count; i++) {
+    clippo_param *it = &ck->params.items[i];
+    if (st == CLIPPO_OK && !strncmp(it->name, CLIPPO_CHECKPOINT_HEAD_PREFIX, k)) {
+      st = clippo_params_add(&ck->heads, it->name, &it->value, err);
+      free(it->name);
+      continue;
+    }
+    ck->params.items[kept++] = *it;
+  }
+  ck->params.count = kept;
+  return st;
+}
+
+/* The tower's and the heads' parameters as one list (shallow: items->items point into ck; free
+ * only items->items). */
+static clippo_status join_heads(const clippo_checkpoint *ck, clippo_params *all,
+                                clippo_error *err) {
+  memset(all, 0, sizeof *all);
+  size_t n = ck->params.count + ck->heads.count;
+  if (n == 0) return CLIPPO_OK;
+  all->items = malloc(n * sizeof *all->items);
+  if (!all->items) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
+  if (ck->params.count) memcpy(all->items, ck->params.items, ck->params.count * sizeof *all->items);
+  if (ck->heads.count)
+    memcpy(all->items + ck->params.count, ck->heads.items, ck->heads.count * sizeof *all->items);
+  all->count = all->cap = n;
+  return CLIPPO_OK;
+}
+
 clippo_status clippo_checkpoint_load(const char *path, clippo_checkpoint *ck, int with_opt,
                                      clippo_error *err) {
   clippo_load_opts o = {0};
@@ -198,7 +234,7 @@ clippo_status clippo_checkpoint_load_opts(const char *path, clippo_checkpoint *c
                        "%s: not a checkpoint (neither a zip/.npz nor an HDF5 file)", path);
   }
   if (st) goto fail;
-  if ((st = clippo_params_unscan(&ck->params, err))) {
+  if ((st = split_heads(ck, err)) || (st = clippo_params_unscan(&ck->params, err))) {
     clippo_error_prefix(err, "%s", path);
     goto fail;
   }
@@ -252,7 +288,10 @@ clippo_status clippo_checkpoint_save_h5(const char *path, const clippo_checkpoin
   clippo_status st = save_config(path, ck, &tmp.cfg, err);
   if (st) return st;
   tmp.has_cfg = 1;
-  return clippo_h5_save(path, &tmp, err);
+  if ((st = join_heads(ck, &tmp.params, err))) return st;
+  st = clippo_h5_save(path, &tmp, err);
+  free(tmp.params.items);
+  return st;
 }
 
 clippo_status clippo_checkpoint_save_npz(const char *path, const clippo_checkpoint *ck,
@@ -260,5 +299,9 @@ clippo_status clippo_checkpoint_save_npz(const char *path, const clippo_checkpoi
   clippo_config cfg;
   clippo_status st = save_config(path, ck, &cfg, err);
   if (st) return st;
-  return clippo_npz_save(path, &ck->params, &ck->opt, err);
+  clippo_params all;
+  if ((st = join_heads(ck, &all, err))) return st;
+  st = clippo_npz_save(path, &all, &ck->opt, err);
+  free(all.items);
+  return st;
 }

@@ -64,10 +64,13 @@ clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const
   const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : W;
   const float eps = c->ln_eps;
 
-  /* L2 normalisation, head */
-  TRY(clippo_op_l2normalize_grad(rt, &a->zu, dz, 1e-8f, &a->nout, 0, err));
-  clippo_tensor *dpool = &a->nout;
-  if (c->out_dim > 0) {
+  /* L2 normalisation, head (a task head's training output is the pooled output itself) */
+  const clippo_tensor *dpool = dz;
+  if (m->train_out != CLIPPO_EMBED_PRE_LOGITS) {
+    TRY(clippo_op_l2normalize_grad(rt, &a->zu, dz, 1e-8f, &a->nout, 0, err));
+    dpool = &a->nout;
+  }
+  if (m->train_out != CLIPPO_EMBED_PRE_LOGITS && c->out_dim > 0) {
     TRY(clippo_gemm(rt, 1, 0, W, od, n, 1.0f, &a->pooled, W, &a->nout, od, 1.0f, t->g_head_k, od,
                     err));
     TRY(clippo_op_bias_grad(rt, &a->nout, t->g_head_b, &a->red, err));
@@ -127,7 +130,7 @@ clippo_status clippo_model_backward(clippo_model *m, const clippo_tensor *dz, cl
   model_train *t = m->train;
   if (!t || t->count == 0)
     return clippo_fail(err, CLIPPO_E_ARG, "backward: no training forward to differentiate");
-  const size_t od = clippo_model_output_dim(m, CLIPPO_EMBED_Z);
+  const size_t od = clippo_model_output_dim(m, m->train_out);
   if (!dz || !dz->mem || dz->dtype != CLIPPO_F32 || clippo_tensor_count(dz) != t->count * od)
     return clippo_fail(err, CLIPPO_E_SHAPE,
                        "backward: dz must be a float32 (%zu, %zu) device tensor", t->count, od);

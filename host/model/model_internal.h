@@ -72,9 +72,10 @@ struct clippo_model {
   const clippo_tensor *head_k, *head_b;
   float logit_scale;
   size_t batch;
-  int unplanned;      /* 1: ops called one by one over ws (clippo_model_set_planned) */
-  model_workspace ws; /* the unplanned path's buffers (batch 0: not allocated) */
-  model_arena arena;  /* the inference plans' activations */
+  int unplanned;               /* 1: ops called one by one over ws (clippo_model_set_planned) */
+  clippo_embed_kind train_out; /* what the training forward ends with (set_train_output) */
+  model_workspace ws;          /* the unplanned path's buffers (batch 0: not allocated) */
+  model_arena arena;           /* the inference plans' activations */
   struct clippo_plan *plans[MODEL_PLAN_CACHE]; /* cached inference plans, most recent first */
   struct model_train *train; /* training state (train_forward.c); NULL until used */
 };

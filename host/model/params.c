@@ -465,3 +465,56 @@ clippo_status clippo_params_init(clippo_params *p, const clippo_config *cfg, uin
   if (st) clippo_params_free(p);
   return st;
 }
+
+/* Linear interpolation weights of output index i of n_out over n_in points, grid corners to
+ * corners (scipy.ndimage.zoom, order 1, grid_mode False). */
+static void zoom_coord(int i, int n_in, int n_out, int *lo, int *hi, double *frac) {
+  double x = n_out > 1 ? (double)i * (double)(n_in - 1) / (double)(n_out - 1) : 0.0;
+  int l = (int)floor(x);
+  if (l > n_in - 1) l = n_in - 1;
+  *lo = l;
+  *hi = l + 1 < n_in ? l + 1 : l;
+  *frac = x - (double)l;
+}
+
+clippo_status clippo_params_resample_posemb(clippo_params *p, clippo_config *cfg, int image_size,
+                                            clippo_error *err) {
+  if (image_size <= 0 || image_size % cfg->patch != 0 || image_size > 1 << 14)
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "image size %d: must be a positive multiple of the patch size %d",
+                       image_size, cfg->patch);
+  if (image_size == cfg->image_size) return CLIPPO_OK;
+  const int g_old = cfg->image_size / cfg->patch, g_new = image_size / cfg->patch;
+  const int64_t W = cfg->width;
+  const int64_t old_shape[3] = {1, (int64_t)g_old * g_old, W};
+  const float *old = clippo_params_get(p, "img/pos_embedding", 3, old_shape, err);
+  if (!old) return err ? err->status : CLIPPO_E_SHAPE;
+  clippo_array a = {0};
+  const int64_t new_shape[3] = {1, (int64_t)g_new * g_new, W};
+  clippo_status st = clippo_array_alloc(&a, CLIPPO_F32, 3, new_shape, err);
+  if (st) return st;
+  float *dst = a.data;
+  for (int y = 0; y < g_new; y++) {
+    int y0, y1, x0, x1;
+    double fy, fx;
+    zoom_coord(y, g_old, g_new, &y0, &y1, &fy);
+    for (int x = 0; x < g_new; x++) {
+      zoom_coord(x, g_old, g_new, &x0, &x1, &fx);
+      const float *a00 = old + ((int64_t)y0 * g_old + x0) * W,
+                  *a01 = old + ((int64_t)y0 * g_old + x1) * W;
+      const float *a10 = old + ((int64_t)y1 * g_old + x0) * W,
+                  *a11 = old + ((int64_t)y1 * g_old + x1) * W;
+      float *o = dst + ((int64_t)y * g_new + x) * W;
+      for (int64_t c = 0; c < W; c++) {
+        double top = (1.0 - fx) * a00[c] + fx * a01[c];
+        double bot = (1.0 - fx) * a10[c] + fx * a11[c];
+        o[c] = (float)((1.0 - fy) * top + fy * bot);
+      }
+    }
+  }
+  clippo_param *it = clippo_params_find(p, "img/pos_embedding");
+  clippo_array_free(&it->value);
+  it->value = a;
+  cfg->image_size = image_size;
+  return CLIPPO_OK;
+}

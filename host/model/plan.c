@@ -284,7 +284,7 @@ static clippo_status record_inference(clippo_plan *p, clippo_error *err) {
 static clippo_status record_training(clippo_plan *p, clippo_error *err) {
   clippo_model *m = p->m;
   const clippo_config *c = &m->cfg;
-  const int64_t S = c->image_size, od = (int64_t)clippo_model_output_dim(m, CLIPPO_EMBED_Z);
+  const int64_t S = c->image_size, od = (int64_t)clippo_model_output_dim(m, m->train_out);
   TRY(model_train_grads(m, err)); /* the backward's gradient views */
   model_alloc al = {m->rt, p->g};
   int64_t in_shape[4] = {(int64_t)p->batch, S, S, 3}, z_shape[2] = {(int64_t)p->batch, od};

@@ -398,6 +398,17 @@ static clippo_status acts_views(clippo_model *m, size_t n, clippo_error *err) {
   return CLIPPO_OK;
 }
 
+clippo_status clippo_model_set_train_output(clippo_model *m, clippo_embed_kind kind,
+                                            clippo_error *err) {
+  if (kind != CLIPPO_EMBED_Z && kind != CLIPPO_EMBED_PRE_LOGITS)
+    return clippo_fail(err, CLIPPO_E_ARG, "training output: unknown embedding kind %d", (int)kind);
+  if (kind == m->train_out) return CLIPPO_OK;
+  model_plans_free(m); /* the training plans end with the old output */
+  model_train_free(m);
+  m->train_out = kind;
+  return CLIPPO_OK;
+}
+
 /* ---- the training forward ----------------------------------------------------------------- */
 
 /* out (rows, n) = x (rows, k) * kernel (k, n) [+ beta * out] */
@@ -459,6 +470,7 @@ clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clip
   } else {
     TRY(clippo_op_mean_tokens(rt, &a->y, &a->pooled, err));
   }
+  if (m->train_out == CLIPPO_EMBED_PRE_LOGITS) return clippo_op_copy(rt, &a->pooled, z, err);
   if (c->out_dim > 0) {
     TRY(dense(rt, &a->pooled, n, W, m->head_k, od, 0.0f, &a->zu, err));
     TRY(clippo_op_bias_add(rt, &a->zu, m->head_b, err));
@@ -473,7 +485,7 @@ clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *i
                                          clippo_tensor *z, clippo_error *err) {
   const clippo_config *c = &m->cfg;
   const size_t S = (size_t)c->image_size;
-  const size_t od = c->out_dim > 0 ? (size_t)c->out_dim : (size_t)c->width;
+  const size_t od = clippo_model_output_dim(m, m->train_out);
   if (count == 0 || count > 1u << 20)
     return clippo_fail(err, CLIPPO_E_ARG, "train_forward: count %zu out of range 1..2^20", count);
   if (!inputs || !inputs->mem || inputs->dtype != CLIPPO_F32 ||

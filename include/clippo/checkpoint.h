@@ -23,11 +23,16 @@ typedef struct clippo_attr {
   char *value;
 } clippo_attr;
 
+/** Parameters whose path starts with this are task heads (clippo/finetune.h), kept in heads. */
+#define CLIPPO_CHECKPOINT_HEAD_PREFIX "head_task/"
+
 /** A loaded or to-be-saved checkpoint. Zero-initialise; free with clippo_checkpoint_free. */
 typedef struct clippo_checkpoint {
   clippo_config cfg;    /* always valid after a successful load */
   int has_cfg;          /* 1: cfg came from the file; 0: inferred from the shapes */
   clippo_params params; /* float32, unscanned, in big_vision's order */
+  clippo_params heads;  /* task heads of a fine-tuned model (params "head_task/..."; may be
+                         * empty): not part of the tower, loaded and saved next to it */
   clippo_params opt;    /* other arrays (names without the "opt/" prefix), any dtype */
   long long step;       /* training step; -1 when unknown */
   size_t nattrs;

@@ -117,8 +117,17 @@ clippo_status clippo_model_train_plan_info(const clippo_model *m, clippo_plan_in
  * are indexed 0..param_count-1 in checkpoint order; their device tensors may be updated in place
  * by an optimizer (then call clippo_model_params_changed before inference calls). */
 
+/** What the training calls work on: CLIPPO_EMBED_Z (the default: clippo_model_train_forward writes
+ * the L2-normalised embeddings of the contrastive loss) or CLIPPO_EMBED_PRE_LOGITS (it writes the
+ * pooled output before the model's own head, (count, width), and clippo_model_backward takes
+ * dL/d pooled: for task heads trained on top of the tower; the model's head then gets no
+ * gradient). Changing it drops the training plans, activations and gradients. */
+clippo_status clippo_model_set_train_output(clippo_model *m, clippo_embed_kind kind,
+                                            clippo_error *err);
+
 /** Training forward of count inputs (count, S, S, 3) float32 on rt's device: computes the
- * L2-normalised embeddings into z (count, out_dim(CLIPPO_EMBED_Z)) (device, caller-allocated) and
+ * L2-normalised embeddings (or the pooled output: clippo_model_set_train_output) into z
+ * (count, output_dim of that kind) (device, caller-allocated) and
  * keeps every activation the backward needs. Always reads the current parameter tensors. */
 clippo_status clippo_model_train_forward(clippo_model *m, const clippo_tensor *inputs, size_t count,
                                          clippo_tensor *z, clippo_error *err);

@@ -106,6 +106,14 @@ clippo_status clippo_params_check(const clippo_params *p, const clippo_config *c
 clippo_status clippo_params_init(clippo_params *p, const clippo_config *cfg, uint64_t seed,
                                  clippo_error *err);
 
+/** Resamples the position embedding in p (parameters of a model with *cfg) to the token grid of
+ * image_size and sets cfg->image_size: high-resolution fine-tuning as big_vision's
+ * vit.resample_posemb does when a checkpoint is loaded at another size (scipy.ndimage.zoom of the
+ * (grid, grid, W) array, order 1: linear, grid corners to corners). image_size must be a
+ * positive multiple of cfg->patch; the same size is a no-op. */
+clippo_status clippo_params_resample_posemb(clippo_params *p, clippo_config *cfg, int image_size,
+                                            clippo_error *err);
+
 #ifdef __cplusplus
 }
 #endif
