@@ -12,6 +12,10 @@
 clippo_status tasks_read_text_file(const char *path, size_t max, char **data, size_t *len,
                                    clippo_error *err);
 
+/** Offset of the first byte of s[0..n) that is not well-formed UTF-8 (no overlongs, surrogates
+ * or code points above U+10FFFF); n when all of it is well-formed. */
+size_t tasks_utf8_bad_offset(const unsigned char *s, size_t n);
+
 /** 64-bit hash of a byte string (for hash tables and group names). */
 uint64_t tasks_hash64(const void *data, size_t len);
 

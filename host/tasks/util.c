@@ -94,3 +94,36 @@ void clippo_cache_dir(char *dir, size_t cap) {
   /* the runtime's settings are the one reader of the environment */
   if (clippo_settings_from_env(&s, &err) == CLIPPO_OK) snprintf(dir, cap, "%s", s.cache_dir);
 }
+
+/* Offset of the first byte of s[0..n) that is not part of well-formed UTF-8 (no overlongs,
+ * surrogates or code points above U+10FFFF); n when all is well-formed. */
+size_t tasks_utf8_bad_offset(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+      k = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      k = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      k = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else
+      return i;
+    if (n - i <= k) return i;
+    if (s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (size_t j = 2; j <= k; j++)
+      if (s[i + j] < 0x80 || s[i + j] > 0xBF) return i;
+    i += k + 1;
+  }
+  return n;
+}
