@@ -87,6 +87,7 @@ static void print_checkpoint(const char *path, const clippo_checkpoint *ck, int 
     printf("attribute %s: %.200s%s\n", ck->attrs[i].key, v, n > 200 ? "..." : "");
   }
   print_table("parameters", &ck->params, raw);
+  if (ck->heads.count) print_table("task head (clippo finetune)", &ck->heads, raw);
   if ((opt || raw) && ck->opt.count) print_table("optimizer state", &ck->opt, 1);
 }
 

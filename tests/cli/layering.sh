@@ -53,7 +53,7 @@ declare -A header=([runtime.h]=runtime [status.h]=runtime [array.h]=runtime
   [atomic_file.h]=runtime [strbuf.h]=runtime [graph.h]=runtime [dist.h]=dist [gemm.h]=gemm [ops.h]=ops [ops_grad.h]=ops
   [ref.h]=ops [model.h]=model [params.h]=model [model_ref.h]=model [npy.h]=io [checkpoint.h]=io
   [image.h]=io [image_write.h]=io [idx.h]=io [text.h]=text [train.h]=train [tasks.h]=tasks
-  [fewshot.h]=tasks [typographic.h]=tasks [bench.h]=bench)
+  [fewshot.h]=tasks [finetune.h]=tasks [typographic.h]=tasks [bench.h]=bench)
 # Known exceptions (file -> header): each is a debt to pay, not a rule.
 declare -A known=(
   # clippo_model_load reads a checkpoint file: the loader belongs to io (or the model takes
