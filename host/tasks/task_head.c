@@ -128,7 +128,7 @@ clippo_status clippo_task_set_require_targets(const clippo_task_set *s, clippo_e
     if (s->kind == CLIPPO_TASK_SCORE ? !isnan(e->score) : e->label >= 0) continue;
     if (e->answer)
       return clippo_fail(err, CLIPPO_E_FORMAT,
-                         "%s: question %s: the answer '%s' is not one of the %zu answers the "
+                         "%s: question_id %s: the answer '%s' is not one of the %zu answers the "
                          "model knows",
                          s->labels_path[0] ? s->labels_path : s->path, e->id, e->answer,
                          s->nclasses);

@@ -98,12 +98,13 @@ clippo_status clippo_task_open_glue(const char *task, const char *path, const ch
 
 /** VQAv2: questions JSON (+ annotations JSON, NULL for unlabelled), images read from
  * images_dir. Without vocab the answers are the top_k most frequent multiple_choice_answer
- * values of this file (ties by first appearance; top_k 0 = all). Questions and annotations are
- * matched by question_id; a question without annotation, an annotation without question (when
- * the whole file is read) or a differing image_id is an error naming both files and the id.
- * Answers are compared as written (VQA's punctuation/article normalisation is not applied).
- * Images: images_dir/<image_id>.png, .jpg, .jpeg, or COCO's
- * images_dir/COCO_<data_subtype>_<12-digit image_id>.jpg (data_subtype from the questions file).
+ * values of this file (ties by first appearance in the questions file; top_k 0 = all). Questions
+ * and annotations are matched by question_id; a question without annotation, an annotation without
+ * question (when the whole file is read) or a differing image_id is an error naming both files and
+ * the id. Answers are compared as written (VQA's punctuation/article normalisation is not applied).
+ * Every image must exist when the set is opened. Images: images_dir/<image_id>.png, .jpg, .jpeg, or
+ * COCO's images_dir/COCO_<data_subtype>_<12-digit image_id>.jpg (data_subtype from the questions
+ * file).
  *
  * Layout "top:F" (0 < F < 1; default "top:0.5"): the question is rendered by the CLIPPO renderer
  * and its first R = round(F * S) rows fill the top of the input; the image is resized (bilinear,
