@@ -11,7 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev clang-format clang-tidy
   unifont dataset-fashion-mnist
-  fortunes fortunes-min python3
+  fortunes fortunes-min fortunes-de python3
 )
 missing=()
 for p in "${packages[@]}"; do

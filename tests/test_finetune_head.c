@@ -114,7 +114,10 @@ static void test_loss(void **state) {
 
 /* ---- the head on the device ------------------------------------------------------------------ */
 
-enum { HN = 6, HW = 10, HC = 4 };
+/* rows, width and classes of the head checked */
+#define HN ((size_t)6)
+#define HW ((size_t)10)
+#define HC ((size_t)4)
 
 /* L(pre, K, b) = CE(pre K + b) in double */
 static double head_loss(const double *pre, const double *k, const double *b, const int *labels) {
@@ -385,8 +388,10 @@ static void test_resample_posemb(void **state) {
   TEST_OK(clippo_params_init(&p, &cfg, 1, &err), &err);
   clippo_param *pe = clippo_params_find(&p, "img/pos_embedding");
   float *x = pe->value.data;
-  for (size_t t = 0; t < 4; t++) /* token (r, c) holds 10 r + c + w / 100 in channel w */
-    for (size_t w = 0; w < 32; w++) x[t * 32 + w] = (float)(10 * (t / 2) + t % 2) + w / 100.0f;
+  for (size_t t = 0; t < 4; t++) { /* token (r, c) holds 10 r + c + w / 100 in channel w */
+    const size_t r = t / 2, c = t % 2;
+    for (size_t w = 0; w < 32; w++) x[t * 32 + w] = (float)(10 * r + c) + (float)w / 100.0f;
+  }
   TEST_OK(clippo_params_resample_posemb(&p, &cfg, 32, &err), &err); /* 4 x 4 */
   assert_int_equal(cfg.image_size, 32);
   pe = clippo_params_find(&p, "img/pos_embedding");

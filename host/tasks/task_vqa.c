@@ -42,9 +42,9 @@ static void vqa_priv_free(void *p) {
 /* Parses "top:F" (0 < F < 1) into *top and its canonical text. */
 static clippo_status parse_layout(const char *layout, double *top, char *canon, clippo_error *err) {
   if (!layout || !*layout) layout = VQA_DEFAULT_LAYOUT;
-  char *end = NULL;
+  char *end = (char *)layout;
   double f = strncmp(layout, "top:", 4) ? NAN : strtod(layout + 4, &end);
-  if (isnan(f) || end == layout + 4 || *end || !(f > 0 && f < 1))
+  if (isnan(f) || !end || end == layout + 4 || *end || !(f > 0 && f < 1))
     return clippo_fail(err, CLIPPO_E_ARG,
                        "unknown vqa layout '%.80s' (top:F: the question in the top fraction F of "
                        "the image, 0 < F < 1, the image below it; default " VQA_DEFAULT_LAYOUT ")",
@@ -314,7 +314,7 @@ static clippo_status read_annotations(vqa_load *L, size_t limit, clippo_error *e
   }
   if (!st && !limit && na != L->n) {
     /* every annotation must belong to a question: find the first that does not */
-    vqa_key *qk = calloc(L->n, sizeof *qk);
+    vqa_key *qk = calloc(L->n ? L->n : 1, sizeof *qk);
     if (!qk) st = clippo_fail(err, CLIPPO_E_NOMEM, "%s: out of host memory", L->apath);
     for (size_t j = 0; qk && j < L->n; j++) qk[j] = (vqa_key){L->qid[j], j};
     if (qk) qsort(qk, L->n, sizeof *qk, key_cmp);
@@ -384,6 +384,9 @@ static clippo_status make_vocab(vqa_load *L, clippo_task_set *s, const char *con
     if (top_k && n > top_k) n = top_k;
   }
   tasks_strmap_free(&map);
+  if (!st && !n)
+    st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: no answers to learn",
+                     L->apath ? L->apath : L->qpath);
   if (!st && !(s->classes = calloc(n, sizeof *s->classes)))
     st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   for (size_t c = 0; !st && c < n; c++) {
@@ -420,7 +423,7 @@ static clippo_status fill_examples(vqa_load *L, clippo_task_set *s, vqa_priv *v,
     }
     if (L->mc[k]) bytes += strlen(L->mc[k]) + 1;
   }
-  s->ex = calloc(L->n, sizeof *s->ex);
+  s->ex = calloc(L->n ? L->n : 1, sizeof *s->ex);
   s->buf = malloc(bytes ? bytes : 1);
   v->answers = calloc(nans ? nans : 1, sizeof *v->answers);
   if (!s->ex || !s->buf || !v->answers)
@@ -446,7 +449,7 @@ static clippo_status fill_examples(vqa_load *L, clippo_task_set *s, vqa_priv *v,
     KEEP(e->text[0], L->question[k]);
     image_name(L, L->img[k], L->form[k], path, sizeof path);
     KEEP(e->image, path);
-    if (!L->ann[k]) continue;
+    if (!L->ann[k] || !L->mc[k]) continue;
     KEEP(e->answer, L->mc[k]);
     size_t c;
     if (tasks_strmap_get(&map, e->answer, &c)) e->label = (int)c;

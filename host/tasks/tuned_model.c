@@ -37,7 +37,7 @@ char *ft_attr_json(const clippo_task_set *s, int image_size, int freeze) {
 }
 
 void ft_task_info_free(ft_task_info *info) {
-  for (size_t i = 0; i < info->nclasses; i++) free(info->classes[i]);
+  for (size_t i = 0; info->classes && i < info->nclasses; i++) free(info->classes[i]);
   free(info->classes);
   info->classes = NULL;
   info->nclasses = 0;
@@ -82,6 +82,7 @@ clippo_status ft_attr_parse(const char *path, const char *json, ft_task_info *ou
                          FT_ATTR);
         break;
       }
+      if (!out->classes) break;
       out->classes[out->nclasses] = strdup(it->valuestring);
       if (!out->classes[out->nclasses++])
         st = clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
