@@ -75,7 +75,8 @@ fi
 if [ "$what" = all ] || [ "$what" = vqa ]; then
   python3 "$here/scripts/fmnist_vqa.py" "$out/vqa" --train-scenes 2000 --val-scenes 500 \
     --questions-per-scene 3 >"$out/vqa.counts"
-  echo "vqa: $(grep -i majority "$out/vqa.counts" | tail -1)" >>"$results"
+  echo "vqa: $(grep '^majority answer' "$out/vqa.counts")" >>"$results"
+  echo "vqa (majority answer of each question kind): $(grep '^per-kind' "$out/vqa.counts")" >>"$results"
   common=(--task vqa --train "$out/vqa/train_questions.json"
     --train-annotations "$out/vqa/train_annotations.json" --images "$out/vqa/train"
     --val "$out/vqa/val_questions.json" --val-annotations "$out/vqa/val_annotations.json"
