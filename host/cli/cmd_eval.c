@@ -621,6 +621,10 @@ static int report_recall(const eval_args *a, const clippo_recall *rec, size_t mi
 static int eval_retrieval(const eval_args *a, clippo_task_model *tm, const eval_data *d) {
   const clippo_caption_set *caps = &d->caps;
   size_t ni = caps->images.count, nt = caps->pairs, mi = 0, mt = 0, skipped = 0;
+  if (!tm->dim) {
+    fprintf(stderr, "clippo eval: the model has no embedding dimension\n");
+    return 1;
+  }
   tsv_images ti = {malloc((ni + 1) * tm->dim * sizeof(float)), calloc(ni + 1, 1), tm->dim};
   float *zt = malloc((nt + 1) * tm->dim * sizeof *zt);
   size_t *remap = malloc((ni + 1) * sizeof *remap), *img_of = malloc((nt + 1) * sizeof *img_of);
