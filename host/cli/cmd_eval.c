@@ -622,7 +622,7 @@ static int eval_retrieval(const eval_args *a, clippo_task_model *tm, const eval_
   const clippo_caption_set *caps = &d->caps;
   size_t ni = caps->images.count, nt = caps->pairs, mi = 0, mt = 0, skipped = 0;
   if (!tm->dim) {
-    fprintf(stderr, "clippo eval: the model has no embedding dimension\n");
+    fprintf(stderr, "clippo eval: error: the model has no embedding dimension\n");
     return 1;
   }
   tsv_images ti = {malloc((ni + 1) * tm->dim * sizeof(float)), calloc(ni + 1, 1), tm->dim};
