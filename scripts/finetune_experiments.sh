@@ -84,5 +84,23 @@ if [ "$what" = all ] || [ "$what" = vqa ]; then
     --seed 0)
   run vqa_finetuned "${common[@]}" --model "$model" --lr 1e-4
   run vqa_scratch "${common[@]}" --model "$model" --scratch --lr 1e-3
+  # accuracy by question kind (question_type of the annotations) from `clippo predict`
+  for name in vqa_finetuned vqa_scratch; do
+    "$clippo" predict --model "$out/$name.h5" --input "$out/vqa/val_questions.json" \
+      --images "$out/vqa/val" --out "$out/$name.val.tsv" >/dev/null
+    python3 - "$out/vqa/val_annotations.json" "$out/$name.val.tsv" "$name" >>"$results" <<'PY'
+import json, sys
+ann = {a["question_id"]: a for a in json.load(open(sys.argv[1]))["annotations"]}
+hit, tot = {}, {}
+for line in open(sys.argv[2]).read().splitlines()[1:]:
+    qid, pred = line.split("\t")[:2]
+    a = ann[int(qid)]
+    kind = a["question_type"]
+    tot[kind] = tot.get(kind, 0) + 1
+    hit[kind] = hit.get(kind, 0) + (pred == a["multiple_choice_answer"])
+print(sys.argv[3] + " by question kind: " +
+      ", ".join("%s %.4f (%d of %d)" % (k, hit[k] / tot[k], hit[k], tot[k]) for k in sorted(tot)))
+PY
+  done
 fi
 cat "$results"
