@@ -210,3 +210,16 @@ int cli_train_data_defaults(const char *cmd, clippo_train_opts *o) {
 const char *cli_fashion_mnist_dir(void) {
   return clippo_fashion_mnist_dir(getenv("CLIPPO_FASHION_MNIST_DIR"));
 }
+
+int cli_output_is_input(const char *output, const char *const *inputs, size_t n, size_t *which) {
+  struct stat so;
+  if (!output || stat(output, &so)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    struct stat si;
+    if (inputs[i] && !stat(inputs[i], &si) && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+      if (which) *which = i;
+      return 1;
+    }
+  }
+  return 0;
+}

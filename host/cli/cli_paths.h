@@ -47,6 +47,10 @@ int cli_default_index(char *out, size_t cap, int create);
 /** path made absolute (symbolic links resolved) in buf when it exists; else path itself. */
 const char *cli_absolute_path(const char *path, char *buf, size_t cap);
 
+/** 1 when output and one of the inputs (NULL entries skipped) are the same existing file (also
+ * through links), so that writing output would destroy an input; *which gets its index. */
+int cli_output_is_input(const char *output, const char *const *inputs, size_t n, size_t *which);
+
 /** Fills the training options' defaults that live in data folders: Fashion-MNIST's system
  * folder becomes env CLIPPO_FASHION_MNIST_DIR when set, Fashion-MNIST captions default to the
  * installed CLI_DEFAULT_CAPTIONS_FILE, a relative --captions absent here is looked up as

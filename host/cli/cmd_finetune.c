@@ -197,6 +197,18 @@ static int build_opts(const ft_args *a, clippo_finetune_opts *o) {
   } else if (a->model) {
     return cli_usage_error("finetune", "--resume continues its own model: drop --model");
   }
+  /* never write over an input: the starting model (a pretrained tower would be lost) or data */
+  const char *inputs[] = {r->init[0] ? r->init : NULL, a->train, a->val, a->train_ann, a->val_ann};
+  const char *names[] = {"--model", "--train", "--val", "--train-annotations", "--val-annotations"};
+  const char *outputs[] = {a->save, a->log}, *onames[] = {"--save", "--log"};
+  for (size_t k = 0; k < 2; k++) {
+    size_t w = 0;
+    if (cli_output_is_input(outputs[k], inputs, sizeof inputs / sizeof inputs[0], &w))
+      return cli_usage_error("finetune",
+                             "%s %s is the %s file: writing it would destroy it (choose another "
+                             "%s)",
+                             onames[k], outputs[k], names[w], onames[k]);
+  }
   for (size_t i = 0; i < a->fonts.n; i++)
     if (set_path(r->fonts[r->nfonts++], CLIPPO_TRAIN_PATH, "--font", a->fonts.items[i])) return 2;
   if (!r->nfonts) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli_model.h"
+#include "cli_paths.h"
 #include "cli_task.h"
 #include "cli_util.h"
 #include "clippo/atomic_file.h"
@@ -129,6 +130,12 @@ int clippo_cmd_predict(int argc, char **argv) {
     return 0;
   }
   if (rc) return rc;
+  const char *inputs[] = {a.model, a.input, a.annotations};
+  const char *names[] = {"--model", "--input", "--annotations"};
+  size_t w = 0;
+  if (cli_output_is_input(a.out, inputs, sizeof inputs / sizeof inputs[0], &w))
+    return cli_usage_error("predict", "--out %s is the %s file: writing it would destroy it", a.out,
+                           names[w]);
   clippo_error err;
   clippo_error_clear(&err);
   clippo_rt *rt = NULL;

@@ -214,4 +214,22 @@ check "unknown task" 1 $?
 expect "known tasks listed" "$tmp/err" "sst2"
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" >/dev/null 2>"$tmp/err"
 check "no --save" 2 $?
+# outputs never overwrite inputs: the starting model, the data, predict's input
+cp "$fx/model.npz" "$tmp/m.npz"
+before=$(cksum <"$tmp/m.npz")
+"$clippo" finetune --task tsv --train "$tmp/t.tsv" --model "$tmp/m.npz" "${font[@]}" --steps 2 \
+  --batch-size 4 --save "$tmp/m.npz" >/dev/null 2>"$tmp/err"
+check "--save is the --model file" 2 $?
+expect "--save over --model named" "$tmp/err" "is the --model file"
+[ "$(cksum <"$tmp/m.npz")" = "$before" ] && echo "ok: the model is untouched" ||
+  { echo "FAIL: the model was changed"; fail=1; }
+"$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" --save x.h5 --log "$tmp/t.tsv" \
+  >/dev/null 2>"$tmp/err"
+check "--log is the --train file" 2 $?
+cp "$tmp/t.tsv" "$tmp/in.tsv"
+"$clippo" predict --model "$tmp/t.h5" --input "$tmp/in.tsv" "${font[@]}" --out "$tmp/in.tsv" \
+  >/dev/null 2>"$tmp/err"
+check "predict --out is the --input file" 2 $?
+cmp -s "$tmp/t.tsv" "$tmp/in.tsv" && echo "ok: the input is untouched" ||
+  { echo "FAIL: the input was changed"; fail=1; }
 finish
