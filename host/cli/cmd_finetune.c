@@ -79,8 +79,8 @@ static void usage(FILE *out) {
       "Examples:\n"
       "  clippo finetune --task sst2 --train SST-2/train.tsv --val SST-2/dev.tsv --save sst2.h5\n"
       "  clippo finetune --task tsv --train train.tsv --val dev.tsv --image-size 128 --save t.h5\n"
-      "  clippo finetune --task vqa --train q.json --train-annotations a.json --images img \\\n"
-      "      --val vq.json --val-annotations va.json --val-images vimg --save vqa.h5\n");
+      "  clippo finetune --task vqa --train q.json --train-annotations a.json --images img "
+      "--save vqa.h5\n");
 }
 
 typedef struct ft_args {
