@@ -15,37 +15,11 @@
 
 #include "clippo/finetune.h"
 
-typedef struct fixture {
-  char *dir;
-  clippo_font *font;
-} fixture;
+typedef test_font_fixture fixture;
 
-static int setup(void **state) {
-  fixture *fx = calloc(1, sizeof *fx);
-  fx->dir = test_tmpdir();
-  char *hex = test_shared_path("fonts/unifont-9.0.06.hex");
-  clippo_error err;
-  const char *paths[] = {hex};
-  clippo_status st = clippo_font_load(&fx->font, paths, 1, &err);
-  free(hex);
-  if (st) {
-    fprintf(stderr, "font load failed: %s\n", err.msg);
-    return -1;
-  }
-  *state = fx;
-  return 0;
-}
+static int setup(void **state) { return test_font_fixture_setup(state); }
 
-static int teardown(void **state) {
-  fixture *fx = *state;
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", fx->dir);
-  free(fx->dir);
-  clippo_font_free(fx->font);
-  free(fx);
-  return 0;
-}
+static int teardown(void **state) { return test_font_fixture_teardown(state); }
 
 /* Writes len bytes (strlen when len is 0) to DIR/name; returns the path (static buffer
  * rotation: valid for a few calls). */

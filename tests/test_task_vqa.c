@@ -19,37 +19,11 @@
 #include "clippo/image_write.h"
 #include "clippo/text.h"
 
-typedef struct fixture {
-  char *dir;
-  clippo_font *font;
-} fixture;
+typedef test_font_fixture fixture;
 
-static int setup(void **state) {
-  fixture *fx = calloc(1, sizeof *fx);
-  fx->dir = test_tmpdir();
-  char *hex = test_shared_path("fonts/unifont-9.0.06.hex");
-  clippo_error err;
-  const char *paths[] = {hex};
-  clippo_status st = clippo_font_load(&fx->font, paths, 1, &err);
-  free(hex);
-  if (st) {
-    fprintf(stderr, "font load failed: %s\n", err.msg);
-    return -1;
-  }
-  *state = fx;
-  return 0;
-}
+static int setup(void **state) { return test_font_fixture_setup(state); }
 
-static int teardown(void **state) {
-  fixture *fx = *state;
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", fx->dir);
-  free(fx->dir);
-  clippo_font_free(fx->font);
-  free(fx);
-  return 0;
-}
+static int teardown(void **state) { return test_font_fixture_teardown(state); }
 
 /* DIR/name (static buffer rotation: valid for a few calls). */
 static const char *path_of(const fixture *fx, const char *name) {

@@ -10,6 +10,7 @@
 
 #include "cli_interrupt.h"
 #include "cli_model.h"
+#include "cli_optim.h"
 #include "cli_paths.h"
 #include "cli_task.h"
 #include "cli_util.h"
@@ -85,25 +86,25 @@ static void usage(FILE *out) {
 
 typedef struct ft_args {
   const char *task, *train, *val, *layout, *train_ann, *val_ann, *images, *val_images, *model,
-      *optimizer, *schedule, *save, *resume, *log, *device;
-  long top_answers, limit, val_limit, init_seed, image_size, warmup, cooldown, steps, epochs,
-      batch_size, seed, ckpt_every, eval_every, stop_at;
-  double lr, weight_decay, clip;
-  int scratch, freeze, no_clip, quiet, json, strict;
+      *save, *resume, *log, *device;
+  long top_answers, limit, val_limit, init_seed, image_size, steps, epochs, batch_size, seed,
+      ckpt_every, eval_every, stop_at;
+  int scratch, freeze, quiet, json, strict;
+  cli_optim_args optim;
   const char *font_items[CLIPPO_TRAIN_MAX_FONTS];
   cli_list fonts;
 } ft_args;
 
-#define MAX_STEPS (1L << 40)
+#define MAX_STEPS CLI_MAX_STEPS
 
 static int parse_args(int argc, char **argv, ft_args *a) {
   memset(a, 0, sizeof *a);
   a->top_answers = a->limit = a->val_limit = a->init_seed = a->image_size = -1;
-  a->warmup = a->cooldown = a->steps = a->epochs = a->batch_size = a->seed = -1;
+  a->steps = a->epochs = a->batch_size = a->seed = -1;
   a->ckpt_every = a->eval_every = a->stop_at = -1;
-  a->lr = a->weight_decay = a->clip = NAN;
+  cli_optim_args_init(&a->optim);
   a->fonts = (cli_list){a->font_items, 0, CLIPPO_TRAIN_MAX_FONTS};
-  const cli_option opts[] = {
+  const cli_option own[] = {
       {"--task", CLI_STRING, &a->task, 0, 0},
       {"--train", CLI_STRING, &a->train, 0, 0},
       {"--val", CLI_STRING, &a->val, 0, 0},
@@ -121,14 +122,6 @@ static int parse_args(int argc, char **argv, ft_args *a) {
       {"--image-size", CLI_LONG, &a->image_size, 1, 1 << 14},
       {"--freeze", CLI_SET, &a->freeze, 0, 0},
       {"--font", CLI_LIST, &a->fonts, 0, 0},
-      {"--optimizer", CLI_STRING, &a->optimizer, 0, 0},
-      {"--lr", CLI_DOUBLE, &a->lr, 0, LONG_MAX},
-      {"--weight-decay", CLI_DOUBLE, &a->weight_decay, 0, LONG_MAX},
-      {"--clip", CLI_DOUBLE, &a->clip, 0, LONG_MAX},
-      {"--no-clip", CLI_SET, &a->no_clip, 0, 0},
-      {"--schedule", CLI_STRING, &a->schedule, 0, 0},
-      {"--warmup", CLI_LONG, &a->warmup, 0, MAX_STEPS},
-      {"--cooldown", CLI_LONG, &a->cooldown, 0, MAX_STEPS},
       {"--steps", CLI_LONG, &a->steps, 1, MAX_STEPS},
       {"--epochs", CLI_LONG, &a->epochs, 1, 1L << 20},
       {"--batch-size", CLI_LONG, &a->batch_size, 1, 1L << 20},
@@ -144,7 +137,11 @@ static int parse_args(int argc, char **argv, ft_args *a) {
       {"--device", CLI_DEVICE, &a->device, 0, 0},
       {"--quiet", CLI_SET, &a->quiet, 0, 0},
   };
-  return cli_parse("finetune", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  enum { NOWN = sizeof own / sizeof own[0] };
+  cli_option opts[NOWN + CLI_OPTIM_NOPTS];
+  memcpy(opts, own, sizeof own);
+  cli_optim_options(&a->optim, opts + NOWN);
+  return cli_parse("finetune", argc, argv, opts, NOWN + CLI_OPTIM_NOPTS, NULL);
 }
 
 static int set_path(char *dst, size_t cap, const char *name, const char *v) {
@@ -173,7 +170,6 @@ static int scratch_model(const char *path, char *out, size_t cap) {
 static int build_opts(const ft_args *a, clippo_finetune_opts *o) {
   clippo_finetune_opts_default(o);
   clippo_train_opts *r = &o->run;
-  clippo_error err;
   if (!a->task) return cli_usage_error("finetune", "give --task (sst2, ..., tsv, vqa)");
   if (!a->train) return cli_usage_error("finetune", "give --train FILE");
   if (!a->save)
@@ -222,21 +218,9 @@ static int build_opts(const ft_args *a, clippo_finetune_opts *o) {
     free(owned);
     if (rc) return rc;
   }
-  if (a->optimizer && clippo_opt_parse(a->optimizer, &r->optimizer, &err) != CLIPPO_OK)
-    return cli_usage_error("finetune", "%s", err.msg);
-  if (a->schedule) {
-    clippo_sched_kind k;
-    if (clippo_sched_parse(a->schedule, &k, &err) != CLIPPO_OK)
-      return cli_usage_error("finetune", "%s", err.msg);
-    snprintf(r->schedule, sizeof r->schedule, "%s", clippo_sched_name(k));
-  }
-  if (!isnan(a->lr)) r->lr = a->lr;
-  if (!isnan(a->weight_decay)) r->weight_decay = a->weight_decay;
-  if (!isnan(a->clip)) r->clip_norm = a->clip;
-  if (a->no_clip) r->clip_norm = 0.0;
+  int optim_rc = cli_optim_apply("finetune", &a->optim, r);
+  if (optim_rc) return optim_rc;
   if (a->init_seed >= 0) r->init_seed = (uint64_t)a->init_seed;
-  if (a->warmup >= 0) r->warmup = a->warmup;
-  if (a->cooldown >= 0) r->cooldown = a->cooldown;
   if (a->steps >= 0) r->steps = a->steps;
   if (a->epochs >= 0) r->epochs = a->epochs;
   if (a->batch_size >= 0) r->batch_size = (size_t)a->batch_size;

@@ -10,6 +10,7 @@
 
 #include "cli_interrupt.h"
 #include "cli_mpi.h"
+#include "cli_optim.h"
 #include "cli_paths.h"
 #include "cli_util.h"
 #include "clippo/train.h"
@@ -156,27 +157,29 @@ static void on_progress(const clippo_train_progress *p, void *user) {
 /* What the command line says; NULL, -1, 0 or NAN: not given. */
 typedef struct train_args {
   const char *config, *resume, *device, *init, *model, *images, *texts, *tsv, *fmnist_dir, *split,
-      *captions, *optimizer, *schedule, *save, *log, *plot, *text_pairs;
-  long init_seed, limit, warmup, cooldown, steps, epochs, stop_at, batch_size, seed, ckpt_every;
+      *captions, *save, *log, *plot, *text_pairs;
+  long init_seed, limit, steps, epochs, stop_at, batch_size, seed, ckpt_every;
   int accumulate;
-  double lr, weight_decay, clip, timescale, momentum, text_pair_fraction;
-  int fashion_mnist, shuffle, balanced, no_clip, quiet;
+  double timescale, momentum, text_pair_fraction;
+  int fashion_mnist, shuffle, balanced, quiet;
+  cli_optim_args optim;
   const char *font_items[CLIPPO_TRAIN_MAX_FONTS];
   cli_list fonts;
 } train_args;
 
 /* Step counts (--steps, --warmup...) up to 2^40; epochs up to 2^20. */
-#define MAX_STEPS (1L << 40)
+#define MAX_STEPS CLI_MAX_STEPS
 
 /* Parses argv into *a: 0, -1 for --help, else the exit status of a usage error. */
 static int parse_args(int argc, char **argv, train_args *a) {
   memset(a, 0, sizeof *a);
-  a->init_seed = a->limit = a->warmup = a->cooldown = a->steps = a->epochs = a->stop_at = -1;
+  a->init_seed = a->limit = a->steps = a->epochs = a->stop_at = -1;
   a->batch_size = a->seed = a->ckpt_every = -1;
-  a->lr = a->weight_decay = a->clip = a->timescale = a->momentum = a->text_pair_fraction = NAN;
+  a->timescale = a->momentum = a->text_pair_fraction = NAN;
+  cli_optim_args_init(&a->optim);
   a->shuffle = a->balanced = -1;
   a->fonts = (cli_list){a->font_items, 0, CLIPPO_TRAIN_MAX_FONTS};
-  const cli_option opts[] = {
+  const cli_option own[] = {
       {"--config", CLI_STRING, &a->config, 0, 0},
       {"--resume", CLI_STRING, &a->resume, 0, 0},
       {"--device", CLI_DEVICE, &a->device, 0, 0},
@@ -197,14 +200,6 @@ static int parse_args(int argc, char **argv, train_args *a) {
       {"--shuffle", CLI_SET, &a->shuffle, 0, 0},
       {"--no-shuffle", CLI_CLEAR, &a->shuffle, 0, 0},
       {"--balanced", CLI_SET, &a->balanced, 0, 0},
-      {"--optimizer", CLI_STRING, &a->optimizer, 0, 0},
-      {"--lr", CLI_DOUBLE, &a->lr, 0, LONG_MAX},
-      {"--weight-decay", CLI_DOUBLE, &a->weight_decay, 0, LONG_MAX},
-      {"--clip", CLI_DOUBLE, &a->clip, 0, LONG_MAX},
-      {"--no-clip", CLI_SET, &a->no_clip, 0, 0},
-      {"--schedule", CLI_STRING, &a->schedule, 0, 0},
-      {"--warmup", CLI_LONG, &a->warmup, 0, MAX_STEPS},
-      {"--cooldown", CLI_LONG, &a->cooldown, 0, MAX_STEPS},
       {"--timescale", CLI_DOUBLE, &a->timescale, 0, LONG_MAX},
       {"--momentum", CLI_DOUBLE, &a->momentum, 0, 1},
       {"--steps", CLI_LONG, &a->steps, 1, MAX_STEPS},
@@ -219,7 +214,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
       {"--plot", CLI_STRING, &a->plot, 0, 0},
       {"--quiet", CLI_SET, &a->quiet, 0, 0},
   };
-  int rc = cli_parse("train", argc, argv, opts, sizeof opts / sizeof opts[0], NULL);
+  enum { NOWN = sizeof own / sizeof own[0] };
+  cli_option opts[NOWN + CLI_OPTIM_NOPTS];
+  memcpy(opts, own, sizeof own);
+  cli_optim_options(&a->optim, opts + NOWN);
+  int rc = cli_parse("train", argc, argv, opts, NOWN + CLI_OPTIM_NOPTS, NULL);
   if (rc == 0 && !isnan(a->timescale) && !(a->timescale > 0))
     rc = cli_usage_error("train", "--timescale must be positive");
   return rc;
@@ -286,27 +285,14 @@ static int env_fonts(clippo_train_opts *o) {
 
 /* The other options over *o; 0 or an exit status. */
 static int apply_settings(const train_args *a, clippo_train_opts *o) {
-  clippo_error err;
-  if (a->optimizer && clippo_opt_parse(a->optimizer, &o->optimizer, &err) != CLIPPO_OK)
-    return cli_usage_error("train", "%s", err.msg);
-  if (a->schedule) {
-    clippo_sched_kind k;
-    if (clippo_sched_parse(a->schedule, &k, &err) != CLIPPO_OK)
-      return cli_usage_error("train", "%s", err.msg);
-    snprintf(o->schedule, sizeof o->schedule, "%s", clippo_sched_name(k));
-  }
+  int optim_rc = cli_optim_apply("train", &a->optim, o);
+  if (optim_rc) return optim_rc;
   if (a->shuffle >= 0) o->shuffle = a->shuffle;
   if (a->balanced >= 0) o->balanced = a->balanced;
-  if (!isnan(a->lr)) o->lr = a->lr;
-  if (!isnan(a->weight_decay)) o->weight_decay = a->weight_decay;
-  if (!isnan(a->clip)) o->clip_norm = a->clip;
-  if (a->no_clip) o->clip_norm = 0.0;
   if (!isnan(a->timescale)) o->timescale = a->timescale;
   if (!isnan(a->momentum)) o->momentum = a->momentum;
   if (a->init_seed >= 0) o->init_seed = (uint64_t)a->init_seed;
   if (a->limit >= 0) o->limit = (size_t)a->limit;
-  if (a->warmup >= 0) o->warmup = a->warmup;
-  if (a->cooldown >= 0) o->cooldown = a->cooldown;
   if (a->steps >= 0) o->steps = a->steps;
   if (a->epochs >= 0) o->epochs = a->epochs;
   if (a->stop_at >= 0) o->stop_at = a->stop_at;

@@ -265,20 +265,6 @@ static clippo_status resume_state(finetuner *ft, const clippo_checkpoint *ck, cl
   return CLIPPO_OK;
 }
 
-static clippo_status check_output_dir(const char *path, const char *what, clippo_error *err) {
-  if (!path[0]) return CLIPPO_OK;
-  char dir[CLIPPO_TRAIN_PATH];
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-  if (access(dir, W_OK) != 0)
-    return clippo_fail(err, CLIPPO_E_IO, "cannot write the %s %s: folder %s: %s", what, path, dir,
-                       strerror(errno));
-  return CLIPPO_OK;
-}
-
 static clippo_status setup(finetuner *ft, clippo_finetune_result *res, clippo_error *err) {
   const clippo_finetune_opts *o = ft->o;
   const clippo_train_opts *r = &o->run;
@@ -290,8 +276,8 @@ static clippo_status setup(finetuner *ft, clippo_finetune_result *res, clippo_er
                        "%s: fine-tuned models are HDF5 checkpoints (.h5): an .npz cannot hold "
                        "the task description",
                        r->save);
-  TRY(check_output_dir(r->save, "checkpoint", err));
-  TRY(check_output_dir(r->log, "metrics log", err));
+  TRY(clippo_train_check_output_dir(r->save, "checkpoint", err));
+  TRY(clippo_train_check_output_dir(r->log, "metrics log", err));
   /* the examples with a target */
   const size_t n = clippo_task_set_size(ft->ts);
   ft->labelled = malloc((n ? n : 1) * sizeof *ft->labelled);

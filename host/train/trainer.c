@@ -281,7 +281,7 @@ static void append_notice(clippo_train_result *res, const char *line) {
 
 /* Fails when the folder an output file of the run goes to is missing or not writable: found
  * before training, not after it. */
-static clippo_status check_output_dir(const char *path, const char *what, clippo_error *err) {
+clippo_status clippo_train_check_output_dir(const char *path, const char *what, clippo_error *err) {
   if (!path[0]) return CLIPPO_OK;
   char dir[CLIPPO_TRAIN_PATH];
   const char *slash = strrchr(path, '/');
@@ -400,9 +400,9 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
   tr->saved_step = -1;
   tr->writer = clippo_dist_rank(o->dist) == 0;
   if (tr->writer) {
-    TRY(check_output_dir(o->save, "checkpoint", err));
-    TRY(check_output_dir(o->log, "metrics log", err));
-    TRY(check_output_dir(o->plot, "loss plot", err));
+    TRY(clippo_train_check_output_dir(o->save, "checkpoint", err));
+    TRY(clippo_train_check_output_dir(o->log, "metrics log", err));
+    TRY(clippo_train_check_output_dir(o->plot, "loss plot", err));
   }
   char device[sizeof o->device]; /* this rank's item of a list of devices */
   TRY(clippo_dist_device(o->dist, o->device, device, sizeof device, err));

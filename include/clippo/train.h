@@ -477,6 +477,10 @@ clippo_status clippo_train_model_config_in(const char *model, const char *tmp_di
 /** Writes the options as a JSON object into a malloc'ed string (*out; free it). */
 clippo_status clippo_train_opts_to_json(const clippo_train_opts *o, char **out, clippo_error *err);
 
+/** Checks, before a run's work, that the folder of an output file is writable (nothing to check
+ * when path is empty); `what` names the file in the message ("checkpoint", "metrics log"). */
+clippo_status clippo_train_check_output_dir(const char *path, const char *what, clippo_error *err);
+
 /** The options a checkpoint was trained with (its "train_config" attribute) over *o. */
 clippo_status clippo_train_opts_from_checkpoint(const char *path, clippo_train_opts *o,
                                                 clippo_error *err);

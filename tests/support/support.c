@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clippo/text.h"
+
 /* Tests that skipped in this program (test programs are single-threaded). */
 static int skipped_tests;
 
@@ -60,6 +62,36 @@ char *test_tmpdir(void) {
     return NULL;
   }
   return p;
+}
+
+int test_font_fixture_setup(void **state) {
+  test_font_fixture *fx = calloc(1, sizeof *fx);
+  if (!fx) return -1;
+  fx->dir = test_tmpdir();
+  char *hex = test_shared_path("fonts/unifont-9.0.06.hex");
+  clippo_error err;
+  const char *paths[] = {hex};
+  clippo_status st = fx->dir && hex ? clippo_font_load(&fx->font, paths, 1, &err) : CLIPPO_E_NOMEM;
+  free(hex);
+  if (st) {
+    fprintf(stderr, "font fixture: %s\n", fx->dir && hex ? err.msg : "out of memory");
+    free(fx->dir);
+    free(fx);
+    return -1;
+  }
+  *state = fx;
+  return 0;
+}
+
+int test_font_fixture_teardown(void **state) {
+  test_font_fixture *fx = *state;
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", fx->dir);
+  free(fx->dir);
+  clippo_font_free(fx->font);
+  free(fx);
+  return 0;
 }
 
 char **test_device_specs(size_t *count) {

@@ -88,6 +88,16 @@ int test_file_exists(const char *path);
 /** A fresh temporary directory (mkdtemp under $TMPDIR); caller frees the string. */
 char *test_tmpdir(void);
 
+/** A CMocka group/test state: a fresh temporary folder and Unifont 9.0.06 from the shared
+ * fixtures. test_font_fixture_setup allocates it into *state (-1 when the font cannot be
+ * loaded); test_font_fixture_teardown removes the folder and frees everything. */
+typedef struct test_font_fixture {
+  char *dir;
+  struct clippo_font *font;
+} test_font_fixture;
+int test_font_fixture_setup(void **state);
+int test_font_fixture_teardown(void **state);
+
 /** Device specs ("P:D") of every OpenCL device present; *count may be 0 (then skip). The list
  * honours env CLIPPO_TEST_DEVICES (comma-separated specs) when set. Free with free(). */
 char **test_device_specs(size_t *count);
