@@ -4,6 +4,8 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "clippo/train.h"
 
@@ -14,7 +16,8 @@ void cli_optim_args_init(cli_optim_args *a) {
   a->no_clip = 0;
 }
 
-void cli_optim_options(cli_optim_args *a, cli_option *dst) {
+/* Writes the CLI_OPTIM_NOPTS option-table rows that fill *a into dst. */
+static void cli_optim_options(cli_optim_args *a, cli_option *dst) {
   const cli_option rows[CLI_OPTIM_NOPTS] = {
       {"--optimizer", CLI_STRING, &a->optimizer, 0, 0},
       {"--lr", CLI_DOUBLE, &a->lr, 0, LONG_MAX},
@@ -26,6 +29,20 @@ void cli_optim_options(cli_optim_args *a, cli_option *dst) {
       {"--cooldown", CLI_LONG, &a->cooldown, 0, CLI_MAX_STEPS},
   };
   for (size_t i = 0; i < CLI_OPTIM_NOPTS; i++) dst[i] = rows[i];
+}
+
+int cli_parse_with_optim(const char *cmd, int argc, char **argv, const cli_option *own, size_t nown,
+                         cli_optim_args *optim, cli_list *positional) {
+  cli_option *opts = malloc((nown + CLI_OPTIM_NOPTS) * sizeof *opts);
+  if (!opts) {
+    fprintf(stderr, "clippo %s: error: out of host memory\n", cmd);
+    return 1;
+  }
+  memcpy(opts, own, nown * sizeof *opts);
+  cli_optim_options(optim, opts + nown);
+  int rc = cli_parse(cmd, argc, argv, opts, nown + CLI_OPTIM_NOPTS, positional);
+  free(opts);
+  return rc;
 }
 
 int cli_optim_apply(const char *cmd, const cli_optim_args *a, clippo_train_opts *o) {

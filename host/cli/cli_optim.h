@@ -9,7 +9,7 @@
 #include "cli_util.h"
 #include "clippo/train.h"
 
-/** Rows cli_optim_options writes. */
+/** Option rows of the shared flags. */
 #define CLI_OPTIM_NOPTS 8
 /** Largest step count a flag takes. */
 #define CLI_MAX_STEPS (1L << 40)
@@ -25,8 +25,9 @@ typedef struct cli_optim_args {
 /** Marks every flag absent. */
 void cli_optim_args_init(cli_optim_args *a);
 
-/** Writes the CLI_OPTIM_NOPTS option-table rows that fill *a into dst. */
-void cli_optim_options(cli_optim_args *a, cli_option *dst);
+/** cli_parse over the command's own option rows plus the optimisation rows filling *optim. */
+int cli_parse_with_optim(const char *cmd, int argc, char **argv, const cli_option *own, size_t nown,
+                         cli_optim_args *optim, cli_list *positional);
 
 /** Applies the given flags over *o (names and schedules checked); 0, or 2 after a usage error
  * for cmd. */

@@ -137,11 +137,8 @@ static int parse_args(int argc, char **argv, ft_args *a) {
       {"--device", CLI_DEVICE, &a->device, 0, 0},
       {"--quiet", CLI_SET, &a->quiet, 0, 0},
   };
-  enum { NOWN = sizeof own / sizeof own[0] };
-  cli_option opts[NOWN + CLI_OPTIM_NOPTS];
-  memcpy(opts, own, sizeof own);
-  cli_optim_options(&a->optim, opts + NOWN);
-  return cli_parse("finetune", argc, argv, opts, NOWN + CLI_OPTIM_NOPTS, NULL);
+  return cli_parse_with_optim("finetune", argc, argv, own, sizeof own / sizeof own[0], &a->optim,
+                              NULL);
 }
 
 static int set_path(char *dst, size_t cap, const char *name, const char *v) {

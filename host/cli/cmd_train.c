@@ -214,11 +214,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
       {"--plot", CLI_STRING, &a->plot, 0, 0},
       {"--quiet", CLI_SET, &a->quiet, 0, 0},
   };
-  enum { NOWN = sizeof own / sizeof own[0] };
-  cli_option opts[NOWN + CLI_OPTIM_NOPTS];
-  memcpy(opts, own, sizeof own);
-  cli_optim_options(&a->optim, opts + NOWN);
-  int rc = cli_parse("train", argc, argv, opts, NOWN + CLI_OPTIM_NOPTS, NULL);
+  int rc =
+      cli_parse_with_optim("train", argc, argv, own, sizeof own / sizeof own[0], &a->optim, NULL);
   if (rc == 0 && !isnan(a->timescale) && !(a->timescale > 0))
     rc = cli_usage_error("train", "--timescale must be positive");
   return rc;
