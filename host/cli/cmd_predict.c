@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli_model.h"
 #include "cli_paths.h"
 #include "cli_task.h"
@@ -24,10 +26,12 @@ static void usage(FILE *out) {
           "Predicts every example of FILE with a model made by `clippo finetune`: the task,\n"
           "the input layout, the image size and the classes come from the model. FILE is in\n"
           "the task's format (a GLUE train/dev/test TSV, a TEXT<TAB>LABEL TSV, VQAv2\n"
-          "questions JSON). Predictions go to --out (else standard output) as lines\n"
-          "ID<TAB>PREDICTION after the header id<TAB>prediction (GLUE's index/id column,\n"
-          "the question_id, or the line number; the class name, or the score). When the file\n"
-          "has labels, the task's metrics are printed (to standard error without --out).\n"
+          "questions JSON). Predictions go to --out (else standard output) in the task's\n"
+          "submission form: GLUE's index<TAB>prediction TSV (the class name, or the STS-B\n"
+          "score), id<TAB>prediction for TEXT<TAB>LABEL files (the line number), and for VQA\n"
+          "question_id<TAB>answer, or VQA's results JSON [{\"question_id\", \"answer\"}] when\n"
+          "--out ends in .json (text tasks: [{\"index\", \"prediction\"}]). When the file has\n"
+          "labels, the task's metrics are printed (to standard error without --out).\n"
           "\n"
           "  --model FT.h5      the fine-tuned model\n"
           "  --input FILE       the examples\n"
@@ -99,27 +103,80 @@ static clippo_status open_input(const predict_args *a, const clippo_tuned_model 
   return clippo_task_open_glue(name, a->input, layout, vocab, nvocab, limit, out, err);
 }
 
-/* The prediction lines into *sb. */
+/* The predicted class of row y (the highest logit). */
+static size_t argmax(const float *y, size_t C) {
+  size_t best = 0;
+  for (size_t c = 1; c < C; c++)
+    if (y[c] > y[best]) best = c;
+  return best;
+}
+
+/* The predictions as VQA's results JSON (vqa) or a JSON list of index/prediction objects. */
+static clippo_status format_json(const clippo_task_set *s, const float *pred, clippo_strbuf *sb,
+                                 clippo_error *err) {
+  const size_t n = clippo_task_set_size(s), C = clippo_task_set_outputs(s);
+  const int score = clippo_task_set_kind(s) == CLIPPO_TASK_SCORE;
+  const int vqa = !strcmp(clippo_task_set_task(s), "vqa");
+  cJSON *list = cJSON_CreateArray();
+  for (size_t i = 0; list && i < n; i++) {
+    char id[64];
+    clippo_task_set_example_id(s, i, id, sizeof id);
+    const float *y = pred + i * C;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(list, o)) {
+      cJSON_Delete(o);
+      cJSON_Delete(list);
+      list = NULL;
+      break;
+    }
+    char *end = NULL;
+    double num = strtod(id, &end);
+    if (*id && !*end)
+      cJSON_AddNumberToObject(o, vqa ? "question_id" : "index", num);
+    else
+      cJSON_AddStringToObject(o, vqa ? "question_id" : "index", id);
+    if (score)
+      cJSON_AddNumberToObject(o, "prediction", (double)y[0]);
+    else
+      cJSON_AddStringToObject(o, vqa ? "answer" : "prediction",
+                              clippo_task_set_class(s, argmax(y, C)));
+  }
+  char *text = list ? cJSON_PrintUnformatted(list) : NULL;
+  cJSON_Delete(list);
+  if (!text) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for the predictions");
+  clippo_strbuf_str(sb, text);
+  clippo_strbuf_str(sb, "\n");
+  cJSON_free(text);
+  if (sb->oom) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for the predictions");
+  return CLIPPO_OK;
+}
+
+/* The prediction lines into *sb, under the task's header (GLUE: index, VQA: question_id). */
 static clippo_status format_predictions(const clippo_task_set *s, const float *pred,
                                         clippo_strbuf *sb, clippo_error *err) {
   const size_t n = clippo_task_set_size(s), C = clippo_task_set_outputs(s);
   const int score = clippo_task_set_kind(s) == CLIPPO_TASK_SCORE;
-  clippo_strbuf_str(sb, "id\tprediction\n");
+  const char *task = clippo_task_set_task(s);
+  clippo_strbuf_str(sb, !strcmp(task, "vqa")         ? "question_id\tanswer\n"
+                        : !strncmp(task, "glue:", 5) ? "index\tprediction\n"
+                                                     : "id\tprediction\n");
   for (size_t i = 0; i < n; i++) {
     char id[64];
     clippo_task_set_example_id(s, i, id, sizeof id);
     const float *y = pred + i * C;
-    if (score) {
+    if (score)
       clippo_strbuf_printf(sb, "%s\t%.4f\n", id, (double)y[0]);
-      continue;
-    }
-    size_t best = 0;
-    for (size_t c = 1; c < C; c++)
-      if (y[c] > y[best]) best = c;
-    clippo_strbuf_printf(sb, "%s\t%s\n", id, clippo_task_set_class(s, best));
+    else
+      clippo_strbuf_printf(sb, "%s\t%s\n", id, clippo_task_set_class(s, argmax(y, C)));
   }
   if (sb->oom) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for the predictions");
   return CLIPPO_OK;
+}
+
+/* Whether path ends in ".json". */
+static int json_path(const char *path) {
+  size_t n = path ? strlen(path) : 0;
+  return n >= 5 && !strcmp(path + n - 5, ".json");
 }
 
 static int labelled(const clippo_task_set *s) {
@@ -160,7 +217,9 @@ int clippo_cmd_predict(int argc, char **argv) {
   }
   if (!st)
     st = clippo_tuned_model_predict(m, s, font, a.batch > 0 ? (size_t)a.batch : 32, pred, &err);
-  if (!st) st = format_predictions(s, pred, &sb, &err);
+  if (!st)
+    st =
+        json_path(a.out) ? format_json(s, pred, &sb, &err) : format_predictions(s, pred, &sb, &err);
   if (!st && a.out) st = clippo_write_file_atomic(a.out, sb.p, sb.len, &err);
   if (!st && !a.out) fwrite(sb.p, 1, sb.len, stdout);
   clippo_task_metrics met;
@@ -169,7 +228,11 @@ int clippo_cmd_predict(int argc, char **argv) {
   if (!st && have) {
     FILE *f = a.out || a.json ? stdout : stderr;
     if (a.json) {
-      fprintf(f, "{\"input\": \"%s\", \"count\": %zu, ", clippo_task_set_describe(s), met.count);
+      cJSON *in = cJSON_CreateString(clippo_task_set_describe(s));
+      char *quoted = in ? cJSON_PrintUnformatted(in) : NULL;
+      fprintf(f, "{\"input\": %s, \"count\": %zu, ", quoted ? quoted : "\"\"", met.count);
+      cJSON_free(quoted);
+      cJSON_Delete(in);
       cli_print_task_metrics(f, &met, 1);
       fprintf(f, "}\n");
     } else {

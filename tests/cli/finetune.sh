@@ -2,7 +2,7 @@
 # `clippo finetune` and `clippo predict` (issue 17) on the tiny fixture model: every GLUE TSV
 # shape (train and dev with labels, test without; with the header GLUE has or, for CoLA, none),
 # a plain TEXT<TAB>LABEL TSV, the VQAv2 question/annotation JSON shape with images; predictions
-# in GLUE's id<TAB>prediction form and the task's metrics; resume; the fine-tuned checkpoint's
+# in the task's submission form (GLUE index<TAB>prediction, VQA results JSON) and metrics; resume; the fine-tuned checkpoint's
 # contents; bad inputs (a missing column, an unknown label, an answer outside the vocabulary,
 # mismatched question and annotation files, a bad layout, a model that is not fine-tuned): a
 # clear error naming the file and line (or question), exit 1, never a crash.
@@ -92,7 +92,7 @@ for task in sst2 cola mnli qqp qnli rte mrpc stsb; do
     cat "$d/pred"
     fail=1
   fi
-  expect "$task: GLUE's id<TAB>prediction header" "$d/pred" "^id${T}prediction"
+  expect "$task: GLUE's index<TAB>prediction header" "$d/pred" "^index${T}prediction$"
   "$clippo" predict --model "$d/ft.h5" --input "$d/dev.tsv" "${font[@]}" --out "$d/dev.pred" \
     >"$d/met" 2>"$d/err"
   check "$task: predict on the dev file" 0 $?
@@ -172,6 +172,12 @@ expect "vqa accuracy reported" "$tmp/out" "vqa_accuracy"
   "${font[@]}" --out "$tmp/vqa/pred" >"$tmp/out" 2>"$tmp/err"
 check "vqa predict without annotations" 0 $?
 expect "question ids in the predictions" "$tmp/vqa/pred" "^13${T}"
+expect "VQA's question_id<TAB>answer header" "$tmp/vqa/pred" "^question_id${T}answer$"
+"$clippo" predict --model "$tmp/vqa/ft.h5" --input "$tmp/vqa/q.json" --images "$tmp/vqa/img" \
+  "${font[@]}" --out "$tmp/vqa/results.json" >"$tmp/out" 2>"$tmp/err"
+check "vqa predict to VQA's results JSON" 0 $?
+expect "VQA results JSON" "$tmp/vqa/results.json" '^\[{"question_id":11,"answer":"[^"]*"},'
+expect "VQA results JSON: every question" "$tmp/vqa/results.json" '{"question_id":14,"answer":"[^"]*"}]$'
 
 # ---- bad inputs: clear errors naming the file and line ----------------------------------------
 printf 'sentence\tlabel\ngood\t1\nno label here\n' >"$tmp/missing.tsv"
