@@ -3,9 +3,10 @@
 # shape (train and dev with labels, test without; with the header GLUE has or, for CoLA, none),
 # a plain TEXT<TAB>LABEL TSV, the VQAv2 question/annotation JSON shape with images; predictions
 # in the task's submission form (GLUE index<TAB>prediction, VQA results JSON) and metrics;
-# resume; the fine-tuned checkpoint's contents; bad inputs (a missing column, an unknown label, an answer outside the vocabulary,
-# mismatched question and annotation files, a bad layout, a model that is not fine-tuned): a
-# clear error naming the file and line (or question), exit 1, never a crash.
+# resume; the fine-tuned checkpoint's contents; bad inputs (a missing column, an unknown label,
+# an answer outside the vocabulary, mismatched question and annotation files, a bad layout, a
+# model that is not fine-tuned): a clear error naming the file and line (or question), exit 1,
+# never a crash.
 set -u
 clippo=$1
 shared=${CLIPPO_SHARED_DIR:?}
