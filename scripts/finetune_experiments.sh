@@ -9,10 +9,10 @@
 #   bash scripts/finetune_experiments.sh [OUT_DIR] [text|lang|vqa|all]
 #
 # Needs the packages fortunes, fortunes-min, fortunes-de, dataset-fashion-mnist and python3; the
-# program in
-# build/ (CLIPPO=path overrides). Writes OUT_DIR (default out/finetune): data, models, logs and
-# results.md (one line per run: metric, time). Runs in the foreground for about an hour on two
-# CPU cores; every run checkpoints and can be resumed with the same command plus --resume.
+# program in build/ (CLIPPO=path overrides). Writes OUT_DIR (default out/finetune): data, models,
+# logs and results.md (one line per run: metric, time; appended). Runs in the foreground for
+# about 90 minutes on two CPU cores; Ctrl-C stops the current run with a checkpoint of its last
+# step, which `clippo finetune` (the same arguments, --resume OUT_DIR/NAME.h5) continues.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-out/finetune}
@@ -80,7 +80,7 @@ if [ "$what" = all ] || [ "$what" = vqa ]; then
   common=(--task vqa --train "$out/vqa/train_questions.json"
     --train-annotations "$out/vqa/train_annotations.json" --images "$out/vqa/train"
     --val "$out/vqa/val_questions.json" --val-annotations "$out/vqa/val_annotations.json"
-    --val-images "$out/vqa/val" --image-size 96 --layout top:0.34 --epochs 3 --batch-size 32
+    --val-images "$out/vqa/val" --image-size 96 --layout top:0.34 --epochs 10 --batch-size 32
     --seed 0)
   run vqa_finetuned "${common[@]}" --model "$model" --lr 1e-4
   run vqa_scratch "${common[@]}" --model "$model" --scratch --lr 1e-3
