@@ -13,6 +13,7 @@
 #include "cli_optim.h"
 #include "cli_paths.h"
 #include "cli_task.h"
+#include "cli_train_progress.h"
 #include "cli_util.h"
 #include "clippo/checkpoint.h"
 #include "clippo/finetune.h"
@@ -264,46 +265,6 @@ static clippo_status open_split(const ft_args *a, int val, const clippo_task_set
   return st;
 }
 
-typedef struct progress_state {
-  int quiet, tty, open_line;
-  int64_t every;
-} progress_state;
-
-static void on_progress(const clippo_train_progress *p, void *user) {
-  progress_state *ps = user;
-  if (ps->quiet) return;
-  if (p->message) {
-    for (const char *m = p->message; *m;) {
-      size_t n = strcspn(m, "\n");
-      fprintf(stderr, "clippo finetune: %.*s\n", (int)n, m);
-      m += n + (m[n] == '\n');
-    }
-    ps->every = p->total >= 20 ? p->total / 20 : 1;
-    return;
-  }
-  if (p->stopping) {
-    if (ps->open_line) fputc('\n', stderr);
-    ps->open_line = 0;
-    fprintf(stderr, "clippo finetune: interrupted: stopping after step %lld\n", (long long)p->step);
-    return;
-  }
-  if (ps->tty) {
-    fprintf(stderr, "\rstep %lld/%lld loss %.4f  %.1f examples/s  ETA %.0fs%s ", (long long)p->step,
-            (long long)p->total, p->loss, p->pairs_per_s, p->eta_s,
-            p->checkpointed ? "  (saved)" : "");
-    ps->open_line = 1;
-    if (p->step == p->total) {
-      fputc('\n', stderr);
-      ps->open_line = 0;
-    }
-  } else if (p->step % ps->every == 0 || p->step == p->total || p->step == 1) {
-    fprintf(stderr, "step %lld/%lld loss %.6f lr %.3g grad-norm %.4g %.1f examples/s ETA %.0fs%s\n",
-            (long long)p->step, (long long)p->total, p->loss, p->lr, p->grad_norm, p->pairs_per_s,
-            p->eta_s, p->checkpointed ? " (saved)" : "");
-  }
-  fflush(stderr);
-}
-
 static int run(const ft_args *a, clippo_finetune_opts *o) {
   clippo_error err;
   clippo_error_clear(&err);
@@ -318,12 +279,13 @@ static int run(const ft_args *a, clippo_finetune_opts *o) {
   }
   o->train_set = train;
   o->val_set = val;
-  progress_state ps = {a->quiet || a->json, isatty(2), 0, 1};
+  cli_train_progress ps;
+  cli_train_progress_init(&ps, "finetune", "examples", a->quiet || a->json);
   clippo_finetune_result res;
   cli_interrupt sigs;
   cli_interrupt_install(&sigs);
   o->run.should_stop = cli_interrupt_poll;
-  st = clippo_finetune_run(o, on_progress, &ps, &res, &err);
+  st = clippo_finetune_run(o, cli_train_progress_cb, &ps, &res, &err);
   cli_interrupt_restore(&sigs);
   if (ps.open_line) fputc('\n', stderr);
   int rc = 0;

@@ -12,6 +12,7 @@
 #include "cli_mpi.h"
 #include "cli_optim.h"
 #include "cli_paths.h"
+#include "cli_train_progress.h"
 #include "cli_util.h"
 #include "clippo/train.h"
 
@@ -93,65 +94,6 @@ static void usage(FILE *out) {
       "  clippo train --config train_fmnist_tiny.json --steps 300 --save fmnist_tiny.h5\n"
       "  clippo train --init weights/fmnist.h5 --tsv pairs.tsv --epochs 3 --save tuned.h5\n"
       "  clippo train --resume fmnist_tiny.h5\n");
-}
-
-typedef struct progress_state {
-  int quiet, tty, open_line;
-  int64_t every;
-} progress_state;
-
-static void fmt_time(double s, char *buf, size_t cap) {
-  if (!isfinite(s) || s < 0) s = 0;
-  long t = (long)(s + 0.5);
-  if (t >= 3600)
-    snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60)
-    snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
-  else
-    snprintf(buf, cap, "%lds", t);
-}
-
-static void on_progress(const clippo_train_progress *p, void *user) {
-  progress_state *ps = user;
-  if (ps->quiet) return;
-  if (p->message) { /* before the first step: what runs, and notices; a line each */
-    for (const char *m = p->message; *m;) {
-      size_t n = strcspn(m, "\n");
-      fprintf(stderr, "clippo train: %.*s\n", (int)n, m);
-      m += n + (m[n] == '\n');
-    }
-    ps->every = p->total >= 20 ? p->total / 20 : 1;
-    return;
-  }
-  if (p->stopping) {
-    if (ps->open_line) fputc('\n', stderr);
-    ps->open_line = 0;
-    fprintf(stderr,
-            "clippo train: interrupted: stopping after step %lld (Ctrl-C again quits at once)\n",
-            (long long)p->step);
-    return;
-  }
-  char eta[32];
-  fmt_time(p->eta_s, eta, sizeof eta);
-  if (ps->tty) {
-    int width = 24, fill = p->total > 0 ? (int)(width * p->step / p->total) : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : ' ';
-    bar[width] = '\0';
-    fprintf(stderr, "\rstep %lld/%lld [%s] loss %.4f  %.1f pairs/s  ETA %s%s ", (long long)p->step,
-            (long long)p->total, bar, p->loss, p->pairs_per_s, eta,
-            p->checkpointed ? "  (saved)" : "");
-    ps->open_line = 1;
-    if (p->step == p->total) {
-      fputc('\n', stderr);
-      ps->open_line = 0;
-    }
-  } else if (p->step % ps->every == 0 || p->step == p->total || p->step == 1) {
-    fprintf(stderr, "step %lld/%lld loss %.6f lr %.3g grad-norm %.4g %.1f pairs/s ETA %s%s\n",
-            (long long)p->step, (long long)p->total, p->loss, p->lr, p->grad_norm, p->pairs_per_s,
-            eta, p->checkpointed ? " (saved)" : "");
-  }
-  fflush(stderr);
 }
 
 /* What the command line says; NULL, -1, 0 or NAN: not given. */
@@ -387,7 +329,8 @@ static int report_interrupted(const clippo_train_opts *o, const train_args *a,
 /* Runs the training with Ctrl-C / SIGTERM caught; the exit status. */
 static int run(clippo_train_opts *o, const train_args *a) {
   const int quiet = a->quiet || clippo_dist_rank(o->dist) > 0; /* rank 0 speaks for all */
-  progress_state ps = {quiet, isatty(2), 0, 1};
+  cli_train_progress ps;
+  cli_train_progress_init(&ps, "train", "pairs", quiet);
   clippo_train_result res;
   clippo_error err;
   clippo_error_clear(&err);
@@ -395,7 +338,7 @@ static int run(clippo_train_opts *o, const train_args *a) {
   cli_interrupt_install(&sigs);
   o->should_stop = cli_interrupt_poll;
   o->stop_user = NULL;
-  clippo_status st = clippo_train_run(o, on_progress, &ps, &res, &err);
+  clippo_status st = clippo_train_run(o, cli_train_progress_cb, &ps, &res, &err);
   cli_interrupt_restore(&sigs);
   if (ps.open_line) fputc('\n', stderr);
   if (st != CLIPPO_OK) return cli_dist_report("train", o->dist, &err);
