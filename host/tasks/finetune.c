@@ -66,8 +66,7 @@ typedef struct finetuner {
   size_t *labelled, nlab, *order;
   uint64_t epoch, pos;
   int64_t step, total, saved_step;
-  float *losses;
-  size_t nlosses, cap_losses;
+  clippo_loss_history losses;
   FILE *log;
   char *opts_json, *ft_json;
   double t0;
@@ -254,15 +253,7 @@ static clippo_status resume_state(finetuner *ft, const clippo_checkpoint *ck, cl
   if (clippo_optimizer_count(ft->opt) != ft->step)
     return clippo_fail(err, CLIPPO_E_FORMAT, "%s: step %" PRId64 " but optimizer count %" PRId64,
                        path, ft->step, clippo_optimizer_count(ft->opt));
-  const clippo_param *lh = clippo_params_find(&ck->opt, "train/loss");
-  if (lh && lh->value.dtype == CLIPPO_F32 && clippo_array_count(&lh->value)) {
-    size_t n = clippo_array_count(&lh->value);
-    ft->losses = malloc(n * sizeof *ft->losses);
-    if (!ft->losses) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-    memcpy(ft->losses, lh->value.data, n * sizeof *ft->losses);
-    ft->nlosses = ft->cap_losses = n;
-  }
-  return CLIPPO_OK;
+  return clippo_loss_history_load(&ft->losses, &ck->opt, err);
 }
 
 static clippo_status setup(finetuner *ft, clippo_finetune_result *res, clippo_error *err) {
@@ -405,7 +396,7 @@ static void teardown(finetuner *ft) {
   free(ft->grads);
   free(ft->labelled);
   free(ft->order);
-  free(ft->losses);
+  clippo_loss_history_free(&ft->losses);
   free(ft->host_in);
   free(ft->host_pre);
   free(ft->host_logits);
@@ -443,14 +434,7 @@ static clippo_status save_checkpoint(finetuner *ft, clippo_error *err) {
   clippo_status st = clippo_model_download_params(ft->m, &ck.params, err);
   if (!st) st = download_head(ft, &ck.heads, err);
   if (!st) st = clippo_optimizer_export(ft->opt, &ck.opt, err);
-  if (!st) {
-    clippo_array a = {0};
-    int64_t shape[1] = {(int64_t)ft->nlosses};
-    st = clippo_array_alloc(&a, CLIPPO_F32, 1, shape, err);
-    if (!st && ft->nlosses) memcpy(a.data, ft->losses, ft->nlosses * sizeof(float));
-    if (!st) st = clippo_params_add(&ck.opt, "train/loss", &a, err);
-    clippo_array_free(&a);
-  }
+  if (!st) st = clippo_loss_history_save(&ft->losses, &ck.opt, err);
   if (!st) st = clippo_checkpoint_set_attr(&ck, FT_ATTR, ft->ft_json, err);
   if (!st) st = clippo_checkpoint_set_attr(&ck, "train_config", ft->opts_json, err);
   if (!st) {
@@ -469,18 +453,6 @@ static clippo_status save_checkpoint(finetuner *ft, clippo_error *err) {
 }
 
 /* ---- one step -------------------------------------------------------------------------------- */
-
-static clippo_status push_loss(finetuner *ft, float l, clippo_error *err) {
-  if (ft->nlosses == ft->cap_losses) {
-    size_t nc = ft->cap_losses ? 2 * ft->cap_losses : 1024;
-    float *nl = realloc(ft->losses, nc * sizeof *nl);
-    if (!nl) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-    ft->losses = nl;
-    ft->cap_losses = nc;
-  }
-  ft->losses[ft->nlosses++] = l;
-  return CLIPPO_OK;
-}
 
 /* Runs one step; *loss gets its loss. On failure the data position is where it was. */
 static clippo_status step_once(finetuner *ft, double *loss, clippo_opt_stats *stats,
@@ -620,7 +592,7 @@ clippo_status clippo_finetune_run(const clippo_finetune_opts *o, clippo_train_pr
     ft.step++;
     if (ft.step == first + 1) res->first_loss = loss;
     res->last_loss = loss;
-    st = push_loss(&ft, (float)loss, err);
+    st = clippo_loss_history_push(&ft.losses, (float)loss, err);
     const double dt = now_s() - t_step, el = now_s() - ft.t0;
     if (!st && ft.log) {
       fprintf(ft.log,

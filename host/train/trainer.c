@@ -52,8 +52,7 @@ typedef struct trainer {
   float *host_inputs;
   clippo_tensor inputs, micro, Z, dZ, zmicro, dzmicro;
   clippo_loss_ws lws;
-  float *losses;
-  size_t nlosses, cap_losses;
+  clippo_loss_history losses;
   double time_offset; /* time_s of the last step logged before a resume */
   int64_t step, total;
   int64_t saved_step; /* the step of the last checkpoint written by this run (-1: none) */
@@ -75,18 +74,6 @@ static double now_s(void) {
 static int ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);
   return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static clippo_status push_loss(trainer *tr, float l, clippo_error *err) {
-  if (tr->nlosses == tr->cap_losses) {
-    size_t nc = tr->cap_losses ? tr->cap_losses * 2 : 1024;
-    float *nl = realloc(tr->losses, nc * sizeof *nl);
-    if (!nl) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
-    tr->losses = nl;
-    tr->cap_losses = nc;
-  }
-  tr->losses[tr->nlosses++] = l;
-  return CLIPPO_OK;
 }
 
 /* rows [r0, r0 + n) of a (rows, w) tensor */
@@ -120,15 +107,7 @@ static clippo_status save_checkpoint(trainer *tr, const char *path, clippo_error
   ck.step = tr->step;
   clippo_status st = clippo_model_download_params(tr->m, &ck.params, err);
   if (st == CLIPPO_OK) st = clippo_optimizer_export(tr->opt, &ck.opt, err);
-  if (st == CLIPPO_OK) {
-    clippo_array a = {0};
-    int64_t shape[1] = {(int64_t)tr->nlosses};
-    st = clippo_array_alloc(&a, CLIPPO_F32, 1, shape, err);
-    if (st == CLIPPO_OK) {
-      if (tr->nlosses) memcpy(a.data, tr->losses, tr->nlosses * sizeof(float));
-      st = clippo_params_add(&ck.opt, "train/loss", &a, err);
-    }
-  }
+  if (st == CLIPPO_OK) st = clippo_loss_history_save(&tr->losses, &ck.opt, err);
   if (st == CLIPPO_OK) st = clippo_checkpoint_set_attr(&ck, "train_config", tr->opts_json, err);
   if (st == CLIPPO_OK) {
     char state[512], pairs[128];
@@ -511,10 +490,7 @@ static clippo_status setup(trainer *tr, clippo_train_result *res, clippo_error *
     if (st == CLIPPO_OK && clippo_optimizer_count(tr->opt) != tr->step)
       st = clippo_fail(err, CLIPPO_E_FORMAT, "%s: step %" PRId64 " but optimizer count %" PRId64,
                        o->resume, tr->step, clippo_optimizer_count(tr->opt));
-    const clippo_param *lh = clippo_params_find(&ck.opt, "train/loss");
-    if (st == CLIPPO_OK && lh && lh->value.dtype == CLIPPO_F32)
-      for (size_t i = 0; st == CLIPPO_OK && i < clippo_array_count(&lh->value); i++)
-        st = push_loss(tr, ((const float *)lh->value.data)[i], err);
+    if (st == CLIPPO_OK) st = clippo_loss_history_load(&tr->losses, &ck.opt, err);
     if (st != CLIPPO_OK) clippo_error_prefix(err, "resuming from %s", o->resume);
   }
   clippo_checkpoint_free(&ck);
@@ -569,7 +545,7 @@ static void teardown(trainer *tr) {
   free(tr->params);
   free(tr->grads);
   free(tr->host_inputs);
-  free(tr->losses);
+  clippo_loss_history_free(&tr->losses);
   free(tr->opts_json);
   clippo_sampler_free(&tr->sampler);
   clippo_dataset_free(tr->data);
@@ -759,7 +735,7 @@ static clippo_status run_step(trainer *tr, int64_t first, int64_t last, double t
                         tr->last_ckpt, tr->last_ckpt[0] ? ")" : " (no checkpoint written)");
   if (st != CLIPPO_OK || *stopped) return st;
   tr->step++;
-  TRY(push_loss(tr, (float)loss, err));
+  TRY(clippo_loss_history_push(&tr->losses, (float)loss, err));
   if (tr->step - first == 1) res->first_loss = loss;
   res->last_loss = loss;
   double te = now_s(), elapsed = te - t0;
@@ -813,7 +789,7 @@ static clippo_status stop_run(trainer *tr, int64_t first, const progress_sink *p
 static void write_plot(const trainer *tr, clippo_train_result *res) {
   char plot[CLIPPO_TRAIN_PATH];
   default_plot_path(tr->o, plot, sizeof plot);
-  if (!plot[0] || tr->nlosses == 0) return;
+  if (!plot[0] || tr->losses.n == 0) return;
   if (!tr->writer) { /* rank 0 writes it */
     snprintf(res->plot, sizeof res->plot, "%s", plot);
     return;
@@ -822,7 +798,7 @@ static void write_plot(const trainer *tr, clippo_train_result *res) {
   snprintf(title, sizeof title, "contrastive loss (%s, batch %zu)", clippo_opt_name(tr->ocfg.kind),
            tr->Bg);
   clippo_error perr;
-  if (clippo_train_plot_svg(plot, tr->losses, tr->nlosses, title, &perr) == CLIPPO_OK)
+  if (clippo_train_plot_svg(plot, tr->losses.loss, tr->losses.n, title, &perr) == CLIPPO_OK)
     snprintf(res->plot, sizeof res->plot, "%s", plot);
 }
 

@@ -477,6 +477,27 @@ clippo_status clippo_train_model_config_in(const char *model, const char *tmp_di
 /** Writes the options as a JSON object into a malloc'ed string (*out; free it). */
 clippo_status clippo_train_opts_to_json(const clippo_train_opts *o, char **out, clippo_error *err);
 
+/** A run's loss per step, kept in its checkpoints (optimizer group, "train/loss") so that a
+ * resumed run continues the history (its plot, first and last loss). Zero-initialise it. */
+typedef struct clippo_loss_history {
+  float *loss;
+  size_t n, cap;
+} clippo_loss_history;
+
+/** Appends one step's loss. */
+clippo_status clippo_loss_history_push(clippo_loss_history *h, float loss, clippo_error *err);
+
+/** Adds the history to a checkpoint's optimizer group as "train/loss". */
+clippo_status clippo_loss_history_save(const clippo_loss_history *h, clippo_params *opt,
+                                       clippo_error *err);
+
+/** Appends a checkpoint's "train/loss" (float32) to the history; none there is not an error. */
+clippo_status clippo_loss_history_load(clippo_loss_history *h, const clippo_params *opt,
+                                       clippo_error *err);
+
+/** Frees the history and zeroes it. */
+void clippo_loss_history_free(clippo_loss_history *h);
+
 /** Checks, before a run's work, that the folder of an output file is writable (nothing to check
  * when path is empty); `what` names the file in the message ("checkpoint", "metrics log"). */
 clippo_status clippo_train_check_output_dir(const char *path, const char *what, clippo_error *err);
