@@ -11,7 +11,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   clang libclang-rt-14-dev clang-format clang-tidy
   unifont dataset-fashion-mnist
-  fortunes fortunes-min fortunes-de python3
+  fortunes fortunes-min fortunes-de python3 python3-numpy
 )
 missing=()
 for p in "${packages[@]}"; do

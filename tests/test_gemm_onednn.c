@@ -66,6 +66,7 @@ static float at(const float *x, int trans, size_t ld, size_t stride, size_t z, s
 
 /* 1 if the precision rounds the operands of c (int8 leaves batched products float32). */
 static int rounds(clippo_precision prec, const rcase *c) {
+  if (prec == CLIPPO_PRECISION_FP32) return 0;
   return prec == CLIPPO_PRECISION_BF16 || c->batch == 1;
 }
 
@@ -157,9 +158,9 @@ static double run_reduced(clippo_rt *rt, clippo_precision prec, const rcase *c, 
   clippo_tensor vb = clippo_tensor_view(&tb, c->off, 1, one);
   clippo_tensor vc = clippo_tensor_view(&tc, c->off, 1, one);
   TEST_OK(clippo_rt_set_precision(rt, prec, &err), &err);
-  clippo_status st =
-      clippo_gemm_with(rt, CLIPPO_GEMM_AUTO, NULL, c->ta, c->tb, c->m, c->n, c->k, c->alpha, &va,
-                       lda, sa, &vb, ldb, sb, c->beta, &vc, ldc, sc, c->batch, &err);
+  clippo_gemm_provider want = prec == CLIPPO_PRECISION_FP32 ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_AUTO;
+  clippo_status st = clippo_gemm_with(rt, want, NULL, c->ta, c->tb, c->m, c->n, c->k, c->alpha, &va,
+                                      lda, sa, &vb, ldb, sb, c->beta, &vc, ldc, sc, c->batch, &err);
   TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
   if (st)
     fail_msg("%s %s%s %zux%zux%zu batch %zu: %s", clippo_precision_name(prec), c->ta ? "T" : "N",
@@ -255,6 +256,39 @@ static void reduced(clippo_rt *rt, void *user) {
   /* The rounding happened (bfloat16 keeps 8 bits, int8 about 7) and costs what it should. */
   assert_true(least > 1e-4);
   assert_true(worst < (prec == CLIPPO_PRECISION_BF16 ? 1e-2 : 3e-2));
+}
+
+/* float32 products large enough (>= 2^22 multiply-adds) for the provider to cut them over its
+ * host team: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
+ * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
+ * the team), each part on its own thread: the same 1e-6 against float64 as any product. */
+static const rcase team_cases[] = {
+    /* ta tb  m    n    k  batch pad gap off shared zero alpha beta */
+    {0, 0, 301, 64, 256, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f},
+    {1, 1, 301, 64, 256, 1, 3, 0, 5, 0, 0, 0.5f, 1.0f},
+    {0, 1, 40, 701, 200, 1, 1, 0, 2, 0, 0, 1.0f, -0.5f},
+    {1, 0, 40, 701, 200, 1, 0, 0, 0, 0, 1, 2.0f, 0.0f},
+    {0, 1, 96, 96, 80, 7, 1, 3, 1, 0, 0, 0.125f, 0.0f},
+    {0, 0, 196, 64, 196, 3, 0, 5, 0, 1, 0, 1.0f, 1.0f},
+};
+
+static void team_split(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  double worst = 0;
+  for (size_t i = 0; i < sizeof team_cases / sizeof team_cases[0]; i++) {
+    double rel = 0;
+    run_reduced(rt, CLIPPO_PRECISION_FP32, &team_cases[i], 300 + i, &rel);
+    worst = rel > worst ? rel : worst;
+  }
+  print_message("[ team     ] float32 products cut over the host team: relative error up to %.2e\n",
+                worst);
+}
+
+static void test_team_split(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  test_each_device(team_split, NULL);
 }
 
 static void test_bf16(void **state) {
@@ -466,8 +500,9 @@ static void test_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names), cmocka_unit_test(test_host), cmocka_unit_test(test_choice),
-      cmocka_unit_test(test_bf16),  cmocka_unit_test(test_int8), cmocka_unit_test(test_cache),
+      cmocka_unit_test(test_names),      cmocka_unit_test(test_host), cmocka_unit_test(test_choice),
+      cmocka_unit_test(test_bf16),       cmocka_unit_test(test_int8), cmocka_unit_test(test_cache),
+      cmocka_unit_test(test_team_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

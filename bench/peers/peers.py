@@ -93,12 +93,37 @@ def embed_fn(runtime, batch, threads, model_dir):
     raise SystemExit(f"peers.py: unknown runtime '{runtime}'")
 
 
+def vit_b16_flops(tokens=197, width=768, depth=12, mlp=3072, patch=16, head=1000):
+    """Matrix products and attention of torchvision's ViT-B/16, as clippo bench counts them."""
+    f = 2.0 * 196 * patch * patch * 3 * width
+    f += depth * (2.0 * tokens * width * (4 * width + 2 * mlp) + 4.0 * tokens * tokens * width)
+    return f + 2.0 * width * head
+
+
+def unavailable(suite, name, runtime, batch, why):
+    """A row clippo bench shows as unavailable (the peer is not installed or cannot run)."""
+    return {"suite": suite, "name": name, "impl": "peer-" + runtime, "status": "unavailable",
+            "batch": batch, "note": why[:400]}
+
+
 def cmd_embed(args):
-    fn, version = embed_fn(args.runtime, args.batch, args.threads, args.dir)
-    med, times = timed(fn, args.runs, args.warmup)
-    print(json.dumps({"suite": "embed", "runtime": args.runtime, "version": version,
-                      "model": "torchvision vit_b_16 (random weights)", "batch": args.batch,
-                      "threads": args.threads, "median_s": med, "images_per_s": args.batch / med,
+    try:
+        fn, version = embed_fn(args.runtime, args.batch, args.threads, args.dir)
+        med, times = timed(fn, args.runs, args.warmup)
+    except Exception as e:  # noqa: BLE001 - a peer that cannot run is a row, not a traceback
+        print(json.dumps(unavailable("embed", "b16", args.runtime, args.batch,
+                                     f"{args.runtime}: {type(e).__name__}: {e}")))
+        return
+    int8 = args.runtime.endswith("int8")
+    print(json.dumps({"suite": "embed", "name": "b16", "impl": "peer-" + args.runtime,
+                      "status": "ok", "rate_unit": "images/s", "runtime": args.runtime,
+                      "version": version, "model": "torchvision vit_b_16 (random weights)",
+                      "shape": f"torchvision vit_b_16, 197 tokens, {'int8 dynamic' if int8 else 'float32'}; batch {args.batch}",
+                      "batch": args.batch, "runs": len(times), "threads": args.threads,
+                      "median_s": med, "min_s": min(times), "rate": args.batch / med,
+                      "flops": vit_b16_flops() * args.batch, "images_per_s": args.batch / med,
+                      "note": f"{args.runtime} {version}, {args.threads} threads; env as found: "
+                              f"{env_info() or 'no thread/BLAS variables set'}",
                       "times_s": times, "env": env_info()}))
 
 
@@ -148,7 +173,12 @@ def twin_model(torch, width=128, depth=4, heads=4, mlp=512, patch=8, size=64, ou
 
 
 def cmd_train(args):
-    import torch
+    try:
+        import torch
+    except Exception as e:  # noqa: BLE001
+        print(json.dumps(unavailable("train", "steps", "torch-compile" if args.compile else "torch",
+                                     args.batch, f"torch: {e}")))
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = twin_model(torch)
@@ -172,10 +202,16 @@ def cmd_train(args):
         opt.step()
 
     med, times = timed(step, args.runs, args.warmup)
-    print(json.dumps({"suite": "train", "runtime": "torch-compile" if args.compile else "torch",
+    runtime = "torch-compile" if args.compile else "torch"
+    print(json.dumps({"suite": "train", "name": "steps", "impl": "peer-" + runtime, "status": "ok",
+                      "rate_unit": "steps/s", "runtime": runtime,
                       "version": torch.__version__, "model": "default-model twin (64 px, patch 8, "
                       "width 128, depth 4, MAP head)", "batch_pairs": args.batch,
-                      "threads": args.threads, "median_s": med, "steps_per_s": 1 / med,
+                      "shape": f"PyTorch twin of the default model: 64 px, patch 8, width 128, "
+                               f"depth 4, MAP head; {args.batch} pairs, AdamW",
+                      "runs": len(times), "threads": args.threads, "median_s": med,
+                      "min_s": min(times), "rate": 1 / med, "steps_per_s": 1 / med,
+                      "note": f"PyTorch {torch.__version__}, {args.threads} threads",
                       "times_s": times, "env": env_info()}))
 
 

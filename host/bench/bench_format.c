@@ -132,6 +132,9 @@ static const char *impl_color(const char *impl) {
   if (!strcmp(impl, "openblas-host")) return "#ed7d31";
   if (!strcmp(impl, "onednn-host")) return "#7f7f7f";
   if (!strcmp(impl, "pytorch-cpu")) return "#70ad47";
+  if (!strncmp(impl, "peer-onnxruntime", 16)) return "#9e480e";
+  if (!strcmp(impl, "peer-openvino")) return "#7030a0";
+  if (!strncmp(impl, "peer-torch", 10)) return "#548235";
   return "#4472c4";
 }
 

@@ -227,6 +227,24 @@ static const clippo_bench_row *find_row(const clippo_bench_report *r, const char
   return NULL;
 }
 
+/* The fastest float32 peer runtime's row ("peer-*", not int8) of suite/name (at batch when
+ * match_batch), or NULL. */
+static const clippo_bench_row *fastest_peer(const clippo_bench_report *r, const char *suite,
+                                            const char *name, size_t batch, int match_batch) {
+  const clippo_bench_row *best = NULL;
+  for (size_t i = 0; i < r->nrows; i++) {
+    const clippo_bench_row *w = &r->rows[i];
+    size_t len = strlen(w->impl);
+    if (strncmp(w->impl, "peer-", 5) != 0 || (len > 5 && !strcmp(w->impl + len - 5, "-int8")))
+      continue;
+    if (strcmp(w->suite, suite) || strcmp(w->name, name) || strcmp(w->status, "ok") ||
+        (match_batch && w->batch != batch) || !(w->rate > 0))
+      continue;
+    if (!best || w->rate > best->rate) best = w;
+  }
+  return best;
+}
+
 void clippo_bench_finish(clippo_bench_report *r) {
   for (size_t i = 0; i < r->nrows; i++) {
     clippo_bench_row *w = &r->rows[i];
@@ -248,7 +266,9 @@ void clippo_bench_finish(clippo_bench_report *r) {
     if (strcmp(w->status, "ok") != 0 || strcmp(w->impl, "clippo") != 0) continue;
     const clippo_bench_row *base = NULL;
     if (!strcmp(w->suite, "gemm")) base = find_row(r, "gemm", w->name, "openblas-host", 0, 0);
-    if (!strcmp(w->suite, "embed"))
+    if (!strcmp(w->suite, "embed") || !strcmp(w->suite, "train"))
+      base = fastest_peer(r, w->suite, w->name, w->batch, !strcmp(w->suite, "embed"));
+    if (!base && !strcmp(w->suite, "embed"))
       base = find_row(r, "embed", w->name, "pytorch-cpu", w->batch, 1);
     if (!base) continue;
     double mine = w->rate > 0 ? w->rate : w->gflops,

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_bench_extern.h"
 #include "cli_mpi.h"
 #include "cli_util.h"
 #include "clippo/bench.h"
@@ -22,7 +23,7 @@ static void usage(FILE *out) {
           "usage: clippo bench [--device SPEC | --all-devices] [--suite LIST] [--quick]\n"
           "                    [--runs N] [--warmup N] [--budget SECONDS] [--variants b16,l16]\n"
           "                    [--batches 1,8,32] [--images N] [--font FILE]... [--out DIR]\n"
-          "                    [--pytorch-script PATH] [--no-pytorch]\n\n"
+          "                    [--pytorch-script PATH] [--no-pytorch] [--no-peers]\n\n"
           "Benchmarks the engine on one OpenCL device (--device, default as everywhere) or on\n"
           "every device (--all-devices) and writes DIR/bench-<device>.json, .md and .svg\n"
           "(default DIR: bench-results). Suites (--suite, comma-separated, default all):\n"
@@ -54,49 +55,16 @@ static void usage(FILE *out) {
           "./bench/,\n"
           "                     or ../bench/ next to the program)\n"
           "  --no-pytorch       skip the PyTorch comparison\n"
+          "  --no-peers         skip the peer runtimes: with bench/peers/.venv (made by\n"
+          "                     bench/peers/setup.sh) the embed suite runs ViT-B/16 in ONNX\n"
+          "                     Runtime, OpenVINO, PyTorch 2 eager and compiled (float32) and\n"
+          "                     ONNX Runtime int8 at each batch, the train suite the PyTorch\n"
+          "                     twin's step; ratios are to the fastest float32 peer\n"
           "The --out folder is created if needed and checked before anything is measured.\n\n"
           "Examples:\n"
           "  clippo bench --quick --device cpu --out bench-results\n"
           "  RUSTICL_ENABLE=llvmpipe clippo bench --all-devices --quick --no-pytorch\n"
           "  mpirun -np 2 clippo bench --suite comm --device 0:0,0:1\n");
-}
-
-/* Single-quotes s for /bin/sh into out. */
-static void shell_quote(const char *s, char *out, size_t size) {
-  size_t o = 0;
-  if (size < 3) {
-    if (size) out[0] = '\0';
-    return;
-  }
-  out[o++] = '\'';
-  for (; *s && o + 6 < size; s++) {
-    if (*s == '\'') {
-      memcpy(out + o, "'\\''", 4);
-      o += 4;
-    } else {
-      out[o++] = *s;
-    }
-  }
-  out[o++] = '\'';
-  out[o] = '\0';
-}
-
-/* Runs a shell command and keeps the last stdout line that starts with '{'. Returns the exit
- * status (-1 when it could not run). */
-static int run_json_command(const char *cmd, char *line, size_t size) {
-  line[0] = '\0';
-  fflush(stdout);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  char buf[8192];
-  while (fgets(buf, sizeof buf, p))
-    if (buf[0] == '{') {
-      buf[strcspn(buf, "\r\n")] = '\0';
-      snprintf(line, size, "%s", buf);
-    }
-  int rc = pclose(p);
-  if (rc == -1) return -1;
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
 /* The path of this program, or "" (Linux only: /proc/self/exe). */
@@ -109,27 +77,11 @@ static int file_readable(const char *p) { return p && *p && access(p, R_OK) == 0
 
 /* Finds bench/pytorch_vit.py. */
 static void find_script(const char *given, char *out, size_t size) {
-  out[0] = '\0';
   if (given) {
     snprintf(out, size, "%s", given);
     return;
   }
-  const char *src = getenv("CLIPPO_SOURCE_DIR");
-  if (src && *src) {
-    snprintf(out, size, "%s/bench/pytorch_vit.py", src);
-    if (file_readable(out)) return;
-  }
-  snprintf(out, size, "bench/pytorch_vit.py");
-  if (file_readable(out)) return;
-  char exe[1024];
-  self_exe(exe, sizeof exe);
-  char *slash = strrchr(exe, '/');
-  if (slash) {
-    *slash = '\0';
-    snprintf(out, size, "%s/../bench/pytorch_vit.py", exe);
-    if (file_readable(out)) return;
-  }
-  out[0] = '\0';
+  cli_find_source_file("bench/pytorch_vit.py", out, size);
 }
 
 /* PyTorch CPU on the B/16 forward at `batch` images: a row (status "unavailable" with the reason
@@ -151,11 +103,11 @@ static void run_pytorch(const char *script_opt, size_t batch, const clippo_bench
   }
   const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
   char qs[2600], cmd[3000], line[8192];
-  shell_quote(script, qs, sizeof qs);
+  cli_shell_quote(script, qs, sizeof qs);
   snprintf(cmd, sizeof cmd, "%s %s --batch %zu --runs %d --warmup %d --threads 2", py, qs, batch,
            o->quick && o->runs > 2 ? 2 : o->runs, o->warmup);
   fprintf(stderr, "clippo bench: running PyTorch CPU: %s\n", cmd);
-  int rc = run_json_command(cmd, line, sizeof line);
+  int rc = cli_run_json_command(cmd, line, sizeof line);
   clippo_error err;
   if (rc != 0 || !line[0] || clippo_bench_row_from_json(line, row, &err) != CLIPPO_OK) {
     memset(row, 0, sizeof *row);
@@ -172,7 +124,7 @@ static void run_pytorch(const char *script_opt, size_t batch, const clippo_bench
 /* Removes a folder tree we created (mkdtemp names need no quoting beyond this). */
 static void remove_tree(const char *dir) {
   char q[1200], cmd[1300];
-  shell_quote(dir, q, sizeof q);
+  cli_shell_quote(dir, q, sizeof q);
   snprintf(cmd, sizeof cmd, "rm -rf %s", q);
   if (system(cmd) != 0) fprintf(stderr, "clippo bench: could not remove %s\n", dir);
 }
@@ -229,14 +181,14 @@ static int bench_build(const char *spec, int quick, clippo_bench_report *rep) {
     memset(&row, 0, sizeof row);
     if (exe[0]) {
       char qe[2200], qr[2200], qs[200], cmd[8192], line[8192];
-      shell_quote(exe, qe, sizeof qe);
-      shell_quote(root, qr, sizeof qr);
-      shell_quote(spec, qs, sizeof qs);
+      cli_shell_quote(exe, qe, sizeof qe);
+      cli_shell_quote(root, qr, sizeof qr);
+      cli_shell_quote(spec, qs, sizeof qs);
       snprintf(cmd, sizeof cmd,
                "CLIPPO_CACHE_DIR=%s/clippo POCL_CACHE_DIR=%s/pocl MESA_SHADER_CACHE_DIR=%s/mesa "
                "XDG_CACHE_HOME=%s/xdg %s bench --build-kernels --device %s%s",
                qr, qr, qr, qr, qe, qs, quick ? " --quick" : "");
-      int rc = run_json_command(cmd, line, sizeof line);
+      int rc = cli_run_json_command(cmd, line, sizeof line);
       if (rc != 0 || clippo_bench_row_from_json(line, &row, &err) != CLIPPO_OK) {
         memset(&row, 0, sizeof row);
         snprintf(row.status, sizeof row.status, "failed");
@@ -393,7 +345,7 @@ static int select_devices(int all, const char *spec, clippo_device_info **devs, 
 /* Every suite on one device, the report written to out_dir and summarised. Returns the exit
  * code (0, or 1 when something failed). */
 static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *o,
-                        const clippo_bench_opts *ro, const clippo_bench_row *py,
+                        const clippo_bench_opts *ro, const clippo_bench_row *extra, size_t nextra,
                         const char *out_dir) {
   char spec[32];
   snprintf(spec, sizeof spec, "%d:%d", dev->platform_index, dev->device_index);
@@ -416,7 +368,7 @@ static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *
     if (!st) st = clippo_bench_run(rt, o, &rep, print_row, NULL, &err);
     clippo_rt_destroy(rt);
   }
-  if (!st && py) st = clippo_bench_add(&rep, py, &err);
+  for (size_t i = 0; !st && i < nextra; i++) st = clippo_bench_add(&rep, &extra[i], &err);
   char paths[3][1200];
   if (!st) st = clippo_bench_write(&rep, out_dir, paths, &err);
   if (st) {
@@ -464,7 +416,7 @@ static int check_lists(const char *batches, const char *variants, clippo_bench_o
 int clippo_cmd_bench(int argc, char **argv) {
   const char *device = NULL, *suites = NULL, *out_dir = "bench-results", *script = NULL;
   const char *batches = NULL, *variants = NULL, *font_items[16];
-  int all = 0, no_pytorch = 0, build_child = 0;
+  int all = 0, no_pytorch = 0, no_peers = 0, build_child = 0;
   long budget = 0, images = 0;
   clippo_bench_opts o;
   clippo_bench_opts_default(&o);
@@ -473,6 +425,7 @@ int clippo_cmd_bench(int argc, char **argv) {
       {"--all-devices", CLI_SET, &all, 0, 0},
       {"--quick", CLI_SET, &o.quick, 0, 0},
       {"--no-pytorch", CLI_SET, &no_pytorch, 0, 0},
+      {"--no-peers", CLI_SET, &no_peers, 0, 0},
       {"--build-kernels", CLI_SET, &build_child, 0, 0}, /* hidden: the build suite's child */
       {"--device", CLI_STRING, &device, 0, 0},
       {"--suite", CLI_STRING, &suites, 0, 0},
@@ -529,21 +482,28 @@ int clippo_cmd_bench(int argc, char **argv) {
   int rc = select_devices(all, device, &devs, &ndev);
   clippo_bench_opts ro;
   clippo_bench_opts_resolve(&o, &ro);
-  /* PyTorch CPU once, beside B/16 at batch 8 (else the first batch). */
-  clippo_bench_row py;
-  int have_py = 0;
+  /* Rows measured once for every device: PyTorch CPU beside B/16 at batch 8 (else the first
+   * batch), and the peer runtimes. */
+  enum { MAX_EXTRA = 1 + 5 * CLIPPO_BENCH_MAX_BATCHES + 2 };
+  clippo_bench_row extra[MAX_EXTRA];
+  size_t nextra = 0;
   char vlist[64];
   snprintf(vlist, sizeof vlist, ",%s,", ro.variants);
-  if (!rc && (ro.suites & CLIPPO_BENCH_EMBED) && strstr(vlist, ",b16,") && !no_pytorch) {
+  int b16 = strstr(vlist, ",b16,") != NULL;
+  if (!rc && (ro.suites & CLIPPO_BENCH_EMBED) && b16 && !no_pytorch) {
     size_t batch = ro.batches[0];
     for (size_t i = 0; i < ro.nbatches; i++)
       if (ro.batches[i] == 8) batch = 8;
-    run_pytorch(script, batch, &ro, &py);
-    have_py = 1;
-    print_row(&py, NULL);
+    run_pytorch(script, batch, &ro, &extra[nextra]);
+    print_row(&extra[nextra++], NULL);
+  }
+  if (!rc && !no_peers) {
+    size_t np = cli_bench_peers(&ro, b16, extra + nextra, MAX_EXTRA - nextra);
+    for (size_t i = 0; i < np; i++) print_row(&extra[nextra + i], NULL);
+    nextra += np;
   }
   for (size_t d = 0; d < ndev; d++) {
-    int r = bench_device(&devs[d], &o, &ro, have_py ? &py : NULL, out_dir);
+    int r = bench_device(&devs[d], &o, &ro, extra, nextra, out_dir);
     if (r) rc = r;
   }
   free(devs);

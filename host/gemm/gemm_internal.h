@@ -179,6 +179,23 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
  * SIZE_MAX on overflow. */
 size_t gemm_extent(size_t rows, size_t cols, size_t ld, size_t stride, size_t batch);
 
+/** A team of host threads for products on host memory (host/gemm/host_team.c): the caller and
+ * threads - 1 workers that sleep on a condition variable between jobs (no spinning, so that they
+ * leave the cores to the OpenCL device's threads). init (may be NULL) runs once in each worker.
+ * Fewer workers start when the system refuses threads; the team works with what it has. */
+typedef struct host_team host_team;
+clippo_status host_team_create(int threads, void (*init)(void), host_team **out, clippo_error *err);
+
+/** Threads of the team, the caller included (1 for NULL). */
+int host_team_size(const host_team *t);
+
+/** Runs fn(ctx, i) for i in [0, parts) (parts capped at the team's size): part 0 on the calling
+ * thread, the others on workers; returns when all have finished. */
+void host_team_run(host_team *t, int parts, void (*fn)(void *ctx, int part), void *ctx);
+
+/** Stops and joins the workers and frees the team (NULL: nothing). */
+void host_team_free(host_team *t);
+
 /** Seconds from a monotonic clock. */
 double gemm_now(void);
 

@@ -36,18 +36,23 @@
 /* oneDNN runs on OpenMP, whose idle threads spin-wait after each parallel region (libgomp: some
  * 300000 pauses, milliseconds) and so take the cores from the OpenCL device's kernels that run
  * next (PoCL's own threads): the default model embedded 2.4x slower with them left spinning
- * (bench/results/onednn-*.md). So products below ONEDNN_THREADED_MACS multiply-adds run on the
- * calling thread alone (no team, nothing spins), and after a larger one the team is stopped
- * (a thread start on the next one: tens of microseconds). No environment variable involved. */
+ * (bench/results/onednn-*.md). Stopping the team after each product instead costs a thread start
+ * per product, and the calling thread spins at the product's end until the new thread has done
+ * its share: half of a small model's training step went there (bench/results/host-team-*.md).
+ * So float32 products run on the provider's own host team (host_team.c: workers that sleep on a
+ * condition variable), each member calling oneDNN on one thread for its part of the product;
+ * bf16 and int8 products (whose reorders share scratch buffers) run on OpenMP's team, which is
+ * stopped after each large product. No environment variable involved. */
 #define ONEDNN_THREADED_MACS 67108864.0 /* 2^26: about a millisecond on one core */
 
 typedef struct threads {
   int saved; /* the thread count to restore, or 0: stop the team at the end */
 } threads;
 
-static threads threads_begin(double macs) {
+/* own_team: the caller's part of a product split over the host team (one OpenMP thread). */
+static threads threads_begin(double macs, int own_team) {
   threads t = {0};
-  if (macs < ONEDNN_THREADED_MACS) {
+  if (own_team || macs < ONEDNN_THREADED_MACS) {
     t.saved = omp_get_max_threads();
     omp_set_num_threads(1);
   }
@@ -60,13 +65,24 @@ static void threads_end(threads t) {
   else
     omp_pause_resource_all(omp_pause_soft);
 }
+
+/* The host team's size: OpenMP's thread count (OMP_NUM_THREADS as the user set it, else the
+ * CPUs this process may use). */
+static int team_threads(void) { return omp_get_max_threads(); }
+
+/* Each team worker calls oneDNN with one OpenMP thread. */
+static void team_member_init(void) { omp_set_num_threads(1); }
 #else
 typedef int threads;
-static threads threads_begin(double macs) {
+static threads threads_begin(double macs, int own_team) {
   (void)macs;
+  (void)own_team;
   return 0;
 }
 static void threads_end(threads t) { (void)t; }
+/* oneDNN threads itself (not OpenMP): no host team. */
+static int team_threads(void) { return 1; }
+#define team_member_init NULL
 #endif
 
 int clippo_gemm_onednn_built(void) { return 1; }
@@ -156,6 +172,7 @@ enum { KIND_F32 = 0, KIND_BF16, KIND_INT8, NKIND };
 /* What a cached primitive set is for. */
 typedef struct prim_key {
   int kind, ta, tb;
+  int part; /* the host team's member that runs it (each has its own primitives) */
   size_t m, n, k, batch, lda, ldb, ldc, sa, sb, sc;
   float alpha, beta;
 } prim_key;
@@ -168,10 +185,11 @@ static uint32_t float_bits(float f) {
 }
 
 static int key_equal(const prim_key *x, const prim_key *y) {
-  return x->kind == y->kind && x->ta == y->ta && x->tb == y->tb && x->m == y->m && x->n == y->n &&
-         x->k == y->k && x->batch == y->batch && x->lda == y->lda && x->ldb == y->ldb &&
-         x->ldc == y->ldc && x->sa == y->sa && x->sb == y->sb && x->sc == y->sc &&
-         float_bits(x->alpha) == float_bits(y->alpha) && float_bits(x->beta) == float_bits(y->beta);
+  return x->kind == y->kind && x->part == y->part && x->ta == y->ta && x->tb == y->tb &&
+         x->m == y->m && x->n == y->n && x->k == y->k && x->batch == y->batch && x->lda == y->lda &&
+         x->ldb == y->ldb && x->ldc == y->ldc && x->sa == y->sa && x->sb == y->sb &&
+         x->sc == y->sc && float_bits(x->alpha) == float_bits(y->alpha) &&
+         float_bits(x->beta) == float_bits(y->beta);
 }
 
 typedef struct prim_entry {
@@ -186,7 +204,9 @@ typedef struct prim_entry {
   int plain;                   /* int8 dequantised by a loop, not by post-ops */
 } prim_entry;
 
-#define CACHE_SIZE 48
+#define CACHE_SIZE 96
+/* Most threads of a host team. */
+#define TEAM_MAX 64
 
 /* Host scratch buffers, grown on demand. */
 enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
@@ -194,6 +214,8 @@ enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
 typedef struct onednn_state {
   dnnl_engine_t engine;
   dnnl_stream_t stream;
+  host_team *team;                 /* float32 products on host threads (NULL: OpenMP's team) */
+  dnnl_stream_t streams[TEAM_MAX]; /* one per team member (member 0: stream) */
   prim_entry cache[CACHE_SIZE];
   unsigned long long clock;
   void *buf[NBUF];
@@ -216,6 +238,9 @@ static void state_free(void *p) {
   if (!s) return;
   for (int i = 0; i < CACHE_SIZE; i++) entry_clear(&s->cache[i]);
   for (int i = 0; i < NBUF; i++) free(s->buf[i]);
+  host_team_free(s->team);
+  for (int i = 1; i < TEAM_MAX; i++)
+    if (s->streams[i]) dnnl_stream_destroy(s->streams[i]);
   if (s->stream) dnnl_stream_destroy(s->stream);
   if (s->engine) dnnl_engine_destroy(s->engine);
   free(s);
@@ -236,6 +261,16 @@ static clippo_status state_get(clippo_rt *rt, onednn_state **out, clippo_error *
   if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (oneDNN gemm state)");
   dnnl_status_t ds = dnnl_engine_create(&s->engine, dnnl_cpu, 0);
   if (ds == dnnl_success) ds = dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags);
+  s->streams[0] = s->stream;
+  if (ds == dnnl_success && rt) {
+    clippo_status st = host_team_create(team_threads(), team_member_init, &s->team, err);
+    if (st) {
+      state_free(s);
+      return st;
+    }
+    for (int i = 1; i < host_team_size(s->team) && ds == dnnl_success; i++)
+      ds = dnnl_stream_create(&s->streams[i], s->engine, dnnl_stream_default_flags);
+  }
   if (ds != dnnl_success) {
     state_free(s);
     return dnnl_fail(rt, err, ds, "creating the CPU engine");
@@ -499,26 +534,104 @@ static void scale_c(float *c, size_t m, size_t n, size_t ldc, size_t sc, size_t 
     }
 }
 
-/* The float32 product on host memory (k >= 1). */
+/* Products of fewer multiply-adds run on the calling thread alone (about 30 microseconds on one
+ * core: waking a worker costs a good part of that). */
+#define TEAM_MACS 4194304.0
+
+/* One part of a float32 product: its key (part = the team member), its primitives (batches) and
+ * where its operands start. */
+typedef struct f32_part {
+  prim_key key;
+  prim_entry *e;
+  const float *a, *b;
+  float *c;
+  dnnl_status_t ds;
+} f32_part;
+
+typedef struct f32_job {
+  onednn_state *s;
+  f32_part p[TEAM_MAX];
+} f32_job;
+
+/* Runs one part on its member's stream: dnnl_sgemm for a single product, else its matmul. */
+static void f32_run_part(void *ctx, int i) {
+  f32_job *j = ctx;
+  f32_part *p = &j->p[i];
+  const prim_key *k = &p->key;
+  if (k->batch == 1) {
+    p->ds = dnnl_sgemm(k->ta ? 'T' : 'N', k->tb ? 'T' : 'N', (dnnl_dim_t)k->m, (dnnl_dim_t)k->n,
+                       (dnnl_dim_t)k->k, k->alpha, p->a, (dnnl_dim_t)k->lda, p->b,
+                       (dnnl_dim_t)k->ldb, k->beta, p->c, (dnnl_dim_t)k->ldc);
+    return;
+  }
+  prim_entry *e = p->e;
+  dnnl_status_t ds = set_handle(e->a, p->a);
+  if (ds == dnnl_success) ds = set_handle(e->b, p->b);
+  if (ds == dnnl_success) ds = set_handle(e->c, p->c);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[i], 3, args);
+  if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[i]);
+  p->ds = ds;
+}
+
+/* Cuts k's product into at most `want` parts: whole matrices of a batch, else blocks of 16 rows of
+ * C (of columns, when C has more column blocks than row blocks). Returns the number of parts. */
+static int f32_cut(const prim_key *k, const float *a, const float *b, float *c, int want,
+                   f32_part *out) {
+  size_t whole = k->batch > 1 ? k->batch : 0;
+  size_t mb = (k->m + 15) / 16, nb = (k->n + 15) / 16;
+  int by_rows = mb >= nb;
+  size_t units = whole ? whole : by_rows ? mb : nb;
+  size_t parts = units < (size_t)want ? units : (size_t)want;
+  for (size_t p = 0; p < parts; p++) {
+    size_t u0 = units * p / parts, u1 = units * (p + 1) / parts;
+    f32_part *o = &out[p];
+    size_t m = k->m, n = k->n, batch = 1;
+    o->a = a;
+    o->b = b;
+    o->c = c;
+    if (whole) {
+      batch = u1 - u0;
+      o->a += k->sa * u0; /* sa, sb: 0 when one matrix serves the batch */
+      o->b += k->sb * u0;
+      o->c += k->sc * u0;
+    } else if (by_rows) {
+      size_t lo = u0 * 16, hi = u1 * 16 < k->m ? u1 * 16 : k->m;
+      m = hi - lo;
+      o->a += k->ta ? lo : lo * k->lda;
+      o->c += lo * k->ldc;
+    } else {
+      size_t lo = u0 * 16, hi = u1 * 16 < k->n ? u1 * 16 : k->n;
+      n = hi - lo;
+      o->b += k->tb ? lo * k->ldb : lo;
+      o->c += lo;
+    }
+    o->key = key_of(KIND_F32, k->ta, k->tb, m, n, k->k, k->alpha, k->lda, k->sa, k->ldb, k->sb,
+                    k->beta, k->ldc, k->sc, batch);
+    o->key.part = (int)p;
+    o->e = NULL;
+  }
+  return (int)parts;
+}
+
+/* The float32 product on host memory (k >= 1), cut over the host team when it is large enough. */
 static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_key *key,
                              const float *a, const float *b, float *c, clippo_error *err) {
-  if (key->batch == 1) {
-    dnnl_status_t ds =
-        dnnl_sgemm(key->ta ? 'T' : 'N', key->tb ? 'T' : 'N', (dnnl_dim_t)key->m, (dnnl_dim_t)key->n,
-                   (dnnl_dim_t)key->k, key->alpha, a, (dnnl_dim_t)key->lda, b, (dnnl_dim_t)key->ldb,
-                   key->beta, c, (dnnl_dim_t)key->ldc);
-    if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "dnnl_sgemm");
-    return CLIPPO_OK;
-  }
-  prim_entry *e = NULL;
-  clippo_status st = lookup(rt, s, key, &e, err);
-  if (st) return st;
-  DNNL_TRY(set_handle(e->a, a), "setting A");
-  DNNL_TRY(set_handle(e->b, b), "setting B");
-  DNNL_TRY(set_handle(e->c, c), "setting C");
-  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-  DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, 3, args), "running a float32 matmul");
-  DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for a float32 matmul");
+  f32_job j;
+  j.s = s;
+  double macs = (double)key->m * (double)key->n * (double)key->k * (double)key->batch;
+  int want = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
+  int parts = f32_cut(key, a, b, c, want, j.p);
+  for (int i = 0; i < parts; i++) /* the cache is the calling thread's: look up before */
+    if (j.p[i].key.batch > 1) {
+      clippo_status st = lookup(rt, s, &j.p[i].key, &j.p[i].e, err);
+      if (st) return st;
+    }
+  host_team_run(s->team, parts, f32_run_part, &j);
+  for (int i = 0; i < parts; i++)
+    if (j.p[i].ds != dnnl_success)
+      return dnnl_fail(rt, err, j.p[i].ds,
+                       j.p[i].key.batch == 1 ? "dnnl_sgemm" : "running a float32 matmul");
   return CLIPPO_OK;
 }
 
@@ -656,6 +769,11 @@ static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_k
   return CLIPPO_OK;
 }
 
+/* Batched int8 products run in float32 (see the top of the file). */
+static int effective_kind(int kind, const gemm_call *g) {
+  return kind == KIND_INT8 && g->batch > 1 ? KIND_F32 : kind;
+}
+
 /* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory. */
 static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
                               const float *a, const float *b, float *c, clippo_error *err) {
@@ -663,7 +781,7 @@ static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, co
     scale_c(c, g->m, g->n, g->ldc, g->sc, g->batch, g->beta);
     return CLIPPO_OK;
   }
-  if (kind == KIND_INT8 && g->batch > 1) kind = KIND_F32; /* see the top of the file */
+  kind = effective_kind(kind, g);
   prim_key key = key_of(kind, g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->lda, g->sa, g->ldb,
                         g->sb, g->beta, g->ldc, g->sc, g->batch);
   switch (kind) {
@@ -680,7 +798,8 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if (st) return st;
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
-  threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch);
+  threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
+                            s->team != NULL && effective_kind(kind, g) == KIND_F32);
   st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);

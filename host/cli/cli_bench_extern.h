@@ -1,0 +1,29 @@
+/* What `clippo bench` runs beside the engine in other processes: bench/pytorch_vit.py and the
+ * peer runtimes of bench/peers/peers.py (ONNX Runtime, OpenVINO, PyTorch 2) in their virtual
+ * environment, each printing one JSON result row. */
+#ifndef CLIPPO_CLI_BENCH_EXTERN_H
+#define CLIPPO_CLI_BENCH_EXTERN_H
+
+#include <stddef.h>
+
+#include "clippo/bench.h"
+
+/** Single-quotes s for /bin/sh into out[size]. */
+void cli_shell_quote(const char *s, char *out, size_t size);
+
+/** Runs a shell command and keeps its last stdout line that starts with '{' in line[size].
+ * Returns the exit status (-1 when it could not run). */
+int cli_run_json_command(const char *cmd, char *line, size_t size);
+
+/** Finds the source-tree file `rel` (e.g. "bench/pytorch_vit.py"): under $CLIPPO_SOURCE_DIR,
+ * the working folder, or the folder above this program's; out gets "" when none is readable. */
+void cli_find_source_file(const char *rel, char *out, size_t size);
+
+/** The peers' rows: for the embed suite (with B/16 among ro's variants) ViT-B/16 embedding at each
+ * of ro's batches in ONNX Runtime, OpenVINO, PyTorch eager and torch.compile (float32) and ONNX
+ * Runtime int8; for the train suite the PyTorch twin's training step (eager and compiled). Run
+ * by bench/peers/.venv/bin/python (made by bench/peers/setup.sh); without it one row says
+ * "unavailable" and how to make it. At most cap rows go to rows; returns how many. */
+size_t cli_bench_peers(const clippo_bench_opts *ro, int b16, clippo_bench_row *rows, size_t cap);
+
+#endif

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `clippo bench` runs the peer runtimes through bench/peers/peers.py in bench/peers/.venv: here a
+# stand-in interpreter (a shell script printing canned rows, one peer failing) under a fake
+# CLIPPO_SOURCE_DIR, so the test needs no PyPI: every peer gets a row, the failing one "failed"
+# with its exit status (and the run exits 1, as for any failed measurement), the clippo row its
+# ratio to the fastest float32 peer (int8 left out); without the environment one row says how to
+# make it. $1 = path of the clippo binary.
+set -u
+CLIPPO=${1:?usage: bench_peers.sh PATH_TO_CLIPPO}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+fail() {
+  echo "FAIL: $*" >&2
+  fails=$((fails + 1))
+}
+if ! "$CLIPPO" devices >/dev/null 2>&1 || [ "$("$CLIPPO" devices | wc -l)" -lt 2 ]; then
+  echo "skip: no OpenCL device"
+  exit 77
+fi
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed to read the report" >&2; exit 1; }
+
+src=$TMP/src
+mkdir -p "$src/bench/peers/.venv/bin"
+: >"$src/bench/peers/peers.py"
+cat >"$src/bench/peers/.venv/bin/python" <<'SH'
+#!/bin/sh
+# stand-in for the peers' interpreter: $1 peers.py, $2 embed|train, then --runtime R --batch B ...
+shift
+what=$1
+shift
+rt=torch
+batch=64
+while [ $# -gt 0 ]; do
+  case $1 in
+  --runtime) rt=$2; shift 2 ;;
+  --batch) batch=$2; shift 2 ;;
+  *) shift ;;
+  esac
+done
+case $rt in
+openvino) echo "Traceback: no CPU plugin" >&2; exit 3 ;;
+onnxruntime) rate=1.5 ;;
+torch) rate=2.0 ;;
+torch-compile) rate=2.5 ;;
+onnxruntime-int8) rate=1000 ;;
+esac
+if [ "$what" = embed ]; then
+  printf '{"suite":"embed","name":"b16","impl":"peer-%s","status":"ok","rate_unit":"images/s","batch":%s,"runs":2,"median_s":0.5,"min_s":0.4,"rate":%s}\n' "$rt" "$batch" "$rate"
+fi
+SH
+chmod +x "$src/bench/peers/.venv/bin/python"
+
+dev=${CLIPPO_TEST_DEVICES:-0:0}
+dev=${dev%%,*}
+CLIPPO_SOURCE_DIR=$src "$CLIPPO" bench --suite embed --variants b16 --batches 1 --quick --runs 1 \
+  --no-pytorch --device "$dev" --out "$TMP/r" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "bench with a failing peer: exit $rc (want 1) -- $(tail -3 "$TMP/err")"
+json=$(find "$TMP/r" -name "bench-*.json" | head -1)
+if [ -z "$json" ]; then
+  fail "no report"
+else
+  python3 - "$json" <<'PY' || fail "report $json"
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+peers = {r["impl"]: r for r in rows if r["impl"].startswith("peer-")}
+assert set(peers) == {"peer-onnxruntime", "peer-openvino", "peer-torch", "peer-torch-compile",
+                      "peer-onnxruntime-int8"}, sorted(peers)
+assert peers["peer-openvino"]["status"] == "failed", peers["peer-openvino"]
+assert "exited with 3" in peers["peer-openvino"]["note"], peers["peer-openvino"]["note"]
+assert peers["peer-torch-compile"]["rate"] == 2.5
+mine = [r for r in rows if r["impl"] == "clippo" and r["suite"] == "embed" and r["batch"] == 1]
+assert mine and mine[0]["status"] == "ok", mine
+assert mine[0]["ratio_to"] == "peer-torch-compile", mine[0]
+assert abs(mine[0]["ratio"] - mine[0]["rate"] / 2.5) < 1e-6 * mine[0]["ratio"], mine[0]
+PY
+fi
+grep -q "peer-torch-compile" "$TMP/out" || fail "peer rows not printed: $(cat "$TMP/out")"
+
+# Without the environment: one row says how to make it; the run still succeeds. A copy of the
+# program in an empty tree, run from there, so that no real bench/peers is found beside it.
+mkdir -p "$TMP/empty/bin"
+cp "$CLIPPO" "$TMP/empty/bin/clippo"
+(cd "$TMP/empty" && CLIPPO_SOURCE_DIR=$TMP/empty ./bin/clippo bench --suite embed --variants b16 --batches 1 --quick \
+  --runs 1 --no-pytorch --device "$dev" --out "$TMP/r2" >"$TMP/out" 2>"$TMP/err") ||
+  fail "bench without peers: exit $? -- $(tail -3 "$TMP/err")"
+grep -q "bench/peers/setup.sh" "$TMP/r2"/bench-*.md || fail "no row saying how to make the peers"
+[ "$fails" -eq 0 ] || exit 1
+echo "bench_peers: ok"
