@@ -84,9 +84,9 @@ static size_t replay_dir(const char *dir, fuzz_fn fn) {
 
 static void replay(const char *name, fuzz_fn fn) {
   char dir[4096];
-  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus_%s", CLIPPO_SOURCE_DIR, name);
+  snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus_%s", test_source_dir(), name);
   size_t seeds = replay_dir(dir, fn);
-  snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", CLIPPO_SOURCE_DIR, name);
+  snprintf(dir, sizeof dir, "%s/tests/fuzz/regressions/%s", test_source_dir(), name);
   size_t regressions = replay_dir(dir, fn);
   printf("%s: %zu seeds, %zu regression inputs replayed\n", name, seeds, regressions);
   assert_true(seeds + regressions > 0);
