@@ -4,7 +4,9 @@
  *
  * float32: dnnl_sgemm per matrix for single products; one matmul primitive over the whole batch
  * (its memory descriptors carry the strides) for batches, where one sgemm per small matrix pays
- * oneDNN's threading once per matrix.
+ * oneDNN's threading once per matrix. Large products are cut into parts (matrices of a batch,
+ * else blocks of rows or columns of C) run by the provider's host team, one oneDNN thread each
+ * (see "threads" below).
  * bfloat16 (precision bf16): reorder primitives round both operands to bfloat16 (to nearest even)
  * into host scratch, a bf16 x bf16 matmul accumulates in float32 straight into C (alpha an output
  * scale, beta a sum post-op).
@@ -17,8 +19,9 @@
  * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32: oneDNN 2.6 fuses per-row
  * scales only for one matrix at a time, and one matmul per matrix of the batch costs more than
  * int8 saves.
- * Primitives are created once per shape and kept in a small cache in the runtime's GEMM state
- * (the runtime is used by one thread at a time, so nothing is locked). Without oneDNN in the
+ * Primitives are created once per shape (and team member) and kept in a small cache in the
+ * runtime's GEMM state (the runtime is used by one thread at a time, so nothing is locked: the
+ * calling thread looks up every part's primitives before the team runs them). Without oneDNN in the
  * build the provider is there but never available. */
 #include "gemm_internal.h"
 
