@@ -47,7 +47,6 @@ static clippo_status gemm_onednn(void *ctx, clippo_error *e) {
                                  s->m * s->n, s->batch, e);
 }
 
-
 /* Largest relative L2 error against OpenBLAS's float32 product that a precision may show on the
  * suite's random operands (what tests/test_gemm_onednn.c and test_gemm.c hold each one to). */
 static double gemm_tolerance(clippo_precision p) {
