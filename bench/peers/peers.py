@@ -20,6 +20,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from pytorch_vit import flops_per_image  # noqa: E402 - bench/pytorch_vit.py, clippo's FLOP count
 DEFAULT_DIR = os.path.join(HERE, ".cache")
 
 
@@ -93,13 +95,6 @@ def embed_fn(runtime, batch, threads, model_dir):
     raise SystemExit(f"peers.py: unknown runtime '{runtime}'")
 
 
-def vit_b16_flops(tokens=197, width=768, depth=12, mlp=3072, patch=16, head=1000):
-    """Matrix products and attention of torchvision's ViT-B/16, as clippo bench counts them."""
-    f = 2.0 * 196 * patch * patch * 3 * width
-    f += depth * (2.0 * tokens * width * (4 * width + 2 * mlp) + 4.0 * tokens * tokens * width)
-    return f + 2.0 * width * head
-
-
 def unavailable(suite, name, runtime, batch, why):
     """A row clippo bench shows as unavailable (the peer is not installed or cannot run)."""
     return {"suite": suite, "name": name, "impl": "peer-" + runtime, "status": "unavailable",
@@ -121,7 +116,7 @@ def cmd_embed(args):
                       "shape": f"torchvision vit_b_16, 197 tokens, {'int8 dynamic' if int8 else 'float32'}; batch {args.batch}",
                       "batch": args.batch, "runs": len(times), "threads": args.threads,
                       "median_s": med, "min_s": min(times), "rate": args.batch / med,
-                      "flops": vit_b16_flops() * args.batch, "images_per_s": args.batch / med,
+                      "flops": flops_per_image(197, head=1000) * args.batch, "images_per_s": args.batch / med,
                       "note": f"{args.runtime} {version}, {args.threads} threads; env as found: "
                               f"{env_info() or 'no thread/BLAS variables set'}",
                       "times_s": times, "env": env_info()}))

@@ -42,31 +42,34 @@ int cli_run_json_command(const char *cmd, char *line, size_t size) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
-static int file_readable(const char *p) { return p && *p && access(p, R_OK) == 0; }
+void cli_self_exe(char *out, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", out, size - 1);
+  out[n > 0 ? (size_t)n : 0] = '\0';
+}
+
+int cli_file_readable(const char *p) { return p && *p && access(p, R_OK) == 0; }
 
 void cli_find_source_file(const char *rel, char *out, size_t size) {
   const char *src = getenv("CLIPPO_SOURCE_DIR");
   if (src && *src) {
     snprintf(out, size, "%s/%s", src, rel);
-    if (file_readable(out)) return;
+    if (cli_file_readable(out)) return;
   }
   snprintf(out, size, "%s", rel);
-  if (file_readable(out)) return;
+  if (cli_file_readable(out)) return;
   char exe[1024];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1); /* Linux; elsewhere: skipped */
-  exe[n > 0 ? (size_t)n : 0] = '\0';
+  cli_self_exe(exe, sizeof exe);
   char *slash = strrchr(exe, '/');
   if (slash) {
     *slash = '\0';
     snprintf(out, size, "%s/../%s", exe, rel);
-    if (file_readable(out)) return;
+    if (cli_file_readable(out)) return;
   }
   out[0] = '\0';
 }
 
-/* A row that says why a peer did not run. */
-static void peer_missing(clippo_bench_row *row, const char *suite, const char *name,
-                         const char *impl, size_t batch, const char *status, const char *note) {
+void cli_bench_row_missing(clippo_bench_row *row, const char *suite, const char *name,
+                           const char *impl, size_t batch, const char *status, const char *note) {
   memset(row, 0, sizeof *row);
   snprintf(row->suite, sizeof row->suite, "%s", suite);
   snprintf(row->name, sizeof row->name, "%s", name);
@@ -90,7 +93,7 @@ static void run_peer(const char *py, const char *script, const char *args, const
     char note[256];
     snprintf(note, sizeof note, "peers.py %s exited with %d%s", args, rc,
              line[0] ? "" : " and printed no JSON");
-    peer_missing(row, suite, name, impl, batch, rc < 0 ? "unavailable" : "failed", note);
+    cli_bench_row_missing(row, suite, name, impl, batch, rc < 0 ? "unavailable" : "failed", note);
   }
 }
 
@@ -101,10 +104,10 @@ size_t cli_bench_peers(const clippo_bench_opts *ro, int b16, clippo_bench_row *r
   cli_find_source_file("bench/peers/peers.py", script, sizeof script);
   cli_find_source_file("bench/peers/.venv/bin/python", venv, sizeof venv);
   if (!script[0] || !venv[0] || access(venv, X_OK) != 0) {
-    peer_missing(&rows[0], embed ? "embed" : "train", embed ? "b16" : "steps", "peers", 0,
-                 "unavailable",
-                 "no peers' environment (bench/peers/.venv): run `bash bench/peers/setup.sh` in "
-                 "the source tree (or set CLIPPO_SOURCE_DIR)");
+    cli_bench_row_missing(
+        &rows[0], embed ? "embed" : "train", embed ? "b16" : "steps", "peers", 0, "unavailable",
+        "no peers' environment (bench/peers/.venv): run `bash bench/peers/setup.sh` in "
+        "the source tree (or set CLIPPO_SOURCE_DIR)");
     return 1;
   }
   static const char *const runtimes[] = {"onnxruntime", "openvino", "torch", "torch-compile",

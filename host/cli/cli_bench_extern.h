@@ -15,6 +15,17 @@ void cli_shell_quote(const char *s, char *out, size_t size);
  * Returns the exit status (-1 when it could not run). */
 int cli_run_json_command(const char *cmd, char *line, size_t size);
 
+/** The path of this program in out[size], or "" (Linux only: /proc/self/exe). */
+void cli_self_exe(char *out, size_t size);
+
+/** 1 if p names a file this process can read. */
+int cli_file_readable(const char *p);
+
+/** Fills row as a measurement that did not happen: suite, name, impl, batch, status
+ * ("unavailable" or "failed") and the note saying why. */
+void cli_bench_row_missing(clippo_bench_row *row, const char *suite, const char *name,
+                           const char *impl, size_t batch, const char *status, const char *note);
+
 /** Finds the source-tree file `rel` (e.g. "bench/pytorch_vit.py"): under $CLIPPO_SOURCE_DIR,
  * the working folder, or the folder above this program's; out gets "" when none is readable. */
 void cli_find_source_file(const char *rel, char *out, size_t size);

@@ -1,12 +1,11 @@
 /* `clippo bench`: the benchmark suite (clippo/bench.h) on one device or all of them, with the
- * cold/warm kernel build measured in child processes (fresh driver caches) and PyTorch CPU run
- * beside it through bench/pytorch_vit.py. */
+ * cold/warm kernel build measured in child processes (fresh driver caches), PyTorch CPU run
+ * beside it through bench/pytorch_vit.py and the peer runtimes (cli_bench_extern.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_bench_extern.h"
@@ -67,14 +66,6 @@ static void usage(FILE *out) {
           "  mpirun -np 2 clippo bench --suite comm --device 0:0,0:1\n");
 }
 
-/* The path of this program, or "" (Linux only: /proc/self/exe). */
-static void self_exe(char *out, size_t size) {
-  ssize_t n = readlink("/proc/self/exe", out, size - 1);
-  out[n > 0 ? (size_t)n : 0] = '\0';
-}
-
-static int file_readable(const char *p) { return p && *p && access(p, R_OK) == 0; }
-
 /* Finds bench/pytorch_vit.py. */
 static void find_script(const char *given, char *out, size_t size) {
   if (given) {
@@ -88,17 +79,12 @@ static void find_script(const char *given, char *out, size_t size) {
  * when it cannot run). */
 static void run_pytorch(const char *script_opt, size_t batch, const clippo_bench_opts *o,
                         clippo_bench_row *row) {
-  memset(row, 0, sizeof *row);
-  snprintf(row->suite, sizeof row->suite, "embed");
-  snprintf(row->name, sizeof row->name, "b16");
-  snprintf(row->impl, sizeof row->impl, "pytorch-cpu");
-  snprintf(row->status, sizeof row->status, "unavailable");
-  row->batch = batch;
   char script[1200];
   find_script(script_opt, script, sizeof script);
-  if (!file_readable(script)) {
-    snprintf(row->note, sizeof row->note,
-             "bench/pytorch_vit.py not found (give --pytorch-script or set CLIPPO_SOURCE_DIR)");
+  if (!cli_file_readable(script)) {
+    cli_bench_row_missing(
+        row, "embed", "b16", "pytorch-cpu", batch, "unavailable",
+        "bench/pytorch_vit.py not found (give --pytorch-script or set CLIPPO_SOURCE_DIR)");
     return;
   }
   const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
@@ -110,14 +96,11 @@ static void run_pytorch(const char *script_opt, size_t batch, const clippo_bench
   int rc = cli_run_json_command(cmd, line, sizeof line);
   clippo_error err;
   if (rc != 0 || !line[0] || clippo_bench_row_from_json(line, row, &err) != CLIPPO_OK) {
-    memset(row, 0, sizeof *row);
-    snprintf(row->suite, sizeof row->suite, "embed");
-    snprintf(row->name, sizeof row->name, "b16");
-    snprintf(row->impl, sizeof row->impl, "pytorch-cpu");
-    snprintf(row->status, sizeof row->status, rc < 0 ? "unavailable" : "failed");
-    row->batch = batch;
-    snprintf(row->note, sizeof row->note, "%s exited with %d%s", script, rc,
+    char note[sizeof row->note];
+    snprintf(note, sizeof note, "%s exited with %d%s", script, rc,
              line[0] ? "" : " and printed no JSON");
+    cli_bench_row_missing(row, "embed", "b16", "pytorch-cpu", batch,
+                          rc < 0 ? "unavailable" : "failed", note);
   }
 }
 
@@ -175,7 +158,7 @@ static int bench_build(const char *spec, int quick, clippo_bench_report *rep) {
     return 1;
   }
   char exe[1024];
-  self_exe(exe, sizeof exe);
+  cli_self_exe(exe, sizeof exe);
   for (int pass = 0; pass < 2; pass++) {
     clippo_bench_row row;
     memset(&row, 0, sizeof row);

@@ -216,9 +216,8 @@ enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
 
 typedef struct onednn_state {
   dnnl_engine_t engine;
-  dnnl_stream_t stream;
   host_team *team;                 /* float32 products on host threads (NULL: OpenMP's team) */
-  dnnl_stream_t streams[TEAM_MAX]; /* one per team member (member 0: stream) */
+  dnnl_stream_t streams[TEAM_MAX]; /* one per team member; 0: the calling thread's */
   prim_entry cache[CACHE_SIZE];
   unsigned long long clock;
   void *buf[NBUF];
@@ -242,9 +241,8 @@ static void state_free(void *p) {
   for (int i = 0; i < CACHE_SIZE; i++) entry_clear(&s->cache[i]);
   for (int i = 0; i < NBUF; i++) free(s->buf[i]);
   host_team_free(s->team);
-  for (int i = 1; i < TEAM_MAX; i++)
+  for (int i = 0; i < TEAM_MAX; i++)
     if (s->streams[i]) dnnl_stream_destroy(s->streams[i]);
-  if (s->stream) dnnl_stream_destroy(s->stream);
   if (s->engine) dnnl_engine_destroy(s->engine);
   free(s);
 }
@@ -263,8 +261,8 @@ static clippo_status state_get(clippo_rt *rt, onednn_state **out, clippo_error *
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (oneDNN gemm state)");
   dnnl_status_t ds = dnnl_engine_create(&s->engine, dnnl_cpu, 0);
-  if (ds == dnnl_success) ds = dnnl_stream_create(&s->stream, s->engine, dnnl_stream_default_flags);
-  s->streams[0] = s->stream;
+  if (ds == dnnl_success)
+    ds = dnnl_stream_create(&s->streams[0], s->engine, dnnl_stream_default_flags);
   if (ds == dnnl_success && rt) {
     clippo_status st = host_team_create(team_threads(), team_member_init, &s->team, err);
     if (st) {
@@ -524,7 +522,7 @@ static dnnl_status_t run_reorder(onednn_state *s, dnnl_primitive_t r, dnnl_memor
   if (ds == dnnl_success && sm) ds = set_handle(sm, scales);
   dnnl_exec_arg_t args[3] = {
       {DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}, {DNNL_ARG_ATTR_OUTPUT_SCALES, sm}};
-  if (ds == dnnl_success) ds = dnnl_primitive_execute(r, s->stream, sm ? 3 : 2, args);
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(r, s->streams[0], sm ? 3 : 2, args);
   return ds;
 }
 
@@ -653,8 +651,8 @@ static clippo_status run_bf16(const clippo_rt *rt, onednn_state *s, const prim_k
   DNNL_TRY(set_handle(e->b, qb), "setting B");
   DNNL_TRY(set_handle(e->c, c), "setting C");
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-  DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, 3, args), "running a bfloat16 matmul");
-  DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for a bfloat16 matmul");
+  DNNL_TRY(dnnl_primitive_execute(e->mm, s->streams[0], 3, args), "running a bfloat16 matmul");
+  DNNL_TRY(dnnl_stream_wait(s->streams[0]), "waiting for a bfloat16 matmul");
   return CLIPPO_OK;
 }
 
@@ -755,8 +753,8 @@ static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_k
       args[4] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, e->cs};
       nargs = 5;
     }
-    DNNL_TRY(dnnl_primitive_execute(e->mm, s->stream, nargs, args), "running an int8 matmul");
-    DNNL_TRY(dnnl_stream_wait(s->stream), "waiting for an int8 matmul");
+    DNNL_TRY(dnnl_primitive_execute(e->mm, s->streams[0], nargs, args), "running an int8 matmul");
+    DNNL_TRY(dnnl_stream_wait(s->streams[0]), "waiting for an int8 matmul");
     if (e->plain) {
       const float *ra = dqa + za * m, *cb = dqb + zb * n;
       for (size_t i = 0; i < m; i++) {

@@ -9,16 +9,14 @@ set -u
 CLIPPO=${1:?usage: bench_peers.sh PATH_TO_CLIPPO}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-fails=0
-fail() {
-  echo "FAIL: $*" >&2
-  fails=$((fails + 1))
-}
+fail=0
+# shellcheck source=lib/checks.sh
+. "$(dirname "$0")/lib/checks.sh"
 if ! "$CLIPPO" devices >/dev/null 2>&1 || [ "$("$CLIPPO" devices | wc -l)" -lt 2 ]; then
-  echo "skip: no OpenCL device"
-  exit 77
+  skip "no OpenCL device"
+  finish
 fi
-command -v python3 >/dev/null || { echo "FAIL: python3 is needed to read the report" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed to read the report"; exit 1; }
 
 src=$TMP/src
 mkdir -p "$src/bench/peers/.venv/bin"
@@ -55,13 +53,12 @@ dev=${CLIPPO_TEST_DEVICES:-0:0}
 dev=${dev%%,*}
 CLIPPO_SOURCE_DIR=$src "$CLIPPO" bench --suite embed --variants b16 --batches 1 --quick --runs 1 \
   --no-pytorch --device "$dev" --out "$TMP/r" >"$TMP/out" 2>"$TMP/err"
-rc=$?
-[ "$rc" -eq 1 ] || fail "bench with a failing peer: exit $rc (want 1) -- $(tail -3 "$TMP/err")"
+check "bench with a failing peer" 1 $?
 json=$(find "$TMP/r" -name "bench-*.json" | head -1)
 if [ -z "$json" ]; then
-  fail "no report"
-else
-  python3 - "$json" <<'PY' || fail "report $json"
+  echo "FAIL: no report: $(tail -3 "$TMP/err")"
+  fail=1
+elif python3 - "$json" <<'PY'; then
 import json, sys
 rows = json.load(open(sys.argv[1]))["rows"]
 peers = {r["impl"]: r for r in rows if r["impl"].startswith("peer-")}
@@ -75,16 +72,20 @@ assert mine and mine[0]["status"] == "ok", mine
 assert mine[0]["ratio_to"] == "peer-torch-compile", mine[0]
 assert abs(mine[0]["ratio"] - mine[0]["rate"] / 2.5) < 1e-6 * mine[0]["ratio"], mine[0]
 PY
+  echo "ok: peer rows, the failed peer, the ratio to the fastest float32 peer"
+else
+  echo "FAIL: report $json"
+  fail=1
 fi
-grep -q "peer-torch-compile" "$TMP/out" || fail "peer rows not printed: $(cat "$TMP/out")"
+expect "peer rows printed" "$TMP/out" "peer-torch-compile"
 
 # Without the environment: one row says how to make it; the run still succeeds. A copy of the
 # program in an empty tree, run from there, so that no real bench/peers is found beside it.
 mkdir -p "$TMP/empty/bin"
 cp "$CLIPPO" "$TMP/empty/bin/clippo"
 (cd "$TMP/empty" && CLIPPO_SOURCE_DIR=$TMP/empty ./bin/clippo bench --suite embed --variants b16 --batches 1 --quick \
-  --runs 1 --no-pytorch --device "$dev" --out "$TMP/r2" >"$TMP/out" 2>"$TMP/err") ||
-  fail "bench without peers: exit $? -- $(tail -3 "$TMP/err")"
-grep -q "bench/peers/setup.sh" "$TMP/r2"/bench-*.md || fail "no row saying how to make the peers"
-[ "$fails" -eq 0 ] || exit 1
-echo "bench_peers: ok"
+  --runs 1 --no-pytorch --device "$dev" --out "$TMP/r2" >"$TMP/out" 2>"$TMP/err")
+check "bench without peers" 0 $?
+cat "$TMP/r2"/bench-*.md >"$TMP/r2.md" 2>/dev/null
+expect "a row says how to make the peers" "$TMP/r2.md" "bench/peers/setup.sh"
+finish
