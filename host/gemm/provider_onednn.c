@@ -31,6 +31,8 @@
 #include <string.h>
 
 #ifdef CLIPPO_HAVE_ONEDNN
+/* Most threads of the provider's host team (one stream each; a job has one part each). */
+#define TEAM_MAX 64
 #include <oneapi/dnnl/dnnl.h>
 
 #if defined(CLIPPO_ONEDNN_OPENMP) && DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
@@ -70,8 +72,11 @@ static void threads_end(threads t) {
 }
 
 /* The host team's size: OpenMP's thread count (OMP_NUM_THREADS as the user set it, else the
- * CPUs this process may use). */
-static int team_threads(void) { return omp_get_max_threads(); }
+ * CPUs this process may use), at most TEAM_MAX (the streams and a job's parts are arrays). */
+static int team_threads(void) {
+  int n = omp_get_max_threads();
+  return n < TEAM_MAX ? n : TEAM_MAX;
+}
 
 /* Each team worker calls oneDNN with one OpenMP thread. */
 static void team_member_init(void) { omp_set_num_threads(1); }
@@ -208,8 +213,6 @@ typedef struct prim_entry {
 } prim_entry;
 
 #define CACHE_SIZE 96
-/* Most threads of a host team. */
-#define TEAM_MAX 64
 
 /* Host scratch buffers, grown on demand. */
 enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
