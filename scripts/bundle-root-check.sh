@@ -8,7 +8,8 @@
 #
 #   sudo scripts/bundle-root-check.sh [--root DIR] [--bundle DIR] [--out DIR] [--keep]
 #
-# --root: where the root is made (default /tmp/clippo-root; reused when it has PoCL already);
+# --root: where the root is made (default /tmp/clippo-root; reused when it has PoCL already; only
+#         a root this run made is removed at the end);
 # --bundle: a bundle made by scripts/bundle.sh (default: made now into the root);
 # --out: where the results go (default ./bundle-root-results); --keep: leave the root.
 set -euo pipefail
@@ -23,12 +24,14 @@ while [ $# -gt 0 ]; do
   --bundle) bundle=$2; shift 2 ;;
   --out) out=$2; shift 2 ;;
   --keep) keep=1; shift ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "bundle-root-check.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "bundle-root-check.sh: needs root (chroot, mounts)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "bundle-root-check.sh: debootstrap is missing (apt-get install debootstrap)" >&2; exit 1; }
+made_root=0
+[ -e "$root" ] || made_root=1
 if [ ! -f "$root/etc/OpenCL/vendors/pocl.icd" ]; then
   [ -x "$root/bin/bash" ] || debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
   cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -36,7 +39,7 @@ if [ ! -f "$root/etc/OpenCL/vendors/pocl.icd" ]; then
 fi
 cleanup() {
   for m in dev sys proc; do umount -R "$root/$m" 2>/dev/null || true; done
-  if [ "$keep" = 0 ]; then rm -rf "$root"; fi
+  if [ "$keep" = 0 ] && [ "$made_root" = 1 ]; then rm -rf "$root"; fi
 }
 trap cleanup EXIT
 mount -t proc proc "$root/proc"
