@@ -258,10 +258,13 @@ static void reduced(clippo_rt *rt, void *user) {
   assert_true(worst < (prec == CLIPPO_PRECISION_BF16 ? 1e-2 : 3e-2));
 }
 
-/* float32 products large enough (>= 2^22 multiply-adds) for the provider to cut them over its
- * host team: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
+/* Products large enough (>= 2^22 multiply-adds) for the provider to cut them over its host team.
+ * float32: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
  * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
- * the team), each part on its own thread: the same 1e-6 against float64 as any product. */
+ * the team). int8 (the single products): each part quantises its rows of A and its columns of B
+ * (a part may have none: B narrower than the team's blocks of 16), then multiplies its rows. Each
+ * part on its own thread: the same 1e-6 against float64 (of the quantised operands) as any
+ * product. */
 static const rcase team_cases[] = {
     /* ta tb  m    n    k  batch pad gap off shared zero alpha beta */
     {0, 0, 301, 64, 256, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f},
@@ -270,19 +273,24 @@ static const rcase team_cases[] = {
     {1, 0, 40, 701, 200, 1, 0, 0, 0, 0, 1, 2.0f, 0.0f},
     {0, 1, 96, 96, 80, 7, 1, 3, 1, 0, 0, 0.125f, 0.0f},
     {0, 0, 196, 64, 196, 3, 0, 5, 0, 1, 0, 1.0f, 1.0f},
+    {0, 0, 2000, 16, 200, 1, 2, 0, 7, 0, 0, 1.0f, 0.25f},
 };
 
 static void team_split(clippo_rt *rt, void *user) {
   (void)user;
   if (!onednn_device(rt)) return;
-  double worst = 0;
+  double worst = 0, worst8 = 0;
   for (size_t i = 0; i < sizeof team_cases / sizeof team_cases[0]; i++) {
     double rel = 0;
     run_reduced(rt, CLIPPO_PRECISION_FP32, &team_cases[i], 300 + i, &rel);
     worst = rel > worst ? rel : worst;
+    if (team_cases[i].batch > 1) continue;
+    run_reduced(rt, CLIPPO_PRECISION_INT8, &team_cases[i], 400 + i, &rel);
+    worst8 = rel > worst8 ? rel : worst8;
   }
-  print_message("[ team     ] float32 products cut over the host team: relative error up to %.2e\n",
-                worst);
+  print_message("[ team     ] products cut over the host team: relative error up to %.2e "
+                "(float32), %.2e (int8, to the quantised operands)\n",
+                worst, worst8);
 }
 
 static void test_team_split(void **state) {

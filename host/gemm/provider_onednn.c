@@ -12,10 +12,12 @@
  * scale, beta a sum post-op).
  * int8 (precision int8), single products (those with weights): the largest magnitude of each row
  * of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders quantise to
- * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises in its
- * post-ops (times the row's max / 127, times alpha times the column's max / 127, plus beta C).
- * Where oneDNN only has its reference code for those post-ops the matmul writes the s32 sums as
- * floats to scratch and a plain loop dequantises. Batched products (attention's, between
+ * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times
+ * alpha times the column's max / 127 as output scales, times the row's max / 127 as a post-op,
+ * plus beta C). Large products run on the host team too: each member quantises its rows of A and
+ * its columns of B, then multiplies its rows. Where oneDNN only has its reference code for that
+ * dequantisation the matmul writes the s32 sums as floats to scratch and a plain loop
+ * dequantises. Batched products (attention's, between
  * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32: oneDNN 2.6 fuses per-row
  * scales only for one matrix at a time, and one matmul per matrix of the batch costs more than
  * int8 saves.
@@ -46,8 +48,9 @@
  * its share: half of a small model's training step went there (bench/results/host-team-*.md).
  * So float32 products run on the provider's own host team (host_team.c: workers that sleep on a
  * condition variable), each member calling oneDNN on one thread for its part of the product;
- * bf16 and int8 products (whose reorders share scratch buffers) run on OpenMP's team, which is
- * stopped after each large product. No environment variable involved. */
+ * so do int8 products (each member writes its own rows and columns of the scratch); bf16 products
+ * (whose reorders share scratch buffers) run on OpenMP's team, which is stopped after each large
+ * product. No environment variable involved. */
 #define ONEDNN_THREADED_MACS 67108864.0 /* 2^26: about a millisecond on one core */
 
 typedef struct threads {
@@ -180,7 +183,8 @@ enum { KIND_F32 = 0, KIND_BF16, KIND_INT8, NKIND };
 /* What a cached primitive set is for. */
 typedef struct prim_key {
   int kind, ta, tb;
-  int part; /* the host team's member that runs it (each has its own primitives) */
+  int part;  /* the host team's member that runs it (each has its own primitives) */
+  int parts; /* int8: members sharing the product (part's share of rows and columns) */
   size_t m, n, k, batch, lda, ldb, ldc, sa, sb, sc;
   float alpha, beta;
 } prim_key;
@@ -193,10 +197,10 @@ static uint32_t float_bits(float f) {
 }
 
 static int key_equal(const prim_key *x, const prim_key *y) {
-  return x->kind == y->kind && x->part == y->part && x->ta == y->ta && x->tb == y->tb &&
-         x->m == y->m && x->n == y->n && x->k == y->k && x->batch == y->batch && x->lda == y->lda &&
-         x->ldb == y->ldb && x->ldc == y->ldc && x->sa == y->sa && x->sb == y->sb &&
-         x->sc == y->sc && float_bits(x->alpha) == float_bits(y->alpha) &&
+  return x->kind == y->kind && x->part == y->part && x->parts == y->parts && x->ta == y->ta &&
+         x->tb == y->tb && x->m == y->m && x->n == y->n && x->k == y->k && x->batch == y->batch &&
+         x->lda == y->lda && x->ldb == y->ldb && x->ldc == y->ldc && x->sa == y->sa &&
+         x->sb == y->sb && x->sc == y->sc && float_bits(x->alpha) == float_bits(y->alpha) &&
          float_bits(x->beta) == float_bits(y->beta);
 }
 
@@ -210,6 +214,7 @@ typedef struct prim_entry {
   dnnl_memory_t rs, cs;        /* int8: row and column dequantisation factors */
   dnnl_memory_t qa, qb;        /* int8: quantisation factors of the reorders */
   int plain;                   /* int8 dequantised by a loop, not by post-ops */
+  size_t r0, r1, c0, c1;       /* int8: the part's rows of C (and of A) and columns of B */
 } prim_entry;
 
 #define CACHE_SIZE 96
@@ -360,11 +365,12 @@ static clippo_status make_reorder(const clippo_rt *rt, onednn_state *s,
   return CLIPPO_OK;
 }
 
-/* The matmul of e->key: src x wei -> dst, alpha and beta as attributes (float32 and bfloat16), or
- * the int8 dequantisation post-ops (fused) or none (plain). */
+/* The matmul of e->key: src x wei -> dst (m rows), alpha and beta as attributes (float32 and
+ * bfloat16), or the int8 dequantisation (fused) or none (plain). */
 static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memory_desc_t *src,
                                  const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
-                                 int int8_fused, int int8_plain, char *impl, size_t impl_size) {
+                                 size_t m, int int8_fused, int int8_plain, char *impl,
+                                 size_t impl_size) {
   const prim_key *k = &e->key;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
@@ -376,12 +382,15 @@ static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memo
   if (ds == dnnl_success && !int8_fused && !int8_plain && k->alpha != 1.0f)
     ds = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha);
   if (ds == dnnl_success && int8_fused) {
+    /* Columns as runtime output scales, rows as a binary post-op: oneDNN 2.6 runs that on its
+     * fast integer GEMM (gemm:jit), two binary post-ops on brgemm ~25 % slower. */
     dnnl_memory_desc_t rows, cols;
-    dnnl_dims_t dr = {1, (dnnl_dim_t)k->m, 1}, dc = {1, 1, (dnnl_dim_t)k->n};
+    dnnl_dims_t dr = {1, (dnnl_dim_t)m, 1}, dc = {(dnnl_dim_t)k->n};
+    float rv = DNNL_RUNTIME_F32_VAL;
     ds = dnnl_memory_desc_init_by_tag(&rows, 3, dr, dnnl_f32, dnnl_abc);
-    if (ds == dnnl_success) ds = dnnl_memory_desc_init_by_tag(&cols, 3, dc, dnnl_f32, dnnl_abc);
+    if (ds == dnnl_success) ds = dnnl_memory_desc_init_by_tag(&cols, 1, dc, dnnl_f32, dnnl_a);
+    if (ds == dnnl_success) ds = dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 2, &rv);
     if (ds == dnnl_success) ds = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &rows);
-    if (ds == dnnl_success) ds = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &cols);
     if (ds == dnnl_success) ds = dnnl_memory_create(&e->rs, &rows, s->engine, DNNL_MEMORY_NONE);
     if (ds == dnnl_success) ds = dnnl_memory_create(&e->cs, &cols, s->engine, DNNL_MEMORY_NONE);
   }
@@ -405,6 +414,64 @@ static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memo
   return ds;
 }
 
+/* Rows [*lo, *hi) of `total` that part `part` of `parts` gets (whole blocks of 16; may be empty).
+ */
+static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi) {
+  size_t units = (total + 15) / 16, p = (size_t)part, n = (size_t)parts;
+  size_t a = 16 * (units * p / n), b = 16 * (units * (p + 1) / n);
+  *lo = a < total ? a : total;
+  *hi = b < total ? b : total;
+}
+
+/* An int8 part (batch 1): the reorder quantising its rows of op(A) into dense s8 rows, the one
+ * quantising its columns of op(B) into the dense s8 k x n B, and the s8 x s8 matmul of its rows
+ * of C, dequantised by output scales (columns) and a post-op (rows) where oneDNN has fast code for
+ * them, else written to scratch as floats and dequantised by a loop. */
+static clippo_status build_int8(const clippo_rt *rt, onednn_state *s, prim_entry *e,
+                                clippo_error *err) {
+  const prim_key *k = &e->key;
+  part_range(k->m, k->part, k->parts, &e->r0, &e->r1);
+  part_range(k->n, k->part, k->parts, &e->c0, &e->c1);
+  size_t rows = e->r1 - e->r0, cols = e->c1 - e->c0;
+  dnnl_memory_desc_t af, bf, a, b;
+  clippo_status st = CLIPPO_OK;
+  if (rows) {
+    DNNL_TRY(md_view(&af, dnnl_f32, 1, rows, k->k, k->ta, k->lda, 0), "describing A");
+    DNNL_TRY(md_dense(&a, dnnl_s8, 1, rows, k->k), "describing A");
+    st = make_reorder(rt, s, &af, &a, (1 << 0) | (1 << 1), rows, &e->ra, &e->af, &e->ad, &e->qa,
+                      err);
+  }
+  if (!st && cols) {
+    DNNL_TRY(md_view(&bf, dnnl_f32, 1, k->k, cols, k->tb, k->ldb, 0), "describing B");
+    DNNL_TRY(md_view(&b, dnnl_s8, 1, k->k, cols, 0, k->n, 0), "describing B");
+    st = make_reorder(rt, s, &bf, &b, (1 << 0) | (1 << 2), cols, &e->rb, &e->bf, &e->bd, &e->qb,
+                      err);
+  }
+  if (st) return clippo_error_prefix(err, "int8 operands");
+  if (!rows) return CLIPPO_OK;
+  dnnl_memory_desc_t a1, b1, c1, cplain;
+  char impl[64] = "";
+  DNNL_TRY(md_dense(&a1, dnnl_s8, 1, rows, k->k), "describing A");
+  DNNL_TRY(md_dense(&b1, dnnl_s8, 1, k->k, k->n), "describing B");
+  DNNL_TRY(md_view(&c1, dnnl_f32, 1, rows, k->n, 0, k->ldc, 0), "describing C");
+  dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, rows, 1, 0, impl, sizeof impl);
+  if (ds == dnnl_success && !strncmp(impl, "ref", 3)) {
+    dnnl_primitive_t *p = &e->mm;
+    dnnl_primitive_destroy(*p);
+    *p = NULL;
+    dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c, &e->rs, &e->cs};
+    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
+      dnnl_memory_destroy(*mem[i]);
+      *mem[i] = NULL;
+    }
+    DNNL_TRY(md_dense(&cplain, dnnl_f32, 1, rows, k->n), "describing C");
+    ds = make_matmul(s, e, &a1, &b1, &cplain, rows, 0, 1, impl, sizeof impl);
+    e->plain = 1;
+  }
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating an int8 matmul");
+  return CLIPPO_OK;
+}
+
 /* Fills e (whose key is set) with its primitives. */
 static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                  clippo_error *err) {
@@ -416,48 +483,18 @@ static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entr
   DNNL_TRY(md_view(&c, dnnl_f32, k->batch, k->m, k->n, 0, k->ldc, k->sc), "describing C");
   char impl[64] = "";
   if (k->kind == KIND_F32) {
-    DNNL_TRY(make_matmul(s, e, &af, &bf, &c, 0, 0, impl, sizeof impl), "creating a float32 matmul");
+    DNNL_TRY(make_matmul(s, e, &af, &bf, &c, k->m, 0, 0, impl, sizeof impl),
+             "creating a float32 matmul");
     return CLIPPO_OK;
   }
-  dnnl_data_type_t dt = k->kind == KIND_BF16 ? dnnl_bf16 : dnnl_s8;
-  const char *what = k->kind == KIND_BF16 ? "bfloat16" : "int8";
-  DNNL_TRY(md_dense(&a, dt, ba, k->m, k->k), "describing A");
-  DNNL_TRY(md_dense(&b, dt, bb, k->k, k->n), "describing B");
-  int int8 = k->kind == KIND_INT8;
-  clippo_status st = make_reorder(rt, s, &af, &a, int8 ? (1 << 0) | (1 << 1) : -1, ba * k->m,
-                                  &e->ra, &e->af, &e->ad, &e->qa, err);
-  if (!st)
-    st = make_reorder(rt, s, &bf, &b, int8 ? (1 << 0) | (1 << 2) : -1, bb * k->n, &e->rb, &e->bf,
-                      &e->bd, &e->qb, err);
-  if (st) return clippo_error_prefix(err, "%s operands", what);
-  dnnl_status_t ds;
-  char msg[96];
-  snprintf(msg, sizeof msg, "creating a %s matmul", what);
-  if (!int8) {
-    DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, 0, impl, sizeof impl), msg);
-    return CLIPPO_OK;
-  }
-  /* int8: one matrix per execution, dequantised by post-ops where oneDNN has fast code for them,
-   * else written to scratch as floats and dequantised by a loop. */
-  dnnl_memory_desc_t a1, b1, c1, cplain;
-  DNNL_TRY(md_dense(&a1, dnnl_s8, 1, k->m, k->k), "describing A");
-  DNNL_TRY(md_dense(&b1, dnnl_s8, 1, k->k, k->n), "describing B");
-  DNNL_TRY(md_view(&c1, dnnl_f32, 1, k->m, k->n, 0, k->ldc, 0), "describing C");
-  ds = make_matmul(s, e, &a1, &b1, &c1, 1, 0, impl, sizeof impl);
-  if (ds == dnnl_success && !strncmp(impl, "ref", 3)) {
-    dnnl_primitive_t *p = &e->mm;
-    dnnl_primitive_destroy(*p);
-    *p = NULL;
-    dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c, &e->rs, &e->cs};
-    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
-      dnnl_memory_destroy(*mem[i]);
-      *mem[i] = NULL;
-    }
-    DNNL_TRY(md_dense(&cplain, dnnl_f32, 1, k->m, k->n), "describing C");
-    ds = make_matmul(s, e, &a1, &b1, &cplain, 0, 1, impl, sizeof impl);
-    e->plain = 1;
-  }
-  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
+  if (k->kind == KIND_INT8) return build_int8(rt, s, e, err);
+  DNNL_TRY(md_dense(&a, dnnl_bf16, ba, k->m, k->k), "describing A");
+  DNNL_TRY(md_dense(&b, dnnl_bf16, bb, k->k, k->n), "describing B");
+  clippo_status st = make_reorder(rt, s, &af, &a, -1, 0, &e->ra, &e->af, &e->ad, &e->qa, err);
+  if (!st) st = make_reorder(rt, s, &bf, &b, -1, 0, &e->rb, &e->bf, &e->bd, &e->qb, err);
+  if (st) return clippo_error_prefix(err, "bfloat16 operands");
+  DNNL_TRY(make_matmul(s, e, &a, &b, &c, k->m, 0, 0, impl, sizeof impl),
+           "creating a bfloat16 matmul");
   return CLIPPO_OK;
 }
 
@@ -516,8 +553,9 @@ static dnnl_status_t set_handle(dnnl_memory_t m, const void *p) {
   return dnnl_memory_set_data_handle(m, (void *)p);
 }
 
-/* Runs reorder r from `from` (float32 view) to `to`, with output scales `scales` (may be NULL). */
-static dnnl_status_t run_reorder(onednn_state *s, dnnl_primitive_t r, dnnl_memory_t src,
+/* Runs reorder r on stream `on` from `from` (float32 view) to `to`, with output scales `scales`
+ * (may be NULL), and waits for it. */
+static dnnl_status_t run_reorder(dnnl_stream_t on, dnnl_primitive_t r, dnnl_memory_t src,
                                  const float *from, dnnl_memory_t dst, void *to, dnnl_memory_t sm,
                                  const float *scales) {
   dnnl_status_t ds = set_handle(src, from);
@@ -525,7 +563,8 @@ static dnnl_status_t run_reorder(onednn_state *s, dnnl_primitive_t r, dnnl_memor
   if (ds == dnnl_success && sm) ds = set_handle(sm, scales);
   dnnl_exec_arg_t args[3] = {
       {DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}, {DNNL_ARG_ATTR_OUTPUT_SCALES, sm}};
-  if (ds == dnnl_success) ds = dnnl_primitive_execute(r, s->streams[0], sm ? 3 : 2, args);
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(r, on, sm ? 3 : 2, args);
+  if (ds == dnnl_success) ds = dnnl_stream_wait(on);
   return ds;
 }
 
@@ -648,8 +687,10 @@ static clippo_status run_bf16(const clippo_rt *rt, onednn_state *s, const prim_k
   size_t na = batch_a(key) * key->m * key->k, nb = batch_b(key) * key->k * key->n;
   void *qa = scratch(s, BUF_A, na * 2), *qb = scratch(s, BUF_B, nb * 2);
   if (!qa || !qb) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (bf16 operands)");
-  DNNL_TRY(run_reorder(s, e->ra, e->af, a, e->ad, qa, NULL, NULL), "rounding A to bfloat16");
-  DNNL_TRY(run_reorder(s, e->rb, e->bf, b, e->bd, qb, NULL, NULL), "rounding B to bfloat16");
+  DNNL_TRY(run_reorder(s->streams[0], e->ra, e->af, a, e->ad, qa, NULL, NULL),
+           "rounding A to bfloat16");
+  DNNL_TRY(run_reorder(s->streams[0], e->rb, e->bf, b, e->bd, qb, NULL, NULL),
+           "rounding B to bfloat16");
   DNNL_TRY(set_handle(e->a, qa), "setting A");
   DNNL_TRY(set_handle(e->b, qb), "setting B");
   DNNL_TRY(set_handle(e->c, c), "setting C");
@@ -707,70 +748,143 @@ static void scales_of(const uint32_t *bits, size_t n, float mul, float *q, float
   }
 }
 
-/* The int8 product on host memory (k >= 1). */
-static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_key *key,
-                              const float *a, const float *b, float *c, clippo_error *err) {
-  prim_entry *e = NULL;
-  clippo_status st = lookup(rt, s, key, &e, err);
-  if (st) return st;
-  const size_t m = key->m, n = key->n, k = key->k, ba = batch_a(key), bb = batch_b(key);
-  int8_t *qa = scratch(s, BUF_A, ba * m * k), *qb = scratch(s, BUF_B, bb * k * n);
-  float *sc = scratch(s, BUF_SCALE, 2 * (ba * m + bb * n) * sizeof(float));
-  uint32_t *bits = scratch(s, BUF_BITS, (m > n ? m : n) * sizeof(uint32_t));
-  float *plain = e->plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
-  if (!qa || !qb || !sc || !bits || (e->plain && !plain))
-    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (int8 operands)");
-  float *qsa = sc, *dqa = qsa + ba * m, *qsb = dqa + ba * m, *dqb = qsb + bb * n;
-  /* Scales: per row of op(A), per column of op(B) (alpha goes into B's). */
-  for (size_t z = 0; z < ba; z++) {
-    const float *az = a + z * key->sa;
-    if (key->ta)
-      amax_cols(az, k, m, key->lda, bits);
+/* An int8 product shared by the host team: each part quantises its rows of op(A) and its columns
+ * of op(B) (phase 1), then multiplies its rows of C (phase 2). Parts write disjoint pieces of the
+ * shared scratch. */
+typedef struct int8_job {
+  onednn_state *s;
+  const prim_key *key;
+  const float *a, *b;
+  float *c;
+  int8_t *qa, *qb;              /* dense s8 op(A) (m x k) and op(B) (k x n) */
+  float *qsa, *dqa, *qsb, *dqb; /* quantisation and dequantisation factors of rows and columns */
+  uint32_t *bits;               /* largest magnitudes: m for the rows, then n for the columns */
+  float *plain;                 /* m x n float sums where the post-ops are not fused */
+  prim_entry *e[TEAM_MAX];
+  dnnl_status_t ds[TEAM_MAX];
+  const char *what[TEAM_MAX]; /* the step that failed */
+} int8_job;
+
+/* Phase 1 of part p: the scales and s8 copies of its rows of op(A) and columns of op(B). */
+static void int8_quantise_part(void *ctx, int p) {
+  int8_job *j = ctx;
+  const prim_key *k = j->key;
+  const prim_entry *e = j->e[p];
+  dnnl_stream_t on = j->s->streams[p];
+  size_t rows = e->r1 - e->r0, cols = e->c1 - e->c0;
+  dnnl_status_t ds = dnnl_success;
+  if (rows) {
+    const float *ap = j->a + (k->ta ? e->r0 : e->r0 * k->lda);
+    uint32_t *bits = j->bits + e->r0;
+    if (k->ta)
+      amax_cols(ap, k->k, rows, k->lda, bits);
     else
-      amax_rows(az, m, k, key->lda, bits);
-    scales_of(bits, m, 1.0f, qsa + z * m, dqa + z * m);
+      amax_rows(ap, rows, k->k, k->lda, bits);
+    scales_of(bits, rows, 1.0f, j->qsa + e->r0, j->dqa + e->r0);
+    ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k, e->qa, j->qsa + e->r0);
+    j->what[p] = "quantising A to int8";
   }
-  for (size_t z = 0; z < bb; z++) {
-    const float *bz = b + z * key->sb;
-    if (key->tb)
-      amax_rows(bz, n, k, key->ldb, bits);
+  if (ds == dnnl_success && cols) {
+    const float *bp = j->b + (k->tb ? e->c0 * k->ldb : e->c0);
+    uint32_t *bits = j->bits + k->m + e->c0;
+    if (k->tb)
+      amax_rows(bp, cols, k->k, k->ldb, bits);
     else
-      amax_cols(bz, k, n, key->ldb, bits);
-    scales_of(bits, n, key->alpha, qsb + z * n, dqb + z * n);
+      amax_cols(bp, k->k, cols, k->ldb, bits);
+    scales_of(bits, cols, k->alpha, j->qsb + e->c0, j->dqb + e->c0); /* alpha goes into B's */
+    ds = run_reorder(on, e->rb, e->bf, bp, e->bd, j->qb + e->c0, e->qb, j->qsb + e->c0);
+    j->what[p] = "quantising B to int8";
   }
-  DNNL_TRY(run_reorder(s, e->ra, e->af, a, e->ad, qa, e->qa, qsa), "quantising A to int8");
-  DNNL_TRY(run_reorder(s, e->rb, e->bf, b, e->bd, qb, e->qb, qsb), "quantising B to int8");
-  for (size_t z = 0; z < key->batch; z++) {
-    size_t za = ba > 1 ? z : 0, zb = bb > 1 ? z : 0;
-    DNNL_TRY(set_handle(e->a, qa + za * m * k), "setting A");
-    DNNL_TRY(set_handle(e->b, qb + zb * k * n), "setting B");
-    float *cz = c + z * key->sc;
-    DNNL_TRY(set_handle(e->c, e->plain ? plain : cz), "setting C");
-    dnnl_exec_arg_t args[5] = {
-        {DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-    int nargs = 3;
-    if (!e->plain) {
-      DNNL_TRY(set_handle(e->rs, dqa + za * m), "setting the row scales");
-      DNNL_TRY(set_handle(e->cs, dqb + zb * n), "setting the column scales");
-      args[3] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->rs};
-      args[4] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, e->cs};
-      nargs = 5;
-    }
-    DNNL_TRY(dnnl_primitive_execute(e->mm, s->streams[0], nargs, args), "running an int8 matmul");
-    DNNL_TRY(dnnl_stream_wait(s->streams[0]), "waiting for an int8 matmul");
-    if (e->plain) {
-      const float *ra = dqa + za * m, *cb = dqb + zb * n;
-      for (size_t i = 0; i < m; i++) {
-        float *row = cz + i * key->ldc;
-        const float *acc = plain + i * n;
-        for (size_t j = 0; j < n; j++) {
-          float v = acc[j] * ra[i] * cb[j];
-          row[j] = key->beta == 0.0f ? v : v + key->beta * row[j];
-        }
+  j->ds[p] = ds;
+}
+
+/* Phase 2 of part p: its rows of C = dequantised s8 sums (+ beta C). */
+static void int8_multiply_part(void *ctx, int p) {
+  int8_job *j = ctx;
+  const prim_key *k = j->key;
+  const prim_entry *e = j->e[p];
+  dnnl_stream_t on = j->s->streams[p];
+  size_t rows = e->r1 - e->r0;
+  j->what[p] = "running an int8 matmul";
+  if (!rows) {
+    j->ds[p] = dnnl_success;
+    return;
+  }
+  float *cp = j->c + e->r0 * k->ldc, *plain = e->plain ? j->plain + e->r0 * k->n : NULL;
+  dnnl_status_t ds = set_handle(e->a, j->qa + e->r0 * k->k);
+  if (ds == dnnl_success) ds = set_handle(e->b, j->qb);
+  if (ds == dnnl_success) ds = set_handle(e->c, plain ? plain : cp);
+  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  int nargs = 3;
+  if (!plain) {
+    if (ds == dnnl_success) ds = set_handle(e->rs, j->dqa + e->r0);
+    if (ds == dnnl_success) ds = set_handle(e->cs, j->dqb);
+    args[3] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->rs};
+    args[4] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, e->cs};
+    nargs = 5;
+  }
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, on, nargs, args);
+  if (ds == dnnl_success) ds = dnnl_stream_wait(on);
+  if (ds == dnnl_success && plain)
+    for (size_t i = 0; i < rows; i++) {
+      float *row = cp + i * k->ldc, ra = j->dqa[e->r0 + i];
+      const float *acc = plain + i * k->n;
+      for (size_t c = 0; c < k->n; c++) {
+        float v = acc[c] * ra * j->dqb[c];
+        row[c] = k->beta == 0.0f ? v : v + k->beta * row[c];
       }
     }
-  }
+  j->ds[p] = ds;
+}
+
+/* The first failed part's status as an error. */
+static clippo_status int8_check(const clippo_rt *rt, const int8_job *j, int parts,
+                                clippo_error *err) {
+  for (int p = 0; p < parts; p++)
+    if (j->ds[p] != dnnl_success) return dnnl_fail(rt, err, j->ds[p], j->what[p]);
   return CLIPPO_OK;
+}
+
+/* The int8 product on host memory (k >= 1, batch 1), shared by the host team when large. */
+static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                              const float *a, const float *b, float *c, clippo_error *err) {
+  const size_t m = key->m, n = key->n, k = key->k;
+  double macs = (double)m * (double)n * (double)k;
+  size_t blocks = (m + 15) / 16;
+  int parts = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
+  if ((size_t)parts > blocks) parts = (int)blocks;
+  int8_job j;
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.key = key;
+  j.a = a;
+  j.b = b;
+  j.c = c;
+  for (int p = 0; p < parts; p++) { /* the cache is the calling thread's: look up before */
+    prim_key pk = *key;
+    pk.part = p;
+    pk.parts = parts;
+    clippo_status st = lookup(rt, s, &pk, &j.e[p], err);
+    if (st) return st;
+  }
+  int plain = 0;
+  for (int p = 0; p < parts; p++) plain |= j.e[p]->plain;
+  j.qa = scratch(s, BUF_A, m * k);
+  j.qb = scratch(s, BUF_B, k * n);
+  float *sc = scratch(s, BUF_SCALE, 2 * (m + n) * sizeof(float));
+  j.bits = scratch(s, BUF_BITS, (m + n) * sizeof(uint32_t));
+  j.plain = plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
+  if (!j.qa || !j.qb || !sc || !j.bits || (plain && !j.plain))
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (int8 operands)");
+  j.qsa = sc;
+  j.dqa = j.qsa + m;
+  j.qsb = j.dqa + m;
+  j.dqb = j.qsb + n;
+  host_team_run(s->team, parts, int8_quantise_part, &j);
+  clippo_status st = int8_check(rt, &j, parts, err);
+  if (st) return st;
+  host_team_run(s->team, parts, int8_multiply_part, &j);
+  return int8_check(rt, &j, parts, err);
 }
 
 /* Batched int8 products run in float32 (see the top of the file). */
@@ -803,7 +917,7 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
-                            s->team != NULL && effective_kind(kind, g) == KIND_F32);
+                            s->team != NULL && effective_kind(kind, g) != KIND_BF16);
   st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
