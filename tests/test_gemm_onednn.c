@@ -313,6 +313,108 @@ static void test_int8(void **state) {
   test_each_device(reduced, &p);
 }
 
+/* C (m x n) = alpha A B in precision prec with B a view at element `off` of tb (k x n, ld n). */
+static void product(clippo_rt *rt, clippo_precision prec, const clippo_tensor *ta,
+                    const clippo_tensor *tb, size_t off, size_t m, size_t n, size_t k, float alpha,
+                    float *out) {
+  clippo_error err;
+  clippo_tensor tc;
+  int64_t one[1] = {1}, shc[1] = {(int64_t)(m * n)};
+  TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, shc, &err), &err);
+  clippo_tensor vb = clippo_tensor_view(tb, off, 1, one);
+  TEST_OK(clippo_rt_set_precision(rt, prec, &err), &err);
+  clippo_status st = clippo_gemm(rt, 0, 0, m, n, k, alpha, ta, k, &vb, n, 0.0f, &tc, n, &err);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  TEST_OK(st, &err);
+  TEST_OK(clippo_tensor_read(rt, &tc, out, &err), &err);
+  clippo_tensor_release(rt, &tc);
+}
+
+/* Declared weights (clippo_gemm_declare_weights): int8 quantises B once and uses that copy until
+ * the declaration ends. The copy is used (B changed without forgetting still gives the old
+ * product: the contract's other side), each view of the buffer (offset) and each alpha has its
+ * own, forgetting makes the next product read B again, and float32 is unaffected. Products large
+ * enough for the host team and small ones. */
+static void declared(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  const size_t shapes[2][3] = {{300, 96, 256}, {8, 40, 24}};
+  for (int sh = 0; sh < 2; sh++) {
+    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2], nb = 2 * k * n;
+    clippo_error err;
+    test_rng rng;
+    test_rng_seed(&rng, 500 + (uint64_t)sh);
+    float *ha = malloc(m * k * sizeof(float)), *hb = malloc(nb * sizeof(float)),
+          *hb2 = malloc(nb * sizeof(float));
+    float *fresh = malloc(m * n * sizeof(float)), *got = malloc(m * n * sizeof(float));
+    assert_true(ha && hb && hb2 && fresh && got);
+    test_fill_uniform(&rng, ha, m * k, -1.0f, 1.0f);
+    test_fill_uniform(&rng, hb, nb, -1.0f, 1.0f);
+    for (size_t i = 0; i < nb; i++) hb2[i] = 0.5f - 2.0f * hb[i];
+    clippo_tensor ta, tb, tw;
+    int64_t sha[1] = {(int64_t)(m * k)}, shb[1] = {(int64_t)nb};
+    TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sha, &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, shb, &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tw, CLIPPO_F32, 1, shb, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
+    /* tw: undeclared, holds what tb holds; its products are the expected ones */
+    TEST_OK(clippo_tensor_write(rt, &tw, hb, &err), &err);
+    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
+    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err); /* twice: one declaration */
+    const size_t offs[2] = {0, k * n};
+    const float alphas[2] = {1.0f, -0.75f};
+    for (int rep = 0; rep < 2; rep++) /* the first fills the copies, the second uses them */
+      for (int o = 0; o < 2; o++)
+        for (int al = 0; al < 2; al++) {
+          product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, offs[o], m, n, k, alphas[al], fresh);
+          product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, offs[o], m, n, k, alphas[al], got);
+          assert_memory_equal(got, fresh, m * n * sizeof(float));
+        }
+    /* B changes without the declaration ending: the copy is what gets multiplied */
+    TEST_OK(clippo_tensor_write(rt, &tb, hb2, &err), &err);
+    product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
+    product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, k * n, m, n, k, 1.0f, got);
+    assert_memory_equal(got, fresh, m * n * sizeof(float));
+    /* float32 reads B as it is */
+    TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
+    product(rt, CLIPPO_PRECISION_FP32, &ta, &tw, 0, m, n, k, 1.0f, fresh);
+    product(rt, CLIPPO_PRECISION_FP32, &ta, &tb, 0, m, n, k, 1.0f, got);
+    assert_memory_equal(got, fresh, m * n * sizeof(float));
+    /* forgetting: the next int8 product quantises the new B (declared again: a new copy) */
+    clippo_gemm_forget_weights(rt, tb.mem);
+    clippo_gemm_forget_weights(rt, tb.mem); /* not declared any more: nothing */
+    for (int rep = 0; rep < 2; rep++) {
+      product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
+      product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, k * n, m, n, k, 1.0f, got);
+      assert_memory_equal(got, fresh, m * n * sizeof(float));
+      TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
+    }
+    clippo_gemm_forget_weights(rt, tb.mem);
+    /* a declared buffer may be released by its owner: the declaration holds its own reference */
+    TEST_OK(clippo_gemm_declare_weights(rt, tw.mem, &err), &err);
+    product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, 0, m, n, k, 1.0f, got);
+    clippo_tensor_release(rt, &tw);
+    clippo_tensor_release(rt, &ta);
+    clippo_tensor_release(rt, &tb);
+    free(ha);
+    free(hb);
+    free(hb2);
+    free(fresh);
+    free(got);
+  }
+  clippo_error err;
+  assert_int_equal(clippo_gemm_declare_weights(rt, NULL, &err), CLIPPO_E_ARG);
+  print_message("[ declared ] int8 copies of declared weights: used, per view and alpha, "
+                "dropped when forgotten\n");
+}
+
+static void test_declared_weights(void **state) {
+  (void)state;
+  NEED_ONEDNN();
+  test_each_device(declared, NULL);
+}
+
 /* The default provider (the host BLAS), forcing oneDNN, the choice in reduced precision, the
  * errors. */
 static void choice(clippo_rt *rt, void *user) {
@@ -508,9 +610,10 @@ static void test_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names),      cmocka_unit_test(test_host), cmocka_unit_test(test_choice),
-      cmocka_unit_test(test_bf16),       cmocka_unit_test(test_int8), cmocka_unit_test(test_cache),
-      cmocka_unit_test(test_team_split),
+      cmocka_unit_test(test_names),  cmocka_unit_test(test_host),
+      cmocka_unit_test(test_choice), cmocka_unit_test(test_bf16),
+      cmocka_unit_test(test_int8),   cmocka_unit_test(test_declared_weights),
+      cmocka_unit_test(test_cache),  cmocka_unit_test(test_team_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

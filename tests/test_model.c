@@ -156,22 +156,28 @@ typedef struct random_ctx {
   uint64_t seed;
 } random_ctx;
 
+/* Random parameters of cfg. big_vision's init leaves biases ~0 and LayerNorms at identity: every
+ * tensor is perturbed so that each parameter matters in a comparison. rng continues from there. */
+static void perturbed_params(const clippo_config *cfg, uint64_t seed, clippo_params *params,
+                             test_rng *rng) {
+  clippo_error err;
+  memset(params, 0, sizeof *params);
+  TEST_OK(clippo_params_init(params, cfg, seed, &err), &err);
+  test_rng_seed(rng, seed + 1);
+  for (size_t i = 0; i < params->count; i++) {
+    float *d = params->items[i].value.data;
+    size_t cnt = clippo_array_count(&params->items[i].value);
+    int is_scale = strstr(params->items[i].name, "/scale") != NULL;
+    for (size_t j = 0; j < cnt; j++) d[j] += (is_scale ? 0.3f : 0.05f) * test_rng_normal(rng);
+  }
+}
+
 static void random_on_device(clippo_rt *rt, void *user) {
   random_ctx *c = user;
   clippo_error err;
   clippo_params params;
-  memset(&params, 0, sizeof params);
-  TEST_OK(clippo_params_init(&params, &c->cfg, c->seed, &err), &err);
-  /* big_vision's init leaves biases ~0 and LayerNorms at identity: perturb every tensor so that
-   * each parameter matters in the comparison */
   test_rng rng;
-  test_rng_seed(&rng, c->seed + 1);
-  for (size_t i = 0; i < params.count; i++) {
-    float *d = params.items[i].value.data;
-    size_t cnt = clippo_array_count(&params.items[i].value);
-    int is_scale = strstr(params.items[i].name, "/scale") != NULL;
-    for (size_t j = 0; j < cnt; j++) d[j] += (is_scale ? 0.3f : 0.05f) * test_rng_normal(&rng);
-  }
+  perturbed_params(&c->cfg, c->seed, &params, &rng);
   const size_t S = (size_t)c->cfg.image_size, per = S * S * 3;
   float *img = malloc(c->n * per * sizeof *img);
   test_fill_uniform(&rng, img, c->n * per, -1, 1);
@@ -235,6 +241,89 @@ static void test_random_models(void **state) {
   for (int i = 0; i < 3; i++) test_each_device(random_on_device, &cases[i]);
 }
 
+/* Precision int8 keeps a model's weights quantised (declared unchanging to the GEMM layer): an
+ * embedding repeats exactly; after a parameter is taken (clippo_model_param), changed and
+ * clippo_model_params_changed is called, the embedding is the one of a fresh model of the changed
+ * parameters (no stale copy), and differs from before. Near the float64 reference within what
+ * int8 costs. */
+static void int8_on_device(clippo_rt *rt, void *user) {
+  const random_ctx *c = user;
+  clippo_error err;
+  if (clippo_rt_set_precision(rt, CLIPPO_PRECISION_INT8, &err) != CLIPPO_OK) {
+    assert_int_equal(err.status, CLIPPO_E_UNSUPPORTED); /* a device oneDNN cannot serve */
+    print_message("[ int8     ] %s\n", err.msg);
+    return;
+  }
+  clippo_params params;
+  test_rng rng;
+  perturbed_params(&c->cfg, c->seed, &params, &rng);
+  const size_t S = (size_t)c->cfg.image_size, per = S * S * 3, n = c->n;
+  const size_t od = (size_t)c->cfg.out_dim;
+  float *img = malloc(n * per * sizeof *img);
+  float *z1 = malloc(n * od * sizeof *z1), *z1b = malloc(n * od * sizeof *z1b);
+  float *z2 = malloc(n * od * sizeof *z2), *z3 = malloc(n * od * sizeof *z3);
+  double *zref = malloc(n * od * sizeof *zref);
+  assert_true(img && z1 && z1b && z2 && z3 && zref);
+  test_fill_uniform(&rng, img, n * per, -1, 1);
+  TEST_OK(clippo_ref_model_forward(&c->cfg, &params, img, n, NULL, zref, &err), &err);
+  clippo_model *m = NULL, *fresh = NULL;
+  TEST_OK(clippo_model_create(rt, &c->cfg, &params, &m, &err), &err);
+  TEST_OK(clippo_model_embed_images(m, img, n, CLIPPO_EMBED_Z, z1, &err), &err);
+  TEST_OK(clippo_model_embed_images(m, img, n, CLIPPO_EMBED_Z, z1b, &err), &err);
+  assert_memory_equal(z1, z1b, n * od * sizeof *z1);
+  double eref = test_rel_err_f32_f64(z1, zref, n * od);
+  /* change the first MLP kernel and a query kernel (fused into QKV) of block 0 */
+  const char *names[2] = {"encoderblock_0/MlpBlock_0/Dense_0/kernel",
+                          "encoderblock_0/MultiHeadDotProductAttention_0/query/kernel"};
+  for (size_t i = 0; i < clippo_model_param_count(m); i++) {
+    const char *name;
+    clippo_tensor *t = clippo_model_param(m, i, &name);
+    if (!strstr(name, names[0]) && !strstr(name, names[1])) continue;
+    clippo_param *hp = clippo_params_find(&params, name);
+    float *x = hp->value.data;
+    for (size_t j = 0; j < clippo_array_count(&hp->value); j++) x[j] = 0.1f - 1.5f * x[j];
+    TEST_OK(clippo_tensor_write(rt, t, x, &err), &err);
+  }
+  TEST_OK(clippo_model_params_changed(m, &err), &err);
+  TEST_OK(clippo_model_embed_images(m, img, n, CLIPPO_EMBED_Z, z2, &err), &err);
+  TEST_OK(clippo_model_create(rt, &c->cfg, &params, &fresh, &err), &err);
+  TEST_OK(clippo_model_embed_images(fresh, img, n, CLIPPO_EMBED_Z, z3, &err), &err);
+  double same = test_rel_err_f32(z2, z3, n * od), moved = test_rel_err_f32(z2, z1, n * od);
+  print_message("[ int8     ] W%d D%d: z vs float64 %.2e; after a change vs a fresh model %.2e, "
+                "vs before %.2e\n",
+                c->cfg.width, c->cfg.depth, eref, same, moved);
+  assert_true(eref < 5e-2);
+  assert_true(same <= 1e-6);
+  assert_true(moved > 1e-2);
+  clippo_model_free(m);
+  clippo_model_free(fresh);
+  TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  free(img);
+  free(z1);
+  free(z1b);
+  free(z2);
+  free(z3);
+  free(zref);
+  clippo_params_free(&params);
+}
+
+static void test_int8_weights(void **state) {
+  (void)state;
+  random_ctx c;
+  memset(&c, 0, sizeof c);
+  clippo_config_b16(&c.cfg);
+  c.cfg.width = 128;
+  c.cfg.depth = 2;
+  c.cfg.heads = 2;
+  c.cfg.mlp_dim = 256;
+  c.cfg.patch = 8;
+  c.cfg.image_size = 64; /* 64 tokens: products large enough for the host team */
+  c.cfg.out_dim = 32;
+  c.n = 4;
+  c.seed = 21;
+  test_each_device(int8_on_device, &c);
+}
+
 static void test_b16(void **state) {
   (void)state;
   if (getenv("CLIPPO_SKIP_B16")) {
@@ -266,11 +355,9 @@ static void test_b16(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tiny_fixture_npz),
-      cmocka_unit_test(test_tiny_fixture_h5),
-      cmocka_unit_test(test_tiny_fixture_fp16),
-      cmocka_unit_test(test_random_models),
-      cmocka_unit_test(test_b16),
+      cmocka_unit_test(test_tiny_fixture_npz),  cmocka_unit_test(test_tiny_fixture_h5),
+      cmocka_unit_test(test_tiny_fixture_fp16), cmocka_unit_test(test_random_models),
+      cmocka_unit_test(test_int8_weights),      cmocka_unit_test(test_b16),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

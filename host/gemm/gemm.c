@@ -359,6 +359,17 @@ clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
   return gemm_dispatch(rt, provider, cfg, &g, err);
 }
 
+clippo_status clippo_gemm_declare_weights(clippo_rt *rt, cl_mem mem, clippo_error *err) {
+  if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime");
+  return gemm_weights_declare(rt, mem, err);
+}
+
+void clippo_gemm_forget_weights(clippo_rt *rt, cl_mem mem) {
+  if (!rt || !gemm_weights_undeclare(rt, mem)) return;
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (table[i]->forget_weights) table[i]->forget_weights(rt, mem);
+}
+
 clippo_status clippo_gemm(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                           float alpha, const clippo_tensor *a, size_t lda, const clippo_tensor *b,
                           size_t ldb, float beta, clippo_tensor *c, size_t ldc, clippo_error *err) {

@@ -34,6 +34,9 @@ typedef struct gemm_provider {
   /** The same on float16 tensors a, b, c with float16 arithmetic, or NULL when the provider has
    * none. C is untouched on failure. */
   clippo_status (*run_half)(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+  /** Drops what the provider keeps of weights in mem (clippo_gemm_forget_weights), or NULL when
+   * it keeps nothing. */
+  void (*forget_weights)(clippo_rt *rt, cl_mem mem);
 } gemm_provider;
 
 /** The entries, defined by each provider's file. */
@@ -63,6 +66,15 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
 /** Unmaps what gemm_map mapped; returns st, or the unmap's failure when st is CLIPPO_OK. */
 clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const char *who,
                          clippo_error *err);
+
+/** Adds mem (retained) to rt's declared weights (clippo_gemm_declare_weights). */
+clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err);
+
+/** Removes mem from the declared weights and releases it; 0 when it was not declared. */
+int gemm_weights_undeclare(clippo_rt *rt, cl_mem mem);
+
+/** 1 while mem is declared unchanging (clippo_gemm_declare_weights) on rt. */
+int gemm_weights_declared(const clippo_rt *rt, cl_mem mem);
 
 /** A provider's own state in rt's GEMM state (e.g. oneDNN's engine and primitive cache): *out
  * gets what gemm_provider_state_set stored (NULL at first). Creates the GEMM state. */

@@ -22,6 +22,8 @@ typedef struct gemm_state {
   char last_fallback[1024];                 /* what happened the last time */
   void *provider[CLIPPO_GEMM_NPROVIDERS];   /* each provider's own state, or NULL */
   void (*provider_release[CLIPPO_GEMM_NPROVIDERS])(void *state);
+  cl_mem *weights; /* declared unchanging (clippo_gemm_declare_weights), each retained */
+  size_t nweights, capweights;
 } gemm_state;
 
 static void state_release(void *p) {
@@ -29,6 +31,8 @@ static void state_release(void *p) {
   if (!s) return;
   for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++)
     if (s->provider[i] && s->provider_release[i]) s->provider_release[i](s->provider[i]);
+  for (size_t i = 0; i < s->nweights; i++) clReleaseMemObject(s->weights[i]);
+  free(s->weights);
   free(s);
 }
 
@@ -160,6 +164,46 @@ void gemm_note_fallback(clippo_rt *rt, const char *what) {
   if (!s) return;
   s->fallbacks++;
   snprintf(s->last_fallback, sizeof s->last_fallback, "%s", what);
+}
+
+int gemm_weights_declared(const clippo_rt *rt, cl_mem mem) {
+  const gemm_state *s = rt->gemm.state;
+  for (size_t i = 0; s && mem && i < s->nweights; i++)
+    if (s->weights[i] == mem) return 1;
+  return 0;
+}
+
+clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err) {
+  if (!mem) return clippo_fail(err, CLIPPO_E_ARG, "gemm: declaring weights: no buffer");
+  gemm_state *s = state_of(rt, err);
+  if (!s) return CLIPPO_E_NOMEM;
+  if (gemm_weights_declared(rt, mem)) return CLIPPO_OK;
+  if (s->nweights == s->capweights) {
+    size_t cap = s->capweights ? 2 * s->capweights : 64;
+    cl_mem *w = realloc(s->weights, cap * sizeof *w);
+    if (!w) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (declared weights)");
+    s->weights = w;
+    s->capweights = cap;
+  }
+  cl_int cl = clRetainMemObject(mem);
+  if (cl != CL_SUCCESS)
+    return clippo_fail(err, CLIPPO_E_DEVICE,
+                       "gemm: declaring weights: clRetainMemObject: %d on "
+                       "device '%s'",
+                       (int)cl, rt->info.name);
+  s->weights[s->nweights++] = mem;
+  return CLIPPO_OK;
+}
+
+int gemm_weights_undeclare(clippo_rt *rt, cl_mem mem) {
+  gemm_state *s = rt->gemm.state;
+  for (size_t i = 0; s && mem && i < s->nweights; i++)
+    if (s->weights[i] == mem) {
+      s->weights[i] = s->weights[--s->nweights];
+      clReleaseMemObject(mem);
+      return 1;
+    }
+  return 0;
 }
 
 clippo_status gemm_provider_state(clippo_rt *rt, clippo_gemm_provider p, void **out,

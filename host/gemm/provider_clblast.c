@@ -150,5 +150,5 @@ static int clblast_available(const clippo_rt *rt) {
   return 1;
 }
 
-const gemm_provider gemm_provider_clblast = {CLIPPO_GEMM_CLBLAST, "clblast", clblast_available,
-                                             clblast_run, clblast_run_half};
+const gemm_provider gemm_provider_clblast = {
+    CLIPPO_GEMM_CLBLAST, "clblast", clblast_available, clblast_run, clblast_run_half, NULL};

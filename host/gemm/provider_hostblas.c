@@ -74,4 +74,4 @@ static clippo_status hostblas_run(clippo_rt *rt, const gemm_call *g,
 static int hostblas_available(const clippo_rt *rt) { return rt->info.host_unified != 0; }
 
 const gemm_provider gemm_provider_hostblas = {CLIPPO_GEMM_HOSTBLAS, "hostblas", hostblas_available,
-                                              hostblas_run, NULL};
+                                              hostblas_run,         NULL,       NULL};

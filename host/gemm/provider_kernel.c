@@ -216,4 +216,4 @@ static int kernel_available(const clippo_rt *rt) {
 }
 
 const gemm_provider gemm_provider_kernel = {CLIPPO_GEMM_KERNEL, "kernel", kernel_available,
-                                            kernel_run, NULL};
+                                            kernel_run,         NULL,     NULL};

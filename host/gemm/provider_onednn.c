@@ -222,6 +222,17 @@ typedef struct prim_entry {
 /* Host scratch buffers, grown on demand. */
 enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
 
+/* An int8 copy of a declared weight matrix (clippo_gemm_declare_weights): op(B) quantised once,
+ * kept until the declaration of its buffer ends. */
+typedef struct weights_copy {
+  cl_mem mem;            /* where B lies (not retained: the declaration holds it) */
+  size_t off, ldb, k, n; /* B's first element in mem, its leading dimension, op(B)'s shape */
+  int tb;                /* B stored transposed */
+  uint32_t alpha;        /* the bits of the alpha in dq */
+  int8_t *q;             /* dense s8 op(B), k x n */
+  float *dq;             /* per column: alpha times the column's max / 127 */
+} weights_copy;
+
 typedef struct onednn_state {
   dnnl_engine_t engine;
   host_team *team;                 /* float32 products on host threads (NULL: OpenMP's team) */
@@ -230,6 +241,8 @@ typedef struct onednn_state {
   unsigned long long clock;
   void *buf[NBUF];
   size_t cap[NBUF];
+  weights_copy *wc; /* int8 copies of declared weights */
+  size_t nwc, capwc;
 } onednn_state;
 
 static void entry_clear(prim_entry *e) {
@@ -248,6 +261,11 @@ static void state_free(void *p) {
   if (!s) return;
   for (int i = 0; i < CACHE_SIZE; i++) entry_clear(&s->cache[i]);
   for (int i = 0; i < NBUF; i++) free(s->buf[i]);
+  for (size_t i = 0; i < s->nwc; i++) {
+    free(s->wc[i].q);
+    free(s->wc[i].dq);
+  }
+  free(s->wc);
   host_team_free(s->team);
   for (int i = 0; i < TEAM_MAX; i++)
     if (s->streams[i]) dnnl_stream_destroy(s->streams[i]);
@@ -760,6 +778,7 @@ typedef struct int8_job {
   float *qsa, *dqa, *qsb, *dqb; /* quantisation and dequantisation factors of rows and columns */
   uint32_t *bits;               /* largest magnitudes: m for the rows, then n for the columns */
   float *plain;                 /* m x n float sums where the post-ops are not fused */
+  int b_ready;                  /* qb and dqb hold a declared weight's copy already */
   prim_entry *e[TEAM_MAX];
   dnnl_status_t ds[TEAM_MAX];
   const char *what[TEAM_MAX]; /* the step that failed */
@@ -784,7 +803,7 @@ static void int8_quantise_part(void *ctx, int p) {
     ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k, e->qa, j->qsa + e->r0);
     j->what[p] = "quantising A to int8";
   }
-  if (ds == dnnl_success && cols) {
+  if (ds == dnnl_success && cols && !j->b_ready) {
     const float *bp = j->b + (k->tb ? e->c0 * k->ldb : e->c0);
     uint32_t *bits = j->bits + k->m + e->c0;
     if (k->tb)
@@ -845,9 +864,57 @@ static clippo_status int8_check(const clippo_rt *rt, const int8_job *j, int part
   return CLIPPO_OK;
 }
 
-/* The int8 product on host memory (k >= 1, batch 1), shared by the host team when large. */
+/* The copy of declared weight B (mem, off) for key, or NULL; *fresh = 1 when it was just made
+ * (not filled yet), 0 when it holds B quantised. NULL also when host memory is short: the product
+ * then quantises B into scratch as for any B. */
+static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                                  cl_mem mem, size_t off, int *fresh) {
+  *fresh = 0;
+  if (!mem || !gemm_weights_declared(rt, mem)) return NULL;
+  for (size_t i = 0; i < s->nwc; i++) {
+    weights_copy *w = &s->wc[i];
+    if (w->mem == mem && w->off == off && w->ldb == key->ldb && w->k == key->k && w->n == key->n &&
+        w->tb == key->tb && w->alpha == float_bits(key->alpha))
+      return w;
+  }
+  if (s->nwc == s->capwc) {
+    size_t cap = s->capwc ? 2 * s->capwc : 64;
+    weights_copy *wc = realloc(s->wc, cap * sizeof *wc);
+    if (!wc) return NULL;
+    s->wc = wc;
+    s->capwc = cap;
+  }
+  weights_copy w = {mem,
+                    off,
+                    key->ldb,
+                    key->k,
+                    key->n,
+                    key->tb,
+                    float_bits(key->alpha),
+                    malloc(key->k * key->n),
+                    malloc(key->n * sizeof(float))};
+  if (!w.q || !w.dq) {
+    free(w.q);
+    free(w.dq);
+    return NULL;
+  }
+  s->wc[s->nwc++] = w;
+  *fresh = 1;
+  return &s->wc[s->nwc - 1];
+}
+
+/* Drops copy w (one whose filling failed, or whose declaration ended). */
+static void weights_drop(onednn_state *s, weights_copy *w) {
+  free(w->q);
+  free(w->dq);
+  *w = s->wc[--s->nwc];
+}
+
+/* The int8 product on host memory (k >= 1, batch 1), shared by the host team when large; bmem and
+ * boff locate B (bmem NULL: unknown) for the copies of declared weights. */
 static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_key *key,
-                              const float *a, const float *b, float *c, clippo_error *err) {
+                              const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
+                              clippo_error *err) {
   const size_t m = key->m, n = key->n, k = key->k;
   double macs = (double)m * (double)n * (double)k;
   size_t blocks = (m + 15) / 16;
@@ -869,8 +936,11 @@ static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_k
   }
   int plain = 0;
   for (int p = 0; p < parts; p++) plain |= j.e[p]->plain;
+  int fresh = 0;
+  weights_copy *w = weights_find(rt, s, key, bmem, boff, &fresh);
+  j.b_ready = w && !fresh;
   j.qa = scratch(s, BUF_A, m * k);
-  j.qb = scratch(s, BUF_B, k * n);
+  j.qb = w ? w->q : scratch(s, BUF_B, k * n);
   float *sc = scratch(s, BUF_SCALE, 2 * (m + n) * sizeof(float));
   j.bits = scratch(s, BUF_BITS, (m + n) * sizeof(uint32_t));
   j.plain = plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
@@ -879,10 +949,13 @@ static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_k
   j.qsa = sc;
   j.dqa = j.qsa + m;
   j.qsb = j.dqa + m;
-  j.dqb = j.qsb + n;
+  j.dqb = w ? w->dq : j.qsb + n;
   host_team_run(s->team, parts, int8_quantise_part, &j);
   clippo_status st = int8_check(rt, &j, parts, err);
-  if (st) return st;
+  if (st) {
+    if (fresh) weights_drop(s, w);
+    return st;
+  }
   host_team_run(s->team, parts, int8_multiply_part, &j);
   return int8_check(rt, &j, parts, err);
 }
@@ -892,9 +965,11 @@ static int effective_kind(int kind, const gemm_call *g) {
   return kind == KIND_INT8 && g->batch > 1 ? KIND_F32 : kind;
 }
 
-/* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory. */
+/* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory; bmem and
+ * boff locate B (bmem NULL: unknown). */
 static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
-                              const float *a, const float *b, float *c, clippo_error *err) {
+                              const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
+                              clippo_error *err) {
   if (g->k == 0) {
     scale_c(c, g->m, g->n, g->ldc, g->sc, g->batch, g->beta);
     return CLIPPO_OK;
@@ -904,7 +979,7 @@ static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, co
                         g->sb, g->beta, g->ldc, g->sc, g->batch);
   switch (kind) {
   case KIND_BF16: return run_bf16(rt, s, &key, a, b, c, err);
-  case KIND_INT8: return run_int8(rt, s, &key, a, b, c, err);
+  case KIND_INT8: return run_int8(rt, s, &key, a, b, c, bmem, boff, err);
   default: return run_f32(rt, s, &key, a, b, c, err);
   }
 }
@@ -918,9 +993,18 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
                             s->team != NULL && effective_kind(kind, g) != KIND_BF16);
-  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, err);
+  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, g->b->mem, g->b->offset, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
+}
+
+/* Drops the int8 copies of weights in mem. */
+static void onednn_forget_weights(clippo_rt *rt, cl_mem mem) {
+  void *p = NULL;
+  if (gemm_provider_state(rt, CLIPPO_GEMM_ONEDNN, &p, NULL) || !p) return;
+  onednn_state *s = p;
+  for (size_t i = s->nwc; i-- > 0;)
+    if (s->wc[i].mem == mem) weights_drop(s, &s->wc[i]);
 }
 
 static clippo_status onednn_run(clippo_rt *rt, const gemm_call *g,
@@ -965,7 +1049,7 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
   if (st) return st;
   gemm_call g = {trans_a != 0, trans_b != 0, m,   n,   k,        alpha,    beta,     NULL, NULL,
                  NULL,         lda,          ldb, ldc, stride_a, stride_b, stride_c, batch};
-  st = run_host(rt, s, KIND_F32, &g, a, b, c, err);
+  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, 0, err);
   if (!rt) state_free(s);
   return st;
 }
@@ -973,6 +1057,12 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
 #else /* no oneDNN in this build: the provider is listed but never available */
 
 int clippo_gemm_onednn_built(void) { return 0; }
+
+/* Nothing is kept without oneDNN. */
+static void onednn_forget_weights(clippo_rt *rt, cl_mem mem) {
+  (void)rt;
+  (void)mem;
+}
 
 int gemm_onednn_simd_level(void) { return -1; }
 
@@ -1017,4 +1107,4 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
 #endif
 
 const gemm_provider gemm_provider_onednn = {CLIPPO_GEMM_ONEDNN, "onednn", onednn_available,
-                                            onednn_run, NULL};
+                                            onednn_run,         NULL,     onednn_forget_weights};

@@ -247,6 +247,46 @@ clippo_status model_forward(clippo_model *m, model_workspace *w, size_t n, clipp
   return CLIPPO_OK;
 }
 
+/* Calls fn on every buffer of the weights: the parameters and the fused QKV copies. */
+static void each_weight_buffer(clippo_model *m, void (*fn)(clippo_model *m, cl_mem mem, void *ctx),
+                               void *ctx) {
+  for (size_t i = 0; i < m->nparams; i++)
+    if (m->params[i].value.mem) fn(m, m->params[i].value.mem, ctx);
+  for (int l = 0; m->blocks && l < m->cfg.depth; l++) {
+    if (m->blocks[l].mha.wqkv.mem) fn(m, m->blocks[l].mha.wqkv.mem, ctx);
+    if (m->blocks[l].mha.bqkv.mem) fn(m, m->blocks[l].mha.bqkv.mem, ctx);
+  }
+}
+
+static void declare_one(clippo_model *m, cl_mem mem, void *ctx) {
+  clippo_error *err = ctx;
+  if (err->status == CLIPPO_OK) clippo_gemm_declare_weights(m->rt, mem, err);
+}
+
+static void forget_one(clippo_model *m, cl_mem mem, void *ctx) {
+  (void)ctx;
+  clippo_gemm_forget_weights(m->rt, mem);
+}
+
+clippo_status model_weights_declare(clippo_model *m, clippo_error *err) {
+  clippo_error e;
+  clippo_error_clear(&e);
+  each_weight_buffer(m, declare_one, &e);
+  if (e.status != CLIPPO_OK) {
+    each_weight_buffer(m, forget_one, NULL);
+    if (err) *err = e;
+    return e.status;
+  }
+  m->weights_declared = 1;
+  return CLIPPO_OK;
+}
+
+void model_weights_forget(clippo_model *m) {
+  if (!m->weights_declared) return;
+  each_weight_buffer(m, forget_one, NULL);
+  m->weights_declared = 0;
+}
+
 clippo_status clippo_model_create(clippo_rt *rt, const clippo_config *cfg,
                                   const clippo_params *params, clippo_model **out,
                                   clippo_error *err) {
@@ -269,6 +309,7 @@ clippo_status clippo_model_create(clippo_rt *rt, const clippo_config *cfg,
   }
   if (st == CLIPPO_OK) st = bind_all(m, err);
   if (st == CLIPPO_OK) st = clippo_model_set_batch(m, 8, err);
+  if (st == CLIPPO_OK) st = model_weights_declare(m, err);
   if (st != CLIPPO_OK) {
     clippo_model_free(m);
     return st;
@@ -291,6 +332,7 @@ clippo_status clippo_model_load(clippo_rt *rt, const char *path, clippo_model **
 
 void clippo_model_free(clippo_model *m) {
   if (!m) return;
+  model_weights_forget(m);
   model_plans_free(m); /* plans and their arenas (plan.c) */
   model_train_free(m); /* training state (train_forward.c) */
   model_workspace_release(m->rt, &m->ws);

@@ -78,7 +78,16 @@ struct clippo_model {
   model_arena arena;           /* the inference plans' activations */
   struct clippo_plan *plans[MODEL_PLAN_CACHE]; /* cached inference plans, most recent first */
   struct model_train *train; /* training state (train_forward.c); NULL until used */
+  int weights_declared;      /* the weights are declared unchanging to the GEMM layer */
 };
+
+/** Declares the buffers of the model's weights (parameters, fused QKV) unchanging to the GEMM
+ * layer (clippo_gemm_declare_weights: int8 then quantises them once), from load until something
+ * may change them: training, a caller taking a parameter, clippo_model_params_changed, free. */
+clippo_status model_weights_declare(clippo_model *m, clippo_error *err);
+
+/** Ends that declaration (the GEMM layer drops its copies); nothing when not declared. */
+void model_weights_forget(clippo_model *m);
 
 /* ---- where activations come from (host/model/plan.c) ---- */
 

@@ -27,6 +27,7 @@
 
 model_train *model_train_get(clippo_model *m, clippo_error *err) {
   if (m->train) return m->train;
+  model_weights_forget(m); /* training changes them */
   m->train = calloc(1, sizeof *m->train);
   if (!m->train) {
     clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for the training state");
@@ -223,6 +224,7 @@ size_t clippo_model_param_count(const clippo_model *m) { return m->nparams; }
 
 clippo_tensor *clippo_model_param(clippo_model *m, size_t i, const char **name) {
   if (i >= m->nparams) return NULL;
+  model_weights_forget(m); /* the caller may change it */
   if (name) *name = m->params[i].name;
   return &m->params[i].value;
 }
@@ -266,6 +268,7 @@ clippo_status clippo_model_download_params(clippo_model *m, clippo_params *out, 
 }
 
 clippo_status clippo_model_params_changed(clippo_model *m, clippo_error *err) {
+  model_weights_forget(m);
   const size_t W = (size_t)m->cfg.width;
   for (int l = 0; l < m->cfg.depth; l++) {
     model_mha *a = &m->blocks[l].mha;

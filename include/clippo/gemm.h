@@ -195,6 +195,17 @@ void clippo_gemm_tune_report_free(clippo_gemm_tune_report *report);
  * "" when the runtime has no cache directory. */
 void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size);
 
+/** Declares that the contents of buffer mem stay unchanged until clippo_gemm_forget_weights(rt,
+ * mem) (a model's weights, for inference): products whose B lies in mem may then keep a converted
+ * copy of B between calls (precision int8 keeps B quantised). The runtime holds a reference to
+ * mem until the declaration ends (or the runtime is destroyed), so the handle cannot name another
+ * buffer meanwhile. Declaring twice is one declaration. */
+clippo_status clippo_gemm_declare_weights(clippo_rt *rt, cl_mem mem, clippo_error *err);
+
+/** Ends mem's declaration (before its contents change, or before it is released) and drops every
+ * copy kept of it; a mem never declared is fine. */
+void clippo_gemm_forget_weights(clippo_rt *rt, cl_mem mem);
+
 /** Makes rt's next product read the record again (e.g. after another process tuned the device).
  * The record is otherwise read once per runtime. */
 void clippo_gemm_forget_record(clippo_rt *rt);
