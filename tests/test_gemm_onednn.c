@@ -261,8 +261,9 @@ static void reduced(clippo_rt *rt, void *user) {
 /* Products large enough (>= 2^22 multiply-adds) for the provider to cut them over its host team.
  * float32: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
  * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
- * the team). int8 (the single products): each part quantises its rows of A and its columns of B
- * (a part may have none: B narrower than the team's blocks of 16), then multiplies its rows. Each
+ * the team). int8 and bf16 (the single products): each part quantises (rounds) its rows of A and
+ * its columns of B (a part may have none: B narrower than the team's blocks of 16), then
+ * multiplies its rows. Each
  * part on its own thread: the same 1e-6 against float64 (of the quantised operands) as any
  * product. */
 static const rcase team_cases[] = {
@@ -279,7 +280,7 @@ static const rcase team_cases[] = {
 static void team_split(clippo_rt *rt, void *user) {
   (void)user;
   if (!onednn_device(rt)) return;
-  double worst = 0, worst8 = 0;
+  double worst = 0, worst8 = 0, worst16 = 0;
   for (size_t i = 0; i < sizeof team_cases / sizeof team_cases[0]; i++) {
     double rel = 0;
     run_reduced(rt, CLIPPO_PRECISION_FP32, &team_cases[i], 300 + i, &rel);
@@ -287,10 +288,13 @@ static void team_split(clippo_rt *rt, void *user) {
     if (team_cases[i].batch > 1) continue;
     run_reduced(rt, CLIPPO_PRECISION_INT8, &team_cases[i], 400 + i, &rel);
     worst8 = rel > worst8 ? rel : worst8;
+    run_reduced(rt, CLIPPO_PRECISION_BF16, &team_cases[i], 450 + i, &rel);
+    worst16 = rel > worst16 ? rel : worst16;
   }
   print_message("[ team     ] products cut over the host team: relative error up to %.2e "
-                "(float32), %.2e (int8, to the quantised operands)\n",
-                worst, worst8);
+                "(float32), %.2e (int8, to the quantised operands), %.2e (bf16, to the rounded "
+                "ones)\n",
+                worst, worst8, worst16);
 }
 
 static void test_team_split(void **state) {
@@ -330,13 +334,13 @@ static void product(clippo_rt *rt, clippo_precision prec, const clippo_tensor *t
   clippo_tensor_release(rt, &tc);
 }
 
-/* Declared weights (clippo_gemm_declare_weights): int8 quantises B once and uses that copy until
- * the declaration ends. The copy is used (B changed without forgetting still gives the old
- * product: the contract's other side), each view of the buffer (offset) and each alpha has its
- * own, forgetting makes the next product read B again, and float32 is unaffected. Products large
- * enough for the host team and small ones. */
+/* Declared weights (clippo_gemm_declare_weights): int8 (bf16) quantises (rounds) B once and uses
+ * that copy until the declaration ends. The copy is used (B changed without forgetting still gives
+ * the old product: the contract's other side), each view of the buffer (offset) and each alpha has
+ * its own, forgetting makes the next product read B again, and float32 is unaffected. Products
+ * large enough for the host team and small ones. */
 static void declared(clippo_rt *rt, void *user) {
-  (void)user;
+  const clippo_precision prec = *(const clippo_precision *)user;
   if (!onednn_device(rt)) return;
   const size_t shapes[2][3] = {{300, 96, 256}, {8, 40, 24}};
   for (int sh = 0; sh < 2; sh++) {
@@ -367,14 +371,14 @@ static void declared(clippo_rt *rt, void *user) {
     for (int rep = 0; rep < 2; rep++) /* the first fills the copies, the second uses them */
       for (int o = 0; o < 2; o++)
         for (int al = 0; al < 2; al++) {
-          product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, offs[o], m, n, k, alphas[al], fresh);
-          product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, offs[o], m, n, k, alphas[al], got);
+          product(rt, prec, &ta, &tw, offs[o], m, n, k, alphas[al], fresh);
+          product(rt, prec, &ta, &tb, offs[o], m, n, k, alphas[al], got);
           assert_memory_equal(got, fresh, m * n * sizeof(float));
         }
     /* B changes without the declaration ending: the copy is what gets multiplied */
     TEST_OK(clippo_tensor_write(rt, &tb, hb2, &err), &err);
-    product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
-    product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, k * n, m, n, k, 1.0f, got);
+    product(rt, prec, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
+    product(rt, prec, &ta, &tb, k * n, m, n, k, 1.0f, got);
     assert_memory_equal(got, fresh, m * n * sizeof(float));
     /* float32 reads B as it is */
     TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
@@ -385,15 +389,15 @@ static void declared(clippo_rt *rt, void *user) {
     clippo_gemm_forget_weights(rt, tb.mem);
     clippo_gemm_forget_weights(rt, tb.mem); /* not declared any more: nothing */
     for (int rep = 0; rep < 2; rep++) {
-      product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
-      product(rt, CLIPPO_PRECISION_INT8, &ta, &tb, k * n, m, n, k, 1.0f, got);
+      product(rt, prec, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
+      product(rt, prec, &ta, &tb, k * n, m, n, k, 1.0f, got);
       assert_memory_equal(got, fresh, m * n * sizeof(float));
       TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
     }
     clippo_gemm_forget_weights(rt, tb.mem);
     /* a declared buffer may be released by its owner: the declaration holds its own reference */
     TEST_OK(clippo_gemm_declare_weights(rt, tw.mem, &err), &err);
-    product(rt, CLIPPO_PRECISION_INT8, &ta, &tw, 0, m, n, k, 1.0f, got);
+    product(rt, prec, &ta, &tw, 0, m, n, k, 1.0f, got);
     clippo_tensor_release(rt, &tw);
     clippo_tensor_release(rt, &ta);
     clippo_tensor_release(rt, &tb);
@@ -405,14 +409,16 @@ static void declared(clippo_rt *rt, void *user) {
   }
   clippo_error err;
   assert_int_equal(clippo_gemm_declare_weights(rt, NULL, &err), CLIPPO_E_ARG);
-  print_message("[ declared ] int8 copies of declared weights: used, per view and alpha, "
-                "dropped when forgotten\n");
+  print_message("[ declared ] %s copies of declared weights: used, per view and alpha, "
+                "dropped when forgotten\n",
+                clippo_precision_name(prec));
 }
 
 static void test_declared_weights(void **state) {
   (void)state;
   NEED_ONEDNN();
-  test_each_device(declared, NULL);
+  clippo_precision precs[2] = {CLIPPO_PRECISION_INT8, CLIPPO_PRECISION_BF16};
+  for (int i = 0; i < 2; i++) test_each_device(declared, &precs[i]);
 }
 
 /* The default provider (the host BLAS), forcing oneDNN, the choice in reduced precision, the

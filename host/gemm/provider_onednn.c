@@ -9,7 +9,8 @@
  * (see "threads" below).
  * bfloat16 (precision bf16): reorder primitives round both operands to bfloat16 (to nearest even)
  * into host scratch, a bf16 x bf16 matmul accumulates in float32 straight into C (alpha an output
- * scale, beta a sum post-op).
+ * scale, beta a sum post-op); single products are shared by the host team as int8's are (below),
+ * batched ones run on OpenMP's team.
  * int8 (precision int8), single products (those with weights): the largest magnitude of each row
  * of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders quantise to
  * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times
@@ -48,9 +49,11 @@
  * its share: half of a small model's training step went there (bench/results/host-team-*.md).
  * So float32 products run on the provider's own host team (host_team.c: workers that sleep on a
  * condition variable), each member calling oneDNN on one thread for its part of the product;
- * so do int8 products (each member writes its own rows and columns of the scratch); bf16 products
- * (whose reorders share scratch buffers) run on OpenMP's team, which is stopped after each large
- * product. No environment variable involved. */
+ * so do single int8 and bf16 products (each member writes its own rows and columns of the
+ * scratch); batched bf16 products (whose reorders share scratch buffers) run on OpenMP's team,
+ * which is stopped after each large product. No environment variable involved.
+ * Declared weights (clippo_gemm_declare_weights) are quantised (rounded) once per view and kept
+ * (weights_copy) until their declaration ends. */
 #define ONEDNN_THREADED_MACS 67108864.0 /* 2^26: about a millisecond on one core */
 
 typedef struct threads {
@@ -222,14 +225,15 @@ typedef struct prim_entry {
 /* Host scratch buffers, grown on demand. */
 enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
 
-/* An int8 copy of a declared weight matrix (clippo_gemm_declare_weights): op(B) quantised once,
- * kept until the declaration of its buffer ends. */
+/* An int8 (bf16) copy of a declared weight matrix (clippo_gemm_declare_weights): op(B) quantised
+ * (rounded) once, kept until the declaration of its buffer ends. */
 typedef struct weights_copy {
+  int kind;              /* KIND_INT8 (q is s8) or KIND_BF16 (q is bf16, dq unused) */
   cl_mem mem;            /* where B lies (not retained: the declaration holds it) */
   size_t off, ldb, k, n; /* B's first element in mem, its leading dimension, op(B)'s shape */
   int tb;                /* B stored transposed */
   uint32_t alpha;        /* the bits of the alpha in dq */
-  int8_t *q;             /* dense s8 op(B), k x n */
+  void *q;               /* dense op(B), k x n */
   float *dq;             /* per column: alpha times the column's max / 127 */
 } weights_copy;
 
@@ -441,13 +445,17 @@ static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi
   *hi = b < total ? b : total;
 }
 
-/* An int8 part (batch 1): the reorder quantising its rows of op(A) into dense s8 rows, the one
- * quantising its columns of op(B) into the dense s8 k x n B, and the s8 x s8 matmul of its rows
- * of C, dequantised by output scales (columns) and a post-op (rows) where oneDNN has fast code for
- * them, else written to scratch as floats and dequantised by a loop. */
-static clippo_status build_int8(const clippo_rt *rt, onednn_state *s, prim_entry *e,
-                                clippo_error *err) {
+/* A part of a single int8 or bfloat16 product (batch 1): the reorder quantising (rounding) its
+ * rows of op(A) into dense s8 (bf16) rows, the one for its columns of op(B) into the dense k x n
+ * B, and the matmul of its rows of C. int8 is dequantised by output scales (columns) and a
+ * post-op (rows) where oneDNN has fast code for them, else written to scratch as floats and
+ * dequantised by a loop; bfloat16 takes alpha and beta as attributes. */
+static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_entry *e,
+                                  clippo_error *err) {
   const prim_key *k = &e->key;
+  int int8 = k->kind == KIND_INT8;
+  dnnl_data_type_t dt = int8 ? dnnl_s8 : dnnl_bf16;
+  const char *what = int8 ? "int8" : "bfloat16";
   part_range(k->m, k->part, k->parts, &e->r0, &e->r1);
   part_range(k->n, k->part, k->parts, &e->c0, &e->c1);
   size_t rows = e->r1 - e->r0, cols = e->c1 - e->c0;
@@ -455,25 +463,26 @@ static clippo_status build_int8(const clippo_rt *rt, onednn_state *s, prim_entry
   clippo_status st = CLIPPO_OK;
   if (rows) {
     DNNL_TRY(md_view(&af, dnnl_f32, 1, rows, k->k, k->ta, k->lda, 0), "describing A");
-    DNNL_TRY(md_dense(&a, dnnl_s8, 1, rows, k->k), "describing A");
-    st = make_reorder(rt, s, &af, &a, (1 << 0) | (1 << 1), rows, &e->ra, &e->af, &e->ad, &e->qa,
-                      err);
+    DNNL_TRY(md_dense(&a, dt, 1, rows, k->k), "describing A");
+    st = make_reorder(rt, s, &af, &a, int8 ? (1 << 0) | (1 << 1) : -1, rows, &e->ra, &e->af, &e->ad,
+                      &e->qa, err);
   }
   if (!st && cols) {
     DNNL_TRY(md_view(&bf, dnnl_f32, 1, k->k, cols, k->tb, k->ldb, 0), "describing B");
-    DNNL_TRY(md_view(&b, dnnl_s8, 1, k->k, cols, 0, k->n, 0), "describing B");
-    st = make_reorder(rt, s, &bf, &b, (1 << 0) | (1 << 2), cols, &e->rb, &e->bf, &e->bd, &e->qb,
-                      err);
+    DNNL_TRY(md_view(&b, dt, 1, k->k, cols, 0, k->n, 0), "describing B");
+    st = make_reorder(rt, s, &bf, &b, int8 ? (1 << 0) | (1 << 2) : -1, cols, &e->rb, &e->bf, &e->bd,
+                      &e->qb, err);
   }
-  if (st) return clippo_error_prefix(err, "int8 operands");
+  if (st) return clippo_error_prefix(err, "%s operands", what);
   if (!rows) return CLIPPO_OK;
   dnnl_memory_desc_t a1, b1, c1, cplain;
-  char impl[64] = "";
-  DNNL_TRY(md_dense(&a1, dnnl_s8, 1, rows, k->k), "describing A");
-  DNNL_TRY(md_dense(&b1, dnnl_s8, 1, k->k, k->n), "describing B");
+  char impl[64] = "", msg[64];
+  snprintf(msg, sizeof msg, "creating a %s matmul", what);
+  DNNL_TRY(md_dense(&a1, dt, 1, rows, k->k), "describing A");
+  DNNL_TRY(md_dense(&b1, dt, 1, k->k, k->n), "describing B");
   DNNL_TRY(md_view(&c1, dnnl_f32, 1, rows, k->n, 0, k->ldc, 0), "describing C");
-  dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, rows, 1, 0, impl, sizeof impl);
-  if (ds == dnnl_success && !strncmp(impl, "ref", 3)) {
+  dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, rows, int8, 0, impl, sizeof impl);
+  if (int8 && ds == dnnl_success && !strncmp(impl, "ref", 3)) {
     dnnl_primitive_t *p = &e->mm;
     dnnl_primitive_destroy(*p);
     *p = NULL;
@@ -486,7 +495,7 @@ static clippo_status build_int8(const clippo_rt *rt, onednn_state *s, prim_entry
     ds = make_matmul(s, e, &a1, &b1, &cplain, rows, 0, 1, impl, sizeof impl);
     e->plain = 1;
   }
-  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating an int8 matmul");
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
   return CLIPPO_OK;
 }
 
@@ -505,7 +514,7 @@ static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entr
              "creating a float32 matmul");
     return CLIPPO_OK;
   }
-  if (k->kind == KIND_INT8) return build_int8(rt, s, e, err);
+  if (k->parts > 0) return build_single(rt, s, e, err); /* int8, and bf16 of batch 1 */
   DNNL_TRY(md_dense(&a, dnnl_bf16, ba, k->m, k->k), "describing A");
   DNNL_TRY(md_dense(&b, dnnl_bf16, bb, k->k, k->n), "describing B");
   clippo_status st = make_reorder(rt, s, &af, &a, -1, 0, &e->ra, &e->af, &e->ad, &e->qa, err);
@@ -696,7 +705,7 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
   return CLIPPO_OK;
 }
 
-/* The bfloat16 product on host memory (k >= 1). */
+/* The batched bfloat16 product on host memory (k >= 1), on OpenMP's team. */
 static clippo_status run_bf16(const clippo_rt *rt, onednn_state *s, const prim_key *key,
                               const float *a, const float *b, float *c, clippo_error *err) {
   prim_entry *e = NULL;
@@ -766,15 +775,16 @@ static void scales_of(const uint32_t *bits, size_t n, float mul, float *q, float
   }
 }
 
-/* An int8 product shared by the host team: each part quantises its rows of op(A) and its columns
- * of op(B) (phase 1), then multiplies its rows of C (phase 2). Parts write disjoint pieces of the
- * shared scratch. */
-typedef struct int8_job {
+/* A single int8 or bfloat16 product shared by the host team: each part quantises (rounds) its
+ * rows of op(A) and its columns of op(B) (phase 1), then multiplies its rows of C (phase 2). Parts
+ * write disjoint pieces of the shared scratch. */
+typedef struct single_job {
   onednn_state *s;
   const prim_key *key;
   const float *a, *b;
   float *c;
-  int8_t *qa, *qb;              /* dense s8 op(A) (m x k) and op(B) (k x n) */
+  size_t el;                    /* bytes per element of qa and qb: 1 (s8) or 2 (bf16) */
+  char *qa, *qb;                /* dense op(A) (m x k) and op(B) (k x n) in s8 or bf16 */
   float *qsa, *dqa, *qsb, *dqb; /* quantisation and dequantisation factors of rows and columns */
   uint32_t *bits;               /* largest magnitudes: m for the rows, then n for the columns */
   float *plain;                 /* m x n float sums where the post-ops are not fused */
@@ -782,60 +792,69 @@ typedef struct int8_job {
   prim_entry *e[TEAM_MAX];
   dnnl_status_t ds[TEAM_MAX];
   const char *what[TEAM_MAX]; /* the step that failed */
-} int8_job;
+} single_job;
 
-/* Phase 1 of part p: the scales and s8 copies of its rows of op(A) and columns of op(B). */
-static void int8_quantise_part(void *ctx, int p) {
-  int8_job *j = ctx;
+/* Phase 1 of part p: the scales and s8 copies (int8), or the bf16 copies, of its rows of op(A)
+ * and columns of op(B). */
+static void single_convert_part(void *ctx, int p) {
+  single_job *j = ctx;
   const prim_key *k = j->key;
+  int int8 = k->kind == KIND_INT8;
   const prim_entry *e = j->e[p];
   dnnl_stream_t on = j->s->streams[p];
   size_t rows = e->r1 - e->r0, cols = e->c1 - e->c0;
   dnnl_status_t ds = dnnl_success;
   if (rows) {
     const float *ap = j->a + (k->ta ? e->r0 : e->r0 * k->lda);
-    uint32_t *bits = j->bits + e->r0;
-    if (k->ta)
-      amax_cols(ap, k->k, rows, k->lda, bits);
-    else
-      amax_rows(ap, rows, k->k, k->lda, bits);
-    scales_of(bits, rows, 1.0f, j->qsa + e->r0, j->dqa + e->r0);
-    ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k, e->qa, j->qsa + e->r0);
-    j->what[p] = "quantising A to int8";
+    if (int8) {
+      uint32_t *bits = j->bits + e->r0;
+      if (k->ta)
+        amax_cols(ap, k->k, rows, k->lda, bits);
+      else
+        amax_rows(ap, rows, k->k, k->lda, bits);
+      scales_of(bits, rows, 1.0f, j->qsa + e->r0, j->dqa + e->r0);
+    }
+    ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k * j->el, int8 ? e->qa : NULL,
+                     int8 ? j->qsa + e->r0 : NULL);
+    j->what[p] = int8 ? "quantising A to int8" : "rounding A to bfloat16";
   }
   if (ds == dnnl_success && cols && !j->b_ready) {
     const float *bp = j->b + (k->tb ? e->c0 * k->ldb : e->c0);
-    uint32_t *bits = j->bits + k->m + e->c0;
-    if (k->tb)
-      amax_rows(bp, cols, k->k, k->ldb, bits);
-    else
-      amax_cols(bp, k->k, cols, k->ldb, bits);
-    scales_of(bits, cols, k->alpha, j->qsb + e->c0, j->dqb + e->c0); /* alpha goes into B's */
-    ds = run_reorder(on, e->rb, e->bf, bp, e->bd, j->qb + e->c0, e->qb, j->qsb + e->c0);
-    j->what[p] = "quantising B to int8";
+    if (int8) {
+      uint32_t *bits = j->bits + k->m + e->c0;
+      if (k->tb)
+        amax_rows(bp, cols, k->k, k->ldb, bits);
+      else
+        amax_cols(bp, k->k, cols, k->ldb, bits);
+      scales_of(bits, cols, k->alpha, j->qsb + e->c0, j->dqb + e->c0); /* alpha goes into B's */
+    }
+    ds = run_reorder(on, e->rb, e->bf, bp, e->bd, j->qb + e->c0 * j->el, int8 ? e->qb : NULL,
+                     int8 ? j->qsb + e->c0 : NULL);
+    j->what[p] = int8 ? "quantising B to int8" : "rounding B to bfloat16";
   }
   j->ds[p] = ds;
 }
 
-/* Phase 2 of part p: its rows of C = dequantised s8 sums (+ beta C). */
-static void int8_multiply_part(void *ctx, int p) {
-  int8_job *j = ctx;
+/* Phase 2 of part p: its rows of C = alpha times the (dequantised) sums (+ beta C). */
+static void single_multiply_part(void *ctx, int p) {
+  single_job *j = ctx;
   const prim_key *k = j->key;
   const prim_entry *e = j->e[p];
   dnnl_stream_t on = j->s->streams[p];
   size_t rows = e->r1 - e->r0;
-  j->what[p] = "running an int8 matmul";
+  int int8 = k->kind == KIND_INT8;
+  j->what[p] = int8 ? "running an int8 matmul" : "running a bfloat16 matmul";
   if (!rows) {
     j->ds[p] = dnnl_success;
     return;
   }
   float *cp = j->c + e->r0 * k->ldc, *plain = e->plain ? j->plain + e->r0 * k->n : NULL;
-  dnnl_status_t ds = set_handle(e->a, j->qa + e->r0 * k->k);
+  dnnl_status_t ds = set_handle(e->a, j->qa + e->r0 * k->k * j->el);
   if (ds == dnnl_success) ds = set_handle(e->b, j->qb);
   if (ds == dnnl_success) ds = set_handle(e->c, plain ? plain : cp);
   dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
   int nargs = 3;
-  if (!plain) {
+  if (int8 && !plain) {
     if (ds == dnnl_success) ds = set_handle(e->rs, j->dqa + e->r0);
     if (ds == dnnl_success) ds = set_handle(e->cs, j->dqb);
     args[3] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->rs};
@@ -857,8 +876,8 @@ static void int8_multiply_part(void *ctx, int p) {
 }
 
 /* The first failed part's status as an error. */
-static clippo_status int8_check(const clippo_rt *rt, const int8_job *j, int parts,
-                                clippo_error *err) {
+static clippo_status single_check(const clippo_rt *rt, const single_job *j, int parts,
+                                  clippo_error *err) {
   for (int p = 0; p < parts; p++)
     if (j->ds[p] != dnnl_success) return dnnl_fail(rt, err, j->ds[p], j->what[p]);
   return CLIPPO_OK;
@@ -873,8 +892,8 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
   if (!mem || !gemm_weights_declared(rt, mem)) return NULL;
   for (size_t i = 0; i < s->nwc; i++) {
     weights_copy *w = &s->wc[i];
-    if (w->mem == mem && w->off == off && w->ldb == key->ldb && w->k == key->k && w->n == key->n &&
-        w->tb == key->tb && w->alpha == float_bits(key->alpha))
+    if (w->kind == key->kind && w->mem == mem && w->off == off && w->ldb == key->ldb &&
+        w->k == key->k && w->n == key->n && w->tb == key->tb && w->alpha == float_bits(key->alpha))
       return w;
   }
   if (s->nwc == s->capwc) {
@@ -884,14 +903,16 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
     s->wc = wc;
     s->capwc = cap;
   }
-  weights_copy w = {mem,
+  size_t el = key->kind == KIND_INT8 ? 1 : 2;
+  weights_copy w = {key->kind,
+                    mem,
                     off,
                     key->ldb,
                     key->k,
                     key->n,
                     key->tb,
                     float_bits(key->alpha),
-                    malloc(key->k * key->n),
+                    malloc(key->k * key->n * el),
                     malloc(key->n * sizeof(float))};
   if (!w.q || !w.dq) {
     free(w.q);
@@ -910,18 +931,20 @@ static void weights_drop(onednn_state *s, weights_copy *w) {
   *w = s->wc[--s->nwc];
 }
 
-/* The int8 product on host memory (k >= 1, batch 1), shared by the host team when large; bmem and
- * boff locate B (bmem NULL: unknown) for the copies of declared weights. */
-static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_key *key,
-                              const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
-                              clippo_error *err) {
+/* A single int8 or bfloat16 product on host memory (k >= 1, batch 1), shared by the host team
+ * when large; bmem and boff locate B (bmem NULL: unknown) for the copies of declared weights. */
+static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                                const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
+                                clippo_error *err) {
+  int int8 = key->kind == KIND_INT8;
   const size_t m = key->m, n = key->n, k = key->k;
   double macs = (double)m * (double)n * (double)k;
   size_t blocks = (m + 15) / 16;
   int parts = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
   if ((size_t)parts > blocks) parts = (int)blocks;
-  int8_job j;
+  single_job j;
   memset(&j, 0, sizeof j);
+  j.el = int8 ? 1 : 2;
   j.s = s;
   j.key = key;
   j.a = a;
@@ -939,25 +962,26 @@ static clippo_status run_int8(const clippo_rt *rt, onednn_state *s, const prim_k
   int fresh = 0;
   weights_copy *w = weights_find(rt, s, key, bmem, boff, &fresh);
   j.b_ready = w && !fresh;
-  j.qa = scratch(s, BUF_A, m * k);
-  j.qb = w ? w->q : scratch(s, BUF_B, k * n);
+  j.qa = scratch(s, BUF_A, m * k * j.el);
+  j.qb = w ? w->q : scratch(s, BUF_B, k * n * j.el);
   float *sc = scratch(s, BUF_SCALE, 2 * (m + n) * sizeof(float));
   j.bits = scratch(s, BUF_BITS, (m + n) * sizeof(uint32_t));
   j.plain = plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
   if (!j.qa || !j.qb || !sc || !j.bits || (plain && !j.plain))
-    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (int8 operands)");
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (%s operands)",
+                       int8 ? "int8" : "bfloat16");
   j.qsa = sc;
   j.dqa = j.qsa + m;
   j.qsb = j.dqa + m;
   j.dqb = w ? w->dq : j.qsb + n;
-  host_team_run(s->team, parts, int8_quantise_part, &j);
-  clippo_status st = int8_check(rt, &j, parts, err);
+  host_team_run(s->team, parts, single_convert_part, &j);
+  clippo_status st = single_check(rt, &j, parts, err);
   if (st) {
     if (fresh) weights_drop(s, w);
     return st;
   }
-  host_team_run(s->team, parts, int8_multiply_part, &j);
-  return int8_check(rt, &j, parts, err);
+  host_team_run(s->team, parts, single_multiply_part, &j);
+  return single_check(rt, &j, parts, err);
 }
 
 /* Batched int8 products run in float32 (see the top of the file). */
@@ -978,8 +1002,10 @@ static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, co
   prim_key key = key_of(kind, g->ta, g->tb, g->m, g->n, g->k, g->alpha, g->lda, g->sa, g->ldb,
                         g->sb, g->beta, g->ldc, g->sc, g->batch);
   switch (kind) {
-  case KIND_BF16: return run_bf16(rt, s, &key, a, b, c, err);
-  case KIND_INT8: return run_int8(rt, s, &key, a, b, c, bmem, boff, err);
+  case KIND_BF16:
+    if (g->batch > 1) return run_bf16(rt, s, &key, a, b, c, err);
+    return run_single(rt, s, &key, a, b, c, bmem, boff, err);
+  case KIND_INT8: return run_single(rt, s, &key, a, b, c, bmem, boff, err);
   default: return run_f32(rt, s, &key, a, b, c, err);
   }
 }
@@ -992,7 +1018,7 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
-                            s->team != NULL && effective_kind(kind, g) != KIND_BF16);
+                            s->team != NULL && !(kind == KIND_BF16 && g->batch > 1));
   st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, g->b->mem, g->b->offset, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
