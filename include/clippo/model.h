@@ -141,7 +141,9 @@ clippo_status clippo_model_backward(clippo_model *m, const clippo_tensor *dz, cl
 size_t clippo_model_param_count(const clippo_model *m);
 
 /** Parameter i's device tensor (checkpoint shape), its big_vision name in *name (may be NULL);
- * NULL when i is out of range. */
+ * NULL when i is out of range. The caller may change it, so this ends the model's declaration of
+ * its weights as unchanging (clippo_gemm_declare_weights: int8 and bf16 stop keeping them
+ * quantised; a model is declared from load until this, training, params_changed or free). */
 clippo_tensor *clippo_model_param(clippo_model *m, size_t i, const char **name);
 
 /** The gradient of parameter i (same shape, zero-initialised at first use); NULL when i is out of
@@ -156,7 +158,8 @@ clippo_status clippo_model_zero_grads(clippo_model *m, clippo_error *err);
 clippo_status clippo_model_download_params(clippo_model *m, clippo_params *out, clippo_error *err);
 
 /** Tells the model its parameter tensors were changed in place (by an optimizer): refreshes what
- * the inference forward derives from them (the fused QKV weights of the blocks, exp(t)). Needed
+ * the inference forward derives from them (the fused QKV weights of the blocks, exp(t)) and drops
+ * the GEMM layer's converted copies of them (int8, bf16). Needed
  * before clippo_model_embed_* after an update; the training forward does not need it. */
 clippo_status clippo_model_params_changed(clippo_model *m, clippo_error *err);
 
