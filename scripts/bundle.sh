@@ -8,7 +8,8 @@
 #
 # Layout: OUT/bin (programs, RPATH $ORIGIN/../lib), OUT/lib (libraries, RUNPATH $ORIGIN; the C++ runtime in OUT/lib/compat),
 # OUT/share/clippo (data), OUT/shared (fixtures and fonts for the tests, when --shared exists),
-# OUT/source (the few source-tree files the tests read), OUT/MANIFEST.txt.
+# OUT/source (the few source-tree files the tests read), OUT/MANIFEST.txt. An existing OUT is
+# replaced only when it is an earlier bundle; anything else there is refused (exit 2), not deleted.
 # The OpenCL ICD loader (libOpenCL.so.1, ocl-icd) is bundled; vendor drivers (ICDs) are not:
 # scripts/device-check.sh finds them on the target machine. Needs patchelf and ldd.
 set -euo pipefail
@@ -29,10 +30,25 @@ while [ $# -gt 0 ]; do
   *) echo "bundle.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+# Only an earlier bundle is replaced: an existing folder that is not one (no MANIFEST.txt and
+# bin/clippo, or other entries beside a bundle's) is refused, never deleted.
+if [ -e "$out" ] || [ -L "$out" ]; then
+  if [ -L "$out" ] || [ ! -d "$out" ] || [ ! -f "$out/MANIFEST.txt" ] || [ ! -f "$out/bin/clippo" ]; then
+    echo "bundle.sh: '$out' exists and is not a bundle made by this script: choose another --out or remove it yourself" >&2
+    exit 2
+  fi
+  for e in "$out"/* "$out"/.[!.]*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    case ${e##*/} in
+    bin | lib | share | shared | source | MANIFEST.txt | device-check.sh) ;;
+    *) echo "bundle.sh: '$out' holds '${e##*/}', which a bundle does not: not replacing it" >&2; exit 2 ;;
+    esac
+  done
+fi
 command -v patchelf >/dev/null || { echo "bundle.sh: patchelf is missing (apt-get install patchelf)" >&2; exit 1; }
 [ -x "$build/clippo" ] || { echo "bundle.sh: no program at $build/clippo: build first (cmake --build $build)" >&2; exit 1; }
 
-rm -rf "$out"
+rm -rf "$out" # an earlier bundle (checked above), or nothing
 mkdir -p "$out/bin" "$out/lib" "$out/share/clippo"
 
 programs=("$build/clippo")

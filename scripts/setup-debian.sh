@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   ocl-icd-opencl-dev opencl-headers clinfo pocl-opencl-icd mesa-opencl-icd
   libclblast-dev libhdf5-dev libfreetype-dev libcmocka-dev libpng-dev libjpeg-dev libzip-dev
-  libgif-dev libwebp-dev
+  libgif-dev libwebp-dev patchelf
   libcjson-dev libopenblas-dev liblapacke-dev
   libdnnl-dev
   libopenmpi-dev openmpi-bin
