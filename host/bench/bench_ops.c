@@ -17,7 +17,7 @@ typedef struct ops_bench {
   size_t n, rows, loss_n;
   clippo_tensor img, patches, x, r, y, h, bias_w, bias_m, scale_w, pos, logits, qkv, bqkv;
   clippo_tensor qh, kh, vh, merged, probe, pq, pooled, ws, ws_map, out_map, wqkv;
-  clippo_tensor w[8], zi, zt, dzi, dzt;
+  clippo_tensor w[8], w_in, zi, zt, dzi, dzt;
   clippo_loss_ws lws;
   clippo_mha_weights mw, mw_map;
 } ops_bench;
@@ -58,6 +58,8 @@ static clippo_status ops_setup(ops_bench *b, clippo_error *err) {
   TRY(bench_rand_tensor(rt, &b->zt, 2, s_z, -0.05f, 0.05f, seed++, err));
   TRY(clippo_tensor_alloc(rt, &b->dzi, CLIPPO_F32, 2, s_z, err));
   TRY(clippo_tensor_alloc(rt, &b->dzt, CLIPPO_F32, 2, s_z, err));
+  int64_t s_in[2] = {W, MLP};
+  TRY(bench_rand_tensor(rt, &b->w_in, 2, s_in, -0.05f, 0.05f, seed++, err));
   float a = sqrtf(6.0f / (2.0f * W));
   for (int i = 0; i < 8; i++) {
     if (i % 2)
@@ -83,7 +85,7 @@ static void ops_release(ops_bench *b) {
                           &b->bias_w, &b->bias_m,  &b->scale_w, &b->pos,    &b->logits,  &b->qkv,
                           &b->bqkv,   &b->qh,      &b->kh,      &b->vh,     &b->merged,  &b->probe,
                           &b->pq,     &b->pooled,  &b->ws,      &b->ws_map, &b->out_map, &b->wqkv,
-                          &b->zi,     &b->zt,      &b->dzi,     &b->dzt};
+                          &b->zi,     &b->zt,      &b->dzi,     &b->dzt,    &b->w_in};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_tensor_release(b->rt, all[i]);
   for (int i = 0; i < 8; i++) clippo_tensor_release(b->rt, &b->w[i]);
   clippo_loss_ws_release(b->rt, &b->lws);
@@ -114,6 +116,18 @@ static clippo_status op_gelu(void *c, clippo_error *e) {
 }
 static clippo_status op_bias_gelu(void *c, clippo_error *e) {
   ops_bench *b = c;
+  return clippo_op_bias_gelu(b->rt, &b->h, &b->bias_m, e);
+}
+/* The MLP's first layer with its bias and GELU as the model runs it (inside the product where
+ * the provider does that), and as a product followed by the bias + GELU kernel. */
+static clippo_status op_dense_gelu(void *c, clippo_error *e) {
+  ops_bench *b = c;
+  return clippo_op_linear(b->rt, &b->y, b->rows, W, &b->w_in, MLP, &b->bias_m, 1, 0.0f, &b->h, e);
+}
+static clippo_status op_dense_gelu_unfused(void *c, clippo_error *e) {
+  ops_bench *b = c;
+  TRY(clippo_gemm(b->rt, 0, 0, b->rows, MLP, W, 1.0f, &b->y, W, &b->w_in, MLP, 0.0f, &b->h, MLP,
+                  e));
   return clippo_op_bias_gelu(b->rt, &b->h, &b->bias_m, e);
 }
 static clippo_status op_add(void *c, clippo_error *e) {
@@ -162,6 +176,7 @@ typedef struct op_entry {
   double floats; /* floats moved per call (memory-bound ops), or 0 */
   double flops;  /* per call (compute-bound ops), or 0 */
   char shape[96];
+  const char *impl; /* the row's implementation name; NULL: "clippo" */
 } op_entry;
 
 clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
@@ -178,23 +193,26 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
   }
   double n = (double)b.n, rows = (double)b.rows, hd = W / (double)HEADS, ln = (double)b.loss_n;
   op_entry ops[] = {
-      {"patchify", op_patchify, 2.0 * rows * PATCH * PATCH * 3, 0, ""},
-      {"patch_embed", op_patch_embed, 0, 2.0 * rows * PATCH * PATCH * 3 * W, ""},
-      {"layernorm", op_layernorm, 2.0 * rows * W, 0, ""},
-      {"add_layernorm", op_add_layernorm, 4.0 * rows * W, 0, ""},
-      {"gelu", op_gelu, 2.0 * rows * MLP, 0, ""},
-      {"bias_gelu", op_bias_gelu, 2.0 * rows * MLP, 0, ""},
-      {"add", op_add, 3.0 * rows * W, 0, ""},
-      {"softmax", op_softmax, 2.0 * n * HEADS * T * T, 0, ""},
-      {"qkv_split", op_qkv_split, 6.0 * rows * W, 0, ""},
-      {"heads_merge", op_heads_merge, 2.0 * rows * W, 0, ""},
-      {"mean_tokens", op_mean_tokens, rows * W + n * W, 0, ""},
-      {"l2normalize", op_l2norm, 2.0 * n * W, 0, ""},
+      {"patchify", op_patchify, 2.0 * rows * PATCH * PATCH * 3, 0, "", NULL},
+      {"patch_embed", op_patch_embed, 0, 2.0 * rows * PATCH * PATCH * 3 * W, "", NULL},
+      {"layernorm", op_layernorm, 2.0 * rows * W, 0, "", NULL},
+      {"add_layernorm", op_add_layernorm, 4.0 * rows * W, 0, "", NULL},
+      {"gelu", op_gelu, 2.0 * rows * MLP, 0, "", NULL},
+      {"bias_gelu", op_bias_gelu, 2.0 * rows * MLP, 0, "", NULL},
+      {"dense_gelu", op_dense_gelu, 0, 2.0 * rows * W * MLP, "", NULL},
+      {"dense_gelu", op_dense_gelu_unfused, 0, 2.0 * rows * W * MLP, "", "clippo-unfused"},
+      {"add", op_add, 3.0 * rows * W, 0, "", NULL},
+      {"softmax", op_softmax, 2.0 * n * HEADS * T * T, 0, "", NULL},
+      {"qkv_split", op_qkv_split, 6.0 * rows * W, 0, "", NULL},
+      {"heads_merge", op_heads_merge, 2.0 * rows * W, 0, "", NULL},
+      {"mean_tokens", op_mean_tokens, rows * W + n * W, 0, "", NULL},
+      {"l2normalize", op_l2norm, 2.0 * n * W, 0, "", NULL},
       {"attention", op_mha_self, 0,
-       2 * rows * W * 3 * W + 4.0 * n * HEADS * T * T * hd + 2 * rows * W * W, ""},
+       2 * rows * W * 3 * W + 4.0 * n * HEADS * T * T * hd + 2 * rows * W * W, "", NULL},
       {"attention_map", op_mha_map, 0,
-       2.0 * n * W * W + 2 * rows * W * 2 * W + 4.0 * n * HEADS * T * hd + 2.0 * n * W * W, ""},
-      {"loss", op_loss, 0, 3.0 * 2.0 * ln * ln * W, ""},
+       2.0 * n * W * W + 2 * rows * W * 2 * W + 4.0 * n * HEADS * T * hd + 2.0 * n * W * W, "",
+       NULL},
+      {"loss", op_loss, 0, 3.0 * 2.0 * ln * ln * W, "", NULL},
   };
   size_t nops = sizeof ops / sizeof ops[0];
   for (size_t i = 0; i < nops; i++) {
@@ -203,6 +221,8 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
       snprintf(ops[i].shape, sizeof ops[i].shape, "%zu x %d rows of %d", b.n * HEADS, T, T);
     else if (!strcmp(nm, "gelu") || !strcmp(nm, "bias_gelu"))
       snprintf(ops[i].shape, sizeof ops[i].shape, "%zu x %d", b.rows, MLP);
+    else if (!strcmp(nm, "dense_gelu"))
+      snprintf(ops[i].shape, sizeof ops[i].shape, "%zu x %d -> %d, bias + GELU", b.rows, W, MLP);
     else if (!strcmp(nm, "patchify") || !strcmp(nm, "patch_embed"))
       snprintf(ops[i].shape, sizeof ops[i].shape, "%zu images %dpx, patch %d, width %d", b.n, IMG,
                PATCH, W);
@@ -225,20 +245,27 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
         *err = e;
         ret = CLIPPO_E_NOMEM;
       } else {
-        ret =
-            bench_emit_status(s, "ops", ops[i].name, "clippo", ops[i].shape, "failed", e.msg, err);
+        ret = bench_emit_status(s, "ops", ops[i].name, ops[i].impl ? ops[i].impl : "clippo",
+                                ops[i].shape, "failed", e.msg, err);
       }
       continue;
     }
     clippo_bench_row row;
-    bench_row_init(&row, "ops", ops[i].name, "clippo");
+    const char *impl = ops[i].impl ? ops[i].impl : "clippo";
+    bench_row_init(&row, "ops", ops[i].name, impl);
     snprintf(row.shape, sizeof row.shape, "%s", ops[i].shape);
     bench_row_timing(&row, &t);
     row.batch = !strcmp(ops[i].name, "loss") ? b.loss_n : b.n;
     row.flops = ops[i].flops;
     row.bytes = ops[i].floats * 4.0;
-    snprintf(row.note, sizeof row.note, "first call %.1f ms%s", t.first_s * 1e3,
-             !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back" : "");
+    const char *what = !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back"
+                       : !strcmp(ops[i].name, "dense_gelu") && !ops[i].impl
+                           ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W)
+                                  ? "; bias + GELU inside the product (GEMM epilogue)"
+                                  : "; the provider has no epilogue: product + bias_gelu kernel")
+                       : ops[i].impl ? "; product, then the bias_gelu kernel"
+                                     : "";
+    snprintf(row.note, sizeof row.note, "first call %.1f ms%s", t.first_s * 1e3, what);
     ret = bench_emit(s, &row, err);
   }
   ops_release(&b);

@@ -127,6 +127,21 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   size_t kk = g->k ? g->batch : 0;
   if ((st = check_operand(rt, "A", g->a, ar, ac, g->lda, g->sa, kk, err))) return st;
   if ((st = check_operand(rt, "B", g->b, br, bc, g->ldb, g->sb, kk, err))) return st;
+  if (gemm_has_epilogue(g)) {
+    if (g->batch != 1)
+      return clippo_fail(err, CLIPPO_E_ARG, "gemm: an epilogue needs a single product (batch 1)");
+    if (g->act != CLIPPO_GEMM_ACT_NONE && g->act != CLIPPO_GEMM_ACT_GELU)
+      return clippo_fail(err, CLIPPO_E_ARG, "gemm: unknown epilogue activation %d", (int)g->act);
+    if (g->bias) {
+      if ((st = check_operand(rt, "bias", g->bias, 1, g->n, g->n, 0, 1, err))) return st;
+      if (g->bias->mem == g->c->mem && g->m > 0 && g->n > 0) {
+        size_t c0 = g->c->offset, c1 = c0 + gemm_extent(g->m, g->n, g->ldc, 0, 1);
+        size_t b0 = g->bias->offset, b1 = b0 + g->n;
+        if (b0 < c1 && c0 < b1)
+          return clippo_fail(err, CLIPPO_E_ARG, "gemm: the epilogue's bias overlaps C");
+      }
+    }
+  }
   if (g->m == 0 || g->n == 0 || g->batch == 0) *empty = 1;
   return CLIPPO_OK;
 }
@@ -304,6 +319,7 @@ clippo_status gemm_run_validated(clippo_rt *rt, clippo_gemm_provider want,
     const gemm_provider *pv = p.order[i];
     size_t k_done = 0;
     clippo_error_clear(&e);
+    if (cur.epi_done) *cur.epi_done = 0; /* a failed provider's epilogue does not count */
     st = half ? pv->run_half(rt, &cur, &e) : pv->run(rt, &cur, &p.choice.kernel, &k_done, &e);
     if (st == CLIPPO_OK) {
       if (i > 0) {
@@ -344,8 +360,40 @@ static clippo_status gemm_dispatch(clippo_rt *rt, clippo_gemm_provider want,
   int empty = 0;
   clippo_status st = gemm_validate(rt, g, &empty, err);
   if (st || empty) return st;
-  if (rt->precision != CLIPPO_PRECISION_FP32 && g->k > 0) return gemm_run_reduced(rt, want, g, err);
-  return gemm_run_validated(rt, want, cfg, 0, g, err);
+  gemm_call call = *g;
+  int done = 0;
+  call.epi_done = gemm_has_epilogue(g) ? &done : NULL;
+  if (rt->precision != CLIPPO_PRECISION_FP32 && g->k > 0)
+    st = gemm_run_reduced(rt, want, &call, err);
+  else
+    st = gemm_run_validated(rt, want, cfg, 0, &call, err);
+  /* A provider that could not apply the epilogue left C as the product: apply it now. */
+  if (st == CLIPPO_OK && call.epi_done && !done) st = gemm_epilogue_mapped(rt, &call, err);
+  return st;
+}
+
+clippo_status gemm_dispatch_call(clippo_rt *rt, clippo_gemm_provider want,
+                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                 clippo_error *err) {
+  return gemm_dispatch(rt, want, cfg, g, err);
+}
+
+clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                size_t k, float alpha, const clippo_tensor *a, size_t lda,
+                                const clippo_tensor *b, size_t ldb, float beta, clippo_tensor *c,
+                                size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
+                                clippo_error *err) {
+  gemm_call g = {trans_a != 0, trans_b != 0, m,   n, k, alpha, beta, a,    b,   c,
+                 lda,          ldb,          ldc, 0, 0, 0,     1,    bias, act, NULL};
+  return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
+}
+
+int clippo_gemm_fuses_epilogue(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                               size_t k) {
+  clippo_gemm_choice ch;
+  if (!rt || clippo_gemm_choose(rt, trans_a, trans_b, m, n, k, 1, &ch, NULL) != CLIPPO_OK) return 0;
+  /* float16 products on the host would map C afterwards (host/gemm/precision.c). */
+  return ch.provider == CLIPPO_GEMM_ONEDNN && rt->precision != CLIPPO_PRECISION_FP16;
 }
 
 clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
@@ -354,8 +402,26 @@ clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
                                size_t lda, size_t stride_a, const clippo_tensor *b, size_t ldb,
                                size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                size_t stride_c, size_t batch, clippo_error *err) {
-  gemm_call g = {trans_a != 0, trans_b != 0, m,   n,        k,        alpha,    beta, a, b, c,
-                 lda,          ldb,          ldc, stride_a, stride_b, stride_c, batch};
+  gemm_call g = {trans_a != 0,
+                 trans_b != 0,
+                 m,
+                 n,
+                 k,
+                 alpha,
+                 beta,
+                 a,
+                 b,
+                 c,
+                 lda,
+                 ldb,
+                 ldc,
+                 stride_a,
+                 stride_b,
+                 stride_c,
+                 batch,
+                 NULL,
+                 CLIPPO_GEMM_ACT_NONE,
+                 NULL};
   return gemm_dispatch(rt, provider, cfg, &g, err);
 }
 
@@ -373,8 +439,26 @@ void clippo_gemm_forget_weights(clippo_rt *rt, cl_mem mem) {
 clippo_status clippo_gemm(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                           float alpha, const clippo_tensor *a, size_t lda, const clippo_tensor *b,
                           size_t ldb, float beta, clippo_tensor *c, size_t ldc, clippo_error *err) {
-  gemm_call g = {trans_a != 0, trans_b != 0, m,   n, k, alpha, beta, a, b, c,
-                 lda,          ldb,          ldc, 0, 0, 0,     1};
+  gemm_call g = {trans_a != 0,
+                 trans_b != 0,
+                 m,
+                 n,
+                 k,
+                 alpha,
+                 beta,
+                 a,
+                 b,
+                 c,
+                 lda,
+                 ldb,
+                 ldc,
+                 0,
+                 0,
+                 0,
+                 1,
+                 NULL,
+                 CLIPPO_GEMM_ACT_NONE,
+                 NULL};
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
@@ -383,7 +467,25 @@ clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_
                                   size_t stride_a, const clippo_tensor *b, size_t ldb,
                                   size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                   size_t stride_c, size_t batch, clippo_error *err) {
-  gemm_call g = {trans_a != 0, trans_b != 0, m,   n,        k,        alpha,    beta, a, b, c,
-                 lda,          ldb,          ldc, stride_a, stride_b, stride_c, batch};
+  gemm_call g = {trans_a != 0,
+                 trans_b != 0,
+                 m,
+                 n,
+                 k,
+                 alpha,
+                 beta,
+                 a,
+                 b,
+                 c,
+                 lda,
+                 ldb,
+                 ldc,
+                 stride_a,
+                 stride_b,
+                 stride_c,
+                 batch,
+                 NULL,
+                 CLIPPO_GEMM_ACT_NONE,
+                 NULL};
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }

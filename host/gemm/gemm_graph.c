@@ -14,15 +14,19 @@ typedef struct gemm_blob {
   size_t m, n, k;
   float alpha, beta;
   size_t lda, ldb, ldc, sa, sb, sc, batch;
+  int has_bias;        /* the epilogue's bias is the fourth tensor */
+  clippo_gemm_act act; /* the epilogue's activation */
 } gemm_blob;
 
 static clippo_status gemm_replay(clippo_rt *rt, const clippo_tensor *t, const void *blob,
                                  clippo_error *err) {
   const gemm_blob *b = blob;
   clippo_tensor c = t[2];
-  return clippo_gemm_with(rt, b->provider, b->has_cfg ? &b->cfg : NULL, b->ta, b->tb, b->m, b->n,
-                          b->k, b->alpha, &t[0], b->lda, b->sa, &t[1], b->ldb, b->sb, b->beta, &c,
-                          b->ldc, b->sc, b->batch, err);
+  gemm_call g = {b->ta,   b->tb, b->m,  b->n,  b->k,     b->alpha,
+                 b->beta, &t[0], &t[1], &c,    b->lda,   b->ldb,
+                 b->ldc,  b->sa, b->sb, b->sc, b->batch, b->has_bias ? &t[3] : NULL,
+                 b->act,  NULL};
+  return gemm_dispatch_call(rt, b->provider, b->has_cfg ? &b->cfg : NULL, &g, err);
 }
 
 clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
@@ -33,10 +37,12 @@ clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
                  g->n,     g->k,        g->alpha,
                  g->beta,  g->lda,      g->ldb,
                  g->ldc,   g->sa,       g->sb,
-                 g->sc,    g->batch};
+                 g->sc,    g->batch,    g->bias != NULL,
+                 g->act};
   if (cfg) b.cfg = *cfg;
-  const clippo_tensor *ts[3] = {g->a, g->b, g->c};
-  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, 3, &b, sizeof b, err);
+  const clippo_tensor *ts[4] = {g->a, g->b, g->c, g->bias};
+  clippo_status st =
+      clippo_graph_record_call(rt, gemm_replay, ts, g->bias ? 4 : 3, &b, sizeof b, err);
   if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu", g->m, g->n, g->k);
   return CLIPPO_OK;
 }

@@ -16,7 +16,17 @@ typedef struct gemm_call {
   size_t lda, ldb, ldc;
   size_t sa, sb, sc;
   size_t batch;
+  /* clippo_gemm_fused's epilogue, C = act(C + bias) (batch 1): bias NULL and act NONE for none. A
+   * provider that applies it sets *epi_done (epi_done NULL: nothing asked). */
+  const clippo_tensor *bias;
+  clippo_gemm_act act;
+  int *epi_done;
 } gemm_call;
+
+/** 1 when g asks for an epilogue. */
+static inline int gemm_has_epilogue(const gemm_call *g) {
+  return g->bias != NULL || g->act != CLIPPO_GEMM_ACT_NONE;
+}
 
 /** One provider: an entry of the table in host/gemm/gemm.c (the pattern of a backend interface:
  * a name and function pointers, nothing else to register). */
@@ -49,12 +59,13 @@ extern const gemm_provider gemm_provider_onednn;
  * first element of each view (a and b are NULL when k == 0). */
 typedef struct gemm_mapped {
   float *a, *b, *c;
+  const float *bias; /* the epilogue's bias (g->bias), or NULL */
   struct gemm_map_region {
     cl_mem mem;
     size_t lo, hi; /* in floats */
     cl_map_flags flags;
     float *ptr; /* mapped address of element lo */
-  } r[3];
+  } r[4];
   int n;
 } gemm_mapped;
 
@@ -62,6 +73,20 @@ typedef struct gemm_mapped {
  * in errors ("host BLAS gemm"). On failure nothing stays mapped. */
 clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_mapped *m,
                        clippo_error *err);
+
+/** C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL),
+ * rows one after another (host/gemm/epilogue.c): the plain loop behind clippo_gemm_fused where
+ * the provider did not apply the epilogue itself. */
+void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
+                        clippo_gemm_act act);
+
+/** Applies g's epilogue to C after a product by a provider that did not (maps C and the bias). */
+clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err);
+
+/** The public entry's dispatch (record, validate, run) of one call, for replays of a graph. */
+clippo_status gemm_dispatch_call(clippo_rt *rt, clippo_gemm_provider want,
+                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
+                                 clippo_error *err);
 
 /** Unmaps what gemm_map mapped; returns st, or the unmap's failure when st is CLIPPO_OK. */
 clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const char *who,

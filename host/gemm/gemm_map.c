@@ -40,6 +40,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
   size_t br = g->tb ? g->n : g->k, bc = g->tb ? g->k : g->n;
   m->n = 0;
   m->a = m->b = m->c = NULL;
+  m->bias = NULL;
   add_region(m, g->c->mem, g->c->offset,
              g->c->offset + gemm_extent(g->m, g->n, g->ldc, g->sc, g->batch),
              CL_MAP_READ | CL_MAP_WRITE);
@@ -49,6 +50,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
     add_region(m, g->b->mem, g->b->offset,
                g->b->offset + gemm_extent(br, bc, g->ldb, g->sb, g->batch), CL_MAP_READ);
   }
+  if (g->bias) add_region(m, g->bias->mem, g->bias->offset, g->bias->offset + g->n, CL_MAP_READ);
   clippo_status st = CLIPPO_OK;
   /* A blocking map waits for earlier commands only on an in-order queue. */
   cl_command_queue_properties qp = 0;
@@ -75,6 +77,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
     m->a = region_ptr(m, g->a);
     m->b = region_ptr(m, g->b);
   }
+  if (g->bias) m->bias = region_ptr(m, g->bias);
   return CLIPPO_OK;
 }
 
@@ -91,5 +94,6 @@ clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const 
   }
   m->n = 0;
   m->a = m->b = m->c = NULL;
+  m->bias = NULL;
   return st;
 }

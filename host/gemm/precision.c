@@ -87,6 +87,9 @@ clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const g
   p.beta = 0.0f;
   p.ldc = g->n;
   p.sc = mn;
+  p.bias = NULL; /* the epilogue comes after beta C is added back (gemm_dispatch) */
+  p.act = CLIPPO_GEMM_ACT_NONE;
+  p.epi_done = NULL;
   if (rt->precision == CLIPPO_PRECISION_FP16) {
     p.c = &ch;
     st = gemm_run_validated(rt, want, NULL, 1, &p, err);

@@ -181,7 +181,7 @@ static clippo_status dnnl_fail(const clippo_rt *rt, clippo_error *err, dnnl_stat
 
 /* ---- the state: engine, stream, primitive cache, host scratch ------------------------------- */
 
-enum { KIND_F32 = 0, KIND_BF16, KIND_INT8, NKIND };
+enum { KIND_F32 = 0, KIND_BF16, KIND_INT8, KIND_EPI, NKIND }; /* KIND_EPI: an epilogue */
 
 /* What a cached primitive set is for. */
 typedef struct prim_key {
@@ -509,10 +509,43 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   return CLIPPO_OK;
 }
 
+/* An epilogue (clippo_gemm_fused) of k->m dense rows of k->n floats: C = act(C + bias) as one
+ * binary add of the bias row, in place, with GELU (k->ta) as its eltwise post-op. oneDNN's JIT
+ * code takes dense rows only (a strided block runs its reference code, ~200x slower), so a block
+ * of rows with a longer leading dimension is run row by row (k->m = 1). */
+static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_entry *e,
+                                    clippo_error *err) {
+  const prim_key *k = &e->key;
+  dnnl_memory_desc_t cd, bd;
+  dnnl_dims_t dc = {(dnnl_dim_t)k->m, (dnnl_dim_t)k->n}, db = {1, (dnnl_dim_t)k->n};
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&cd, 2, dc, dnnl_f32, dnnl_ab), "describing C");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&bd, 2, db, dnnl_f32, dnnl_ab), "describing the bias");
+  dnnl_binary_desc_t bin;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t ds = dnnl_binary_desc_init(&bin, dnnl_binary_add, &cd, &bd, &cd);
+  if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
+  if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
+  if (ds == dnnl_success && k->ta == CLIPPO_GEMM_ACT_GELU)
+    ds = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
+  if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
+  if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bin, attr, s->engine, NULL);
+  if (ds == dnnl_success) ds = dnnl_primitive_create(&e->mm, pd);
+  if (pd) dnnl_primitive_desc_destroy(pd);
+  if (po) dnnl_post_ops_destroy(po);
+  if (attr) dnnl_primitive_attr_destroy(attr);
+  if (ds == dnnl_success) ds = dnnl_memory_create(&e->c, &cd, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, &bd, s->engine, DNNL_MEMORY_NONE);
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a bias/GELU epilogue");
+  return CLIPPO_OK;
+}
+
 /* Fills e (whose key is set) with its primitives. */
 static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                  clippo_error *err) {
   const prim_key *k = &e->key;
+  if (k->kind == KIND_EPI) return build_epilogue(rt, s, e, err);
   size_t ba = batch_a(k), bb = batch_b(k);
   dnnl_memory_desc_t af, bf, a, b, c;
   DNNL_TRY(md_view(&af, dnnl_f32, ba, k->m, k->k, k->ta, k->lda, k->sa), "describing A");
@@ -989,11 +1022,77 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
   host_team_run(s->team, parts, single_convert_part, &j);
   clippo_status st = single_check(rt, &j, parts, err);
   if (st) {
-    if (fresh) weights_drop(s, w);
+    if (fresh && w) weights_drop(s, w);
     return st;
   }
   host_team_run(s->team, parts, single_multiply_part, &j);
   return single_check(rt, &j, parts, err);
+}
+
+/* The epilogue of a single product (clippo_gemm_fused) over C, shared by the host team: each
+ * member adds the bias (and GELU) to its block of whole rows, after every part of the product has
+ * written C (so a product cut by columns is finished first). */
+typedef struct epi_job {
+  onednn_state *s;
+  float *c;
+  const float *bias;
+  size_t m, ldc;
+  prim_entry *e[TEAM_MAX];
+  dnnl_status_t ds[TEAM_MAX];
+  int parts;
+} epi_job;
+
+static void epi_run_part(void *ctx, int p) {
+  epi_job *j = ctx;
+  prim_entry *e = j->e[p];
+  size_t lo, hi;
+  part_range(j->m, p, j->parts, &lo, &hi);
+  dnnl_status_t ds = set_handle(e->b, j->bias);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, e->c}};
+  size_t step = e->key.m; /* the block at once, or one row at a time */
+  for (size_t r = lo; r < hi && ds == dnnl_success; r += step) {
+    ds = set_handle(e->c, j->c + r * j->ldc);
+    if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
+    if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
+  }
+  j->ds[p] = ds;
+}
+
+/* Epilogues of fewer elements run on the calling thread alone. */
+#define EPI_TEAM_ELEMS 65536.0
+
+static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const gemm_call *g,
+                                  float *c, const float *bias, clippo_error *err) {
+  epi_job j;
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.c = c;
+  j.bias = bias;
+  j.m = g->m;
+  j.ldc = g->ldc;
+  int parts =
+      s->team && (double)g->m * (double)g->n >= EPI_TEAM_ELEMS ? host_team_size(s->team) : 1;
+  size_t blocks = (g->m + 15) / 16;
+  if ((size_t)parts > blocks) parts = (int)blocks;
+  j.parts = parts;
+  for (int p = 0; p < parts; p++) { /* the cache is the calling thread's: look up before */
+    size_t lo, hi;
+    part_range(g->m, p, parts, &lo, &hi);
+    prim_key key;
+    memset(&key, 0, sizeof key);
+    key.kind = KIND_EPI;
+    key.part = p;
+    key.ta = (int)g->act;
+    key.n = g->n;
+    key.m = g->ldc == g->n ? hi - lo : 1; /* dense rows at once, else one by one */
+    if (key.m == 0) key.m = 1;            /* an empty block: nothing runs */
+    clippo_status st = lookup(rt, s, &key, &j.e[p], err);
+    if (st) return clippo_error_prefix(err, "gemm epilogue");
+  }
+  host_team_run(s->team, parts, epi_run_part, &j);
+  for (int p = 0; p < parts; p++)
+    if (j.ds[p] != dnnl_success) return dnnl_fail(rt, err, j.ds[p], "running a bias/GELU epilogue");
+  return CLIPPO_OK;
 }
 
 /* Batched int8 products run in float32 (see the top of the file). */
@@ -1003,9 +1102,9 @@ static int effective_kind(int kind, const gemm_call *g) {
 
 /* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory; bmem and
  * boff locate B (bmem NULL: unknown). */
-static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
-                              const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
-                              clippo_error *err) {
+static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
+                                 const float *a, const float *b, float *c, cl_mem bmem, size_t boff,
+                                 clippo_error *err) {
   if (g->k == 0) {
     scale_c(c, g->m, g->n, g->ldc, g->sc, g->batch, g->beta);
     return CLIPPO_OK;
@@ -1022,6 +1121,18 @@ static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, co
   }
 }
 
+/* The product, then its epilogue where one was asked with a bias (g->epi_done; bias: the mapped
+ * bias): GELU without a bias is left to gemm_epilogue_mapped. */
+static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
+                              const float *a, const float *b, float *c, const float *bias,
+                              cl_mem bmem, size_t boff, clippo_error *err) {
+  clippo_status st = run_product(rt, s, kind, g, a, b, c, bmem, boff, err);
+  if (st || !g->epi_done || !bias || g->batch != 1) return st;
+  if ((st = run_epilogue(rt, s, g, c, bias, err))) return st;
+  *g->epi_done = 1;
+  return CLIPPO_OK;
+}
+
 /* Maps the operands and runs the product. */
 static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, clippo_error *err) {
   onednn_state *s = NULL;
@@ -1031,7 +1142,7 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
                             s->team != NULL && !(kind == KIND_BF16 && g->batch > 1));
-  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, g->b->mem, g->b->offset, err);
+  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, mp.bias, g->b->mem, g->b->offset, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
 }
@@ -1085,9 +1196,27 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
   onednn_state *s = NULL;
   clippo_status st = state_get(rt, &s, err);
   if (st) return st;
-  gemm_call g = {trans_a != 0, trans_b != 0, m,   n,   k,        alpha,    beta,     NULL, NULL,
-                 NULL,         lda,          ldb, ldc, stride_a, stride_b, stride_c, batch};
-  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, 0, err);
+  gemm_call g = {trans_a != 0,
+                 trans_b != 0,
+                 m,
+                 n,
+                 k,
+                 alpha,
+                 beta,
+                 NULL,
+                 NULL,
+                 NULL,
+                 lda,
+                 ldb,
+                 ldc,
+                 stride_a,
+                 stride_b,
+                 stride_c,
+                 batch,
+                 NULL,
+                 CLIPPO_GEMM_ACT_NONE,
+                 NULL};
+  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, NULL, 0, err);
   if (!rt) state_free(s);
   return st;
 }

@@ -193,10 +193,8 @@ static clippo_status mlp_residual(clippo_model *m, clippo_tensor *x, clippo_tens
   clippo_rt *rt = m->rt;
   const size_t W = (size_t)m->cfg.width, M = (size_t)m->cfg.mlp_dim;
   TRY(clippo_op_layernorm(rt, x, ln_s, ln_b, m->cfg.ln_eps, y, err));
-  TRY(dense(rt, y, rows, W, k0, M, 0.0f, h, err));
-  TRY(clippo_op_bias_gelu(rt, h, b0, err));
-  TRY(dense(rt, h, rows, M, k1, W, 1.0f, x, err));
-  TRY(clippo_op_bias_add(rt, x, b1, err));
+  TRY(clippo_op_linear(rt, y, rows, W, k0, M, b0, 1, 0.0f, h, err));
+  TRY(clippo_op_linear(rt, h, rows, M, k1, W, b1, 0, 1.0f, x, err));
   return CLIPPO_OK;
 }
 
@@ -240,8 +238,8 @@ clippo_status model_forward(clippo_model *m, model_workspace *w, size_t n, clipp
     return CLIPPO_OK;
   }
   clippo_tensor z = rows_view(&w->z, n);
-  TRY(dense(rt, &pooled, n, W, m->head_k, (size_t)c->out_dim, 0.0f, &z, err));
-  TRY(clippo_op_bias_add(rt, &z, m->head_b, err));
+  TRY(clippo_op_linear(rt, &pooled, n, W, m->head_k, (size_t)c->out_dim, m->head_b, 0, 0.0f, &z,
+                       err));
   TRY(clippo_op_l2normalize(rt, &z, 1e-8f, &z, err));
   *result = z;
   return CLIPPO_OK;

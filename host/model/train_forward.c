@@ -431,13 +431,11 @@ static clippo_status mlp_forward(clippo_model *m, const clippo_tensor *x_mid, cl
   clippo_rt *rt = m->rt;
   const size_t W = (size_t)m->cfg.width, M = (size_t)m->cfg.mlp_dim;
   TRY(clippo_op_layernorm(rt, x_mid, ln_s, ln_b, m->cfg.ln_eps, y, err));
-  TRY(dense(rt, y, rows, W, k0, M, 0.0f, u, err));
-  TRY(clippo_op_bias_add(rt, u, b0, err));
+  TRY(clippo_op_linear(rt, y, rows, W, k0, M, b0, 0, 0.0f, u, err));
   TRY(clippo_op_copy(rt, u, h, err));
   TRY(clippo_op_gelu(rt, h, err));
   TRY(clippo_op_copy(rt, x_mid, x_out, err));
-  TRY(dense(rt, h, rows, M, k1, W, 1.0f, x_out, err));
-  TRY(clippo_op_bias_add(rt, x_out, b1, err));
+  TRY(clippo_op_linear(rt, h, rows, M, k1, W, b1, 0, 1.0f, x_out, err));
   return CLIPPO_OK;
 }
 
@@ -475,8 +473,7 @@ clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clip
   }
   if (m->train_out == CLIPPO_EMBED_PRE_LOGITS) return clippo_op_copy(rt, &a->pooled, z, err);
   if (c->out_dim > 0) {
-    TRY(dense(rt, &a->pooled, n, W, m->head_k, od, 0.0f, &a->zu, err));
-    TRY(clippo_op_bias_add(rt, &a->zu, m->head_b, err));
+    TRY(clippo_op_linear(rt, &a->pooled, n, W, m->head_k, od, m->head_b, 0, 0.0f, &a->zu, err));
   } else {
     TRY(clippo_op_copy(rt, &a->pooled, &a->zu, err));
   }

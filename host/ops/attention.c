@@ -321,9 +321,8 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
   clippo_tensor merged = view2(ws, L.proj, rq, width);
   if (clippo_op_heads_merge(rt, &qh, tq, heads, &merged, err))
     return clippo_error_prefix(err, "%s: ", op);
-  st = clippo_gemm(rt, 0, 0, rq, width, width, 1.0f, &merged, width, w->wo, width,
-                   accumulate ? 1.0f : 0.0f, out, width, err);
+  st = clippo_op_linear(rt, &merged, rq, width, w->wo, width, w->bo, 0, accumulate ? 1.0f : 0.0f,
+                        out, err);
   if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
-  if (clippo_op_bias_add(rt, out, w->bo, err)) return clippo_error_prefix(err, "%s: ", op);
   return CLIPPO_OK;
 }

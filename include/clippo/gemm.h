@@ -41,6 +41,29 @@ clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_
                                   size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                   size_t stride_c, size_t batch, clippo_error *err);
 
+/** What clippo_gemm_fused does to C after the product: C = act(C + bias). */
+typedef enum clippo_gemm_act {
+  CLIPPO_GEMM_ACT_NONE = 0, /* C + bias */
+  CLIPPO_GEMM_ACT_GELU = 1  /* GELU(C + bias), the tanh form of kernels/activation.cl */
+} clippo_gemm_act;
+
+/** clippo_gemm (one product), then C = act(C + bias) with bias n floats (NULL: no bias). The
+ * provider applies it to C as its blocks come out where it can (oneDNN on a host-unified CPU,
+ * in every precision: clippo_gemm_fuses_epilogue says 1); anywhere else C is mapped to the host
+ * after the product and the epilogue applied there: correct, but slower than clippo_gemm followed
+ * by clippo_op_bias_gelu / clippo_op_bias_add on a device with its own memory. bias must not
+ * overlap C. */
+clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                size_t k, float alpha, const clippo_tensor *a, size_t lda,
+                                const clippo_tensor *b, size_t ldb, float beta, clippo_tensor *c,
+                                size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
+                                clippo_error *err);
+
+/** 1 when clippo_gemm_fused of this shape runs its epilogue inside the product on rt's device
+ * (the provider chosen for the shape does it), 0 when it would map C afterwards. */
+int clippo_gemm_fuses_epilogue(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                               size_t k);
+
 /** The providers. CLIPPO_GEMM_AUTO means "as chosen for the device and shape". */
 typedef enum clippo_gemm_provider {
   CLIPPO_GEMM_AUTO = 0,

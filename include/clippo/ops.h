@@ -92,6 +92,14 @@ clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_
 clippo_status clippo_op_bias_add(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
                                  clippo_error *err);
 
+/** A dense layer: out (rows, n) = x (rows, k) kernel (k, n) + beta out + b[col], then GELU when
+ * gelu != 0 (beta 0 with GELU). The bias and GELU are applied inside the product where the GEMM
+ * provider does that (clippo_gemm_fuses_epilogue: oneDNN on a host-unified CPU), else by
+ * clippo_op_bias_gelu / clippo_op_bias_add after clippo_gemm. */
+clippo_status clippo_op_linear(clippo_rt *rt, const clippo_tensor *x, size_t rows, size_t k,
+                               const clippo_tensor *kernel, size_t n, const clippo_tensor *b,
+                               int gelu, float beta, clippo_tensor *out, clippo_error *err);
+
 /* ---- elementwise (kernels/elementwise.cl) ---------------------------------------------- */
 
 /** y += x (residual add); same element count, any shapes. x must not partially overlap y. */

@@ -1,0 +1,37 @@
+/* clippo_gemm_fused's epilogue, C = act(C + bias), where the provider that multiplied did not
+ * apply it as C came out (oneDNN does, host/gemm/provider_onednn.c): C and the bias are mapped to
+ * the host after the product and a plain loop applies it. Correct on every device; on a device
+ * with its own memory the map copies C both ways, which is why callers ask
+ * clippo_gemm_fuses_epilogue and run the bias kernels there instead. */
+#include <math.h>
+
+#include "gemm_internal.h"
+
+#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+
+/* GELU's tanh form as kernels/activation.cl computes it: x / (1 + exp(-2u)). */
+static float gelu(float x) {
+  float u = GELU_C * (x + 0.044715f * (x * x * x));
+  return x / (1.0f + expf(-2.0f * u));
+}
+
+void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
+                        clippo_gemm_act act) {
+  for (size_t i = 0; i < m; i++) {
+    float *row = c + i * ldc;
+    if (bias)
+      for (size_t j = 0; j < n; j++) row[j] += bias[j];
+    if (act == CLIPPO_GEMM_ACT_GELU)
+      for (size_t j = 0; j < n; j++) row[j] = gelu(row[j]);
+  }
+}
+
+clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
+  gemm_call only_c = *g;
+  only_c.k = 0; /* maps C (read and write) and the bias, not A and B */
+  gemm_mapped mp;
+  clippo_status st = gemm_map(rt, &only_c, "gemm epilogue", &mp, err);
+  if (st) return st;
+  gemm_epilogue_rows(mp.c, g->m, g->n, g->ldc, mp.bias, g->act);
+  return gemm_unmap(rt, &mp, CLIPPO_OK, "gemm epilogue", err);
+}

@@ -1,0 +1,273 @@
+/* clippo_gemm_fused: C = act(alpha op(A) op(B) + beta C + bias) on every device, with the
+ * default provider and each one forced (oneDNN applies the epilogue as C comes out, the others
+ * leave it to the GEMM layer, which maps C afterwards), in float32 and, where oneDNN runs them,
+ * bf16 and int8. The reference is the same device's clippo_gemm of the same operands (the product
+ * in the same precision, bit for bit the same path) followed by the epilogue in float64:
+ * |got - want| <= 2e-6 (1 + |want|) (GELU in float32 as oneDNN's or the loop's exp gives it).
+ * Shapes cover the host team's row and column cuts, a block narrower than one cut, one row (the
+ * head), a padded leading dimension (rows one by one), views with offsets, beta 0 over NaN and
+ * beta 1 (the residual). Elements outside C and the bias must not change; bad epilogues are
+ * refused. clippo_op_linear is checked against clippo_gemm + the bias kernels. */
+#include "support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clippo/gemm.h"
+#include "clippo/ops.h"
+
+#define TOL 2e-6
+
+typedef struct ecase {
+  size_t m, n, k;
+  size_t pad; /* ldc = n + pad */
+  size_t off; /* view offset of every operand */
+  float beta; /* 0: C starts as NaN */
+  int gelu;
+} ecase;
+
+static double gelu64(double x) {
+  return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+
+/* Runs and checks one case on rt with its current provider setting and precision. */
+static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t seed) {
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, seed);
+  size_t lda = c->k, ldb = c->n, ldc = c->n + c->pad;
+  size_t na = c->off + c->m * lda, nb = c->off + c->k * ldb, nc = c->off + c->m * ldc + 5;
+  size_t nbias = c->off + c->n + 3;
+  float *ha = malloc(na * sizeof(float)), *hb = malloc(nb * sizeof(float));
+  float *hc = malloc(nc * sizeof(float)), *hbias = malloc(nbias * sizeof(float));
+  float *prod = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
+  float *bias_after = malloc(nbias * sizeof(float));
+  assert_true(ha && hb && hc && hbias && prod && got && bias_after);
+  test_fill_uniform(&rng, ha, na, -1.0f, 1.0f);
+  test_fill_uniform(&rng, hb, nb, -0.3f, 0.3f);
+  test_fill_uniform(&rng, hc, nc, -2.0f, 2.0f);
+  test_fill_uniform(&rng, hbias, nbias, -1.5f, 1.5f);
+  if (c->beta == 0.0f)
+    for (size_t i = 0; i < c->m; i++)
+      for (size_t j = 0; j < c->n; j++) hc[c->off + i * ldc + j] = NAN;
+  clippo_tensor ta, tb, tc, tbias;
+  int64_t sa[1] = {(int64_t)na}, sb[1] = {(int64_t)nb}, sc[1] = {(int64_t)nc};
+  int64_t sbias[1] = {(int64_t)nbias}, one[1] = {1};
+  TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sa, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, sb, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, sc, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tbias, CLIPPO_F32, 1, sbias, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tbias, hbias, &err), &err);
+  clippo_tensor va = clippo_tensor_view(&ta, c->off, 1, one);
+  clippo_tensor vb = clippo_tensor_view(&tb, c->off, 1, one);
+  clippo_tensor vc = clippo_tensor_view(&tc, c->off, 1, one);
+  clippo_tensor vbias = clippo_tensor_view(&tbias, c->off, 1, one);
+  /* The product alone, then the fused call on the same C. */
+  TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
+  TEST_OK(
+      clippo_gemm(rt, 0, 0, c->m, c->n, c->k, 1.0f, &va, lda, &vb, ldb, c->beta, &vc, ldc, &err),
+      &err);
+  TEST_OK(clippo_tensor_read(rt, &tc, prod, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
+  clippo_gemm_act act = c->gelu ? CLIPPO_GEMM_ACT_GELU : CLIPPO_GEMM_ACT_NONE;
+  clippo_status st = clippo_gemm_fused(rt, 0, 0, c->m, c->n, c->k, 1.0f, &va, lda, &vb, ldb,
+                                       c->beta, &vc, ldc, &vbias, act, &err);
+  if (st)
+    fail_msg("%s %zux%zux%zu pad %zu beta %g gelu %d: %s", what, c->m, c->n, c->k, c->pad,
+             (double)c->beta, c->gelu, err.msg);
+  TEST_OK(clippo_tensor_read(rt, &tc, got, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &tbias, bias_after, &err), &err);
+  double worst = 0;
+  size_t outside = 0;
+  for (size_t i = 0; i < nc; i++) {
+    size_t r = i - c->off;
+    int in_c = i >= c->off && r / ldc < c->m && r % ldc < c->n;
+    if (!in_c) {
+      outside += !(got[i] == hc[i] || (isnan(got[i]) && isnan(hc[i])));
+      continue;
+    }
+    double v = (double)prod[i] + (double)hbias[c->off + r % ldc];
+    double want = c->gelu ? gelu64(v) : v;
+    double e = fabs((double)got[i] - want) / (1.0 + fabs(want));
+    if (!(e <= worst)) worst = e; /* NaN too */
+  }
+  for (size_t i = 0; i < nbias; i++) outside += bias_after[i] != hbias[i];
+  if (!(worst <= TOL) || outside)
+    fail_msg("%s %zux%zux%zu pad %zu off %zu beta %g gelu %d: error %.3g (tolerance %g), %zu "
+             "elements outside C or of the bias changed",
+             what, c->m, c->n, c->k, c->pad, c->off, (double)c->beta, c->gelu, worst, TOL, outside);
+  clippo_tensor_release(rt, &ta);
+  clippo_tensor_release(rt, &tb);
+  clippo_tensor_release(rt, &tc);
+  clippo_tensor_release(rt, &tbias);
+  free(ha);
+  free(hb);
+  free(hc);
+  free(hbias);
+  free(prod);
+  free(got);
+  free(bias_after);
+}
+
+static const ecase cases[] = {
+    {197, 3072, 64, 0, 0, 0.0f, 1}, /* batch-1 MLP: a column cut, dense rows */
+    {197, 768, 96, 0, 7, 1.0f, 0},  /* the residual projection, with offsets */
+    {300, 96, 50, 0, 3, 0.0f, 1},   /* a row cut */
+    {40, 701, 33, 0, 0, 1.0f, 1},   /* odd sizes, beta 1 with GELU */
+    {1, 768, 768, 0, 0, 0.0f, 0},   /* the head: one row */
+    {5, 9, 3, 0, 1, 0.0f, 1},       /* smaller than any cut */
+    {260, 700, 40, 13, 2, 1.0f, 1}, /* padded ldc: rows one by one */
+    {3, 40000, 2, 0, 0, 0.0f, 1},   /* wide and short: the team, 16-row blocks empty */
+};
+
+/* Every case in the runtime's current provider choice and precision. */
+static void run_all(clippo_rt *rt, const char *what) {
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i], what, 7 + i);
+}
+
+static void on_device(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  const clippo_gemm_provider forced[] = {CLIPPO_GEMM_AUTO, CLIPPO_GEMM_ONEDNN, CLIPPO_GEMM_HOSTBLAS,
+                                         CLIPPO_GEMM_KERNEL, CLIPPO_GEMM_CLBLAST};
+  for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++) {
+    if (forced[i] != CLIPPO_GEMM_AUTO && !clippo_gemm_provider_available(rt, forced[i])) continue;
+    snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "%s",
+             forced[i] == CLIPPO_GEMM_AUTO ? "" : clippo_gemm_provider_name(forced[i]));
+    char what[96];
+    snprintf(what, sizeof what, "%s: provider %s", rt->info.name,
+             clippo_gemm_provider_name(forced[i]));
+    int fuses = clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64);
+    if (forced[i] == CLIPPO_GEMM_ONEDNN) assert_int_equal(fuses, 1);
+    if (forced[i] == CLIPPO_GEMM_KERNEL || forced[i] == CLIPPO_GEMM_CLBLAST ||
+        forced[i] == CLIPPO_GEMM_HOSTBLAS)
+      assert_int_equal(fuses, 0);
+    run_all(rt, what);
+  }
+  rt->settings.gemm[0] = '\0';
+  if (!clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN)) return;
+  const clippo_precision reduced[] = {CLIPPO_PRECISION_BF16, CLIPPO_PRECISION_INT8};
+  for (size_t i = 0; i < 2; i++) {
+    TEST_OK(clippo_rt_set_precision(rt, reduced[i], &err), &err);
+    assert_int_equal(clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64), 1);
+    char what[96];
+    snprintf(what, sizeof what, "%s: precision %s", rt->info.name,
+             clippo_precision_name(reduced[i]));
+    run_all(rt, what);
+    TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+  }
+}
+
+static void test_fused(void **state) {
+  (void)state;
+  test_each_device(on_device, NULL);
+}
+
+/* Bad epilogues: a bias overlapping C, a bias past its buffer's end, an unknown activation. */
+static void bad_on_device(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  clippo_tensor a, c;
+  int64_t sa[2] = {4, 4}, sc[1] = {4 * 4 + 2};
+  TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 2, sa, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &c, CLIPPO_F32, 1, sc, &err), &err);
+  int64_t one[1] = {1};
+  clippo_tensor in_c = clippo_tensor_view(&c, 10, 1, one),
+                past = clippo_tensor_view(&c, 16, 1, one);
+  assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &c, 4, &in_c,
+                                     CLIPPO_GEMM_ACT_NONE, &err),
+                   CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "bias overlaps C"));
+  clippo_tensor cv = clippo_tensor_view(&c, 0, 1, one);
+  assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &a, 4, &past,
+                                     CLIPPO_GEMM_ACT_NONE, &err),
+                   CLIPPO_E_SHAPE);
+  assert_non_null(strstr(err.msg, "bias"));
+  assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &cv, 4, NULL,
+                                     (clippo_gemm_act)7, &err),
+                   CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "activation"));
+  clippo_tensor_release(rt, &a);
+  clippo_tensor_release(rt, &c);
+}
+
+static void test_bad(void **state) {
+  (void)state;
+  test_each_device(bad_on_device, NULL);
+}
+
+/* clippo_op_linear (fused where the provider does it) against clippo_gemm + the bias kernels,
+ * with the default choice: the model's dense layers. */
+static void linear_on_device(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 99);
+  const size_t rows = 197, k = 64, n = 3072;
+  float *hx = malloc(rows * k * sizeof(float)), *hw = malloc(k * n * sizeof(float));
+  float *hb = malloc(n * sizeof(float)), *hr = malloc(rows * n * sizeof(float));
+  float *got = malloc(rows * n * sizeof(float)), *want = malloc(rows * n * sizeof(float));
+  assert_true(hx && hw && hb && hr && got && want);
+  test_fill_uniform(&rng, hx, rows * k, -1.0f, 1.0f);
+  test_fill_uniform(&rng, hw, k * n, -0.3f, 0.3f);
+  test_fill_uniform(&rng, hb, n, -1.0f, 1.0f);
+  test_fill_uniform(&rng, hr, rows * n, -1.0f, 1.0f);
+  int64_t sx[2] = {(int64_t)rows, (int64_t)k}, sw[2] = {(int64_t)k, (int64_t)n};
+  int64_t sbias[1] = {(int64_t)n}, so[2] = {(int64_t)rows, (int64_t)n};
+  clippo_tensor x, w, b, o;
+  TEST_OK(clippo_tensor_alloc(rt, &x, CLIPPO_F32, 2, sx, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &w, CLIPPO_F32, 2, sw, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &b, CLIPPO_F32, 1, sbias, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &o, CLIPPO_F32, 2, so, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &x, hx, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &w, hw, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &b, hb, &err), &err);
+  for (int gelu = 0; gelu < 2; gelu++) {
+    float beta = gelu ? 0.0f : 1.0f;
+    TEST_OK(clippo_tensor_write(rt, &o, hr, &err), &err);
+    TEST_OK(clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, &x, k, &w, n, beta, &o, n, &err), &err);
+    TEST_OK(gelu ? clippo_op_bias_gelu(rt, &o, &b, &err) : clippo_op_bias_add(rt, &o, &b, &err),
+            &err);
+    TEST_OK(clippo_tensor_read(rt, &o, want, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &o, hr, &err), &err);
+    TEST_OK(clippo_op_linear(rt, &x, rows, k, &w, n, &b, gelu, beta, &o, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, &o, got, &err), &err);
+    double worst = 0;
+    for (size_t i = 0; i < rows * n; i++) {
+      double e = fabs((double)got[i] - (double)want[i]) / (1.0 + fabs((double)want[i]));
+      if (!(e <= worst)) worst = e;
+    }
+    if (!(worst <= TOL))
+      fail_msg("%s: linear (gelu %d) differs from gemm + bias kernel by %.3g", rt->info.name, gelu,
+               worst);
+  }
+  assert_int_equal(clippo_op_linear(rt, &x, rows, k, &w, n, &b, 1, 1.0f, &o, &err), CLIPPO_E_ARG);
+  clippo_tensor_release(rt, &x);
+  clippo_tensor_release(rt, &w);
+  clippo_tensor_release(rt, &b);
+  clippo_tensor_release(rt, &o);
+  free(hx);
+  free(hw);
+  free(hb);
+  free(hr);
+  free(got);
+  free(want);
+}
+
+static void test_linear(void **state) {
+  (void)state;
+  test_each_device(linear_on_device, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fused),
+      cmocka_unit_test(test_bad),
+      cmocka_unit_test(test_linear),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
