@@ -6,8 +6,10 @@
  * |got - want| <= 2e-6 (1 + |want|) (GELU in float32 as oneDNN's or the loop's exp gives it).
  * Shapes cover the host team's row and column cuts, a block narrower than one cut, one row (the
  * head), a padded leading dimension (rows one by one), views with offsets, beta 0 over NaN and
- * beta 1 (the residual). Elements outside C and the bias must not change; bad epilogues are
- * refused. clippo_op_linear is checked against clippo_gemm + the bias kernels. */
+ * beta 1 (the residual), and act_out (C keeps C + bias, act(C + bias) goes to a second
+ * matrix). Elements outside C and act_out, and the bias, must not change; bad epilogues are
+ * refused. clippo_op_linear and clippo_op_linear_gelu_keep are checked against clippo_gemm + the
+ * bias, copy and GELU kernels. */
 #include "support.h"
 
 #include <math.h>
@@ -26,6 +28,7 @@ typedef struct ecase {
   size_t off; /* view offset of every operand */
   float beta; /* 0: C starts as NaN */
   int gelu;
+  int keep; /* act_out: C keeps C + bias, act(C + bias) goes to a second matrix */
 } ecase;
 
 static double gelu64(double x) {
@@ -44,21 +47,25 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
   float *hc = malloc(nc * sizeof(float)), *hbias = malloc(nbias * sizeof(float));
   float *prod = malloc(nc * sizeof(float)), *got = malloc(nc * sizeof(float));
   float *bias_after = malloc(nbias * sizeof(float));
-  assert_true(ha && hb && hc && hbias && prod && got && bias_after);
+  float *ho = malloc(nc * sizeof(float)), *gout = malloc(nc * sizeof(float));
+  assert_true(ha && hb && hc && hbias && prod && got && bias_after && ho && gout);
   test_fill_uniform(&rng, ha, na, -1.0f, 1.0f);
   test_fill_uniform(&rng, hb, nb, -0.3f, 0.3f);
   test_fill_uniform(&rng, hc, nc, -2.0f, 2.0f);
   test_fill_uniform(&rng, hbias, nbias, -1.5f, 1.5f);
+  test_fill_uniform(&rng, ho, nc, -9.0f, 9.0f);
   if (c->beta == 0.0f)
     for (size_t i = 0; i < c->m; i++)
       for (size_t j = 0; j < c->n; j++) hc[c->off + i * ldc + j] = NAN;
-  clippo_tensor ta, tb, tc, tbias;
+  clippo_tensor ta, tb, tc, tbias, tout;
   int64_t sa[1] = {(int64_t)na}, sb[1] = {(int64_t)nb}, sc[1] = {(int64_t)nc};
   int64_t sbias[1] = {(int64_t)nbias}, one[1] = {1};
   TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sa, &err), &err);
   TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, sb, &err), &err);
   TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, sc, &err), &err);
   TEST_OK(clippo_tensor_alloc(rt, &tbias, CLIPPO_F32, 1, sbias, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tout, CLIPPO_F32, 1, sc, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tout, ho, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &tbias, hbias, &err), &err);
@@ -66,6 +73,7 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
   clippo_tensor vb = clippo_tensor_view(&tb, c->off, 1, one);
   clippo_tensor vc = clippo_tensor_view(&tc, c->off, 1, one);
   clippo_tensor vbias = clippo_tensor_view(&tbias, c->off, 1, one);
+  clippo_tensor vout = clippo_tensor_view(&tout, c->off, 1, one);
   /* The product alone, then the fused call on the same C. */
   TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
   TEST_OK(
@@ -74,12 +82,14 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
   TEST_OK(clippo_tensor_read(rt, &tc, prod, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
   clippo_gemm_act act = c->gelu ? CLIPPO_GEMM_ACT_GELU : CLIPPO_GEMM_ACT_NONE;
-  clippo_status st = clippo_gemm_fused(rt, 0, 0, c->m, c->n, c->k, 1.0f, &va, lda, &vb, ldb,
-                                       c->beta, &vc, ldc, &vbias, act, &err);
+  clippo_status st =
+      clippo_gemm_fused(rt, 0, 0, c->m, c->n, c->k, 1.0f, &va, lda, &vb, ldb, c->beta, &vc, ldc,
+                        &vbias, act, c->keep ? &vout : NULL, &err);
   if (st)
-    fail_msg("%s %zux%zux%zu pad %zu beta %g gelu %d: %s", what, c->m, c->n, c->k, c->pad,
-             (double)c->beta, c->gelu, err.msg);
+    fail_msg("%s %zux%zux%zu pad %zu beta %g gelu %d keep %d: %s", what, c->m, c->n, c->k, c->pad,
+             (double)c->beta, c->gelu, c->keep, err.msg);
   TEST_OK(clippo_tensor_read(rt, &tc, got, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &tout, gout, &err), &err);
   TEST_OK(clippo_tensor_read(rt, &tbias, bias_after, &err), &err);
   double worst = 0;
   size_t outside = 0;
@@ -88,22 +98,33 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
     int in_c = i >= c->off && r / ldc < c->m && r % ldc < c->n;
     if (!in_c) {
       outside += !(got[i] == hc[i] || (isnan(got[i]) && isnan(hc[i])));
+      outside += gout[i] != ho[i];
       continue;
     }
     double v = (double)prod[i] + (double)hbias[c->off + r % ldc];
     double want = c->gelu ? gelu64(v) : v;
-    double e = fabs((double)got[i] - want) / (1.0 + fabs(want));
+    double e = fabs((double)(c->keep ? gout[i] : got[i]) - want) / (1.0 + fabs(want));
+    if (c->keep) { /* C keeps C + bias */
+      double ek = fabs((double)got[i] - v) / (1.0 + fabs(v));
+      if (!(ek <= e)) e = ek;
+    } else {
+      outside += gout[i] != ho[i];
+    }
     if (!(e <= worst)) worst = e; /* NaN too */
   }
   for (size_t i = 0; i < nbias; i++) outside += bias_after[i] != hbias[i];
   if (!(worst <= TOL) || outside)
-    fail_msg("%s %zux%zux%zu pad %zu off %zu beta %g gelu %d: error %.3g (tolerance %g), %zu "
-             "elements outside C or of the bias changed",
-             what, c->m, c->n, c->k, c->pad, c->off, (double)c->beta, c->gelu, worst, TOL, outside);
+    fail_msg("%s %zux%zux%zu pad %zu off %zu beta %g gelu %d keep %d: error %.3g (tolerance %g), "
+             "%zu elements outside C, of the bias or (without keep) of act_out changed",
+             what, c->m, c->n, c->k, c->pad, c->off, (double)c->beta, c->gelu, c->keep, worst, TOL,
+             outside);
   clippo_tensor_release(rt, &ta);
   clippo_tensor_release(rt, &tb);
   clippo_tensor_release(rt, &tc);
   clippo_tensor_release(rt, &tbias);
+  clippo_tensor_release(rt, &tout);
+  free(ho);
+  free(gout);
   free(ha);
   free(hb);
   free(hc);
@@ -114,14 +135,18 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
 }
 
 static const ecase cases[] = {
-    {197, 3072, 64, 0, 0, 0.0f, 1}, /* batch-1 MLP: a column cut, dense rows */
-    {197, 768, 96, 0, 7, 1.0f, 0},  /* the residual projection, with offsets */
-    {300, 96, 50, 0, 3, 0.0f, 1},   /* a row cut */
-    {40, 701, 33, 0, 0, 1.0f, 1},   /* odd sizes, beta 1 with GELU */
-    {1, 768, 768, 0, 0, 0.0f, 0},   /* the head: one row */
-    {5, 9, 3, 0, 1, 0.0f, 1},       /* smaller than any cut */
-    {260, 700, 40, 13, 2, 1.0f, 1}, /* padded ldc: rows one by one */
-    {3, 40000, 2, 0, 0, 0.0f, 1},   /* wide and short: the team, 16-row blocks empty */
+    {197, 3072, 64, 0, 0, 0.0f, 1, 0}, /* batch-1 MLP: a column cut, dense rows */
+    {197, 768, 96, 0, 7, 1.0f, 0, 0},  /* the residual projection, with offsets */
+    {300, 96, 50, 0, 3, 0.0f, 1, 0},   /* a row cut */
+    {40, 701, 33, 0, 0, 1.0f, 1, 0},   /* odd sizes, beta 1 with GELU */
+    {1, 768, 768, 0, 0, 0.0f, 0, 0},   /* the head: one row */
+    {5, 9, 3, 0, 1, 0.0f, 1, 0},       /* smaller than any cut */
+    {260, 700, 40, 13, 2, 1.0f, 1, 0}, /* padded ldc: rows one by one */
+    {3, 40000, 2, 0, 0, 0.0f, 1, 0},   /* wide and short: the team, 16-row blocks empty */
+    {300, 512, 64, 0, 5, 0.0f, 1, 1},  /* act_out: a training forward's u and gelu(u) */
+    {197, 3072, 64, 0, 0, 1.0f, 1, 1},
+    {260, 700, 40, 13, 2, 0.0f, 1, 1}, /* act_out with a padded ldc: rows one by one */
+    {40, 701, 33, 0, 0, 0.0f, 0, 1},   /* act_out as a copy of C + bias */
 };
 
 /* Every case in the runtime's current provider choice and precision. */
@@ -179,18 +204,23 @@ static void bad_on_device(clippo_rt *rt, void *user) {
   clippo_tensor in_c = clippo_tensor_view(&c, 10, 1, one),
                 past = clippo_tensor_view(&c, 16, 1, one);
   assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &c, 4, &in_c,
-                                     CLIPPO_GEMM_ACT_NONE, &err),
+                                     CLIPPO_GEMM_ACT_NONE, NULL, &err),
                    CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "bias overlaps C"));
   clippo_tensor cv = clippo_tensor_view(&c, 0, 1, one);
   assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &a, 4, &past,
-                                     CLIPPO_GEMM_ACT_NONE, &err),
+                                     CLIPPO_GEMM_ACT_NONE, NULL, &err),
                    CLIPPO_E_SHAPE);
   assert_non_null(strstr(err.msg, "bias"));
   assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &cv, 4, NULL,
-                                     (clippo_gemm_act)7, &err),
+                                     (clippo_gemm_act)7, NULL, &err),
                    CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "activation"));
+  clippo_tensor c_tail = clippo_tensor_view(&c, 2, 1, one);
+  assert_int_equal(clippo_gemm_fused(rt, 0, 0, 4, 4, 4, 1.0f, &a, 4, &a, 4, 0.0f, &cv, 4, NULL,
+                                     CLIPPO_GEMM_ACT_GELU, &c_tail, &err),
+                   CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "act_out overlaps"));
   clippo_tensor_release(rt, &a);
   clippo_tensor_release(rt, &c);
 }
@@ -246,6 +276,35 @@ static void linear_on_device(clippo_rt *rt, void *user) {
                worst);
   }
   assert_int_equal(clippo_op_linear(rt, &x, rows, k, &w, n, &b, 1, 1.0f, &o, &err), CLIPPO_E_ARG);
+  /* The training forward's form: u = x w + b kept, h = gelu(u). */
+  clippo_tensor h;
+  float *got_h = malloc(rows * n * sizeof(float)), *want_h = malloc(rows * n * sizeof(float));
+  assert_true(got_h && want_h);
+  TEST_OK(clippo_tensor_alloc(rt, &h, CLIPPO_F32, 2, so, &err), &err);
+  TEST_OK(clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, &x, k, &w, n, 0.0f, &o, n, &err), &err);
+  TEST_OK(clippo_op_bias_add(rt, &o, &b, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &o, want, &err), &err);
+  TEST_OK(clippo_op_copy(rt, &o, &h, &err), &err);
+  TEST_OK(clippo_op_gelu(rt, &h, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &h, want_h, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &o, hr, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &h, hr, &err), &err);
+  TEST_OK(clippo_op_linear_gelu_keep(rt, &x, rows, k, &w, n, &b, &o, &h, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &o, got, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, &h, got_h, &err), &err);
+  double worst_keep = 0;
+  for (size_t i = 0; i < rows * n; i++) {
+    double e = fabs((double)got[i] - (double)want[i]) / (1.0 + fabs((double)want[i]));
+    double eh = fabs((double)got_h[i] - (double)want_h[i]) / (1.0 + fabs((double)want_h[i]));
+    if (!(e <= worst_keep)) worst_keep = e;
+    if (!(eh <= worst_keep)) worst_keep = eh;
+  }
+  if (!(worst_keep <= TOL))
+    fail_msg("%s: linear_gelu_keep differs from gemm + bias + copy + gelu by %.3g", rt->info.name,
+             worst_keep);
+  clippo_tensor_release(rt, &h);
+  free(got_h);
+  free(want_h);
   clippo_tensor_release(rt, &x);
   clippo_tensor_release(rt, &w);
   clippo_tensor_release(rt, &b);

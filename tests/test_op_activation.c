@@ -30,6 +30,18 @@ static void check_gelu(clippo_rt *rt, void *user) {
     char what[64];
     snprintf(what, sizeof what, "gelu n=%zu", n);
     op_expect(what, got, want, n, GELU_TOL);
+    /* out of place: y = gelu(x), x unchanged */
+    clippo_tensor src = op_tensor1(rt, x, n), dst = op_tensor1(rt, x, n);
+    TEST_OK(clippo_op_gelu_to(rt, &src, &dst, &err), &err);
+    float *got_to = op_read(rt, &dst), *kept = op_read(rt, &src);
+    snprintf(what, sizeof what, "gelu_to n=%zu", n);
+    op_expect(what, got_to, want, n, GELU_TOL);
+    for (size_t j = 0; j < n; j++)
+      if (kept[j] != x[j]) fail_msg("gelu_to n=%zu changed x[%zu]", n, j);
+    assert_int_equal(clippo_op_gelu_to(rt, &src, &src, &err), CLIPPO_E_ARG);
+    free(got_to), free(kept);
+    clippo_tensor_release(rt, &src);
+    clippo_tensor_release(rt, &dst);
     free(got), free(x), free(want);
     clippo_tensor_release(rt, &t);
   }

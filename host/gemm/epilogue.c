@@ -16,22 +16,21 @@ static float gelu(float x) {
 }
 
 void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
-                        clippo_gemm_act act) {
+                        clippo_gemm_act act, float *out) {
   for (size_t i = 0; i < m; i++) {
-    float *row = c + i * ldc;
+    float *row = c + i * ldc, *to = out ? out + i * ldc : row;
     if (bias)
       for (size_t j = 0; j < n; j++) row[j] += bias[j];
-    if (act == CLIPPO_GEMM_ACT_GELU)
-      for (size_t j = 0; j < n; j++) row[j] = gelu(row[j]);
+    for (size_t j = 0; j < n; j++) to[j] = act == CLIPPO_GEMM_ACT_GELU ? gelu(row[j]) : row[j];
   }
 }
 
 clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
   gemm_call only_c = *g;
-  only_c.k = 0; /* maps C (read and write) and the bias, not A and B */
+  only_c.k = 0; /* maps C (read and write), the bias and act_out, not A and B */
   gemm_mapped mp;
   clippo_status st = gemm_map(rt, &only_c, "gemm epilogue", &mp, err);
   if (st) return st;
-  gemm_epilogue_rows(mp.c, g->m, g->n, g->ldc, mp.bias, g->act);
+  gemm_epilogue_rows(mp.c, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
   return gemm_unmap(rt, &mp, CLIPPO_OK, "gemm epilogue", err);
 }

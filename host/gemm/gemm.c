@@ -111,6 +111,13 @@ static clippo_status check_operand(clippo_rt *rt, const char *which, const clipp
   return CLIPPO_OK;
 }
 
+/* 1 when [x, x + nx) and [y, y + ny) (in floats from each view's offset) share a buffer and meet.
+ */
+static int spans_overlap(const clippo_tensor *x, size_t nx, const clippo_tensor *y, size_t ny) {
+  if (x->mem != y->mem || nx == 0 || ny == 0) return 0;
+  return x->offset < y->offset + ny && y->offset < x->offset + nx;
+}
+
 clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clippo_error *err) {
   *empty = 0;
   if (!rt) return clippo_fail(err, CLIPPO_E_ARG, "gemm: no runtime");
@@ -132,14 +139,18 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
       return clippo_fail(err, CLIPPO_E_ARG, "gemm: an epilogue needs a single product (batch 1)");
     if (g->act != CLIPPO_GEMM_ACT_NONE && g->act != CLIPPO_GEMM_ACT_GELU)
       return clippo_fail(err, CLIPPO_E_ARG, "gemm: unknown epilogue activation %d", (int)g->act);
+    size_t cext = gemm_extent(g->m, g->n, g->ldc, 0, 1);
     if (g->bias) {
       if ((st = check_operand(rt, "bias", g->bias, 1, g->n, g->n, 0, 1, err))) return st;
-      if (g->bias->mem == g->c->mem && g->m > 0 && g->n > 0) {
-        size_t c0 = g->c->offset, c1 = c0 + gemm_extent(g->m, g->n, g->ldc, 0, 1);
-        size_t b0 = g->bias->offset, b1 = b0 + g->n;
-        if (b0 < c1 && c0 < b1)
-          return clippo_fail(err, CLIPPO_E_ARG, "gemm: the epilogue's bias overlaps C");
-      }
+      if (spans_overlap(g->bias, g->n, g->c, cext))
+        return clippo_fail(err, CLIPPO_E_ARG, "gemm: the epilogue's bias overlaps C");
+    }
+    if (g->act_out) {
+      if ((st = check_operand(rt, "act_out", g->act_out, g->m, g->n, g->ldc, 0, 1, err))) return st;
+      if (spans_overlap(g->act_out, cext, g->c, cext) ||
+          (g->bias && spans_overlap(g->act_out, cext, g->bias, g->n)))
+        return clippo_fail(err, CLIPPO_E_ARG,
+                           "gemm: the epilogue's act_out overlaps C or the bias");
     }
   }
   if (g->m == 0 || g->n == 0 || g->batch == 0) *empty = 1;
@@ -382,9 +393,9 @@ clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t 
                                 size_t k, float alpha, const clippo_tensor *a, size_t lda,
                                 const clippo_tensor *b, size_t ldb, float beta, clippo_tensor *c,
                                 size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
-                                clippo_error *err) {
-  gemm_call g = {trans_a != 0, trans_b != 0, m,   n, k, alpha, beta, a,    b,   c,
-                 lda,          ldb,          ldc, 0, 0, 0,     1,    bias, act, NULL};
+                                clippo_tensor *act_out, clippo_error *err) {
+  gemm_call g = {trans_a != 0, trans_b != 0, m, n, k, alpha, beta, a,   b,       c,   lda,
+                 ldb,          ldc,          0, 0, 0, 1,     bias, act, act_out, NULL};
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
@@ -421,6 +432,7 @@ clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
                  batch,
                  NULL,
                  CLIPPO_GEMM_ACT_NONE,
+                 NULL,
                  NULL};
   return gemm_dispatch(rt, provider, cfg, &g, err);
 }
@@ -458,6 +470,7 @@ clippo_status clippo_gemm(clippo_rt *rt, int trans_a, int trans_b, size_t m, siz
                  1,
                  NULL,
                  CLIPPO_GEMM_ACT_NONE,
+                 NULL,
                  NULL};
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
@@ -486,6 +499,7 @@ clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_
                  batch,
                  NULL,
                  CLIPPO_GEMM_ACT_NONE,
+                 NULL,
                  NULL};
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }

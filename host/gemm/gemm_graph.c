@@ -15,34 +15,55 @@ typedef struct gemm_blob {
   float alpha, beta;
   size_t lda, ldb, ldc, sa, sb, sc, batch;
   int has_bias;        /* the epilogue's bias is the fourth tensor */
+  int has_act_out;     /* the epilogue's act_out is the fifth */
   clippo_gemm_act act; /* the epilogue's activation */
 } gemm_blob;
 
 static clippo_status gemm_replay(clippo_rt *rt, const clippo_tensor *t, const void *blob,
                                  clippo_error *err) {
   const gemm_blob *b = blob;
-  clippo_tensor c = t[2];
-  gemm_call g = {b->ta,   b->tb, b->m,  b->n,  b->k,     b->alpha,
-                 b->beta, &t[0], &t[1], &c,    b->lda,   b->ldb,
-                 b->ldc,  b->sa, b->sb, b->sc, b->batch, b->has_bias ? &t[3] : NULL,
-                 b->act,  NULL};
+  clippo_tensor c = t[2], out = t[4]; /* t[4] is a zeroed tensor without act_out */
+  gemm_call g = {b->ta,    b->tb,
+                 b->m,     b->n,
+                 b->k,     b->alpha,
+                 b->beta,  &t[0],
+                 &t[1],    &c,
+                 b->lda,   b->ldb,
+                 b->ldc,   b->sa,
+                 b->sb,    b->sc,
+                 b->batch, b->has_bias ? &t[3] : NULL,
+                 b->act,   b->has_act_out ? &out : NULL,
+                 NULL};
   return gemm_dispatch_call(rt, b->provider, b->has_cfg ? &b->cfg : NULL, &g, err);
 }
 
 clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
                                 const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,
                                 clippo_error *err) {
-  gemm_blob b = {provider, cfg != NULL, {0, 0, 0, 0, 0, 0},
-                 g->ta,    g->tb,       g->m,
-                 g->n,     g->k,        g->alpha,
-                 g->beta,  g->lda,      g->ldb,
-                 g->ldc,   g->sa,       g->sb,
-                 g->sc,    g->batch,    g->bias != NULL,
+  gemm_blob b = {provider,
+                 cfg != NULL,
+                 {0, 0, 0, 0, 0, 0},
+                 g->ta,
+                 g->tb,
+                 g->m,
+                 g->n,
+                 g->k,
+                 g->alpha,
+                 g->beta,
+                 g->lda,
+                 g->ldb,
+                 g->ldc,
+                 g->sa,
+                 g->sb,
+                 g->sc,
+                 g->batch,
+                 g->bias != NULL,
+                 g->act_out != NULL,
                  g->act};
   if (cfg) b.cfg = *cfg;
-  const clippo_tensor *ts[4] = {g->a, g->b, g->c, g->bias};
-  clippo_status st =
-      clippo_graph_record_call(rt, gemm_replay, ts, g->bias ? 4 : 3, &b, sizeof b, err);
+  const clippo_tensor *ts[5] = {g->a, g->b, g->c, g->bias, g->act_out};
+  size_t nt = g->act_out ? 5 : g->bias ? 4 : 3;
+  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, nt, &b, sizeof b, err);
   if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu", g->m, g->n, g->k);
   return CLIPPO_OK;
 }

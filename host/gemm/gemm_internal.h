@@ -20,12 +20,13 @@ typedef struct gemm_call {
    * provider that applies it sets *epi_done (epi_done NULL: nothing asked). */
   const clippo_tensor *bias;
   clippo_gemm_act act;
+  clippo_tensor *act_out; /* NULL: act(C + bias) goes to C; else C keeps C + bias */
   int *epi_done;
 } gemm_call;
 
 /** 1 when g asks for an epilogue. */
 static inline int gemm_has_epilogue(const gemm_call *g) {
-  return g->bias != NULL || g->act != CLIPPO_GEMM_ACT_NONE;
+  return g->bias != NULL || g->act != CLIPPO_GEMM_ACT_NONE || g->act_out != NULL;
 }
 
 /** One provider: an entry of the table in host/gemm/gemm.c (the pattern of a backend interface:
@@ -60,12 +61,13 @@ extern const gemm_provider gemm_provider_onednn;
 typedef struct gemm_mapped {
   float *a, *b, *c;
   const float *bias; /* the epilogue's bias (g->bias), or NULL */
+  float *act_out;    /* the epilogue's act_out (g->act_out), or NULL */
   struct gemm_map_region {
     cl_mem mem;
     size_t lo, hi; /* in floats */
     cl_map_flags flags;
     float *ptr; /* mapped address of element lo */
-  } r[4];
+  } r[5];
   int n;
 } gemm_mapped;
 
@@ -74,11 +76,12 @@ typedef struct gemm_mapped {
 clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_mapped *m,
                        clippo_error *err);
 
-/** C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL),
- * rows one after another (host/gemm/epilogue.c): the plain loop behind clippo_gemm_fused where
- * the provider did not apply the epilogue itself. */
+/** C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL), or
+ * with out (same layout) C += bias and out = act(C), rows one after another
+ * (host/gemm/epilogue.c): the plain loop behind clippo_gemm_fused where the provider did not
+ * apply the epilogue itself. */
 void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
-                        clippo_gemm_act act);
+                        clippo_gemm_act act, float *out);
 
 /** Applies g's epilogue to C after a product by a provider that did not (maps C and the bias). */
 clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err);

@@ -41,6 +41,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
   m->n = 0;
   m->a = m->b = m->c = NULL;
   m->bias = NULL;
+  m->act_out = NULL;
   add_region(m, g->c->mem, g->c->offset,
              g->c->offset + gemm_extent(g->m, g->n, g->ldc, g->sc, g->batch),
              CL_MAP_READ | CL_MAP_WRITE);
@@ -51,6 +52,9 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
                g->b->offset + gemm_extent(br, bc, g->ldb, g->sb, g->batch), CL_MAP_READ);
   }
   if (g->bias) add_region(m, g->bias->mem, g->bias->offset, g->bias->offset + g->n, CL_MAP_READ);
+  if (g->act_out)
+    add_region(m, g->act_out->mem, g->act_out->offset,
+               g->act_out->offset + gemm_extent(g->m, g->n, g->ldc, 0, 1), CL_MAP_WRITE);
   clippo_status st = CLIPPO_OK;
   /* A blocking map waits for earlier commands only on an in-order queue. */
   cl_command_queue_properties qp = 0;
@@ -78,6 +82,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
     m->b = region_ptr(m, g->b);
   }
   if (g->bias) m->bias = region_ptr(m, g->bias);
+  if (g->act_out) m->act_out = region_ptr(m, g->act_out);
   return CLIPPO_OK;
 }
 
@@ -95,5 +100,6 @@ clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const 
   m->n = 0;
   m->a = m->b = m->c = NULL;
   m->bias = NULL;
+  m->act_out = NULL;
   return st;
 }

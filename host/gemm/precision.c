@@ -89,6 +89,7 @@ clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const g
   p.sc = mn;
   p.bias = NULL; /* the epilogue comes after beta C is added back (gemm_dispatch) */
   p.act = CLIPPO_GEMM_ACT_NONE;
+  p.act_out = NULL;
   p.epi_done = NULL;
   if (rt->precision == CLIPPO_PRECISION_FP16) {
     p.c = &ch;

@@ -510,9 +510,10 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
 }
 
 /* An epilogue (clippo_gemm_fused) of k->m dense rows of k->n floats: C = act(C + bias) as one
- * binary add of the bias row, in place, with GELU (k->ta) as its eltwise post-op. oneDNN's JIT
- * code takes dense rows only (a strided block runs its reference code, ~200x slower), so a block
- * of rows with a longer leading dimension is run row by row (k->m = 1). */
+ * binary add of the bias row, in place, with GELU (k->ta) as its eltwise post-op; with act_out
+ * (k->tb) the add alone, then an eltwise from C to act_out (GELU, or a copy). oneDNN's JIT code
+ * takes dense rows only (a strided block runs its reference code, ~200x slower), so a block of
+ * rows with a longer leading dimension is run row by row (k->m = 1). */
 static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                     clippo_error *err) {
   const prim_key *k = &e->key;
@@ -527,7 +528,7 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
   dnnl_status_t ds = dnnl_binary_desc_init(&bin, dnnl_binary_add, &cd, &bd, &cd);
   if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
   if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
-  if (ds == dnnl_success && k->ta == CLIPPO_GEMM_ACT_GELU)
+  if (ds == dnnl_success && k->ta == CLIPPO_GEMM_ACT_GELU && !k->tb)
     ds = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
   if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
   if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bin, attr, s->engine, NULL);
@@ -537,6 +538,18 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
   if (attr) dnnl_primitive_attr_destroy(attr);
   if (ds == dnnl_success) ds = dnnl_memory_create(&e->c, &cd, s->engine, DNNL_MEMORY_NONE);
   if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, &bd, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success && k->tb) { /* act_out = act(C): GELU, or linear 1 x + 0 (a copy) */
+    dnnl_eltwise_desc_t el;
+    dnnl_primitive_desc_t epd = NULL;
+    int gelu = k->ta == CLIPPO_GEMM_ACT_GELU;
+    ds = dnnl_eltwise_forward_desc_init(&el, dnnl_forward_inference,
+                                        gelu ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_linear, &cd,
+                                        gelu ? 0.0f : 1.0f, 0.0f);
+    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&epd, &el, NULL, s->engine, NULL);
+    if (ds == dnnl_success) ds = dnnl_primitive_create(&e->ra, epd);
+    if (epd) dnnl_primitive_desc_destroy(epd);
+    if (ds == dnnl_success) ds = dnnl_memory_create(&e->a, &cd, s->engine, DNNL_MEMORY_NONE);
+  }
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a bias/GELU epilogue");
   return CLIPPO_OK;
 }
@@ -1035,6 +1048,7 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
 typedef struct epi_job {
   onednn_state *s;
   float *c;
+  float *out; /* act_out, or NULL */
   const float *bias;
   size_t m, ldc;
   prim_entry *e[TEAM_MAX];
@@ -1049,10 +1063,14 @@ static void epi_run_part(void *ctx, int p) {
   part_range(j->m, p, j->parts, &lo, &hi);
   dnnl_status_t ds = set_handle(e->b, j->bias);
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, e->c}};
+  dnnl_exec_arg_t eargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, e->a}};
   size_t step = e->key.m; /* the block at once, or one row at a time */
   for (size_t r = lo; r < hi && ds == dnnl_success; r += step) {
     ds = set_handle(e->c, j->c + r * j->ldc);
     if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
+    if (ds == dnnl_success && j->out) ds = set_handle(e->a, j->out + r * j->ldc);
+    if (ds == dnnl_success && j->out)
+      ds = dnnl_primitive_execute(e->ra, j->s->streams[p], 2, eargs);
     if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
   }
   j->ds[p] = ds;
@@ -1062,11 +1080,12 @@ static void epi_run_part(void *ctx, int p) {
 #define EPI_TEAM_ELEMS 65536.0
 
 static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const gemm_call *g,
-                                  float *c, const float *bias, clippo_error *err) {
+                                  float *c, const float *bias, float *out, clippo_error *err) {
   epi_job j;
   memset(&j, 0, sizeof j);
   j.s = s;
   j.c = c;
+  j.out = out;
   j.bias = bias;
   j.m = g->m;
   j.ldc = g->ldc;
@@ -1083,6 +1102,7 @@ static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const ge
     key.kind = KIND_EPI;
     key.part = p;
     key.ta = (int)g->act;
+    key.tb = out != NULL;
     key.n = g->n;
     key.m = g->ldc == g->n ? hi - lo : 1; /* dense rows at once, else one by one */
     if (key.m == 0) key.m = 1;            /* an empty block: nothing runs */
@@ -1121,14 +1141,14 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
   }
 }
 
-/* The product, then its epilogue where one was asked with a bias (g->epi_done; bias: the mapped
- * bias): GELU without a bias is left to gemm_epilogue_mapped. */
+/* The product, then its epilogue where one was asked with a bias (g->epi_done; bias and out: the
+ * mapped bias and act_out): GELU without a bias is left to gemm_epilogue_mapped. */
 static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
                               const float *a, const float *b, float *c, const float *bias,
-                              cl_mem bmem, size_t boff, clippo_error *err) {
+                              float *out, cl_mem bmem, size_t boff, clippo_error *err) {
   clippo_status st = run_product(rt, s, kind, g, a, b, c, bmem, boff, err);
   if (st || !g->epi_done || !bias || g->batch != 1) return st;
-  if ((st = run_epilogue(rt, s, g, c, bias, err))) return st;
+  if ((st = run_epilogue(rt, s, g, c, bias, out, err))) return st;
   *g->epi_done = 1;
   return CLIPPO_OK;
 }
@@ -1142,7 +1162,8 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
                             s->team != NULL && !(kind == KIND_BF16 && g->batch > 1));
-  st = run_host(rt, s, kind, g, mp.a, mp.b, mp.c, mp.bias, g->b->mem, g->b->offset, err);
+  st =
+      run_host(rt, s, kind, g, mp.a, mp.b, mp.c, mp.bias, mp.act_out, g->b->mem, g->b->offset, err);
   threads_end(t);
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
 }
@@ -1215,8 +1236,9 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
                  batch,
                  NULL,
                  CLIPPO_GEMM_ACT_NONE,
+                 NULL,
                  NULL};
-  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, NULL, 0, err);
+  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, NULL, NULL, 0, err);
   if (!rt) state_free(s);
   return st;
 }

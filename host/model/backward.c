@@ -37,8 +37,7 @@ static clippo_status mlp_backward(clippo_model *m, const clippo_tensor *x_mid,
   const size_t W = (size_t)m->cfg.width, M = (size_t)m->cfg.mlp_dim;
   /* recompute LN(x_mid) and gelu(u) */
   TRY(clippo_op_layernorm(rt, x_mid, ln_s, ln_b, m->cfg.ln_eps, y, err));
-  TRY(clippo_op_copy(rt, u, h, err));
-  TRY(clippo_op_gelu(rt, h, err));
+  TRY(clippo_op_gelu_to(rt, u, h, err));
   /* Dense_1 */
   TRY(clippo_gemm(rt, 1, 0, M, W, rows, 1.0f, h, M, dx, W, 1.0f, g_k1, W, err));
   TRY(clippo_op_bias_grad(rt, dx, g_b1, red, err));

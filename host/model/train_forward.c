@@ -431,9 +431,7 @@ static clippo_status mlp_forward(clippo_model *m, const clippo_tensor *x_mid, cl
   clippo_rt *rt = m->rt;
   const size_t W = (size_t)m->cfg.width, M = (size_t)m->cfg.mlp_dim;
   TRY(clippo_op_layernorm(rt, x_mid, ln_s, ln_b, m->cfg.ln_eps, y, err));
-  TRY(clippo_op_linear(rt, y, rows, W, k0, M, b0, 0, 0.0f, u, err));
-  TRY(clippo_op_copy(rt, u, h, err));
-  TRY(clippo_op_gelu(rt, h, err));
+  TRY(clippo_op_linear_gelu_keep(rt, y, rows, W, k0, M, b0, u, h, err));
   TRY(clippo_op_copy(rt, x_mid, x_out, err));
   TRY(clippo_op_linear(rt, h, rows, M, k1, W, b1, 0, 1.0f, x_out, err));
   return CLIPPO_OK;

@@ -3,9 +3,9 @@
 
 #include "ops/ops_internal.h"
 
-/* x (rows, cols) = f(x + b) with b NULL for no bias. */
-static clippo_status bias_act(clippo_rt *rt, clippo_tensor *x, size_t rows, size_t cols,
-                              const clippo_tensor *b, int gelu, clippo_error *err) {
+/* y (rows, cols) = f(x + b) with b NULL for no bias; y may be x. */
+static clippo_status bias_act(clippo_rt *rt, const clippo_tensor *x, clippo_tensor *y, size_t rows,
+                              size_t cols, const clippo_tensor *b, int gelu, clippo_error *err) {
   ops_class c = ops_class_of(rt);
   cl_kernel k;
   clippo_status st = ops_kernel(rt, &c, "activation.cl", "bias_act", &k, err);
@@ -14,6 +14,7 @@ static clippo_status bias_act(clippo_rt *rt, clippo_tensor *x, size_t rows, size
   ops_args_begin(&a, k);
   ops_arg_tensor(&a, x);
   ops_arg_tensor(&a, b ? b : x);
+  ops_arg_tensor(&a, y);
   ops_arg_u32(&a, rows);
   ops_arg_u32(&a, cols);
   ops_arg_u32(&a, b != NULL);
@@ -26,7 +27,19 @@ clippo_status clippo_op_gelu(clippo_rt *rt, clippo_tensor *x, clippo_error *err)
   clippo_status st = ops_check_f32(x, "gelu", "x", err);
   if (st) return st;
   size_t n = clippo_tensor_count(x);
-  return bias_act(rt, x, n ? 1 : 0, n, NULL, 1, err);
+  return bias_act(rt, x, x, n ? 1 : 0, n, NULL, 1, err);
+}
+
+clippo_status clippo_op_gelu_to(clippo_rt *rt, const clippo_tensor *x, clippo_tensor *y,
+                                clippo_error *err) {
+  clippo_status st = ops_check_f32(x, "gelu_to", "x", err);
+  if (!st) st = ops_check_f32(y, "gelu_to", "y", err);
+  if (st) return st;
+  size_t n = clippo_tensor_count(x);
+  if ((st = ops_check_count(y, n, "gelu_to", "y", err))) return st;
+  if (!ops_disjoint(x, y))
+    return clippo_fail(err, CLIPPO_E_ARG, "gelu_to: y overlaps x (use clippo_op_gelu in place)");
+  return bias_act(rt, x, y, n ? 1 : 0, n, NULL, 1, err);
 }
 
 /* Shared checks of the bias ops. */
@@ -37,7 +50,7 @@ static clippo_status bias_op(clippo_rt *rt, const char *op, clippo_tensor *x,
   if (st) return st;
   if ((st = ops_check_count(b, w, op, "b", err))) return st;
   if (!ops_disjoint(x, b)) return clippo_fail(err, CLIPPO_E_ARG, "%s: b overlaps x", op);
-  return bias_act(rt, x, rows, w, b, gelu, err);
+  return bias_act(rt, x, x, rows, w, b, gelu, err);
 }
 
 clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,

@@ -13,8 +13,22 @@ clippo_status clippo_op_linear(clippo_rt *rt, const clippo_tensor *x, size_t row
                        (double)beta);
   if (clippo_gemm_fuses_epilogue(rt, 0, 0, rows, n, k))
     return clippo_gemm_fused(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, beta, out, n, b,
-                             gelu ? CLIPPO_GEMM_ACT_GELU : CLIPPO_GEMM_ACT_NONE, err);
+                             gelu ? CLIPPO_GEMM_ACT_GELU : CLIPPO_GEMM_ACT_NONE, NULL, err);
   clippo_status st = clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, beta, out, n, err);
   if (st) return st;
   return gelu ? clippo_op_bias_gelu(rt, out, b, err) : clippo_op_bias_add(rt, out, b, err);
+}
+
+clippo_status clippo_op_linear_gelu_keep(clippo_rt *rt, const clippo_tensor *x, size_t rows,
+                                         size_t k, const clippo_tensor *kernel, size_t n,
+                                         const clippo_tensor *b, clippo_tensor *u, clippo_tensor *h,
+                                         clippo_error *err) {
+  if (!b) return clippo_fail(err, CLIPPO_E_ARG, "linear: no bias");
+  if (clippo_gemm_fuses_epilogue(rt, 0, 0, rows, n, k))
+    return clippo_gemm_fused(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, 0.0f, u, n, b,
+                             CLIPPO_GEMM_ACT_GELU, h, err);
+  clippo_status st = clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, 0.0f, u, n, err);
+  if (!st) st = clippo_op_bias_add(rt, u, b, err);
+  if (!st) st = clippo_op_gelu_to(rt, u, h, err);
+  return st;
 }

@@ -47,7 +47,9 @@ typedef enum clippo_gemm_act {
   CLIPPO_GEMM_ACT_GELU = 1  /* GELU(C + bias), the tanh form of kernels/activation.cl */
 } clippo_gemm_act;
 
-/** clippo_gemm (one product), then C = act(C + bias) with bias n floats (NULL: no bias). The
+/** clippo_gemm (one product), then C = act(C + bias) with bias n floats (NULL: no bias); with
+ * act_out (NULL: none; m x n, leading dimension ldc, not overlapping C or the bias) C keeps
+ * C + bias and act(C + bias) goes to act_out instead (a training forward keeps both). The
  * provider applies it to C as its blocks come out where it can (oneDNN on a host-unified CPU,
  * in every precision: clippo_gemm_fuses_epilogue says 1); anywhere else C is mapped to the host
  * after the product and the epilogue applied there: correct, but slower than clippo_gemm followed
@@ -57,7 +59,7 @@ clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t 
                                 size_t k, float alpha, const clippo_tensor *a, size_t lda,
                                 const clippo_tensor *b, size_t ldb, float beta, clippo_tensor *c,
                                 size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
-                                clippo_error *err);
+                                clippo_tensor *act_out, clippo_error *err);
 
 /** 1 when clippo_gemm_fused of this shape runs its epilogue inside the product on rt's device
  * (the provider chosen for the shape does it), 0 when it would map C afterwards. */

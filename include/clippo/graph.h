@@ -109,7 +109,7 @@ typedef clippo_status (*clippo_graph_fn)(clippo_rt *rt, const clippo_tensor *ten
                                          const void *blob, clippo_error *err);
 
 /** Most tensors of one recorded call. */
-#define CLIPPO_GRAPH_MAX_TENSORS 4
+#define CLIPPO_GRAPH_MAX_TENSORS 5
 
 /** Records a call step (the GEMM layer): fn(rt, tensors, blob) is run at each replay. tensors[i]
  * may be NULL (then passed as a zeroed tensor); blob (size bytes) is copied. */

@@ -84,6 +84,10 @@ clippo_status clippo_op_add_layernorm(clippo_rt *rt, clippo_tensor *x, const cli
  * any shape. */
 clippo_status clippo_op_gelu(clippo_rt *rt, clippo_tensor *x, clippo_error *err);
 
+/** y = gelu(x) into another tensor of as many floats (not overlapping x), any shapes. */
+clippo_status clippo_op_gelu_to(clippo_rt *rt, const clippo_tensor *x, clippo_tensor *y,
+                                clippo_error *err);
+
 /** x = gelu(x + b[col]) in place; x (rows, w), b (w). */
 clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
                                   clippo_error *err);
@@ -99,6 +103,14 @@ clippo_status clippo_op_bias_add(clippo_rt *rt, clippo_tensor *x, const clippo_t
 clippo_status clippo_op_linear(clippo_rt *rt, const clippo_tensor *x, size_t rows, size_t k,
                                const clippo_tensor *kernel, size_t n, const clippo_tensor *b,
                                int gelu, float beta, clippo_tensor *out, clippo_error *err);
+
+/** A dense layer whose pre-activation is kept (a training forward): u (rows, n) = x kernel + b[col]
+ * and h = gelu(u) (u and h must not overlap); inside the product where the GEMM provider does
+ * that, else clippo_gemm, clippo_op_bias_add, clippo_op_copy and clippo_op_gelu. */
+clippo_status clippo_op_linear_gelu_keep(clippo_rt *rt, const clippo_tensor *x, size_t rows,
+                                         size_t k, const clippo_tensor *kernel, size_t n,
+                                         const clippo_tensor *b, clippo_tensor *u, clippo_tensor *h,
+                                         clippo_error *err);
 
 /* ---- elementwise (kernels/elementwise.cl) ---------------------------------------------- */
 
