@@ -8,8 +8,10 @@
  * head), a padded leading dimension (rows one by one), views with offsets, beta 0 over NaN and
  * beta 1 (the residual), and act_out (C keeps C + bias, act(C + bias) goes to a second
  * matrix). Elements outside C and act_out, and the bias, must not change; bad epilogues are
- * refused. clippo_op_linear and clippo_op_linear_gelu_keep are checked against clippo_gemm + the
- * bias, copy and GELU kernels. */
+ * refused. Batched products with a softmax (each row of each matrix; the attention
+ * probabilities) or GELU: dense, with gaps between matrices and with a padded ldc (rows one by
+ * one), against the same device's plain batched product + float64. clippo_op_linear and
+ * clippo_op_linear_gelu_keep are checked against clippo_gemm + the bias, copy and GELU kernels. */
 #include "support.h"
 
 #include <math.h>
@@ -149,9 +151,92 @@ static const ecase cases[] = {
     {40, 701, 33, 0, 0, 0.0f, 0, 1},   /* act_out as a copy of C + bias */
 };
 
+/* A batched product with an activation over every matrix (clippo_gemm_batched_fused). */
+typedef struct bcase {
+  size_t batch, m, n, k;
+  size_t pad, gap; /* ldc = n + pad; stride_c = m * ldc + gap */
+  clippo_gemm_act act;
+} bcase;
+
+static const bcase bcases[] = {
+    {12, 197, 197, 64, 0, 0, CLIPPO_GEMM_ACT_SOFTMAX}, /* B/16 attention, one image: dense */
+    {5, 7, 33, 16, 0, 3, CLIPPO_GEMM_ACT_SOFTMAX},     /* gaps between matrices: row by row */
+    {3, 40, 50, 8, 6, 0, CLIPPO_GEMM_ACT_SOFTMAX},     /* padded ldc */
+    {4, 30, 300, 20, 0, 0, CLIPPO_GEMM_ACT_GELU},      /* GELU without a bias */
+    {2, 1, 5000, 3, 0, 0, CLIPPO_GEMM_ACT_SOFTMAX},    /* long rows, fewer than one block */
+};
+
+static void run_batched(clippo_rt *rt, const bcase *c, const char *what, uint64_t seed) {
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, seed);
+  size_t ldc = c->n + c->pad, sc = c->m * ldc + c->gap;
+  size_t na = c->batch * c->m * c->k, nb = c->batch * c->k * c->n, nc = c->batch * sc + 4;
+  float *ha = malloc(na * sizeof(float)), *hb = malloc(nb * sizeof(float));
+  float *hc = malloc(nc * sizeof(float)), *prod = malloc(nc * sizeof(float));
+  float *got = malloc(nc * sizeof(float));
+  assert_true(ha && hb && hc && prod && got);
+  test_fill_uniform(&rng, ha, na, -2.0f, 2.0f);
+  test_fill_uniform(&rng, hb, nb, -2.0f, 2.0f);
+  test_fill_uniform(&rng, hc, nc, -1.0f, 1.0f);
+  clippo_tensor ta, tb, tc;
+  int64_t sa[1] = {(int64_t)na}, sb[1] = {(int64_t)nb}, s_c[1] = {(int64_t)nc};
+  TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sa, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, sb, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, s_c, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
+  TEST_OK(clippo_gemm_batched(rt, 0, 1, c->m, c->n, c->k, 1.0f, &ta, c->k, c->m * c->k, &tb, c->k,
+                              c->n * c->k, 0.0f, &tc, ldc, sc, c->batch, &err),
+          &err);
+  TEST_OK(clippo_tensor_read(rt, &tc, prod, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tc, hc, &err), &err);
+  clippo_status st =
+      clippo_gemm_batched_fused(rt, 0, 1, c->m, c->n, c->k, 1.0f, &ta, c->k, c->m * c->k, &tb, c->k,
+                                c->n * c->k, 0.0f, &tc, ldc, sc, c->batch, c->act, &err);
+  if (st)
+    fail_msg("%s batched %zu x %zux%zux%zu act %d: %s", what, c->batch, c->m, c->n, c->k,
+             (int)c->act, err.msg);
+  TEST_OK(clippo_tensor_read(rt, &tc, got, &err), &err);
+  double worst = 0;
+  size_t outside = 0;
+  for (size_t i = 0; i < nc; i++) {
+    size_t z = i / sc, w = i % sc;
+    if (z >= c->batch || w / ldc >= c->m || w % ldc >= c->n) outside += got[i] != hc[i];
+  }
+  for (size_t z = 0; z < c->batch; z++)
+    for (size_t r = 0; r < c->m; r++) {
+      const float *pr = prod + z * sc + r * ldc, *gr = got + z * sc + r * ldc;
+      double mx = pr[0], sum = 0;
+      for (size_t j = 1; j < c->n; j++) mx = pr[j] > mx ? pr[j] : mx;
+      for (size_t j = 0; j < c->n; j++) sum += exp((double)pr[j] - mx);
+      for (size_t j = 0; j < c->n; j++) {
+        double want = c->act == CLIPPO_GEMM_ACT_SOFTMAX ? exp((double)pr[j] - mx) / sum
+                                                        : gelu64((double)pr[j]);
+        double e = fabs((double)gr[j] - want) / (1.0 + fabs(want));
+        if (!(e <= worst)) worst = e;
+      }
+    }
+  if (!(worst <= TOL) || outside)
+    fail_msg("%s batched %zu x %zux%zux%zu pad %zu gap %zu act %d: error %.3g (tolerance %g), %zu "
+             "elements outside C changed",
+             what, c->batch, c->m, c->n, c->k, c->pad, c->gap, (int)c->act, worst, TOL, outside);
+  clippo_tensor_release(rt, &ta);
+  clippo_tensor_release(rt, &tb);
+  clippo_tensor_release(rt, &tc);
+  free(ha);
+  free(hb);
+  free(hc);
+  free(prod);
+  free(got);
+}
+
 /* Every case in the runtime's current provider choice and precision. */
 static void run_all(clippo_rt *rt, const char *what) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i], what, 7 + i);
+  for (size_t i = 0; i < sizeof bcases / sizeof bcases[0]; i++)
+    run_batched(rt, &bcases[i], what, 70 + i);
 }
 
 static void on_device(clippo_rt *rt, void *user) {
@@ -166,7 +251,7 @@ static void on_device(clippo_rt *rt, void *user) {
     char what[96];
     snprintf(what, sizeof what, "%s: provider %s", rt->info.name,
              clippo_gemm_provider_name(forced[i]));
-    int fuses = clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64);
+    int fuses = clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64, 1);
     if (forced[i] == CLIPPO_GEMM_ONEDNN) assert_int_equal(fuses, 1);
     if (forced[i] == CLIPPO_GEMM_KERNEL || forced[i] == CLIPPO_GEMM_CLBLAST ||
         forced[i] == CLIPPO_GEMM_HOSTBLAS)
@@ -178,7 +263,7 @@ static void on_device(clippo_rt *rt, void *user) {
   const clippo_precision reduced[] = {CLIPPO_PRECISION_BF16, CLIPPO_PRECISION_INT8};
   for (size_t i = 0; i < 2; i++) {
     TEST_OK(clippo_rt_set_precision(rt, reduced[i], &err), &err);
-    assert_int_equal(clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64), 1);
+    assert_int_equal(clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64, 1), 1);
     char what[96];
     snprintf(what, sizeof what, "%s: precision %s", rt->info.name,
              clippo_precision_name(reduced[i]));
@@ -221,6 +306,11 @@ static void bad_on_device(clippo_rt *rt, void *user) {
                                      CLIPPO_GEMM_ACT_GELU, &c_tail, &err),
                    CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "act_out overlaps"));
+  clippo_tensor bias_ok = clippo_tensor_view(&c, 16, 1, one);
+  assert_int_equal(clippo_gemm_fused(rt, 0, 0, 2, 2, 2, 1.0f, &a, 2, &a, 2, 0.0f, &cv, 2, &bias_ok,
+                                     CLIPPO_GEMM_ACT_SOFTMAX, NULL, &err),
+                   CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "no softmax"));
   clippo_tensor_release(rt, &a);
   clippo_tensor_release(rt, &c);
 }

@@ -260,7 +260,7 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
     row.bytes = ops[i].floats * 4.0;
     const char *what = !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back"
                        : !strcmp(ops[i].name, "dense_gelu") && !ops[i].impl
-                           ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W)
+                           ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W, 1)
                                   ? "; bias + GELU inside the product (GEMM epilogue)"
                                   : "; the provider has no epilogue: product + bias_gelu kernel")
                        : ops[i].impl ? "; product, then the bias_gelu kernel"

@@ -15,10 +15,23 @@ static float gelu(float x) {
   return x / (1.0f + expf(-2.0f * u));
 }
 
+/* row = exp(row - max) / sum, as kernels/softmax.cl. */
+static void softmax_row(float *row, size_t n) {
+  float mx = row[0];
+  for (size_t j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+  float sum = 0.0f;
+  for (size_t j = 0; j < n; j++) sum += row[j] = expf(row[j] - mx);
+  for (size_t j = 0; j < n; j++) row[j] /= sum;
+}
+
 void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
                         clippo_gemm_act act, float *out) {
   for (size_t i = 0; i < m; i++) {
     float *row = c + i * ldc, *to = out ? out + i * ldc : row;
+    if (act == CLIPPO_GEMM_ACT_SOFTMAX) { /* no bias, no out (gemm_validate) */
+      if (n) softmax_row(row, n);
+      continue;
+    }
     if (bias)
       for (size_t j = 0; j < n; j++) row[j] += bias[j];
     for (size_t j = 0; j < n; j++) to[j] = act == CLIPPO_GEMM_ACT_GELU ? gelu(row[j]) : row[j];
@@ -31,6 +44,7 @@ clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_err
   gemm_mapped mp;
   clippo_status st = gemm_map(rt, &only_c, "gemm epilogue", &mp, err);
   if (st) return st;
-  gemm_epilogue_rows(mp.c, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
+  for (size_t z = 0; z < g->batch; z++) /* bias and act_out come with batch 1 only */
+    gemm_epilogue_rows(mp.c + z * g->sc, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
   return gemm_unmap(rt, &mp, CLIPPO_OK, "gemm epilogue", err);
 }

@@ -135,10 +135,12 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   if ((st = check_operand(rt, "A", g->a, ar, ac, g->lda, g->sa, kk, err))) return st;
   if ((st = check_operand(rt, "B", g->b, br, bc, g->ldb, g->sb, kk, err))) return st;
   if (gemm_has_epilogue(g)) {
-    if (g->batch != 1)
-      return clippo_fail(err, CLIPPO_E_ARG, "gemm: an epilogue needs a single product (batch 1)");
-    if (g->act != CLIPPO_GEMM_ACT_NONE && g->act != CLIPPO_GEMM_ACT_GELU)
+    if (g->act != CLIPPO_GEMM_ACT_NONE && g->act != CLIPPO_GEMM_ACT_GELU &&
+        g->act != CLIPPO_GEMM_ACT_SOFTMAX)
       return clippo_fail(err, CLIPPO_E_ARG, "gemm: unknown epilogue activation %d", (int)g->act);
+    if ((g->batch != 1 || g->act == CLIPPO_GEMM_ACT_SOFTMAX) && (g->bias || g->act_out))
+      return clippo_fail(err, CLIPPO_E_ARG,
+                         "gemm: a bias or act_out needs a single product (batch 1) and no softmax");
     size_t cext = gemm_extent(g->m, g->n, g->ldc, 0, 1);
     if (g->bias) {
       if ((st = check_operand(rt, "bias", g->bias, 1, g->n, g->n, 0, 1, err))) return st;
@@ -400,11 +402,25 @@ clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t 
 }
 
 int clippo_gemm_fuses_epilogue(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
-                               size_t k) {
+                               size_t k, size_t batch) {
   clippo_gemm_choice ch;
-  if (!rt || clippo_gemm_choose(rt, trans_a, trans_b, m, n, k, 1, &ch, NULL) != CLIPPO_OK) return 0;
+  if (!rt || batch == 0 ||
+      clippo_gemm_choose(rt, trans_a, trans_b, m, n, k, batch, &ch, NULL) != CLIPPO_OK)
+    return 0;
   /* float16 products on the host would map C afterwards (host/gemm/precision.c). */
   return ch.provider == CLIPPO_GEMM_ONEDNN && rt->precision != CLIPPO_PRECISION_FP16;
+}
+
+clippo_status clippo_gemm_batched_fused(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                        size_t k, float alpha, const clippo_tensor *a, size_t lda,
+                                        size_t stride_a, const clippo_tensor *b, size_t ldb,
+                                        size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
+                                        size_t stride_c, size_t batch, clippo_gemm_act act,
+                                        clippo_error *err) {
+  gemm_call g = {
+      trans_a != 0, trans_b != 0, m,        n,        k,        alpha, beta, a,   b,    c,   lda,
+      ldb,          ldc,          stride_a, stride_b, stride_c, batch, NULL, act, NULL, NULL};
+  return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
 clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,

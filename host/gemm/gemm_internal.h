@@ -16,8 +16,9 @@ typedef struct gemm_call {
   size_t lda, ldb, ldc;
   size_t sa, sb, sc;
   size_t batch;
-  /* clippo_gemm_fused's epilogue, C = act(C + bias) (batch 1): bias NULL and act NONE for none. A
-   * provider that applies it sets *epi_done (epi_done NULL: nothing asked). */
+  /* clippo_gemm_fused's epilogue, C = act(C + bias) (bias and act_out with batch 1 only): bias
+   * NULL and act NONE for none. A provider that applies it sets *epi_done (epi_done NULL: nothing
+   * asked). */
   const clippo_tensor *bias;
   clippo_gemm_act act;
   clippo_tensor *act_out; /* NULL: act(C + bias) goes to C; else C keeps C + bias */
@@ -77,7 +78,8 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
                        clippo_error *err);
 
 /** C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL), or
- * with out (same layout) C += bias and out = act(C), rows one after another
+ * with out (same layout) C += bias and out = act(C); softmax per row (no bias, no out); rows one
+ * after another
  * (host/gemm/epilogue.c): the plain loop behind clippo_gemm_fused where the provider did not
  * apply the epilogue itself. */
 void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,

@@ -509,48 +509,60 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   return CLIPPO_OK;
 }
 
-/* An epilogue (clippo_gemm_fused) of k->m dense rows of k->n floats: C = act(C + bias) as one
- * binary add of the bias row, in place, with GELU (k->ta) as its eltwise post-op; with act_out
- * (k->tb) the add alone, then an eltwise from C to act_out (GELU, or a copy). oneDNN's JIT code
- * takes dense rows only (a strided block runs its reference code, ~200x slower), so a block of
- * rows with a longer leading dimension is run row by row (k->m = 1). */
+/* An epilogue (clippo_gemm_fused) of k->m dense rows of k->n floats; k->k: with a bias, k->ta: the
+ * activation, k->tb: into act_out. With a bias, C + bias is one binary add in place, GELU its
+ * eltwise post-op unless it goes to act_out; then a unary primitive (e->ra) where one is left: GELU
+ * or a copy (eltwise linear) into act_out, GELU in place without a bias, or the softmax of each
+ * row. oneDNN's JIT code takes dense rows only (a strided block runs its reference code, ~200x
+ * slower), so rows that are not contiguous run one by one (k->m = 1). */
 static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                     clippo_error *err) {
   const prim_key *k = &e->key;
+  int has_bias = k->k != 0, keep = k->tb, act = k->ta;
   dnnl_memory_desc_t cd, bd;
   dnnl_dims_t dc = {(dnnl_dim_t)k->m, (dnnl_dim_t)k->n}, db = {1, (dnnl_dim_t)k->n};
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&cd, 2, dc, dnnl_f32, dnnl_ab), "describing C");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&bd, 2, db, dnnl_f32, dnnl_ab), "describing the bias");
-  dnnl_binary_desc_t bin;
-  dnnl_primitive_attr_t attr = NULL;
-  dnnl_post_ops_t po = NULL;
-  dnnl_primitive_desc_t pd = NULL;
-  dnnl_status_t ds = dnnl_binary_desc_init(&bin, dnnl_binary_add, &cd, &bd, &cd);
-  if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
-  if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
-  if (ds == dnnl_success && k->ta == CLIPPO_GEMM_ACT_GELU && !k->tb)
-    ds = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
-  if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
-  if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bin, attr, s->engine, NULL);
-  if (ds == dnnl_success) ds = dnnl_primitive_create(&e->mm, pd);
-  if (pd) dnnl_primitive_desc_destroy(pd);
-  if (po) dnnl_post_ops_destroy(po);
-  if (attr) dnnl_primitive_attr_destroy(attr);
-  if (ds == dnnl_success) ds = dnnl_memory_create(&e->c, &cd, s->engine, DNNL_MEMORY_NONE);
-  if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, &bd, s->engine, DNNL_MEMORY_NONE);
-  if (ds == dnnl_success && k->tb) { /* act_out = act(C): GELU, or linear 1 x + 0 (a copy) */
-    dnnl_eltwise_desc_t el;
-    dnnl_primitive_desc_t epd = NULL;
-    int gelu = k->ta == CLIPPO_GEMM_ACT_GELU;
-    ds = dnnl_eltwise_forward_desc_init(&el, dnnl_forward_inference,
-                                        gelu ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_linear, &cd,
-                                        gelu ? 0.0f : 1.0f, 0.0f);
-    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&epd, &el, NULL, s->engine, NULL);
-    if (ds == dnnl_success) ds = dnnl_primitive_create(&e->ra, epd);
-    if (epd) dnnl_primitive_desc_destroy(epd);
-    if (ds == dnnl_success) ds = dnnl_memory_create(&e->a, &cd, s->engine, DNNL_MEMORY_NONE);
+  dnnl_status_t ds = dnnl_memory_create(&e->c, &cd, s->engine, DNNL_MEMORY_NONE);
+  if (ds == dnnl_success && has_bias) {
+    dnnl_binary_desc_t bin;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    ds = dnnl_binary_desc_init(&bin, dnnl_binary_add, &cd, &bd, &cd);
+    if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
+    if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
+    if (ds == dnnl_success && act == CLIPPO_GEMM_ACT_GELU && !keep)
+      ds = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
+    if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
+    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bin, attr, s->engine, NULL);
+    if (ds == dnnl_success) ds = dnnl_primitive_create(&e->mm, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, &bd, s->engine, DNNL_MEMORY_NONE);
   }
-  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a bias/GELU epilogue");
+  int unary = keep || (!has_bias && act != CLIPPO_GEMM_ACT_NONE);
+  if (ds == dnnl_success && unary) {
+    dnnl_primitive_desc_t upd = NULL;
+    if (act == CLIPPO_GEMM_ACT_SOFTMAX) {
+      dnnl_softmax_desc_t sm;
+      ds = dnnl_softmax_forward_desc_init(&sm, dnnl_forward_inference, &cd, 1);
+      if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&upd, &sm, NULL, s->engine, NULL);
+    } else { /* GELU, or linear 1 x + 0: a copy into act_out */
+      dnnl_eltwise_desc_t el;
+      int gelu = act == CLIPPO_GEMM_ACT_GELU;
+      ds = dnnl_eltwise_forward_desc_init(&el, dnnl_forward_inference,
+                                          gelu ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_linear, &cd,
+                                          gelu ? 0.0f : 1.0f, 0.0f);
+      if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&upd, &el, NULL, s->engine, NULL);
+    }
+    if (ds == dnnl_success) ds = dnnl_primitive_create(&e->ra, upd);
+    if (upd) dnnl_primitive_desc_destroy(upd);
+    if (ds == dnnl_success && keep)
+      ds = dnnl_memory_create(&e->a, &cd, s->engine, DNNL_MEMORY_NONE);
+  }
+  if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a bias/GELU/softmax epilogue");
   return CLIPPO_OK;
 }
 
@@ -1048,15 +1060,15 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
   return single_check(rt, &j, parts, err);
 }
 
-/* The epilogue of a single product (clippo_gemm_fused) over C, shared by the host team: each
- * member adds the bias (and GELU) to its block of whole rows, after every part of the product has
+/* The epilogue (clippo_gemm_fused, clippo_gemm_batched_fused) over C, shared by the host team:
+ * each member takes a block of the rows of all C's matrices, after every part of the product has
  * written C (so a product cut by columns is finished first). */
 typedef struct epi_job {
   onednn_state *s;
   float *c;
   float *out; /* act_out, or NULL */
   const float *bias;
-  size_t m, ldc;
+  size_t m, ldc, sc, rows; /* rows: batch * m, numbered matrix by matrix */
   prim_entry *e[TEAM_MAX];
   dnnl_status_t ds[TEAM_MAX];
   int parts;
@@ -1066,17 +1078,17 @@ static void epi_run_part(void *ctx, int p) {
   epi_job *j = ctx;
   prim_entry *e = j->e[p];
   size_t lo, hi;
-  part_range(j->m, p, j->parts, &lo, &hi);
-  dnnl_status_t ds = set_handle(e->b, j->bias);
+  part_range(j->rows, p, j->parts, &lo, &hi);
+  dnnl_status_t ds = e->mm ? set_handle(e->b, j->bias) : dnnl_success;
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, e->c}};
-  dnnl_exec_arg_t eargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, e->a}};
+  dnnl_exec_arg_t uargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, j->out ? e->a : e->c}};
   size_t step = e->key.m; /* the block at once, or one row at a time */
   for (size_t r = lo; r < hi && ds == dnnl_success; r += step) {
-    ds = set_handle(e->c, j->c + r * j->ldc);
-    if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
-    if (ds == dnnl_success && j->out) ds = set_handle(e->a, j->out + r * j->ldc);
-    if (ds == dnnl_success && j->out)
-      ds = dnnl_primitive_execute(e->ra, j->s->streams[p], 2, eargs);
+    size_t off = r / j->m * j->sc + r % j->m * j->ldc;
+    ds = set_handle(e->c, j->c + off);
+    if (ds == dnnl_success && e->mm) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
+    if (ds == dnnl_success && j->out) ds = set_handle(e->a, j->out + off);
+    if (ds == dnnl_success && e->ra) ds = dnnl_primitive_execute(e->ra, j->s->streams[p], 2, uargs);
     if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
   }
   j->ds[p] = ds;
@@ -1095,29 +1107,35 @@ static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const ge
   j.bias = bias;
   j.m = g->m;
   j.ldc = g->ldc;
+  j.sc = g->batch > 1 ? g->sc : 0;
+  j.rows = g->batch * g->m;
+  /* The rows are one dense block when each is n long and the matrices follow each other. */
+  int dense = g->ldc == g->n && (g->batch == 1 || g->sc == g->m * g->n);
   int parts =
-      s->team && (double)g->m * (double)g->n >= EPI_TEAM_ELEMS ? host_team_size(s->team) : 1;
-  size_t blocks = (g->m + 15) / 16;
+      s->team && (double)j.rows * (double)g->n >= EPI_TEAM_ELEMS ? host_team_size(s->team) : 1;
+  size_t blocks = (j.rows + 15) / 16;
   if ((size_t)parts > blocks) parts = (int)blocks;
   j.parts = parts;
   for (int p = 0; p < parts; p++) { /* the cache is the calling thread's: look up before */
     size_t lo, hi;
-    part_range(g->m, p, parts, &lo, &hi);
+    part_range(j.rows, p, parts, &lo, &hi);
     prim_key key;
     memset(&key, 0, sizeof key);
     key.kind = KIND_EPI;
     key.part = p;
     key.ta = (int)g->act;
     key.tb = out != NULL;
+    key.k = bias != NULL;
     key.n = g->n;
-    key.m = g->ldc == g->n ? hi - lo : 1; /* dense rows at once, else one by one */
-    if (key.m == 0) key.m = 1;            /* an empty block: nothing runs */
+    key.m = dense ? hi - lo : 1; /* dense rows at once, else one by one */
+    if (key.m == 0) key.m = 1;   /* an empty block: nothing runs */
     clippo_status st = lookup(rt, s, &key, &j.e[p], err);
     if (st) return clippo_error_prefix(err, "gemm epilogue");
   }
   host_team_run(s->team, parts, epi_run_part, &j);
   for (int p = 0; p < parts; p++)
-    if (j.ds[p] != dnnl_success) return dnnl_fail(rt, err, j.ds[p], "running a bias/GELU epilogue");
+    if (j.ds[p] != dnnl_success)
+      return dnnl_fail(rt, err, j.ds[p], "running a bias/GELU/softmax epilogue");
   return CLIPPO_OK;
 }
 
@@ -1147,13 +1165,13 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
   }
 }
 
-/* The product, then its epilogue where one was asked with a bias (g->epi_done; bias and out: the
- * mapped bias and act_out): GELU without a bias is left to gemm_epilogue_mapped. */
+/* The product, then its epilogue where one was asked (g->epi_done; bias and out: the mapped bias
+ * and act_out). */
 static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
                               const float *a, const float *b, float *c, const float *bias,
                               float *out, cl_mem bmem, size_t boff, clippo_error *err) {
   clippo_status st = run_product(rt, s, kind, g, a, b, c, bmem, boff, err);
-  if (st || !g->epi_done || !bias || g->batch != 1) return st;
+  if (st || !g->epi_done) return st;
   if ((st = run_epilogue(rt, s, g, c, bias, out, err))) return st;
   *g->epi_done = 1;
   return CLIPPO_OK;

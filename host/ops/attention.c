@@ -310,10 +310,8 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
   /* logits[b, h] = q_bh k_bh^T: (tq, hd) x (hd, tk) per (image, head). */
   size_t batch = n * (size_t)heads;
   clippo_tensor logits = view2(ws, L.logits, batch * tq, tk);
-  st = clippo_gemm_batched(rt, 0, 1, tq, tk, hd, 1.0f, &qh, hd, tq * hd, &kh, hd, tk * hd, 0.0f,
-                           &logits, tk, tq * tk, batch, err);
-  if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
-  if (clippo_op_softmax(rt, &logits, 1.0f, err)) return clippo_error_prefix(err, "%s: ", op);
+  st = ops_attention_probs(rt, tq, tk, hd, &qh, &kh, &logits, batch, err);
+  if (st) return clippo_error_prefix(err, "%s: softmax(q k^T): ", op);
   /* ctx[b, h] = p_bh v_bh: (tq, tk) x (tk, hd), into the (dead) per-head q block. */
   st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, 1.0f, &logits, tk, tq * tk, &vh, hd, tk * hd, 0.0f,
                            &qh, hd, tq * hd, batch, err);

@@ -174,10 +174,8 @@ clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *
     if (st) return clippo_error_prefix(err, "%s: ", op);
   }
   /* P = softmax(Q K^T) per (image, head) */
-  st = clippo_gemm_batched(rt, 0, 1, d.tq, d.tk, hd, 1.0f, &s->q, hd, d.tq * hd, &s->k, hd,
-                           d.tk * hd, 0.0f, &s->p, d.tk, d.tq * d.tk, B, err);
-  if (st) return clippo_error_prefix(err, "%s: q k^T: ", op);
-  if (clippo_op_softmax(rt, &s->p, 1.0f, err)) return clippo_error_prefix(err, "%s: ", op);
+  st = ops_attention_probs(rt, d.tq, d.tk, hd, &s->q, &s->k, &s->p, B, err);
+  if (st) return clippo_error_prefix(err, "%s: softmax(q k^T): ", op);
   /* C = P V (heads layout, in scratch after the projections), merged into ctx */
   clippo_tensor ch = view2(scratch, rq * W + 2 * rk * W, B * d.tq, hd);
   st = clippo_gemm_batched(rt, 0, 0, d.tq, hd, d.tk, 1.0f, &s->p, d.tk, d.tq * d.tk, &s->v, hd,

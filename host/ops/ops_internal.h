@@ -94,4 +94,12 @@ static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
   return rows * ((cols + vec - 1) / vec);
 }
 
+/** Attention probabilities P = softmax(Q K^T) of `batch` (image, head) pairs: Q (tq, hd), K (tk,
+ * hd), P (tq, tk) per pair, each block after the other (host/ops/linear.c). The softmax runs
+ * inside the product where the GEMM provider does that (clippo_gemm_fuses_epilogue), else as
+ * kernels/softmax.cl after it. */
+clippo_status ops_attention_probs(clippo_rt *rt, size_t tq, size_t tk, size_t hd,
+                                  const clippo_tensor *q, const clippo_tensor *k, clippo_tensor *p,
+                                  size_t batch, clippo_error *err);
+
 #endif

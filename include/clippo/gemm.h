@@ -43,8 +43,10 @@ clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_
 
 /** What clippo_gemm_fused does to C after the product: C = act(C + bias). */
 typedef enum clippo_gemm_act {
-  CLIPPO_GEMM_ACT_NONE = 0, /* C + bias */
-  CLIPPO_GEMM_ACT_GELU = 1  /* GELU(C + bias), the tanh form of kernels/activation.cl */
+  CLIPPO_GEMM_ACT_NONE = 0,   /* C + bias */
+  CLIPPO_GEMM_ACT_GELU = 1,   /* GELU(C + bias), the tanh form of kernels/activation.cl */
+  CLIPPO_GEMM_ACT_SOFTMAX = 2 /* each row of C (no bias): exp(x - max) / sum, as
+                                 kernels/softmax.cl (attention probabilities) */
 } clippo_gemm_act;
 
 /** clippo_gemm (one product), then C = act(C + bias) with bias n floats (NULL: no bias); with
@@ -61,10 +63,21 @@ clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t 
                                 size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
                                 clippo_tensor *act_out, clippo_error *err);
 
-/** 1 when clippo_gemm_fused of this shape runs its epilogue inside the product on rt's device
- * (the provider chosen for the shape does it), 0 when it would map C afterwards. */
+/** clippo_gemm_batched, then act over every matrix of C: CLIPPO_GEMM_ACT_SOFTMAX (each row) or
+ * CLIPPO_GEMM_ACT_GELU; no bias. Applied as clippo_gemm_fused's epilogue is (inside the product
+ * where the provider does it, else over C mapped afterwards). */
+clippo_status clippo_gemm_batched_fused(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
+                                        size_t k, float alpha, const clippo_tensor *a, size_t lda,
+                                        size_t stride_a, const clippo_tensor *b, size_t ldb,
+                                        size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
+                                        size_t stride_c, size_t batch, clippo_gemm_act act,
+                                        clippo_error *err);
+
+/** 1 when clippo_gemm_fused (batch 1) or clippo_gemm_batched_fused of this shape runs its
+ * epilogue inside the product on rt's device (the provider chosen for the shape does it), 0 when
+ * it would map C afterwards. */
 int clippo_gemm_fuses_epilogue(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n,
-                               size_t k);
+                               size_t k, size_t batch);
 
 /** The providers. CLIPPO_GEMM_AUTO means "as chosen for the device and shape". */
 typedef enum clippo_gemm_provider {
