@@ -24,8 +24,10 @@ static void softmax_row(float *row, size_t n) {
   for (size_t j = 0; j < n; j++) row[j] /= sum;
 }
 
-void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
-                        clippo_gemm_act act, float *out) {
+/* C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL), or
+ * with out (same layout) C += bias and out = act(C); softmax per row (no bias, no out). */
+static void epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
+                          clippo_gemm_act act, float *out) {
   for (size_t i = 0; i < m; i++) {
     float *row = c + i * ldc, *to = out ? out + i * ldc : row;
     if (act == CLIPPO_GEMM_ACT_SOFTMAX) { /* no bias, no out (gemm_validate) */
@@ -45,6 +47,6 @@ clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_err
   clippo_status st = gemm_map(rt, &only_c, "gemm epilogue", &mp, err);
   if (st) return st;
   for (size_t z = 0; z < g->batch; z++) /* bias and act_out come with batch 1 only */
-    gemm_epilogue_rows(mp.c + z * g->sc, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
+    epilogue_rows(mp.c + z * g->sc, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
   return gemm_unmap(rt, &mp, CLIPPO_OK, "gemm epilogue", err);
 }

@@ -396,8 +396,11 @@ clippo_status clippo_gemm_fused(clippo_rt *rt, int trans_a, int trans_b, size_t 
                                 const clippo_tensor *b, size_t ldb, float beta, clippo_tensor *c,
                                 size_t ldc, const clippo_tensor *bias, clippo_gemm_act act,
                                 clippo_tensor *act_out, clippo_error *err) {
-  gemm_call g = {trans_a != 0, trans_b != 0, m, n, k, alpha, beta, a,   b,       c,   lda,
-                 ldb,          ldc,          0, 0, 0, 1,     bias, act, act_out, NULL};
+  gemm_call g =
+      gemm_call_of(trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+  g.bias = bias;
+  g.act = act;
+  g.act_out = act_out;
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
@@ -417,9 +420,9 @@ clippo_status clippo_gemm_batched_fused(clippo_rt *rt, int trans_a, int trans_b,
                                         size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                         size_t stride_c, size_t batch, clippo_gemm_act act,
                                         clippo_error *err) {
-  gemm_call g = {
-      trans_a != 0, trans_b != 0, m,        n,        k,        alpha, beta, a,   b,    c,   lda,
-      ldb,          ldc,          stride_a, stride_b, stride_c, batch, NULL, act, NULL, NULL};
+  gemm_call g = gemm_call_of(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                             beta, c, ldc, stride_c, batch);
+  g.act = act;
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
@@ -429,27 +432,8 @@ clippo_status clippo_gemm_with(clippo_rt *rt, clippo_gemm_provider provider,
                                size_t lda, size_t stride_a, const clippo_tensor *b, size_t ldb,
                                size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                size_t stride_c, size_t batch, clippo_error *err) {
-  gemm_call g = {trans_a != 0,
-                 trans_b != 0,
-                 m,
-                 n,
-                 k,
-                 alpha,
-                 beta,
-                 a,
-                 b,
-                 c,
-                 lda,
-                 ldb,
-                 ldc,
-                 stride_a,
-                 stride_b,
-                 stride_c,
-                 batch,
-                 NULL,
-                 CLIPPO_GEMM_ACT_NONE,
-                 NULL,
-                 NULL};
+  gemm_call g = gemm_call_of(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                             beta, c, ldc, stride_c, batch);
   return gemm_dispatch(rt, provider, cfg, &g, err);
 }
 
@@ -467,27 +451,8 @@ void clippo_gemm_forget_weights(clippo_rt *rt, cl_mem mem) {
 clippo_status clippo_gemm(clippo_rt *rt, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                           float alpha, const clippo_tensor *a, size_t lda, const clippo_tensor *b,
                           size_t ldb, float beta, clippo_tensor *c, size_t ldc, clippo_error *err) {
-  gemm_call g = {trans_a != 0,
-                 trans_b != 0,
-                 m,
-                 n,
-                 k,
-                 alpha,
-                 beta,
-                 a,
-                 b,
-                 c,
-                 lda,
-                 ldb,
-                 ldc,
-                 0,
-                 0,
-                 0,
-                 1,
-                 NULL,
-                 CLIPPO_GEMM_ACT_NONE,
-                 NULL,
-                 NULL};
+  gemm_call g =
+      gemm_call_of(trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }
 
@@ -496,26 +461,7 @@ clippo_status clippo_gemm_batched(clippo_rt *rt, int trans_a, int trans_b, size_
                                   size_t stride_a, const clippo_tensor *b, size_t ldb,
                                   size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
                                   size_t stride_c, size_t batch, clippo_error *err) {
-  gemm_call g = {trans_a != 0,
-                 trans_b != 0,
-                 m,
-                 n,
-                 k,
-                 alpha,
-                 beta,
-                 a,
-                 b,
-                 c,
-                 lda,
-                 ldb,
-                 ldc,
-                 stride_a,
-                 stride_b,
-                 stride_c,
-                 batch,
-                 NULL,
-                 CLIPPO_GEMM_ACT_NONE,
-                 NULL,
-                 NULL};
+  gemm_call g = gemm_call_of(trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                             beta, c, ldc, stride_c, batch);
   return gemm_dispatch(rt, CLIPPO_GEMM_AUTO, NULL, &g, err);
 }

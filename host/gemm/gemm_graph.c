@@ -23,17 +23,11 @@ static clippo_status gemm_replay(clippo_rt *rt, const clippo_tensor *t, const vo
                                  clippo_error *err) {
   const gemm_blob *b = blob;
   clippo_tensor c = t[2], out = t[4]; /* t[4] is a zeroed tensor without act_out */
-  gemm_call g = {b->ta,    b->tb,
-                 b->m,     b->n,
-                 b->k,     b->alpha,
-                 b->beta,  &t[0],
-                 &t[1],    &c,
-                 b->lda,   b->ldb,
-                 b->ldc,   b->sa,
-                 b->sb,    b->sc,
-                 b->batch, b->has_bias ? &t[3] : NULL,
-                 b->act,   b->has_act_out ? &out : NULL,
-                 NULL};
+  gemm_call g = gemm_call_of(b->ta, b->tb, b->m, b->n, b->k, b->alpha, &t[0], b->lda, b->sa, &t[1],
+                             b->ldb, b->sb, b->beta, &c, b->ldc, b->sc, b->batch);
+  g.bias = b->has_bias ? &t[3] : NULL;
+  g.act = b->act;
+  g.act_out = b->has_act_out ? &out : NULL;
   return gemm_dispatch_call(rt, b->provider, b->has_cfg ? &b->cfg : NULL, &g, err);
 }
 

@@ -25,6 +25,37 @@ typedef struct gemm_call {
   int *epi_done;
 } gemm_call;
 
+/** A product with no epilogue, in the public entry points' argument order (stride_* are the batch
+ * strides; batch 1 for a single product); the epilogue's fields are set afterwards. */
+static inline gemm_call gemm_call_of(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                                     float alpha, const clippo_tensor *a, size_t lda,
+                                     size_t stride_a, const clippo_tensor *b, size_t ldb,
+                                     size_t stride_b, float beta, clippo_tensor *c, size_t ldc,
+                                     size_t stride_c, size_t batch) {
+  gemm_call g = {.ta = trans_a != 0,
+                 .tb = trans_b != 0,
+                 .m = m,
+                 .n = n,
+                 .k = k,
+                 .alpha = alpha,
+                 .beta = beta,
+                 .a = a,
+                 .b = b,
+                 .c = c,
+                 .lda = lda,
+                 .ldb = ldb,
+                 .ldc = ldc,
+                 .sa = stride_a,
+                 .sb = stride_b,
+                 .sc = stride_c,
+                 .batch = batch,
+                 .bias = NULL,
+                 .act = CLIPPO_GEMM_ACT_NONE,
+                 .act_out = NULL,
+                 .epi_done = NULL};
+  return g;
+}
+
 /** 1 when g asks for an epilogue. */
 static inline int gemm_has_epilogue(const gemm_call *g) {
   return g->bias != NULL || g->act != CLIPPO_GEMM_ACT_NONE || g->act_out != NULL;
@@ -76,14 +107,6 @@ typedef struct gemm_mapped {
  * in errors ("host BLAS gemm"). On failure nothing stays mapped. */
 clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_mapped *m,
                        clippo_error *err);
-
-/** C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL), or
- * with out (same layout) C += bias and out = act(C); softmax per row (no bias, no out); rows one
- * after another
- * (host/gemm/epilogue.c): the plain loop behind clippo_gemm_fused where the provider did not
- * apply the epilogue itself. */
-void gemm_epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
-                        clippo_gemm_act act, float *out);
 
 /** Applies g's epilogue to C after a product by a provider that did not (maps C and the bias). */
 clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err);

@@ -1241,27 +1241,8 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
   onednn_state *s = NULL;
   clippo_status st = state_get(rt, &s, err);
   if (st) return st;
-  gemm_call g = {trans_a != 0,
-                 trans_b != 0,
-                 m,
-                 n,
-                 k,
-                 alpha,
-                 beta,
-                 NULL,
-                 NULL,
-                 NULL,
-                 lda,
-                 ldb,
-                 ldc,
-                 stride_a,
-                 stride_b,
-                 stride_c,
-                 batch,
-                 NULL,
-                 CLIPPO_GEMM_ACT_NONE,
-                 NULL,
-                 NULL};
+  gemm_call g = gemm_call_of(trans_a, trans_b, m, n, k, alpha, NULL, lda, stride_a, NULL, ldb,
+                             stride_b, beta, NULL, ldc, stride_c, batch);
   st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, NULL, NULL, 0, err);
   if (!rt) state_free(s);
   return st;
