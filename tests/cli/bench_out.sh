@@ -14,7 +14,7 @@ export CLIPPO_CACHE_DIR=${CLIPPO_CACHE_DIR:-$tmp/cache}
 printf 'a file' >"$tmp/file"
 t0=$(date +%s%N)
 "$clippo" bench --quick --no-pytorch --out "$tmp/file/sub" >"$tmp/o" 2>"$tmp/e"
-check "--out below a regular file" 1 $?
+check "--out below a regular file" 1 $? "$tmp/e"
 t1=$(date +%s%N)
 expect "the folder is named" "$tmp/e" "out folder $tmp/file/sub"
 [ ! -s "$tmp/o" ] && echo "ok: nothing measured" || { echo "FAIL: measured first:"; cat "$tmp/o"; fail=1; }
@@ -23,7 +23,7 @@ expect "the folder is named" "$tmp/e" "out folder $tmp/file/sub"
 if [ "$(id -u)" != 0 ]; then
   mkdir "$tmp/ro" && chmod a-w "$tmp/ro"
   "$clippo" bench --quick --no-pytorch --out "$tmp/ro" >"$tmp/o" 2>"$tmp/e"
-  check "read-only --out" 1 $?
+  check "read-only --out" 1 $? "$tmp/e"
   expect "read-only folder named" "$tmp/e" "cannot write into the --out folder $tmp/ro"
 else
   echo "note: running as root, a read-only folder is writable: that case is not tested"
@@ -34,7 +34,7 @@ if ! "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
 fi
 "$clippo" bench --quick --no-pytorch --suite probe --device 0:0 --out "$tmp/new/deep" \
   >"$tmp/o" 2>"$tmp/e"
-check "bench into a new nested folder" 0 $?
+check "bench into a new nested folder" 0 $? "$tmp/e"
 ls "$tmp/new/deep" | grep -q '^bench-.*\.json$' && echo "ok: report written" ||
   { echo "FAIL: no report in $tmp/new/deep"; cat "$tmp/e"; fail=1; }
 finish

@@ -21,7 +21,7 @@ refused() {
   local before after
   before=$(cd "$w" && find . -printf '%p %s %y %l\n' | sort | md5sum)
   bash "$bundle" --build "$build" --no-tests --out "$2" >"$tmp/o" 2>"$tmp/e"
-  check "$1: refused" 2 $?
+  check "$1: refused" 2 $? "$tmp/e"
   expect "$1: named" "$tmp/e" "$3"
   after=$(cd "$w" && find . -printf '%p %s %y %l\n' | sort | md5sum)
   [ "$before" = "$after" ] && echo "ok: $1: nothing changed" ||
@@ -50,10 +50,10 @@ refused "a bundle with a hidden file" "$w/fake" "holds '.hidden'"
 root_check=$src/scripts/bundle-root-check.sh
 before=$(cd "$w" && find . -printf '%p %s %y %l\n' | sort | md5sum)
 bash "$root_check" --out "$w/mine" >"$tmp/o" 2>"$tmp/e"
-check "bundle-root-check --out a folder of the user's: refused" 2 $?
+check "bundle-root-check --out a folder of the user's: refused" 2 $? "$tmp/e"
 expect "bundle-root-check --out: named" "$tmp/e" "'$w/mine' exists and is not an earlier results folder"
 bash "$root_check" --root "$w/mine" --out "$tmp/results" >"$tmp/o" 2>"$tmp/e"
-check "bundle-root-check --root a folder of the user's: refused" 2 $?
+check "bundle-root-check --root a folder of the user's: refused" 2 $? "$tmp/e"
 expect "bundle-root-check --root: named" "$tmp/e" "'$w/mine' exists and is not a root made"
 [ ! -e "$tmp/results" ] && echo "ok: no results folder made" ||
   { echo "FAIL: $tmp/results made"; fail=1; }
@@ -64,11 +64,11 @@ after=$(cd "$w" && find . -printf '%p %s %y %l\n' | sort | md5sum)
 # With patchelf, an earlier bundle is replaced and a new folder made.
 if command -v patchelf >/dev/null && command -v ldd >/dev/null; then
   bash "$bundle" --build "$build" --no-tests --out "$tmp/b/new" >"$tmp/o" 2>"$tmp/e"
-  check "a new bundle" 0 $?
+  check "a new bundle" 0 $? "$tmp/e"
   [ -x "$tmp/b/new/bin/clippo" ] && [ -f "$tmp/b/new/MANIFEST.txt" ] && echo "ok: bundle written" ||
     { echo "FAIL: no bundle in $tmp/b/new"; cat "$tmp/e"; fail=1; }
   bash "$bundle" --build "$build" --no-tests --out "$tmp/b/new" >"$tmp/o" 2>"$tmp/e"
-  check "an earlier bundle replaced" 0 $?
+  check "an earlier bundle replaced" 0 $? "$tmp/e"
 else
   skip "patchelf or ldd missing: the bundle itself was not made"
 fi

@@ -39,10 +39,10 @@ bad() { # NAME CONTENT(printf) MESSAGE
   printf "$2" >"$tmp/bad.tsv"
   "$clippo" train "${base[@]}" $fonts --text-pairs "$tmp/bad.tsv" --save "$tmp/x.h5" \
     >/dev/null 2>"$tmp/err"
-  check "train: $1" 1 $?
+  check "train: $1" 1 $? "$tmp/err"
   expect "train: $1: message" "$tmp/err" "$3"
   "$clippo" eval --model "$fx/model.npz" $fonts --text-pairs "$tmp/bad.tsv" >/dev/null 2>"$tmp/err"
-  check "eval: $1" 1 $?
+  check "eval: $1" 1 $? "$tmp/err"
   expect "eval: $1: message" "$tmp/err" "$3"
 }
 bad "missing column" 'a\tb\nonly one column\n' "bad.tsv:2: expected TEXT<TAB>TEXT (2 columns), found 1 column"
@@ -52,18 +52,18 @@ bad "invalid UTF-8" 'ok\tfine\nbad \xff\tx\n' "bad.tsv:2: invalid UTF-8 at byte 
 bad "empty file" '' "bad.tsv: no text pairs (the file is empty)"
 bad "comments only" '# nothing\n\n' "bad.tsv: no text pairs (only blank and comment lines)"
 "$clippo" train "${base[@]}" $fonts --text-pairs "$tmp/missing.tsv" --save "$tmp/x.h5" 2>"$tmp/err"
-check "missing pair file" 1 $?
+check "missing pair file" 1 $? "$tmp/err"
 expect "missing pair file: message" "$tmp/err" "missing.tsv"
 "$clippo" train "${base[@]}" $fonts --text-pair-fraction 0.5 --save "$tmp/x.h5" 2>"$tmp/err"
-check "fraction without pairs" 1 $?
+check "fraction without pairs" 1 $? "$tmp/err"
 expect "fraction without pairs: message" "$tmp/err" "needs --text-pairs"
 "$clippo" train "${base[@]}" $fonts --text-pairs fmnist-captions:en,xx --save "$tmp/x.h5" \
   2>"$tmp/err"
-check "built-in pairs, unknown language" 1 $?
+check "built-in pairs, unknown language" 1 $? "$tmp/err"
 expect "unknown language: message" "$tmp/err" "fmnist_captions.json: no language 'xx'"
 printf '{"text_pairs": "pairs.tsv", "text_pair_fraction": 2}\n' >"$tmp/c.json"
 "$clippo" train "${base[@]}" --config "$tmp/c.json" --save "$tmp/x.h5" 2>"$tmp/err"
-check "config: fraction out of range" 1 $?
+check "config: fraction out of range" 1 $? "$tmp/err"
 expect "config: message names the key" "$tmp/err" "c.json: 'text_pair_fraction' must be in 0..1"
 
 if ! "$clippo" devices --check >/dev/null 2>&1; then
@@ -75,12 +75,12 @@ fi
 # more text pairs per batch than the file holds
 "$clippo" train "${base[@]}" $fonts --text-pairs "$tmp/pairs.tsv" --text-pair-fraction 0.1 \
   --steps 1 --save "$tmp/x.h5" 2>"$tmp/err"
-check "fraction rounding to no pair" 1 $?
+check "fraction rounding to no pair" 1 $? "$tmp/err"
 expect "no pair: message" "$tmp/err" "0.1 of a batch of 4 is no pair"
 printf 'one\tpair\n' >"$tmp/one.tsv"
 "$clippo" train "${base[@]}" $fonts --text-pairs "$tmp/one.tsv" --text-pair-fraction 0.5 \
   --steps 1 --save "$tmp/x.h5" 2>"$tmp/err"
-check "too few text pairs" 1 $?
+check "too few text pairs" 1 $? "$tmp/err"
 expect "too few text pairs: message" "$tmp/err" "2 text/text pairs per batch from 1 text pairs"
 
 run() { # LOG ARGS...: train, its stdout in $tmp/out
@@ -92,7 +92,7 @@ run() { # LOG ARGS...: train, its stdout in $tmp/out
 "$clippo" train --init "$fx/model.npz" --images "$fx/images.npy" --texts "$fx/texts.txt" \
   --batch-size 4 $fonts --text-pairs "$tmp/pairs.tsv" --text-pair-fraction 0.5 --steps 1 \
   --save "$tmp/n.h5" >/dev/null 2>"$tmp/err"
-check "co-training run" 0 $?
+check "co-training run" 0 $? "$tmp/err"
 expect "notice" "$tmp/err" "text/text co-training: 2 of the 4 pairs of every batch from .*pairs.tsv (6 text pairs)"
 
 # straight through vs stopped after step 2 and resumed: the same losses (both streams resume)
@@ -103,7 +103,7 @@ run b.jsonl --text-pairs "$tmp/pairs.tsv" --text-pair-fraction 0.5 --steps 5 --s
   --stop-at 2 --save "$tmp/b.h5"
 check "stop at 2" 0 $?
 "$clippo" train --resume "$tmp/b.h5" --log "$tmp/b.jsonl" --quiet >/dev/null 2>"$tmp/err"
-check "resume" 0 $?
+check "resume" 0 $? "$tmp/err"
 la=$(grep -o '"loss": [^,]*' "$tmp/a.jsonl" | tr '\n' ' ')
 lb=$(grep -o '"loss": [^,]*' "$tmp/b.jsonl" | tr '\n' ' ')
 if [ -n "$la" ] && [ "$la" = "$lb" ]; then
@@ -129,7 +129,7 @@ mkdir -p "$tmp/cfg" && cp "$tmp/pairs.tsv" "$tmp/cfg/p.tsv"
 printf '{"text_pairs": "p.tsv", "text_pair_fraction": 0.25, "steps": 2}\n' >"$tmp/cfg/c.json"
 (cd / && "$clippo" train "${base[@]}" $fonts --config "$tmp/cfg/c.json" --save "$tmp/f.h5" \
   --batch-size 4 >"$tmp/out" 2>"$tmp/err")
-check "config keys" 0 $?
+check "config keys" 0 $? "$tmp/err"
 [ -s "$tmp/f.h5" ] && echo "ok: config: checkpoint" || { echo "FAIL: config: no checkpoint"; fail=1; }
 
 # the built-in caption pairs (the program's configs/fmnist_captions.json), and text pairs only
@@ -137,7 +137,7 @@ run g.jsonl --text-pairs fmnist-captions:de,zh --steps 2 --save "$tmp/g.h5"
 check "built-in pairs" 0 $?
 "$clippo" train --init "$fx/model.npz" $fonts --text-pairs fmnist-captions \
   --text-pair-fraction 1 --batch-size 8 --steps 2 --save "$tmp/h.h5" >"$tmp/out" 2>"$tmp/err"
-check "text pairs only" 0 $?
+check "text pairs only" 0 $? "$tmp/err"
 expect "text pairs only: notice" "$tmp/err" "8 of the 8 pairs of every batch from fmnist-captions:en,de,zh (9720"
 
 # text-text retrieval: table and JSON

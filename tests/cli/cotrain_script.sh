@@ -24,7 +24,7 @@ check "script" 0 $?
 [ "$(wc -l <"$tmp/all.tsv")" = 9720 ] && echo "ok: 9720 pairs" ||
   { echo "FAIL: $(wc -l <"$tmp/all.tsv") pairs"; fail=1; }
 sh "$src/scripts/fmnist_text_pairs.sh" de,xx >/dev/null 2>"$tmp/err"
-check "script: unknown language" 5 $?
+check "script: unknown language" 5 $? "$tmp/err"
 expect "script: message" "$tmp/err" "no language xx"
 sh "$src/scripts/fmnist_text_pairs.sh" zh,de "$src/configs/fmnist_captions.json" >"$tmp/zd.tsv"
 head -1 "$tmp/zd.tsv" | grep -q "^一张T恤/上衣的照片	Foto: T-Shirt/Top$" && echo "ok: zh,de first pair" ||

@@ -22,35 +22,35 @@ cd "$tmp" || exit 1
 # ---- usage errors: nothing is written ------------------------------------------------------
 for out in e.txt e.npz e json; do
   "$clippo" embed --model "$model" --text "a" --out "$out" >/dev/null 2>"$tmp/err"
-  check "--out $out refused" 2 $?
+  check "--out $out refused" 2 $? "$tmp/err"
   expect "--out $out: the formats are listed" "$tmp/err" "use .npy, .json, .jsonl, .csv, or -"
   [ -e "$out" ] && { echo "FAIL: --out $out was created"; fail=1; }
 done
 "$clippo" embed --model "$model" --texts "$fx/texts.txt" --text "a" --out e.npy >/dev/null 2>&1
 check "--texts and --text together" 2 $?
 "$clippo" embed --model "$model" a.png --out e.npy >/dev/null 2>"$tmp/err"
-check "an image without --images" 2 $?
+check "an image without --images" 2 $? "$tmp/err"
 "$clippo" embed --model "$model" --out e.npy >/dev/null 2>&1
 check "no input" 2 $?
 
 # ---- text files that are not text: the file and the line are named ------------------------
 printf 'a photo\nof \000 nothing\n' >"$tmp/nul.txt"
 "$clippo" embed --model "$model" --texts "$tmp/nul.txt" --out e.npy >/dev/null 2>"$tmp/err"
-check "a NUL byte" 1 $?
+check "a NUL byte" 1 $? "$tmp/err"
 expect "NUL: file and line" "$tmp/err" "nul.txt:2: a NUL byte"
 printf 'fine\nstill fine\nbad \377 byte\n' >"$tmp/latin.txt"
 "$clippo" embed --model "$model" --texts "$tmp/latin.txt" --out e.npy >/dev/null 2>"$tmp/err"
-check "invalid UTF-8" 1 $?
+check "invalid UTF-8" 1 $? "$tmp/err"
 expect "invalid UTF-8: file and line" "$tmp/err" "latin.txt:3: invalid UTF-8 (byte 0xff"
 printf '\xed\xa0\x80\n' >"$tmp/surrogate.txt" # UTF-8 of a UTF-16 surrogate
 "$clippo" embed --model "$model" --texts "$tmp/surrogate.txt" --out e.npy >/dev/null 2>"$tmp/err"
-check "a surrogate" 1 $?
+check "a surrogate" 1 $? "$tmp/err"
 head -c 3000 "$model" >"$tmp/model.bin"
 "$clippo" embed --model "$model" --texts "$tmp/model.bin" --out e.npy >/dev/null 2>"$tmp/err"
-check "a binary file" 1 $?
+check "a binary file" 1 $? "$tmp/err"
 expect "binary: named" "$tmp/err" "model.bin:1: "
 printf 'x\xffy' | "$clippo" embed --model "$model" --texts - --out e.npy >/dev/null 2>"$tmp/err"
-check "binary on stdin" 1 $?
+check "binary on stdin" 1 $? "$tmp/err"
 expect "stdin named" "$tmp/err" "<stdin>:1: invalid UTF-8"
 [ -e e.npy ] && { echo "FAIL: e.npy written after errors"; fail=1; }
 
@@ -63,13 +63,13 @@ fi
 printf '\357\273\277a red circle\r\na blue square\n' >"$tmp/two.txt" # a BOM and CRLF
 "$clippo" embed --model "$model" --text "a red circle" --text "a blue square" --out - \
   >"$tmp/stdout.jsonl" 2>"$tmp/err"
-check "--text twice --out -" 0 $?
+check "--text twice --out -" 0 $? "$tmp/err"
 [ "$(wc -l <"$tmp/stdout.jsonl")" = 2 ] && echo "ok: two JSON lines on stdout" ||
   { echo "FAIL: stdout:"; cat "$tmp/stdout.jsonl"; fail=1; }
 expect "JSON line 1" "$tmp/stdout.jsonl" '^{"index": 0, "text": "a red circle", "embedding": \[-\?[0-9]'
 [ -e ./- ] && { echo "FAIL: a file named '-' was created"; fail=1; }
 "$clippo" embed --model "$model" --texts - --out "$tmp/e.jsonl" <"$tmp/two.txt" 2>"$tmp/err"
-check "--texts - (stdin) to .jsonl" 0 $?
+check "--texts - (stdin) to .jsonl" 0 $? "$tmp/err"
 cmp -s "$tmp/e.jsonl" "$tmp/stdout.jsonl" && echo "ok: stdin, BOM and CRLF: same as --text" ||
   { echo "FAIL: .jsonl differs from --out -"; diff "$tmp/e.jsonl" "$tmp/stdout.jsonl"; fail=1; }
 "$clippo" embed --model "$model" --texts "$tmp/two.txt" --out "$tmp/e.json"
@@ -106,7 +106,7 @@ paste <(echo "$csv") <(echo "$npy") | awk '{ d = $1 - $2; if (d < 0) d = -d; if 
 # images: the input column names the files
 "$clippo" render --quiet --image-size 32 "apple" --out "$tmp/a.png"
 "$clippo" embed --model "$model" --images "$tmp/a.png" "$tmp/a.png" --out "$tmp/i.csv" 2>"$tmp/err"
-check "images to .csv" 0 $?
+check "images to .csv" 0 $? "$tmp/err"
 sed -n 3p "$tmp/i.csv" | grep -q "^1,\"$tmp/a.png\"," && echo "ok: image names in the CSV" ||
   { echo "FAIL: image CSV"; head -3 "$tmp/i.csv" | cut -c1-120; fail=1; }
 "$clippo" embed --model "$model" --images="$fx/images.npy" --out - 2>"$tmp/err" | head -1 |

@@ -21,7 +21,7 @@ dev_case() { # NAME ARGS...: CLIPPO_DEVICE=no-such-device-xyz gives exit 1 namin
   local name=$1
   shift
   CLIPPO_DEVICE=no-such-device-xyz CLIPPO_FONT=$fonts "$clippo" "$@" >"$tmp/o" 2>"$tmp/e"
-  check "$name with a bad CLIPPO_DEVICE" 1 $?
+  check "$name with a bad CLIPPO_DEVICE" 1 $? "$tmp/e"
   expect "$name names CLIPPO_DEVICE" "$tmp/e" "no-such-device-xyz.*(from CLIPPO_DEVICE)"
 }
 dev_case zeroshot zeroshot --model "$model" --classes a,b "$tmp/x.png"
@@ -32,26 +32,26 @@ if ls "$tmp/b" 2>/dev/null | grep -q bench-; then echo "FAIL: bench wrote a repo
 # --device given on the command line wins over the variable
 if "$clippo" devices 2>/dev/null | grep -q '^0:0'; then
   CLIPPO_DEVICE=no-such-device-xyz "$clippo" tune --device 0:0 --show >/dev/null 2>"$tmp/e"
-  check "--device overrides CLIPPO_DEVICE" 0 $?
+  check "--device overrides CLIPPO_DEVICE" 0 $? "$tmp/e"
 else
   skip "no OpenCL device"
 fi
 
 CLIPPO_FONT=$tmp/missing.hex "$clippo" zeroshot --model "$model" --classes a "$tmp/x.png" \
   >/dev/null 2>"$tmp/e"
-check "missing CLIPPO_FONT file" 1 $?
+check "missing CLIPPO_FONT file" 1 $? "$tmp/e"
 expect "CLIPPO_FONT named" "$tmp/e" "font file .*missing.hex (from CLIPPO_FONT) is not readable"
 CLIPPO_FONT=: "$clippo" eval --model "$model" --folder "$tmp" >/dev/null 2>"$tmp/e"
-check "CLIPPO_FONT naming no file" 1 $?
+check "CLIPPO_FONT naming no file" 1 $? "$tmp/e"
 expect "empty CLIPPO_FONT named" "$tmp/e" "CLIPPO_FONT=':' names no font file"
 CLIPPO_FONT=$tmp/missing.hex "$clippo" render hi --out "$tmp/r.png" >/dev/null 2>"$tmp/e"
-check "render with a missing CLIPPO_FONT file" 1 $?
+check "render with a missing CLIPPO_FONT file" 1 $? "$tmp/e"
 expect "render names CLIPPO_FONT" "$tmp/e" "(from CLIPPO_FONT)"
 
 CLIPPO_MODEL=$tmp/none.h5 "$clippo" zeroshot --classes a "$tmp/x.png" >/dev/null 2>"$tmp/e"
-check "unreadable CLIPPO_MODEL" 1 $?
+check "unreadable CLIPPO_MODEL" 1 $? "$tmp/e"
 expect "CLIPPO_MODEL named" "$tmp/e" "model .*none.h5 (from CLIPPO_MODEL) is not readable"
 CLIPPO_MODEL=$tmp/none.h5 "$clippo" eval --folder "$tmp" >/dev/null 2>"$tmp/e"
-check "eval with an unreadable CLIPPO_MODEL" 1 $?
+check "eval with an unreadable CLIPPO_MODEL" 1 $? "$tmp/e"
 expect "eval names CLIPPO_MODEL" "$tmp/e" "(from CLIPPO_MODEL)"
 finish

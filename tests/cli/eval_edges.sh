@@ -28,16 +28,16 @@ if ! "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
 fi
 ev --idx-images "$tmp/img3.idx" --idx-labels "$tmp/lab2.idx" --limit 1 --classes "a,b" \
   >"$tmp/o" 2>"$tmp/e"
-check "more images than labels, with --limit" 1 $?
+check "more images than labels, with --limit" 1 $? "$tmp/e"
 expect "mismatch named" "$tmp/e" "img3.idx holds more images than the 2 labels of .*lab2.idx"
 ev --idx-images "$tmp/img3.idx" --idx-labels "$tmp/lab4.idx" --limit 2 --classes "a,b" \
   >"$tmp/o" 2>"$tmp/e"
-check "fewer images than labels, with --limit" 1 $?
+check "fewer images than labels, with --limit" 1 $? "$tmp/e"
 expect "counts named" "$tmp/e" "img3.idx holds 3 images but .*lab4.idx holds 4 labels"
 
 # top-5 only with >= 5 classes; a class without images is n/a
 ev --idx-images "$tmp/img3.idx" --idx-labels "$tmp/lab3.idx" --classes "a,b,c,d,e" >"$tmp/o" 2>"$tmp/e"
-check "IDX with 5 classes" 0 $?
+check "IDX with 5 classes" 0 $? "$tmp/e"
 expect "top-5 with 5 classes" "$tmp/o" "top-5 accuracy"
 expect "class c without images is n/a" "$tmp/o" "^  c  *0  *n/a$"
 ev --idx-images "$tmp/img3.idx" --idx-labels "$tmp/lab3.idx" --classes "a,b,c,d,e" --json \
@@ -46,7 +46,7 @@ expect "JSON top1 null for c" "$tmp/o" '{"label":"c","images":0,"top1":null}'
 expect "JSON top5 with 5 classes" "$tmp/o" '"top5":[0-9]'
 printf '\0\0\x08\x01\0\0\0\x03\x00\x01\x01' >"$tmp/lab3b.idx"
 ev --idx-images "$tmp/img3.idx" --idx-labels "$tmp/lab3b.idx" --classes "a,b" >"$tmp/o" 2>"$tmp/e"
-check "IDX with 2 classes" 0 $?
+check "IDX with 2 classes" 0 $? "$tmp/e"
 if grep -q "top-5" "$tmp/o"; then echo "FAIL: top-5 shown with 2 classes"; cat "$tmp/o"; fail=1; else
   echo "ok: no top-5 with 2 classes"; fi
 expect "top-1 with 2 classes" "$tmp/o" "top-1 accuracy"
@@ -58,7 +58,7 @@ mkdir -p "$tmp/f/cat" "$tmp/f/dog" "$tmp/f/empty"
 "$clippo" render --quiet --image-size 32 cat --out "$tmp/f/cat/1.png"
 "$clippo" render --quiet --image-size 32 dog --out "$tmp/f/dog/1.png"
 ev --folder "$tmp/f" >"$tmp/o" 2>"$tmp/e"
-check "folder with an empty class" 0 $?
+check "folder with an empty class" 0 $? "$tmp/e"
 expect "empty class n/a" "$tmp/o" "^  empty  *0  *n/a$"
 if grep -q "^  empty .*0.00%" "$tmp/o"; then echo "FAIL: 0 % for an empty class"; fail=1; else
   echo "ok: not 0 %"; fi

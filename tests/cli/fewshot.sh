@@ -61,7 +61,7 @@ fs() { "$clippo" fewshot --train-features "$tmp/tr.npy" --train-labels "$tmp/tr.
 
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" --shots 1,5 --seeds 2 --json \
   >"$tmp/out" 2>"$tmp/err"
-check "features --json" 0 $?
+check "features --json" 0 $? "$tmp/err"
 expect "features JSON header" "$tmp/out" \
   '"task":"fewshot",.*"representation":"features","dim":2,"classes":2,"train":20,"test":10'
 expect "1 shot: separable classes all right" "$tmp/out" \
@@ -71,7 +71,7 @@ expect "5 shots" "$tmp/out" '{"shots":5,"l2":1024,"accuracy":1,'
 sed '3s/.*/1/' "$tmp/te.txt" >"$tmp/te9.txt"
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te9.txt" --shots 2 --l2 1024,2^-3 --json \
   >"$tmp/out" 2>"$tmp/err"
-check "features, a wrong test label" 0 $?
+check "features, a wrong test label" 0 $? "$tmp/err"
 expect "9 of 10" "$tmp/out" '{"shots":2,"l2":1024,"accuracy":0.9,'
 expect "each l2 reported (2^-3)" "$tmp/out" '{"shots":2,"l2":0.125,"accuracy":0.9,'
 # the table
@@ -83,66 +83,66 @@ expect "table row" "$tmp/out" "^ *1 *1024 *90.00% *0.00%  *90.00 90.00 90.00$"
   >"$tmp/te_lab.npy"
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te_lab.npy" --test-limit 4 --shots 3 --json \
   >"$tmp/out" 2>"$tmp/err"
-check ".npy labels, --test-limit" 0 $?
+check ".npy labels, --test-limit" 0 $? "$tmp/err"
 expect "4 test examples" "$tmp/out" '"test":4,.*"accuracy":1,'
 # class names
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" --classes cat,dog,bird --shots 1 \
   >/dev/null 2>"$tmp/err"
-check "a named class without examples" 1 $?
+check "a named class without examples" 1 $? "$tmp/err"
 expect "names the empty class" "$tmp/err" "class 2 (bird) has 0 training example(s), fewer than 1 shots"
 
 # bad inputs: each a clear error naming the file (and line)
 head -n 19 "$tmp/tr.txt" >"$tmp/tr19.txt"
 "$clippo" fewshot --train-features "$tmp/tr.npy" --train-labels "$tmp/tr19.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "wrong label count" 1 $?
+check "wrong label count" 1 $? "$tmp/err"
 expect "label count names both files" "$tmp/err" "tr.npy holds 20 feature rows but .*tr19.txt 19 labels"
 sed '4s/.*/x1/' "$tmp/tr.txt" >"$tmp/trx.txt"
 "$clippo" fewshot --train-features "$tmp/tr.npy" --train-labels "$tmp/trx.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "bad label line" 1 $?
+check "bad label line" 1 $? "$tmp/err"
 expect "bad label names file:line" "$tmp/err" "trx.txt:4: 'x1' is not a non-negative integer label"
 sed '2s/.*/-1/' "$tmp/tr.txt" >"$tmp/trn.txt"
 "$clippo" fewshot --train-features "$tmp/tr.npy" --train-labels "$tmp/trn.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "negative label" 1 $?
+check "negative label" 1 $? "$tmp/err"
 expect "negative label names file:line" "$tmp/err" "trn.txt:2:"
 { head -n 5 "$tmp/tr.txt"; echo; tail -n 15 "$tmp/tr.txt"; } >"$tmp/trb.txt"
 "$clippo" fewshot --train-features "$tmp/tr.npy" --train-labels "$tmp/trb.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "blank line inside labels" 1 $?
+check "blank line inside labels" 1 $? "$tmp/err"
 expect "blank line names file:line" "$tmp/err" "trb.txt:6: empty line"
 sed '5s/.*/2/' "$tmp/te.txt" >"$tmp/te2.txt"
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te2.txt" >/dev/null 2>"$tmp/err"
-check "test label of no training class" 1 $?
+check "test label of no training class" 1 $? "$tmp/err"
 expect "unknown test label names file:line" "$tmp/err" "te2.txt:5: label 2 is not below the 2 classes"
 fs --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" --shots 5,11 >/dev/null 2>"$tmp/err"
-check "shots larger than a class" 1 $?
+check "shots larger than a class" 1 $? "$tmp/err"
 expect "shots error names the class" "$tmp/err" "class 0 has 10 training example(s), fewer than 11 shots"
 npy_header '<f4' '(0, 2)' >"$tmp/empty.npy"
 : >"$tmp/empty.txt"
 fs --test-features "$tmp/empty.npy" --test-labels "$tmp/empty.txt" >/dev/null 2>"$tmp/err"
-check "empty test split" 1 $?
+check "empty test split" 1 $? "$tmp/err"
 expect "empty split named" "$tmp/err" "test split (.*empty.npy) is empty"
 "$clippo" fewshot --train-features "$tmp/empty.npy" --train-labels "$tmp/empty.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "empty training split" 1 $?
+check "empty training split" 1 $? "$tmp/err"
 expect "empty training split named" "$tmp/err" "training split (.*empty.npy) is empty"
 { npy_header '<f4' '(10, 3)'; fill 120 0; } >"$tmp/te3.npy"
 fs --test-features "$tmp/te3.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "feature sizes differ" 1 $?
+check "feature sizes differ" 1 $? "$tmp/err"
 expect "feature sizes named" "$tmp/err" "tr.npy has 2 features per row but .*te3.npy 3"
 { npy_header '<f4' '(20,)'; fill 80 0; } >"$tmp/flat.npy"
 "$clippo" fewshot --train-features "$tmp/flat.npy" --train-labels "$tmp/tr.txt" \
   --test-features "$tmp/te.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "1-D features" 1 $?
+check "1-D features" 1 $? "$tmp/err"
 expect "1-D features named" "$tmp/err" "flat.npy: expected shape (N, D)"
 fs --test-features "$tmp/missing.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "missing features file" 1 $?
+check "missing features file" 1 $? "$tmp/err"
 expect "missing file named" "$tmp/err" "missing.npy"
 { npy_header '<f4' '(10, 2)'; printf '\x00\x00\xc0\x7f'; fill 76 0; } >"$tmp/nan.npy"
 fs --test-features "$tmp/nan.npy" --test-labels "$tmp/te.txt" >/dev/null 2>"$tmp/err"
-check "NaN in the test features" 1 $?
+check "NaN in the test features" 1 $? "$tmp/err"
 
 # ---- with a model -------------------------------------------------------------------------
 if ! "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
@@ -165,7 +165,7 @@ done
 CLIPPO_PROGRESS=lines CLIPPO_PROGRESS_INTERVAL=0 "$clippo" fewshot --model "$model" \
   --train-dir "$tmp/train" --test-dir "$tmp/test" --shots 1,3 --seeds 2 --l2 1024,1 --json \
   >"$tmp/dirs.json" 2>"$tmp/err"
-check "class folders --json" 0 $?
+check "class folders --json" 0 $? "$tmp/err"
 expect "folders JSON" "$tmp/dirs.json" \
   '"representation":"pre_logits","dim":[0-9]*,"classes":2,"train":6,"test":4,"train_embedded":6,"seeds":2'
 expect "four results" "$tmp/dirs.json" '"shots":3,"l2":1,"accuracy"'
@@ -184,7 +184,7 @@ printf '0\n0\n1\n1\n' >"$tmp/tez.txt"
 "$clippo" fewshot --train-features "$tmp/trz.npy" --train-labels "$tmp/trz.txt" \
   --test-features "$tmp/tez.npy" --test-labels "$tmp/tez.txt" --shots 1,3 --seeds 2 --l2 1024,1 \
   --json >"$tmp/feat.json" 2>"$tmp/err"
-check "features of the same images" 0 $?
+check "features of the same images" 0 $? "$tmp/err"
 sed 's/.*"results"://' "$tmp/dirs.json" >"$tmp/r1"
 sed 's/.*"results"://' "$tmp/feat.json" >"$tmp/r2"
 cmp -s "$tmp/r1" "$tmp/r2" && echo "ok: folder results equal the features' results" ||
@@ -194,28 +194,28 @@ mkdir -p "$tmp/test2/cat" "$tmp/test2/bird"
 cp "$tmp/test/cat/a.png" "$tmp/test2/cat/"; cp "$tmp/test/dog/a.png" "$tmp/test2/bird/"
 "$clippo" fewshot --model "$model" --train-dir "$tmp/train" --test-dir "$tmp/test2" \
   >/dev/null 2>"$tmp/err"
-check "test folder with another class" 1 $?
+check "test folder with another class" 1 $? "$tmp/err"
 expect "other class named" "$tmp/err" "class 'bird' is not among the 2 classes"
 mkdir -p "$tmp/empty/cat" "$tmp/empty/dog"
 "$clippo" fewshot --model "$model" --train-dir "$tmp/train" --test-dir "$tmp/empty" \
   >/dev/null 2>"$tmp/err"
-check "test folder without images" 1 $?
+check "test folder without images" 1 $? "$tmp/err"
 expect "empty folder named" "$tmp/err" "no image file below .*empty"
 "$clippo" fewshot --model "$model" --train-dir "$tmp/train" --test-dir "$tmp/test" --shots 4 \
   >/dev/null 2>"$tmp/err"
-check "more shots than a folder holds" 1 $?
+check "more shots than a folder holds" 1 $? "$tmp/err"
 expect "class folder named" "$tmp/err" "class 0 (cat) has 3 training example(s), fewer than 4 shots"
 head -c 40 "$tmp/test/dog/a.png" >"$tmp/test/dog/broken.png"
 "$clippo" fewshot --model "$model" --train-dir "$tmp/train" --test-dir "$tmp/test" --shots 1 \
   --seeds 1 >/dev/null 2>"$tmp/err"
-check "undecodable test image" 1 $?
+check "undecodable test image" 1 $? "$tmp/err"
 expect "undecodable file named" "$tmp/err" "broken.png"
 rm -f "$tmp/test/dog/broken.png"
 
 if [ -r "${CLIPPO_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/train-images-idx3-ubyte.gz" ]; then
   "$clippo" fewshot --model "$model" --fashion-mnist --shots 1,2 --seeds 2 --test-limit 50 \
     >"$tmp/out" 2>"$tmp/err"
-  check "--fashion-mnist" 0 $?
+  check "--fashion-mnist" 0 $? "$tmp/err"
   expect "Fashion-MNIST table" "$tmp/out" "10 classes, 60000 training examples (.* embedded), 50 test examples"
   expect "Fashion-MNIST row" "$tmp/out" "^ *2 *1024 *[0-9.]*% "
 else

@@ -102,10 +102,10 @@ done
 # the pair layout and the labels survive in the checkpoint: predictions of a split layout
 "$clippo" finetune --task rte --train "$tmp/rte/train.tsv" "${run[@]}" --layout split \
   --save "$tmp/rte/split.h5" --quiet >/dev/null 2>"$tmp/err"
-check "rte with --layout split" 0 $?
+check "rte with --layout split" 0 $? "$tmp/err"
 "$clippo" finetune --task sst2 --train "$tmp/sst2/train.tsv" "${run[@]}" --layout split \
   --save "$tmp/x.h5" --quiet >/dev/null 2>"$tmp/err"
-check "split layout of a single-sentence task" 1 $?
+check "split layout of a single-sentence task" 1 $? "$tmp/err"
 expect "bad layout named" "$tmp/err" "split"
 
 # ---- a plain TSV, frozen tower, another image size, resume -----------------------------------
@@ -115,24 +115,24 @@ expect "bad layout named" "$tmp/err" "split"
   done; } >"$tmp/t.tsv"
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" --val "$tmp/t.tsv" "${run[@]}" --freeze \
   --image-size 64 --log "$tmp/t.jsonl" --save "$tmp/t.h5" --json >"$tmp/out" 2>"$tmp/err"
-check "tsv, frozen, 64 px" 0 $?
+check "tsv, frozen, 64 px" 0 $? "$tmp/err"
 expect "json result" "$tmp/out" '"val": {"count": 12'
 expect "val line in the log" "$tmp/t.jsonl" '"val"'
 "$clippo" inspect "$tmp/t.h5" >"$tmp/insp" 2>&1
 expect "head kernel in the checkpoint" "$tmp/insp" "head_task/kernel"
 "$clippo" predict --model "$tmp/t.h5" --input "$tmp/t.tsv" "${font[@]}" --json >"$tmp/out" 2>"$tmp/err"
-check "predict tsv" 0 $?
+check "predict tsv" 0 $? "$tmp/err"
 expect "predict json" "$tmp/out" '"accuracy"'
 # resume: 2 steps then 2 more equal 4 straight ones (same data order and optimizer state)
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" --steps 4 --stop-at 2 \
   --save "$tmp/r.h5" --quiet >/dev/null 2>"$tmp/err"
-check "2 of 4 steps (--stop-at 2)" 0 $?
+check "2 of 4 steps (--stop-at 2)" 0 $? "$tmp/err"
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${font[@]}" --batch-size 4 --steps 4 \
   --resume "$tmp/r.h5" --save "$tmp/r.h5" --json >"$tmp/resumed" 2>"$tmp/err"
-check "resume for steps 3 and 4" 0 $?
+check "resume for steps 3 and 4" 0 $? "$tmp/err"
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" --steps 4 --save "$tmp/s.h5" \
   --json >"$tmp/straight" 2>"$tmp/err"
-check "4 straight steps" 0 $?
+check "4 straight steps" 0 $? "$tmp/err"
 l1=$(sed -n 's/.*"last_loss": \([^,]*\),.*/\1/p' "$tmp/resumed")
 l2=$(sed -n 's/.*"last_loss": \([^,]*\),.*/\1/p' "$tmp/straight")
 if [ -z "$l1" ] || [ "$l1" != "$l2" ]; then
@@ -143,7 +143,7 @@ else
 fi
 "$clippo" finetune --task sst2 --train "$tmp/sst2/train.tsv" "${font[@]}" --resume "$tmp/r.h5" \
   --save "$tmp/x.h5" >/dev/null 2>"$tmp/err"
-check "resume on another task" 1 $?
+check "resume on another task" 1 $? "$tmp/err"
 expect "another task named" "$tmp/err" "another task"
 
 # ---- VQA: questions, annotations, images -----------------------------------------------------
@@ -167,16 +167,16 @@ a() { # question_id image_id answer
 "$clippo" finetune --task vqa --train "$tmp/vqa/q.json" --train-annotations "$tmp/vqa/a.json" \
   --images "$tmp/vqa/img" --val "$tmp/vqa/q.json" --val-annotations "$tmp/vqa/a.json" \
   "${run[@]}" --save "$tmp/vqa/ft.h5" --quiet >"$tmp/out" 2>"$tmp/err"
-check "vqa finetune" 0 $?
+check "vqa finetune" 0 $? "$tmp/err"
 expect "vqa accuracy reported" "$tmp/out" "vqa_accuracy"
 "$clippo" predict --model "$tmp/vqa/ft.h5" --input "$tmp/vqa/q.json" --images "$tmp/vqa/img" \
   "${font[@]}" --out "$tmp/vqa/pred" >"$tmp/out" 2>"$tmp/err"
-check "vqa predict without annotations" 0 $?
+check "vqa predict without annotations" 0 $? "$tmp/err"
 expect "question ids in the predictions" "$tmp/vqa/pred" "^13${T}"
 expect "VQA's question_id<TAB>answer header" "$tmp/vqa/pred" "^question_id${T}answer$"
 "$clippo" predict --model "$tmp/vqa/ft.h5" --input "$tmp/vqa/q.json" --images "$tmp/vqa/img" \
   "${font[@]}" --out "$tmp/vqa/results.json" >"$tmp/out" 2>"$tmp/err"
-check "vqa predict to VQA's results JSON" 0 $?
+check "vqa predict to VQA's results JSON" 0 $? "$tmp/err"
 expect "VQA results JSON" "$tmp/vqa/results.json" '^\[{"question_id":11,"answer":"[^"]*"},'
 expect "VQA results JSON: every question" "$tmp/vqa/results.json" '{"question_id":14,"answer":"[^"]*"}]$'
 
@@ -184,59 +184,59 @@ expect "VQA results JSON: every question" "$tmp/vqa/results.json" '{"question_id
 printf 'sentence\tlabel\ngood\t1\nno label here\n' >"$tmp/missing.tsv"
 "$clippo" finetune --task sst2 --train "$tmp/missing.tsv" "${run[@]}" --save "$tmp/x.h5" \
   >/dev/null 2>"$tmp/err"
-check "TSV with a missing column" 1 $?
+check "TSV with a missing column" 1 $? "$tmp/err"
 expect "missing column: file:line" "$tmp/err" "missing.tsv:3"
 printf 'sentence\tlabel\nfine\t1\nbad\t7\n' >"$tmp/label.tsv"
 "$clippo" finetune --task sst2 --train "$tmp/label.tsv" "${run[@]}" --save "$tmp/x.h5" \
   >/dev/null 2>"$tmp/err"
-check "unknown label" 1 $?
+check "unknown label" 1 $? "$tmp/err"
 expect "unknown label: file:line" "$tmp/err" "label.tsv:3"
 printf 'text\tlabel\nnew words\tcooking\n' >"$tmp/unk.tsv"
 "$clippo" predict --model "$tmp/t.h5" --input "$tmp/unk.tsv" "${font[@]}" >/dev/null 2>"$tmp/err"
-check "a label the model does not know" 1 $?
+check "a label the model does not know" 1 $? "$tmp/err"
 expect "unknown label in predict: file:line" "$tmp/err" "unk.tsv:2"
 { echo '{"annotations": ['; a 11 1 bag; echo ,; a 12 2 yes; echo ,; a 99 3 2; echo ']}'; } \
   >"$tmp/vqa/bad_a.json"
 "$clippo" finetune --task vqa --train "$tmp/vqa/q.json" --train-annotations "$tmp/vqa/bad_a.json" \
   --images "$tmp/vqa/img" "${run[@]}" --save "$tmp/x.h5" >/dev/null 2>"$tmp/err"
-check "mismatched questions and annotations" 1 $?
+check "mismatched questions and annotations" 1 $? "$tmp/err"
 expect "mismatch names the annotations file" "$tmp/err" "bad_a.json"
 { echo '{"annotations": ['; a 11 1 bag; echo ,; a 12 2 purple; echo ,; a 13 3 2; echo ,
   a 14 1 no; echo ']}'; } >"$tmp/vqa/other_a.json"
 "$clippo" finetune --task vqa --train "$tmp/vqa/q.json" --train-annotations "$tmp/vqa/a.json" \
   --images "$tmp/vqa/img" --val "$tmp/vqa/q.json" --val-annotations "$tmp/vqa/other_a.json" \
   --answers-strict "${run[@]}" --save "$tmp/x.h5" >/dev/null 2>"$tmp/err"
-check "an answer outside the vocabulary (--answers-strict)" 1 $?
+check "an answer outside the vocabulary (--answers-strict)" 1 $? "$tmp/err"
 expect "answer outside the vocabulary: file and question" "$tmp/err" "other_a.json.*12"
 "$clippo" finetune --task vqa --train "$tmp/vqa/q.json" --train-annotations "$tmp/vqa/a.json" \
   --images "$tmp/vqa/img" "${run[@]}" --layout top:2 --save "$tmp/x.h5" >/dev/null 2>"$tmp/err"
-check "bad vqa layout" 1 $?
+check "bad vqa layout" 1 $? "$tmp/err"
 expect "bad vqa layout named" "$tmp/err" "top:2"
 "$clippo" predict --model "$fx/model.npz" --input "$tmp/t.tsv" "${font[@]}" >/dev/null 2>"$tmp/err"
-check "predict with a model that is not fine-tuned" 1 $?
+check "predict with a model that is not fine-tuned" 1 $? "$tmp/err"
 expect "not fine-tuned named" "$tmp/err" "not a fine-tuned model"
 "$clippo" finetune --task nope --train "$tmp/t.tsv" "${run[@]}" --save "$tmp/x.h5" >/dev/null \
   2>"$tmp/err"
-check "unknown task" 1 $?
+check "unknown task" 1 $? "$tmp/err"
 expect "known tasks listed" "$tmp/err" "sst2"
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" >/dev/null 2>"$tmp/err"
-check "no --save" 2 $?
+check "no --save" 2 $? "$tmp/err"
 # outputs never overwrite inputs: the starting model, the data, predict's input
 cp "$fx/model.npz" "$tmp/m.npz"
 before=$(cksum <"$tmp/m.npz")
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" --model "$tmp/m.npz" "${font[@]}" --steps 2 \
   --batch-size 4 --save "$tmp/m.npz" >/dev/null 2>"$tmp/err"
-check "--save is the --model file" 2 $?
+check "--save is the --model file" 2 $? "$tmp/err"
 expect "--save over --model named" "$tmp/err" "is the --model file"
 [ "$(cksum <"$tmp/m.npz")" = "$before" ] && echo "ok: the model is untouched" ||
   { echo "FAIL: the model was changed"; fail=1; }
 "$clippo" finetune --task tsv --train "$tmp/t.tsv" "${run[@]}" --save x.h5 --log "$tmp/t.tsv" \
   >/dev/null 2>"$tmp/err"
-check "--log is the --train file" 2 $?
+check "--log is the --train file" 2 $? "$tmp/err"
 cp "$tmp/t.tsv" "$tmp/in.tsv"
 "$clippo" predict --model "$tmp/t.h5" --input "$tmp/in.tsv" "${font[@]}" --out "$tmp/in.tsv" \
   >/dev/null 2>"$tmp/err"
-check "predict --out is the --input file" 2 $?
+check "predict --out is the --input file" 2 $? "$tmp/err"
 cmp -s "$tmp/t.tsv" "$tmp/in.tsv" && echo "ok: the input is untouched" ||
   { echo "FAIL: the input was changed"; fail=1; }
 finish

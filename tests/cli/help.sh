@@ -45,7 +45,7 @@ opt_case() { # NAME EXPECTED_SUGGESTION ARGS...
   local name=$1 want=$2
   shift 2
   "$clippo" "$@" >/dev/null 2>"$tmp/e"
-  check "$name exits 2" 2 $?
+  check "$name exits 2" 2 $? "$tmp/e"
   expect "$name suggests $want" "$tmp/e" "(did you mean '$want'?)"
 }
 opt_case "eval --templtes" --templates eval --templtes x --fashion-mnist

@@ -28,28 +28,28 @@ printf 'BM\x3a\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00\x28\x00\x00\x00\x01\x
 
 zs() { "$clippo" zeroshot --model "$model" --cache off --classes "a,b" --json "$@"; }
 zs "$tmp/f/a/one.gif" "$tmp/f/b/stripes.webp" >"$tmp/o" 2>"$tmp/e"
-check "GIF and WebP classified" 0 $?
+check "GIF and WebP classified" 0 $? "$tmp/e"
 [ "$(grep -c '"predictions"' "$tmp/o")" = 2 ] && echo "ok: two predictions" ||
   { echo "FAIL: predictions"; cat "$tmp/o" "$tmp/e"; fail=1; }
 # BMP: skipped with the reason even without --skip-bad; the others still run
 zs "$tmp/f/b/old.bmp" "$tmp/f/a/one.gif" >"$tmp/o" 2>"$tmp/e"
-check "a BMP among the files" 0 $?
+check "a BMP among the files" 0 $? "$tmp/e"
 expect "BMP skipped with the reason" "$tmp/e" "skipping: .*old.bmp: BMP images are not supported"
 expect "BMP JSON line" "$tmp/o" '"image":"[^"]*old.bmp","skipped":true'
 expect "GIF still classified" "$tmp/o" '"image":"[^"]*one.gif","predictions"'
 zs "$tmp/f/b/old.bmp" >/dev/null 2>"$tmp/e"
-check "only a BMP" 1 $?
+check "only a BMP" 1 $? "$tmp/e"
 expect "nothing classified" "$tmp/e" "no image could be classified"
 # a corrupt GIF is an error naming it (without --skip-bad)
 head -c 20 "$tmp/f/a/one.gif" >"$tmp/cut.gif"
 zs "$tmp/cut.gif" >/dev/null 2>"$tmp/e"
-check "truncated GIF" 1 $?
+check "truncated GIF" 1 $? "$tmp/e"
 expect "truncated GIF named" "$tmp/e" "cut.gif: invalid GIF"
 
 # a folder walk finds GIF, WebP and BMP files; BMP is reported as skipped
 "$clippo" eval --model "$model" --cache off --templates none --folder "$tmp/f" --json \
   >"$tmp/o" 2>"$tmp/e"
-check "eval --folder with GIF, WebP and BMP" 0 $?
+check "eval --folder with GIF, WebP and BMP" 0 $? "$tmp/e"
 expect "two images evaluated" "$tmp/o" '"images":2,"classes":2'
 expect "BMP in the folder reported" "$tmp/e" "skipping: .*old.bmp"
 expect "skip count" "$tmp/e" "1 file(s) skipped"

@@ -32,10 +32,10 @@ ix=$tmp/ix.h5
 cmp -s "$model" "$tmp/same.npz" && echo "note: the .npz round trip is byte-identical"
 for m in same.h5 same.npz font.h5; do
   "$clippo" search --index "$ix" --model "$tmp/$m" "banana" >"$tmp/out" 2>"$tmp/err"
-  check "search accepts $m" 0 $?
+  check "search accepts $m" 0 $? "$tmp/err"
   expect "search with $m finds the image" "$tmp/out" "+1.0000  $tmp/img/banana.png"
   "$clippo" index --model "$tmp/$m" --out "$ix" "$tmp/img" 2>"$tmp/err"
-  check "index accepts $m" 0 $?
+  check "index accepts $m" 0 $? "$tmp/err"
   expect "index with $m: nothing to embed again" "$tmp/err" "0 added, 0 updated"
 done
 
@@ -43,7 +43,7 @@ done
 "$clippo" train --init "$model" --images "$fx/images.npy" --texts "$fx/texts.txt" \
   --optimizer adamw --lr 1e-3 --steps 1 --batch-size 4 --quiet --save "$tmp/trained.h5" \
   >/dev/null 2>"$tmp/err"
-check "one training step" 0 $?
+check "one training step" 0 $? "$tmp/err"
 "$clippo" inspect "$tmp/trained.h5" >"$tmp/inspect" 2>&1
 grep -q "opt" "$tmp/inspect" && echo "ok: the training checkpoint holds optimizer state" ||
   { echo "FAIL: no optimizer state in the training checkpoint:"; cat "$tmp/inspect"; fail=1; }
@@ -52,17 +52,17 @@ tix=$tmp/trained-ix.h5
 "$clippo" index --quiet --model "$tmp/trained.h5" --out "$tix" "$tmp/img"
 check "index with the training checkpoint" 0 $?
 "$clippo" search --index "$tix" --model "$tmp/trained-params.npz" "apple" >/dev/null 2>"$tmp/err"
-check "search with its params-only copy" 0 $?
+check "search with its params-only copy" 0 $? "$tmp/err"
 
 # other parameters are refused, naming both models
 "$clippo" search --index "$ix" --model "$tmp/trained.h5" "apple" >/dev/null 2>"$tmp/err"
-check "search refuses other parameters" 1 $?
+check "search refuses other parameters" 1 $? "$tmp/err"
 expect "search names the models" "$tmp/err" "another model"
 "$clippo" index --model "$tmp/trained-params.npz" --out "$ix" "$tmp/img" 2>"$tmp/err"
-check "index refuses other parameters" 1 $?
+check "index refuses other parameters" 1 $? "$tmp/err"
 expect "index names the models" "$tmp/err" "another model"
 
 # without --model, search uses the model the index records
 "$clippo" search --index "$tix" "apple" >/dev/null 2>"$tmp/err"
-check "search defaults to the index's model" 0 $?
+check "search defaults to the index's model" 0 $? "$tmp/err"
 finish

@@ -28,7 +28,7 @@ refused() { # NAME FILE PATTERN
   before=$(sha256sum <"$2")
   touch -d '2001-01-01' "$2"
   "$clippo" index --model "$model" --out "$2" "$tmp/img" >/dev/null 2>"$tmp/err"
-  check "index --out $1 refused" 1 $?
+  check "index --out $1 refused" 1 $? "$tmp/err"
   expect "index --out $1: says what it is" "$tmp/err" "$3"
   expect "index --out $1: left as it is" "$tmp/err" "left as it is"
   if grep -qi "delete\|remove it" "$tmp/err"; then
@@ -39,7 +39,7 @@ refused() { # NAME FILE PATTERN
     echo "ok: index --out $1: the file is untouched" ||
     { echo "FAIL: index --out $1: the file was modified"; fail=1; }
   "$clippo" search --index "$2" --model "$model" "apple" >/dev/null 2>"$tmp/err"
-  check "search --index $1 refused" 1 $?
+  check "search --index $1 refused" 1 $? "$tmp/err"
   expect "search --index $1: says what it is" "$tmp/err" "$3"
 }
 refused "a text file" "$tmp/notes.h5" "notes.h5 is not a clippo index (not an HDF5 file)"
@@ -49,7 +49,7 @@ refused "an empty file" "$tmp/empty.h5" "empty.h5 is not a clippo index"
 ls -A "$tmp" | grep -q "tmp" && { echo "FAIL: temporary files left:"; ls -la "$tmp"; fail=1; }
 
 "$clippo" index --model "$model" --out "$tmp/folder.h5" "$tmp/img" >/dev/null 2>"$tmp/err"
-check "index --out a folder refused" 1 $?
+check "index --out a folder refused" 1 $? "$tmp/err"
 expect "index --out a folder: says so" "$tmp/err" "folder.h5 is a folder"
 
 # a damaged index (cut short): refused the same way, not deleted
@@ -58,7 +58,7 @@ if "$clippo" devices 2>/dev/null | grep -q '^[0-9]*:[0-9]'; then
   head -c 1200 "$tmp/ix.h5" >"$tmp/cut.h5"
   cp "$tmp/cut.h5" "$tmp/cut.orig"
   "$clippo" index --model "$model" --out "$tmp/cut.h5" "$tmp/img" >/dev/null 2>"$tmp/err"
-  check "a damaged index refused" 1 $?
+  check "a damaged index refused" 1 $? "$tmp/err"
   expect "damaged: says so" "$tmp/err" "cut.h5.*damaged"
   grep -qi "delete" "$tmp/err" && { echo "FAIL: suggests deleting"; cat "$tmp/err"; fail=1; }
   cmp -s "$tmp/cut.h5" "$tmp/cut.orig" && echo "ok: the damaged index is untouched" ||

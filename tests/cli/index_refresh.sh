@@ -26,7 +26,7 @@ for w in apple banana cherry; do "$clippo" render --quiet --image-size 32 "$w" -
 "$clippo" render --quiet --image-size 32 "dog" --out "$img/sub/dog.png"
 ix=$tmp/ix.h5
 "$clippo" index --model "$model" --out "$ix" "$img" 2>"$tmp/err"
-check "first index" 0 $?
+check "first index" 0 $? "$tmp/err"
 expect "four added" "$tmp/err" "4 added, 0 updated, 0 removed, 0 skipped; .* holds 4 image"
 
 # first result of a text query: "RANK  SCORE  PATH"
@@ -40,14 +40,14 @@ rm "$img/sub/dog.png"
 
 # before re-indexing: search leaves the deleted file out and says so
 "$clippo" search --index "$ix" --model "$model" --top-k 10 "dog" >"$tmp/out" 2>"$tmp/serr"
-check "search with a deleted file" 0 $?
+check "search with a deleted file" 0 $? "$tmp/serr"
 if grep -q "sub/dog.png" "$tmp/out"; then echo "FAIL: search returned a deleted file"; cat "$tmp/out"; fail=1
 else echo "ok: search leaves a deleted file out"; fi
 expect "search notes the deleted file" "$tmp/serr" "1 indexed file(s) no longer exist"
 expect "search notes the changed file" "$tmp/serr" "1 result(s) changed since they were indexed"
 
 "$clippo" index --model "$model" --out "$ix" "$img" 2>"$tmp/err"
-check "index again" 0 $?
+check "index again" 0 $? "$tmp/err"
 expect "plan counts" "$tmp/err" "3 image file(s) found, 2 already in .*, 1 to embed (0 new, 1 changed), 1 to remove"
 expect "one updated, one removed" "$tmp/err" "0 added, 1 updated, 1 removed, 0 skipped; .* holds 3 image"
 line=$(top "zebra")
@@ -62,7 +62,7 @@ esac
 
 # nothing changed: nothing to do
 "$clippo" index --model "$model" --out "$ix" "$img" 2>"$tmp/err"
-check "index unchanged" 0 $?
+check "index unchanged" 0 $? "$tmp/err"
 expect "nothing to do" "$tmp/err" "0 added, 0 updated, 0 removed, 0 skipped; .* holds 3 image"
 
 # an added file, and a changed file that no longer decodes: skipped and its entry dropped
@@ -70,7 +70,7 @@ sleep 1.1
 "$clippo" render --quiet --image-size 32 "egg" --out "$img/egg.png"
 printf '\x89PNG\r\n\x1a\nbroken' >"$img/cherry.png"
 "$clippo" index --model "$model" --out "$ix" "$img" 2>"$tmp/err"
-check "index with a broken file" 0 $?
+check "index with a broken file" 0 $? "$tmp/err"
 expect "broken file reported" "$tmp/err" "skipping: .*cherry.png"
 expect "added one, dropped the broken" "$tmp/err" "1 added, 0 updated, 1 removed, 1 skipped; .* holds 3 image"
 "$clippo" search --index "$ix" --model "$model" --top-k 10 "cherry" >"$tmp/out" 2>/dev/null
@@ -83,7 +83,7 @@ mkdir -p "$other"
 sleep 1.1
 "$clippo" render --quiet --image-size 32 "kiwi" --out "$img/apple.png"
 "$clippo" index --model "$model" --out "$ix" "$other" 2>"$tmp/err"
-check "index another folder" 0 $?
+check "index another folder" 0 $? "$tmp/err"
 expect "entries outside the PATHs are refreshed too" "$tmp/err" "1 added, 1 updated, 0 removed"
 line=$(top "kiwi")
 case $line in
@@ -96,7 +96,7 @@ for k in 1 2 3; do
   sleep 1.1
   for w in apple banana egg; do "$clippo" render --quiet --image-size 32 "$w$k" --out "$img/$w.png"; done
   "$clippo" index --quiet --model "$model" --out "$ix" "$img" "$other" 2>"$tmp/err"
-  check "update round $k" 0 $?
+  check "update round $k" 0 $? "$tmp/err"
 done
 line=$(top "banana3")
 case $line in

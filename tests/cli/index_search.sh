@@ -39,20 +39,20 @@ ix=$tmp/index.h5
 # a subset first, then the whole folder: only the new images are embedded
 "$clippo" index --model "$model" --out "$ix" "$tmp/img/apple.png" "$tmp/img/sub/dog.png" \
   2>"$tmp/err"
-check "index two files" 0 $?
+check "index two files" 0 $? "$tmp/err"
 expect "two added" "$tmp/err" "2 added, 0 updated, 0 removed, 0 skipped; .* holds 2 image"
 CLIPPO_PROGRESS_INTERVAL=0 "$clippo" index --model "$model" --out "$ix" "$tmp/img" 2>"$tmp/err"
-check "index the folder (resume)" 0 $?
+check "index the folder (resume)" 0 $? "$tmp/err"
 expect "superset: 2 already there" "$tmp/err" "6 image file(s) found, 2 already in"
 expect "superset: 4 added" "$tmp/err" "4 added, 0 updated, 0 removed, 0 skipped; .* holds 6 image"
 expect "plain progress lines when not a terminal" "$tmp/err" "^clippo index: 4/4 images (100%)  .* images/s"
 "$clippo" index --model "$model" --out "$ix" "$tmp/img" 2>"$tmp/err"
-check "index again: nothing to do" 0 $?
+check "index again: nothing to do" 0 $? "$tmp/err"
 expect "nothing new" "$tmp/err" "0 added"
 
 # text query: the image rendered from the same text is identical to the query rendering
 "$clippo" search --index "$ix" --model "$model" "cherry" >"$tmp/out" 2>"$tmp/err"
-check "search by text" 0 $?
+check "search by text" 0 $? "$tmp/err"
 expect "header" "$tmp/out" "^rank  score"
 sed -n 2p "$tmp/out" | grep -q "^   1  +1.0000  $tmp/img/cherry.png$" &&
   echo "ok: text query finds its rendering first" || { echo "FAIL: text rank 1"; cat "$tmp/out"; fail=1; }
@@ -62,13 +62,13 @@ sed -n 2p "$tmp/out" | grep -q "^   1  +1.0000  $tmp/img/cherry.png$" &&
 # image query, --json, --top-k
 "$clippo" search --index "$ix" --model "$model" --image "$tmp/img/sub/deeper/fig.png" --top-k 3 \
   --json >"$tmp/out" 2>"$tmp/err"
-check "search by image --json" 0 $?
+check "search by image --json" 0 $? "$tmp/err"
 # score 1 within float32 noise: 1, 1.00000011920929 (AVX-512 sums), 0.99999994...
 expect "json first result is the same image, score 1" "$tmp/out" \
   "\"results\":\[{\"rank\":1,\"score\":\(1\|1\.000000[0-9]*\|0\.999999[0-9]*\),\"path\":\"$tmp/img/sub/deeper/fig.png\"}"
 [ "$(grep -o '"rank"' "$tmp/out" | wc -l)" = 3 ] && echo "ok: --top-k 3" || { echo "FAIL: top-k"; fail=1; }
 "$clippo" search --index "$ix" --model "$model" --image "$tmp/img/notes.txt" >/dev/null 2>"$tmp/err"
-check "search by a non-image" 1 $?
+check "search by a non-image" 1 $? "$tmp/err"
 expect "error names the query file" "$tmp/err" "notes.txt"
 
 # another model (other parameter values: one training step) is refused by index and search
@@ -77,14 +77,14 @@ fx=$shared/fixtures/tiny
   --lr 1 --steps 1 --batch-size 4 --quiet --save "$tmp/other.h5" >/dev/null 2>&1
 check "another model (one training step)" 0 $?
 "$clippo" index --model "$tmp/other.h5" --out "$ix" "$tmp/img" 2>"$tmp/err"
-check "index refuses another model" 1 $?
+check "index refuses another model" 1 $? "$tmp/err"
 expect "index names the models" "$tmp/err" "another model"
 "$clippo" search --index "$ix" --model "$tmp/other.h5" "apple" >/dev/null 2>"$tmp/err"
-check "search refuses another model" 1 $?
+check "search refuses another model" 1 $? "$tmp/err"
 expect "search names the models" "$tmp/err" "another model"
 printf 'junk' >"$tmp/junk.h5"
 "$clippo" search --index "$tmp/junk.h5" --model "$model" "apple" >/dev/null 2>"$tmp/err"
-check "search a corrupt index" 1 $?
+check "search a corrupt index" 1 $? "$tmp/err"
 expect "corrupt index named" "$tmp/err" "junk.h5"
 
 # an interrupted run resumes: many copies, SIGINT once embedding started, then finish
@@ -112,7 +112,7 @@ else
   echo "FAIL: interrupted run exit $rc"; cat "$tmp/err1"; fail=1
 fi
 "$clippo" index --model "$model" --out "$big" "$tmp/many" 2>"$tmp/err2"
-check "resume after interrupt" 0 $?
+check "resume after interrupt" 0 $? "$tmp/err2"
 expect "resume completes" "$tmp/err2" "holds $n image"
 done1=$(sed -n 's/.*; .* holds \([0-9]*\) image.*/\1/p' "$tmp/err1")
 [ -n "$done1" ] && expect "resume skips the committed ones" "$tmp/err2" "$n image file(s) found, $done1 already in"

@@ -21,18 +21,18 @@ fi
 mkdir -p "$tmp/imgs"
 for w in cat dog; do "$clippo" render --quiet --image-size 32 "$w" --out "$tmp/imgs/$w.png"; done
 "$clippo" index --quiet --model "$model" --out "$tmp/idx.h5" "$tmp/imgs" >/dev/null 2>"$tmp/e"
-check "index built" 0 $?
+check "index built" 0 $? "$tmp/e"
 "$clippo" inspect "$tmp/idx.h5" >"$tmp/o" 2>"$tmp/e"
-check "inspect an index" 0 $?
+check "inspect an index" 0 $? "$tmp/e"
 expect "says it is an index" "$tmp/o" "idx.h5: this is an index made by \`clippo index\`, not a checkpoint"
 expect "image count" "$tmp/o" "^images: 2, embedding size 32$"
 expect "model path" "$tmp/o" "^model: .*model.npz"
 expect "how to search" "$tmp/o" "clippo search --index .*idx.h5"
 "$clippo" inspect --raw "$tmp/idx.h5" >"$tmp/o" 2>"$tmp/e"
-check "inspect --raw an index" 0 $?
+check "inspect --raw an index" 0 $? "$tmp/e"
 expect "--raw says it too" "$tmp/o" "this is an index"
 printf 'garbage' >"$tmp/g.h5"
 "$clippo" inspect "$tmp/g.h5" >/dev/null 2>"$tmp/e"
-check "neither index nor checkpoint" 1 $?
+check "neither index nor checkpoint" 1 $? "$tmp/e"
 expect "error names the file" "$tmp/e" "g.h5"
 finish

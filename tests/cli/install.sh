@@ -117,12 +117,12 @@ hash -r
 clippo render --quiet --image-size 64 "sandal" --out imgs/sandal.png
 clippo render --quiet --image-size 64 "trouser" --out imgs/trouser.png
 clippo zeroshot --classes "sandal,trouser,bag" imgs/sandal.png >"$tmp/out" 2>"$tmp/err"
-check "zeroshot --classes ... IMG" 0 $?
+check "zeroshot --classes ... IMG" 0 $? "$tmp/err"
 expect "zeroshot printed predictions" "$tmp/out" "sandal"
 clippo index imgs 2>"$tmp/err"
-check "index DIR" 0 $?
+check "index DIR" 0 $? "$tmp/err"
 clippo search "trouser" >"$tmp/out" 2>"$tmp/err"
-check "search TEXT" 0 $?
+check "search TEXT" 0 $? "$tmp/err"
 expect "search lists the images" "$tmp/out" "imgs/trouser.png"
 fm=${CLIPPO_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 if [ ! -r "$fm/t10k-images-idx3-ubyte.gz" ]; then
@@ -130,12 +130,12 @@ if [ ! -r "$fm/t10k-images-idx3-ubyte.gz" ]; then
   finish
 fi
 clippo eval --fashion-mnist --limit 200 >"$tmp/out" 2>"$tmp/err"
-check "eval --fashion-mnist" 0 $?
+check "eval --fashion-mnist" 0 $? "$tmp/err"
 expect "eval used the installed model" "$tmp/out" "model $model"
 expect "eval reports top-1" "$tmp/out" "top-1 accuracy"
 clippo train --config "$p/share/clippo/configs/train_fmnist_tiny.json" --steps 3 --save x.h5 \
   >"$tmp/out" 2>"$tmp/err"
-check "train --config share/clippo/configs/train_fmnist_tiny.json --steps 3 --save x.h5" 0 $?
+check "train --config share/clippo/configs/train_fmnist_tiny.json --steps 3 --save x.h5" 0 $? "$tmp/err"
 [ -s x.h5 ] && echo "ok: x.h5 written" || { echo "FAIL: no x.h5"; cat "$tmp/err"; fail=1; }
 [ -z "$(find "$p/share" -newer "$tmp/install.log" -type f)" ] &&
   echo "ok: nothing written into the installed tree" ||

@@ -33,7 +33,7 @@ for w in dog egg fig; do cp "$tmp/img/$w.png" "$tmp/cls/animal/"; done
 
 # index: the same entries and the same search results
 "$clippo" index --model "$model" --device "$dev" --out "$tmp/one.h5" "$tmp/img" 2>"$tmp/err1"
-check "index, one process" 0 $?
+check "index, one process" 0 $? "$tmp/err1"
 mpi_run 2 "$clippo" index --model "$model" --device "$dev" --batch-size 2 --out "$tmp/two.h5" \
   "$tmp/img" >"$tmp/out2" 2>&1
 check "index, 2 ranks" 0 $?

@@ -15,10 +15,10 @@ fail=0
 need_shared "$shared"
 
 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/f32.npy" 2>"$tmp/e0"
-check "embed fp32" 0 $?
+check "embed fp32" 0 $? "$tmp/e0"
 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/f16.npy" \
   --precision fp16-emulated --stats 2>"$tmp/e1"
-check "embed fp16-emulated" 0 $?
+check "embed fp16-emulated" 0 $? "$tmp/e1"
 expect "stats name the precision" "$tmp/e1" "fp16-emulated GEMMs"
 CLIPPO_PRECISION=fp16-emulated "$clippo" embed --model "$fixture" --images "$images" \
   --out "$tmp/env.npy" 2>/dev/null
@@ -49,16 +49,16 @@ fp16=$("$clippo" devices 2>/dev/null | awk 'NR > 1 && $1 ~ /^[0-9]+:[0-9]+$/ {pr
 if [ -n "$fp16" ]; then
   "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/x.npy" --device "$fp16" \
     --precision fp16 2>"$tmp/e2"
-  check "fp16 without cl_khr_fp16" 1 $?
+  check "fp16 without cl_khr_fp16" 1 $? "$tmp/e2"
   expect "names the extension" "$tmp/e2" "lacks cl_khr_fp16"
   if [ -e "$tmp/x.npy" ]; then echo "FAIL: output written"; fail=1; fi
 fi
 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/x.npy" --precision fp8 \
   2>"$tmp/e3"
-check "unknown precision" 2 $?
+check "unknown precision" 2 $? "$tmp/e3"
 expect "names it" "$tmp/e3" "unknown precision 'fp8'"
 CLIPPO_PRECISION=fp8 "$clippo" embed --model "$fixture" --images "$images" --out "$tmp/x.npy" \
   2>"$tmp/e4"
-check "unknown env precision" 1 $?
+check "unknown env precision" 1 $? "$tmp/e4"
 expect "names the variable" "$tmp/e4" "CLIPPO_PRECISION"
 finish

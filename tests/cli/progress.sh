@@ -24,28 +24,28 @@ fi
 # a cold kernel cache is announced once, before the wait
 export CLIPPO_CACHE_DIR=$tmp/cold
 "$clippo" embed --model "$model" --text "a" --out "$tmp/a.npy" 2>"$tmp/err"
-check "embed on a cold cache" 0 $?
+check "embed on a cold cache" 0 $? "$tmp/err"
 expect "cold cache announced" "$tmp/err" \
   "^clippo embed: compiling OpenCL kernels for .* (first run; cached in $tmp/cold)$"
 [ "$(grep -c compiling "$tmp/err")" = 1 ] && echo "ok: announced once" ||
   { echo "FAIL: announced $(grep -c compiling "$tmp/err") times"; fail=1; }
 "$clippo" embed --model "$model" --text "a" --out "$tmp/a.npy" 2>"$tmp/err"
-check "embed on a warm cache" 0 $?
+check "embed on a warm cache" 0 $? "$tmp/err"
 [ -s "$tmp/err" ] && { echo "FAIL: a warm cache or a short run printed:"; cat "$tmp/err"; fail=1; }
 
 "$clippo" render --quiet --image-size 32 "apple" --out "$tmp/a.png"
 export CLIPPO_CACHE_DIR=$tmp/cold2
 "$clippo" index --model "$model" --out "$tmp/ix.h5" "$tmp/a.png" 2>"$tmp/err"
-check "index on a cold cache" 0 $?
+check "index on a cold cache" 0 $? "$tmp/err"
 expect "index: cold cache announced" "$tmp/err" "^clippo index: compiling OpenCL kernels for "
 export CLIPPO_CACHE_DIR=$tmp/cold3
 "$clippo" search --index "$tmp/ix.h5" "apple" >/dev/null 2>"$tmp/err"
-check "search on a cold cache" 0 $?
+check "search on a cold cache" 0 $? "$tmp/err"
 expect "search: cold cache announced" "$tmp/err" "^clippo search: compiling OpenCL kernels for "
 
 export CLIPPO_CACHE_DIR=$tmp/cold4
 "$clippo" zeroshot --model "$model" --classes apple,pear "$tmp/a.png" >/dev/null 2>"$tmp/err"
-check "zeroshot on a cold cache" 0 $?
+check "zeroshot on a cold cache" 0 $? "$tmp/err"
 expect "zeroshot: cold cache announced" "$tmp/err" "^clippo zeroshot: compiling OpenCL kernels for "
 export CLIPPO_CACHE_DIR=$tmp/cold # warm now
 
@@ -53,7 +53,7 @@ export CLIPPO_CACHE_DIR=$tmp/cold # warm now
 for i in $(seq 1 40); do echo "text number $i"; done >"$tmp/many.txt"
 CLIPPO_PROGRESS_INTERVAL=0 "$clippo" embed --model "$model" --texts "$tmp/many.txt" \
   --batch-size 8 --out "$tmp/m.npy" 2>"$tmp/err"
-check "embed 40 texts" 0 $?
+check "embed 40 texts" 0 $? "$tmp/err"
 expect "a progress line" "$tmp/err" "^clippo embed: 16/40 texts (40%)  [0-9.]* texts/s  ETA [0-9]*:[0-9][0-9]$"
 expect "the last line" "$tmp/err" "^clippo embed: 40/40 texts (100%)  [0-9.]* texts/s  in [0-9]*:[0-9][0-9]$"
 [ "$(grep -c 'texts/s' "$tmp/err")" -ge 5 ] && echo "ok: one line per batch" ||

@@ -59,6 +59,6 @@ sort -c -n <(echo "$times" | tr ' ' '\n' | grep .) 2>/dev/null ||
 "$clippo" train --init "$fx/model.npz" --images "$fx/images.npy" --texts "$fx/texts.txt" $fonts \
   --optimizer sgd --lr 1e30 --steps 6 --checkpoint-every 1 --save "$tmp/nan.h5" --quiet \
   2>"$tmp/nanerr"
-check "diverging run" 1 $?
+check "diverging run" 1 $? "$tmp/nanerr"
 grep -q "stopped" "$tmp/nanerr" || { echo "FAIL: no stop message: $(cat "$tmp/nanerr")"; fail=1; }
 finish

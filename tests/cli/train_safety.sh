@@ -20,7 +20,7 @@ data=(--init "$fx/model.npz" --images "$fx/images.npy" --texts "$fx/texts.txt"
 # ---- no --save: a usage error before any work ----------------------------------------------
 cd "$tmp" || exit 1
 "$clippo" train "${data[@]}" --steps 2 --batch-size 2 >"$tmp/out" 2>"$tmp/err"
-check "train without --save" 2 $?
+check "train without --save" 2 $? "$tmp/err"
 expect "no --save: the error names --save" "$tmp/err" "--save"
 if grep -q "trained" "$tmp/out"; then echo "FAIL: no --save: it trained anyway"; fail=1; fi
 for f in "$tmp"/*; do
@@ -29,13 +29,13 @@ done
 # the output folder is checked before training too
 "$clippo" train "${data[@]}" --steps 2 --batch-size 2 --save "$tmp/no/such/dir/x.h5" \
   >/dev/null 2>"$tmp/err"
-check "--save into a missing folder" 1 $?
+check "--save into a missing folder" 1 $? "$tmp/err"
 expect "missing folder named" "$tmp/err" "no/such/dir"
 
 # ---- integers too large for their field ------------------------------------------------------
 "$clippo" train "${data[@]}" --steps 1 --batch-size 2 --accumulate 4294967297 \
   --save "$tmp/acc.h5" >/dev/null 2>"$tmp/err"
-check "--accumulate 4294967297" 2 $?
+check "--accumulate 4294967297" 2 $? "$tmp/err"
 expect "--accumulate range named" "$tmp/err" "accumulate"
 [ -e "$tmp/acc.h5" ] && { echo "FAIL: --accumulate 4294967297 trained"; fail=1; }
 "$clippo" train "${data[@]}" --steps 1 --batch-size 2 --accumulate 2097152 \
@@ -47,11 +47,11 @@ for opt in --steps --warmup --cooldown --batch-size --stop-at --checkpoint-every
 done
 echo '{"accumulate": 4294967297}' >"$tmp/acc.json"
 "$clippo" train --config "$tmp/acc.json" "${data[@]}" --save "$tmp/acc.h5" >/dev/null 2>"$tmp/err"
-check "config accumulate 4294967297" 1 $?
+check "config accumulate 4294967297" 1 $? "$tmp/err"
 expect "config key named" "$tmp/err" "accumulate"
 echo '{"accumulate": 2000000}' >"$tmp/acc.json"
 "$clippo" train --config "$tmp/acc.json" "${data[@]}" --save "$tmp/acc.h5" >/dev/null 2>"$tmp/err"
-check "config accumulate 2000000 (over the limit)" 1 $?
+check "config accumulate 2000000 (over the limit)" 1 $? "$tmp/err"
 expect "config limit named" "$tmp/err" "accumulate"
 
 if ! "$clippo" devices --check >/dev/null 2>&1; then
@@ -79,7 +79,7 @@ cat >"$tmp/cool.json" <<'EOF'
 EOF
 "$clippo" train --config "$tmp/cool.json" "${data[@]}" --steps 3 --save "$tmp/c.h5" \
   --log "$tmp/c.jsonl" >"$tmp/out" 2>"$tmp/err"
-check "config cooldown 200, --steps 3" 0 $?
+check "config cooldown 200, --steps 3" 0 $? "$tmp/err"
 expect "cooldown notice names --cooldown" "$tmp/err" "--cooldown"
 sched=$(grep '"step": 1,' "$tmp/c.jsonl" | grep -o '"sched": [0-9.e+-]*' | cut -d' ' -f2)
 if [ "$sched" = "1" ]; then
@@ -91,6 +91,6 @@ fi
 # a schedule that fits is left alone, without a notice
 "$clippo" train --config "$tmp/cool.json" "${data[@]}" --steps 3 --cooldown 2 \
   --save "$tmp/c2.h5" >"$tmp/out" 2>"$tmp/err"
-check "--cooldown 2 in 3 steps" 0 $?
+check "--cooldown 2 in 3 steps" 0 $? "$tmp/err"
 if grep -q "do not fit" "$tmp/err"; then echo "FAIL: notice for a fitting schedule"; fail=1; fi
 finish

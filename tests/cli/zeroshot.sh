@@ -20,7 +20,7 @@ pcache=$tmp/prompts.h5
 "$clippo" zeroshot --help >"$tmp/help"; check "--help" 0 $?
 expect "help documents --skip-bad exit status" "$tmp/help" "at least one image was classified"
 "$clippo" zeroshot --model "$tmp/none.npz" --classes a x.png >/dev/null 2>"$tmp/err"
-check "missing --model file" 1 $?
+check "missing --model file" 1 $? "$tmp/err"
 expect "missing model named" "$tmp/err" "none.npz"
 "$clippo" zeroshot --model "$model" x.png >/dev/null 2>&1; check "no classes" 2 $?
 "$clippo" zeroshot --model "$model" --classes a >/dev/null 2>&1; check "no image" 2 $?
@@ -41,7 +41,7 @@ head -c 40 "$tmp/cat.png" >"$tmp/truncated.png"
 run() { "$clippo" zeroshot --model "$model" --cache "$pcache" "$@"; }
 
 run --classes "cat,dog,car,ship" "$tmp/cat.png" "$tmp/ship.png" >"$tmp/table" 2>"$tmp/err"
-check "table output" 0 $?
+check "table output" 0 $? "$tmp/err"
 expect "table names the image" "$tmp/table" "^$tmp/cat.png$"
 expect "table rank 1" "$tmp/table" "^ *1\. "
 expect "table percent" "$tmp/table" "%$"
@@ -50,7 +50,7 @@ expect "table percent" "$tmp/table" "%$"
 
 run --classes "cat,dog,car,ship" --json --top-k 2 "$tmp/cat.png" "$tmp/dog.png" "$tmp/ship.png" \
   >"$tmp/j2" 2>"$tmp/err"
-check "--json --top-k 2" 0 $?
+check "--json --top-k 2" 0 $? "$tmp/err"
 [ "$(wc -l <"$tmp/j2")" = 3 ] && echo "ok: one JSON line per image" ||
   { echo "FAIL: JSON lines"; cat "$tmp/j2"; fail=1; }
 if grep -qv '^{"image":"[^"]*","predictions":\[{"label":"[^"]*","score":[0-9.e-]*},{"label":"[^"]*","score":[0-9.e-]*}\]}$' "$tmp/j2"; then
@@ -88,20 +88,20 @@ cmp -s "$tmp/j3" "$tmp/j5" && echo "ok: uncached run identical" ||
   { echo "FAIL: --cache off differs"; diff "$tmp/j3" "$tmp/j5"; fail=1; }
 printf 'garbage' >"$pcache"
 run --classes "cat,dog,car" --json --top-k 10 "$tmp/cat.png" >"$tmp/j6" 2>"$tmp/err"
-check "corrupt cache is replaced" 0 $?
+check "corrupt cache is replaced" 0 $? "$tmp/err"
 expect "corrupt cache warning" "$tmp/err" "prompt cache"
 cmp -s "$tmp/j3" "$tmp/j6" && echo "ok: same answers after a corrupt cache" || { echo "FAIL"; fail=1; }
 
 # corrupt and missing files
 run --classes "cat,dog" "$tmp/cat.png" "$tmp/bad.png" "$tmp/dog.png" >"$tmp/out" 2>"$tmp/err"
-check "corrupt file fails" 1 $?
+check "corrupt file fails" 1 $? "$tmp/err"
 expect "error names the file" "$tmp/err" "bad.png"
 run --classes "cat,dog" "$tmp/truncated.png" >/dev/null 2>"$tmp/err"
-check "truncated PNG fails" 1 $?
+check "truncated PNG fails" 1 $? "$tmp/err"
 expect "error names the truncated file" "$tmp/err" "truncated.png"
 run --classes "cat,dog" --skip-bad --json "$tmp/cat.png" "$tmp/bad.png" "$tmp/missing.png" \
   "$tmp/dog.png" >"$tmp/out" 2>"$tmp/err"
-check "--skip-bad" 0 $?
+check "--skip-bad" 0 $? "$tmp/err"
 [ "$(grep -c '"predictions"' "$tmp/out")" = 2 ] && echo "ok: good images classified" ||
   { echo "FAIL: good images"; cat "$tmp/out"; fail=1; }
 # --json: a line for every file, in order, the skipped ones with their error (issue 12, 14)
@@ -117,23 +117,23 @@ sed -n 2p "$tmp/out" | grep -q "^{\"image\":\"$tmp/bad.png\",\"skipped\":true" &
 expect "--skip-bad lists bad.png" "$tmp/err" "^  $tmp/bad.png$"
 expect "--skip-bad lists missing.png" "$tmp/err" "^  $tmp/missing.png$"
 run --classes "cat,dog" --skip-bad "$tmp/bad.png" >/dev/null 2>"$tmp/err"
-check "--skip-bad with nothing classified" 1 $?
+check "--skip-bad with nothing classified" 1 $? "$tmp/err"
 
 # templates and class files
 printf '# templates\na photo of a {}.\na drawing of a {}\n' >"$tmp/templates.txt"
 printf 'cat\n\n# comment\ndog, puppy\n' >"$tmp/classes.txt"
 run --classes-file "$tmp/classes.txt" --templates "$tmp/templates.txt" --json "$tmp/cat.png" \
   >"$tmp/out" 2>"$tmp/err"
-check "templates and classes files" 0 $?
+check "templates and classes files" 0 $? "$tmp/err"
 expect "class label is the first alias" "$tmp/out" '"label":"dog"[,}]'
 printf 'a photo of a {}\nno placeholder\n' >"$tmp/badt.txt"
 run --classes cat --templates "$tmp/badt.txt" "$tmp/cat.png" >/dev/null 2>"$tmp/err"
-check "bad templates file" 1 $?
+check "bad templates file" 1 $? "$tmp/err"
 expect "bad template names file:line" "$tmp/err" "badt.txt:2"
 run --classes cat --templates none --json "$tmp/cat.png" >/dev/null 2>&1
 check "--templates none" 0 $?
 run --classes "cat,!!" "$tmp/cat.png" >/dev/null 2>"$tmp/err"
-check "empty class after canonicalisation" 1 $?
+check "empty class after canonicalisation" 1 $? "$tmp/err"
 
 # eval: IDX files written here (a 3-image set), a folder per class, a TSV
 printf '\0\0\x08\x03\0\0\0\x03\0\0\0\x04\0\0\0\x04' >"$tmp/img.idx"
@@ -142,28 +142,28 @@ printf '\0\0\x08\x01\0\0\0\x03\x00\x01\x00' >"$tmp/lab.idx"
 gzip -k "$tmp/img.idx"
 "$clippo" eval --model "$model" --idx-images "$tmp/img.idx.gz" --idx-labels "$tmp/lab.idx" \
   --classes "cat,dog" --templates none >"$tmp/out" 2>"$tmp/err"
-check "eval IDX" 0 $?
+check "eval IDX" 0 $? "$tmp/err"
 expect "eval top-1 line" "$tmp/out" "top-1 accuracy"
 "$clippo" eval --model "$model" --idx-images "$tmp/img.idx" --idx-labels "$tmp/lab.idx" \
   --classes "cat" --templates none >/dev/null 2>"$tmp/err"
-check "eval IDX label out of range" 1 $?
+check "eval IDX label out of range" 1 $? "$tmp/err"
 printf '\0\0\x08\x03\0\0\0\x09' >"$tmp/trunc.idx"
 "$clippo" eval --model "$model" --idx-images "$tmp/trunc.idx" --idx-labels "$tmp/lab.idx" \
   >/dev/null 2>"$tmp/err"
-check "eval corrupt IDX" 1 $?
+check "eval corrupt IDX" 1 $? "$tmp/err"
 expect "corrupt IDX names the file" "$tmp/err" "trunc.idx"
 mkdir -p "$tmp/folder/cat" "$tmp/folder/dog"
 cp "$tmp/cat.png" "$tmp/folder/cat/"; cp "$tmp/dog.png" "$tmp/folder/dog/"
 "$clippo" eval --model "$model" --folder "$tmp/folder" --json >"$tmp/out" 2>"$tmp/err"
-check "eval folder --json" 0 $?
+check "eval folder --json" 0 $? "$tmp/err"
 expect "eval folder JSON" "$tmp/out" '"task":"zeroshot".*"images":2,"classes":2'
 printf 'cat.png\ta cat\ndog.png\ta dog\nship.png\ta ship\n' >"$tmp/caps.tsv"
 "$clippo" eval --model "$model" --tsv "$tmp/caps.tsv" --json >"$tmp/out" 2>"$tmp/err"
-check "eval TSV --json" 0 $?
+check "eval TSV --json" 0 $? "$tmp/err"
 expect "eval TSV JSON" "$tmp/out" '"image_to_text":{"recall@1":[0-9.]*,"recall@5":1,"recall@10":1}'
 if [ -r "${CLIPPO_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/t10k-images-idx3-ubyte.gz" ]; then
   "$clippo" eval --model "$model" --fashion-mnist --limit 20 --templates none >"$tmp/out" 2>"$tmp/err"
-  check "eval --fashion-mnist" 0 $?
+  check "eval --fashion-mnist" 0 $? "$tmp/err"
   expect "fashion-mnist examples" "$tmp/out" "Example predictions"
   expect "fashion-mnist accuracy" "$tmp/out" "top-1 accuracy .*(.*/ 20)"
 fi

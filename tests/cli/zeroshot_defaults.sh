@@ -45,7 +45,7 @@ zs() { "$clippo" zeroshot --model "$1" --cache off --json "${@:2}"; }
 
 # default templates: clip_best (8), and the count of prompts embedded
 zs "$model" --classes "cat,dog" "$tmp/cat.png" >"$tmp/o" 2>"$tmp/e"
-check "default templates" 0 $?
+check "default templates" 0 $? "$tmp/e"
 expect "clip_best by default, prompt count printed" "$tmp/e" \
   "2 classes x 8 templates (clip_best) = 16 prompts: 16 embedded, 0 from the cache"
 zs "$model" --classes "cat,dog" --templates clip_paper "$tmp/cat.png" >/dev/null 2>"$tmp/e"
@@ -56,7 +56,7 @@ expect "--templates clip_paper" "$tmp/e" "2 classes x 81 templates (clip_paper) 
 a drawing of the {}" "$model" "$tmp/rec.h5"
 check "convert --attr prompts" 0 $?
 zs "$tmp/rec.h5" --classes "cat,dog" "$tmp/cat.png" >"$tmp/o2" 2>"$tmp/e"
-check "recorded prompts" 0 $?
+check "recorded prompts" 0 $? "$tmp/e"
 expect "recorded prompts used" "$tmp/e" \
   "2 classes x 2 templates (the model's training prompts) = 4 prompts"
 printf 'a photo of a {}.\na drawing of the {}\n' >"$tmp/same.txt"
@@ -68,7 +68,7 @@ expect "--templates overrides the recorded prompts" "$tmp/e" "x 1 templates (non
 
 # duplicate class names (the same prompt name after canonicalisation) warn
 zs "$model" --classes "cat,dog,Cat!" "$tmp/cat.png" >/dev/null 2>"$tmp/e"
-check "duplicate classes still run" 0 $?
+check "duplicate classes still run" 0 $? "$tmp/e"
 expect "duplicate warning" "$tmp/e" "warning: classes 1 'cat' and 3 'Cat!' have the same prompt name 'cat'"
 zs "$model" --classes "cat,dog" "$tmp/cat.png" >/dev/null 2>"$tmp/e"
 if grep -q "same prompt name" "$tmp/e"; then echo "FAIL: warning without duplicates"; fail=1; else
@@ -77,7 +77,7 @@ if grep -q "same prompt name" "$tmp/e"; then echo "FAIL: warning without duplica
 # classes file: BOM dropped, the first alias is the label
 printf '%sblue square, blue box\ncat\n' "$bom" >"$tmp/classes.txt"
 zs "$model" --classes-file "$tmp/classes.txt" --top-k 2 "$tmp/cat.png" >"$tmp/o" 2>"$tmp/e"
-check "classes file with a BOM" 0 $?
+check "classes file with a BOM" 0 $? "$tmp/e"
 expect "label is the first alias" "$tmp/o" '"label":"blue square"[,}]'
 if grep -q $'\xef\xbb\xbf' "$tmp/o"; then echo "FAIL: BOM kept in a label"; fail=1; else
   echo "ok: no BOM in labels"; fi
@@ -94,6 +94,6 @@ cmp -s "$tmp/a" "$tmp/b" && echo "ok: BOM dropped from templates" ||
 # eval --tsv: a BOM before the first image path
 printf '%scat.png\ta cat\ndog.png\ta dog\n' "$bom" >"$tmp/caps.tsv"
 "$clippo" eval --model "$model" --cache off --tsv "$tmp/caps.tsv" --json >"$tmp/o" 2>"$tmp/e"
-check "TSV with a BOM" 0 $?
+check "TSV with a BOM" 0 $? "$tmp/e"
 expect "both images used" "$tmp/o" '"images":2,"captions":2'
 finish

@@ -1,9 +1,19 @@
 # Result helpers shared by the shell tests of the program (sourced; not a test itself). Each
 # prints "ok: NAME" or "FAIL: ..." and sets the caller's fail=1 on a failure.
 
-# check NAME EXPECTED_RC ACTUAL_RC: an exit status.
+# check NAME EXPECTED_RC ACTUAL_RC [FILE]: an exit status; on a failure FILE (the command's
+# captured stderr, say) is shown too, so that a log says why.
 check() {
-  if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fail=1; else echo "ok: $1"; fi
+  if [ "$2" = "$3" ]; then
+    echo "ok: $1"
+    return
+  fi
+  echo "FAIL: $1: exit $3, expected $2"
+  fail=1
+  if [ $# -ge 4 ] && [ -r "$4" ]; then
+    echo "--- $4:"
+    cat "$4"
+  fi
 }
 
 # expect NAME FILE PATTERN: FILE contains PATTERN (grep).
