@@ -442,14 +442,12 @@ static void choice(clippo_rt *rt, void *user) {
     rt->settings.gemm[0] = '\0';
     return;
   }
-  /* without a record the host BLAS is the default, unless its kernels are narrower than what
-   * oneDNN sees in the CPU (OpenBLAS's table did not know the CPU); oneDNN also comes from tune
-   * or CLIPPO_GEMM */
-  int narrower = gemm_hostblas_simd_level() < gemm_onednn_simd_level();
+  /* without a record oneDNN is the default on a host-unified CPU, whatever the host BLAS is; the
+   * host BLAS comes from tune or CLIPPO_GEMM */
   char blas[256];
   clippo_gemm_hostblas_describe(blas, sizeof blas);
   print_message("[ default  ] %s (host BLAS: %s)\n", clippo_gemm_provider_name(ch.provider), blas);
-  assert_int_equal(ch.provider, narrower ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_HOSTBLAS);
+  assert_int_equal(ch.provider, CLIPPO_GEMM_ONEDNN);
   assert_string_equal(ch.source, "default");
   snprintf(rt->settings.gemm, sizeof rt->settings.gemm, "OneDNN");
   TEST_OK(clippo_gemm_choose(rt, 0, 1, 196, 196, 64, 96, &ch, &err), &err);

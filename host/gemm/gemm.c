@@ -159,19 +159,15 @@ clippo_status gemm_validate(clippo_rt *rt, const gemm_call *g, int *empty, clipp
   return CLIPPO_OK;
 }
 
-/* The default before tuning. On host-unified CPUs the host BLAS, unless its kernels are narrower
- * than the CPU's (OpenBLAS's table of CPU models did not know it and picked an older core, e.g.
- * "Prescott" on a new Xeon, 6x slower; or OPENBLAS_CORETYPE pins one) or unknown (another BLAS),
- * and the build has oneDNN, which picks its kernels from the CPU's feature flags. Where OpenBLAS
- * knows the CPU it measured as fast on ViT-B/16 and faster end to end on the default model's
- * small products (its threads yield to the OpenCL driver's between products; oneDNN's OpenMP team
- * is started and stopped around each: bench/results/onednn-*.md). CLBlast on GPUs/accelerators. */
+/* The default before tuning. On host-unified CPUs oneDNN when the build has it: it picks its
+ * kernels from the CPU's feature flags and runs on the host team (host_team.c), and it measured
+ * ahead of OpenBLAS even where OpenBLAS's table knows the CPU (2-vCPU Xeon with AVX-512 that
+ * OpenBLAS 0.3.21 runs as SkylakeX: B/16 batch 1 +38 %, batch 8 +12 %, the training step +30 %,
+ * the default model's Fashion-MNIST evaluation -19 % time; bench/results/onednn-default-*.md).
+ * Without oneDNN the host BLAS; CLBlast on GPUs/accelerators. */
 static clippo_gemm_provider default_provider(const clippo_rt *rt) {
   if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified)
-    return gemm_provider_onednn.available(rt) &&
-                   gemm_hostblas_simd_level() < gemm_onednn_simd_level()
-               ? CLIPPO_GEMM_ONEDNN
-               : CLIPPO_GEMM_HOSTBLAS;
+    return gemm_provider_onednn.available(rt) ? CLIPPO_GEMM_ONEDNN : CLIPPO_GEMM_HOSTBLAS;
   if (rt->info.type & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)) return CLIPPO_GEMM_CLBLAST;
   return CLIPPO_GEMM_KERNEL;
 }

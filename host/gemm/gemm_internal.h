@@ -138,14 +138,6 @@ clippo_status gemm_provider_state(clippo_rt *rt, clippo_gemm_provider p, void **
 clippo_status gemm_provider_state_set(clippo_rt *rt, clippo_gemm_provider p, void *state,
                                       void (*release)(void *state), clippo_error *err);
 
-/** The widest vector instructions the host BLAS's kernels use: 0 SSE, 1 AVX, 2 AVX2, 3 AVX-512;
- * -1 when unknown (not OpenBLAS). OpenBLAS goes by its table of CPU models (or
- * OPENBLAS_CORETYPE), which may not know the CPU and pick an older core. */
-int gemm_hostblas_simd_level(void);
-
-/** The same for the ISA oneDNN dispatches to (from the CPU's feature flags); -1 without oneDNN. */
-int gemm_onednn_simd_level(void);
-
 /** 1 for the precisions only oneDNN multiplies (bf16, int8). */
 static inline int gemm_precision_onednn(clippo_precision p) {
   return p == CLIPPO_PRECISION_BF16 || p == CLIPPO_PRECISION_INT8;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#ifdef CLIPPO_HAVE_OPENBLAS_CORENAME
 /* OpenBLAS's x86 core names by the widest vector instructions of their kernels. */
 static int core_level(const char *core) {
   static const char *const avx512[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
@@ -21,12 +22,6 @@ static int core_level(const char *core) {
   return 0;
 }
 
-#ifdef CLIPPO_HAVE_OPENBLAS_CORENAME
-int gemm_hostblas_simd_level(void) {
-  const char *core = openblas_get_corename();
-  return core ? core_level(core) : -1;
-}
-
 void clippo_gemm_hostblas_describe(char *out, size_t size) {
   const char *core = openblas_get_corename();
   static const char *const names[] = {"SSE", "AVX", "AVX2", "AVX-512"};
@@ -35,8 +30,6 @@ void clippo_gemm_hostblas_describe(char *out, size_t size) {
            level >= 0 ? names[level] : "?");
 }
 #else
-int gemm_hostblas_simd_level(void) { return -1; }
-
 void clippo_gemm_hostblas_describe(char *out, size_t size) {
   snprintf(out, size, "a CBLAS other than OpenBLAS (its kernels unknown)");
 }

@@ -126,21 +126,6 @@ static const char *isa_name(dnnl_cpu_isa_t isa, const char **features) {
   }
 }
 
-int gemm_onednn_simd_level(void) {
-  switch ((int)dnnl_get_effective_cpu_isa()) {
-  case dnnl_cpu_isa_avx: return 1;
-  case dnnl_cpu_isa_avx2:
-  case dnnl_cpu_isa_avx2_vnni: return 2;
-  case dnnl_cpu_isa_avx512_mic:
-  case dnnl_cpu_isa_avx512_mic_4ops:
-  case dnnl_cpu_isa_avx512_core:
-  case dnnl_cpu_isa_avx512_core_vnni:
-  case dnnl_cpu_isa_avx512_core_bf16:
-  case dnnl_cpu_isa_avx512_core_amx: return 3;
-  default: return 0;
-  }
-}
-
 void clippo_gemm_onednn_describe(char *out, size_t size) {
   const dnnl_version_t *v = dnnl_version();
   const char *features = "";
@@ -1257,8 +1242,6 @@ static void onednn_forget_weights(clippo_rt *rt, cl_mem mem) {
   (void)rt;
   (void)mem;
 }
-
-int gemm_onednn_simd_level(void) { return -1; }
 
 void clippo_gemm_onednn_describe(char *out, size_t size) {
   snprintf(out, size, "not built in (libdnnl-dev missing at build time, or CLIPPO_ONEDNN=OFF)");

@@ -4,10 +4,9 @@
  * The choice is data: a small record per device (<cache_dir>/gemm-<devicehash>.txt, written by
  * clippo_gemm_tune / `clippo tune`) maps each shape class to a provider (and, for the kernel
  * provider, a tile configuration). Without a record a default applies: on host-unified CPU
- * devices the host BLAS, or oneDNN (which picks its kernels from the CPU's feature flags) when the
- * build has it and OpenBLAS runs kernels narrower than the CPU's (its table of CPU models did not
- * know the CPU); CLBlast on GPUs and accelerators; the kernel elsewhere. rt->settings.gemm (env
- * CLIPPO_GEMM=clblast|hostblas|kernel|onednn) forces one provider (auto or empty: the normal
+ * devices oneDNN (which picks its kernels from the CPU's feature flags) when the build has it,
+ * else the host BLAS; CLBlast on GPUs and accelerators; the kernel elsewhere. rt->settings.gemm
+ * (env CLIPPO_GEMM=clblast|hostblas|kernel|onednn) forces one provider (auto or empty: the normal
  * choice); rt->settings.gemm_record (env CLIPPO_GEMM_RECORD) names another record file. The
  * record is read
  * once per runtime (again only when its path changes, after clippo_gemm_forget_record, or when
