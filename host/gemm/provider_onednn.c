@@ -373,6 +373,9 @@ static clippo_status make_reorder(const clippo_rt *rt, onednn_state *s,
   return CLIPPO_OK;
 }
 
+/* 1 when oneDNN dispatches to AMX (int8 and bfloat16 tiles) on this CPU. */
+static int on_amx(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
+
 /* The matmul of e->key: src x wei -> dst (m rows), alpha and beta as attributes (float32 and
  * bfloat16), or the int8 dequantisation (fused) or none (plain). */
 static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memory_desc_t *src,
@@ -462,8 +465,11 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   if (st) return clippo_error_prefix(err, "%s operands", what);
   /* Phase 2 multiplies a block of C: the part's rows (all columns), or, when the product is short
    * (at most 256 rows: batch-1 embeddings), all rows and the part's columns, where oneDNN's GEMM
-   * runs 10-15 % faster per thread than on half the rows and each thread reads half of B. */
-  int by_cols = k->parts > 1 && k->m <= 256 && (k->n + 15) / 16 >= (size_t)k->parts;
+   * runs 10-15 % faster per thread than on half the rows and each thread reads half of B. Not on
+   * AMX: a column block of B is not dense, and oneDNN 2.6 then leaves AMX for its AVX-512 gemm
+   * (B/16 int8 at batch 1 on a 2-vCPU Xeon with AMX: 9.7 images/s by columns, 13.9-14.8 by rows).
+   */
+  int by_cols = k->parts > 1 && k->m <= 256 && (k->n + 15) / 16 >= (size_t)k->parts && !on_amx();
   e->or0 = by_cols ? 0 : e->r0;
   e->or1 = by_cols ? k->m : e->r1;
   e->oc0 = by_cols ? e->c0 : 0;
@@ -477,7 +483,12 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   DNNL_TRY(md_view(&b1, dt, 1, k->k, on, 0, k->n, 0), "describing B");
   DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, k->ldc, 0), "describing C");
   dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, om, on, int8, 0, impl, sizeof impl);
-  if (int8 && ds == dnnl_success && !strncmp(impl, "ref", 3)) {
+  /* The fused dequantisation where oneDNN has it in reference code only, or, on a CPU with AMX,
+   * where it keeps the matmul off AMX's tiles (oneDNN 2.6 runs s8 x s8 with a binary post-op on
+   * its AVX-512 gemm, without one on AMX brgemm: 784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms
+   * plain, on a 2-vCPU Xeon with AMX), goes plain: s32 sums as floats, dequantised by a loop. */
+  if (int8 && ds == dnnl_success &&
+      (!strncmp(impl, "ref", 3) || (on_amx() && !strstr(impl, "amx")))) {
     dnnl_primitive_t *p = &e->mm;
     dnnl_primitive_destroy(*p);
     *p = NULL;
