@@ -1,11 +1,14 @@
 /* The GEMM layer's host team (host/gemm/host_team.c): every part of every job runs exactly once,
  * part 0 on the calling thread and the others on other threads, parts beyond the team's size are
  * not run, a one-part job never wakes a worker, and the team stops and joins cleanly (also right
- * after it was made, and with a NULL team). */
+ * after it was made, and with a NULL team). Jobs come back to back (the workers still polling),
+ * after pauses longer than the poll (the workers asleep), and with parts that outlast the caller's
+ * poll (the caller asleep). */
 #include "support.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "gemm/gemm_internal.h"
 
@@ -57,6 +60,35 @@ static void test_parts_run_once(void **state) {
   assert_int_equal(inits, 3); /* each worker ran init once */
 }
 
+static void pause_us(long us) {
+  struct timespec ts = {0, us * 1000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Parts after the first take 0.5 ms on odd rounds: longer than the caller's 0.2 ms poll. */
+static void run_slow_part(void *ctx, int part) {
+  job *j = ctx;
+  if (part > 0 && j->round % 2) pause_us(500);
+  run_part(ctx, part);
+}
+
+static void test_sleep_and_poll(void **state) {
+  (void)state;
+  clippo_error err;
+  host_team *t = NULL;
+  TEST_OK(host_team_create(3, NULL, &t, &err), &err);
+  for (int round = 0; round < 300; round++) {
+    job j;
+    memset(&j, 0, sizeof j);
+    j.round = round;
+    int parts = 1 + round % 3;
+    host_team_run(t, parts, run_slow_part, &j);
+    for (int p = 0; p < PARTS_MAX; p++) assert_int_equal(j.runs[p], p < parts ? 1 : 0);
+    if (round % 3 == 0) pause_us(1000); /* the workers stop polling and sleep */
+  }
+  host_team_free(t);
+}
+
 static void test_small_teams(void **state) {
   (void)state;
   clippo_error err;
@@ -85,6 +117,7 @@ static void test_small_teams(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parts_run_once),
+      cmocka_unit_test(test_sleep_and_poll),
       cmocka_unit_test(test_small_teams),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
