@@ -64,10 +64,9 @@ static float at(const float *x, int trans, size_t ld, size_t stride, size_t z, s
   return trans ? x[z * stride + j * ld + i] : x[z * stride + i * ld + j];
 }
 
-/* 1 if the precision rounds the operands of c (int8 leaves batched products float32). */
+/* 1 if the precision rounds the operands of c (int8 and bf16 leave batched products float32). */
 static int rounds(clippo_precision prec, const rcase *c) {
-  if (prec == CLIPPO_PRECISION_FP32) return 0;
-  return prec == CLIPPO_PRECISION_BF16 || c->batch == 1;
+  return prec != CLIPPO_PRECISION_FP32 && c->batch == 1;
 }
 
 /* The operand values the precision multiplies, as op(A) (batch, m, k) and op(B) (batch, k, n)

@@ -9,8 +9,8 @@
  * (see "threads" below).
  * bfloat16 (precision bf16): reorder primitives round both operands to bfloat16 (to nearest even)
  * into host scratch, a bf16 x bf16 matmul accumulates in float32 straight into C (alpha an output
- * scale, beta a sum post-op); single products are shared by the host team as int8's are (below),
- * batched ones run on OpenMP's team.
+ * scale, beta a sum post-op); single products are shared by the host team as int8's are (below);
+ * batched ones stay float32 (below).
  * int8 (precision int8), single products (those with weights): the largest magnitude of each row
  * of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders quantise to
  * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times
@@ -18,10 +18,12 @@
  * plus beta C). Large products run on the host team too: each member quantises its rows of A and
  * its columns of B, then multiplies its rows. Where oneDNN only has its reference code for that
  * dequantisation the matmul writes the s32 sums as floats to scratch and a plain loop
- * dequantises. Batched products (attention's, between
- * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32: oneDNN 2.6 fuses per-row
- * scales only for one matrix at a time, and one matmul per matrix of the batch costs more than
- * int8 saves.
+ * dequantises (also, on CPUs with AMX, where the fused form would keep the matmul off the tiles).
+ * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds)
+ * stay float32 in both precisions: oneDNN 2.6 fuses int8's per-row scales only for one matrix at
+ * a time, and one matmul per matrix of the batch costs more than int8 saves; batched bf16 (which
+ * ran on OpenMP's team, stopped after each product) measured slower than float32 on the host team
+ * (B/16 bf16 with AMX at batch 1: 12.08/10.51 -> 13.05/12.83 images/s, cosine unchanged).
  * Primitives are created once per shape (and team member) and kept in a small cache in the
  * runtime's GEMM state (the runtime is used by one thread at a time, so nothing is locked: the
  * calling thread looks up every part's primitives before the team runs them). Without oneDNN in the
@@ -50,8 +52,7 @@
  * So float32 products run on the provider's own host team (host_team.c: workers that sleep on a
  * condition variable), each member calling oneDNN on one thread for its part of the product;
  * so do single int8 and bf16 products (each member writes its own rows and columns of the
- * scratch); batched bf16 products (whose reorders share scratch buffers) run on OpenMP's team,
- * which is stopped after each large product. No environment variable involved.
+ * scratch). No environment variable involved.
  * Declared weights (clippo_gemm_declare_weights) are quantised (rounded) once per view and kept
  * (weights_copy) until their declaration ends. */
 #define ONEDNN_THREADED_MACS 67108864.0 /* 2^26: about a millisecond on one core */
@@ -568,7 +569,7 @@ static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entr
   const prim_key *k = &e->key;
   if (k->kind == KIND_EPI) return build_epilogue(rt, s, e, err);
   size_t ba = batch_a(k), bb = batch_b(k);
-  dnnl_memory_desc_t af, bf, a, b, c;
+  dnnl_memory_desc_t af, bf, c;
   DNNL_TRY(md_view(&af, dnnl_f32, ba, k->m, k->k, k->ta, k->lda, k->sa), "describing A");
   DNNL_TRY(md_view(&bf, dnnl_f32, bb, k->k, k->n, k->tb, k->ldb, k->sb), "describing B");
   DNNL_TRY(md_view(&c, dnnl_f32, k->batch, k->m, k->n, 0, k->ldc, k->sc), "describing C");
@@ -578,15 +579,7 @@ static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entr
              "creating a float32 matmul");
     return CLIPPO_OK;
   }
-  if (k->parts > 0) return build_single(rt, s, e, err); /* int8, and bf16 of batch 1 */
-  DNNL_TRY(md_dense(&a, dnnl_bf16, ba, k->m, k->k), "describing A");
-  DNNL_TRY(md_dense(&b, dnnl_bf16, bb, k->k, k->n), "describing B");
-  clippo_status st = make_reorder(rt, s, &af, &a, -1, 0, &e->ra, &e->af, &e->ad, &e->qa, err);
-  if (!st) st = make_reorder(rt, s, &bf, &b, -1, 0, &e->rb, &e->bf, &e->bd, &e->qb, err);
-  if (st) return clippo_error_prefix(err, "bfloat16 operands");
-  DNNL_TRY(make_matmul(s, e, &a, &b, &c, k->m, k->n, 0, 0, impl, sizeof impl),
-           "creating a bfloat16 matmul");
-  return CLIPPO_OK;
+  return build_single(rt, s, e, err); /* int8 and bf16: single products (batch 1) only */
 }
 
 /* The cached primitives of key (built on a miss, evicting the least recently used). */
@@ -766,28 +759,6 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
     if (j.p[i].ds != dnnl_success)
       return dnnl_fail(rt, err, j.p[i].ds,
                        j.p[i].key.batch == 1 ? "dnnl_sgemm" : "running a float32 matmul");
-  return CLIPPO_OK;
-}
-
-/* The batched bfloat16 product on host memory (k >= 1), on OpenMP's team. */
-static clippo_status run_bf16(const clippo_rt *rt, onednn_state *s, const prim_key *key,
-                              const float *a, const float *b, float *c, clippo_error *err) {
-  prim_entry *e = NULL;
-  clippo_status st = lookup(rt, s, key, &e, err);
-  if (st) return st;
-  size_t na = batch_a(key) * key->m * key->k, nb = batch_b(key) * key->k * key->n;
-  void *qa = scratch(s, BUF_A, na * 2), *qb = scratch(s, BUF_B, nb * 2);
-  if (!qa || !qb) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (bf16 operands)");
-  DNNL_TRY(run_reorder(s->streams[0], e->ra, e->af, a, e->ad, qa, NULL, NULL),
-           "rounding A to bfloat16");
-  DNNL_TRY(run_reorder(s->streams[0], e->rb, e->bf, b, e->bd, qb, NULL, NULL),
-           "rounding B to bfloat16");
-  DNNL_TRY(set_handle(e->a, qa), "setting A");
-  DNNL_TRY(set_handle(e->b, qb), "setting B");
-  DNNL_TRY(set_handle(e->c, c), "setting C");
-  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-  DNNL_TRY(dnnl_primitive_execute(e->mm, s->streams[0], 3, args), "running a bfloat16 matmul");
-  DNNL_TRY(dnnl_stream_wait(s->streams[0]), "waiting for a bfloat16 matmul");
   return CLIPPO_OK;
 }
 
@@ -1137,7 +1108,7 @@ static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const ge
 
 /* Batched int8 products run in float32 (see the top of the file). */
 static int effective_kind(int kind, const gemm_call *g) {
-  return kind == KIND_INT8 && g->batch > 1 ? KIND_F32 : kind;
+  return (kind == KIND_INT8 || kind == KIND_BF16) && g->batch > 1 ? KIND_F32 : kind;
 }
 
 /* Runs a product in rt's precision (float32 unless bf16 or int8) on mapped host memory; bmem and
@@ -1154,8 +1125,6 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
                         g->sb, g->beta, g->ldc, g->sc, g->batch);
   switch (kind) {
   case KIND_BF16:
-    if (g->batch > 1) return run_bf16(rt, s, &key, a, b, c, err);
-    return run_single(rt, s, &key, a, b, c, bmem, boff, err);
   case KIND_INT8: return run_single(rt, s, &key, a, b, c, bmem, boff, err);
   default: return run_f32(rt, s, &key, a, b, c, err);
   }
@@ -1180,8 +1149,8 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   if (st) return st;
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
-  threads t = threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch,
-                            s->team != NULL && !(kind == KIND_BF16 && g->batch > 1));
+  threads t =
+      threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch, s->team != NULL);
   st =
       run_host(rt, s, kind, g, mp.a, mp.b, mp.c, mp.bias, mp.act_out, g->b->mem, g->b->offset, err);
   threads_end(t);
