@@ -1106,7 +1106,7 @@ static clippo_status run_epilogue(const clippo_rt *rt, onednn_state *s, const ge
   return CLIPPO_OK;
 }
 
-/* Batched int8 products run in float32 (see the top of the file). */
+/* Batched int8 and bf16 products run in float32 (see the top of the file). */
 static int effective_kind(int kind, const gemm_call *g) {
   return (kind == KIND_INT8 || kind == KIND_BF16) && g->batch > 1 ? KIND_F32 : kind;
 }

@@ -106,7 +106,7 @@ clippo_status clippo_op_linear(clippo_rt *rt, const clippo_tensor *x, size_t row
 
 /** A dense layer whose pre-activation is kept (a training forward): u (rows, n) = x kernel + b[col]
  * and h = gelu(u) (u and h must not overlap); inside the product where the GEMM provider does
- * that, else clippo_gemm, clippo_op_bias_add, clippo_op_copy and clippo_op_gelu. */
+ * that, else clippo_gemm, clippo_op_bias_add and clippo_op_gelu_to. */
 clippo_status clippo_op_linear_gelu_keep(clippo_rt *rt, const clippo_tensor *x, size_t rows,
                                          size_t k, const clippo_tensor *kernel, size_t n,
                                          const clippo_tensor *b, clippo_tensor *u, clippo_tensor *h,
