@@ -336,8 +336,8 @@ static void product(clippo_rt *rt, clippo_precision prec, const clippo_tensor *t
 /* Declared weights (clippo_gemm_declare_weights): int8 (bf16) quantises (rounds) B once and uses
  * that copy until the declaration ends. The copy is used (B changed without forgetting still gives
  * the old product: the contract's other side), each view of the buffer (offset) and each alpha has
- * its own, forgetting makes the next product read B again, and float32 is unaffected. Products
- * large enough for the host team and small ones. */
+ * its own, forgetting makes the next product read B again. Products large enough for the host
+ * team and small ones. (Float32's copies: declared_f32.) */
 static void declared(clippo_rt *rt, void *user) {
   const clippo_precision prec = *(const clippo_precision *)user;
   if (!onednn_device(rt)) return;
@@ -379,11 +379,7 @@ static void declared(clippo_rt *rt, void *user) {
     product(rt, prec, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
     product(rt, prec, &ta, &tb, k * n, m, n, k, 1.0f, got);
     assert_memory_equal(got, fresh, m * n * sizeof(float));
-    /* float32 reads B as it is */
     TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
-    product(rt, CLIPPO_PRECISION_FP32, &ta, &tw, 0, m, n, k, 1.0f, fresh);
-    product(rt, CLIPPO_PRECISION_FP32, &ta, &tb, 0, m, n, k, 1.0f, got);
-    assert_memory_equal(got, fresh, m * n * sizeof(float));
     /* forgetting: the next int8 product quantises the new B (declared again: a new copy) */
     clippo_gemm_forget_weights(rt, tb.mem);
     clippo_gemm_forget_weights(rt, tb.mem); /* not declared any more: nothing */
@@ -413,11 +409,108 @@ static void declared(clippo_rt *rt, void *user) {
                 clippo_precision_name(prec));
 }
 
+/* C (m x n) = alpha op(B-view) products for declared_f32: A is m x k, B at offset off of tb
+ * (k x n, or n x k when transposed), C starts as c0 and gets beta C added. */
+static void product_f32(clippo_rt *rt, const clippo_tensor *ta, const clippo_tensor *tb, size_t off,
+                        int trans_b, size_t m, size_t n, size_t k, float alpha, float beta,
+                        const float *c0, float *out) {
+  clippo_error err;
+  clippo_tensor tc;
+  int64_t one[1] = {1}, shc[1] = {(int64_t)(m * n)};
+  TEST_OK(clippo_tensor_alloc(rt, &tc, CLIPPO_F32, 1, shc, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &tc, c0, &err), &err);
+  clippo_tensor vb = clippo_tensor_view(tb, off, 1, one);
+  TEST_OK(
+      clippo_gemm(rt, 0, trans_b, m, n, k, alpha, ta, k, &vb, trans_b ? k : n, beta, &tc, n, &err),
+      &err);
+  TEST_OK(clippo_tensor_read(rt, &tc, out, &err), &err);
+  clippo_tensor_release(rt, &tc);
+}
+
+/* Float32 products of at most 256 rows keep a declared B in the blocked layout oneDNN's matmul
+ * chooses (one copy per block of columns a team member takes): they equal the products of an
+ * undeclared B (to float32 rounding: another kernel), for each transpose, alpha, beta and view;
+ * the copy is what gets multiplied (B changed while declared gives the old product), larger
+ * products read B as it is, and forgetting makes the next product read B again. Shapes: one cut
+ * over the host team with a last block of columns narrower than 64, and a small one. */
+static void declared_f32(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  const size_t shapes[2][3] = {{200, 200, 128}, {8, 40, 24}};
+  for (int sh = 0; sh < 2; sh++) {
+    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2], nb = 2 * k * n;
+    const size_t big = 300; /* rows above 256: no copy */
+    clippo_error err;
+    test_rng rng;
+    test_rng_seed(&rng, 900 + (uint64_t)sh);
+    float *ha = malloc(big * k * sizeof(float)), *hb = malloc(nb * sizeof(float)),
+          *hb2 = malloc(nb * sizeof(float)), *c0 = malloc(big * n * sizeof(float));
+    float *want = malloc(big * n * sizeof(float)), *got = malloc(big * n * sizeof(float));
+    assert_true(ha && hb && hb2 && c0 && want && got);
+    test_fill_uniform(&rng, ha, big * k, -1.0f, 1.0f);
+    test_fill_uniform(&rng, hb, nb, -1.0f, 1.0f);
+    test_fill_uniform(&rng, c0, big * n, -1.0f, 1.0f);
+    for (size_t i = 0; i < nb; i++) hb2[i] = 0.5f - 2.0f * hb[i];
+    clippo_tensor ta, tb, tw;
+    int64_t sha[1] = {(int64_t)(big * k)}, shb[1] = {(int64_t)nb};
+    TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sha, &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, shb, &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tw, CLIPPO_F32, 1, shb, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tw, hb, &err), &err); /* undeclared: the expected products */
+    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
+    const size_t offs[2] = {0, k * n};
+    const float alphas[2] = {1.0f, -0.75f}, betas[2] = {0.0f, 0.5f};
+    double worst = 0;
+    for (int rep = 0; rep < 2; rep++) /* the first makes the copies, the second uses them */
+      for (int t = 0; t < 2; t++)
+        for (int o = 0; o < 2; o++)
+          for (int v = 0; v < 2; v++) {
+            product_f32(rt, &ta, &tw, offs[o], t, m, n, k, alphas[v], betas[v], c0, want);
+            product_f32(rt, &ta, &tb, offs[o], t, m, n, k, alphas[v], betas[v], c0, got);
+            double rel = test_rel_err_f32(got, want, m * n);
+            if (!(rel <= 1e-5))
+              fail_msg("declared float32 %zux%zux%zu trans %d off %zu alpha %g: relative error "
+                       "%.3g",
+                       m, n, k, t, offs[o], (double)alphas[v], rel);
+            worst = rel > worst ? rel : worst;
+          }
+    /* B changes without the declaration ending: the copy is what gets multiplied */
+    product_f32(rt, &ta, &tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want); /* tw still holds hb */
+    TEST_OK(clippo_tensor_write(rt, &tb, hb2, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
+    product_f32(rt, &ta, &tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
+    assert_true(test_rel_err_f32(got, want, m * n) <= 1e-5);
+    /* more rows than 256: B as it is */
+    product_f32(rt, &ta, &tw, 0, 0, big, n, k, 1.0f, 0.0f, c0, want);
+    product_f32(rt, &ta, &tb, 0, 0, big, n, k, 1.0f, 0.0f, c0, got);
+    assert_true(test_rel_err_f32(got, want, big * n) <= 1e-5);
+    /* forgetting: the next product reads the new B */
+    clippo_gemm_forget_weights(rt, tb.mem);
+    product_f32(rt, &ta, &tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want);
+    product_f32(rt, &ta, &tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
+    assert_true(test_rel_err_f32(got, want, m * n) <= 1e-5);
+    print_message("[ declared ] float32 %zux%zux%zu: blocked copies within %.2g of B's products\n",
+                  m, n, k, worst);
+    clippo_tensor_release(rt, &tw);
+    clippo_tensor_release(rt, &ta);
+    clippo_tensor_release(rt, &tb);
+    free(ha);
+    free(hb);
+    free(hb2);
+    free(c0);
+    free(want);
+    free(got);
+  }
+}
+
 static void test_declared_weights(void **state) {
   (void)state;
   NEED_ONEDNN();
   clippo_precision precs[2] = {CLIPPO_PRECISION_INT8, CLIPPO_PRECISION_BF16};
   for (int i = 0; i < 2; i++) test_each_device(declared, &precs[i]);
+  test_each_device(declared_f32, NULL);
 }
 
 /* The default provider (the host BLAS), forcing oneDNN, the choice in reduced precision, the

@@ -2,32 +2,31 @@
  * into host memory by gemm_map (zero-copy on PoCL). oneDNN picks its kernels from the CPU's
  * feature flags (AVX2, AVX-512, VNNI, AVX512-BF16, AMX), not from a table of CPU models.
  *
- * float32: dnnl_sgemm per matrix for single products; one matmul primitive over the whole batch
- * (its memory descriptors carry the strides) for batches, where one sgemm per small matrix pays
- * oneDNN's threading once per matrix. Large products are cut into parts (matrices of a batch,
- * else blocks of rows or columns of C) run by the provider's host team, one oneDNN thread each
- * (see "threads" below).
- * bfloat16 (precision bf16): reorder primitives round both operands to bfloat16 (to nearest even)
- * into host scratch, a bf16 x bf16 matmul accumulates in float32 straight into C (alpha an output
- * scale, beta a sum post-op); single products are shared by the host team as int8's are (below);
- * batched ones stay float32 (below).
- * int8 (precision int8), single products (those with weights): the largest magnitude of each row
- * of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders quantise to
- * s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times
- * alpha times the column's max / 127 as output scales, times the row's max / 127 as a post-op,
- * plus beta C). Large products run on the host team too: each member quantises its rows of A and
- * its columns of B, then multiplies its rows. Where oneDNN only has its reference code for that
- * dequantisation the matmul writes the s32 sums as floats to scratch and a plain loop
- * dequantises (also, on CPUs with AMX, where the fused form would keep the matmul off the tiles).
- * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds)
- * stay float32 in both precisions: oneDNN 2.6 fuses int8's per-row scales only for one matrix at
- * a time, and one matmul per matrix of the batch costs more than int8 saves; batched bf16 (which
- * ran on OpenMP's team, stopped after each product) measured slower than float32 on the host team
- * (B/16 bf16 with AMX at batch 1: 12.08/10.51 -> 13.05/12.83 images/s, cosine unchanged).
- * Primitives are created once per shape (and team member) and kept in a small cache in the
- * runtime's GEMM state (the runtime is used by one thread at a time, so nothing is locked: the
- * calling thread looks up every part's primitives before the team runs them). Without oneDNN in the
- * build the provider is there but never available. */
+ * float32: dnnl_sgemm per matrix for single products (those of at most 256 rows with declared
+ * weights: a matmul on a copy of B in its blocked layout, run_f32_declared); one matmul primitive
+ * over the whole batch (its memory descriptors carry the strides) for batches, where one sgemm
+ * per small matrix pays oneDNN's threading once per matrix. Large products are cut into parts
+ * (matrices of a batch, else blocks of rows or columns of C) run by the provider's host team, one
+ * oneDNN thread each (see "threads" below). bfloat16 (precision bf16): reorder primitives round
+ * both operands to bfloat16 (to nearest even) into host scratch, a bf16 x bf16 matmul accumulates
+ * in float32 straight into C (alpha an output scale, beta a sum post-op); single products are
+ * shared by the host team as int8's are (below); batched ones stay float32 (below). int8 (precision
+ * int8), single products (those with weights): the largest magnitude of each row of op(A) and of
+ * each column of op(B) gives a symmetric scale (127 / max); reorders quantise to s8 (to nearest
+ * even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times alpha times the
+ * column's max / 127 as output scales, times the row's max / 127 as a post-op, plus beta C). Large
+ * products run on the host team too: each member quantises its rows of A and its columns of B, then
+ * multiplies its rows. Where oneDNN only has its reference code for that dequantisation the matmul
+ * writes the s32 sums as floats to scratch and a plain loop dequantises (also, on CPUs with AMX,
+ * where the fused form would keep the matmul off the tiles). Batched products (attention's, between
+ * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32 in both precisions: oneDNN 2.6
+ * fuses int8's per-row scales only for one matrix at a time, and one matmul per matrix of the batch
+ * costs more than int8 saves; batched bf16 (which ran on OpenMP's team, stopped after each product)
+ * measured slower than float32 on the host team (B/16 bf16 with AMX at batch 1: 12.08/10.51
+ * -> 13.05/12.83 images/s, cosine unchanged). Primitives are created once per shape (and team
+ * member) and kept in a small cache in the runtime's GEMM state (the runtime is used by one thread
+ * at a time, so nothing is locked: the calling thread looks up every part's primitives before the
+ * team runs them). Without oneDNN in the build the provider is there but never available. */
 #include "gemm_internal.h"
 
 #include <stdint.h>
@@ -599,11 +598,30 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
   return CLIPPO_OK;
 }
 
+/* A column block of a single float32 product whose B is a declared weight (key.blk; key.n the
+ * block's columns): all rows of A (not transposed) times the block's copy of B in the blocked
+ * layout the matmul chooses (e->wmd), into a dense m x n block (oneDNN's brgemm takes no blocked
+ * weights with a strided destination); alpha and beta are applied when it is copied into C. */
+static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, prim_entry *e,
+                                       clippo_error *err) {
+  const prim_key *k = &e->key;
+  dnnl_memory_desc_t a, b, c;
+  dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
+  DNNL_TRY(md_2d(&a, dnnl_f32, k->m, k->k, k->lda), "describing A");
+  DNNL_TRY(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any), "describing B");
+  DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, k->n), "describing C");
+  char impl[64] = "";
+  DNNL_TRY(make_matmul(s, e, &a, &b, &c, k->m, k->n, 0, 0, impl, sizeof impl),
+           "creating a float32 matmul");
+  return CLIPPO_OK;
+}
+
 /* Fills e (whose key is set) with its primitives. */
 static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                  clippo_error *err) {
   const prim_key *k = &e->key;
   if (k->kind == KIND_EPI) return build_epilogue(rt, s, e, err);
+  if (k->kind == KIND_F32 && k->blk) return build_f32_blocked(rt, s, e, err);
   size_t ba = batch_a(k), bb = batch_b(k);
   dnnl_memory_desc_t af, bf, c;
   DNNL_TRY(md_view(&af, dnnl_f32, ba, k->m, k->k, k->ta, k->lda, k->sa), "describing A");
@@ -983,6 +1001,7 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
     s->wc = wc;
     s->capwc = cap;
   }
+  int f32 = key->kind == KIND_F32; /* kept in the matmuls' layout only (blk) */
   size_t el = key->kind == KIND_INT8 ? 1 : 2;
   weights_copy w = {key->kind,
                     mem,
@@ -992,11 +1011,11 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
                     key->n,
                     key->tb,
                     float_bits(key->alpha),
-                    malloc(key->k * key->n * el),
-                    malloc(key->n * sizeof(float)),
+                    f32 ? NULL : malloc(key->k * key->n * el),
+                    f32 ? NULL : malloc(key->n * sizeof(float)),
                     NULL,
                     {0}};
-  if (!w.q || !w.dq) {
+  if (!f32 && (!w.q || !w.dq)) {
     free(w.q);
     free(w.dq);
     return NULL;
@@ -1041,8 +1060,9 @@ static clippo_status lookup_parts(const clippo_rt *rt, onednn_state *s, const pr
   return CLIPPO_OK;
 }
 
-/* Makes w->blk hold w's dense copy (described by `from`, at src_data) in layout `to` (once per
- * layout; the dense copy stays, for products whose parts chose different layouts). */
+/* Makes w->blk hold op(B) (described by `from`, at src_data: w's dense copy, or B itself for
+ * float32) in layout `to` (once per layout; a dense copy stays, for products whose parts chose
+ * different layouts). */
 static clippo_status weights_block(const clippo_rt *rt, onednn_state *s, weights_copy *w,
                                    const dnnl_memory_desc_t *from, const void *src_data,
                                    const dnnl_memory_desc_t *to, clippo_error *err) {
@@ -1072,6 +1092,115 @@ static clippo_status weights_block(const clippo_rt *rt, onednn_state *s, weights
   }
   w->blk = blk;
   w->blk_md = *to;
+  return CLIPPO_OK;
+}
+
+/* Float32 products with declared weights take the blocked copies when they have at most this
+ * many rows (batch-1 embeddings; larger ones measured as fast through sgemm). */
+#define F32_BLOCKED_ROWS 256
+
+/* A float32 product with declared weights, cut by columns over the host team: part p multiplies
+ * all rows of A with its columns' blocked copy of B into its block of the scratch, then writes
+ * alpha times that (+ beta C) into its columns of C. */
+typedef struct f32b_job {
+  const onednn_state *s;
+  const prim_key *key;
+  const float *a;
+  float *c, *dense;          /* dense: m x (c1 - c0) per part, at m * c0 */
+  size_t c0[TEAM_MAX + 1];   /* part p's columns: [c0[p], c0[p + 1]) */
+  const void *blk[TEAM_MAX]; /* its columns of B in its matmul's layout */
+  prim_entry *e[TEAM_MAX];
+  dnnl_status_t ds[TEAM_MAX];
+} f32b_job;
+
+static void f32b_run_part(void *ctx, int p) {
+  f32b_job *j = ctx;
+  const prim_entry *e = j->e[p];
+  const prim_key *k = j->key;
+  const size_t c0 = j->c0[p], cols = j->c0[p + 1] - c0, m = k->m, ldc = k->ldc;
+  float *block = j->dense + m * c0;
+  dnnl_status_t ds = set_handle(e->a, j->a);
+  if (ds == dnnl_success) ds = set_handle(e->b, j->blk[p]);
+  if (ds == dnnl_success) ds = set_handle(e->c, block);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
+  if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
+  if (ds == dnnl_success) {
+    const float alpha = k->alpha, beta = k->beta; /* locals: C's stores cannot change them */
+    for (size_t i = 0; i < m; i++) {
+      float *row = j->c + i * ldc + c0;
+      const float *acc = block + i * cols;
+      if (beta == 0.0f)
+        for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c];
+      else
+        for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c] + beta * row[c];
+    }
+  }
+  j->ds[p] = ds;
+}
+
+/* A single float32 product of at most F32_BLOCKED_ROWS rows (A not transposed) whose B (bmem,
+ * boff) is a declared weight: each team member takes a block of columns (multiples of 64) and
+ * keeps its block of B in the blocked layout oneDNN's matmul chooses for it while the declaration
+ * lasts (one more copy of the weights in host memory, split between the members). dnnl_sgemm
+ * packs B again at every call: with B coming from memory (a model's weights), one thread ran
+ * 196 x 1536 x 768 at 109-128 GFLOP/s through sgemm, 160-163 on the kept copy. *done = 0
+ * (nothing run, no error) where this does not apply or a copy could not be made (host memory
+ * short): the caller runs sgemm then. */
+static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, const prim_key *key,
+                                      const float *a, const float *b, float *c, cl_mem bmem,
+                                      size_t boff, int *done, clippo_error *err) {
+  *done = 0;
+  if (key->batch != 1 || key->ta || key->m > F32_BLOCKED_ROWS || !bmem ||
+      !gemm_weights_declared(rt, bmem))
+    return CLIPPO_OK;
+  double macs = (double)key->m * (double)key->n * (double)key->k;
+  size_t units = (key->n + 63) / 64;
+  int parts = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
+  if ((size_t)parts > units) parts = (int)units;
+  f32b_job j;
+  memset(&j, 0, sizeof j);
+  j.s = s;
+  j.key = key;
+  j.a = a;
+  j.c = c;
+  j.dense = scratch(s, BUF_C, key->m * key->n * sizeof(float));
+  if (!j.dense) return CLIPPO_OK; /* sgemm */
+  clippo_status st = CLIPPO_OK;
+  for (int p = 0; p <= parts; p++) {
+    size_t c0 = 64 * (units * (size_t)p / (size_t)parts);
+    j.c0[p] = c0 < key->n ? c0 : key->n;
+  }
+  for (int p = 0; p < parts && !st; p++) { /* the cache is the calling thread's: look up before */
+    prim_key pk = *key;
+    pk.n = j.c0[p + 1] - j.c0[p];
+    pk.part = p;
+    pk.blk = 1;
+    pk.ldc = pk.n;   /* into the dense block */
+    pk.alpha = 1.0f; /* alpha and beta come in when the block is copied into C */
+    pk.beta = 0.0f;
+    size_t off = key->tb ? j.c0[p] * key->ldb : j.c0[p]; /* the block's first element of B */
+    int fresh = 0;
+    weights_copy *w = weights_find(rt, s, &pk, bmem, boff + off, &fresh);
+    if (!w) return CLIPPO_OK; /* host memory short: sgemm */
+    st = lookup(rt, s, &pk, &j.e[p], err);
+    if (!st) {
+      dnnl_memory_desc_t from;
+      dnnl_dims_t dims = {(dnnl_dim_t)pk.k, (dnnl_dim_t)pk.n};
+      dnnl_dims_t strides = {key->tb ? 1 : (dnnl_dim_t)key->ldb,
+                             key->tb ? (dnnl_dim_t)key->ldb : 1};
+      dnnl_status_t ds = dnnl_memory_desc_init_by_strides(&from, 2, dims, dnnl_f32, strides);
+      st = ds == dnnl_success ? weights_block(rt, s, w, &from, b + off, &j.e[p]->wmd, err)
+                              : dnnl_fail(rt, err, ds, "describing declared weights");
+    }
+    if (st && fresh) weights_drop(s, w);
+    if (!st) j.blk[p] = w->blk;
+  }
+  if (st) return st;
+  host_team_run(s->team, parts, f32b_run_part, &j);
+  for (int p = 0; p < parts; p++)
+    if (j.ds[p] != dnnl_success) return dnnl_fail(rt, err, j.ds[p], "running a float32 matmul");
+  *done = 1;
   return CLIPPO_OK;
 }
 
@@ -1248,7 +1377,11 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
   switch (kind) {
   case KIND_BF16:
   case KIND_INT8: return run_single(rt, s, &key, a, b, c, bmem, boff, err);
-  default: return run_f32(rt, s, &key, a, b, c, err);
+  default: {
+    int done = 0;
+    clippo_status st = run_f32_declared(rt, s, &key, a, b, c, bmem, boff, &done, err);
+    return st || done ? st : run_f32(rt, s, &key, a, b, c, err);
+  }
   }
 }
 

@@ -234,9 +234,11 @@ void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size);
 
 /** Declares that the contents of buffer mem stay unchanged until clippo_gemm_forget_weights(rt,
  * mem) (a model's weights, for inference): products whose B lies in mem may then keep a converted
- * copy of B between calls (precision int8 keeps B quantised). The runtime holds a reference to
- * mem until the declaration ends (or the runtime is destroyed), so the handle cannot name another
- * buffer meanwhile. Declaring twice is one declaration. */
+ * copy of B between calls (oneDNN on a host-unified CPU: precision int8 keeps B quantised, bf16
+ * rounded, both also in the blocked layout its matmul reads; float32 products of at most 256 rows
+ * keep B in that layout, a second copy of the weights in host memory). The runtime holds a
+ * reference to mem until the declaration ends (or the runtime is destroyed), so the handle cannot
+ * name another buffer meanwhile. Declaring twice is one declaration. */
 clippo_status clippo_gemm_declare_weights(clippo_rt *rt, cl_mem mem, clippo_error *err);
 
 /** Ends mem's declaration (before its contents change, or before it is released) and drops every
