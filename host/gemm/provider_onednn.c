@@ -829,8 +829,19 @@ static float bits_float(uint32_t u) {
   return f;
 }
 
+/* The host loops of the quantisation (largest magnitudes, dequantisation) compiled also for
+ * AVX-512 and AVX2, picked at load time by the CPU (GCC's function multiversioning on x86-64
+ * ELF); the build itself targets baseline x86-64 (SSE2), where these loops ran 4 lanes wide
+ * and took 6 % of an int8 batch-1 embedding. Elsewhere the plain build. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__)
+#define HOST_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define HOST_SIMD_CLONES
+#endif
+
 /* Largest |x| of each of `rows` rows of `cols` elements, leading dimension ld. */
-static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld, uint32_t *out) {
+HOST_SIMD_CLONES static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld,
+                                       uint32_t *out) {
   for (size_t r = 0; r < rows; r++) {
     const float *p = x + r * ld;
     uint32_t mx = 0;
@@ -843,7 +854,8 @@ static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld, uint3
 }
 
 /* Largest |x| of each of `cols` columns of `rows` rows, leading dimension ld. */
-static void amax_cols(const float *x, size_t rows, size_t cols, size_t ld, uint32_t *out) {
+HOST_SIMD_CLONES static void amax_cols(const float *x, size_t rows, size_t cols, size_t ld,
+                                       uint32_t *out) {
   memset(out, 0, cols * sizeof *out);
   for (size_t r = 0; r < rows; r++) {
     const float *p = x + r * ld;
@@ -925,6 +937,24 @@ static void single_convert_part(void *ctx, int p) {
   j->ds[p] = ds;
 }
 
+/* C (rows x cols, leading dimension ldc) = the float sums acc (leading dimension lda) times each
+ * row's factor ra[i] and each column's cb[c] (+ beta C): int8's dequantisation where it is not a
+ * post-op (3-4 % of an int8 batch-1 embedding on AMX; restrict and beta tested outside the
+ * loops keep them vectorised). */
+HOST_SIMD_CLONES static void dequantise_rows(float *restrict c, size_t ldc,
+                                             const float *restrict acc, size_t lda, size_t rows,
+                                             size_t cols, const float *restrict ra,
+                                             const float *restrict cb, float beta) {
+  for (size_t i = 0; i < rows; i++) {
+    float *row = c + i * ldc;
+    const float r = ra[i], *sums = acc + i * lda;
+    if (beta == 0.0f)
+      for (size_t j = 0; j < cols; j++) row[j] = sums[j] * r * cb[j];
+    else
+      for (size_t j = 0; j < cols; j++) row[j] = sums[j] * r * cb[j] + beta * row[j];
+  }
+}
+
 /* Phase 2 of part p: its rows of C = alpha times the (dequantised) sums (+ beta C). */
 static void single_multiply_part(void *ctx, int p) {
   single_job *j = ctx;
@@ -955,21 +985,9 @@ static void single_multiply_part(void *ctx, int p) {
   }
   if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, on, nargs, args);
   if (ds == dnnl_success) ds = dnnl_stream_wait(on);
-  if (ds == dnnl_success && plain) {
-    /* Locals, and beta tested outside the loops: a float store into C could otherwise change
-     * k->beta as far as the compiler knows, which kept these loops scalar (3 % of an int8 batch-1
-     * embedding, whose residual products, beta 1, take this path). */
-    const float beta = k->beta, *cb = j->dqb + e->oc0;
-    const size_t cols = e->oc1 - e->oc0, ldc = k->ldc, n = k->n;
-    for (size_t i = 0; i < rows; i++) {
-      float *row = cp + i * ldc;
-      const float ra = j->dqa[e->or0 + i], *acc = plain + i * n;
-      if (beta == 0.0f)
-        for (size_t c = 0; c < cols; c++) row[c] = acc[c] * ra * cb[c];
-      else
-        for (size_t c = 0; c < cols; c++) row[c] = acc[c] * ra * cb[c] + beta * row[c];
-    }
-  }
+  if (ds == dnnl_success && plain)
+    dequantise_rows(cp, k->ldc, plain, k->n, rows, e->oc1 - e->oc0, j->dqa + e->or0,
+                    j->dqb + e->oc0, k->beta);
   j->ds[p] = ds;
 }
 
@@ -1113,6 +1131,17 @@ typedef struct f32b_job {
   dnnl_status_t ds[TEAM_MAX];
 } f32b_job;
 
+/* row = alpha acc (+ beta row): one row of a part's dense block into C. */
+static void block_row_into(float *restrict row, const float *restrict acc, size_t cols, float alpha,
+                           float beta) {
+  if (beta == 0.0f && alpha == 1.0f)
+    memcpy(row, acc, cols * sizeof *row);
+  else if (beta == 0.0f)
+    for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c];
+  else
+    for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c] + beta * row[c];
+}
+
 static void f32b_run_part(void *ctx, int p) {
   f32b_job *j = ctx;
   const prim_entry *e = j->e[p];
@@ -1125,17 +1154,9 @@ static void f32b_run_part(void *ctx, int p) {
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
   if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
   if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
-  if (ds == dnnl_success) {
-    const float alpha = k->alpha, beta = k->beta; /* locals: C's stores cannot change them */
-    for (size_t i = 0; i < m; i++) {
-      float *row = j->c + i * ldc + c0;
-      const float *acc = block + i * cols;
-      if (beta == 0.0f)
-        for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c];
-      else
-        for (size_t c = 0; c < cols; c++) row[c] = alpha * acc[c] + beta * row[c];
-    }
-  }
+  if (ds == dnnl_success)
+    for (size_t i = 0; i < m; i++)
+      block_row_into(j->c + i * ldc + c0, block + i * cols, cols, k->alpha, k->beta);
   j->ds[p] = ds;
 }
 
