@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "clippo/gemm.h"
+#include "clippo/ops.h"
 #include "gemm/gemm_internal.h" /* the SIMD levels behind the default choice */
 
 #define TOL_REDUCED 1e-6
@@ -482,6 +483,11 @@ static void declared_f32(clippo_rt *rt, void *user) {
     TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
     product_f32(rt, &ta, &tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
     assert_true(test_rel_err_f32(got, want, m * n) <= 1e-5);
+    /* the declared buffer stays mapped for reading between products: kernels and reads still
+     * see it (ew_copy reads it into tw) */
+    TEST_OK(clippo_op_copy(rt, &tb, &tw, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, &tw, want, &err), &err);
+    assert_memory_equal(want, hb2, k * n * sizeof(float));
     /* more rows than 256: B as it is */
     product_f32(rt, &ta, &tw, 0, 0, big, n, k, 1.0f, 0.0f, c0, want);
     product_f32(rt, &ta, &tb, 0, 0, big, n, k, 1.0f, 0.0f, c0, got);

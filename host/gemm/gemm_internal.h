@@ -99,6 +99,7 @@ typedef struct gemm_mapped {
     size_t lo, hi; /* in floats */
     cl_map_flags flags;
     float *ptr; /* mapped address of element lo */
+    int kept;   /* in a declared buffer's lasting map (gemm_weights_map): not unmapped */
   } r[5];
   int n;
 } gemm_mapped;
@@ -128,6 +129,13 @@ int gemm_weights_undeclare(clippo_rt *rt, cl_mem mem);
 
 /** 1 while mem is declared unchanging (clippo_gemm_declare_weights) on rt. */
 int gemm_weights_declared(const clippo_rt *rt, cl_mem mem);
+
+/** All of declared buffer mem mapped for reading, made on first use (a blocking map: after
+ * everything queued before) and kept until the declaration ends (unmapped then, or when the
+ * runtime goes); NULL when mem is not declared or the map failed. OpenCL lets kernels read a
+ * buffer mapped for reading (only writing it is undefined, and a declared buffer is not
+ * written), so products need not map and unmap it each time. */
+float *gemm_weights_map(clippo_rt *rt, cl_mem mem);
 
 /** A provider's own state in rt's GEMM state (e.g. oneDNN's engine and primitive cache): *out
  * gets what gemm_provider_state_set stored (NULL at first). Creates the GEMM state. */

@@ -5,7 +5,10 @@
  * sharing a buffer are mapped once, as one region. On an in-order queue only the last map blocks
  * (when it returns, the maps before it have completed too): each blocking map is a round trip to
  * the driver's threads, which cost small products (B/16's head: 8 x 768 x 768) as much as the
- * product. */
+ * product. Regions only read from a declared buffer (a model's weights and biases) use the map
+ * it keeps while declared (gemm_weights_map) and are neither mapped nor unmapped here: one map
+ * and one unmap fewer per weight product (B/16 batch 1 on a 2-vCPU Xeon: float32 +1.7 %, int8
+ * +5 %). */
 #include "gemm_internal.h"
 
 /* Adds [lo, hi) of mem to the regions, merging with the one of the same buffer. */
@@ -24,6 +27,7 @@ static void add_region(gemm_mapped *m, cl_mem mem, size_t lo, size_t hi, cl_map_
   m->r[m->n].hi = hi;
   m->r[m->n].flags = flags;
   m->r[m->n].ptr = NULL;
+  m->r[m->n].kept = 0;
   m->n++;
 }
 
@@ -63,9 +67,21 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
       !(qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE);
   if (!in_order && (st = clippo_cl_check(rt, clFinish(rt->queue), "clFinish", err)))
     return clippo_error_prefix(err, "%s", who);
+  /* Regions only read from a declared buffer use its lasting map. */
+  int last = -1; /* the last region mapped here */
+  for (int i = 0; i < m->n; i++) {
+    float *base = m->r[i].flags == CL_MAP_READ ? gemm_weights_map(rt, m->r[i].mem) : NULL;
+    if (base) {
+      m->r[i].ptr = base + m->r[i].lo;
+      m->r[i].kept = 1;
+    } else {
+      last = i;
+    }
+  }
   for (int i = 0; i < m->n && !st; i++) {
+    if (m->r[i].kept) continue;
     cl_int rc = CL_SUCCESS;
-    cl_bool blocking = !in_order || i == m->n - 1 ? CL_TRUE : CL_FALSE;
+    cl_bool blocking = !in_order || i == last ? CL_TRUE : CL_FALSE;
     m->r[i].ptr = clEnqueueMapBuffer(rt->queue, m->r[i].mem, blocking, m->r[i].flags,
                                      m->r[i].lo * sizeof(float),
                                      (m->r[i].hi - m->r[i].lo) * sizeof(float), 0, NULL, NULL, &rc);
@@ -89,7 +105,7 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
 clippo_status gemm_unmap(clippo_rt *rt, gemm_mapped *m, clippo_status st, const char *who,
                          clippo_error *err) {
   for (int i = 0; i < m->n; i++) {
-    if (!m->r[i].ptr) continue;
+    if (!m->r[i].ptr || m->r[i].kept) continue;
     cl_int rc = clEnqueueUnmapMemObject(rt->queue, m->r[i].mem, m->r[i].ptr, 0, NULL, NULL);
     m->r[i].ptr = NULL;
     if (rc != CL_SUCCESS && !st) {

@@ -22,16 +22,28 @@ typedef struct gemm_state {
   char last_fallback[1024];                 /* what happened the last time */
   void *provider[CLIPPO_GEMM_NPROVIDERS];   /* each provider's own state, or NULL */
   void (*provider_release[CLIPPO_GEMM_NPROVIDERS])(void *state);
-  cl_mem *weights; /* declared unchanging (clippo_gemm_declare_weights), each retained */
+  struct declared {
+    cl_mem mem; /* declared unchanging (clippo_gemm_declare_weights), retained */
+    float *map; /* all of it mapped for reading while declared (gemm_weights_map), or NULL */
+  } * weights;
   size_t nweights, capweights;
+  cl_command_queue map_queue; /* the runtime's queue, where the maps were made */
 } gemm_state;
+
+/* Ends a declaration: unmaps the buffer where it was mapped, releases it. */
+static void declared_end(cl_command_queue q, struct declared *d) {
+  if (d->map && q) clEnqueueUnmapMemObject(q, d->mem, d->map, 0, NULL, NULL);
+  clReleaseMemObject(d->mem);
+  d->map = NULL;
+}
 
 static void state_release(void *p) {
   gemm_state *s = p;
   if (!s) return;
   for (int i = 0; i < CLIPPO_GEMM_NPROVIDERS; i++)
     if (s->provider[i] && s->provider_release[i]) s->provider_release[i](s->provider[i]);
-  for (size_t i = 0; i < s->nweights; i++) clReleaseMemObject(s->weights[i]);
+  for (size_t i = 0; i < s->nweights; i++) declared_end(s->map_queue, &s->weights[i]);
+  if (s->map_queue) clFinish(s->map_queue); /* the unmaps done before the queue goes */
   free(s->weights);
   free(s);
 }
@@ -169,8 +181,27 @@ void gemm_note_fallback(clippo_rt *rt, const char *what) {
 int gemm_weights_declared(const clippo_rt *rt, cl_mem mem) {
   const gemm_state *s = rt->gemm.state;
   for (size_t i = 0; s && mem && i < s->nweights; i++)
-    if (s->weights[i] == mem) return 1;
+    if (s->weights[i].mem == mem) return 1;
   return 0;
+}
+
+float *gemm_weights_map(clippo_rt *rt, cl_mem mem) {
+  gemm_state *s = rt->gemm.state;
+  for (size_t i = 0; s && mem && i < s->nweights; i++) {
+    struct declared *d = &s->weights[i];
+    if (d->mem != mem) continue;
+    if (d->map) return d->map;
+    size_t bytes = 0;
+    cl_int rc = clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (rc != CL_SUCCESS || bytes == 0) return NULL;
+    void *p =
+        clEnqueueMapBuffer(rt->queue, mem, CL_TRUE, CL_MAP_READ, 0, bytes, 0, NULL, NULL, &rc);
+    if (rc != CL_SUCCESS || !p) return NULL; /* mapped per product then */
+    d->map = p;
+    s->map_queue = rt->queue;
+    return d->map;
+  }
+  return NULL;
 }
 
 clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err) {
@@ -180,7 +211,7 @@ clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err)
   if (gemm_weights_declared(rt, mem)) return CLIPPO_OK;
   if (s->nweights == s->capweights) {
     size_t cap = s->capweights ? 2 * s->capweights : 64;
-    cl_mem *w = realloc(s->weights, cap * sizeof *w);
+    struct declared *w = realloc(s->weights, cap * sizeof *w);
     if (!w) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (declared weights)");
     s->weights = w;
     s->capweights = cap;
@@ -191,16 +222,18 @@ clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err)
                        "gemm: declaring weights: clRetainMemObject: %d on "
                        "device '%s'",
                        (int)cl, rt->info.name);
-  s->weights[s->nweights++] = mem;
+  s->weights[s->nweights].mem = mem;
+  s->weights[s->nweights].map = NULL;
+  s->nweights++;
   return CLIPPO_OK;
 }
 
 int gemm_weights_undeclare(clippo_rt *rt, cl_mem mem) {
   gemm_state *s = rt->gemm.state;
   for (size_t i = 0; s && mem && i < s->nweights; i++)
-    if (s->weights[i] == mem) {
+    if (s->weights[i].mem == mem) {
+      declared_end(rt->queue, &s->weights[i]);
       s->weights[i] = s->weights[--s->nweights];
-      clReleaseMemObject(mem);
       return 1;
     }
   return 0;
