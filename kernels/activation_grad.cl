@@ -2,7 +2,9 @@
  *   gelu(u)  = 0.5 u (1 + tanh(a)),  a = sqrt(2/pi) (u + 0.044715 u^3)
  *   gelu'(u) = 0.5 (1 + tanh(a)) + 0.5 u (1 - tanh(a)^2) sqrt(2/pi) (1 + 3 * 0.044715 u^2)
  *  - gelu_grad: dx = dy * gelu'(u) over n values; work-item g takes the VEC values starting at
- *    g * VEC (the last chunk may be shorter). dx may be dy itself. */
+ *    g * VEC (the last chunk may be shorter). dx may be dy itself.
+ *  - gelu_grad_keep: the same, and h = gelu(u) from the same tanh (a training backward needs
+ *    both: gelu(u) for the next layer's weight gradient, gelu'(u) for its own). */
 #include "common.h"
 
 #define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
@@ -18,6 +20,33 @@ static inline floatv gelu_deriv_v(floatv u) {
   floatv sech2 = 4.0f * e * inv * inv;
   return 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
 }
+
+/* gelu'(u) into *d and gelu(u) = 0.5 u (1 + tanh(a)) as the result, sharing tanh. */
+static inline floatv gelu_both_v(floatv u, floatv *d) {
+  floatv u2 = u * u;
+  floatv a = GELU_C * (u + 0.044715f * (u2 * u));
+  floatv e = exp(-2.0f * fabs(a));
+  floatv inv = 1.0f / (1.0f + e);
+  floatv one_plus_t = select(2.0f * e * inv, 2.0f * inv, isgreaterequal(a, (floatv)(0.0f)));
+  floatv sech2 = 4.0f * e * inv * inv;
+  *d = 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
+  return (0.5f * u) * one_plus_t;
+}
+
+#if VEC != 1
+static inline float gelu_both_s(float u, float *d) {
+  float u2 = u * u;
+  float a = GELU_C * (u + 0.044715f * (u2 * u));
+  float e = exp(-2.0f * fabs(a));
+  float inv = 1.0f / (1.0f + e);
+  float one_plus_t = a >= 0.0f ? 2.0f * inv : 2.0f * e * inv;
+  float sech2 = 4.0f * e * inv * inv;
+  *d = 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
+  return (0.5f * u) * one_plus_t;
+}
+#else
+#define gelu_both_s gelu_both_v
+#endif
 
 #if VEC != 1
 static inline float gelu_deriv_s(float u) {
@@ -45,5 +74,28 @@ __kernel void gelu_grad(__global const float *u, uint uo, __global const float *
     STOREV(LOADV(pd) * gelu_deriv_v(LOADV(pu)), px);
   } else {
     for (uint i = 0; i < n - c; i++) px[i] = pd[i] * gelu_deriv_s(pu[i]);
+  }
+}
+
+__kernel void gelu_grad_keep(__global const float *u, uint uo, __global const float *dy, uint dyo,
+                             __global float *dx, uint dxo, __global float *h, uint ho, uint n) {
+  uint g = get_global_id(0);
+  uint c = g * VEC;
+  if (c >= n) return;
+  __global const float *pu = u + uo + c;
+  __global const float *pd = dy + dyo + c;
+  __global float *px = dx + dxo + c;
+  __global float *ph = h + ho + c;
+  if (c + VEC <= n) {
+    floatv d;
+    floatv hv = gelu_both_v(LOADV(pu), &d);
+    STOREV(LOADV(pd) * d, px);
+    STOREV(hv, ph);
+  } else {
+    for (uint i = 0; i < n - c; i++) {
+      float d;
+      ph[i] = gelu_both_s(pu[i], &d);
+      px[i] = pd[i] * d;
+    }
   }
 }

@@ -2,9 +2,9 @@
  * (kernels/reduce.cl).
  * 1. Reference GELU derivative against central finite differences of clippo_ref_gelu1:
  *    relative L2 error <= 1e-7 (h = 1e-4, float64).
- * 2. Kernels (every device) against the references: gelu_grad within 2e-6 relative (L2 and
- *    max; float tanh), column sums within 1e-5 for 1 to 100000 rows (one pass and two stages),
- *    with accumulation (beta) and views. */
+ * 2. Kernels (every device) against the references: gelu_grad (gelu_grad_keep: dx and h) within
+ * 2e-6 relative (L2 and max; float tanh), column sums within 1e-5 for 1 to 100000 rows (one pass
+ * and two stages), with accumulation (beta) and views. */
 #include "test_op_common.h"
 
 #include "clippo/ops_grad.h"
@@ -57,6 +57,25 @@ static void check_gelu_grad(clippo_rt *rt, void *user) {
     op_expect(what, got, want, n, GELU_TOL);
     free(got);
     assert_int_equal(clippo_op_gelu_grad(rt, &tu, &tdy, &tu, &err), CLIPPO_E_ARG);
+    /* keeping gelu(u) too: dx as above (from a fresh dy, in place), h against the forward's
+     * reference */
+    double *want_h = op_doubles(n);
+    clippo_ref_gelu(u, n, want_h);
+    clippo_tensor th = op_tensor1(rt, NULL, n), tdy2 = op_tensor1(rt, dy, n);
+    TEST_OK(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdy2, &th, &err), &err);
+    got = op_read(rt, &tdy2);
+    snprintf(what, sizeof what, "gelu_grad_keep dx n=%zu", n);
+    op_expect(what, got, want, n, GELU_TOL);
+    free(got);
+    got = op_read(rt, &th);
+    snprintf(what, sizeof what, "gelu_grad_keep h n=%zu", n);
+    op_expect(what, got, want_h, n, GELU_TOL);
+    free(got);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdx, &tu, &err), CLIPPO_E_ARG);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdx, &tdy2, &err), CLIPPO_E_ARG);
+    clippo_tensor_release(rt, &th);
+    clippo_tensor_release(rt, &tdy2);
+    free(want_h);
     clippo_tensor_release(rt, &tu);
     clippo_tensor_release(rt, &tdy);
     clippo_tensor_release(rt, &tdx);

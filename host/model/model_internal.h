@@ -162,11 +162,11 @@ typedef struct model_acts {
   clippo_tensor zu;     /* (n, out) head output before L2 normalisation */
   /* scratch shared by the forward and the backward */
   clippo_tensor y, dx, dy; /* (rows, W) */
-  clippo_tensor h;         /* (rows, M) */
+  clippo_tensor h, dh;     /* (rows, M): GELU output, its gradient */
   clippo_tensor att;       /* attention scratch (self-attention or MAP, the larger) */
   clippo_tensor red;       /* column-reduction / LayerNorm-backward workspace */
   clippo_tensor nw[5];     /* (n, W): probe tile, MAP LN output, d pooled, d m0, tmp */
-  clippo_tensor nm;        /* (n, M) */
+  clippo_tensor nm, ndm;   /* (n, M): the MAP MLP's GELU output, its gradient */
   clippo_tensor nout;      /* (n, out) d zu */
 } model_acts;
 

@@ -47,15 +47,16 @@ static size_t acts_list(model_acts *a, int depth, clippo_tensor **out) {
     for (int i = 0; i < 8; i++) out[n++] = t[i];
   }
   clippo_tensor *rest[] = {
-      &a->x_final, &a->map_att.q, &a->map_att.k, &a->map_att.v, &a->map_att.p, &a->map_att.ctx,
-      &a->m0,      &a->map_u,     &a->pooled,    &a->zu,        &a->y,         &a->dx,
-      &a->dy,      &a->h,         &a->att,       &a->red,       &a->nw[0],     &a->nw[1],
-      &a->nw[2],   &a->nw[3],     &a->nw[4],     &a->nm,        &a->nout};
+      &a->x_final,     &a->map_att.q, &a->map_att.k, &a->map_att.v, &a->map_att.p,
+      &a->map_att.ctx, &a->m0,        &a->map_u,     &a->pooled,    &a->zu,
+      &a->y,           &a->dx,        &a->dy,        &a->h,         &a->att,
+      &a->red,         &a->nw[0],     &a->nw[1],     &a->nw[2],     &a->nw[3],
+      &a->nw[4],       &a->nm,        &a->nout,      &a->dh,        &a->ndm};
   for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) out[n++] = rest[i];
   return n;
 }
 
-static size_t acts_max(int depth) { return 1 + 8 * (size_t)depth + 23; }
+static size_t acts_max(int depth) { return 1 + 8 * (size_t)depth + 25; }
 
 void model_acts_release(clippo_rt *rt, model_acts *a, int depth) {
   size_t cap = acts_max(depth);
@@ -339,6 +340,7 @@ clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, mod
   if (!st) st = model_alloc2(al, &a->dx, rows, W, err);
   if (!st) st = model_alloc2(al, &a->dy, rows, W, err);
   if (!st) st = model_alloc2(al, &a->h, rows, M, err);
+  if (!st) st = model_alloc2(al, &a->dh, rows, M, err);
   size_t att = clippo_mha_grad_scratch_floats(cap, T, T, W, c->heads);
   if (map) att = max_sz(att, clippo_mha_grad_scratch_floats(cap, 1, T, W, c->heads));
   size_t red = clippo_layernorm_grad_workspace_floats(rows, W);
@@ -351,6 +353,7 @@ clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, mod
   if (!st) st = model_alloc_tensor(al, &a->red, 1, s_red, err);
   for (int i = 0; !st && i < 5; i++) st = model_alloc2(al, &a->nw[i], cap, W, err);
   if (!st) st = model_alloc2(al, &a->nm, cap, M, err);
+  if (!st) st = model_alloc2(al, &a->ndm, cap, M, err);
   if (!st) st = model_alloc2(al, &a->nout, cap, od, err);
   if (st) return clippo_error_prefix(err, "training activations for %zu inputs", cap);
   return CLIPPO_OK;

@@ -62,6 +62,12 @@ clippo_status clippo_op_layernorm_grad(clippo_rt *rt, const clippo_tensor *dy,
 clippo_status clippo_op_gelu_grad(clippo_rt *rt, const clippo_tensor *u, const clippo_tensor *dy,
                                   clippo_tensor *dx, clippo_error *err);
 
+/** clippo_op_gelu_grad, and h = gelu(u) in the same pass (a training backward recomputes the
+ * activation for the weight gradient); h must not overlap u, dy or dx. */
+clippo_status clippo_op_gelu_grad_keep(clippo_rt *rt, const clippo_tensor *u,
+                                       const clippo_tensor *dy, clippo_tensor *dx, clippo_tensor *h,
+                                       clippo_error *err);
+
 /** Bias-add backward: db (w) += colsum(dy (rows, w)). ws as clippo_op_colsum. */
 clippo_status clippo_op_bias_grad(clippo_rt *rt, const clippo_tensor *dy, clippo_tensor *db,
                                   clippo_tensor *ws, clippo_error *err);
