@@ -9,19 +9,9 @@
 
 #define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
 
-/* tanh(a) = sign(a) (1 - e) / (1 + e) with e = exp(-2 |a|): 1 + tanh(a) and 1 - tanh(a)^2 =
- * 4 e / (1 + e)^2 are then formed without cancellation, also where tanh(a) rounds to +-1. */
-static inline floatv gelu_deriv_v(floatv u) {
-  floatv u2 = u * u;
-  floatv a = GELU_C * (u + 0.044715f * (u2 * u));
-  floatv e = exp(-2.0f * fabs(a));
-  floatv inv = 1.0f / (1.0f + e);
-  floatv one_plus_t = select(2.0f * e * inv, 2.0f * inv, isgreaterequal(a, (floatv)(0.0f)));
-  floatv sech2 = 4.0f * e * inv * inv;
-  return 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
-}
-
-/* gelu'(u) into *d and gelu(u) = 0.5 u (1 + tanh(a)) as the result, sharing tanh. */
+/* gelu'(u) into *d and gelu(u) = 0.5 u (1 + tanh(a)) as the result, sharing tanh. tanh(a) =
+ * sign(a) (1 - e) / (1 + e) with e = exp(-2 |a|): 1 + tanh(a) and 1 - tanh(a)^2 = 4 e / (1 + e)^2
+ * are then formed without cancellation, also where tanh(a) rounds to +-1. */
 static inline floatv gelu_both_v(floatv u, floatv *d) {
   floatv u2 = u * u;
   floatv a = GELU_C * (u + 0.044715f * (u2 * u));
@@ -48,15 +38,18 @@ static inline float gelu_both_s(float u, float *d) {
 #define gelu_both_s gelu_both_v
 #endif
 
+/* gelu'(u) alone (the compiler drops gelu(u)). */
+static inline floatv gelu_deriv_v(floatv u) {
+  floatv d;
+  (void)gelu_both_v(u, &d);
+  return d;
+}
+
 #if VEC != 1
 static inline float gelu_deriv_s(float u) {
-  float u2 = u * u;
-  float a = GELU_C * (u + 0.044715f * (u2 * u));
-  float e = exp(-2.0f * fabs(a));
-  float inv = 1.0f / (1.0f + e);
-  float one_plus_t = a >= 0.0f ? 2.0f * inv : 2.0f * e * inv;
-  float sech2 = 4.0f * e * inv * inv;
-  return 0.5f * one_plus_t + (0.5f * u) * (sech2 * (GELU_C * (1.0f + 0.134145f * u2)));
+  float d;
+  (void)gelu_both_s(u, &d);
+  return d;
 }
 #else
 #define gelu_deriv_s gelu_deriv_v
