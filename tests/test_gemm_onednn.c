@@ -334,6 +334,44 @@ static void product(clippo_rt *rt, clippo_precision prec, const clippo_tensor *t
   clippo_tensor_release(rt, &tc);
 }
 
+/* The operands of the declared-weights tests, drawn from rng: A (rows x k) in ta; B, two k x n
+ * matrices one after the other (two views), in tb (to be declared) and in tw (undeclared: its
+ * products are the expected ones); hb its values, hb2 = 0.5 - 2 hb another B written later. */
+typedef struct declared_case {
+  size_t nb; /* floats of B */
+  float *hb, *hb2;
+  clippo_tensor ta, tb, tw;
+} declared_case;
+
+static void declared_case_make(clippo_rt *rt, test_rng *rng, size_t rows, size_t k, size_t n,
+                               declared_case *d) {
+  clippo_error err;
+  d->nb = 2 * k * n;
+  float *ha = malloc(rows * k * sizeof(float));
+  d->hb = malloc(d->nb * sizeof(float));
+  d->hb2 = malloc(d->nb * sizeof(float));
+  assert_true(ha && d->hb && d->hb2);
+  test_fill_uniform(rng, ha, rows * k, -1.0f, 1.0f);
+  test_fill_uniform(rng, d->hb, d->nb, -1.0f, 1.0f);
+  for (size_t i = 0; i < d->nb; i++) d->hb2[i] = 0.5f - 2.0f * d->hb[i];
+  int64_t sha[1] = {(int64_t)(rows * k)}, shb[1] = {(int64_t)d->nb};
+  TEST_OK(clippo_tensor_alloc(rt, &d->ta, CLIPPO_F32, 1, sha, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &d->tb, CLIPPO_F32, 1, shb, &err), &err);
+  TEST_OK(clippo_tensor_alloc(rt, &d->tw, CLIPPO_F32, 1, shb, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &d->ta, ha, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &d->tb, d->hb, &err), &err);
+  TEST_OK(clippo_tensor_write(rt, &d->tw, d->hb, &err), &err);
+  free(ha);
+}
+
+static void declared_case_free(clippo_rt *rt, declared_case *d) {
+  clippo_tensor_release(rt, &d->tw);
+  clippo_tensor_release(rt, &d->ta);
+  clippo_tensor_release(rt, &d->tb);
+  free(d->hb);
+  free(d->hb2);
+}
+
 /* Declared weights (clippo_gemm_declare_weights): int8 (bf16) quantises (rounds) B once and uses
  * that copy until the declaration ends. The copy is used (B changed without forgetting still gives
  * the old product: the contract's other side), each view of the buffer (offset) and each alpha has
@@ -344,62 +382,47 @@ static void declared(clippo_rt *rt, void *user) {
   if (!onednn_device(rt)) return;
   const size_t shapes[2][3] = {{300, 96, 256}, {8, 40, 24}};
   for (int sh = 0; sh < 2; sh++) {
-    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2], nb = 2 * k * n;
+    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     clippo_error err;
     test_rng rng;
     test_rng_seed(&rng, 500 + (uint64_t)sh);
-    float *ha = malloc(m * k * sizeof(float)), *hb = malloc(nb * sizeof(float)),
-          *hb2 = malloc(nb * sizeof(float));
+    declared_case d;
+    declared_case_make(rt, &rng, m, k, n, &d);
+    clippo_tensor *ta = &d.ta, *tb = &d.tb, *tw = &d.tw;
+    const float *hb2 = d.hb2;
     float *fresh = malloc(m * n * sizeof(float)), *got = malloc(m * n * sizeof(float));
-    assert_true(ha && hb && hb2 && fresh && got);
-    test_fill_uniform(&rng, ha, m * k, -1.0f, 1.0f);
-    test_fill_uniform(&rng, hb, nb, -1.0f, 1.0f);
-    for (size_t i = 0; i < nb; i++) hb2[i] = 0.5f - 2.0f * hb[i];
-    clippo_tensor ta, tb, tw;
-    int64_t sha[1] = {(int64_t)(m * k)}, shb[1] = {(int64_t)nb};
-    TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sha, &err), &err);
-    TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, shb, &err), &err);
-    TEST_OK(clippo_tensor_alloc(rt, &tw, CLIPPO_F32, 1, shb, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
-    /* tw: undeclared, holds what tb holds; its products are the expected ones */
-    TEST_OK(clippo_tensor_write(rt, &tw, hb, &err), &err);
-    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
-    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err); /* twice: one declaration */
+    assert_true(fresh && got);
+    TEST_OK(clippo_gemm_declare_weights(rt, tb->mem, &err), &err);
+    TEST_OK(clippo_gemm_declare_weights(rt, tb->mem, &err), &err); /* twice: one declaration */
     const size_t offs[2] = {0, k * n};
     const float alphas[2] = {1.0f, -0.75f};
     for (int rep = 0; rep < 2; rep++) /* the first fills the copies, the second uses them */
       for (int o = 0; o < 2; o++)
         for (int al = 0; al < 2; al++) {
-          product(rt, prec, &ta, &tw, offs[o], m, n, k, alphas[al], fresh);
-          product(rt, prec, &ta, &tb, offs[o], m, n, k, alphas[al], got);
+          product(rt, prec, ta, tw, offs[o], m, n, k, alphas[al], fresh);
+          product(rt, prec, ta, tb, offs[o], m, n, k, alphas[al], got);
           assert_memory_equal(got, fresh, m * n * sizeof(float));
         }
     /* B changes without the declaration ending: the copy is what gets multiplied */
-    TEST_OK(clippo_tensor_write(rt, &tb, hb2, &err), &err);
-    product(rt, prec, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
-    product(rt, prec, &ta, &tb, k * n, m, n, k, 1.0f, got);
+    TEST_OK(clippo_tensor_write(rt, tb, hb2, &err), &err);
+    product(rt, prec, ta, tw, k * n, m, n, k, 1.0f, fresh);
+    product(rt, prec, ta, tb, k * n, m, n, k, 1.0f, got);
     assert_memory_equal(got, fresh, m * n * sizeof(float));
-    TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, tw, hb2, &err), &err);
     /* forgetting: the next int8 product quantises the new B (declared again: a new copy) */
-    clippo_gemm_forget_weights(rt, tb.mem);
-    clippo_gemm_forget_weights(rt, tb.mem); /* not declared any more: nothing */
+    clippo_gemm_forget_weights(rt, tb->mem);
+    clippo_gemm_forget_weights(rt, tb->mem); /* not declared any more: nothing */
     for (int rep = 0; rep < 2; rep++) {
-      product(rt, prec, &ta, &tw, k * n, m, n, k, 1.0f, fresh);
-      product(rt, prec, &ta, &tb, k * n, m, n, k, 1.0f, got);
+      product(rt, prec, ta, tw, k * n, m, n, k, 1.0f, fresh);
+      product(rt, prec, ta, tb, k * n, m, n, k, 1.0f, got);
       assert_memory_equal(got, fresh, m * n * sizeof(float));
-      TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
+      TEST_OK(clippo_gemm_declare_weights(rt, tb->mem, &err), &err);
     }
-    clippo_gemm_forget_weights(rt, tb.mem);
+    clippo_gemm_forget_weights(rt, tb->mem);
     /* a declared buffer may be released by its owner: the declaration holds its own reference */
-    TEST_OK(clippo_gemm_declare_weights(rt, tw.mem, &err), &err);
-    product(rt, prec, &ta, &tw, 0, m, n, k, 1.0f, got);
-    clippo_tensor_release(rt, &tw);
-    clippo_tensor_release(rt, &ta);
-    clippo_tensor_release(rt, &tb);
-    free(ha);
-    free(hb);
-    free(hb2);
+    TEST_OK(clippo_gemm_declare_weights(rt, tw->mem, &err), &err);
+    product(rt, prec, ta, tw, 0, m, n, k, 1.0f, got);
+    declared_case_free(rt, &d);
     free(fresh);
     free(got);
   }
@@ -439,28 +462,20 @@ static void declared_f32(clippo_rt *rt, void *user) {
   if (!onednn_device(rt)) return;
   const size_t shapes[2][3] = {{200, 200, 128}, {8, 40, 24}};
   for (int sh = 0; sh < 2; sh++) {
-    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2], nb = 2 * k * n;
+    const size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
     const size_t big = 300; /* rows above 256: no copy */
     clippo_error err;
     test_rng rng;
     test_rng_seed(&rng, 900 + (uint64_t)sh);
-    float *ha = malloc(big * k * sizeof(float)), *hb = malloc(nb * sizeof(float)),
-          *hb2 = malloc(nb * sizeof(float)), *c0 = malloc(big * n * sizeof(float));
+    declared_case d;
+    declared_case_make(rt, &rng, big, k, n, &d);
+    clippo_tensor *ta = &d.ta, *tb = &d.tb, *tw = &d.tw;
+    const float *hb2 = d.hb2;
+    float *c0 = malloc(big * n * sizeof(float));
     float *want = malloc(big * n * sizeof(float)), *got = malloc(big * n * sizeof(float));
-    assert_true(ha && hb && hb2 && c0 && want && got);
-    test_fill_uniform(&rng, ha, big * k, -1.0f, 1.0f);
-    test_fill_uniform(&rng, hb, nb, -1.0f, 1.0f);
+    assert_true(c0 && want && got);
     test_fill_uniform(&rng, c0, big * n, -1.0f, 1.0f);
-    for (size_t i = 0; i < nb; i++) hb2[i] = 0.5f - 2.0f * hb[i];
-    clippo_tensor ta, tb, tw;
-    int64_t sha[1] = {(int64_t)(big * k)}, shb[1] = {(int64_t)nb};
-    TEST_OK(clippo_tensor_alloc(rt, &ta, CLIPPO_F32, 1, sha, &err), &err);
-    TEST_OK(clippo_tensor_alloc(rt, &tb, CLIPPO_F32, 1, shb, &err), &err);
-    TEST_OK(clippo_tensor_alloc(rt, &tw, CLIPPO_F32, 1, shb, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &tw, hb, &err), &err); /* undeclared: the expected products */
-    TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
+    TEST_OK(clippo_gemm_declare_weights(rt, tb->mem, &err), &err);
     const size_t offs[2] = {0, k * n};
     const float alphas[2] = {1.0f, -0.75f}, betas[2] = {0.0f, 0.5f};
     double worst = 0;
@@ -468,8 +483,8 @@ static void declared_f32(clippo_rt *rt, void *user) {
       for (int t = 0; t < 2; t++)
         for (int o = 0; o < 2; o++)
           for (int v = 0; v < 2; v++) {
-            product_f32(rt, &ta, &tw, offs[o], t, m, n, k, alphas[v], betas[v], c0, want);
-            product_f32(rt, &ta, &tb, offs[o], t, m, n, k, alphas[v], betas[v], c0, got);
+            product_f32(rt, ta, tw, offs[o], t, m, n, k, alphas[v], betas[v], c0, want);
+            product_f32(rt, ta, tb, offs[o], t, m, n, k, alphas[v], betas[v], c0, got);
             double rel = test_rel_err_f32(got, want, m * n);
             if (!(rel <= 1e-5))
               fail_msg("declared float32 %zux%zux%zu trans %d off %zu alpha %g: relative error "
@@ -478,33 +493,28 @@ static void declared_f32(clippo_rt *rt, void *user) {
             worst = rel > worst ? rel : worst;
           }
     /* B changes without the declaration ending: the copy is what gets multiplied */
-    product_f32(rt, &ta, &tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want); /* tw still holds hb */
-    TEST_OK(clippo_tensor_write(rt, &tb, hb2, &err), &err);
-    TEST_OK(clippo_tensor_write(rt, &tw, hb2, &err), &err);
-    product_f32(rt, &ta, &tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
+    product_f32(rt, ta, tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want); /* tw still holds hb */
+    TEST_OK(clippo_tensor_write(rt, tb, hb2, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, tw, hb2, &err), &err);
+    product_f32(rt, ta, tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
     assert_true(test_rel_err_f32(got, want, m * n) <= 1e-5);
     /* the declared buffer stays mapped for reading between products: kernels and reads still
      * see it (ew_copy reads it into tw) */
-    TEST_OK(clippo_op_copy(rt, &tb, &tw, &err), &err);
-    TEST_OK(clippo_tensor_read(rt, &tw, want, &err), &err);
+    TEST_OK(clippo_op_copy(rt, tb, tw, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, tw, want, &err), &err);
     assert_memory_equal(want, hb2, k * n * sizeof(float));
     /* more rows than 256: B as it is */
-    product_f32(rt, &ta, &tw, 0, 0, big, n, k, 1.0f, 0.0f, c0, want);
-    product_f32(rt, &ta, &tb, 0, 0, big, n, k, 1.0f, 0.0f, c0, got);
+    product_f32(rt, ta, tw, 0, 0, big, n, k, 1.0f, 0.0f, c0, want);
+    product_f32(rt, ta, tb, 0, 0, big, n, k, 1.0f, 0.0f, c0, got);
     assert_true(test_rel_err_f32(got, want, big * n) <= 1e-5);
     /* forgetting: the next product reads the new B */
-    clippo_gemm_forget_weights(rt, tb.mem);
-    product_f32(rt, &ta, &tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want);
-    product_f32(rt, &ta, &tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
+    clippo_gemm_forget_weights(rt, tb->mem);
+    product_f32(rt, ta, tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, want);
+    product_f32(rt, ta, tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got);
     assert_true(test_rel_err_f32(got, want, m * n) <= 1e-5);
     print_message("[ declared ] float32 %zux%zux%zu: blocked copies within %.2g of B's products\n",
                   m, n, k, worst);
-    clippo_tensor_release(rt, &tw);
-    clippo_tensor_release(rt, &ta);
-    clippo_tensor_release(rt, &tb);
-    free(ha);
-    free(hb);
-    free(hb2);
+    declared_case_free(rt, &d);
     free(c0);
     free(want);
     free(got);

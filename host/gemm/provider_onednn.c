@@ -335,11 +335,13 @@ static dnnl_status_t md_view(dnnl_memory_desc_t *md, dnnl_data_type_t dt, size_t
   return dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides);
 }
 
-/* One row-major rows x cols matrix with leading dimension ld, as a 2-D descriptor (oneDNN
- * chooses a blocked layout for a 2-D matmul's weights in format "any", not for a 3-D one). */
+/* One rows x cols matrix with leading dimension ld (trans: the storage holds the transpose), as
+ * md_view's single matrix but a 2-D descriptor (oneDNN chooses a blocked layout for a 2-D
+ * matmul's weights in format "any", not for a 3-D one). */
 static dnnl_status_t md_2d(dnnl_memory_desc_t *md, dnnl_data_type_t dt, size_t rows, size_t cols,
-                           size_t ld) {
-  dnnl_dims_t dims = {(dnnl_dim_t)rows, (dnnl_dim_t)cols}, strides = {(dnnl_dim_t)ld, 1};
+                           int trans, size_t ld) {
+  dnnl_dims_t dims = {(dnnl_dim_t)rows, (dnnl_dim_t)cols};
+  dnnl_dims_t strides = {trans ? 1 : (dnnl_dim_t)ld, trans ? (dnnl_dim_t)ld : 1};
   return dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides);
 }
 
@@ -508,9 +510,9 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   snprintf(msg, sizeof msg, "creating a %s matmul", what);
   if (k->blk) { /* all of B (by rows), in the layout the matmul chooses */
     dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
-    DNNL_TRY(md_2d(&a1, dt, om, k->k, k->k), "describing A");
+    DNNL_TRY(md_2d(&a1, dt, om, k->k, 0, k->k), "describing A");
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b1, 2, db, dt, dnnl_format_tag_any), "describing B");
-    DNNL_TRY(md_2d(&c1, dnnl_f32, om, on, k->ldc), "describing C");
+    DNNL_TRY(md_2d(&c1, dnnl_f32, om, on, 0, k->ldc), "describing C");
   } else {
     DNNL_TRY(md_dense(&a1, dt, 1, om, k->k), "describing A");
     DNNL_TRY(md_view(&b1, dt, 1, k->k, on, 0, k->n, 0), "describing B");
@@ -531,7 +533,7 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
       dnnl_memory_destroy(*mem[i]);
       *mem[i] = NULL;
     }
-    DNNL_TRY(k->blk ? md_2d(&cplain, dnnl_f32, om, on, k->n)
+    DNNL_TRY(k->blk ? md_2d(&cplain, dnnl_f32, om, on, 0, k->n)
                     : md_view(&cplain, dnnl_f32, 1, om, on, 0, k->n, 0),
              "describing C");
     ds = make_matmul(s, e, &a1, &b1, &cplain, om, on, 0, 1, impl, sizeof impl);
@@ -607,9 +609,9 @@ static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, pri
   const prim_key *k = &e->key;
   dnnl_memory_desc_t a, b, c;
   dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
-  DNNL_TRY(md_2d(&a, dnnl_f32, k->m, k->k, k->lda), "describing A");
+  DNNL_TRY(md_2d(&a, dnnl_f32, k->m, k->k, 0, k->lda), "describing A");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any), "describing B");
-  DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, k->n), "describing C");
+  DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, 0, k->n), "describing C");
   char impl[64] = "";
   DNNL_TRY(make_matmul(s, e, &a, &b, &c, k->m, k->n, 0, 0, impl, sizeof impl),
            "creating a float32 matmul");
@@ -1051,14 +1053,15 @@ static void weights_drop(onednn_state *s, weights_copy *w) {
   *w = s->wc[--s->nwc];
 }
 
-/* 1 when the parts' matmuls (those with rows) chose one layout of B. */
-static int parts_share_layout(prim_entry *const *e, int parts) {
-  const dnnl_memory_desc_t *first = NULL;
+/* 1 when the parts' matmuls (those with rows) chose one layout of B; *layout gets it (NULL when
+ * no part has rows). */
+static int parts_share_layout(prim_entry *const *e, int parts, const dnnl_memory_desc_t **layout) {
+  *layout = NULL;
   for (int p = 0; p < parts; p++) {
     if (!e[p]->mm) continue;
-    if (!first)
-      first = &e[p]->wmd;
-    else if (!dnnl_memory_desc_equal(first, &e[p]->wmd))
+    if (!*layout)
+      *layout = &e[p]->wmd;
+    else if (!dnnl_memory_desc_equal(*layout, &e[p]->wmd))
       return 0;
   }
   return 1;
@@ -1207,10 +1210,7 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
     st = lookup(rt, s, &pk, &j.e[p], err);
     if (!st) {
       dnnl_memory_desc_t from;
-      dnnl_dims_t dims = {(dnnl_dim_t)pk.k, (dnnl_dim_t)pk.n};
-      dnnl_dims_t strides = {key->tb ? 1 : (dnnl_dim_t)key->ldb,
-                             key->tb ? (dnnl_dim_t)key->ldb : 1};
-      dnnl_status_t ds = dnnl_memory_desc_init_by_strides(&from, 2, dims, dnnl_f32, strides);
+      dnnl_status_t ds = md_2d(&from, dnnl_f32, pk.k, pk.n, key->tb, key->ldb);
       st = ds == dnnl_success ? weights_block(rt, s, w, &from, b + off, &j.e[p]->wmd, err)
                               : dnnl_fail(rt, err, ds, "describing declared weights");
     }
@@ -1251,8 +1251,9 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
   int fresh = 0;
   weights_copy *w = weights_find(rt, s, key, bmem, boff, &fresh);
   int blk = w != NULL;
+  const dnnl_memory_desc_t *layout = NULL;
   clippo_status st = lookup_parts(rt, s, key, parts, blk, j.e, err);
-  if (!st && blk && !parts_share_layout(j.e, parts)) { /* each would need its own copy */
+  if (!st && blk && !parts_share_layout(j.e, parts, &layout)) { /* each would need a copy */
     blk = 0;
     st = lookup_parts(rt, s, key, parts, 0, j.e, err);
   }
@@ -1280,11 +1281,8 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
   host_team_run(s->team, parts, single_convert_part, &j);
   st = single_check(rt, &j, parts, err);
   if (!st && blk) {
-    const dnnl_memory_desc_t *layout = NULL;
-    for (int p = 0; p < parts && !layout; p++)
-      if (j.e[p]->mm) layout = &j.e[p]->wmd;
     dnnl_memory_desc_t dense;
-    dnnl_status_t ds = md_2d(&dense, int8 ? dnnl_s8 : dnnl_bf16, k, n, n);
+    dnnl_status_t ds = md_2d(&dense, int8 ? dnnl_s8 : dnnl_bf16, k, n, 0, n);
     if (ds != dnnl_success)
       st = dnnl_fail(rt, err, ds, "describing declared weights");
     else if (layout)
