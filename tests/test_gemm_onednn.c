@@ -230,6 +230,10 @@ static const rcase cases[] = {
     {1, 0, 17, 19, 23, 3, 2, 7, 1, 0, 1, 1.5f, 0.0f},
     {1, 1, 17, 19, 23, 3, 0, 2, 0, 0, 0, 1.0f, 1.0f},
     {0, 0, 9, 13, 6, 4, 1, 2, 2, 1, 0, 1.0f, 0.0f},
+    /* single-row batches (one sgemm per matrix): transposes, gaps, a shared B, beta */
+    {0, 1, 1, 50, 16, 6, 1, 3, 2, 0, 0, 0.5f, 1.0f},
+    {1, 0, 1, 30, 20, 4, 0, 2, 1, 1, 0, 1.0f, 0.0f},
+    {1, 1, 1, 21, 9, 3, 2, 0, 0, 0, 0, 2.0f, -0.5f},
 };
 
 static void reduced(clippo_rt *rt, void *user) {
@@ -261,11 +265,10 @@ static void reduced(clippo_rt *rt, void *user) {
 /* Products large enough (>= 2^22 multiply-adds) for the provider to cut them over its host team.
  * float32: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
  * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
- * the team). int8 and bf16 (the single products): each part quantises (rounds) its rows of A and
- * its columns of B (a part may have none: B narrower than the team's blocks of 16), then
- * multiplies its rows. Each
- * part on its own thread: the same 1e-6 against float64 (of the quantised operands) as any
- * product. */
+ * the team; single-row matrices, one sgemm each). int8 and bf16 (the single products): each part
+ * quantises (rounds) its rows of A and its columns of B (a part may have none: B narrower than the
+ * team's blocks of 16), then multiplies its rows. Each part on its own thread: the same 1e-6
+ * against float64 (of the quantised operands) as any product. */
 static const rcase team_cases[] = {
     /* ta tb  m    n    k  batch pad gap off shared zero alpha beta */
     {0, 0, 301, 64, 256, 1, 0, 0, 0, 0, 1, 1.0f, 0.0f},
@@ -275,6 +278,7 @@ static const rcase team_cases[] = {
     {0, 1, 96, 96, 80, 7, 1, 3, 1, 0, 0, 0.125f, 0.0f},
     {0, 0, 196, 64, 196, 3, 0, 5, 0, 1, 0, 1.0f, 1.0f},
     {0, 0, 2000, 16, 200, 1, 2, 0, 7, 0, 0, 1.0f, 0.25f},
+    {0, 1, 1, 196, 64, 25, 1, 2, 3, 0, 0, 1.0f, 0.5f},
 };
 
 static void team_split(clippo_rt *rt, void *user) {

@@ -5,28 +5,30 @@
  * float32: dnnl_sgemm per matrix for single products (those of at most 256 rows with declared
  * weights: a matmul on a copy of B in its blocked layout, run_f32_declared); one matmul primitive
  * over the whole batch (its memory descriptors carry the strides) for batches, where one sgemm
- * per small matrix pays oneDNN's threading once per matrix. Large products are cut into parts
- * (matrices of a batch, else blocks of rows or columns of C) run by the provider's host team, one
- * oneDNN thread each (see "threads" below). bfloat16 (precision bf16): reorder primitives round
- * both operands to bfloat16 (to nearest even) into host scratch, a bf16 x bf16 matmul accumulates
- * in float32 straight into C (alpha an output scale, beta a sum post-op); single products are
- * shared by the host team as int8's are (below); batched ones stay float32 (below). int8 (precision
- * int8), single products (those with weights): the largest magnitude of each row of op(A) and of
- * each column of op(B) gives a symmetric scale (127 / max); reorders quantise to s8 (to nearest
- * even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises (times alpha times the
- * column's max / 127 as output scales, times the row's max / 127 as a post-op, plus beta C). Large
- * products run on the host team too: each member quantises its rows of A and its columns of B, then
- * multiplies its rows. Where oneDNN only has its reference code for that dequantisation the matmul
- * writes the s32 sums as floats to scratch and a plain loop dequantises (also, on CPUs with AMX,
- * where the fused form would keep the matmul off the tiles). Batched products (attention's, between
- * activations: about 4 % of a ViT-B/16's multiply-adds) stay float32 in both precisions: oneDNN 2.6
- * fuses int8's per-row scales only for one matrix at a time, and one matmul per matrix of the batch
- * costs more than int8 saves; batched bf16 (which ran on OpenMP's team, stopped after each product)
- * measured slower than float32 on the host team (B/16 bf16 with AMX at batch 1: 12.08/10.51
- * -> 13.05/12.83 images/s, cosine unchanged). Primitives are created once per shape (and team
- * member) and kept in a small cache in the runtime's GEMM state (the runtime is used by one thread
- * at a time, so nothing is locked: the calling thread looks up every part's primitives before the
- * team runs them). Without oneDNN in the build the provider is there but never available. */
+ * per small matrix pays oneDNN's threading once per matrix (but batches of single-row products,
+ * which the matmul would pack matrix by matrix: one sgemm per matrix, see GEMV_COST). Large
+ * products are cut into parts (matrices of a batch, else blocks of rows or columns of C) run by the
+ * provider's host team, one oneDNN thread each (see "threads" below). bfloat16 (precision bf16):
+ * reorder primitives round both operands to bfloat16 (to nearest even) into host scratch, a bf16 x
+ * bf16 matmul accumulates in float32 straight into C (alpha an output scale, beta a sum post-op);
+ * single products are shared by the host team as int8's are (below); batched ones stay float32
+ * (below). int8 (precision int8), single products (those with weights): the largest magnitude of
+ * each row of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders
+ * quantise to s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises
+ * (times alpha times the column's max / 127 as output scales, times the row's max / 127 as a
+ * post-op, plus beta C). Large products run on the host team too: each member quantises its rows of
+ * A and its columns of B, then multiplies its rows. Where oneDNN only has its reference code for
+ * that dequantisation the matmul writes the s32 sums as floats to scratch and a plain loop
+ * dequantises (also, on CPUs with AMX, where the fused form would keep the matmul off the tiles).
+ * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds) stay
+ * float32 in both precisions: oneDNN 2.6 fuses int8's per-row scales only for one matrix at a time,
+ * and one matmul per matrix of the batch costs more than int8 saves; batched bf16 (which ran on
+ * OpenMP's team, stopped after each product) measured slower than float32 on the host team (B/16
+ * bf16 with AMX at batch 1: 12.08/10.51 -> 13.05/12.83 images/s, cosine unchanged). Primitives are
+ * created once per shape (and team member) and kept in a small cache in the runtime's GEMM state
+ * (the runtime is used by one thread at a time, so nothing is locked: the calling thread looks up
+ * every part's primitives before the team runs them). Without oneDNN in the build the provider is
+ * there but never available. */
 #include "gemm_internal.h"
 
 #include <stdint.h>
@@ -721,6 +723,16 @@ static void scale_c(float *c, size_t m, size_t n, size_t ldc, size_t sc, size_t 
  * core: waking a worker costs a good part of that). */
 #define TEAM_MACS 4194304.0
 
+/* A batch of single-row products (the MAP head's query against each matrix of keys) is a matrix
+ * times a vector per matrix: every multiply-add reads its own element of B. The batched matmul
+ * packs each matrix of B for its one row (B/16 batch 8's 96 x 1x196x64 on one core of a Xeon:
+ * 200 us) where one dnnl_sgemm per matrix reads it once (163 us; 67 us on two team members), so
+ * such batches run per matrix, and count GEMV_COST multiply-adds each for the team's threshold
+ * (one core: 163 us for 1.2 M of them against 30 us for 4.2 M in a product reusing B). */
+#define GEMV_COST 16.0
+
+static int per_matrix(const prim_key *k) { return k->batch > 1 && k->m == 1; }
+
 /* One part of a float32 product: its key (part = the team member), its primitives (batches) and
  * where its operands start. */
 typedef struct f32_part {
@@ -741,6 +753,15 @@ static void f32_run_part(void *ctx, int i) {
   f32_job *j = ctx;
   f32_part *p = &j->p[i];
   const prim_key *k = &p->key;
+  if (per_matrix(k)) {
+    dnnl_status_t ds = dnnl_success;
+    for (size_t z = 0; z < k->batch && ds == dnnl_success; z++)
+      ds = dnnl_sgemm(k->ta ? 'T' : 'N', k->tb ? 'T' : 'N', 1, (dnnl_dim_t)k->n, (dnnl_dim_t)k->k,
+                      k->alpha, p->a + z * k->sa, (dnnl_dim_t)k->lda, p->b + z * k->sb,
+                      (dnnl_dim_t)k->ldb, k->beta, p->c + z * k->sc, (dnnl_dim_t)k->ldc);
+    p->ds = ds;
+    return;
+  }
   if (k->batch == 1) {
     p->ds = dnnl_sgemm(k->ta ? 'T' : 'N', k->tb ? 'T' : 'N', (dnnl_dim_t)k->m, (dnnl_dim_t)k->n,
                        (dnnl_dim_t)k->k, k->alpha, p->a, (dnnl_dim_t)k->lda, p->b,
@@ -803,10 +824,11 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
   f32_job j;
   j.s = s;
   double macs = (double)key->m * (double)key->n * (double)key->k * (double)key->batch;
+  if (per_matrix(key)) macs *= GEMV_COST;
   int want = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
   int parts = f32_cut(key, a, b, c, want, j.p);
   for (int i = 0; i < parts; i++) /* the cache is the calling thread's: look up before */
-    if (j.p[i].key.batch > 1) {
+    if (j.p[i].key.batch > 1 && !per_matrix(&j.p[i].key)) {
       clippo_status st = lookup(rt, s, &j.p[i].key, &j.p[i].e, err);
       if (st) return st;
     }
