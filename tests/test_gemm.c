@@ -494,9 +494,9 @@ static void tune(clippo_rt *rt, void *user) {
   snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
   rt->settings.gemm[0] = '\0';
   const clippo_gemm_shape shapes[] = {
-      {"mlp", 0, 0, 64, 96, 48, 1},
-      {"mlp_dx", 0, 1, 64, 48, 96, 1},
-      {"attn_qk", 0, 1, 20, 20, 8, 4},
+      {"mlp", 0, 0, 64, 96, 48, 1, 1},
+      {"mlp_dx", 0, 1, 64, 48, 96, 1, 0},
+      {"attn_qk", 0, 1, 20, 20, 8, 4, 0},
   };
   clippo_gemm_tune_opts o;
   memset(&o, 0, sizeof o);

@@ -16,7 +16,8 @@ typedef struct gemm_bench {
   clippo_tensor a, b, c;
   float *ha, *hb, *hc;
   size_t lda, ldb;
-  int reps; /* products per timing (each row the same) */
+  int reps;     /* products per timing (each row the same) */
+  int declared; /* B declared as weights (clippo_gemm_declare_weights) */
 } gemm_bench;
 
 /* Products of a shape timed together, so that the bench's own synchronisation (a marker before
@@ -90,6 +91,7 @@ static double gemm_tolerance(clippo_precision p) {
 }
 
 static void gemm_free(gemm_bench *g) {
+  if (g->declared) clippo_gemm_forget_weights(g->rt, g->b.mem);
   clippo_tensor_release(g->rt, &g->a);
   clippo_tensor_release(g->rt, &g->b);
   clippo_tensor_release(g->rt, &g->c);
@@ -141,6 +143,9 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
     if (!st) st = clippo_tensor_alloc(s->rt, &g.c, CLIPPO_F32, 1, sc, &e);
     if (!st) st = clippo_tensor_write(s->rt, &g.a, g.ha, &e);
     if (!st) st = clippo_tensor_write(s->rt, &g.b, g.hb, &e);
+    /* A model declares its weights until they are trained (clippo_model_create): so run here. */
+    if (!st && sh->weights && !(st = clippo_gemm_declare_weights(s->rt, g.b.mem, &e)))
+      g.declared = 1;
     if (!st)
       st = clippo_gemm_choose(s->rt, sh->trans_a, sh->trans_b, sh->m, sh->n, sh->k, sh->batch, &ch,
                               &e);
@@ -186,9 +191,9 @@ clippo_status bench_run_gemm(bench_suite *s, clippo_error *err) {
                  100.0 * tn.median_s / td.median_s);
       snprintf(row.note, sizeof row.note,
                "provider %s (%s), class %s; rel. error vs OpenBLAS "
-               "%.1e; first call %.1f ms; %d products per timing%s",
+               "%.1e; first call %.1f ms; %d products per timing%s%s",
                clippo_gemm_provider_name(ch.provider), ch.source, ch.shape_class, rel,
-               t_first * 1e3, g.reps, vs_dnnl);
+               t_first * 1e3, g.reps, sh->weights ? "; B declared as weights" : "", vs_dnnl);
       double tol = gemm_tolerance(s->rt->precision);
       if (rel > tol || rel != rel) {
         snprintf(row.status, sizeof row.status, "failed");

@@ -11,21 +11,21 @@ size_t clippo_gemm_vit_b16_shapes(size_t images, clippo_gemm_shape *out, size_t 
   const size_t t = 196 * images, bh = 12 * images;
   const clippo_gemm_shape s[] = {
       /* forward */
-      {"qkv", 0, 0, t, 2304, 768, 1},
-      {"attn_out", 0, 0, t, 768, 768, 1},
-      {"mlp_in", 0, 0, t, 3072, 768, 1},
-      {"mlp_out", 0, 0, t, 768, 3072, 1},
-      {"attn_qk", 0, 1, 196, 196, 64, bh},
-      {"attn_av", 0, 0, 196, 64, 196, bh},
-      {"head", 0, 0, images, 768, 768, 1},
-      {"map_qk", 0, 1, 1, 196, 64, bh},
+      {"qkv", 0, 0, t, 2304, 768, 1, 1},
+      {"attn_out", 0, 0, t, 768, 768, 1, 1},
+      {"mlp_in", 0, 0, t, 3072, 768, 1, 1},
+      {"mlp_out", 0, 0, t, 768, 3072, 1, 1},
+      {"attn_qk", 0, 1, 196, 196, 64, bh, 0},
+      {"attn_av", 0, 0, 196, 64, 196, bh, 0},
+      {"head", 0, 0, images, 768, 768, 1, 1},
+      {"map_qk", 0, 1, 1, 196, 64, bh, 0},
       /* backward: dX = dY W^T, dW = X^T dY, and the attention products */
-      {"mlp_in_dx", 0, 1, t, 768, 3072, 1},
-      {"mlp_out_dx", 0, 1, t, 3072, 768, 1},
-      {"qkv_dx", 0, 1, t, 768, 2304, 1},
-      {"mlp_in_dw", 1, 0, 768, 3072, t, 1},
-      {"mlp_out_dw", 1, 0, 3072, 768, t, 1},
-      {"attn_dk", 1, 0, 196, 64, 196, bh},
+      {"mlp_in_dx", 0, 1, t, 768, 3072, 1, 0},
+      {"mlp_out_dx", 0, 1, t, 3072, 768, 1, 0},
+      {"qkv_dx", 0, 1, t, 768, 2304, 1, 0},
+      {"mlp_in_dw", 1, 0, 768, 3072, t, 1, 0},
+      {"mlp_out_dw", 1, 0, 3072, 768, t, 1, 0},
+      {"attn_dk", 1, 0, 196, 64, 196, bh, 0},
   };
   size_t n = sizeof s / sizeof s[0];
   for (size_t i = 0; i < n && i < cap; i++) out[i] = s[i];
@@ -225,7 +225,7 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
   int nprov = 0;
   for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++) nprov += (providers >> p) & 1;
   if (nprov > 1) {
-    const clippo_gemm_shape probe = {"probe", 0, 0, 192, 384, 256, 1};
+    const clippo_gemm_shape probe = {"probe", 0, 0, 192, 384, 256, 1, 0};
     double g[CLIPPO_GEMM_NPROVIDERS] = {0}, best = 0;
     int bestp = 0;
     shape_data d;

@@ -174,6 +174,7 @@ typedef struct clippo_gemm_shape {
   const char *name;
   int trans_a, trans_b;
   size_t m, n, k, batch;
+  int weights; /* 1: B is a weight matrix, declared in inference (clippo_gemm_declare_weights) */
 } clippo_gemm_shape;
 
 /** Writes the ViT-B/16 products (forward and backward, attention included) for `images` images
