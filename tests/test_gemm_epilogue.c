@@ -11,7 +11,9 @@
  * refused. Batched products with a softmax (each row of each matrix; the attention
  * probabilities) or GELU: dense, with gaps between matrices and with a padded ldc (rows one by
  * one), against the same device's plain batched product + float64. clippo_op_linear and
- * clippo_op_linear_gelu_keep are checked against clippo_gemm + the bias, copy and GELU kernels. */
+ * clippo_op_linear_gelu_keep are checked against clippo_gemm + the bias, copy and GELU kernels.
+ * With oneDNN made to fail before the product or in the epilogue (the failure hook), every case
+ * must still come out right, the fallbacks counted. */
 #include "support.h"
 
 #include <math.h>
@@ -260,6 +262,22 @@ static void on_device(clippo_rt *rt, void *user) {
   }
   rt->settings.gemm[0] = '\0';
   if (!clippo_gemm_provider_available(rt, CLIPPO_GEMM_ONEDNN)) return;
+  /* oneDNN failing inside its run, before the product (1) and in the epilogue after it (2):
+   * queued on the device's thread (PoCL) the host BLAS and the plain loop finish the product,
+   * else the next provider or the plain loop; the results stay right and the fallbacks are
+   * counted */
+  for (int at = 1; at <= 2; at++) {
+    TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_ONEDNN, at, &err), &err);
+    unsigned long before = clippo_gemm_fallback_count(rt, NULL, 0);
+    char what[96], last[1024];
+    snprintf(what, sizeof what, "%s: oneDNN failing at launch %d", rt->info.name, at);
+    run_all(rt, what);
+    unsigned long after = clippo_gemm_fallback_count(rt, last, sizeof last);
+    print_message("[ fallback ] %s: %lu products; last: %s\n", what, after - before, last);
+    assert_true(after > before);
+    assert_non_null(strstr(last, "injected"));
+    TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_AUTO, 0, &err), &err);
+  }
   const clippo_precision reduced[] = {CLIPPO_PRECISION_BF16, CLIPPO_PRECISION_INT8};
   for (size_t i = 0; i < 2; i++) {
     TEST_OK(clippo_rt_set_precision(rt, reduced[i], &err), &err);

@@ -40,13 +40,17 @@ static void epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float 
   }
 }
 
+void gemm_epilogue_host(const gemm_call *g, const gemm_mapped *mp) {
+  for (size_t z = 0; z < g->batch; z++) /* bias and act_out come with batch 1 only */
+    epilogue_rows(mp->c + z * g->sc, g->m, g->n, g->ldc, mp->bias, g->act, mp->act_out);
+}
+
 clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
   gemm_call only_c = *g;
   only_c.k = 0; /* maps C (read and write), the bias and act_out, not A and B */
   gemm_mapped mp;
   clippo_status st = gemm_map(rt, &only_c, "gemm epilogue", &mp, err);
   if (st) return st;
-  for (size_t z = 0; z < g->batch; z++) /* bias and act_out come with batch 1 only */
-    epilogue_rows(mp.c + z * g->sc, g->m, g->n, g->ldc, mp.bias, g->act, mp.act_out);
+  gemm_epilogue_host(g, &mp);
   return gemm_unmap(rt, &mp, CLIPPO_OK, "gemm epilogue", err);
 }

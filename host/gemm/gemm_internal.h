@@ -112,6 +112,39 @@ clippo_status gemm_map(clippo_rt *rt, const gemm_call *g, const char *who, gemm_
 /** Applies g's epilogue to C after a product by a provider that did not (maps C and the bias). */
 clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_error *err);
 
+/** Applies g's epilogue to the host memory mp points at (every matrix of the batch). */
+void gemm_epilogue_host(const gemm_call *g, const gemm_mapped *mp);
+
+/** C = alpha op(A) op(B) + beta C of g by the host BLAS on host memory (a and b unused when
+ * g->k == 0); CLIPPO_E_UNSUPPORTED when a size exceeds the BLAS's int. */
+clippo_status gemm_hostblas_product(const gemm_call *g, const float *a, const float *b, float *c,
+                                    clippo_error *err);
+
+/** The product of a host provider on g's operands in host memory (mp): arg is the provider's own
+ * (its arithmetic), fail_at the failure hook's stage (1: before the product, 2: in the epilogue;
+ * 0: none), *product_done set once C holds the product (an epilogue, g->epi_done, may still fail
+ * after it). */
+typedef clippo_status (*gemm_host_fn)(clippo_rt *rt, int arg, int fail_at, const gemm_call *g,
+                                      const gemm_mapped *mp, int *product_done, clippo_error *err);
+
+/** 1 when host products can run as commands of rt's queue (gemm_host_enqueue): the device runs
+ * native kernels (PoCL), shares the host's memory and its queue is in order. */
+int gemm_host_async(const clippo_rt *rt);
+
+/** Queues fn on g as a native kernel of rt's queue (host/gemm/gemm_map.c), between non-blocking
+ * maps of the operands and their unmaps: it runs when the commands before it have finished, on
+ * the device's thread, and the caller goes on at once. What
+ * fails in there cannot reach the caller: the host BLAS computes the product (and the plain loop
+ * the epilogue) instead, and the fallback is counted (clippo_gemm_fallback_count). fail_at goes
+ * to fn. Sets *g->epi_done: the job always applies the epilogue. who names the provider in
+ * notes. */
+clippo_status gemm_host_enqueue(clippo_rt *rt, const gemm_call *g, const char *who, gemm_host_fn fn,
+                                int arg, int fail_at, clippo_error *err);
+
+/** Waits for the products queued by gemm_host_enqueue before the caller changes what they read
+ * (declared weights, the providers' state). */
+void gemm_host_wait(const clippo_rt *rt);
+
 /** The public entry's dispatch (record, validate, run) of one call, for replays of a graph. */
 clippo_status gemm_dispatch_call(clippo_rt *rt, clippo_gemm_provider want,
                                  const clippo_gemm_kernel_cfg *cfg, const gemm_call *g,

@@ -1,8 +1,11 @@
 /* What the GEMM layer keeps per runtime (rt->gemm): the provider record, parsed once instead of
  * on every product, the failure hook of the tests, the count of fallbacks and the providers' own
  * state (oneDNN's primitive cache). Created on first
- * use, released with the runtime. A runtime is used by one thread at a time, so nothing here is
- * locked. */
+ * use, released with the runtime. A runtime is used by one thread at a time; the products it
+ * queues as native kernels (gemm_host_enqueue) run on the device's thread and only read this
+ * state, except the fallback count, which is locked. What changes what they read (declaring
+ * weights) waits for them first. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@ typedef struct gemm_state {
   clippo_error rec_err;                     /* status != CLIPPO_OK: the record is malformed */
   int fault_launch[CLIPPO_GEMM_NPROVIDERS]; /* the failure hook: per provider, the launch that
                                               fails, or -1 (off) */
+  pthread_mutex_t fallback_lock;            /* fallbacks, last_fallback (queued products) */
   unsigned long fallbacks;                  /* products finished by a fallback provider */
   char last_fallback[1024];                 /* what happened the last time */
   void *provider[CLIPPO_GEMM_NPROVIDERS];   /* each provider's own state, or NULL */
@@ -45,6 +49,7 @@ static void state_release(void *p) {
   for (size_t i = 0; i < s->nweights; i++) declared_end(s->map_queue, &s->weights[i]);
   if (s->map_queue) clFinish(s->map_queue); /* the unmaps done before the queue goes */
   free(s->weights);
+  pthread_mutex_destroy(&s->fallback_lock);
   free(s);
 }
 
@@ -84,6 +89,11 @@ static gemm_state *state_of(clippo_rt *rt, clippo_error *err) {
   gemm_state *s = calloc(1, sizeof *s);
   if (!s) {
     clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (GEMM state)");
+    return NULL;
+  }
+  if (pthread_mutex_init(&s->fallback_lock, NULL) != 0) {
+    free(s);
+    clippo_fail(err, CLIPPO_E_NOMEM, "out of resources (GEMM state's lock)");
     return NULL;
   }
   s->device_hash = device_hash(rt);
@@ -174,8 +184,10 @@ clippo_status gemm_injected_failure(clippo_rt *rt, clippo_gemm_provider p, int l
 void gemm_note_fallback(clippo_rt *rt, const char *what) {
   gemm_state *s = state_of(rt, NULL);
   if (!s) return;
+  pthread_mutex_lock(&s->fallback_lock);
   s->fallbacks++;
   snprintf(s->last_fallback, sizeof s->last_fallback, "%s", what);
+  pthread_mutex_unlock(&s->fallback_lock);
 }
 
 int gemm_weights_declared(const clippo_rt *rt, cl_mem mem) {
@@ -209,6 +221,7 @@ clippo_status gemm_weights_declare(clippo_rt *rt, cl_mem mem, clippo_error *err)
   gemm_state *s = state_of(rt, err);
   if (!s) return CLIPPO_E_NOMEM;
   if (gemm_weights_declared(rt, mem)) return CLIPPO_OK;
+  gemm_host_wait(rt); /* queued products read the list */
   if (s->nweights == s->capweights) {
     size_t cap = s->capweights ? 2 * s->capweights : 64;
     struct declared *w = realloc(s->weights, cap * sizeof *w);
@@ -232,6 +245,7 @@ int gemm_weights_undeclare(clippo_rt *rt, cl_mem mem) {
   gemm_state *s = rt->gemm.state;
   for (size_t i = 0; s && mem && i < s->nweights; i++)
     if (s->weights[i].mem == mem) {
+      gemm_host_wait(rt); /* queued products read the list and the providers' copies */
       declared_end(rt->queue, &s->weights[i]);
       s->weights[i] = s->weights[--s->nweights];
       return 1;
@@ -264,7 +278,13 @@ clippo_status gemm_provider_state_set(clippo_rt *rt, clippo_gemm_provider p, voi
 }
 
 unsigned long clippo_gemm_fallback_count(const clippo_rt *rt, char *last, size_t size) {
-  const gemm_state *s = rt->gemm.state;
-  if (last && size) snprintf(last, size, "%s", s ? s->last_fallback : "");
-  return s ? s->fallbacks : 0;
+  gemm_state *s = rt->gemm.state;
+  if (last && size) last[0] = '\0';
+  if (!s) return 0;
+  gemm_host_wait(rt); /* the products queued so far have counted theirs */
+  pthread_mutex_lock(&s->fallback_lock);
+  if (last && size) snprintf(last, size, "%s", s->last_fallback);
+  unsigned long n = s->fallbacks;
+  pthread_mutex_unlock(&s->fallback_lock);
+  return n;
 }

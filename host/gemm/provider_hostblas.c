@@ -35,6 +35,26 @@ void clippo_gemm_hostblas_describe(char *out, size_t size) {
 }
 #endif
 
+clippo_status gemm_hostblas_product(const gemm_call *g, const float *a, const float *b, float *c,
+                                    clippo_error *err) {
+  const size_t imax = 2147483647;
+  if (g->m > imax || g->n > imax || g->k > imax || g->lda > imax || g->ldb > imax || g->ldc > imax)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                       "host BLAS gemm: sizes or leading dimensions above 2^31-1 (%zux%zux%zu)",
+                       g->m, g->n, g->k);
+  float dummy[1] = {0.0f};
+  if (!g->k) a = b = dummy;
+  enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
+  for (size_t z = 0; z < g->batch; z++) {
+    /* BLAS reads C when beta != 0 only; with beta == 0 old NaNs in C vanish as required. */
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha,
+                a + (g->k ? z * g->sa : 0), (int)g->lda, b + (g->k ? z * g->sb : 0), (int)g->ldb,
+                g->beta, c + z * g->sc, (int)g->ldc);
+  }
+  return CLIPPO_OK;
+}
+
 static clippo_status hostblas_run(clippo_rt *rt, const gemm_call *g,
                                   const clippo_gemm_kernel_cfg *cfg, size_t *k_done,
                                   clippo_error *err) {
@@ -42,25 +62,11 @@ static clippo_status hostblas_run(clippo_rt *rt, const gemm_call *g,
   *k_done = 0; /* one call per matrix, none of which can fail part-way */
   clippo_status inj = gemm_injected_failure(rt, CLIPPO_GEMM_HOSTBLAS, 0, err);
   if (inj) return inj;
-  const size_t imax = 2147483647;
-  if (g->m > imax || g->n > imax || g->k > imax || g->lda > imax || g->ldb > imax || g->ldc > imax)
-    return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
-                       "host BLAS gemm: sizes or leading dimensions above 2^31-1 (%zux%zux%zu)",
-                       g->m, g->n, g->k);
   gemm_mapped mp;
   clippo_status st = gemm_map(rt, g, "host BLAS gemm", &mp, err);
   if (st) return st;
-  float dummy[1] = {0.0f};
-  const float *a = g->k ? mp.a : dummy, *b = g->k ? mp.b : dummy;
-  enum CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans;
-  enum CBLAS_TRANSPOSE tb = g->tb ? CblasTrans : CblasNoTrans;
-  for (size_t z = 0; z < g->batch; z++) {
-    /* BLAS reads C when beta != 0 only; with beta == 0 old NaNs in C vanish as required. */
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)g->m, (int)g->n, (int)g->k, g->alpha,
-                a + (g->k ? z * g->sa : 0), (int)g->lda, b + (g->k ? z * g->sb : 0), (int)g->ldb,
-                g->beta, mp.c + z * g->sc, (int)g->ldc);
-  }
-  return gemm_unmap(rt, &mp, CLIPPO_OK, "host BLAS gemm", err);
+  st = gemm_hostblas_product(g, mp.a, mp.b, mp.c, err);
+  return gemm_unmap(rt, &mp, st, "host BLAS gemm", err);
 }
 
 /* Mapping is zero-copy only where the device shares the host's memory. */

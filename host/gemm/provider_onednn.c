@@ -1426,30 +1426,75 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
   }
 }
 
-/* The product, then its epilogue where one was asked (g->epi_done; bias and out: the mapped bias
- * and act_out). */
+/* The product, then its epilogue where one was asked (g->epi_done; mp's bias and act_out), on
+ * host memory. *product_done is set once C holds the product. fail_at is the failure hook's stage
+ * (1: before the product, 2: the epilogue). */
 static clippo_status run_host(const clippo_rt *rt, onednn_state *s, int kind, const gemm_call *g,
-                              const float *a, const float *b, float *c, const float *bias,
-                              float *out, cl_mem bmem, size_t boff, clippo_error *err) {
-  clippo_status st = run_product(rt, s, kind, g, a, b, c, bmem, boff, err);
-  if (st || !g->epi_done) return st;
-  if ((st = run_epilogue(rt, s, g, c, bias, out, err))) return st;
-  *g->epi_done = 1;
-  return CLIPPO_OK;
+                              const gemm_mapped *mp, int fail_at, int *product_done,
+                              clippo_error *err) {
+  if (fail_at == 1)
+    return clippo_fail(err, CLIPPO_E_DEVICE, "oneDNN gemm: failed before the product (injected)");
+  clippo_status st = run_product(rt, s, kind, g, mp->a, mp->b, mp->c, g->b ? g->b->mem : NULL,
+                                 g->b ? g->b->offset : 0, err);
+  if (st) return st;
+  *product_done = 1;
+  if (!g->epi_done) return CLIPPO_OK;
+  st = fail_at == 2 ? clippo_fail(err, CLIPPO_E_DEVICE, "oneDNN gemm: epilogue failed (injected)")
+                    : run_epilogue(rt, s, g, mp->c, mp->bias, mp->act_out, err);
+  if (!st) *g->epi_done = 1;
+  return st;
 }
 
-/* Maps the operands and runs the product. */
+/* run_host on rt's host team with its threads settings (a gemm_host_fn: also the body of a product
+ * queued on the device's thread). */
+static clippo_status run_team(clippo_rt *rt, int kind, int fail_at, const gemm_call *g,
+                              const gemm_mapped *mp, int *product_done, clippo_error *err) {
+  onednn_state *s = NULL;
+  clippo_status st = state_get(rt, &s, err); /* made by the caller: found */
+  if (st) return st;
+  threads t =
+      threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch, s->team != NULL);
+  st = run_host(rt, s, kind, g, mp, fail_at, product_done, err);
+  threads_end(t);
+  return st;
+}
+
+/* Products of at most this many multiply-adds are queued on the device's thread. Below it the
+ * blocking map's round trip (40-60 us on PoCL) is as long as the product (B/16's head, 8 x 768 x
+ * 768 = 4.7 M, 0.04 ms on two cores); above it queueing gained nothing and cost 8 % of the
+ * training suite's forward + backward with 33 M (the default model's products run with PoCL's
+ * own threads awake beside the host team). 2-vCPU AMX Xeon, 2026-12-06. */
+#define QUEUED_MACS 8e6
+
+/* Runs the product on the host: as a command of rt's queue where the device runs native kernels
+ * and the product is small (QUEUED_MACS; PoCL: no round trip to the driver's threads per product,
+ * the caller goes on queueing), else between a blocking map of the operands and their unmap. The
+ * state is created here, on the caller's thread. An epilogue that fails after the product (the
+ * product is in C) is applied by the plain loop: running the product again would add beta C twice.
+ */
 static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, clippo_error *err) {
   onednn_state *s = NULL;
   clippo_status st = state_get(rt, &s, err);
   if (st) return st;
+  int fail_at = 0; /* the failure hook's launches 1 and 2: inside the product's run */
+  for (int at = 1; at <= 2 && !fail_at; at++)
+    if (gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, at, NULL)) fail_at = at;
+  double macs = (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+  if (gemm_host_async(rt) && macs <= QUEUED_MACS)
+    return gemm_host_enqueue(rt, g, "oneDNN gemm", run_team, kind, fail_at, err);
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
-  threads t =
-      threads_begin((double)g->m * (double)g->n * (double)g->k * (double)g->batch, s->team != NULL);
-  st =
-      run_host(rt, s, kind, g, mp.a, mp.b, mp.c, mp.bias, mp.act_out, g->b->mem, g->b->offset, err);
-  threads_end(t);
+  int product_done = 0;
+  st = run_team(rt, kind, fail_at, g, &mp, &product_done, err);
+  if (st && product_done) { /* the epilogue failed */
+    char what[1024];
+    snprintf(what, sizeof what, "gemm %zux%zux%zu (batch %zu): %.600s; the plain loop applied it",
+             g->m, g->n, g->k, g->batch, err ? err->msg : "the epilogue failed");
+    gemm_note_fallback(rt, what);
+    gemm_epilogue_host(g, &mp);
+    *g->epi_done = 1;
+    st = CLIPPO_OK;
+  }
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
 }
 
@@ -1499,12 +1544,13 @@ clippo_status clippo_gemm_onednn_host(clippo_rt *rt, int trans_a, int trans_b, s
                                       size_t batch, clippo_error *err) {
   if (!a || !b || !c) return clippo_fail(err, CLIPPO_E_ARG, "oneDNN gemm: a NULL matrix");
   if (m == 0 || n == 0 || batch == 0) return CLIPPO_OK;
+  if (rt) gemm_host_wait(rt); /* products queued on the device's thread use the same state */
   onednn_state *s = NULL;
   clippo_status st = state_get(rt, &s, err);
   if (st) return st;
   gemm_call g = gemm_call_of(trans_a, trans_b, m, n, k, alpha, NULL, lda, stride_a, NULL, ldb,
                              stride_b, beta, NULL, ldc, stride_c, batch);
-  st = run_host(rt, s, KIND_F32, &g, a, b, c, NULL, NULL, NULL, 0, err);
+  st = run_product(rt, s, KIND_F32, &g, a, b, c, NULL, 0, err);
   if (!rt) state_free(s);
   return st;
 }

@@ -75,6 +75,7 @@ static void fill_info(clippo_device_info *info, int pi, int di, cl_platform_id p
   cl_ulong gmem = 0, amax = 0, lmem = 0;
   size_t wg = 0;
   cl_bool unified = CL_FALSE;
+  cl_device_exec_capabilities exec = 0;
   clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
   clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
   clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gmem, &gmem, NULL);
@@ -82,6 +83,7 @@ static void fill_info(clippo_device_info *info, int pi, int di, cl_platform_id p
   clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
   clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
   clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof exec, &exec, NULL);
   info->type = type;
   info->compute_units = cu;
   info->global_mem = gmem;
@@ -89,6 +91,7 @@ static void fill_info(clippo_device_info *info, int pi, int di, cl_platform_id p
   info->local_mem = lmem;
   info->max_work_group = wg;
   info->host_unified = unified == CL_TRUE;
+  info->native_kernels = (exec & CL_EXEC_NATIVE_KERNEL) != 0;
   info->fp16 = has_extension(d, "cl_khr_fp16");
   info->fp64 = has_extension(d, "cl_khr_fp64");
 }

@@ -114,6 +114,7 @@ clippo_status clippo_rt_set_precision(clippo_rt *rt, clippo_precision p, clippo_
     rt->scratch = calloc(CLIPPO_RT_SCRATCH, sizeof *rt->scratch);
     if (!rt->scratch) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory");
   }
+  if (rt->queue) clFinish(rt->queue); /* products queued on the device's thread read it */
   rt->precision = p;
   return CLIPPO_OK;
 }

@@ -251,12 +251,15 @@ void clippo_gemm_forget_weights(clippo_rt *rt, cl_mem mem);
 void clippo_gemm_forget_record(clippo_rt *rt);
 
 /** How many products of rt a fallback provider finished because the chosen one failed; *last
- * (may be NULL) gets what happened the last time ("" if never). */
+ * (may be NULL) gets what happened the last time ("" if never). Waits for the products queued
+ * on the device's thread (host products on PoCL), whose failures are counted there. */
 unsigned long clippo_gemm_fallback_count(const clippo_rt *rt, char *last, size_t size);
 
 /** A test hook: from now on, every product `provider` runs on rt fails at its launch number
  * `launch` (0: before anything is written; the kernel provider launches one slice of depth KC
- * at a time, so launch 1 fails after the first slice was added into C) with CLIPPO_E_DEVICE, as a
+ * at a time, so launch 1 fails after the first slice was added into C; oneDNN's launch 1 fails in
+ * its run before the product, launch 2 in the epilogue after it, where a product queued on the
+ * device's thread is finished by the host BLAS and the plain epilogue) with CLIPPO_E_DEVICE, as a
  * failed kernel launch does. Each provider has its own; launch -1 turns one off,
  * CLIPPO_GEMM_AUTO turns all off. */
 clippo_status clippo_gemm_inject_failure(clippo_rt *rt, clippo_gemm_provider provider, int launch,

@@ -34,9 +34,10 @@ typedef struct clippo_device_info {
   unsigned long long max_alloc;
   unsigned long long local_mem;
   size_t max_work_group;
-  int fp16;         /* cl_khr_fp16 */
-  int fp64;         /* cl_khr_fp64 */
-  int host_unified; /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+  int fp16;           /* cl_khr_fp16 */
+  int fp64;           /* cl_khr_fp64 */
+  int host_unified;   /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+  int native_kernels; /* CL_EXEC_NATIVE_KERNEL: runs host functions in its queue (PoCL) */
 } clippo_device_info;
 
 /** "CPU", "GPU", "ACCELERATOR" or "OTHER". */
