@@ -141,6 +141,13 @@ int gemm_host_async(const clippo_rt *rt);
 clippo_status gemm_host_enqueue(clippo_rt *rt, const gemm_call *g, const char *who, gemm_host_fn fn,
                                 int arg, int fail_at, clippo_error *err);
 
+/** Finishes on the host what a host provider's run on mp left after it failed with e: the
+ * product by the host BLAS unless product_done, then the epilogue by the plain loop where one was
+ * asked and not applied (*g->epi_done 0; set after); counts the fallback, naming who (queued: as
+ * a product queued by gemm_host_enqueue). */
+void gemm_host_finish(clippo_rt *rt, const gemm_call *g, const gemm_mapped *mp, const char *who,
+                      int queued, int product_done, const clippo_error *e);
+
 /** Waits for the products queued by gemm_host_enqueue before the caller changes what they read
  * (declared weights, the providers' state). */
 void gemm_host_wait(const clippo_rt *rt);

@@ -162,19 +162,8 @@ void gemm_host_wait(const clippo_rt *rt) {
   if (rt && rt->queue && rt->info.native_kernels) clFinish(rt->queue);
 }
 
-/* Runs a queued product on the device's thread; what fails is computed on the host instead. */
-static void CL_CALLBACK run_job(void *p) {
-  host_job *j = *(host_job **)p;
-  gemm_call *g = &j->g;
-  const gemm_mapped mp = j->mp;
-  int product_done = 0;
-  clippo_error e;
-  clippo_error_clear(&e);
-  clippo_status st = j->fn(j->rt, j->arg, j->fail_at, g, &mp, &product_done, &e);
-  if (st == CLIPPO_OK) {
-    free(j);
-    return;
-  }
+void gemm_host_finish(clippo_rt *rt, const gemm_call *g, const gemm_mapped *mp, const char *who,
+                      int queued, int product_done, const clippo_error *e) {
   const char *rest = "the plain loop applied the epilogue";
   clippo_error be;
   clippo_error_clear(&be);
@@ -182,19 +171,33 @@ static void CL_CALLBACK run_job(void *p) {
   if (!product_done) {
     rest = g->epi_done ? "the host BLAS computed the product, the plain loop its epilogue"
                        : "the host BLAS computed the product";
-    bs = gemm_hostblas_product(g, mp.a, mp.b, mp.c, &be);
+    bs = gemm_hostblas_product(g, mp->a, mp->b, mp->c, &be);
   }
-  if (bs == CLIPPO_OK && g->epi_done && !j->epi_done) gemm_epilogue_host(g, &mp);
+  if (bs == CLIPPO_OK && g->epi_done && !*g->epi_done) {
+    gemm_epilogue_host(g, mp);
+    *g->epi_done = 1;
+  }
+  const char *how = queued ? "queued for" : "by";
   char what[1024];
   if (bs == CLIPPO_OK)
-    snprintf(what, sizeof what, "gemm %zux%zux%zu (batch %zu) queued for %s: %.500s; %s", g->m,
-             g->n, g->k, g->batch, j->who, e.msg, rest);
+    snprintf(what, sizeof what, "gemm %zux%zux%zu (batch %zu) %s %s: %.500s; %s", g->m, g->n, g->k,
+             g->batch, how, who, e->msg, rest);
   else
     snprintf(what, sizeof what,
-             "gemm %zux%zux%zu (batch %zu) queued for %s: %.400s; then the host BLAS: %.400s; C "
-             "is not the product",
-             g->m, g->n, g->k, g->batch, j->who, e.msg, be.msg);
-  gemm_note_fallback(j->rt, what);
+             "gemm %zux%zux%zu (batch %zu) %s %s: %.400s; then the host BLAS: %.400s; C is not "
+             "the product",
+             g->m, g->n, g->k, g->batch, how, who, e->msg, be.msg);
+  gemm_note_fallback(rt, what);
+}
+
+/* Runs a queued product on the device's thread; what fails is finished on the host. */
+static void CL_CALLBACK run_job(void *p) {
+  host_job *j = *(host_job **)p;
+  int product_done = 0;
+  clippo_error e;
+  clippo_error_clear(&e);
+  if (j->fn(j->rt, j->arg, j->fail_at, &j->g, &j->mp, &product_done, &e) != CLIPPO_OK)
+    gemm_host_finish(j->rt, &j->g, &j->mp, j->who, 1, product_done, &e);
   free(j);
 }
 
@@ -229,7 +232,6 @@ clippo_status gemm_host_enqueue(clippo_rt *rt, const gemm_call *g, const char *w
     return st;
   }
   j->mp = mp;
-  j->mp.n = 0; /* the job's copy does not unmap */
   cl_int rc = clEnqueueNativeKernel(rt->queue, run_job, &j, sizeof j, 0, NULL, NULL, 0, NULL, NULL);
   if (rc != CL_SUCCESS) {
     free(j);

@@ -1480,20 +1480,19 @@ static clippo_status run_mapped(clippo_rt *rt, int kind, const gemm_call *g, cli
   for (int at = 1; at <= 2 && !fail_at; at++)
     if (gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, at, NULL)) fail_at = at;
   double macs = (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
-  if (gemm_host_async(rt) && macs <= QUEUED_MACS)
+  if (macs <= QUEUED_MACS && gemm_host_async(rt))
     return gemm_host_enqueue(rt, g, "oneDNN gemm", run_team, kind, fail_at, err);
   gemm_mapped mp;
   if ((st = gemm_map(rt, g, "oneDNN gemm", &mp, err))) return st;
   int product_done = 0;
-  st = run_team(rt, kind, fail_at, g, &mp, &product_done, err);
+  clippo_error e;
+  clippo_error_clear(&e);
+  st = run_team(rt, kind, fail_at, g, &mp, &product_done, &e);
   if (st && product_done) { /* the epilogue failed */
-    char what[1024];
-    snprintf(what, sizeof what, "gemm %zux%zux%zu (batch %zu): %.600s; the plain loop applied it",
-             g->m, g->n, g->k, g->batch, err ? err->msg : "the epilogue failed");
-    gemm_note_fallback(rt, what);
-    gemm_epilogue_host(g, &mp);
-    *g->epi_done = 1;
+    gemm_host_finish(rt, g, &mp, "oneDNN gemm", 0, product_done, &e);
     st = CLIPPO_OK;
+  } else if (st && err) {
+    *err = e;
   }
   return gemm_unmap(rt, &mp, st, "oneDNN gemm", err);
 }
