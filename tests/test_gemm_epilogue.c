@@ -7,8 +7,10 @@
  * Shapes cover the host team's row and column cuts, a block narrower than one cut, one row (the
  * head), a padded leading dimension (rows one by one), views with offsets, beta 0 over NaN and
  * beta 1 (the residual), and act_out (C keeps C + bias, act(C + bias) goes to a second
- * matrix). Elements outside C and act_out, and the bias, must not change; bad epilogues are
- * refused. Batched products with a softmax (each row of each matrix; the attention
+ * matrix), each with B undeclared and declared unchanging (clippo_gemm_declare_weights: oneDNN
+ * then multiplies its blocked copy of B, with the bias and GELU inside the matmul where the
+ * epilogue allows). Elements outside C and act_out, and the bias, must not change; bad epilogues
+ * are refused. Batched products with a softmax (each row of each matrix; the attention
  * probabilities) or GELU: dense, with gaps between matrices and with a padded ldc (rows one by
  * one), against the same device's plain batched product + float64. clippo_op_linear and
  * clippo_op_linear_gelu_keep are checked against clippo_gemm + the bias, copy and GELU kernels.
@@ -39,8 +41,9 @@ static double gelu64(double x) {
   return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
 }
 
-/* Runs and checks one case on rt with its current provider setting and precision. */
-static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t seed) {
+/* Runs and checks one case on rt with its current provider setting and precision; declared: B's
+ * buffer declared unchanging for both products. */
+static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t seed, int declared) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, seed);
@@ -73,6 +76,7 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
   TEST_OK(clippo_tensor_write(rt, &ta, ha, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &tb, hb, &err), &err);
   TEST_OK(clippo_tensor_write(rt, &tbias, hbias, &err), &err);
+  if (declared) TEST_OK(clippo_gemm_declare_weights(rt, tb.mem, &err), &err);
   clippo_tensor va = clippo_tensor_view(&ta, c->off, 1, one);
   clippo_tensor vb = clippo_tensor_view(&tb, c->off, 1, one);
   clippo_tensor vc = clippo_tensor_view(&tc, c->off, 1, one);
@@ -90,8 +94,8 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
       clippo_gemm_fused(rt, 0, 0, c->m, c->n, c->k, 1.0f, &va, lda, &vb, ldb, c->beta, &vc, ldc,
                         &vbias, act, c->keep ? &vout : NULL, &err);
   if (st)
-    fail_msg("%s %zux%zux%zu pad %zu beta %g gelu %d keep %d: %s", what, c->m, c->n, c->k, c->pad,
-             (double)c->beta, c->gelu, c->keep, err.msg);
+    fail_msg("%s %zux%zux%zu pad %zu beta %g gelu %d keep %d declared %d: %s", what, c->m, c->n,
+             c->k, c->pad, (double)c->beta, c->gelu, c->keep, declared, err.msg);
   TEST_OK(clippo_tensor_read(rt, &tc, got, &err), &err);
   TEST_OK(clippo_tensor_read(rt, &tout, gout, &err), &err);
   TEST_OK(clippo_tensor_read(rt, &tbias, bias_after, &err), &err);
@@ -118,10 +122,12 @@ static void run_case(clippo_rt *rt, const ecase *c, const char *what, uint64_t s
   }
   for (size_t i = 0; i < nbias; i++) outside += bias_after[i] != hbias[i];
   if (!(worst <= TOL) || outside)
-    fail_msg("%s %zux%zux%zu pad %zu off %zu beta %g gelu %d keep %d: error %.3g (tolerance %g), "
-             "%zu elements outside C, of the bias or (without keep) of act_out changed",
-             what, c->m, c->n, c->k, c->pad, c->off, (double)c->beta, c->gelu, c->keep, worst, TOL,
-             outside);
+    fail_msg("%s %zux%zux%zu pad %zu off %zu beta %g gelu %d keep %d declared %d: error %.3g "
+             "(tolerance %g), %zu elements outside C, of the bias or (without keep) of act_out "
+             "changed",
+             what, c->m, c->n, c->k, c->pad, c->off, (double)c->beta, c->gelu, c->keep, declared,
+             worst, TOL, outside);
+  if (declared) clippo_gemm_forget_weights(rt, tb.mem);
   clippo_tensor_release(rt, &ta);
   clippo_tensor_release(rt, &tb);
   clippo_tensor_release(rt, &tc);
@@ -236,7 +242,9 @@ static void run_batched(clippo_rt *rt, const bcase *c, const char *what, uint64_
 
 /* Every case in the runtime's current provider choice and precision. */
 static void run_all(clippo_rt *rt, const char *what) {
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(rt, &cases[i], what, 7 + i);
+  for (int declared = 0; declared < 2; declared++)
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+      run_case(rt, &cases[i], what, 7 + i, declared);
   for (size_t i = 0; i < sizeof bcases / sizeof bcases[0]; i++)
     run_batched(rt, &bcases[i], what, 70 + i);
 }

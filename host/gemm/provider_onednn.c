@@ -203,9 +203,8 @@ typedef struct prim_entry {
   dnnl_memory_t a, b, c;       /* the matmul's operands (data set per call) */
   dnnl_memory_t af, bf;        /* the reorders' float32 sources */
   dnnl_memory_t ad, bd;        /* the reorders' destinations (every matrix of the batch) */
-  dnnl_memory_t rs, cs;        /* int8: row and column dequantisation factors */
   dnnl_memory_t qa, qb;        /* int8: quantisation factors of the reorders */
-  int plain;                   /* int8 dequantised by a loop, not by post-ops */
+  int plain;                   /* int8: s32 sums as floats, dequantised by a loop */
   size_t r0, r1, c0, c1;       /* int8, bf16: the part's rows of A and columns of B (phase 1) */
   size_t or0, or1, oc0, oc1;   /* int8, bf16: the part's block of C (phase 2) */
   dnnl_memory_desc_t wmd;      /* key.blk: the layout of B the matmul chose */
@@ -246,8 +245,7 @@ static void entry_clear(prim_entry *e) {
   dnnl_primitive_t *p[] = {&e->mm, &e->ra, &e->rb};
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     if (*p[i]) dnnl_primitive_destroy(*p[i]);
-  dnnl_memory_t *mem[] = {&e->a,  &e->b,  &e->c,  &e->af, &e->bf, &e->ad,
-                          &e->bd, &e->rs, &e->cs, &e->qa, &e->qb};
+  dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c, &e->af, &e->bf, &e->ad, &e->bd, &e->qa, &e->qb};
   for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++)
     if (*mem[i]) dnnl_memory_destroy(*mem[i]);
   memset(e, 0, sizeof *e);
@@ -394,13 +392,12 @@ static clippo_status make_reorder(const clippo_rt *rt, onednn_state *s,
 /* 1 when oneDNN dispatches to AMX (int8 and bfloat16 tiles) on this CPU. */
 static int on_amx(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
 
-/* The matmul of e->key: src x wei -> dst (m rows), alpha and beta as attributes (float32 and
- * bfloat16), or the int8 dequantisation (fused) or none (plain). wei in format "any" lets oneDNN
- * choose B's layout: e->wmd gets it. */
+/* The matmul of e->key: src x wei -> dst, alpha and beta as attributes (float32 and bfloat16),
+ * or none (int8_plain: the s32 sums as floats). wei in format "any" lets oneDNN choose B's layout:
+ * e->wmd gets it. */
 static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memory_desc_t *src,
                                  const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
-                                 size_t m, size_t n, int int8_fused, int int8_plain, char *impl,
-                                 size_t impl_size) {
+                                 int int8_plain, char *impl, size_t impl_size) {
   const prim_key *k = &e->key;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_post_ops_t po = NULL;
@@ -409,23 +406,8 @@ static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memo
   dnnl_status_t ds = dnnl_matmul_desc_init(&md, src, wei, NULL, dst);
   if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
   if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
-  if (ds == dnnl_success && !int8_fused && !int8_plain && k->alpha != 1.0f)
+  if (ds == dnnl_success && !int8_plain && k->alpha != 1.0f)
     ds = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha);
-  if (ds == dnnl_success && int8_fused) {
-    /* Columns as runtime output scales, rows as a binary post-op: oneDNN 2.6 runs that on its
-     * fast integer GEMM (gemm:jit), two binary post-ops on brgemm ~25 % slower. */
-    dnnl_memory_desc_t rows, cols;
-    dnnl_dims_t dr = {1, (dnnl_dim_t)m, 1}, dc = {(dnnl_dim_t)n};
-    float rv = DNNL_RUNTIME_F32_VAL;
-    int nd = dst->ndims; /* 3 (batch 1), or 2 */
-    ds = dnnl_memory_desc_init_by_tag(&rows, nd, dr + (3 - nd), dnnl_f32,
-                                      nd == 3 ? dnnl_abc : dnnl_ab);
-    if (ds == dnnl_success) ds = dnnl_memory_desc_init_by_tag(&cols, 1, dc, dnnl_f32, dnnl_a);
-    if (ds == dnnl_success) ds = dnnl_primitive_attr_set_output_scales(attr, 1, 1 << (nd - 1), &rv);
-    if (ds == dnnl_success) ds = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &rows);
-    if (ds == dnnl_success) ds = dnnl_memory_create(&e->rs, &rows, s->engine, DNNL_MEMORY_NONE);
-    if (ds == dnnl_success) ds = dnnl_memory_create(&e->cs, &cols, s->engine, DNNL_MEMORY_NONE);
-  }
   if (ds == dnnl_success && !int8_plain && k->beta != 0.0f)
     ds = dnnl_post_ops_append_sum(po, k->beta);
   if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
@@ -465,9 +447,14 @@ static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi
 
 /* A part of a single int8 or bfloat16 product (batch 1): the reorder quantising (rounding) its
  * rows of op(A) into dense s8 (bf16) rows, the one for its columns of op(B) into the dense k x n
- * B, and the matmul of its rows of C. int8 is dequantised by output scales (columns) and a
- * post-op (rows) where oneDNN has fast code for them, else written to scratch as floats and
- * dequantised by a loop; bfloat16 takes alpha and beta as attributes. With key.blk (a declared
+ * B, and the matmul of its rows of C. int8's s32 sums are written to scratch as floats and
+ * dequantised by one loop (dequantise_rows) whatever the path, so that a product with a declared
+ * weight's copy and one quantising B anew give the same bits: oneDNN 2.6 fused the scales into
+ * its AVX-512 integer GEMM in another order of roundings than the blocked copy's matmul, which
+ * has them in reference code only (a 2-vCPU AMD EPYC with VNNI: 1-ulp differences, and an int8
+ * model's embedding moved by 1.5e-2 between the two); on AMX the fused scales also kept the matmul
+ * off the tiles (784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms plain on a 2-vCPU Xeon). bfloat16
+ * takes alpha and beta as attributes. With key.blk (a declared
  * weight's copy) the matmul multiplies all of B, in the blocked layout it chooses (e->wmd). */
 static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                   clippo_error *err) {
@@ -507,40 +494,22 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   e->oc1 = by_cols ? e->c1 : k->n;
   size_t om = e->or1 - e->or0, on = e->oc1 - e->oc0;
   if (!om || !on) return CLIPPO_OK;
-  dnnl_memory_desc_t a1, b1, c1, cplain;
+  dnnl_memory_desc_t a1, b1, c1;
   char impl[64] = "", msg[64];
   snprintf(msg, sizeof msg, "creating a %s matmul", what);
   if (k->blk) { /* all of B (by rows), in the layout the matmul chooses */
     dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
     DNNL_TRY(md_2d(&a1, dt, om, k->k, 0, k->k), "describing A");
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b1, 2, db, dt, dnnl_format_tag_any), "describing B");
-    DNNL_TRY(md_2d(&c1, dnnl_f32, om, on, 0, k->ldc), "describing C");
+    /* int8: the sums at the block's place of an m x n scratch */
+    DNNL_TRY(md_2d(&c1, dnnl_f32, om, on, 0, int8 ? k->n : k->ldc), "describing C");
   } else {
     DNNL_TRY(md_dense(&a1, dt, 1, om, k->k), "describing A");
     DNNL_TRY(md_view(&b1, dt, 1, k->k, on, 0, k->n, 0), "describing B");
-    DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, k->ldc, 0), "describing C");
+    DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
   }
-  dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, om, on, int8, 0, impl, sizeof impl);
-  /* The fused dequantisation where oneDNN has it in reference code only, or, on a CPU with AMX,
-   * where it keeps the matmul off AMX's tiles (oneDNN 2.6 runs s8 x s8 with a binary post-op on
-   * its AVX-512 gemm, without one on AMX brgemm: 784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms
-   * plain, on a 2-vCPU Xeon with AMX), goes plain: s32 sums as floats, dequantised by a loop. */
-  if (int8 && ds == dnnl_success &&
-      (!strncmp(impl, "ref", 3) || (on_amx() && !strstr(impl, "amx")))) {
-    dnnl_primitive_t *p = &e->mm;
-    dnnl_primitive_destroy(*p);
-    *p = NULL;
-    dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c, &e->rs, &e->cs};
-    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
-      dnnl_memory_destroy(*mem[i]);
-      *mem[i] = NULL;
-    }
-    DNNL_TRY(k->blk ? md_2d(&cplain, dnnl_f32, om, on, 0, k->n)
-                    : md_view(&cplain, dnnl_f32, 1, om, on, 0, k->n, 0),
-             "describing C");
-    ds = make_matmul(s, e, &a1, &b1, &cplain, om, on, 0, 1, impl, sizeof impl);
-    e->plain = 1;
-  }
+  dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, int8, impl, sizeof impl);
+  e->plain = int8;
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
   return CLIPPO_OK;
 }
@@ -615,8 +584,7 @@ static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, pri
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any), "describing B");
   DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, 0, k->n), "describing C");
   char impl[64] = "";
-  DNNL_TRY(make_matmul(s, e, &a, &b, &c, k->m, k->n, 0, 0, impl, sizeof impl),
-           "creating a float32 matmul");
+  DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, impl, sizeof impl), "creating a float32 matmul");
   return CLIPPO_OK;
 }
 
@@ -633,8 +601,7 @@ static clippo_status build_entry(const clippo_rt *rt, onednn_state *s, prim_entr
   DNNL_TRY(md_view(&c, dnnl_f32, k->batch, k->m, k->n, 0, k->ldc, k->sc), "describing C");
   char impl[64] = "";
   if (k->kind == KIND_F32) {
-    DNNL_TRY(make_matmul(s, e, &af, &bf, &c, k->m, k->n, 0, 0, impl, sizeof impl),
-             "creating a float32 matmul");
+    DNNL_TRY(make_matmul(s, e, &af, &bf, &c, 0, impl, sizeof impl), "creating a float32 matmul");
     return CLIPPO_OK;
   }
   return build_single(rt, s, e, err); /* int8 and bf16: single products (batch 1) only */
@@ -998,16 +965,8 @@ static void single_multiply_part(void *ctx, int p) {
   dnnl_status_t ds = set_handle(e->a, j->qa + e->or0 * k->k * j->el);
   if (ds == dnnl_success) ds = set_handle(e->b, j->wblk ? j->wblk : j->qb + e->oc0 * j->el);
   if (ds == dnnl_success) ds = set_handle(e->c, plain ? plain : cp);
-  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
-  int nargs = 3;
-  if (int8 && !plain) {
-    if (ds == dnnl_success) ds = set_handle(e->rs, j->dqa + e->or0);
-    if (ds == dnnl_success) ds = set_handle(e->cs, j->dqb + e->oc0);
-    args[3] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, e->rs};
-    args[4] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, e->cs};
-    nargs = 5;
-  }
-  if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, on, nargs, args);
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
+  if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, on, 3, args);
   if (ds == dnnl_success) ds = dnnl_stream_wait(on);
   if (ds == dnnl_success && plain)
     dequantise_rows(cp, k->ldc, plain, k->n, rows, e->oc1 - e->oc0, j->dqa + e->or0,
