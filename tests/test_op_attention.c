@@ -1,11 +1,93 @@
 /* Attention: the head split / merge layouts (kernels/attention.cl) and the whole multi-head
  * attention launcher (host/ops/attention.c, with clippo_gemm) against float64 references, on
  * every device: self-attention (T = 17, 196) and the MAP head's 1-query cross-attention, with
- * separate and fused QKV weights, overwriting and accumulating into out.
- * Tolerances: split 3e-7 (two roundings), merge exact, MHA 5e-6 relative (L2 and max). */
+ * separate and fused QKV weights, overwriting and accumulating into out, through the batched
+ * GEMMs and through the fused flash_attention kernel (both forced by rt->settings.attention);
+ * and flash_attention alone on random projections (strided sources, with and without biases,
+ * key counts that are not multiples of a tile, head sizes 20 to 128; both kernel variants, whose
+ * groups of 16 and 32 work-items are the key tiles) against a float64 loop.
+ * Tolerances: split 3e-7 (two roundings), merge exact, MHA 5e-6 relative (L2 and max),
+ * flash_attention 2e-6. */
 #include "test_op_common.h"
 
 #define MHA_TOL 5e-6
+#define FLASH_TOL 2e-6
+
+/* One flash_attention case: q, k, v in columns of wider rows (ld = the given multiple of W,
+ * q at column 0, k at W or 0, v after k), biases when `bias`. */
+static void flash_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t heads, size_t hd,
+                       int bias, test_rng *rng) {
+  clippo_error err;
+  const size_t w = heads * hd, ldq = bias ? 3 * w : w, ldkv = 2 * w + 3; /* a ragged row */
+  float *q = op_normal(rng, n * tq * ldq, 0.0f, 1.0f);
+  float *kv = op_normal(rng, n * tk * ldkv, 0.0f, 1.0f);
+  float *b = op_normal(rng, 3 * w, 0.0f, 0.5f);
+  clippo_tensor tqs = op_tensor2(rt, q, n * tq, ldq), tkv = op_tensor2(rt, kv, n * tk, ldkv);
+  clippo_tensor tb = op_tensor1(rt, b, 3 * w);
+  int64_t bs[1] = {(int64_t)w};
+  clippo_tensor bq = clippo_tensor_view(&tb, 0, 1, bs), bk = clippo_tensor_view(&tb, w, 1, bs);
+  clippo_tensor bv = clippo_tensor_view(&tb, 2 * w, 1, bs);
+  size_t qcol = bias ? w : 0; /* with biases q sits mid-row, as in a fused projection */
+  clippo_attention_src sq = {&tqs, ldq, qcol, bias ? &bq : NULL};
+  clippo_attention_src sk = {&tkv, ldkv, 1, bias ? &bk : NULL};
+  clippo_attention_src sv = {&tkv, ldkv, 1 + w, bias ? &bv : NULL};
+  clippo_tensor out = op_tensor2(rt, NULL, n * tq, w);
+  double scale = 1.0 / sqrt((double)hd);
+  TEST_OK(clippo_op_attention_flash(rt, &sq, &sk, &sv, (float)scale, n, tq, tk, (int)heads, hd,
+                                    &out, &err),
+          &err);
+  double *want = op_doubles(n * tq * w);
+  TEST_OK(clippo_ref_attention(q + qcol, ldq, kv + 1, ldkv, kv + 1 + w, ldkv, bias ? b : NULL,
+                               bias ? b + w : NULL, bias ? b + 2 * w : NULL, (double)(float)scale,
+                               n, tq, tk, heads, hd, want, &err),
+          &err);
+  float *got = op_read(rt, &out);
+  char what[128];
+  snprintf(what, sizeof what, "flash n%zu tq%zu tk%zu h%zu hd%zu%s", n, tq, tk, heads, hd,
+           bias ? " bias" : "");
+  op_expect(what, got, want, n * tq * w, FLASH_TOL);
+  free(got), free(want), free(q), free(kv), free(b);
+  clippo_tensor_release(rt, &out);
+  clippo_tensor_release(rt, &tqs);
+  clippo_tensor_release(rt, &tkv);
+  clippo_tensor_release(rt, &tb);
+}
+
+static void check_flash(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 73);
+  flash_case(rt, 2, 196, 196, 12, 64, 1, &rng); /* B/16 */
+  flash_case(rt, 3, 1, 196, 4, 64, 1, &rng);    /* the MAP head's one query */
+  flash_case(rt, 3, 17, 17, 3, 20, 0, &rng);    /* no bias, odd head size */
+  flash_case(rt, 2, 33, 40, 2, 128, 1, &rng);   /* the largest head */
+  flash_case(rt, 1, 5, 1, 1, 8, 1, &rng);       /* one key */
+  /* refused: heads over the limit, biases for some operands only, out overlapping q */
+  const size_t wide = 256, ld = 3 * wide;
+  clippo_tensor t = op_tensor2(rt, NULL, 4, ld), o = op_tensor2(rt, NULL, 4, wide);
+  clippo_tensor b = op_tensor1(rt, NULL, wide);
+  clippo_attention_src s0 = {&t, ld, 0, NULL}, s1 = {&t, ld, wide, NULL};
+  clippo_attention_src s2 = {&t, ld, 2 * wide, NULL};
+  assert_int_equal(clippo_op_attention_flash(rt, &s0, &s1, &s2, 1.0f, 1, 4, 4, 1, 256, &o, &err),
+                   CLIPPO_E_SHAPE);
+  assert_non_null(strstr(err.msg, "at most 128"));
+  s1.bias = &b;
+  assert_int_equal(clippo_op_attention_flash(rt, &s0, &s1, &s2, 1.0f, 1, 4, 4, 2, 128, &o, &err),
+                   CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "biases"));
+  s1.bias = NULL;
+  int64_t vs[2] = {4, 256};
+  clippo_tensor inside = clippo_tensor_view(&t, 256, 2, vs);
+  assert_int_equal(
+      clippo_op_attention_flash(rt, &s0, &s1, &s2, 1.0f, 1, 4, 4, 2, 128, &inside, &err),
+      CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "overlaps"));
+  TEST_OK(clippo_op_attention_flash(rt, &s0, &s1, &s2, 1.0f, 1, 4, 4, 2, 128, &o, &err), &err);
+  clippo_tensor_release(rt, &t);
+  clippo_tensor_release(rt, &o);
+  clippo_tensor_release(rt, &b);
+}
 
 static void check_split_merge(clippo_rt *rt, void *user) {
   (void)user;
@@ -136,21 +218,28 @@ static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, si
   TEST_OK(clippo_mha_workspace_alloc(rt, &ws, n, tq, tk, w, (int)heads, &err), &err);
   float *base = op_normal(&rng, n * tq * w, 0.0f, 1.0f);
   clippo_tensor out = op_tensor2(rt, base, n * tq, w);
-  for (int fused = 0; fused < 2; fused++) {
-    clippo_mha_weights mw = fixture_weights(&f, fused);
-    for (int acc = 0; acc < 2; acc++) {
-      TEST_OK(clippo_tensor_write(rt, &out, base, &err), &err);
-      TEST_OK(clippo_mha(rt, &mw, (int)heads, n, &tqt, &tkv, &ws, acc, &out, &err), &err);
-      float *got = op_read(rt, &out);
-      if (acc)
-        for (size_t i = 0; i < n * tq * w; i++) got[i] -= base[i];
-      char what[128];
-      snprintf(what, sizeof what, "mha %s n%zu tq%zu tk%zu w%zu h%zu%s%s", map ? "map" : "self", n,
-               tq, tk, w, heads, fused ? " fused" : "", acc ? " acc" : "");
-      op_expect(what, got, want, n * tq * w, MHA_TOL);
-      free(got);
+  const clippo_attention_mode modes[2] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_FLASH};
+  for (int mi = 0; mi < 2; mi++) {
+    rt->settings.attention = modes[mi];
+    assert_int_equal(clippo_mha_uses_flash(rt, n, tq, tk, w, (int)heads), mi);
+    for (int fused = 0; fused < 2; fused++) {
+      clippo_mha_weights mw = fixture_weights(&f, fused);
+      for (int acc = 0; acc < 2; acc++) {
+        TEST_OK(clippo_tensor_write(rt, &out, base, &err), &err);
+        TEST_OK(clippo_mha(rt, &mw, (int)heads, n, &tqt, &tkv, &ws, acc, &out, &err), &err);
+        float *got = op_read(rt, &out);
+        if (acc)
+          for (size_t i = 0; i < n * tq * w; i++) got[i] -= base[i];
+        char what[128];
+        snprintf(what, sizeof what, "mha %s %s n%zu tq%zu tk%zu w%zu h%zu%s%s",
+                 mi ? "flash" : "gemm", map ? "map" : "self", n, tq, tk, w, heads,
+                 fused ? " fused" : "", acc ? " acc" : "");
+        op_expect(what, got, want, n * tq * w, MHA_TOL);
+        free(got);
+      }
     }
   }
+  rt->settings.attention = CLIPPO_ATTENTION_AUTO;
   /* a workspace one float short is refused */
   clippo_tensor small = clippo_tensor_view(&ws, 1, ws.ndim, ws.shape);
   small.shape[0] -= 1;
@@ -181,6 +270,13 @@ static void check_mha_map(clippo_rt *rt, void *user) {
 
 static void run_split_merge(clippo_rt *rt, void *u) { check_split_merge(rt, u); }
 
+static void run_flash(clippo_rt *rt, void *u) { op_each_variant(rt, check_flash, u); }
+
+static void test_flash(void **state) {
+  (void)state;
+  test_each_device(run_flash, NULL);
+}
+
 static void test_split_merge(void **state) {
   (void)state;
   test_each_device(run_split_merge, NULL);
@@ -199,6 +295,7 @@ int main(void) {
       cmocka_unit_test(test_split_merge),
       cmocka_unit_test(test_mha_self),
       cmocka_unit_test(test_mha_map),
+      cmocka_unit_test(test_flash),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

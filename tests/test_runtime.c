@@ -295,7 +295,8 @@ static void test_settings(void **state) {
   static const char *const names[] = {
       "CLIPPO_DEVICE",          "CLIPPO_CACHE_DIR", "XDG_CACHE_HOME",     "HOME",
       "CLIPPO_PRECOMPILED_DIR", "CLIPPO_PRECISION", "CLIPPO_OPS_VARIANT", "CLIPPO_GEMM",
-      "CLIPPO_GEMM_RECORD",     "TMPDIR",           "OPENBLAS_CORETYPE",  "OPENBLAS_NUM_THREADS"};
+      "CLIPPO_GEMM_RECORD",     "TMPDIR",           "OPENBLAS_CORETYPE",  "OPENBLAS_NUM_THREADS",
+      "CLIPPO_ATTENTION"};
   enum { NNAMES = sizeof names / sizeof names[0] };
   char *saved[NNAMES];
   for (size_t i = 0; i < NNAMES; i++) {
@@ -310,6 +311,7 @@ static void test_settings(void **state) {
   assert_string_equal(d.tmp_dir, "/tmp");
   assert_int_equal(d.precision, CLIPPO_PRECISION_FP32);
   assert_int_equal(d.ops_variant, CLIPPO_OPS_AUTO);
+  assert_int_equal(d.attention, CLIPPO_ATTENTION_AUTO);
   TEST_OK(clippo_settings_from_env(&s, &err), &err);
   assert_memory_equal(&s, &d, sizeof s); /* an empty environment gives the defaults */
 
@@ -330,6 +332,7 @@ static void test_settings(void **state) {
   setenv("CLIPPO_PRECOMPILED_DIR", "/pre", 1);
   setenv("CLIPPO_PRECISION", "fp16-emulated", 1);
   setenv("CLIPPO_OPS_VARIANT", "GROUP", 1);
+  setenv("CLIPPO_ATTENTION", "Flash", 1);
   setenv("CLIPPO_GEMM", "kernel", 1);
   setenv("CLIPPO_GEMM_RECORD", "/r.txt", 1);
   setenv("TMPDIR", "/scratch", 1);
@@ -339,6 +342,7 @@ static void test_settings(void **state) {
   assert_string_equal(s.precompiled_dir, "/pre");
   assert_int_equal(s.precision, CLIPPO_PRECISION_FP16_EMULATED);
   assert_int_equal(s.ops_variant, CLIPPO_OPS_GROUP);
+  assert_int_equal(s.attention, CLIPPO_ATTENTION_FLASH);
   assert_string_equal(s.gemm, "kernel");
   assert_string_equal(s.gemm_record, "/r.txt");
   assert_string_equal(s.tmp_dir, "/scratch");
@@ -349,6 +353,10 @@ static void test_settings(void **state) {
   assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "CLIPPO_OPS_VARIANT"));
   setenv("CLIPPO_OPS_VARIANT", "row", 1);
+  setenv("CLIPPO_ATTENTION", "sparse", 1);
+  assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "CLIPPO_ATTENTION"));
+  setenv("CLIPPO_ATTENTION", "gemm", 1);
   setenv("CLIPPO_PRECISION", "fp8", 1);
   assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "CLIPPO_PRECISION"));
@@ -362,6 +370,7 @@ static void test_settings(void **state) {
   unsetenv("CLIPPO_GEMM_RECORD");
   TEST_OK(clippo_settings_from_env(&s, &err), &err);
   assert_int_equal(s.ops_variant, CLIPPO_OPS_ROW);
+  assert_int_equal(s.attention, CLIPPO_ATTENTION_GEMM);
 
   /* a runtime made with given settings keeps them; the environment no longer matters */
   size_t n = 0;

@@ -1,4 +1,6 @@
-/* The ops suite: each forward op, attention, patch embedding and the loss at ViT-B/16 shapes. */
+/* The ops suite: each forward op, attention, patch embedding and the loss at ViT-B/16 shapes.
+ * Attention runs three ways: as the model runs it (clippo_mha_uses_flash), and each of its two
+ * paths forced (rows clippo-gemm, clippo-flash); sdpa is the part the paths differ in. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -163,6 +165,60 @@ static clippo_status op_mha_map(void *c, clippo_error *e) {
   TRY(clippo_op_broadcast_rows(b->rt, &b->probe, &b->pq, e));
   return clippo_mha(b->rt, &b->mw_map, HEADS, b->n, &b->pq, &b->y, &b->ws_map, 0, &b->out_map, e);
 }
+/* clippo_mha with its softmax(q k^T) v forced one way (rt->settings.attention), then restored. */
+static clippo_status mha_forced(ops_bench *b, clippo_attention_mode mode,
+                                clippo_status (*fn)(void *, clippo_error *), clippo_error *e) {
+  clippo_attention_mode saved = b->rt->settings.attention;
+  b->rt->settings.attention = mode;
+  clippo_status st = fn(b, e);
+  b->rt->settings.attention = saved;
+  return st;
+}
+static clippo_status op_mha_self_gemm(void *c, clippo_error *e) {
+  return mha_forced(c, CLIPPO_ATTENTION_GEMM, op_mha_self, e);
+}
+static clippo_status op_mha_self_flash(void *c, clippo_error *e) {
+  return mha_forced(c, CLIPPO_ATTENTION_FLASH, op_mha_self, e);
+}
+static clippo_status op_mha_map_gemm(void *c, clippo_error *e) {
+  return mha_forced(c, CLIPPO_ATTENTION_GEMM, op_mha_map, e);
+}
+static clippo_status op_mha_map_flash(void *c, clippo_error *e) {
+  return mha_forced(c, CLIPPO_ATTENTION_FLASH, op_mha_map, e);
+}
+/* softmax(q k^T) v of every head, from the fused projection qkv (bias and q's scale applied) into
+ * merged, as clippo_mha's two paths compute it: the head split, q k^T with the softmax (inside the
+ * product where the provider does that), p v and the head merge; or the one flash_attention
+ * kernel. */
+static clippo_status op_sdpa_gemm(void *c, clippo_error *e) {
+  ops_bench *b = c;
+  clippo_rt *rt = b->rt;
+  const size_t t = T, hd = W / HEADS, th = t * hd, tt = t * t, batch = b->n * HEADS;
+  TRY(clippo_op_qkv_split(rt, &b->qkv, &b->bqkv, t, HEADS, 0.125f, &b->qh, &b->kh, &b->vh, e));
+  if (clippo_gemm_fuses_epilogue(rt, 0, 1, t, t, hd, batch)) {
+    TRY(clippo_gemm_batched_fused(rt, 0, 1, t, t, hd, 1.0f, &b->qh, hd, th, &b->kh, hd, th, 0.0f,
+                                  &b->logits, t, tt, batch, CLIPPO_GEMM_ACT_SOFTMAX, e));
+  } else {
+    TRY(clippo_gemm_batched(rt, 0, 1, t, t, hd, 1.0f, &b->qh, hd, th, &b->kh, hd, th, 0.0f,
+                            &b->logits, t, tt, batch, e));
+    TRY(clippo_op_softmax(rt, &b->logits, 1.0f, e));
+  }
+  TRY(clippo_gemm_batched(rt, 0, 0, t, hd, t, 1.0f, &b->logits, t, tt, &b->vh, hd, th, 0.0f, &b->qh,
+                          hd, th, batch, e));
+  return clippo_op_heads_merge(rt, &b->qh, t, HEADS, &b->merged, e);
+}
+static clippo_status op_sdpa_flash(void *c, clippo_error *e) {
+  ops_bench *b = c;
+  const size_t w = W;
+  int64_t bs[1] = {W};
+  clippo_tensor bq = clippo_tensor_view(&b->bqkv, 0, 1, bs);
+  clippo_tensor bk = clippo_tensor_view(&b->bqkv, w, 1, bs);
+  clippo_tensor bv = clippo_tensor_view(&b->bqkv, 2 * w, 1, bs);
+  clippo_attention_src q = {&b->qkv, 3 * w, 0, &bq}, k = {&b->qkv, 3 * w, w, &bk};
+  clippo_attention_src v = {&b->qkv, 3 * w, 2 * w, &bv};
+  return clippo_op_attention_flash(b->rt, &q, &k, &v, 0.125f, b->n, T, T, HEADS, w / HEADS,
+                                   &b->merged, e);
+}
 static clippo_status op_loss(void *c, clippo_error *e) {
   ops_bench *b = c;
   double loss = 0, dt = 0;
@@ -192,6 +248,9 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
     return CLIPPO_OK;
   }
   double n = (double)b.n, rows = (double)b.rows, hd = W / (double)HEADS, ln = (double)b.loss_n;
+  double mha_flops = 2 * rows * W * 3 * W + 4.0 * n * HEADS * T * T * hd + 2 * rows * W * W;
+  double map_flops =
+      2.0 * n * W * W + 2 * rows * W * 2 * W + 4.0 * n * HEADS * T * hd + 2.0 * n * W * W;
   op_entry ops[] = {
       {"patchify", op_patchify, 2.0 * rows * PATCH * PATCH * 3, 0, "", NULL},
       {"patch_embed", op_patch_embed, 0, 2.0 * rows * PATCH * PATCH * 3 * W, "", NULL},
@@ -207,11 +266,14 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
       {"heads_merge", op_heads_merge, 2.0 * rows * W, 0, "", NULL},
       {"mean_tokens", op_mean_tokens, rows * W + n * W, 0, "", NULL},
       {"l2normalize", op_l2norm, 2.0 * n * W, 0, "", NULL},
-      {"attention", op_mha_self, 0,
-       2 * rows * W * 3 * W + 4.0 * n * HEADS * T * T * hd + 2 * rows * W * W, "", NULL},
-      {"attention_map", op_mha_map, 0,
-       2.0 * n * W * W + 2 * rows * W * 2 * W + 4.0 * n * HEADS * T * hd + 2.0 * n * W * W, "",
-       NULL},
+      {"sdpa", op_sdpa_gemm, 0, 4.0 * n * HEADS * T * T * hd, "", "clippo-gemm"},
+      {"sdpa", op_sdpa_flash, 0, 4.0 * n * HEADS * T * T * hd, "", "clippo-flash"},
+      {"attention", op_mha_self, 0, mha_flops, "", NULL},
+      {"attention", op_mha_self_gemm, 0, mha_flops, "", "clippo-gemm"},
+      {"attention", op_mha_self_flash, 0, mha_flops, "", "clippo-flash"},
+      {"attention_map", op_mha_map, 0, map_flops, "", NULL},
+      {"attention_map", op_mha_map_gemm, 0, map_flops, "", "clippo-gemm"},
+      {"attention_map", op_mha_map_flash, 0, map_flops, "", "clippo-flash"},
       {"loss", op_loss, 0, 3.0 * 2.0 * ln * ln * W, "", NULL},
   };
   size_t nops = sizeof ops / sizeof ops[0];
@@ -229,6 +291,10 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
     else if (!strcmp(nm, "attention") || !strcmp(nm, "attention_map"))
       snprintf(ops[i].shape, sizeof ops[i].shape, "%zu x %s%d tokens, width %d, %d heads", b.n,
                nm[9] ? "1 probe over " : "", T, W, HEADS);
+    else if (!strcmp(nm, "sdpa"))
+      snprintf(ops[i].shape, sizeof ops[i].shape,
+               "%zu x %d heads, %d tokens of %d: softmax(q k^T) v from qkv", b.n, HEADS, T,
+               W / HEADS);
     else if (!strcmp(nm, "loss"))
       snprintf(ops[i].shape, sizeof ops[i].shape, "%zu pairs x %d, with gradients", b.loss_n, W);
     else if (!strcmp(nm, "l2normalize"))
@@ -258,13 +324,21 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
     row.batch = !strcmp(ops[i].name, "loss") ? b.loss_n : b.n;
     row.flops = ops[i].flops;
     row.bytes = ops[i].floats * 4.0;
-    const char *what = !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back"
-                       : !strcmp(ops[i].name, "dense_gelu") && !ops[i].impl
-                           ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W, 1)
-                                  ? "; bias + GELU inside the product (GEMM epilogue)"
-                                  : "; the provider has no epilogue: product + bias_gelu kernel")
-                       : ops[i].impl ? "; product, then the bias_gelu kernel"
-                                     : "";
+    const char *what =
+        !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back"
+        : !strcmp(ops[i].name, "dense_gelu") && !ops[i].impl
+            ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W, 1)
+                   ? "; bias + GELU inside the product (GEMM epilogue)"
+                   : "; the provider has no epilogue: product + bias_gelu kernel")
+        : !strcmp(ops[i].name, "dense_gelu") && ops[i].impl ? "; product, then the bias_gelu kernel"
+        : ops[i].impl && strstr(ops[i].impl, "-flash")
+            ? "; one flash_attention kernel (online softmax)"
+        : ops[i].impl && strstr(ops[i].impl, "-gemm")
+            ? "; head split, batched products with the softmax, head merge"
+        : !strncmp(ops[i].name, "attention", 9) ? (clippo_mha_uses_flash(s->rt, b.n, T, T, W, HEADS)
+                                                       ? "; as the model runs it: flash_attention"
+                                                       : "; as the model runs it: batched products")
+                                                : "";
     snprintf(row.note, sizeof row.note, "first call %.1f ms%s", t.first_s * 1e3, what);
     ret = bench_emit(s, &row, err);
   }

@@ -3,6 +3,7 @@
 #include "clippo/ops.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "clippo/gemm.h"
 #include "ops/ops_internal.h"
@@ -102,6 +103,101 @@ clippo_status clippo_op_heads_merge(clippo_rt *rt, const clippo_tensor *src, siz
   ops_arg_u32(&a, hd);
   if ((st = ops_args_end(rt, &a, "heads_merge", err))) return st;
   return ops_launch_1d(rt, k, rows * (size_t)heads, c.local_rows, err);
+}
+
+/* Work-items per group of flash_attention (its key tiles have as many rows): 16 for the row
+ * variant (CPUs: small groups, so that every core gets some), 32 for the group variant (GPUs), or
+ * 16 for heads over 64 (the local tiles, 2 x tile x hd floats, stay within 32 KiB, OpenCL's
+ * least local memory). */
+static size_t flash_tile(const clippo_rt *rt, const ops_class *c, size_t hd) {
+  size_t tile = !c->group || hd > 64 ? 16 : 32;
+  while (tile > 1 && rt->info.local_mem && 2 * tile * hd * sizeof(float) > rt->info.local_mem)
+    tile /= 2;
+  return tile;
+}
+
+/* Checks one flash_attention operand: rows of src->ld, at least `rows` of them, columns
+ * [col, col + w), a bias of w floats when `bias`. */
+static clippo_status check_flash_src(const clippo_attention_src *s, size_t rows, size_t w, int bias,
+                                     const char *op, const char *what, clippo_error *err) {
+  if (!s || !s->t) return clippo_fail(err, CLIPPO_E_ARG, "%s: %s missing", op, what);
+  size_t have = 0;
+  clippo_status st = ops_check_rows(s->t, s->ld, &have, NULL, op, what, err);
+  if (st) return st;
+  if (s->col + w > s->ld)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: %s columns [%zu, %zu) exceed its %zu", op, what,
+                       s->col, s->col + w, s->ld);
+  if (have < rows)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: %s has %zu rows, %zu needed", op, what, have,
+                       rows);
+  if (bias != (s->bias != NULL))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: the biases of q, k and v are all given or none", op);
+  if (bias && (st = ops_check_count(s->bias, w, op, "bias", err))) return st;
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_src *q,
+                                        const clippo_attention_src *k,
+                                        const clippo_attention_src *v, float scale, size_t n,
+                                        size_t tq, size_t tk, int heads, size_t hd,
+                                        clippo_tensor *out, clippo_error *err) {
+  static const char op[] = "attention_flash";
+  if (heads <= 0 || hd == 0 || hd > CLIPPO_FLASH_HD_MAX || n == 0 || tq == 0 || tk == 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE,
+                       "%s: %zu images of %zu queries and %zu keys, %d heads of %zu (at most %d)",
+                       op, n, tq, tk, heads, hd, CLIPPO_FLASH_HD_MAX);
+  const size_t w = (size_t)heads * hd;
+  const int bias = q && q->bias != NULL;
+  clippo_status st = check_flash_src(q, n * tq, w, bias, op, "q", err);
+  if (!st) st = check_flash_src(k, n * tk, w, bias, op, "k", err);
+  if (!st) st = check_flash_src(v, n * tk, w, bias, op, "v", err);
+  if (!st) st = ops_check_count(out, n * tq * w, op, "out", err);
+  if (st) return st;
+  const clippo_attention_src *in[3] = {q, k, v};
+  for (int i = 0; i < 3; i++)
+    if (!ops_disjoint(out, in[i]->t) || (bias && !ops_disjoint(out, in[i]->bias)))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: out overlaps an input", op);
+  ops_class c = ops_class_of(rt);
+  size_t tile = flash_tile(rt, &c, hd);
+  char opts[96];
+  snprintf(opts, sizeof opts, "-DVEC=%u -w -DFLASH_HD=%zu -DFLASH_TILE=%zu", c.vec, hd, tile);
+  cl_kernel kern;
+  if ((st = clippo_rt_kernel(rt, "attention.cl", "flash_attention", opts, &kern, err))) return st;
+  size_t local = ops_fit_local(rt, kern, tile);
+  ops_args a;
+  ops_args_begin(&a, kern);
+  for (int i = 0; i < 3; i++) {
+    clippo_tensor from = *in[i]->t;
+    from.offset += in[i]->col; /* the first head's column of the first row */
+    ops_arg_tensor(&a, &from);
+    ops_arg_u32(&a, in[i]->ld);
+  }
+  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias ? in[i]->bias : in[i]->t);
+  ops_arg_u32(&a, (size_t)bias);
+  ops_arg_f32(&a, scale);
+  ops_arg_tensor(&a, out);
+  ops_arg_u32(&a, tq);
+  ops_arg_u32(&a, tk);
+  ops_arg_u32(&a, (size_t)heads);
+  ops_arg_local_floats(&a, tile * hd);
+  ops_arg_local_floats(&a, tile * hd);
+  if ((st = ops_args_end(rt, &a, "flash_attention", err))) return st;
+  size_t groups = n * (size_t)heads * ((tq + local - 1) / local);
+  return ops_launch_groups(rt, kern, groups, local, err);
+}
+
+int clippo_mha_uses_flash(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads) {
+  if (heads <= 0 || width % (size_t)heads != 0 || width / (size_t)heads > CLIPPO_FLASH_HD_MAX)
+    return 0;
+  if (rt->settings.attention != CLIPPO_ATTENTION_AUTO)
+    return rt->settings.attention == CLIPPO_ATTENTION_FLASH;
+  /* CPU devices keep the products: on PoCL B/16's softmax(q k^T) v took 0.57-0.66 ms through
+   * oneDNN, 1.3 ms through the kernel provider and 8.8 ms as flash_attention (bench ops, sdpa) */
+  if (rt->info.type & CL_DEVICE_TYPE_CPU) return 0;
+  clippo_gemm_choice ch;
+  if (clippo_gemm_choose(rt, 0, 1, tq, tk, width / (size_t)heads, n * (size_t)heads, &ch, NULL))
+    return 0;
+  return ch.provider == CLIPPO_GEMM_CLBLAST || ch.provider == CLIPPO_GEMM_KERNEL;
 }
 
 /* W of a (W, W) kernel (2-D, or (W, H, hd) / (H, hd, W) flattened). */
@@ -300,6 +396,24 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
     col[2] = width;
   }
   if (st) return clippo_error_prefix(err, "%s: projections: ", op);
+  if (clippo_mha_uses_flash(rt, n, tq, tk, width, heads)) {
+    /* softmax(q k^T) v straight from the projections into ctx (the dead per-head q block) */
+    clippo_attention_src as[3];
+    for (int i = 0; i < 3; i++) {
+      as[i].t = &src[i];
+      as[i].ld = ld[i];
+      as[i].col = col[i];
+      as[i].bias = bias[i];
+    }
+    clippo_tensor ctx = view2(ws, L.q, rq, width);
+    st = clippo_op_attention_flash(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
+                                   err);
+    if (!st)
+      st = clippo_op_linear(rt, &ctx, rq, width, w->wo, width, w->bo, 0, accumulate ? 1.0f : 0.0f,
+                            out, err);
+    if (st) return clippo_error_prefix(err, "%s: ", op);
+    return CLIPPO_OK;
+  }
   clippo_tensor *dst[3] = {&qh, &kh, &vh};
   size_t tok[3] = {tq, tk, tk};
   for (int i = 0; i < 3; i++) {

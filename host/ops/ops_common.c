@@ -152,7 +152,7 @@ clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, 
 }
 
 /* The local size actually usable for k: at most its CL_KERNEL_WORK_GROUP_SIZE (power of two). */
-static size_t ops_fit_local(clippo_rt *rt, cl_kernel k, size_t local) {
+size_t ops_fit_local(clippo_rt *rt, cl_kernel k, size_t local) {
   size_t kmax = 0;
   if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
                                NULL) == CL_SUCCESS &&

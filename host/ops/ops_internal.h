@@ -80,6 +80,9 @@ clippo_status ops_args_end(const clippo_rt *rt, ops_args *a, const char *kname, 
 clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t local,
                             clippo_error *err);
 
+/** local, halved until k can run groups of that size on rt's device (at least 1). */
+size_t ops_fit_local(clippo_rt *rt, cl_kernel k, size_t local);
+
 /** Launches `groups` work-groups of `local` work-items. */
 clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
                                 clippo_error *err);

@@ -63,6 +63,22 @@ static clippo_status read_ops_variant(clippo_settings *s, clippo_error *err) {
   return CLIPPO_OK;
 }
 
+static clippo_status read_attention(clippo_settings *s, clippo_error *err) {
+  char v[32];
+  clippo_status st = read_var("CLIPPO_ATTENTION", v, sizeof v, err);
+  if (st) return st;
+  if (!v[0] || !strcasecmp(v, "auto"))
+    s->attention = CLIPPO_ATTENTION_AUTO;
+  else if (!strcasecmp(v, "gemm"))
+    s->attention = CLIPPO_ATTENTION_GEMM;
+  else if (!strcasecmp(v, "flash"))
+    s->attention = CLIPPO_ATTENTION_FLASH;
+  else
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "env CLIPPO_ATTENTION: unknown attention '%s' (gemm, flash or auto)", v);
+  return CLIPPO_OK;
+}
+
 clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
   clippo_settings_default(s);
   char prec[32], ct[64], nt[64];
@@ -76,6 +92,7 @@ clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
     if (st) clippo_error_prefix(err, "env CLIPPO_PRECISION");
   }
   if (!st) st = read_ops_variant(s, err);
+  if (!st) st = read_attention(s, err);
   if (!st) st = read_var("CLIPPO_GEMM", s->gemm, sizeof s->gemm, err);
   if (!st) st = read_var("CLIPPO_GEMM_RECORD", s->gemm_record, sizeof s->gemm_record, err);
   if (!st) st = read_var("TMPDIR", s->tmp_dir, sizeof s->tmp_dir, err);

@@ -171,6 +171,31 @@ clippo_status clippo_op_qkv_split(clippo_rt *rt, const clippo_tensor *qkv,
                                   clippo_tensor *q, clippo_tensor *k, clippo_tensor *v,
                                   clippo_error *err);
 
+/** One operand of clippo_op_attention_flash: projection rows t (n * tokens, ld) whose columns
+ * [col, col + W), W = heads * hd, hold the heads (column h * hd + d), and the projection's bias
+ * (W floats; NULL: none). */
+typedef struct clippo_attention_src {
+  const clippo_tensor *t;
+  size_t ld, col;
+  const clippo_tensor *bias;
+} clippo_attention_src;
+
+/** Largest head size clippo_op_attention_flash takes. */
+#define CLIPPO_FLASH_HD_MAX 128
+
+/** Scaled dot-product attention of n images in one kernel (kernels/attention.cl
+ * flash_attention), in the flash style: per (image, head), softmax over keys of
+ * ((q + bq) * scale) (k + bk)^T, times (v + bv), with an online softmax over tiles of keys, so
+ * that neither the (tq, tk) probabilities nor per-head copies of q, k, v are stored. q has
+ * n * tq rows, k and v n * tk; the biases are all given or all NULL; hd <= CLIPPO_FLASH_HD_MAX.
+ * out (n * tq, heads * hd) gets the heads merged (column h * hd + d) and must not overlap an
+ * input. */
+clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_src *q,
+                                        const clippo_attention_src *k,
+                                        const clippo_attention_src *v, float scale, size_t n,
+                                        size_t tq, size_t tk, int heads, size_t hd,
+                                        clippo_tensor *out, clippo_error *err);
+
 /** Merges heads: src (n * heads, t, hd) -> dst (n * t, heads * hd) with column h * hd + d. */
 clippo_status clippo_op_heads_merge(clippo_rt *rt, const clippo_tensor *src, size_t t, int heads,
                                     clippo_tensor *dst, clippo_error *err);
@@ -200,6 +225,14 @@ size_t clippo_mha_workspace_floats(size_t n, size_t tq, size_t tk, size_t width,
 clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_t n, size_t tq,
                                          size_t tk, size_t width, int heads, clippo_error *err);
 
+/** 1 when clippo_mha computes softmax(q k^T) v with clippo_op_attention_flash on rt's device for
+ * n images of tq query and tk key tokens, 0 when with the head split, batched GEMMs and merge:
+ * rt->settings.attention (env CLIPPO_ATTENTION=gemm|flash) when set, else flash on devices
+ * other than CPUs (GPUs, accelerators) whose GEMM provider for q k^T runs on the device itself
+ * (CLBlast, the kernel provider); CPU devices keep the products (oneDNN's are an order of
+ * magnitude faster there). Heads larger than CLIPPO_FLASH_HD_MAX: 0. */
+int clippo_mha_uses_flash(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads);
+
 /** Multi-head dot-product attention as big_vision computes it, for n images:
  * q = xq Wq + bq, k = xkv Wk + bk, v = xkv Wv + bv; per head q / sqrt(hd) is multiplied with
  * k^T, softmax over keys (no mask), times v; heads merged and projected: out = ctx Wo + bo.
@@ -208,7 +241,8 @@ clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_
  * GEMM (with w->wqkv) or write one (n * t, 3W) block. ws: float32 workspace with at least
  * clippo_mha_workspace_floats(n, tq, tk, W, heads) elements, not overlapping the other
  * tensors. out (n * tq, W) must not overlap xq / xkv; with accumulate != 0 the result is added
- * to out (out += MHA(...), a fused residual), else out is overwritten. */
+ * to out (out += MHA(...), a fused residual), else out is overwritten. softmax(q k^T) v runs
+ * fused (clippo_op_attention_flash) where clippo_mha_uses_flash says so. */
 clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, size_t n,
                          const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
                          int accumulate, clippo_tensor *out, clippo_error *err);

@@ -80,6 +80,16 @@ void clippo_ref_heads_split(const float *src, size_t rows, size_t ld, size_t col
 void clippo_ref_heads_merge(const float *src, size_t rows, size_t t, size_t heads, size_t hd,
                             double *dst);
 
+/** Scaled dot-product attention from projection rows, in float64 (the reference of
+ * clippo_op_attention_flash): per image b < n and head h < heads, with q_i = (q[(b*tq + i) * ldq
+ * + h*hd + d] + bq[h*hd + d]) * scale and k_j, v_j likewise from k, v (ldk, ldv; tk rows per
+ * image; the biases may be NULL), out[(b*tq + i) * heads*hd + h*hd + d] = sum_j softmax_j(q_i .
+ * k_j) v_j[d]. Fails only when scratch memory cannot be allocated. */
+clippo_status clippo_ref_attention(const float *q, size_t ldq, const float *k, size_t ldk,
+                                   const float *v, size_t ldv, const float *bq, const float *bk,
+                                   const float *bv, double scale, size_t n, size_t tq, size_t tk,
+                                   size_t heads, size_t hd, double *out, clippo_error *err);
+
 /** Multi-head attention as big_vision computes it, in float64 throughout: for n images,
  * xq (n * tq, w), xkv (n * tk, w); wq, wk, wv (w, w) with column h * hd + d, bq, bk, bv (w);
  * wo (w, w) with row h * hd + d, bo (w); q divided by sqrt(hd) before q k^T; softmax over keys.

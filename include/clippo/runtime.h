@@ -92,23 +92,32 @@ typedef enum clippo_ops_variant {
   CLIPPO_OPS_GROUP     /* one row per work-group everywhere */
 } clippo_ops_variant;
 
+/** How multi-head attention (clippo_mha) computes softmax(q k^T) v. */
+typedef enum clippo_attention_mode {
+  CLIPPO_ATTENTION_AUTO = 0, /* fused on GPUs and accelerators that run their own GEMMs
+                                (CLBlast, the kernel provider), GEMMs on CPU devices */
+  CLIPPO_ATTENTION_GEMM,     /* head split, batched GEMMs with the softmax, head merge */
+  CLIPPO_ATTENTION_FLASH     /* one fused kernel (kernels/attention.cl flash_attention) */
+} clippo_attention_mode;
+
 /** Everything the engine takes from the environment, read once by clippo_settings_from_env (the
  * one place below the command-line program that reads environment variables) and copied into
  * each runtime when it is created. The layers read rt->settings, never the environment; a
  * caller (a test, a benchmark) may change a runtime's copy between calls. */
 typedef struct clippo_settings {
-  char device[256];               /* CLIPPO_DEVICE: the device when no spec is given */
-  char cache_dir[1024];           /* CLIPPO_CACHE_DIR ("off": ""), else $XDG_CACHE_HOME/clippo,
-                                     else $HOME/.cache/clippo, else "" (no cache) */
-  char precompiled_dir[1024];     /* CLIPPO_PRECOMPILED_DIR: offline-compiled kernel binaries */
-  clippo_precision precision;     /* CLIPPO_PRECISION: fp32 (default), fp16, fp16-emulated,
-                                     bf16, int8 */
-  clippo_ops_variant ops_variant; /* CLIPPO_OPS_VARIANT: row, group; unset or auto: by device */
-  char gemm[32];                  /* CLIPPO_GEMM: a GEMM provider name forcing that provider; "" or
-                                     "auto": the normal choice (the GEMM layer checks the name) */
-  char gemm_record[1024];         /* CLIPPO_GEMM_RECORD: the GEMM provider record to use instead of
-                                     <cache_dir>/gemm-<device hash>.txt */
-  char tmp_dir[1024];             /* TMPDIR, else "/tmp": where temporary folders go */
+  char device[256];                /* CLIPPO_DEVICE: the device when no spec is given */
+  char cache_dir[1024];            /* CLIPPO_CACHE_DIR ("off": ""), else $XDG_CACHE_HOME/clippo,
+                                      else $HOME/.cache/clippo, else "" (no cache) */
+  char precompiled_dir[1024];      /* CLIPPO_PRECOMPILED_DIR: offline-compiled kernel binaries */
+  clippo_precision precision;      /* CLIPPO_PRECISION: fp32 (default), fp16, fp16-emulated,
+                                      bf16, int8 */
+  clippo_ops_variant ops_variant;  /* CLIPPO_OPS_VARIANT: row, group; unset or auto: by device */
+  clippo_attention_mode attention; /* CLIPPO_ATTENTION: gemm, flash; unset or auto: by device */
+  char gemm[32];                   /* CLIPPO_GEMM: a GEMM provider name forcing that provider; "" or
+                                      "auto": the normal choice (the GEMM layer checks the name) */
+  char gemm_record[1024];          /* CLIPPO_GEMM_RECORD: the GEMM provider record to use instead of
+                                      <cache_dir>/gemm-<device hash>.txt */
+  char tmp_dir[1024];              /* TMPDIR, else "/tmp": where temporary folders go */
   char blas_env[256]; /* OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS as found ("(unset)"):
                          reported by benchmarks, never changed */
 } clippo_settings;

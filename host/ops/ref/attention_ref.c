@@ -30,6 +30,43 @@ void clippo_ref_heads_merge(const float *src, size_t rows, size_t t, size_t head
   }
 }
 
+clippo_status clippo_ref_attention(const float *q, size_t ldq, const float *k, size_t ldk,
+                                   const float *v, size_t ldv, const float *bq, const float *bk,
+                                   const float *bv, double scale, size_t n, size_t tq, size_t tk,
+                                   size_t heads, size_t hd, double *out, clippo_error *err) {
+  double *p = calloc(tk ? tk : 1, sizeof *p), *qi = calloc(hd ? hd : 1, sizeof *qi);
+  if (!p || !qi) {
+    free(p), free(qi);
+    return clippo_fail(err, CLIPPO_E_NOMEM, "ref attention: out of memory");
+  }
+  const size_t w = heads * hd;
+  for (size_t b = 0; b < n; b++)
+    for (size_t h = 0; h < heads; h++)
+      for (size_t i = 0; i < tq; i++) {
+        const size_t c0 = h * hd;
+        for (size_t d = 0; d < hd; d++)
+          qi[d] = ((double)q[(b * tq + i) * ldq + c0 + d] + (bq ? bq[c0 + d] : 0.0)) * scale;
+        double m = -INFINITY, s = 0;
+        for (size_t j = 0; j < tk; j++) {
+          const float *kj = k + (b * tk + j) * ldk + c0;
+          double dot = 0;
+          for (size_t d = 0; d < hd; d++) dot += qi[d] * ((double)kj[d] + (bk ? bk[c0 + d] : 0.0));
+          p[j] = dot;
+          if (dot > m) m = dot;
+        }
+        for (size_t j = 0; j < tk; j++) s += (p[j] = exp(p[j] - m));
+        double *o = out + (b * tq + i) * w + c0;
+        for (size_t d = 0; d < hd; d++) o[d] = 0;
+        for (size_t j = 0; j < tk; j++) {
+          const float *vj = v + (b * tk + j) * ldv + c0;
+          for (size_t d = 0; d < hd; d++)
+            o[d] += p[j] / s * ((double)vj[d] + (bv ? bv[c0 + d] : 0.0));
+        }
+      }
+  free(p), free(qi);
+  return CLIPPO_OK;
+}
+
 /* y (rows, w) = x (rows, w) W (w, w) + b, x and W float, y double. */
 static void dense(const float *x, size_t rows, size_t w, const float *wt, const float *b,
                   double *y) {
