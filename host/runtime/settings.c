@@ -45,38 +45,23 @@ static clippo_status read_cache_dir(clippo_settings *s, clippo_error *err) {
   return CLIPPO_OK;
 }
 
-static clippo_status read_ops_variant(clippo_settings *s, clippo_error *err) {
+/* A choice from env `var`: unset, empty or "auto" give 0, names[i] (any case) gives i + 1; anything
+ * else is CLIPPO_E_ARG naming the variable, the value and the choices (`what` says what they are).
+ */
+static clippo_status read_choice(const char *var, const char *const *names, int n, const char *what,
+                                 int *out, clippo_error *err) {
   char v[32];
-  clippo_status st = read_var("CLIPPO_OPS_VARIANT", v, sizeof v, err);
+  clippo_status st = read_var(var, v, sizeof v, err);
   if (st) return st;
-  if (!v[0] || !strcasecmp(v, "auto"))
-    s->ops_variant = CLIPPO_OPS_AUTO;
-  else if (!strcasecmp(v, "row"))
-    s->ops_variant = CLIPPO_OPS_ROW;
-  else if (!strcasecmp(v, "group"))
-    s->ops_variant = CLIPPO_OPS_GROUP;
-  else
-    return clippo_fail(err, CLIPPO_E_ARG,
-                       "env CLIPPO_OPS_VARIANT: unknown op kernel variant '%s' (row, group or "
-                       "auto)",
-                       v);
-  return CLIPPO_OK;
-}
-
-static clippo_status read_attention(clippo_settings *s, clippo_error *err) {
-  char v[32];
-  clippo_status st = read_var("CLIPPO_ATTENTION", v, sizeof v, err);
-  if (st) return st;
-  if (!v[0] || !strcasecmp(v, "auto"))
-    s->attention = CLIPPO_ATTENTION_AUTO;
-  else if (!strcasecmp(v, "gemm"))
-    s->attention = CLIPPO_ATTENTION_GEMM;
-  else if (!strcasecmp(v, "flash"))
-    s->attention = CLIPPO_ATTENTION_FLASH;
-  else
-    return clippo_fail(err, CLIPPO_E_ARG,
-                       "env CLIPPO_ATTENTION: unknown attention '%s' (gemm, flash or auto)", v);
-  return CLIPPO_OK;
+  *out = 0;
+  if (!v[0] || !strcasecmp(v, "auto")) return CLIPPO_OK;
+  for (int i = 0; i < n; i++)
+    if (!strcasecmp(v, names[i])) {
+      *out = i + 1;
+      return CLIPPO_OK;
+    }
+  return clippo_fail(err, CLIPPO_E_ARG, "env %s: unknown %s '%s' (%s, %s or auto)", var, what, v,
+                     names[0], names[1]);
 }
 
 clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
@@ -91,8 +76,12 @@ clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
     st = clippo_precision_parse(prec, &s->precision, err);
     if (st) clippo_error_prefix(err, "env CLIPPO_PRECISION");
   }
-  if (!st) st = read_ops_variant(s, err);
-  if (!st) st = read_attention(s, err);
+  static const char *const variants[2] = {"row", "group"}, *const attention[2] = {"gemm", "flash"};
+  int choice = 0;
+  if (!st) st = read_choice("CLIPPO_OPS_VARIANT", variants, 2, "op kernel variant", &choice, err);
+  if (!st) s->ops_variant = (clippo_ops_variant)choice; /* CLIPPO_OPS_ROW = 1, _GROUP = 2 */
+  if (!st) st = read_choice("CLIPPO_ATTENTION", attention, 2, "attention", &choice, err);
+  if (!st) s->attention = (clippo_attention_mode)choice; /* CLIPPO_ATTENTION_GEMM = 1, _FLASH = 2 */
   if (!st) st = read_var("CLIPPO_GEMM", s->gemm, sizeof s->gemm, err);
   if (!st) st = read_var("CLIPPO_GEMM_RECORD", s->gemm_record, sizeof s->gemm_record, err);
   if (!st) st = read_var("TMPDIR", s->tmp_dir, sizeof s->tmp_dir, err);
