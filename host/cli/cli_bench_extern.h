@@ -37,4 +37,13 @@ void cli_find_source_file(const char *rel, char *out, size_t size);
  * "unavailable" and how to make it. At most cap rows go to rows; returns how many. */
 size_t cli_bench_peers(const clippo_bench_opts *ro, int b16, clippo_bench_row *rows, size_t cap);
 
+/** Merges a second pass of the peers (cli_bench_peers after a device's own measurements) into
+ * the first, rows matched by suite, name, impl and batch: a row measured in both keeps the faster
+ * pass (the smaller median), its note giving both medians; a row that failed once keeps the pass
+ * that worked. So every device's rows are measured between two passes of the peers, and a
+ * machine slowing down or speeding up between the two blocks does not tilt the ratios toward
+ * the engine. */
+void cli_bench_peers_merge(clippo_bench_row *rows, size_t n, const clippo_bench_row *again,
+                           size_t nagain);
+
 #endif

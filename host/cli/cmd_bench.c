@@ -58,7 +58,9 @@ static void usage(FILE *out) {
           "                     bench/peers/setup.sh) the embed suite runs ViT-B/16 in ONNX\n"
           "                     Runtime, OpenVINO, PyTorch 2 eager and compiled (float32) and\n"
           "                     ONNX Runtime int8 at each batch, the train suite the PyTorch\n"
-          "                     twin's step; ratios are to the fastest float32 peer\n"
+          "                     twin's step; ratios are to the fastest float32 peer. The\n"
+          "                     peers run before and again after each device's rows;\n"
+          "                     each keeps its faster pass\n"
           "The --out folder is created if needed and checked before anything is measured.\n\n"
           "Examples:\n"
           "  clippo bench --quick --device cpu --out bench-results\n"
@@ -327,9 +329,14 @@ static int select_devices(int all, const char *spec, clippo_device_info **devs, 
 
 /* Every suite on one device, the report written to out_dir and summarised. Returns the exit
  * code (0, or 1 when something failed). */
+/* Rows measured once beside the devices' (PyTorch CPU, the peers' first pass), at most: */
+enum { MAX_EXTRA = 1 + 5 * CLIPPO_BENCH_MAX_BATCHES + 2 };
+
+/* Runs the suites on one device and writes its report, with the extra rows; peers_again: the
+ * peers run a second time after the device's rows and each keeps its faster pass. */
 static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *o,
                         const clippo_bench_opts *ro, const clippo_bench_row *extra, size_t nextra,
-                        const char *out_dir) {
+                        int peers_again, int b16, const char *out_dir) {
   char spec[32];
   snprintf(spec, sizeof spec, "%d:%d", dev->platform_index, dev->device_index);
   printf("== %s %s (%s)\n", spec, dev->name, dev->platform);
@@ -351,7 +358,15 @@ static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *
     if (!st) st = clippo_bench_run(rt, o, &rep, print_row, NULL, &err);
     clippo_rt_destroy(rt);
   }
-  for (size_t i = 0; !st && i < nextra; i++) st = clippo_bench_add(&rep, &extra[i], &err);
+  clippo_bench_row rows[MAX_EXTRA], again[MAX_EXTRA];
+  if (nextra > MAX_EXTRA) nextra = MAX_EXTRA;
+  memcpy(rows, extra, nextra * sizeof *rows);
+  if (!st && peers_again) {
+    size_t na = cli_bench_peers(ro, b16, again, MAX_EXTRA);
+    for (size_t i = 0; i < na; i++) print_row(&again[i], NULL);
+    cli_bench_peers_merge(rows, nextra, again, na);
+  }
+  for (size_t i = 0; !st && i < nextra; i++) st = clippo_bench_add(&rep, &rows[i], &err);
   char paths[3][1200];
   if (!st) st = clippo_bench_write(&rep, out_dir, paths, &err);
   if (st) {
@@ -467,7 +482,6 @@ int clippo_cmd_bench(int argc, char **argv) {
   clippo_bench_opts_resolve(&o, &ro);
   /* Rows measured once for every device: PyTorch CPU beside B/16 at batch 8 (else the first
    * batch), and the peer runtimes. */
-  enum { MAX_EXTRA = 1 + 5 * CLIPPO_BENCH_MAX_BATCHES + 2 };
   clippo_bench_row extra[MAX_EXTRA];
   size_t nextra = 0;
   char vlist[64];
@@ -486,7 +500,7 @@ int clippo_cmd_bench(int argc, char **argv) {
     nextra += np;
   }
   for (size_t d = 0; d < ndev; d++) {
-    int r = bench_device(&devs[d], &o, &ro, extra, nextra, out_dir);
+    int r = bench_device(&devs[d], &o, &ro, extra, nextra, !no_peers, b16, out_dir);
     if (r) rc = r;
   }
   free(devs);
