@@ -327,13 +327,12 @@ static int select_devices(int all, const char *spec, clippo_device_info **devs, 
   return 0;
 }
 
-/* Every suite on one device, the report written to out_dir and summarised. Returns the exit
- * code (0, or 1 when something failed). */
 /* Rows measured once beside the devices' (PyTorch CPU, the peers' first pass), at most: */
 enum { MAX_EXTRA = 1 + 5 * CLIPPO_BENCH_MAX_BATCHES + 2 };
 
-/* Runs the suites on one device and writes its report, with the extra rows; peers_again: the
- * peers run a second time after the device's rows and each keeps its faster pass. */
+/* Every suite on one device, with the extra rows, the report written to out_dir and summarised;
+ * peers_again: the peers run a second time after the device's rows and each keeps its faster
+ * pass. Returns the exit code (0, or 1 when something failed). */
 static int bench_device(const clippo_device_info *dev, const clippo_bench_opts *o,
                         const clippo_bench_opts *ro, const clippo_bench_row *extra, size_t nextra,
                         int peers_again, int b16, const char *out_dir) {

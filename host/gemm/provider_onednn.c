@@ -14,12 +14,11 @@
  * single products are shared by the host team as int8's are (below); batched ones stay float32
  * (below). int8 (precision int8), single products (those with weights): the largest magnitude of
  * each row of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders
- * quantise to s8 (to nearest even, saturated), a s8 x s8 matmul accumulates in s32 and dequantises
- * (times alpha times the column's max / 127 as output scales, times the row's max / 127 as a
- * post-op, plus beta C). Large products run on the host team too: each member quantises its rows of
- * A and its columns of B, then multiplies its rows. Where oneDNN only has its reference code for
- * that dequantisation the matmul writes the s32 sums as floats to scratch and a plain loop
- * dequantises (also, on CPUs with AMX, where the fused form would keep the matmul off the tiles).
+ * quantise to s8 (to nearest even, saturated), a s8 x s8 matmul writes its s32 sums as floats to
+ * scratch, and one loop dequantises them (times the row's max / 127, times alpha times the
+ * column's max / 127, plus beta C) whichever oneDNN kernel multiplied (see build_single). Large
+ * products run on the host team too: each member quantises its rows of A and its columns of B,
+ * then multiplies its rows.
  * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds) stay
  * float32 in both precisions: oneDNN 2.6 fuses int8's per-row scales only for one matrix at a time,
  * and one matmul per matrix of the batch costs more than int8 saves; batched bf16 (which ran on
@@ -204,7 +203,6 @@ typedef struct prim_entry {
   dnnl_memory_t af, bf;        /* the reorders' float32 sources */
   dnnl_memory_t ad, bd;        /* the reorders' destinations (every matrix of the batch) */
   dnnl_memory_t qa, qb;        /* int8: quantisation factors of the reorders */
-  int plain;                   /* int8: s32 sums as floats, dequantised by a loop */
   size_t r0, r1, c0, c1;       /* int8, bf16: the part's rows of A and columns of B (phase 1) */
   size_t or0, or1, oc0, oc1;   /* int8, bf16: the part's block of C (phase 2) */
   dnnl_memory_desc_t wmd;      /* key.blk: the layout of B the matmul chose */
@@ -509,7 +507,6 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
     DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
   }
   dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, int8, impl, sizeof impl);
-  e->plain = int8;
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
   return CLIPPO_OK;
 }
@@ -879,7 +876,7 @@ typedef struct single_job {
   char *qa, *qb;                /* dense op(A) (m x k) and op(B) (k x n) in s8 or bf16 */
   float *qsa, *dqa, *qsb, *dqb; /* quantisation and dequantisation factors of rows and columns */
   uint32_t *bits;               /* largest magnitudes: m for the rows, then n for the columns */
-  float *plain;                 /* m x n float sums where the post-ops are not fused */
+  float *plain;                 /* int8: the m x n float sums, dequantised into C */
   int b_ready;                  /* qb and dqb hold a declared weight's copy already */
   const void *wblk;             /* qb in the matmuls' blocked layout (key.blk), else NULL */
   prim_entry *e[TEAM_MAX];
@@ -961,7 +958,7 @@ static void single_multiply_part(void *ctx, int p) {
   }
   /* plain: the float sums of the block at the same place of an m x n scratch */
   float *cp = j->c + e->or0 * k->ldc + e->oc0;
-  float *plain = e->plain ? j->plain + e->or0 * k->n + e->oc0 : NULL;
+  float *plain = int8 ? j->plain + e->or0 * k->n + e->oc0 : NULL;
   dnnl_status_t ds = set_handle(e->a, j->qa + e->or0 * k->k * j->el);
   if (ds == dnnl_success) ds = set_handle(e->b, j->wblk ? j->wblk : j->qb + e->oc0 * j->el);
   if (ds == dnnl_success) ds = set_handle(e->c, plain ? plain : cp);
@@ -1242,15 +1239,13 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
     if (fresh && w) weights_drop(s, w);
     return st;
   }
-  int plain = 0;
-  for (int p = 0; p < parts; p++) plain |= j.e[p]->plain;
   j.b_ready = w && !fresh;
   j.qa = scratch(s, BUF_A, m * k * j.el);
   j.qb = w ? w->q : scratch(s, BUF_B, k * n * j.el);
   float *sc = scratch(s, BUF_SCALE, 2 * (m + n) * sizeof(float));
   j.bits = scratch(s, BUF_BITS, (m + n) * sizeof(uint32_t));
-  j.plain = plain ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
-  if (!j.qa || !j.qb || !sc || !j.bits || (plain && !j.plain)) {
+  j.plain = int8 ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
+  if (!j.qa || !j.qb || !sc || !j.bits || (int8 && !j.plain)) {
     if (fresh && w) weights_drop(s, w);
     return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (%s operands)",
                        int8 ? "int8" : "bfloat16");

@@ -45,17 +45,17 @@ static clippo_status read_cache_dir(clippo_settings *s, clippo_error *err) {
   return CLIPPO_OK;
 }
 
-/* A choice from env `var`: unset, empty or "auto" give 0, names[i] (any case) gives i + 1; anything
- * else is CLIPPO_E_ARG naming the variable, the value and the choices (`what` says what they are).
- */
-static clippo_status read_choice(const char *var, const char *const *names, int n, const char *what,
+/* A choice of two from env `var`: unset, empty or "auto" give 0, names[i] (any case) gives i + 1;
+ * anything else is CLIPPO_E_ARG naming the variable, the value and the choices (`what` says what
+ * they are). */
+static clippo_status read_choice(const char *var, const char *const names[2], const char *what,
                                  int *out, clippo_error *err) {
   char v[32];
   clippo_status st = read_var(var, v, sizeof v, err);
   if (st) return st;
   *out = 0;
   if (!v[0] || !strcasecmp(v, "auto")) return CLIPPO_OK;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < 2; i++)
     if (!strcasecmp(v, names[i])) {
       *out = i + 1;
       return CLIPPO_OK;
@@ -78,9 +78,9 @@ clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
   }
   static const char *const variants[2] = {"row", "group"}, *const attention[2] = {"gemm", "flash"};
   int choice = 0;
-  if (!st) st = read_choice("CLIPPO_OPS_VARIANT", variants, 2, "op kernel variant", &choice, err);
+  if (!st) st = read_choice("CLIPPO_OPS_VARIANT", variants, "op kernel variant", &choice, err);
   if (!st) s->ops_variant = (clippo_ops_variant)choice; /* CLIPPO_OPS_ROW = 1, _GROUP = 2 */
-  if (!st) st = read_choice("CLIPPO_ATTENTION", attention, 2, "attention", &choice, err);
+  if (!st) st = read_choice("CLIPPO_ATTENTION", attention, "attention", &choice, err);
   if (!st) s->attention = (clippo_attention_mode)choice; /* CLIPPO_ATTENTION_GEMM = 1, _FLASH = 2 */
   if (!st) st = read_var("CLIPPO_GEMM", s->gemm, sizeof s->gemm, err);
   if (!st) st = read_var("CLIPPO_GEMM_RECORD", s->gemm_record, sizeof s->gemm_record, err);
