@@ -8,6 +8,8 @@
  *    and it records GEMM calls as well as kernel launches;
  *  - the training forward and backward (a second backward accumulating, a second step on other
  *    inputs reusing the plan) give bit-identical z and gradients planned and unplanned;
+ *  - with a step profile attached the planned training gives the same bits, and the profile holds
+ *    its steps under their labels (kernel names, GEMM shapes); detached it grows no more;
  *  - a graph being recorded rejects tensor transfers and a second recording, and an unbound slot
  *    fails a run with a message. */
 #include "support.h"
@@ -180,6 +182,51 @@ static void train_steps(clippo_rt *rt, clippo_model *m, const clippo_tensor *in,
   clippo_tensor_release(rt, &z);
 }
 
+/* The same planned steps with a step profile attached give the same bits, and the profile holds
+ * every step once under its label (kernels by name, GEMM calls by shape); detached, it stays as it
+ * was. */
+static void check_profiled_training(clippo_rt *rt, clippo_model *m, const clippo_tensor *in,
+                                    const clippo_tensor *in2, const clippo_tensor *dz, size_t cnt,
+                                    size_t od, const float *planned, size_t total) {
+  clippo_error err;
+  clippo_step_profile *prof = NULL;
+  TEST_OK(clippo_step_profile_create(&prof, &err), &err);
+  float *profiled = alloc_floats(total);
+  clippo_rt_set_step_profile(rt, prof);
+  train_steps(rt, m, in, in2, dz, cnt, od, profiled);
+  clippo_rt_set_step_profile(rt, NULL);
+  assert_same(planned, profiled, total, "training z and gradients with a step profile");
+  size_t n = clippo_step_profile_count(prof), steps = 0, gemms = 0, layernorms = 0;
+  assert_true(n > 2);
+  for (size_t i = 0; i < n; i++) {
+    const char *label;
+    double sec;
+    size_t k;
+    clippo_step_profile_entry(prof, i, &label, &sec, &k);
+    assert_true(k > 0 && sec >= 0.0 && label[0] != 0);
+    for (size_t j = 0; j < i; j++) { /* one entry per label */
+      const char *other;
+      clippo_step_profile_entry(prof, j, &other, NULL, NULL);
+      assert_string_not_equal(label, other);
+    }
+    steps += k;
+    gemms += !strncmp(label, "gemm ", 5) ? k : 0;
+    layernorms += !strcmp(label, "layernorm_row") ? k : 0;
+  }
+  assert_true(gemms > 0 && layernorms > 0 && steps > gemms + layernorms);
+  train_steps(rt, m, in, in2, dz, cnt, od, profiled); /* detached: nothing added */
+  size_t again = 0;
+  for (size_t i = 0; i < clippo_step_profile_count(prof); i++) {
+    size_t k;
+    clippo_step_profile_entry(prof, i, NULL, NULL, &k);
+    again += k;
+  }
+  assert_int_equal(again, steps);
+  print_message("[ profile  ] %zu steps under %zu labels, %zu GEMM calls\n", steps, n, gemms);
+  clippo_step_profile_free(prof);
+  free(profiled);
+}
+
 static void check_training(clippo_rt *rt, clippo_model *m, test_rng *rng) {
   clippo_error err;
   const clippo_config *cfg = clippo_model_config(m);
@@ -195,6 +242,7 @@ static void check_training(clippo_rt *rt, clippo_model *m, test_rng *rng) {
   float *planned = alloc_floats(total), *unplanned = alloc_floats(total);
   TEST_OK(clippo_model_set_planned(m, 1, &err), &err);
   train_steps(rt, m, &in, &in2, &dz, cnt, od, planned);
+  check_profiled_training(rt, m, &in, &in2, &dz, cnt, od, planned, total);
   clippo_plan_info info;
   TEST_OK(clippo_model_train_plan_info(m, &info, &err), &err);
   TEST_OK(clippo_model_set_planned(m, 0, &err), &err);

@@ -44,7 +44,8 @@ static const char *suite_titles[][2] = {
     {"gemm", "GEMM: every ViT-B/16 product (forward and backward)"},
     {"embed", "End-to-end image embedding"},
     {"text", "Text rendering and embedding"},
-    {"train", "Training"}};
+    {"train", "Training"},
+    {"profile", "Planned runs by step (--profile: the queue finished around every step)"}};
 
 char *clippo_bench_markdown(const clippo_bench_report *r) {
   clippo_strbuf b = {0};

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench/bench_internal.h"
+#include "clippo/graph.h"
 #include "clippo/params.h"
 #include "clippo/train.h"
 
@@ -99,6 +100,74 @@ static clippo_status emit_pair(bench_suite *s, const char *suite, const char *na
   return bench_emit(s, &row, err);
 }
 
+/* ---- step profile ---------------------------------------------------------------------------- */
+
+/* Rows of suite "profile" (--profile): fn's planned runs broken down by recorded step
+ * (clippo_step_profile), s->o.runs calls with the queue finished around every step; one row per
+ * kernel or GEMM shape, longest first, with its time per call and its share of the steps' time.
+ * `what` names the call in the rows' shape; unprofiled_s is the call's median without the
+ * profile (the note compares). A failure becomes a failed row. */
+static clippo_status profile_rows(bench_suite *s, clippo_model *m, bench_fn fn, void *ctx,
+                                  const char *what, double unprofiled_s, clippo_error *err) {
+  clippo_error e;
+  clippo_step_profile *prof = NULL;
+  const int runs = s->o.runs > 0 ? s->o.runs : 1;
+  clippo_status st = clippo_model_set_planned(m, 1, &e);
+  if (!st) st = fn(ctx, &e); /* the plans are recorded before the profile starts */
+  if (!st) st = clippo_rt_finish(s->rt, &e);
+  if (!st) st = clippo_step_profile_create(&prof, &e);
+  const double t0 = clippo_bench_now();
+  if (!st) clippo_rt_set_step_profile(s->rt, prof);
+  for (int r = 0; r < runs && !st; r++) st = fn(ctx, &e);
+  if (!st) st = clippo_rt_finish(s->rt, &e);
+  clippo_rt_set_step_profile(s->rt, NULL);
+  const double call_s = (clippo_bench_now() - t0) / runs;
+  const size_t n = clippo_step_profile_count(prof);
+  size_t *order = st ? NULL : calloc(n ? n : 1, sizeof *order);
+  if (!st && !order) st = clippo_fail(&e, CLIPPO_E_NOMEM, "bench: out of host memory");
+  if (st) {
+    clippo_step_profile_free(prof);
+    clippo_rt_finish(s->rt, NULL);
+    RECORD_FAILURE(s, "profile", what, "clippo", "", &e, err);
+    return CLIPPO_OK;
+  }
+  double steps_s = 0;
+  for (size_t i = 0; i < n; i++) { /* insertion sort, longest first */
+    double si;
+    clippo_step_profile_entry(prof, i, NULL, &si, NULL);
+    steps_s += si;
+    size_t j = i;
+    for (; j > 0; j--) {
+      double sj;
+      clippo_step_profile_entry(prof, order[j - 1], NULL, &sj, NULL);
+      if (sj >= si) break;
+      order[j] = order[j - 1];
+    }
+    order[j] = i;
+  }
+  for (size_t i = 0; i < n && !st; i++) {
+    const char *label;
+    double sec;
+    size_t count;
+    clippo_step_profile_entry(prof, order[i], &label, &sec, &count);
+    clippo_bench_row row;
+    bench_row_init(&row, "profile", label, "clippo");
+    snprintf(row.shape, sizeof row.shape, "%s", what);
+    row.runs = runs;
+    row.median_s = row.min_s = sec / runs;
+    row.rate = steps_s > 0 ? 100.0 * sec / steps_s : 0;
+    snprintf(row.rate_unit, sizeof row.rate_unit, "%% of steps");
+    snprintf(row.note, sizeof row.note,
+             "%zu steps per call; all steps %.2f ms per call with the queue finished around each "
+             "(the call %.2f ms so, %.2f ms unprofiled)",
+             count / (size_t)runs, steps_s / runs * 1e3, call_s * 1e3, unprofiled_s * 1e3);
+    st = bench_emit(s, &row, err);
+  }
+  free(order);
+  clippo_step_profile_free(prof);
+  return st;
+}
+
 /* ---- embedding ------------------------------------------------------------------------------ */
 
 typedef struct embed_ctx {
@@ -119,7 +188,7 @@ static clippo_status embed_call(void *ctx, clippo_error *e) {
 /* The embedding rows of n images, reps embeddings per timed call. */
 static clippo_status embed_rows(bench_suite *s, clippo_model *m, const char *variant,
                                 const char *shape, const float *img, size_t n, int reps, double f1,
-                                clippo_error *err) {
+                                int profile, clippo_error *err) {
   clippo_error e;
   size_t od = clippo_model_output_dim(m, CLIPPO_EMBED_Z);
   float *out = calloc(n * od, sizeof *out);
@@ -139,14 +208,24 @@ static clippo_status embed_rows(bench_suite *s, clippo_model *m, const char *var
     RECORD_FAILURE(s, "embed", variant, "clippo-planned", shape, &e, err);
     return CLIPPO_OK;
   }
-  return emit_pair(s, "embed", variant, shape, n, f1 * (double)n * reps, (double)n * reps,
-                   "images/s", &tp, &tu, &info, err);
+  st = emit_pair(s, "embed", variant, shape, n, f1 * (double)n * reps, (double)n * reps, "images/s",
+                 &tp, &tu, &info, err);
+  if (!st && profile) {
+    char what[96];
+    snprintf(what, sizeof what, "%s embedding, batch %zu (planned)", variant, n);
+    out = calloc(n * od, sizeof *out);
+    c.out = out;
+    st = out ? profile_rows(s, m, embed_call, &c, what, tp.median_s, err)
+             : clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
+    free(out);
+  }
+  return st;
 }
 
 clippo_status bench_plan_embed_rows(bench_suite *s, clippo_model *m, const char *variant,
                                     const char *shape, const float *img, size_t n, double f1,
                                     clippo_error *err) {
-  return embed_rows(s, m, variant, shape, img, n, 1, f1, err);
+  return embed_rows(s, m, variant, shape, img, n, 1, f1, s->o.profile, err);
 }
 
 /* ---- training ------------------------------------------------------------------------------- */
@@ -191,14 +270,15 @@ clippo_status bench_plan_train_rows(bench_suite *s, const char *model_json, size
   if (!st) st = time_both(s, c.m, train_call, &c, &tp, &tu, &e);
   if (!st) st = train_call(&c, &e); /* planned: the info is the last training plan's */
   if (!st) st = clippo_model_train_plan_info(c.m, &info, &e);
-  clippo_tensor_release(s->rt, &c.in);
-  clippo_tensor_release(s->rt, &c.z);
-  clippo_tensor_release(s->rt, &c.dz);
   double flops = 3.0 * (double)c.count * bench_model_flops(&cfg); /* fwd + bwd ~ 3x fwd */
-  if (!st)
+  if (!st) {
     st =
         emit_pair(s, "train", "fwd+bwd", shape, pairs, flops, 1.0, "steps/s", &tp, &tu, &info, err);
-  else if (e.status != CLIPPO_E_NOMEM)
+    char what[96];
+    snprintf(what, sizeof what, "train suite's model, forward + backward of 2 x %zu (planned)",
+             pairs);
+    if (!st && s->o.profile) st = profile_rows(s, c.m, train_call, &c, what, tp.median_s, err);
+  } else if (e.status != CLIPPO_E_NOMEM)
     st = bench_emit_status(s, "train", "fwd+bwd", "clippo-planned", shape, "failed", e.msg, err);
   else
     *err = e;
@@ -209,11 +289,14 @@ clippo_status bench_plan_train_rows(bench_suite *s, const char *model_json, size
     snprintf(shape, sizeof shape, "train suite's model, %d px; batch 1, 20 calls per timing",
              cfg.image_size);
     if (img) bench_fill_uniform(img, per, -1, 1, 8);
-    st = img ? embed_rows(s, c.m, "train-model", shape, img, 1, 20, bench_model_flops(&cfg), err)
+    st = img ? embed_rows(s, c.m, "train-model", shape, img, 1, 20, bench_model_flops(&cfg), 0, err)
              : clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
     free(img);
   }
   clippo_rt_finish(s->rt, NULL);
+  clippo_tensor_release(s->rt, &c.in);
+  clippo_tensor_release(s->rt, &c.z);
+  clippo_tensor_release(s->rt, &c.dz);
   clippo_model_free(c.m);
   return st;
 }

@@ -22,7 +22,7 @@ static void usage(FILE *out) {
           "usage: clippo bench [--device SPEC | --all-devices] [--suite LIST] [--quick]\n"
           "                    [--runs N] [--warmup N] [--budget SECONDS] [--variants b16,l16]\n"
           "                    [--batches 1,8,32] [--images N] [--font FILE]... [--out DIR]\n"
-          "                    [--pytorch-script PATH] [--no-pytorch] [--no-peers]\n\n"
+          "                    [--pytorch-script PATH] [--no-pytorch] [--no-peers] [--profile]\n\n"
           "Benchmarks the engine on one OpenCL device (--device, default as everywhere) or on\n"
           "every device (--all-devices) and writes DIR/bench-<device>.json, .md and .svg\n"
           "(default DIR: bench-results). Suites (--suite, comma-separated, default all):\n"
@@ -61,6 +61,10 @@ static void usage(FILE *out) {
           "                     twin's step; ratios are to the fastest float32 peer. The\n"
           "                     peers run before and again after each device's rows;\n"
           "                     each keeps its faster pass\n"
+          "  --profile          also break planned runs down by step (suite \"profile\": B/16's\n"
+          "                     batch-1 embedding in the embed suite, the forward + backward\n"
+          "                     in the train suite): wall time per kernel and per GEMM shape,\n"
+          "                     the queue finished around every step\n"
           "The --out folder is created if needed and checked before anything is measured.\n\n"
           "Examples:\n"
           "  clippo bench --quick --device cpu --out bench-results\n"
@@ -423,6 +427,7 @@ int clippo_cmd_bench(int argc, char **argv) {
       {"--quick", CLI_SET, &o.quick, 0, 0},
       {"--no-pytorch", CLI_SET, &no_pytorch, 0, 0},
       {"--no-peers", CLI_SET, &no_peers, 0, 0},
+      {"--profile", CLI_SET, &o.profile, 0, 0},
       {"--build-kernels", CLI_SET, &build_child, 0, 0}, /* hidden: the build suite's child */
       {"--device", CLI_STRING, &device, 0, 0},
       {"--suite", CLI_STRING, &suites, 0, 0},

@@ -5,6 +5,8 @@
 #include "clippo/graph.h"
 #include "gemm_internal.h"
 
+#include <stdio.h>
+
 /* Everything of a call but its tensors. */
 typedef struct gemm_blob {
   clippo_gemm_provider provider;
@@ -57,7 +59,14 @@ clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
   if (cfg) b.cfg = *cfg;
   const clippo_tensor *ts[5] = {g->a, g->b, g->c, g->bias, g->act_out};
   size_t nt = g->act_out ? 5 : g->bias ? 4 : 3;
-  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, nt, &b, sizeof b, err);
+  static const char *const acts[] = {"", " gelu", " softmax"};
+  char label[CLIPPO_GRAPH_LABEL_LEN], batch[32] = "";
+  if (g->batch > 1) snprintf(batch, sizeof batch, " x%zu", g->batch);
+  snprintf(label, sizeof label, "gemm %c%c %zux%zux%zu%s%s%s%s%s", g->ta ? 't' : 'n',
+           g->tb ? 't' : 'n', g->m, g->n, g->k, batch, g->beta != 0.0f ? " +C" : "",
+           g->bias ? " +bias" : "", acts[g->act <= CLIPPO_GEMM_ACT_SOFTMAX ? g->act : 0],
+           g->act_out ? " kept" : "");
+  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, nt, &b, sizeof b, label, err);
   if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu", g->m, g->n, g->k);
   return CLIPPO_OK;
 }

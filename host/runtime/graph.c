@@ -36,7 +36,8 @@ typedef struct graph_step {
   cl_uint dims;
   size_t global[3], local[3];
   int has_local;
-  clippo_graph_fn fn; /* call steps */
+  clippo_graph_fn fn;                 /* call steps */
+  char label[CLIPPO_GRAPH_LABEL_LEN]; /* call steps: the name in a step profile */
   clippo_tensor tensors[CLIPPO_GRAPH_MAX_TENSORS];
   void *blob;
   cl_mem *held; /* retained buffers that are not slots */
@@ -382,7 +383,8 @@ clippo_status clippo_graph_record_launch(clippo_rt *rt, cl_kernel k, cl_uint dim
 
 clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
                                        const clippo_tensor *const *tensors, size_t ntensors,
-                                       const void *blob, size_t size, clippo_error *err) {
+                                       const void *blob, size_t size, const char *label,
+                                       clippo_error *err) {
   clippo_graph *g = rt->recording;
   if (!g) return clippo_fail(err, CLIPPO_E_ARG, "graph: not recording");
   g->failed = 1; /* until the step is complete */
@@ -393,6 +395,7 @@ clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
   graph_step *s = &g->steps[idx];
   memset(s, 0, sizeof *s);
   s->fn = fn;
+  snprintf(s->label, sizeof s->label, "%s", label ? label : "call");
   s->blob = malloc(size ? size : 1);
   clippo_status st = s->blob ? CLIPPO_OK : nomem(err);
   if (!st && size) memcpy(s->blob, blob, size);
@@ -455,6 +458,20 @@ clippo_status clippo_graph_bind(clippo_graph *g, size_t slot, const clippo_tenso
   return CLIPPO_OK;
 }
 
+/* Finishes the queue and adds the time since t0 to prof under step s's label. */
+static clippo_status profile_step(clippo_rt *rt, clippo_step_profile *prof, const graph_step *s,
+                                  double t0, clippo_error *err) {
+  clippo_status st = clippo_rt_finish(rt, err);
+  if (st) return st;
+  double seconds = clippo_now() - t0;
+  char name[CLIPPO_GRAPH_LABEL_LEN];
+  if (s->kernel)
+    kernel_name(s->kernel, name, sizeof name);
+  else
+    snprintf(name, sizeof name, "%s", s->label);
+  return clippo_step_profile_add(prof, name, seconds, err);
+}
+
 clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_error *err) {
   clippo_rt *rt = g->rt;
   if (rt->recording) return clippo_fail(err, CLIPPO_E_ARG, "graph: run while recording");
@@ -466,8 +483,14 @@ clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_e
     if (s->used && !s->bound && s->first < to && s->last >= from)
       return clippo_fail(err, CLIPPO_E_ARG, "graph: slot %zu is used but not bound", i);
   }
+  clippo_step_profile *prof = rt->step_profile;
+  if (prof && from < to) {
+    clippo_status st = clippo_rt_finish(rt, err);
+    if (st) return clippo_error_prefix(err, "profiling recorded steps");
+  }
   for (size_t i = from; i < to; i++) {
     graph_step *s = &g->steps[i];
+    double t0 = prof ? clippo_now() : 0.0;
     if (s->kernel) {
       cl_int rc = clEnqueueNDRangeKernel(rt->queue, s->kernel, s->dims, NULL, s->global,
                                          s->has_local ? s->local : NULL, 0, NULL, NULL);
@@ -480,6 +503,10 @@ clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_e
     } else {
       clippo_status st = s->fn(rt, s->tensors, s->blob, err);
       if (st) return clippo_error_prefix(err, "recorded step %zu", i);
+    }
+    if (prof) {
+      clippo_status st = profile_step(rt, prof, s, t0, err);
+      if (st) return clippo_error_prefix(err, "profiling recorded step %zu", i);
     }
   }
   return CLIPPO_OK;

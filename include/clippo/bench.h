@@ -56,6 +56,7 @@ typedef struct clippo_bench_opts {
   const char *captions;    /* train suite: caption templates; NULL: configs/fmnist_captions.json
                             * when readable, else a built-in set */
   const clippo_dist *dist; /* comm suite: the ranks (NULL: one; every rank runs the suite) */
+  int profile; /* planned runs also broken down by step (suite "profile", clippo_step_profile) */
 } clippo_bench_opts;
 
 /** Seconds from a monotonic clock (the bench suite's and the bench programs' timer). */
@@ -72,7 +73,8 @@ void clippo_bench_opts_resolve(const clippo_bench_opts *in, clippo_bench_opts *o
 
 /** One measurement. Numbers that do not apply are 0. */
 typedef struct clippo_bench_row {
-  char suite[16];         /* "probe", "ops", "gemm", "embed", "text", "train", "build" */
+  char suite[16];         /* "probe", "ops", "gemm", "embed", "text", "train", "build",
+                           * "profile" */
   char name[64];          /* op, GEMM shape, model ("b16") or probe ("fma", "triad") */
   char impl[32];          /* who ran it: "clippo", "openblas-host", "pytorch-cpu" */
   char shape[96];         /* the sizes, in words */

@@ -65,8 +65,42 @@ int clippo_graph_slot_span(const clippo_graph *g, size_t slot, size_t *first, si
 clippo_status clippo_graph_bind(clippo_graph *g, size_t slot, const clippo_tensor *t,
                                 clippo_error *err);
 
-/** Enqueues steps [from, to) on the runtime's queue (every slot they use must be bound). */
+/** Enqueues steps [from, to) on the runtime's queue (every slot they use must be bound). With a
+ * step profile attached to the runtime (clippo_rt_set_step_profile) it also finishes the queue
+ * before the first step and after each one and adds each step's wall time to the profile. */
 clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_error *err);
+
+/* ---- where a recorded graph's time goes ---------------------------------------------------- */
+
+/** Longest label of a step, terminating zero included (longer ones are cut). */
+#define CLIPPO_GRAPH_LABEL_LEN 64
+
+/** Wall time per kind of step, for breakdowns (`clippo bench --profile`): while attached to a
+ * runtime, clippo_graph_run adds each step's time under its label, a kernel launch's kernel name
+ * or a call's label (a GEMM's "gemm nt 8192x512x128 ..."). The queue is finished around every
+ * step, so work that would overlap is serialised: a breakdown of a run, not its speed. */
+typedef struct clippo_step_profile clippo_step_profile;
+
+/** An empty profile. */
+clippo_status clippo_step_profile_create(clippo_step_profile **out, clippo_error *err);
+
+/** Frees a profile (detach it from its runtime first); NULL is fine. */
+void clippo_step_profile_free(clippo_step_profile *p);
+
+/** Attaches p to rt (NULL detaches); rt does not own it. */
+void clippo_rt_set_step_profile(clippo_rt *rt, clippo_step_profile *p);
+
+/** Adds one step of `seconds` under label (clippo_graph_run does this). */
+clippo_status clippo_step_profile_add(clippo_step_profile *p, const char *label, double seconds,
+                                      clippo_error *err);
+
+/** Number of labels so far (0 for NULL). */
+size_t clippo_step_profile_count(const clippo_step_profile *p);
+
+/** Label i (0 .. count - 1, in order of first appearance): its text, the seconds summed over its
+ * steps and how many steps ran; any output may be NULL. */
+void clippo_step_profile_entry(const clippo_step_profile *p, size_t i, const char **label,
+                               double *seconds, size_t *steps);
 
 /* ---- hooks for the layers that enqueue work ------------------------------------------------ */
 
@@ -112,10 +146,12 @@ typedef clippo_status (*clippo_graph_fn)(clippo_rt *rt, const clippo_tensor *ten
 #define CLIPPO_GRAPH_MAX_TENSORS 5
 
 /** Records a call step (the GEMM layer): fn(rt, tensors, blob) is run at each replay. tensors[i]
- * may be NULL (then passed as a zeroed tensor); blob (size bytes) is copied. */
+ * may be NULL (then passed as a zeroed tensor); blob (size bytes) is copied; label (NULL: "call")
+ * names the step in a step profile. */
 clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
                                        const clippo_tensor *const *tensors, size_t ntensors,
-                                       const void *blob, size_t size, clippo_error *err);
+                                       const void *blob, size_t size, const char *label,
+                                       clippo_error *err);
 
 #ifdef __cplusplus
 }

@@ -164,6 +164,8 @@ typedef struct clippo_rt {
   const void *notify_user;            /* passed to notify */
   int compile_noticed;                /* CLIPPO_RT_EVENT_COMPILING was sent */
   clippo_rt_slot gemm;                /* the GEMM layer's state (host/gemm) */
+  /* where clippo_graph_run adds each step's time (clippo_rt_set_step_profile), or NULL */
+  struct clippo_step_profile *step_profile;
 } clippo_rt;
 
 /** Opens the device chosen by spec (see clippo_device_select) with the settings of the

@@ -130,4 +130,22 @@ assert "4 kernel files" in cold["shape"], cold
 assert "0 from clippo's cache" in cold["note"] and "4 from clippo's cache" in warm["note"], rows
 EOF
 fi
+# --profile: the train suite's planned forward + backward broken down by step (suite "profile").
+expect 0 "$CLIPPO" bench --quick --suite train --profile --runs 1 --no-peers --no-pytorch \
+  --device "$first" --out "$TMP/p"
+grep -q "^profile gemm " "$TMP/out" || fail "no profile line for a GEMM: $(head -5 "$TMP/out")"
+if command -v python3 >/dev/null 2>&1; then
+  python3 - "$TMP"/p/bench-*.json <<'EOF' || fail "profile report"
+import json, sys
+rows = [w for w in json.load(open(sys.argv[1]))["rows"] if w["suite"] == "profile"]
+assert rows, "no profile rows"
+assert all(w["status"] == "ok" and w["median_s"] >= 0 for w in rows), rows
+names = [w["name"] for w in rows]
+assert len(set(names)) == len(names), names
+assert any(n.startswith("gemm ") for n in names) and "layernorm_row" in names, names
+assert abs(sum(w["rate"] for w in rows) - 100.0) < 0.5, sum(w["rate"] for w in rows)
+assert [w["median_s"] for w in rows] == sorted((w["median_s"] for w in rows), reverse=True)
+assert all("forward + backward" in w["shape"] and "steps per call" in w["note"] for w in rows)
+EOF
+fi
 exit $fails
