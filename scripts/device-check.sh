@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs a clippo bundle (scripts/bundle.sh) on a machine with an OpenCL driver and writes one
 # folder of results: the environment, `clippo devices --check`, every test program on every
-# OpenCL device found, and `clippo bench --quick` on each GPU.
+# OpenCL device found, and `clippo bench --quick --profile` on each GPU (the profile: where the
+# planned B/16 batch-1 embedding and training step spend their time, kernel by kernel).
 #
 #   scripts/device-check.sh BUNDLE [--out DIR] [--devices LIST] [--test-timeout S]
 #                           [--budget S] [--no-bench] [--tests LIST]
@@ -188,8 +189,8 @@ if [ "$bench" = 1 ]; then
   for dev in "${device_list[@]}"; do
     type=$(awk -v d="$dev" '$1 == d' "$out/devices.txt" | grep -o -w -E 'GPU|CPU|ACCEL|accelerator|gpu|cpu' | head -1)
     case $type in GPU | gpu) ;; *) continue ;; esac
-    echo "== clippo bench --quick on $dev =="
-    timeout 600 "$clippo" bench --quick --device "$dev" --no-pytorch "${font_args[@]}" \
+    echo "== clippo bench --quick --profile on $dev =="
+    timeout 600 "$clippo" bench --quick --profile --device "$dev" --no-pytorch "${font_args[@]}" \
       --out "$out/bench" >"$out/bench-${dev/:/-}.log" 2>&1
     echo "bench on $dev: exit $? (log bench-${dev/:/-}.log)" | tee -a "$summary"
   done
