@@ -200,13 +200,24 @@ static void check_profiled_training(clippo_rt *rt, clippo_model *m, const clippo
   assert_true(n > 2);
   for (size_t i = 0; i < n; i++) {
     const char *label;
-    double sec;
+    double sec, flops;
     size_t k;
-    clippo_step_profile_entry(prof, i, &label, &sec, &k);
+    clippo_step_profile_entry(prof, i, &label, &sec, &flops, &k);
     assert_true(k > 0 && sec >= 0.0 && label[0] != 0);
+    /* GEMM calls carry their work (2 m n k per matrix), kernels none */
+    int gemm = !strncmp(label, "gemm ", 5);
+    if (gemm) {
+      unsigned long long m = 0, n = 0, kk = 0, batch = 1;
+      char ta, tb;
+      assert_true(sscanf(label, "gemm %c%c %llux%llux%llu x%llu", &ta, &tb, &m, &n, &kk, &batch) >=
+                  5);
+      assert_true(flops == 2.0 * (double)m * (double)n * (double)kk * (double)batch * (double)k);
+    } else {
+      assert_true(flops == 0.0);
+    }
     for (size_t j = 0; j < i; j++) { /* one entry per label */
       const char *other;
-      clippo_step_profile_entry(prof, j, &other, NULL, NULL);
+      clippo_step_profile_entry(prof, j, &other, NULL, NULL, NULL);
       assert_string_not_equal(label, other);
     }
     steps += k;
@@ -218,7 +229,7 @@ static void check_profiled_training(clippo_rt *rt, clippo_model *m, const clippo
   size_t again = 0;
   for (size_t i = 0; i < clippo_step_profile_count(prof); i++) {
     size_t k;
-    clippo_step_profile_entry(prof, i, NULL, NULL, &k);
+    clippo_step_profile_entry(prof, i, NULL, NULL, NULL, &k);
     again += k;
   }
   assert_int_equal(again, steps);

@@ -104,7 +104,8 @@ static clippo_status emit_pair(bench_suite *s, const char *suite, const char *na
 
 /* Rows of suite "profile" (--profile): fn's planned runs broken down by recorded step
  * (clippo_step_profile), s->o.runs calls with the queue finished around every step; one row per
- * kernel or GEMM shape, longest first, with its time per call and its share of the steps' time.
+ * kernel or GEMM shape, longest first, with its time per call and its share of the steps' time
+ * (GEMMs with their FLOP count, so the report gives their GFLOP/s).
  * `what` names the call in the rows' shape; unprofiled_s is the call's median without the
  * profile (the note compares). A failure becomes a failed row. */
 static clippo_status profile_rows(bench_suite *s, clippo_model *m, bench_fn fn, void *ctx,
@@ -134,12 +135,12 @@ static clippo_status profile_rows(bench_suite *s, clippo_model *m, bench_fn fn, 
   double steps_s = 0;
   for (size_t i = 0; i < n; i++) { /* insertion sort, longest first */
     double si;
-    clippo_step_profile_entry(prof, i, NULL, &si, NULL);
+    clippo_step_profile_entry(prof, i, NULL, &si, NULL, NULL);
     steps_s += si;
     size_t j = i;
     for (; j > 0; j--) {
       double sj;
-      clippo_step_profile_entry(prof, order[j - 1], NULL, &sj, NULL);
+      clippo_step_profile_entry(prof, order[j - 1], NULL, &sj, NULL, NULL);
       if (sj >= si) break;
       order[j] = order[j - 1];
     }
@@ -147,14 +148,15 @@ static clippo_status profile_rows(bench_suite *s, clippo_model *m, bench_fn fn, 
   }
   for (size_t i = 0; i < n && !st; i++) {
     const char *label;
-    double sec;
+    double sec, flops;
     size_t count;
-    clippo_step_profile_entry(prof, order[i], &label, &sec, &count);
+    clippo_step_profile_entry(prof, order[i], &label, &sec, &flops, &count);
     clippo_bench_row row;
     bench_row_init(&row, "profile", label, "clippo");
     snprintf(row.shape, sizeof row.shape, "%s", what);
     row.runs = runs;
     row.median_s = row.min_s = sec / runs;
+    row.flops = flops / runs; /* GEMMs: GFLOP/s and % of peak in the report */
     row.rate = steps_s > 0 ? 100.0 * sec / steps_s : 0;
     snprintf(row.rate_unit, sizeof row.rate_unit, "%% of steps");
     snprintf(row.note, sizeof row.note,

@@ -66,7 +66,9 @@ clippo_status gemm_graph_record(clippo_rt *rt, clippo_gemm_provider provider,
            g->tb ? 't' : 'n', g->m, g->n, g->k, batch, g->beta != 0.0f ? " +C" : "",
            g->bias ? " +bias" : "", acts[g->act <= CLIPPO_GEMM_ACT_SOFTMAX ? g->act : 0],
            g->act_out ? " kept" : "");
-  clippo_status st = clippo_graph_record_call(rt, gemm_replay, ts, nt, &b, sizeof b, label, err);
+  double flops = 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)g->batch;
+  clippo_status st =
+      clippo_graph_record_call(rt, gemm_replay, ts, nt, &b, sizeof b, label, flops, err);
   if (st) return clippo_error_prefix(err, "gemm %zux%zux%zu", g->m, g->n, g->k);
   return CLIPPO_OK;
 }

@@ -38,6 +38,7 @@ typedef struct graph_step {
   int has_local;
   clippo_graph_fn fn;                 /* call steps */
   char label[CLIPPO_GRAPH_LABEL_LEN]; /* call steps: the name in a step profile */
+  double flops;                       /* call steps: their work in a step profile */
   clippo_tensor tensors[CLIPPO_GRAPH_MAX_TENSORS];
   void *blob;
   cl_mem *held; /* retained buffers that are not slots */
@@ -384,7 +385,7 @@ clippo_status clippo_graph_record_launch(clippo_rt *rt, cl_kernel k, cl_uint dim
 clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
                                        const clippo_tensor *const *tensors, size_t ntensors,
                                        const void *blob, size_t size, const char *label,
-                                       clippo_error *err) {
+                                       double flops, clippo_error *err) {
   clippo_graph *g = rt->recording;
   if (!g) return clippo_fail(err, CLIPPO_E_ARG, "graph: not recording");
   g->failed = 1; /* until the step is complete */
@@ -396,6 +397,7 @@ clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
   memset(s, 0, sizeof *s);
   s->fn = fn;
   snprintf(s->label, sizeof s->label, "%s", label ? label : "call");
+  s->flops = flops;
   s->blob = malloc(size ? size : 1);
   clippo_status st = s->blob ? CLIPPO_OK : nomem(err);
   if (!st && size) memcpy(s->blob, blob, size);
@@ -469,7 +471,7 @@ static clippo_status profile_step(clippo_rt *rt, clippo_step_profile *prof, cons
     kernel_name(s->kernel, name, sizeof name);
   else
     snprintf(name, sizeof name, "%s", s->label);
-  return clippo_step_profile_add(prof, name, seconds, err);
+  return clippo_step_profile_add(prof, name, seconds, s->kernel ? 0.0 : s->flops, err);
 }
 
 clippo_status clippo_graph_run(clippo_graph *g, size_t from, size_t to, clippo_error *err) {

@@ -7,7 +7,7 @@
 
 typedef struct profile_entry {
   char label[CLIPPO_GRAPH_LABEL_LEN];
-  double seconds;
+  double seconds, flops;
   size_t steps;
 } profile_entry;
 
@@ -31,10 +31,11 @@ void clippo_step_profile_free(clippo_step_profile *p) {
 void clippo_rt_set_step_profile(clippo_rt *rt, clippo_step_profile *p) { rt->step_profile = p; }
 
 clippo_status clippo_step_profile_add(clippo_step_profile *p, const char *label, double seconds,
-                                      clippo_error *err) {
+                                      double flops, clippo_error *err) {
   for (size_t i = 0; i < p->count; i++)
     if (!strcmp(p->entries[i].label, label)) {
       p->entries[i].seconds += seconds;
+      p->entries[i].flops += flops;
       p->entries[i].steps++;
       return CLIPPO_OK;
     }
@@ -49,6 +50,7 @@ clippo_status clippo_step_profile_add(clippo_step_profile *p, const char *label,
   memset(e, 0, sizeof *e);
   strncpy(e->label, label, sizeof e->label - 1);
   e->seconds = seconds;
+  e->flops = flops;
   e->steps = 1;
   return CLIPPO_OK;
 }
@@ -56,9 +58,10 @@ clippo_status clippo_step_profile_add(clippo_step_profile *p, const char *label,
 size_t clippo_step_profile_count(const clippo_step_profile *p) { return p ? p->count : 0; }
 
 void clippo_step_profile_entry(const clippo_step_profile *p, size_t i, const char **label,
-                               double *seconds, size_t *steps) {
+                               double *seconds, double *flops, size_t *steps) {
   const profile_entry *e = &p->entries[i];
   if (label) *label = e->label;
   if (seconds) *seconds = e->seconds;
+  if (flops) *flops = e->flops;
   if (steps) *steps = e->steps;
 }

@@ -90,17 +90,19 @@ void clippo_step_profile_free(clippo_step_profile *p);
 /** Attaches p to rt (NULL detaches); rt does not own it. */
 void clippo_rt_set_step_profile(clippo_rt *rt, clippo_step_profile *p);
 
-/** Adds one step of `seconds` under label (clippo_graph_run does this). */
+/** Adds one step of `seconds` and `flops` floating-point operations (0: not counted) under label
+ * (clippo_graph_run does this). */
 clippo_status clippo_step_profile_add(clippo_step_profile *p, const char *label, double seconds,
-                                      clippo_error *err);
+                                      double flops, clippo_error *err);
 
 /** Number of labels so far (0 for NULL). */
 size_t clippo_step_profile_count(const clippo_step_profile *p);
 
-/** Label i (0 .. count - 1, in order of first appearance): its text, the seconds summed over its
- * steps and how many steps ran; any output may be NULL. */
+/** Label i (0 .. count - 1, in order of first appearance): its text, the seconds and the
+ * floating-point operations summed over its steps, and how many steps ran; any output may be
+ * NULL. */
 void clippo_step_profile_entry(const clippo_step_profile *p, size_t i, const char **label,
-                               double *seconds, size_t *steps);
+                               double *seconds, double *flops, size_t *steps);
 
 /* ---- hooks for the layers that enqueue work ------------------------------------------------ */
 
@@ -147,11 +149,12 @@ typedef clippo_status (*clippo_graph_fn)(clippo_rt *rt, const clippo_tensor *ten
 
 /** Records a call step (the GEMM layer): fn(rt, tensors, blob) is run at each replay. tensors[i]
  * may be NULL (then passed as a zeroed tensor); blob (size bytes) is copied; label (NULL: "call")
- * names the step in a step profile. */
+ * names the step in a step profile, flops (0: not counted) is the floating-point work it adds
+ * there per run. */
 clippo_status clippo_graph_record_call(clippo_rt *rt, clippo_graph_fn fn,
                                        const clippo_tensor *const *tensors, size_t ntensors,
                                        const void *blob, size_t size, const char *label,
-                                       clippo_error *err);
+                                       double flops, clippo_error *err);
 
 #ifdef __cplusplus
 }

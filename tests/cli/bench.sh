@@ -143,6 +143,7 @@ assert all(w["status"] == "ok" and w["median_s"] >= 0 for w in rows), rows
 names = [w["name"] for w in rows]
 assert len(set(names)) == len(names), names
 assert any(n.startswith("gemm ") for n in names) and "layernorm_row" in names, names
+assert all((w["gflops"] > 0) == w["name"].startswith("gemm ") for w in rows), rows
 assert abs(sum(w["rate"] for w in rows) - 100.0) < 0.5, sum(w["rate"] for w in rows)
 assert [w["median_s"] for w in rows] == sorted((w["median_s"] for w in rows), reverse=True)
 assert all("forward + backward" in w["shape"] and "steps per call" in w["note"] for w in rows)
