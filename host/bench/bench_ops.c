@@ -235,6 +235,26 @@ typedef struct op_entry {
   const char *impl; /* the row's implementation name; NULL: "clippo" */
 } op_entry;
 
+/* How op ran, for its row's note ("; ..."), or "". */
+static const char *op_how(clippo_rt *rt, const ops_bench *b, const op_entry *op) {
+  if (!strcmp(op->name, "loss")) return "; blocks to read the loss back";
+  if (!strcmp(op->name, "dense_gelu")) {
+    if (op->impl) return "; product, then the bias_gelu kernel";
+    return clippo_gemm_fuses_epilogue(rt, 0, 0, b->rows, MLP, W, 1)
+               ? "; bias + GELU inside the product (GEMM epilogue)"
+               : "; the provider has no epilogue: product + bias_gelu kernel";
+  }
+  if (op->impl && strstr(op->impl, "-flash"))
+    return "; one flash_attention kernel (online softmax)";
+  if (op->impl && strstr(op->impl, "-gemm"))
+    return "; head split, batched products with the softmax, head merge";
+  if (!strncmp(op->name, "attention", 9))
+    return clippo_mha_uses_flash(rt, b->n, T, T, W, HEADS)
+               ? "; as the model runs it: flash_attention"
+               : "; as the model runs it: batched products";
+  return "";
+}
+
 clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
   ops_bench b;
   memset(&b, 0, sizeof b);
@@ -324,22 +344,8 @@ clippo_status bench_run_ops(bench_suite *s, clippo_error *err) {
     row.batch = !strcmp(ops[i].name, "loss") ? b.loss_n : b.n;
     row.flops = ops[i].flops;
     row.bytes = ops[i].floats * 4.0;
-    const char *what =
-        !strcmp(ops[i].name, "loss") ? "; blocks to read the loss back"
-        : !strcmp(ops[i].name, "dense_gelu") && !ops[i].impl
-            ? (clippo_gemm_fuses_epilogue(s->rt, 0, 0, b.rows, MLP, W, 1)
-                   ? "; bias + GELU inside the product (GEMM epilogue)"
-                   : "; the provider has no epilogue: product + bias_gelu kernel")
-        : !strcmp(ops[i].name, "dense_gelu") && ops[i].impl ? "; product, then the bias_gelu kernel"
-        : ops[i].impl && strstr(ops[i].impl, "-flash")
-            ? "; one flash_attention kernel (online softmax)"
-        : ops[i].impl && strstr(ops[i].impl, "-gemm")
-            ? "; head split, batched products with the softmax, head merge"
-        : !strncmp(ops[i].name, "attention", 9) ? (clippo_mha_uses_flash(s->rt, b.n, T, T, W, HEADS)
-                                                       ? "; as the model runs it: flash_attention"
-                                                       : "; as the model runs it: batched products")
-                                                : "";
-    snprintf(row.note, sizeof row.note, "first call %.1f ms%s", t.first_s * 1e3, what);
+    snprintf(row.note, sizeof row.note, "first call %.1f ms%s", t.first_s * 1e3,
+             op_how(s->rt, &b, &ops[i]));
     ret = bench_emit(s, &row, err);
   }
   ops_release(&b);

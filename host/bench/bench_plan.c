@@ -204,8 +204,8 @@ static clippo_status embed_rows(bench_suite *s, clippo_model *m, const char *var
   if (!st) st = clippo_plan_create(m, n, CLIPPO_EMBED_Z, &p, &e);
   if (!st) clippo_plan_get_info(p, &info);
   clippo_plan_free(p);
-  free(out);
   if (st) {
+    free(out);
     clippo_rt_finish(s->rt, NULL);
     RECORD_FAILURE(s, "embed", variant, "clippo-planned", shape, &e, err);
     return CLIPPO_OK;
@@ -215,12 +215,9 @@ static clippo_status embed_rows(bench_suite *s, clippo_model *m, const char *var
   if (!st && profile) {
     char what[96];
     snprintf(what, sizeof what, "%s embedding, batch %zu (planned)", variant, n);
-    out = calloc(n * od, sizeof *out);
-    c.out = out;
-    st = out ? profile_rows(s, m, embed_call, &c, what, tp.median_s, err)
-             : clippo_fail(err, CLIPPO_E_NOMEM, "bench: out of host memory");
-    free(out);
+    st = profile_rows(s, m, embed_call, &c, what, tp.median_s, err);
   }
+  free(out);
   return st;
 }
 

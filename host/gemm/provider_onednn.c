@@ -452,8 +452,8 @@ static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi
  * has them in reference code only (a 2-vCPU AMD EPYC with VNNI: 1-ulp differences, and an int8
  * model's embedding moved by 1.5e-2 between the two); on AMX the fused scales also kept the matmul
  * off the tiles (784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms plain on a 2-vCPU Xeon). bfloat16
- * takes alpha and beta as attributes. With key.blk (a declared
- * weight's copy) the matmul multiplies all of B, in the blocked layout it chooses (e->wmd). */
+ * takes alpha and beta as attributes. With key.blk (a declared weight's copy) the matmul
+ * multiplies all of B, in the blocked layout it chooses (e->wmd). */
 static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                   clippo_error *err) {
   const prim_key *k = &e->key;

@@ -159,10 +159,11 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
       return clippo_fail(err, CLIPPO_E_ARG, "%s: out overlaps an input", op);
   ops_class c = ops_class_of(rt);
   size_t tile = flash_tile(rt, &c, hd);
-  char opts[96];
-  snprintf(opts, sizeof opts, "-DVEC=%u -w -DFLASH_HD=%zu -DFLASH_TILE=%zu", c.vec, hd, tile);
+  char defs[64];
+  snprintf(defs, sizeof defs, "-DFLASH_HD=%zu -DFLASH_TILE=%zu", hd, tile);
   cl_kernel kern;
-  if ((st = clippo_rt_kernel(rt, "attention.cl", "flash_attention", opts, &kern, err))) return st;
+  if ((st = ops_kernel_with(rt, &c, "attention.cl", "flash_attention", defs, &kern, err)))
+    return st;
   size_t local = ops_fit_local(rt, kern, tile);
   ops_args a;
   ops_args_begin(&a, kern);
@@ -396,8 +397,9 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
     col[2] = width;
   }
   if (st) return clippo_error_prefix(err, "%s: projections: ", op);
+  clippo_tensor ctx; /* softmax(q k^T) v with the heads merged: (rq, W) */
   if (clippo_mha_uses_flash(rt, n, tq, tk, width, heads)) {
-    /* softmax(q k^T) v straight from the projections into ctx (the dead per-head q block) */
+    /* straight from the projections into the dead per-head q block */
     clippo_attention_src as[3];
     for (int i = 0; i < 3; i++) {
       as[i].t = &src[i];
@@ -405,36 +407,33 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
       as[i].col = col[i];
       as[i].bias = bias[i];
     }
-    clippo_tensor ctx = view2(ws, L.q, rq, width);
+    ctx = view2(ws, L.q, rq, width);
     st = clippo_op_attention_flash(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
                                    err);
-    if (!st)
-      st = clippo_op_linear(rt, &ctx, rq, width, w->wo, width, w->bo, 0, accumulate ? 1.0f : 0.0f,
-                            out, err);
     if (st) return clippo_error_prefix(err, "%s: ", op);
-    return CLIPPO_OK;
+  } else {
+    clippo_tensor *dst[3] = {&qh, &kh, &vh};
+    size_t tok[3] = {tq, tk, tk};
+    for (int i = 0; i < 3; i++) {
+      st = clippo_op_heads_split(rt, &src[i], ld[i], col[i], bias[i], i == 0 ? q_scale : 1.0f,
+                                 tok[i], heads, dst[i], err);
+      if (st) return clippo_error_prefix(err, "%s: ", op);
+    }
+    /* logits[b, h] = q_bh k_bh^T: (tq, hd) x (hd, tk) per (image, head). */
+    size_t batch = n * (size_t)heads;
+    clippo_tensor logits = view2(ws, L.logits, batch * tq, tk);
+    st = ops_attention_probs(rt, tq, tk, hd, &qh, &kh, &logits, batch, err);
+    if (st) return clippo_error_prefix(err, "%s: softmax(q k^T): ", op);
+    /* ctx[b, h] = p_bh v_bh: (tq, tk) x (tk, hd), into the (dead) per-head q block. */
+    st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, 1.0f, &logits, tk, tq * tk, &vh, hd, tk * hd,
+                             0.0f, &qh, hd, tq * hd, batch, err);
+    if (st) return clippo_error_prefix(err, "%s: p v: ", op);
+    ctx = view2(ws, L.proj, rq, width);
+    if (clippo_op_heads_merge(rt, &qh, tq, heads, &ctx, err))
+      return clippo_error_prefix(err, "%s: ", op);
   }
-  clippo_tensor *dst[3] = {&qh, &kh, &vh};
-  size_t tok[3] = {tq, tk, tk};
-  for (int i = 0; i < 3; i++) {
-    st = clippo_op_heads_split(rt, &src[i], ld[i], col[i], bias[i], i == 0 ? q_scale : 1.0f, tok[i],
-                               heads, dst[i], err);
-    if (st) return clippo_error_prefix(err, "%s: ", op);
-  }
-  /* logits[b, h] = q_bh k_bh^T: (tq, hd) x (hd, tk) per (image, head). */
-  size_t batch = n * (size_t)heads;
-  clippo_tensor logits = view2(ws, L.logits, batch * tq, tk);
-  st = ops_attention_probs(rt, tq, tk, hd, &qh, &kh, &logits, batch, err);
-  if (st) return clippo_error_prefix(err, "%s: softmax(q k^T): ", op);
-  /* ctx[b, h] = p_bh v_bh: (tq, tk) x (tk, hd), into the (dead) per-head q block. */
-  st = clippo_gemm_batched(rt, 0, 0, tq, hd, tk, 1.0f, &logits, tk, tq * tk, &vh, hd, tk * hd, 0.0f,
-                           &qh, hd, tq * hd, batch, err);
-  if (st) return clippo_error_prefix(err, "%s: p v: ", op);
-  clippo_tensor merged = view2(ws, L.proj, rq, width);
-  if (clippo_op_heads_merge(rt, &qh, tq, heads, &merged, err))
-    return clippo_error_prefix(err, "%s: ", op);
-  st = clippo_op_linear(rt, &merged, rq, width, w->wo, width, w->bo, 0, accumulate ? 1.0f : 0.0f,
-                        out, err);
+  st = clippo_op_linear(rt, &ctx, rq, width, w->wo, width, w->bo, 0, accumulate ? 1.0f : 0.0f, out,
+                        err);
   if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
   return CLIPPO_OK;
 }

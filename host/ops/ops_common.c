@@ -41,8 +41,17 @@ void clippo_ops_build_options(const clippo_rt *rt, char *out, size_t size) {
 
 clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
                          cl_kernel *k, clippo_error *err) {
-  char opts[64];
+  return ops_kernel_with(rt, c, file, name, NULL, k, err);
+}
+
+clippo_status ops_kernel_with(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
+                              const char *defines, cl_kernel *k, clippo_error *err) {
+  char opts[64], all[192];
   class_options(c, opts, sizeof opts);
+  if (defines && defines[0]) {
+    snprintf(all, sizeof all, "%s %s", opts, defines);
+    return clippo_rt_kernel(rt, file, name, all, k, err);
+  }
   return clippo_rt_kernel(rt, file, name, opts, k, err);
 }
 

@@ -27,6 +27,11 @@ ops_class ops_class_of(const clippo_rt *rt);
 clippo_status ops_kernel(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
                          cl_kernel *k, clippo_error *err);
 
+/** ops_kernel with more build options after the class's (defines, e.g. "-DFLASH_HD=64"; NULL or
+ * "": none). */
+clippo_status ops_kernel_with(clippo_rt *rt, const ops_class *c, const char *file, const char *name,
+                              const char *defines, cl_kernel *k, clippo_error *err);
+
 /** Checks t is a float32 tensor with a buffer whose offset + count fit the kernels' 32-bit
  * indices. `op` and `what` name the op and the argument in the message. */
 clippo_status ops_check_f32(const clippo_tensor *t, const char *op, const char *what,
