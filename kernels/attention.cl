@@ -130,3 +130,234 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
   }
 }
 #endif
+
+/* Fused attention for CPU devices, forward and backward: one work-item (local size 1) per image
+ * b, explicit floatv arithmetic. q, k, v are the projections as rows (n * t, ld) without bias or
+ * scale; head h has columns [h * ATT_HD, (h + 1) * ATT_HD). The image's keys and values are
+ * staged in __local buffers (one work-group per work-item) reading whole rows in order, the query
+ * rows are taken ATT_R (8) at a time with all their heads, so every global tensor streams through
+ * once. Built with -DATT_HD=hd -DATT_W=heads * hd (ATT_HD a multiple of VEC); tkv is tk rounded
+ * up to VEC, the transposed tensors (ATT_W, tkv) are zero past tk.
+ *  - attention_rows_fwd: out[(b * tq + i) * ldo + h * hd + d] = sum_j softmax_j(s_ij) v'_j[d],
+ *    s_ij = sum_d (q_i[d] + bq[d]) scale (k_j[d] + bk[d]), v' = v + bv; with keep_p also
+ *    p[((b * heads + h) * tq + i) * tk + j] = softmax_j(s_ij) (clippo_mha_saved's p).
+ *    Local: kt (ATT_W * tkv), vl (tk * ATT_W), s (ATT_R * tkv).
+ *  - attention_rows_bwd: given p and dc (the context's gradient as rows, ldc), with Q = (q + bq)
+ *    scale, K = k + bk, V = v + bv, dS = p * (dP - rowsum(dP * p)), dP = dc V^T:
+ *    dq = scale dS K, dk = dS^T Q, dv = p^T dc, written as rows like q, k, v (ldd); with
+ *    keep_sums also each image's column sums of dq, dk and dv (the bias gradients' terms):
+ *    sums[(m * n + b) * ATT_W + c] for m = 0, 1, 2 (three (n, ATT_W) blocks).
+ *    Local: vt (ATT_W * tkv), kl, dka, dva (tk * ATT_W each), ds, pb (ATT_R * tkv each). */
+#ifdef ATT_HD
+/* ATT_R query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them, so that every row
+ * has its own accumulator variables, which stay in registers. */
+#define ATT_R 8
+#define ATT_EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ATT_WV (ATT_W / VEC)
+/* A floatv in __local memory at a multiple of VEC floats (local buffers are aligned for any
+ * type): one aligned access, where vloadN / vstoreN may be split into pieces. */
+#define LV(p) (*(__local floatv *)(p))
+#define ATT_ZERO(r) floatv a##r = (floatv)(0.0f);
+
+/* xt[c * tkv + j] = x[(row0 + j) * ld + c] (+ bias[c]) for c < ATT_W, zero for tk <= j < tkv. */
+static inline void att_stage_t(__global const float *x, uint ld, __global const float *bias,
+                               uint has_bias, uint row0, uint tk, uint tkv, __local float *xt) {
+  for (uint j = 0; j < tk; j++) {
+    __global const float *xr = x + (row0 + j) * ld;
+    for (uint c = 0; c < ATT_W; c++) xt[c * tkv + j] = has_bias ? xr[c] + bias[c] : xr[c];
+  }
+  for (uint c = 0; c < ATT_W; c++)
+    for (uint j = tk; j < tkv; j++) xt[c * tkv + j] = 0.0f;
+}
+
+/* xl[j * ATT_W + c] = x[(row0 + j) * ld + c] (+ bias[c]) for j < tk. */
+static inline void att_stage(__global const float *x, uint ld, __global const float *bias,
+                             uint has_bias, uint row0, uint tk, __local float *xl) {
+  for (uint j = 0; j < tk; j++) {
+    __global const float *xr = x + (row0 + j) * ld;
+    for (uint c = 0; c < ATT_W; c += VEC) {
+      floatv y = LOADV(xr + c);
+      if (has_bias) y += LOADV(bias + c);
+      LV(xl + j * ATT_W + c) = y;
+    }
+  }
+}
+
+/* a[r][c] = (x[(row0 + r) * ld + c] (+ bias[c])) * scale for the rows r < nr, zero after. */
+static inline void att_rows(__global const float *x, uint ld, __global const float *bias,
+                            uint has_bias, float scale, uint row0, uint nr,
+                            floatv a[ATT_R][ATT_WV]) {
+  for (uint r = 0; r < ATT_R; r++)
+    for (uint c = 0; c < ATT_W; c += VEC) {
+      floatv y = (floatv)(0.0f);
+      if (r < nr) {
+        y = LOADV(x + (row0 + r) * ld + c);
+        if (has_bias) y += LOADV(bias + c);
+      }
+      a[r][c / VEC] = y * scale;
+    }
+}
+
+/* s[r * tkv + j] = sum_{d < ATT_HD} a[r][col + d] xt[(col + d) * tkv + j] for the ATT_R rows. */
+static inline void att_rows_times_t(const floatv a[ATT_R][ATT_WV], uint col,
+                                    __local const float *xt, uint tkv, __local float *s) {
+  const float *ap = (const float *)a; /* row r, column d: ap[r * ATT_W + d] */
+  for (uint jb = 0; jb < tkv; jb += VEC) {
+    ATT_EACH_ROW(ATT_ZERO)
+    for (uint d = col; d < col + ATT_HD; d++) {
+      const floatv x = LV(xt + d * tkv + jb);
+#define ATT_DOT(r) a##r = fma((floatv)(ap[r * ATT_W + d]), x, a##r);
+      ATT_EACH_ROW(ATT_DOT)
+#undef ATT_DOT
+    }
+#define ATT_PUT(r) LV(s + r * tkv + jb) = a##r;
+    ATT_EACH_ROW(ATT_PUT)
+#undef ATT_PUT
+  }
+}
+
+__kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
+                                 __global const float *k, uint ko, uint ldk,
+                                 __global const float *v, uint vo, uint ldv,
+                                 __global const float *bq, uint bqo, __global const float *bk,
+                                 uint bko, __global const float *bv, uint bvo, uint has_bias,
+                                 float scale, __global float *out, uint oo, uint ldo,
+                                 __global float *p, uint po, uint keep_p, uint n, uint tq, uint tk,
+                                 __local float *kt, __local float *vl, __local float *s) {
+  const uint b = get_global_id(0);
+  if (b >= n) return;
+  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = ATT_W / ATT_HD;
+  q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, out += oo, p += po;
+  att_stage_t(k, ldk, bk, has_bias, b * tk, tk, tkv, kt);
+  att_stage(v, ldv, bv, has_bias, b * tk, tk, vl);
+  for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
+    const uint nr = min((uint)ATT_R, tq - i0);
+    floatv qr[ATT_R][ATT_WV];
+    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, qr);
+    for (uint h = 0; h < heads; h++) {
+      const uint col = h * ATT_HD;
+      att_rows_times_t(qr, col, kt, tkv, s);
+      for (uint r = 0; r < nr; r++) { /* softmax of the row, the padding masked */
+        __local float *sr = s + r * tkv;
+        for (uint j = tk; j < tkv; j++) sr[j] = -INFINITY;
+        floatv mv = LV(sr);
+        for (uint jb = VEC; jb < tkv; jb += VEC) mv = fmax(mv, LV(sr + jb));
+        const float m = hmax(mv);
+        floatv sum = (floatv)(0.0f);
+        for (uint jb = 0; jb < tkv; jb += VEC) {
+          const floatv e = exp(LV(sr + jb) - m);
+          sum += e;
+          LV(sr + jb) = e;
+        }
+        const float inv = 1.0f / hsum(sum);
+        for (uint jb = 0; jb < tkv; jb += VEC) LV(sr + jb) *= inv;
+        if (keep_p) {
+          __global float *pr = p + ((b * heads + h) * tq + i0 + r) * tk;
+          for (uint j = 0; j < tk; j++) pr[j] = sr[j];
+        }
+      }
+      for (uint c = col; c < col + ATT_HD; c += VEC) { /* out = p v', VEC columns at a time */
+        ATT_EACH_ROW(ATT_ZERO)
+        for (uint j = 0; j < tk; j++) {
+          const floatv x = LV(vl + j * ATT_W + c);
+#define ATT_PV(r) a##r = fma((floatv)(s[r * tkv + j]), x, a##r);
+          ATT_EACH_ROW(ATT_PV)
+#undef ATT_PV
+        }
+        __global float *o = out + (b * tq + i0) * ldo + c;
+#define ATT_OUT(r) if (r < nr) STOREV(a##r, o + r * ldo);
+        ATT_EACH_ROW(ATT_OUT)
+#undef ATT_OUT
+      }
+    }
+  }
+}
+
+__kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
+                                 __global const float *k, uint ko, uint ldk,
+                                 __global const float *v, uint vo, uint ldv,
+                                 __global const float *bq, uint bqo, __global const float *bk,
+                                 uint bko, __global const float *bv, uint bvo, uint has_bias,
+                                 float scale, __global const float *p, uint po,
+                                 __global const float *dc, uint dco, uint ldc, __global float *dq,
+                                 uint dqo, __global float *dk, uint dko, __global float *dv,
+                                 uint dvo, uint ldd, __global float *sums, uint so,
+                                 uint keep_sums, uint n, uint tq, uint tk, __local float *vt,
+                                 __local float *kl, __local float *dka, __local float *dva,
+                                 __local float *ds, __local float *pb) {
+  const uint b = get_global_id(0);
+  if (b >= n) return;
+  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = ATT_W / ATT_HD;
+  q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, p += po, dc += dco;
+  dq += dqo, dk += dko, dv += dvo, sums += so;
+  __global float *sq = sums + b * ATT_W, *sk = sums + (n + b) * ATT_W;
+  __global float *sv = sums + (2 * n + b) * ATT_W;
+  if (keep_sums)
+    for (uint c = 0; c < ATT_W; c++) sq[c] = 0.0f;
+  att_stage_t(v, ldv, bv, has_bias, b * tk, tk, tkv, vt);
+  att_stage(k, ldk, bk, has_bias, b * tk, tk, kl);
+  for (uint i = 0; i < tk * ATT_W; i++) dka[i] = dva[i] = 0.0f;
+  for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
+    const uint nr = min((uint)ATT_R, tq - i0);
+    floatv qs[ATT_R][ATT_WV], dcr[ATT_R][ATT_WV];
+    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, qs);
+    att_rows(dc, ldc, bq, 0, 1.0f, b * tq + i0, nr, dcr);
+    for (uint h = 0; h < heads; h++) {
+      const uint col = h * ATT_HD;
+      att_rows_times_t(dcr, col, vt, tkv, ds); /* dP */
+      for (uint r = 0; r < ATT_R; r++) { /* dS = p (dP - rowsum(dP p)), zero past tk or tq */
+        __local float *dr = ds + r * tkv, *pr = pb + r * tkv;
+        __global const float *pg = p + ((b * heads + h) * tq + i0 + r) * tk;
+        for (uint j = 0; j < tkv; j++) pr[j] = r < nr && j < tk ? pg[j] : 0.0f;
+        floatv dot = (floatv)(0.0f);
+        for (uint jb = 0; jb < tkv; jb += VEC) dot += LV(dr + jb) * LV(pr + jb);
+        const float rs = hsum(dot);
+        for (uint jb = 0; jb < tkv; jb += VEC) LV(dr + jb) = LV(pr + jb) * (LV(dr + jb) - rs);
+      }
+      for (uint c = col; c < col + ATT_HD; c += VEC) { /* dq rows, dk and dv sums */
+        const uint cv = c / VEC;
+        ATT_EACH_ROW(ATT_ZERO)
+        for (uint j = 0; j < tk; j++) {
+          const floatv x = LV(kl + j * ATT_W + c);
+          __local float *ka = dka + j * ATT_W + c, *va = dva + j * ATT_W + c;
+          floatv gk = LV(ka), gv = LV(va);
+#define ATT_GRAD(r)                                                                                \
+  {                                                                                                \
+    const floatv w = (floatv)(ds[r * tkv + j]);                                                    \
+    a##r = fma(w, x, a##r);                                                                        \
+    gk = fma(w, qs[r][cv], gk);                                                                    \
+    gv = fma((floatv)(pb[r * tkv + j]), dcr[r][cv], gv);                                           \
+  }
+          ATT_EACH_ROW(ATT_GRAD)
+#undef ATT_GRAD
+          LV(ka) = gk;
+          LV(va) = gv;
+        }
+        __global float *o = dq + (b * tq + i0) * ldd + c;
+#define ATT_OUT(r) if (r < nr) STOREV(a##r * scale, o + r * ldd);
+        ATT_EACH_ROW(ATT_OUT)
+#undef ATT_OUT
+        if (keep_sums) { /* rows past tq are zero (their dS is) */
+#define ATT_SUM(r) +a##r
+          STOREV(LOADV(sq + c) + ((floatv)(0.0f) ATT_EACH_ROW(ATT_SUM)) * scale, sq + c);
+#undef ATT_SUM
+        }
+      }
+    }
+  }
+  for (uint c = 0; c < ATT_W; c += VEC) {
+    floatv gk = (floatv)(0.0f), gv = gk;
+    for (uint j = 0; j < tk; j++) {
+      const floatv xk = LV(dka + j * ATT_W + c), xv = LV(dva + j * ATT_W + c);
+      STOREV(xk, dk + (b * tk + j) * ldd + c);
+      STOREV(xv, dv + (b * tk + j) * ldd + c);
+      gk += xk;
+      gv += xv;
+    }
+    if (keep_sums) {
+      STOREV(gk, sk + c);
+      STOREV(gv, sv + c);
+    }
+  }
+}
+#endif

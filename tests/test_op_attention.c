@@ -2,10 +2,12 @@
  * attention launcher (host/ops/attention.c, with clippo_gemm) against float64 references, on
  * every device: self-attention (T = 17, 196) and the MAP head's 1-query cross-attention, with
  * separate and fused QKV weights, overwriting and accumulating into out, through the batched
- * GEMMs and through the fused flash_attention kernel (both forced by rt->settings.attention);
- * and flash_attention alone on random projections (strided sources, with and without biases,
- * key counts that are not multiples of a tile, head sizes 20 to 128; both kernel variants, whose
- * groups of 16 and 32 work-items are the key tiles) against a float64 loop.
+ * GEMMs and through the fused flash_attention kernel (both forced by rt->settings.attention)
+ * and as the device chooses (CPU devices: attention_rows_fwd where it fits); flash_attention
+ * alone on random projections (strided sources, with and without biases, key counts that are
+ * not multiples of a tile, head sizes 20 to 128; both kernel variants, whose groups of 16 and 32
+ * work-items are the key tiles) against a float64 loop; attention_rows_fwd alone likewise, with
+ * its probabilities against a float64 softmax, on the shapes that fit the device.
  * Tolerances: split 3e-7 (two roundings), merge exact, MHA 5e-6 relative (L2 and max),
  * flash_attention 2e-6. */
 #include "test_op_common.h"
@@ -13,10 +15,40 @@
 #define MHA_TOL 5e-6
 #define FLASH_TOL 2e-6
 
-/* One flash_attention case: q, k, v in columns of wider rows (ld = the given multiple of W,
- * q at column 0, k at W or 0, v after k), biases when `bias`. */
-static void flash_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t heads, size_t hd,
-                       int bias, test_rng *rng) {
+/* Softmax probabilities of one fused case in float64, p[((b * heads + h) * tq + i) * tk + j]. */
+static double *ref_probs(const float *q, size_t ldq, const float *k, size_t ldk, const float *bq,
+                         const float *bk, double scale, size_t n, size_t tq, size_t tk,
+                         size_t heads, size_t hd) {
+  double *p = op_doubles(n * heads * tq * tk);
+  for (size_t b = 0; b < n; b++)
+    for (size_t h = 0; h < heads; h++)
+      for (size_t i = 0; i < tq; i++) {
+        double *row = p + ((b * heads + h) * tq + i) * tk, mx = -INFINITY, sum = 0;
+        for (size_t j = 0; j < tk; j++) {
+          double dot = 0;
+          for (size_t d = 0; d < hd; d++) {
+            size_t c = h * hd + d;
+            double qv = (double)q[(b * tq + i) * ldq + c] + (bq ? bq[c] : 0.0);
+            double kv = (double)k[(b * tk + j) * ldk + c] + (bk ? bk[c] : 0.0);
+            dot += qv * kv;
+          }
+          row[j] = dot * scale;
+          mx = fmax(mx, row[j]);
+        }
+        for (size_t j = 0; j < tk; j++) sum += row[j] = exp(row[j] - mx);
+        for (size_t j = 0; j < tk; j++) row[j] /= sum;
+      }
+  return p;
+}
+
+/* The fused kernels */
+enum { FUSED_FLASH, FUSED_ROWS, FUSED_ROWS_P };
+
+/* One fused attention case (flash_attention, attention_rows_fwd, the latter also writing the
+ * probabilities): q, k, v in columns of wider rows (ld = the given multiple of W, q at column 0,
+ * k at W or 0, v after k), biases when `bias`. */
+static void fused_case(clippo_rt *rt, int kind, size_t n, size_t tq, size_t tk, size_t heads,
+                       size_t hd, int bias, test_rng *rng) {
   clippo_error err;
   const size_t w = heads * hd, ldq = bias ? 3 * w : w, ldkv = 2 * w + 3; /* a ragged row */
   float *q = op_normal(rng, n * tq * ldq, 0.0f, 1.0f);
@@ -32,10 +64,16 @@ static void flash_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t hea
   clippo_attention_src sk = {&tkv, ldkv, 1, bias ? &bk : NULL};
   clippo_attention_src sv = {&tkv, ldkv, 1 + w, bias ? &bv : NULL};
   clippo_tensor out = op_tensor2(rt, NULL, n * tq, w);
+  clippo_tensor pt = op_tensor2(rt, NULL, n * heads * tq, tk);
   double scale = 1.0 / sqrt((double)hd);
-  TEST_OK(clippo_op_attention_flash(rt, &sq, &sk, &sv, (float)scale, n, tq, tk, (int)heads, hd,
-                                    &out, &err),
-          &err);
+  if (kind == FUSED_FLASH)
+    TEST_OK(clippo_op_attention_flash(rt, &sq, &sk, &sv, (float)scale, n, tq, tk, (int)heads, hd,
+                                      &out, &err),
+            &err);
+  else
+    TEST_OK(clippo_op_attention_rows(rt, &sq, &sk, &sv, (float)scale, n, tq, tk, (int)heads, hd,
+                                     &out, kind == FUSED_ROWS_P ? &pt : NULL, &err),
+            &err);
   double *want = op_doubles(n * tq * w);
   TEST_OK(clippo_ref_attention(q + qcol, ldq, kv + 1, ldkv, kv + 1 + w, ldkv, bias ? b : NULL,
                                bias ? b + w : NULL, bias ? b + 2 * w : NULL, (double)(float)scale,
@@ -43,14 +81,30 @@ static void flash_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t hea
           &err);
   float *got = op_read(rt, &out);
   char what[128];
-  snprintf(what, sizeof what, "flash n%zu tq%zu tk%zu h%zu hd%zu%s", n, tq, tk, heads, hd,
+  static const char *names[3] = {"flash", "rows", "rows+p"};
+  snprintf(what, sizeof what, "%s n%zu tq%zu tk%zu h%zu hd%zu%s", names[kind], n, tq, tk, heads, hd,
            bias ? " bias" : "");
   op_expect(what, got, want, n * tq * w, FLASH_TOL);
-  free(got), free(want), free(q), free(kv), free(b);
+  free(got), free(want);
+  if (kind == FUSED_ROWS_P) {
+    double *wp = ref_probs(q + qcol, ldq, kv + 1, ldkv, bias ? b : NULL, bias ? b + w : NULL,
+                           (double)(float)scale, n, tq, tk, heads, hd);
+    got = op_read(rt, &pt);
+    snprintf(what, sizeof what, "rows p n%zu tq%zu tk%zu h%zu hd%zu", n, tq, tk, heads, hd);
+    op_expect(what, got, wp, n * heads * tq * tk, FLASH_TOL);
+    free(got), free(wp);
+  }
+  free(q), free(kv), free(b);
   clippo_tensor_release(rt, &out);
+  clippo_tensor_release(rt, &pt);
   clippo_tensor_release(rt, &tqs);
   clippo_tensor_release(rt, &tkv);
   clippo_tensor_release(rt, &tb);
+}
+
+static void flash_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t heads, size_t hd,
+                       int bias, test_rng *rng) {
+  fused_case(rt, FUSED_FLASH, n, tq, tk, heads, hd, bias, rng);
 }
 
 static void check_flash(clippo_rt *rt, void *user) {
@@ -87,6 +141,49 @@ static void check_flash(clippo_rt *rt, void *user) {
   clippo_tensor_release(rt, &t);
   clippo_tensor_release(rt, &o);
   clippo_tensor_release(rt, &b);
+}
+
+/* attention_rows_fwd where it fits this device (CPU devices; at least one case on each), with
+ * and without the probabilities, and its refusals. */
+static void check_rows(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 74);
+  /* (n, tq, tk, heads, hd, bias, p): the train suite's model, its MAP head, B/16's MAP head,
+   * big heads, keys short of a vector, one key */
+  static const size_t cases[][7] = {{4, 64, 64, 4, 32, 1, 1}, {3, 1, 64, 4, 32, 1, 1},
+                                    {3, 1, 196, 4, 64, 1, 0}, {2, 33, 40, 2, 128, 1, 1},
+                                    {3, 17, 17, 2, 16, 0, 1}, {2, 5, 1, 1, 16, 1, 1}};
+  int ran = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const size_t *c = cases[i];
+    if (!clippo_attention_rows_fits(rt, c[2], c[3] * c[4], (int)c[3])) continue;
+    fused_case(rt, c[6] ? FUSED_ROWS_P : FUSED_ROWS, c[0], c[1], c[2], c[3], c[4], (int)c[5], &rng);
+    ran++;
+  }
+  print_message("attention_rows: %d of %zu cases fit %s\n", ran, sizeof cases / sizeof cases[0],
+                rt->info.name);
+  if (rt->info.type & CL_DEVICE_TYPE_CPU) assert_true(ran > 0);
+  /* refused: a device or shape it does not fit (B/16 self-attention needs over 1 MiB of local
+   * memory), out overlapping q */
+  const size_t wide = 768, t = 196;
+  clippo_tensor x = op_tensor2(rt, NULL, t, 3 * wide), o = op_tensor2(rt, NULL, t, wide);
+  clippo_attention_src s0 = {&x, 3 * wide, 0, NULL}, s1 = {&x, 3 * wide, wide, NULL};
+  clippo_attention_src s2 = {&x, 3 * wide, 2 * wide, NULL};
+  assert_int_equal(clippo_attention_rows_fits(rt, t, wide, 12), 0);
+  assert_int_equal(
+      clippo_op_attention_rows(rt, &s0, &s1, &s2, 1.0f, 1, t, t, 12, 64, &o, NULL, &err),
+      CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "clippo_attention_rows_fits"));
+  int64_t vs[2] = {(int64_t)t, (int64_t)wide};
+  clippo_tensor inside = clippo_tensor_view(&x, wide, 2, vs);
+  assert_int_equal(
+      clippo_op_attention_rows(rt, &s0, &s1, &s2, 1.0f, 1, t, t, 12, 64, &inside, NULL, &err),
+      CLIPPO_E_ARG);
+  assert_non_null(strstr(err.msg, "overlaps"));
+  clippo_tensor_release(rt, &x);
+  clippo_tensor_release(rt, &o);
 }
 
 static void check_split_merge(clippo_rt *rt, void *user) {
@@ -188,8 +285,8 @@ static void fixture_free(clippo_rt *rt, mha_fixture *f) {
 }
 
 /* One MHA case: self (tq == tk, same tensor) or MAP-like (xq = a probe tiled over n). */
-static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, size_t heads,
-                     int map) {
+static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, size_t heads, int map,
+                     int *rows_cases) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, 72 + n * 1000 + tk * 10 + w);
@@ -218,10 +315,15 @@ static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, si
   TEST_OK(clippo_mha_workspace_alloc(rt, &ws, n, tq, tk, w, (int)heads, &err), &err);
   float *base = op_normal(&rng, n * tq * w, 0.0f, 1.0f);
   clippo_tensor out = op_tensor2(rt, base, n * tq, w);
-  const clippo_attention_mode modes[2] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_FLASH};
-  for (int mi = 0; mi < 2; mi++) {
+  const clippo_attention_mode modes[3] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_FLASH,
+                                          CLIPPO_ATTENTION_AUTO};
+  for (int mi = 0; mi < 3; mi++) {
     rt->settings.attention = modes[mi];
-    assert_int_equal(clippo_mha_uses_flash(rt, n, tq, tk, w, (int)heads), mi);
+    int rows = clippo_mha_uses_rows(rt, n, tq, tk, w, (int)heads);
+    if (mi < 2) assert_int_equal(clippo_mha_uses_flash(rt, n, tq, tk, w, (int)heads), mi);
+    if (mi < 2) assert_int_equal(rows, 0);
+    if (rows) *rows_cases += 1;
+    const char *path = mi == 0 ? "gemm" : mi == 1 ? "flash" : rows ? "auto:rows" : "auto";
     for (int fused = 0; fused < 2; fused++) {
       clippo_mha_weights mw = fixture_weights(&f, fused);
       for (int acc = 0; acc < 2; acc++) {
@@ -231,9 +333,9 @@ static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, si
         if (acc)
           for (size_t i = 0; i < n * tq * w; i++) got[i] -= base[i];
         char what[128];
-        snprintf(what, sizeof what, "mha %s %s n%zu tq%zu tk%zu w%zu h%zu%s%s",
-                 mi ? "flash" : "gemm", map ? "map" : "self", n, tq, tk, w, heads,
-                 fused ? " fused" : "", acc ? " acc" : "");
+        snprintf(what, sizeof what, "mha %s %s n%zu tq%zu tk%zu w%zu h%zu%s%s", path,
+                 map ? "map" : "self", n, tq, tk, w, heads, fused ? " fused" : "",
+                 acc ? " acc" : "");
         op_expect(what, got, want, n * tq * w, MHA_TOL);
         free(got);
       }
@@ -256,16 +358,25 @@ static void mha_case(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t w, si
   free(xkv), free(probe), free(want), free(base);
 }
 
+/* The automatic choice takes attention_rows_fwd on CPU devices for some of the cases (n at least
+ * the compute units: two cores here). */
 static void check_mha_self(clippo_rt *rt, void *user) {
   (void)user;
-  mha_case(rt, 2, 17, 17, 128, 2, 0);
-  mha_case(rt, 2, 196, 196, 256, 4, 0);
+  int rows = 0;
+  mha_case(rt, 2, 17, 17, 128, 2, 0, &rows);
+  mha_case(rt, 2, 196, 196, 256, 4, 0, &rows);
+  mha_case(rt, 4, 64, 64, 128, 4, 0, &rows); /* the train suite's model */
+  print_message("self-attention: %d case(s) through attention_rows\n", rows);
+  if ((rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.compute_units <= 4) assert_true(rows > 0);
 }
 
 static void check_mha_map(clippo_rt *rt, void *user) {
   (void)user;
-  mha_case(rt, 3, 1, 196, 256, 4, 1);
-  mha_case(rt, 2, 1, 17, 128, 2, 1);
+  int rows = 0;
+  mha_case(rt, 3, 1, 196, 256, 4, 1, &rows);
+  mha_case(rt, 2, 1, 17, 128, 2, 1, &rows);
+  mha_case(rt, 4, 1, 64, 128, 4, 1, &rows);
+  print_message("MAP head: %d case(s) through attention_rows\n", rows);
 }
 
 static void run_split_merge(clippo_rt *rt, void *u) { check_split_merge(rt, u); }
@@ -275,6 +386,13 @@ static void run_flash(clippo_rt *rt, void *u) { op_each_variant(rt, check_flash,
 static void test_flash(void **state) {
   (void)state;
   test_each_device(run_flash, NULL);
+}
+
+static void run_rows(clippo_rt *rt, void *u) { op_each_variant(rt, check_rows, u); }
+
+static void test_rows(void **state) {
+  (void)state;
+  test_each_device(run_rows, NULL);
 }
 
 static void test_split_merge(void **state) {
@@ -292,10 +410,9 @@ static void test_mha_map(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_split_merge),
-      cmocka_unit_test(test_mha_self),
-      cmocka_unit_test(test_mha_map),
-      cmocka_unit_test(test_flash),
+      cmocka_unit_test(test_split_merge), cmocka_unit_test(test_mha_self),
+      cmocka_unit_test(test_mha_map),     cmocka_unit_test(test_flash),
+      cmocka_unit_test(test_rows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

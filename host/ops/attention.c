@@ -187,6 +187,99 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
   return ops_launch_groups(rt, kern, groups, local, err);
 }
 
+/* Local floats of attention_rows_fwd (kt, vl, score rows) or attention_rows_bwd (vt, kl, dka,
+ * dva, ds, pb); tkv is tk rounded up to vec. */
+static size_t rows_local(size_t tk, size_t width, unsigned vec, int bwd) {
+  size_t tkv = (tk + vec - 1) / vec * vec;
+  return bwd ? width * tkv + 3 * tk * width + 2 * OPS_ATT_ROWS * tkv
+             : width * tkv + tk * width + OPS_ATT_ROWS * tkv;
+}
+
+int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
+                          int heads, int bwd) {
+  if (heads <= 0 || width == 0 || width % (size_t)heads != 0 || tk == 0 || c->vec == 0) return 0;
+  if (!(rt->info.type & CL_DEVICE_TYPE_CPU) || rt->settings.attention != CLIPPO_ATTENTION_AUTO)
+    return 0;
+  if ((width / (size_t)heads) % c->vec != 0) return 0;
+  size_t need = rows_local(tk, width, c->vec, 0);
+  if (bwd && rows_local(tk, width, c->vec, 1) > need) need = rows_local(tk, width, c->vec, 1);
+  return rt->info.local_mem && need * sizeof(float) <= rt->info.local_mem;
+}
+
+int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int heads) {
+  ops_class c = ops_class_of(rt);
+  return ops_attention_rows_ok(rt, &c, tk, width, heads, 0);
+}
+
+clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
+                                        size_t hd, size_t width, cl_kernel *k, clippo_error *err) {
+  char defs[64];
+  snprintf(defs, sizeof defs, "-DATT_HD=%zu -DATT_W=%zu", hd, width);
+  return ops_kernel_with(rt, c, "attention.cl", name, defs, k, err);
+}
+
+clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src *q,
+                                       const clippo_attention_src *k, const clippo_attention_src *v,
+                                       float scale, size_t n, size_t tq, size_t tk, int heads,
+                                       size_t hd, clippo_tensor *out, clippo_tensor *p,
+                                       clippo_error *err) {
+  static const char op[] = "attention_rows";
+  if (heads <= 0 || hd == 0 || n == 0 || tq == 0 || tk == 0)
+    return clippo_fail(err, CLIPPO_E_SHAPE, "%s: %zu images of %zu queries and %zu keys, %d heads",
+                       op, n, tq, tk, heads);
+  const size_t w = (size_t)heads * hd;
+  const int bias = q && q->bias != NULL;
+  clippo_status st = check_flash_src(q, n * tq, w, bias, op, "q", err);
+  if (!st) st = check_flash_src(k, n * tk, w, bias, op, "k", err);
+  if (!st) st = check_flash_src(v, n * tk, w, bias, op, "v", err);
+  if (!st) st = ops_check_count(out, n * tq * w, op, "out", err);
+  if (!st && p) st = ops_check_count(p, n * (size_t)heads * tq * tk, op, "p", err);
+  if (st) return st;
+  const clippo_attention_src *in[3] = {q, k, v};
+  for (int i = 0; i < 3; i++)
+    if (!ops_disjoint(out, in[i]->t) || (bias && !ops_disjoint(out, in[i]->bias)) ||
+        (p && (!ops_disjoint(p, in[i]->t) || !ops_disjoint(p, out))))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: out or p overlaps an input", op);
+  ops_class c = ops_class_of(rt);
+  if (!ops_attention_rows_ok(rt, &c, tk, w, heads, 0))
+    return clippo_fail(err, CLIPPO_E_ARG,
+                       "%s: not for this device (%s) or shape (%zu keys, %d heads of %zu): see "
+                       "clippo_attention_rows_fits",
+                       op, rt->info.name, tk, heads, hd);
+  cl_kernel kern;
+  if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", hd, w, &kern, err))) return st;
+  size_t tkv = (tk + c.vec - 1) / c.vec * c.vec;
+  ops_args a;
+  ops_args_begin(&a, kern);
+  for (int i = 0; i < 3; i++) {
+    clippo_tensor from = *in[i]->t;
+    from.offset += in[i]->col; /* the first head's column of the first row */
+    ops_arg_tensor(&a, &from);
+    ops_arg_u32(&a, in[i]->ld);
+  }
+  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias ? in[i]->bias : in[i]->t);
+  ops_arg_u32(&a, (size_t)bias);
+  ops_arg_f32(&a, scale);
+  ops_arg_tensor(&a, out);
+  ops_arg_u32(&a, w);
+  ops_arg_tensor(&a, p ? p : out);
+  ops_arg_u32(&a, p != NULL);
+  ops_arg_u32(&a, n);
+  ops_arg_u32(&a, tq);
+  ops_arg_u32(&a, tk);
+  ops_arg_local_floats(&a, w * tkv);
+  ops_arg_local_floats(&a, tk * w);
+  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
+  if ((st = ops_args_end(rt, &a, "attention_rows_fwd", err))) return st;
+  return ops_launch_groups(rt, kern, n, 1, err);
+}
+
+int clippo_mha_uses_rows(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads) {
+  (void)tq;
+  if (n < (rt->info.compute_units ? rt->info.compute_units : 1)) return 0; /* idle cores */
+  return clippo_attention_rows_fits(rt, tk, width, heads);
+}
+
 int clippo_mha_uses_flash(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads) {
   if (heads <= 0 || width % (size_t)heads != 0 || width / (size_t)heads > CLIPPO_FLASH_HD_MAX)
     return 0;
@@ -410,6 +503,18 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
     ctx = view2(ws, L.q, rq, width);
     st = clippo_op_attention_flash(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
                                    err);
+    if (st) return clippo_error_prefix(err, "%s: ", op);
+  } else if (clippo_mha_uses_rows(rt, n, tq, tk, width, heads)) {
+    clippo_attention_src as[3];
+    for (int i = 0; i < 3; i++) {
+      as[i].t = &src[i];
+      as[i].ld = ld[i];
+      as[i].col = col[i];
+      as[i].bias = bias[i];
+    }
+    ctx = view2(ws, L.q, rq, width);
+    st = clippo_op_attention_rows(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
+                                  NULL, err);
     if (st) return clippo_error_prefix(err, "%s: ", op);
   } else {
     clippo_tensor *dst[3] = {&qh, &kh, &vh};

@@ -13,6 +13,7 @@
 #include "clippo/ops_grad.h"
 
 #include <math.h>
+#include <stdio.h>
 
 #include "clippo/gemm.h"
 #include "ops/ops_internal.h"
@@ -117,6 +118,74 @@ static clippo_status check_common(const char *op, const clippo_mha_weights *w, i
   return CLIPPO_OK;
 }
 
+/* 1 when the training attention runs fused (attention_rows_fwd / _bwd, the saved q, k, v as rows):
+ * ops_attention_rows_ok for both kernels; else the batched products with head split / merge. */
+static int rows_path(clippo_rt *rt, const mha_dims *d, ops_class *c) {
+  *c = ops_class_of(rt);
+  return ops_attention_rows_ok(rt, c, d->tk, d->width, (int)d->heads, 1);
+}
+
+/* The fused forward: s->q, s->k, s->v are already the projections as rows; writes s->p and
+ * s->ctx. */
+static clippo_status rows_forward(clippo_rt *rt, const clippo_mha_weights *w, const mha_dims *d,
+                                  clippo_mha_saved *s, clippo_error *err) {
+  const clippo_tensor *xs[3] = {&s->q, &s->k, &s->v}, *bias[3] = {w->bq, w->bk, w->bv};
+  clippo_tensor rows[3];
+  clippo_attention_src as[3];
+  size_t t[3] = {d->rq, d->rk, d->rk};
+  for (int i = 0; i < 3; i++) {
+    rows[i] = view2(xs[i], 0, t[i], d->width);
+    as[i].t = &rows[i];
+    as[i].ld = d->width;
+    as[i].col = 0;
+    as[i].bias = bias[i];
+  }
+  return clippo_op_attention_rows(rt, &as[0], &as[1], &as[2], d->q_scale, d->n, d->tq, d->tk,
+                                  (int)d->heads, d->hd, &s->ctx, &s->p, err);
+}
+
+/* The fused backward from dc (the context's gradient as rows): dq (the unscaled query
+ * projection's gradient), dk, dv as rows (n * t, W); with sums (3 n, W) also each image's column
+ * sums of dq, then dk, then dv (NULL: not computed). */
+static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clippo_mha_weights *w,
+                                   const mha_dims *d, const clippo_mha_saved *s,
+                                   const clippo_tensor *dc, clippo_tensor *dq, clippo_tensor *dk,
+                                   clippo_tensor *dv, clippo_tensor *sums, clippo_error *err) {
+  cl_kernel kern;
+  clippo_status st =
+      ops_attention_rows_kernel(rt, c, "attention_rows_bwd", d->hd, d->width, &kern, err);
+  if (st) return st;
+  size_t tkv = (d->tk + c->vec - 1) / c->vec * c->vec;
+  const clippo_tensor *xs[3] = {&s->q, &s->k, &s->v}, *bias[3] = {w->bq, w->bk, w->bv};
+  ops_args a;
+  ops_args_begin(&a, kern);
+  for (int i = 0; i < 3; i++) {
+    ops_arg_tensor(&a, xs[i]);
+    ops_arg_u32(&a, d->width);
+  }
+  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias[i]);
+  ops_arg_u32(&a, 1);
+  ops_arg_f32(&a, d->q_scale);
+  ops_arg_tensor(&a, &s->p);
+  ops_arg_tensor(&a, dc);
+  ops_arg_u32(&a, d->width);
+  ops_arg_tensor(&a, dq);
+  ops_arg_tensor(&a, dk);
+  ops_arg_tensor(&a, dv);
+  ops_arg_u32(&a, d->width);
+  ops_arg_tensor(&a, sums ? sums : dq);
+  ops_arg_u32(&a, sums != NULL);
+  ops_arg_u32(&a, d->n);
+  ops_arg_u32(&a, d->tq);
+  ops_arg_u32(&a, d->tk);
+  ops_arg_local_floats(&a, d->width * tkv);
+  for (int i = 0; i < 3; i++) ops_arg_local_floats(&a, d->tk * d->width);
+  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
+  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
+  if ((st = ops_args_end(rt, &a, "attention_rows_bwd", err))) return st;
+  return ops_launch_groups(rt, kern, d->n, 1, err);
+}
+
 clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *w, int heads,
                                        size_t n, const clippo_tensor *xq, const clippo_tensor *xkv,
                                        clippo_mha_saved *s, clippo_tensor *scratch, int accumulate,
@@ -136,6 +205,20 @@ clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *
     return clippo_fail(err, CLIPPO_E_ARG, "%s: out or scratch overlaps an input", op);
   const size_t W = d.width, rq = d.rq, rk = d.rk, hd = d.hd, B = d.n * d.heads;
   int self = xq->mem == xkv->mem && xq->offset == xkv->offset && rq == rk;
+  ops_class cls;
+  s->rows = rows_path(rt, &d, &cls);
+  if (s->rows) { /* projections straight into the saved rows, then the fused kernel */
+    const clippo_tensor *wr[3] = {w->wq, w->wk, w->wv}, *xr[3] = {xq, xkv, xkv};
+    clippo_tensor *to[3] = {&s->q, &s->k, &s->v};
+    size_t nr[3] = {rq, rk, rk};
+    for (int i = 0; i < 3 && !st; i++) {
+      clippo_tensor c = view2(to[i], 0, nr[i], W);
+      st = clippo_gemm(rt, 0, 0, nr[i], W, W, 1.0f, xr[i], W, wr[i], W, 0.0f, &c, W, err);
+    }
+    if (st) return clippo_error_prefix(err, "%s: projections: ", op);
+    if (rows_forward(rt, w, &d, s, err)) return clippo_error_prefix(err, "%s: ", op);
+    goto out_projection;
+  }
 
   /* projections, then heads (bias added, q scaled) */
   clippo_tensor src[3];
@@ -183,6 +266,7 @@ clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *
   if (st) return clippo_error_prefix(err, "%s: p v: ", op);
   if (clippo_op_heads_merge(rt, &ch, d.tq, heads, &s->ctx, err))
     return clippo_error_prefix(err, "%s: ", op);
+out_projection:
   st = clippo_gemm(rt, 0, 0, rq, W, W, 1.0f, &s->ctx, W, w->wo, W, accumulate ? 1.0f : 0.0f, out, W,
                    err);
   if (st) return clippo_error_prefix(err, "%s: out projection: ", op);
@@ -238,6 +322,35 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
   if ((st = clippo_gemm(rt, 1, 0, W, W, rq, 1.0f, &s->ctx, W, dout, W, 1.0f, g->wo, W, err)))
     goto fail;
   if ((st = clippo_gemm(rt, 0, 1, rq, W, W, 1.0f, dout, W, w->wo, W, 0.0f, &A, W, err))) goto fail;
+  const clippo_tensor *dproj[3] = {&A, &DK, &DV};
+  clippo_tensor DQ = view2(scratch, oB, rq, W);
+  int bias_done = 0; /* the bias gradients already have their column sums */
+  if (s->rows) {     /* the fused kernel, from and into rows */
+    ops_class cls;
+    if (!rows_path(rt, &d, &cls)) {
+      st = clippo_fail(err, CLIPPO_E_ARG,
+                       "the forward ran the fused attention (attention_rows), which this device "
+                       "or setting no longer runs (was rt->settings.attention changed?)");
+      goto fail;
+    }
+    /* each image's column sums of dq, dk, dv (for the biases) in the regions the batched path
+     * uses for dP and the per-head dK, dV, when they hold them (tk > 1 always does) */
+    size_t nW = d.n * W;
+    int sums = 3 * nW <= oDK - oDP;
+    clippo_tensor S = view2(scratch, oDP, 3 * d.n, W);
+    if ((st = rows_backward(rt, &cls, w, &d, s, &A, &DQ, &DK, &DV, sums ? &S : NULL, err)))
+      goto fail;
+    dproj[0] = &DQ;
+    if (sums) {
+      clippo_tensor *gb[3] = {g->bq, g->bk, g->bv};
+      for (int i = 0; i < 3; i++) {
+        clippo_tensor part = view2(scratch, oDP + (size_t)i * nW, d.n, W);
+        if ((st = clippo_op_colsum(rt, &part, 1.0f, gb[i], ws, err))) goto fail;
+      }
+      bias_done = 1;
+    }
+    goto projections;
+  }
   if ((st = clippo_op_heads_split(rt, &A, W, 0, NULL, 1.0f, tq, heads, &Bh, err))) goto fail;
   /* dP = dC V^T, dV = P^T dC */
   if ((st = clippo_gemm_batched(rt, 0, 1, tq, tk, hd, 1.0f, &Bh, hd, tq * hd, &s->v, hd, tk * hd,
@@ -257,12 +370,12 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
   if ((st = clippo_op_heads_merge(rt, &Bh, tq, heads, &A, err))) goto fail;
   if ((st = clippo_op_heads_merge(rt, &DKH, tk, heads, &DK, err))) goto fail;
   if ((st = clippo_op_heads_merge(rt, &DVH, tk, heads, &DV, err))) goto fail;
-  /* projection weights and biases */
-  const clippo_tensor *dproj[3] = {&A, &DK, &DV}, *xs[3] = {xq, xkv, xkv};
+projections: /* projection weights and biases */;
+  const clippo_tensor *xs[3] = {xq, xkv, xkv};
   clippo_tensor *gw[3] = {g->wq, g->wk, g->wv}, *gb[3] = {g->bq, g->bk, g->bv};
   size_t rows[3] = {rq, rk, rk};
   for (int i = 0; i < 3; i++) {
-    if ((st = clippo_op_colsum(rt, dproj[i], 1.0f, gb[i], ws, err))) goto fail;
+    if (!bias_done && (st = clippo_op_colsum(rt, dproj[i], 1.0f, gb[i], ws, err))) goto fail;
     if ((st = clippo_gemm(rt, 1, 0, W, W, rows[i], 1.0f, xs[i], W, dproj[i], W, 1.0f, gw[i], W,
                           err)))
       goto fail;
@@ -270,8 +383,8 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
   /* input gradients */
   int wrote_shared = 0;
   if (dxq) {
-    st = clippo_gemm(rt, 0, 1, rq, W, W, 1.0f, &A, W, w->wq, W, accumulate ? 1.0f : 0.0f, dxq, W,
-                     err);
+    st = clippo_gemm(rt, 0, 1, rq, W, W, 1.0f, dproj[0], W, w->wq, W, accumulate ? 1.0f : 0.0f, dxq,
+                     W, err);
     if (st) goto fail;
     wrote_shared = shared_dx;
   }

@@ -102,6 +102,22 @@ static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
   return rows * ((cols + vec - 1) / vec);
 }
 
+/** Query rows kernels/attention.cl's fused CPU attention (attention_rows_fwd / _bwd) takes at a
+ * time (its ATT_R). */
+#define OPS_ATT_ROWS ((size_t)8)
+
+/** 1 when the fused CPU attention can run for tk keys, width W and `heads` heads on rt's device
+ * (class c), the backward too when bwd: a CPU device with rt->settings.attention automatic, the
+ * head size a multiple of c->vec, and the kernels' local buffers within the device's local
+ * memory. */
+int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
+                          int heads, int bwd);
+
+/** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl built for heads of hd in
+ * a width of `width`. */
+clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
+                                        size_t hd, size_t width, cl_kernel *k, clippo_error *err);
+
 /** Attention probabilities P = softmax(Q K^T) of `batch` (image, head) pairs: Q (tq, hd), K (tk,
  * hd), P (tq, tk) per pair, each block after the other (host/ops/linear.c). The softmax runs
  * inside the product where the GEMM provider does that (clippo_gemm_fuses_epilogue), else as

@@ -196,6 +196,22 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
                                         size_t tq, size_t tk, int heads, size_t hd,
                                         clippo_tensor *out, clippo_error *err);
 
+/** The same attention as clippo_op_attention_flash (same operands and result) as CPU devices run
+ * it best (kernels/attention.cl attention_rows_fwd): one work-item per image, its keys and values
+ * staged in local memory, query rows 8 at a time with all their heads, explicit vectors. With p
+ * (n * heads * tq * tk floats) the probabilities are also written, p[((b * heads + h) * tq + i)
+ * * tk + j]. Refused (CLIPPO_E_ARG) where clippo_attention_rows_fits says no. */
+clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src *q,
+                                       const clippo_attention_src *k, const clippo_attention_src *v,
+                                       float scale, size_t n, size_t tq, size_t tk, int heads,
+                                       size_t hd, clippo_tensor *out, clippo_tensor *p,
+                                       clippo_error *err);
+
+/** 1 when clippo_op_attention_rows runs on rt's device for tk keys, width W and `heads` heads:
+ * a CPU device whose op class's vector width divides the head size and whose local memory holds
+ * the image's keys and values (W x tk floats each, and the score rows). */
+int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int heads);
+
 /** Merges heads: src (n * heads, t, hd) -> dst (n * t, heads * hd) with column h * hd + d. */
 clippo_status clippo_op_heads_merge(clippo_rt *rt, const clippo_tensor *src, size_t t, int heads,
                                     clippo_tensor *dst, clippo_error *err);
@@ -225,6 +241,11 @@ size_t clippo_mha_workspace_floats(size_t n, size_t tq, size_t tk, size_t width,
 clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_t n, size_t tq,
                                          size_t tk, size_t width, int heads, clippo_error *err);
 
+/** 1 when clippo_mha computes softmax(q k^T) v with clippo_op_attention_rows on rt's device for
+ * n images of tq query and tk key tokens: CPU devices with rt->settings.attention automatic, at
+ * least as many images as compute units (one work-item per image), where it fits. */
+int clippo_mha_uses_rows(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads);
+
 /** 1 when clippo_mha computes softmax(q k^T) v with clippo_op_attention_flash on rt's device for
  * n images of tq query and tk key tokens, 0 when with the head split, batched GEMMs and merge:
  * rt->settings.attention (env CLIPPO_ATTENTION=gemm|flash) when set, else flash on devices
@@ -242,7 +263,8 @@ int clippo_mha_uses_flash(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t 
  * clippo_mha_workspace_floats(n, tq, tk, W, heads) elements, not overlapping the other
  * tensors. out (n * tq, W) must not overlap xq / xkv; with accumulate != 0 the result is added
  * to out (out += MHA(...), a fused residual), else out is overwritten. softmax(q k^T) v runs
- * fused (clippo_op_attention_flash) where clippo_mha_uses_flash says so. */
+ * fused (clippo_op_attention_flash) where clippo_mha_uses_flash says so, else fused for CPUs
+ * (clippo_op_attention_rows) where clippo_mha_uses_rows says so. */
 clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, size_t n,
                          const clippo_tensor *xq, const clippo_tensor *xkv, clippo_tensor *ws,
                          int accumulate, clippo_tensor *out, clippo_error *err);

@@ -98,9 +98,12 @@ clippo_status clippo_op_mean_tokens_grad(clippo_rt *rt, const clippo_tensor *dy,
 /** What the training forward of one attention keeps for its backward (n images, tq query and tk
  * key tokens, W = heads * hd): per-head q (scaled by 1/sqrt(hd), bias included) (n * heads * tq,
  * hd), k and v (n * heads * tk, hd); the softmax probabilities p (n * heads * tq, tk); the merged
- * context ctx (n * tq, W) that enters the out projection. */
+ * context ctx (n * tq, W) that enters the out projection. rows (set by the forward): q, k and v
+ * hold the projections as rows instead, (n * tq, W) and (n * tk, W) without bias or scale (the
+ * fused attention of CPU devices, kernels/attention.cl's attention_rows_fwd / _bwd). */
 typedef struct clippo_mha_saved {
   clippo_tensor q, k, v, p, ctx;
+  int rows;
 } clippo_mha_saved;
 
 /** Allocates the tensors of *s (owned; release with clippo_mha_saved_release). */
