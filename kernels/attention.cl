@@ -133,80 +133,109 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
 
 /* Fused attention for CPU devices, forward and backward: one work-item (local size 1) per image
  * b, explicit floatv arithmetic. q, k, v are the projections as rows (n * t, ld) without bias or
- * scale; head h has columns [h * ATT_HD, (h + 1) * ATT_HD). The image's keys and values are
+ * scale; head h has columns [h * hd, (h + 1) * hd), w = heads * hd. The image's keys and values are
  * staged in __local buffers (one work-group per work-item) reading whole rows in order, the query
- * rows are taken ATT_R (8) at a time with all their heads, so every global tensor streams through
- * once. Built with -DATT_HD=hd -DATT_W=heads * hd (ATT_HD a multiple of VEC); tkv is tk rounded
- * up to VEC, the transposed tensors (ATT_W, tkv) are zero past tk.
+ * rows are taken ATT_R (8 or 4) at a time with all their heads, so every global tensor streams through
+ * once. In the program built with -DATT_ROWS=1; hd must be a multiple of VEC. The sizes are
+ * arguments, not build options: loops of constant trip counts were unrolled into code that took
+ * Mesa's llvmpipe minutes to compile. tkv is tk rounded up to VEC, the transposed tensors (w,
+ * tkv) are zero past tk.
  *  - attention_rows_fwd: out[(b * tq + i) * ldo + h * hd + d] = sum_j softmax_j(s_ij) v'_j[d],
  *    s_ij = sum_d (q_i[d] + bq[d]) scale (k_j[d] + bk[d]), v' = v + bv; with keep_p also
  *    p[((b * heads + h) * tq + i) * tk + j] = softmax_j(s_ij) (clippo_mha_saved's p).
- *    Local: kt (ATT_W * tkv), vl (tk * ATT_W), s (ATT_R * tkv).
+ *    Local: kt (w * tkv), vl (tk * w), s (ATT_R * tkv), qr (ATT_R * w).
  *  - attention_rows_bwd: given p and dc (the context's gradient as rows, ldc), with Q = (q + bq)
  *    scale, K = k + bk, V = v + bv, dS = p * (dP - rowsum(dP * p)), dP = dc V^T:
  *    dq = scale dS K, dk = dS^T Q, dv = p^T dc, written as rows like q, k, v (ldd); with
  *    keep_sums also each image's column sums of dq, dk and dv (the bias gradients' terms):
- *    sums[(m * n + b) * ATT_W + c] for m = 0, 1, 2 (three (n, ATT_W) blocks).
- *    Local: vt (ATT_W * tkv), kl, dka, dva (tk * ATT_W each), ds, pb (ATT_R * tkv each). */
-#ifdef ATT_HD
-/* ATT_R query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them, so that every row
- * has its own accumulator variables, which stay in registers. */
-#define ATT_R 8
+ *    sums[(m * n + b) * w + c] for m = 0, 1, 2 (three (n, w) blocks).
+ *    Local: vt (w * tkv), kl, dka, dva (tk * w each), ds, pb (ATT_R * tkv each), qs,
+ *    dcr (ATT_R * w each). */
+#ifdef ATT_ROWS
+/* ATT_R (-DATT_R=8 or 4) query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them, so
+ * that every row has its own accumulator variables, which stay in registers. */
+#if ATT_R == 8
 #define ATT_EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define ATT_WV (ATT_W / VEC)
+#elif ATT_R == 4
+#define ATT_EACH_ROW(X) X(0) X(1) X(2) X(3)
+#else
+#error "ATT_R must be 4 or 8"
+#endif
 /* A floatv in __local memory at a multiple of VEC floats (local buffers are aligned for any
  * type): one aligned access, where vloadN / vstoreN may be split into pieces. */
 #define LV(p) (*(__local floatv *)(p))
+
+/* Horizontal maximum of a floatv of finite values or -INFINITY (max, not fmax: no NaN handling). */
+static inline float att_hmax(floatv v) {
+#if VEC == 16
+  float8 a = max(v.lo, v.hi);
+  float4 b = max(a.lo, a.hi);
+  float2 c = max(b.lo, b.hi);
+  return max(c.x, c.y);
+#elif VEC == 8
+  float4 b = max(v.lo, v.hi);
+  float2 c = max(b.lo, b.hi);
+  return max(c.x, c.y);
+#elif VEC == 4
+  float2 c = max(v.lo, v.hi);
+  return max(c.x, c.y);
+#else
+  return v;
+#endif
+}
 #define ATT_ZERO(r) floatv a##r = (floatv)(0.0f);
 
-/* xt[c * tkv + j] = x[(row0 + j) * ld + c] (+ bias[c]) for c < ATT_W, zero for tk <= j < tkv. */
+/* xt[c * tkv + j] = x[(row0 + j) * ld + c] (+ bias[c]) for c < w, zero for tk <= j < tkv. */
 static inline void att_stage_t(__global const float *x, uint ld, __global const float *bias,
-                               uint has_bias, uint row0, uint tk, uint tkv, __local float *xt) {
-  for (uint j = 0; j < tk; j++) {
-    __global const float *xr = x + (row0 + j) * ld;
-    for (uint c = 0; c < ATT_W; c++) xt[c * tkv + j] = has_bias ? xr[c] + bias[c] : xr[c];
-  }
-  for (uint c = 0; c < ATT_W; c++)
+                               uint has_bias, uint row0, uint tk, uint tkv, uint w,
+                               __local float *xt) {
+  for (uint c = 0; c < w; c++) { /* contiguous stores, strided loads (gathers) */
+    const float bc = has_bias ? bias[c] : 0.0f;
+    __global const float *xc = x + row0 * ld + c;
+    for (uint j = 0; j < tk; j++) xt[c * tkv + j] = xc[j * ld] + bc;
     for (uint j = tk; j < tkv; j++) xt[c * tkv + j] = 0.0f;
+  }
 }
 
-/* xl[j * ATT_W + c] = x[(row0 + j) * ld + c] (+ bias[c]) for j < tk. */
+/* xl[j * w + c] = x[(row0 + j) * ld + c] (+ bias[c]) for j < tk. */
 static inline void att_stage(__global const float *x, uint ld, __global const float *bias,
-                             uint has_bias, uint row0, uint tk, __local float *xl) {
+                             uint has_bias, uint row0, uint tk, uint w, __local float *xl) {
   for (uint j = 0; j < tk; j++) {
     __global const float *xr = x + (row0 + j) * ld;
-    for (uint c = 0; c < ATT_W; c += VEC) {
+    for (uint c = 0; c < w; c += VEC) {
       floatv y = LOADV(xr + c);
       if (has_bias) y += LOADV(bias + c);
-      LV(xl + j * ATT_W + c) = y;
+      LV(xl + j * w + c) = y;
     }
   }
 }
 
-/* a[r][c] = (x[(row0 + r) * ld + c] (+ bias[c])) * scale for the rows r < nr, zero after. */
+/* a[r * w + c] = (x[(row0 + r) * ld + c] (+ bias[c])) * scale for the rows r < nr, zero
+ * after. (Local, not private, arrays: indexed at run time, private arrays become long chains of
+ * selects in some compilers; Mesa's took minutes per build.) */
 static inline void att_rows(__global const float *x, uint ld, __global const float *bias,
-                            uint has_bias, float scale, uint row0, uint nr,
-                            floatv a[ATT_R][ATT_WV]) {
+                            uint has_bias, float scale, uint row0, uint nr, uint w,
+                            __local float *a) {
   for (uint r = 0; r < ATT_R; r++)
-    for (uint c = 0; c < ATT_W; c += VEC) {
+    for (uint c = 0; c < w; c += VEC) {
       floatv y = (floatv)(0.0f);
       if (r < nr) {
         y = LOADV(x + (row0 + r) * ld + c);
         if (has_bias) y += LOADV(bias + c);
       }
-      a[r][c / VEC] = y * scale;
+      LV(a + r * w + c) = y * scale;
     }
 }
 
-/* s[r * tkv + j] = sum_{d < ATT_HD} a[r][col + d] xt[(col + d) * tkv + j] for the ATT_R rows. */
-static inline void att_rows_times_t(const floatv a[ATT_R][ATT_WV], uint col,
+/* s[r * tkv + j] = sum_{d < hd} a[r * w + col + d] xt[(col + d) * tkv + j] for the ATT_R
+ * rows. */
+static inline void att_rows_times_t(__local const float *a, uint col, uint hd, uint w,
                                     __local const float *xt, uint tkv, __local float *s) {
-  const float *ap = (const float *)a; /* row r, column d: ap[r * ATT_W + d] */
   for (uint jb = 0; jb < tkv; jb += VEC) {
     ATT_EACH_ROW(ATT_ZERO)
-    for (uint d = col; d < col + ATT_HD; d++) {
+    for (uint d = col; d < col + hd; d++) {
       const floatv x = LV(xt + d * tkv + jb);
-#define ATT_DOT(r) a##r = fma((floatv)(ap[r * ATT_W + d]), x, a##r);
+#define ATT_DOT(r) a##r = fma((floatv)(a[r * w + d]), x, a##r);
       ATT_EACH_ROW(ATT_DOT)
 #undef ATT_DOT
     }
@@ -223,44 +252,73 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
                                  uint bko, __global const float *bv, uint bvo, uint has_bias,
                                  float scale, __global float *out, uint oo, uint ldo,
                                  __global float *p, uint po, uint keep_p, uint n, uint tq, uint tk,
-                                 __local float *kt, __local float *vl, __local float *s) {
+                                 uint hd, uint w, __local float *kt, __local float *vl, __local float *s,
+                                 __local float *qr) {
   const uint b = get_global_id(0);
   if (b >= n) return;
-  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = ATT_W / ATT_HD;
+  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = w / hd;
   q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, out += oo, p += po;
-  att_stage_t(k, ldk, bk, has_bias, b * tk, tk, tkv, kt);
-  att_stage(v, ldv, bv, has_bias, b * tk, tk, vl);
+  att_stage_t(k, ldk, bk, has_bias, b * tk, tk, tkv, w, kt);
+  att_stage(v, ldv, bv, has_bias, b * tk, tk, w, vl);
   for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
     const uint nr = min((uint)ATT_R, tq - i0);
-    floatv qr[ATT_R][ATT_WV];
-    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, qr);
+    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, w, qr);
     for (uint h = 0; h < heads; h++) {
-      const uint col = h * ATT_HD;
-      att_rows_times_t(qr, col, kt, tkv, s);
-      for (uint r = 0; r < nr; r++) { /* softmax of the row, the padding masked */
-        __local float *sr = s + r * tkv;
-        for (uint j = tk; j < tkv; j++) sr[j] = -INFINITY;
-        floatv mv = LV(sr);
-        for (uint jb = VEC; jb < tkv; jb += VEC) mv = fmax(mv, LV(sr + jb));
-        const float m = hmax(mv);
-        floatv sum = (floatv)(0.0f);
-        for (uint jb = 0; jb < tkv; jb += VEC) {
-          const floatv e = exp(LV(sr + jb) - m);
-          sum += e;
-          LV(sr + jb) = e;
-        }
-        const float inv = 1.0f / hsum(sum);
-        for (uint jb = 0; jb < tkv; jb += VEC) LV(sr + jb) *= inv;
-        if (keep_p) {
-          __global float *pr = p + ((b * heads + h) * tq + i0 + r) * tk;
-          for (uint j = 0; j < tk; j++) pr[j] = sr[j];
-        }
+      const uint col = h * hd;
+      att_rows_times_t(qr, col, hd, w, kt, tkv, s);
+      /* softmax of the ATT_R rows side by side (independent chains; rows past tq hold zeros),
+       * the padding past tk masked */
+#define ATT_ROW_PTR(r) __local float *s##r = s + r * tkv;
+      ATT_EACH_ROW(ATT_ROW_PTR)
+#undef ATT_ROW_PTR
+      for (uint j = tk; j < tkv; j++) {
+#define ATT_MASK(r) s##r[j] = -INFINITY;
+        ATT_EACH_ROW(ATT_MASK)
+#undef ATT_MASK
       }
-      for (uint c = col; c < col + ATT_HD; c += VEC) { /* out = p v', VEC columns at a time */
+#define ATT_MAX0(r) floatv m##r = LV(s##r);
+      ATT_EACH_ROW(ATT_MAX0)
+#undef ATT_MAX0
+      for (uint jb = VEC; jb < tkv; jb += VEC) {
+#define ATT_MAX(r) m##r = max(m##r, LV(s##r + jb));
+        ATT_EACH_ROW(ATT_MAX)
+#undef ATT_MAX
+      }
+#define ATT_HMAX(r)                                                                                \
+  const float x##r = att_hmax(m##r);                                                               \
+  floatv z##r = (floatv)(0.0f);
+      ATT_EACH_ROW(ATT_HMAX)
+#undef ATT_HMAX
+      for (uint jb = 0; jb < tkv; jb += VEC) {
+#define ATT_EXP(r)                                                                                 \
+  {                                                                                                \
+    const floatv e = exp(LV(s##r + jb) - x##r);                                                    \
+    z##r += e;                                                                                     \
+    LV(s##r + jb) = e;                                                                             \
+  }
+        ATT_EACH_ROW(ATT_EXP)
+#undef ATT_EXP
+      }
+#define ATT_INV(r) const float v##r = 1.0f / hsum(z##r);
+      ATT_EACH_ROW(ATT_INV)
+#undef ATT_INV
+      for (uint jb = 0; jb < tkv; jb += VEC) {
+#define ATT_SCALE(r) LV(s##r + jb) *= v##r;
+        ATT_EACH_ROW(ATT_SCALE)
+#undef ATT_SCALE
+      }
+      for (uint r = 0; keep_p && r < nr; r++) {
+        __local const float *sr = s + r * tkv;
+        __global float *pr = p + ((b * heads + h) * tq + i0 + r) * tk;
+        uint j = 0;
+        for (; j + VEC <= tk; j += VEC) STOREV(LV(sr + j), pr + j);
+        for (; j < tk; j++) pr[j] = sr[j];
+      }
+      for (uint c = col; c < col + hd; c += VEC) { /* out = p v', VEC columns at a time */
         ATT_EACH_ROW(ATT_ZERO)
         for (uint j = 0; j < tk; j++) {
-          const floatv x = LV(vl + j * ATT_W + c);
-#define ATT_PV(r) a##r = fma((floatv)(s[r * tkv + j]), x, a##r);
+          const floatv x = LV(vl + j * w + c);
+#define ATT_PV(r) a##r = fma((floatv)(s##r[j]), x, a##r);
           ATT_EACH_ROW(ATT_PV)
 #undef ATT_PV
         }
@@ -282,29 +340,30 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
                                  __global const float *dc, uint dco, uint ldc, __global float *dq,
                                  uint dqo, __global float *dk, uint dko, __global float *dv,
                                  uint dvo, uint ldd, __global float *sums, uint so,
-                                 uint keep_sums, uint n, uint tq, uint tk, __local float *vt,
+                                 uint keep_sums, uint n, uint tq, uint tk, uint hd, uint w,
+                                 __local float *vt,
                                  __local float *kl, __local float *dka, __local float *dva,
-                                 __local float *ds, __local float *pb) {
+                                 __local float *ds, __local float *pb, __local float *qs,
+                                 __local float *dcr) {
   const uint b = get_global_id(0);
   if (b >= n) return;
-  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = ATT_W / ATT_HD;
+  const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = w / hd;
   q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, p += po, dc += dco;
   dq += dqo, dk += dko, dv += dvo, sums += so;
-  __global float *sq = sums + b * ATT_W, *sk = sums + (n + b) * ATT_W;
-  __global float *sv = sums + (2 * n + b) * ATT_W;
+  __global float *sq = sums + b * w, *sk = sums + (n + b) * w;
+  __global float *sv = sums + (2 * n + b) * w;
   if (keep_sums)
-    for (uint c = 0; c < ATT_W; c++) sq[c] = 0.0f;
-  att_stage_t(v, ldv, bv, has_bias, b * tk, tk, tkv, vt);
-  att_stage(k, ldk, bk, has_bias, b * tk, tk, kl);
-  for (uint i = 0; i < tk * ATT_W; i++) dka[i] = dva[i] = 0.0f;
+    for (uint c = 0; c < w; c++) sq[c] = 0.0f;
+  att_stage_t(v, ldv, bv, has_bias, b * tk, tk, tkv, w, vt);
+  att_stage(k, ldk, bk, has_bias, b * tk, tk, w, kl);
+  for (uint i = 0; i < tk * w; i++) dka[i] = dva[i] = 0.0f;
   for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
     const uint nr = min((uint)ATT_R, tq - i0);
-    floatv qs[ATT_R][ATT_WV], dcr[ATT_R][ATT_WV];
-    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, qs);
-    att_rows(dc, ldc, bq, 0, 1.0f, b * tq + i0, nr, dcr);
+    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, w, qs);
+    att_rows(dc, ldc, bq, 0, 1.0f, b * tq + i0, nr, w, dcr);
     for (uint h = 0; h < heads; h++) {
-      const uint col = h * ATT_HD;
-      att_rows_times_t(dcr, col, vt, tkv, ds); /* dP */
+      const uint col = h * hd;
+      att_rows_times_t(dcr, col, hd, w, vt, tkv, ds); /* dP */
       for (uint r = 0; r < ATT_R; r++) { /* dS = p (dP - rowsum(dP p)), zero past tk or tq */
         __local float *dr = ds + r * tkv, *pr = pb + r * tkv;
         __global const float *pg = p + ((b * heads + h) * tq + i0 + r) * tk;
@@ -314,19 +373,21 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
         const float rs = hsum(dot);
         for (uint jb = 0; jb < tkv; jb += VEC) LV(dr + jb) = LV(pr + jb) * (LV(dr + jb) - rs);
       }
-      for (uint c = col; c < col + ATT_HD; c += VEC) { /* dq rows, dk and dv sums */
-        const uint cv = c / VEC;
+      for (uint c = col; c < col + hd; c += VEC) { /* dq rows, dk and dv sums */
         ATT_EACH_ROW(ATT_ZERO)
+#define ATT_QE(r) const floatv q##r = LV(qs + r * w + c), e##r = LV(dcr + r * w + c);
+        ATT_EACH_ROW(ATT_QE) /* the rows' q and dc vectors in registers for the loop */
+#undef ATT_QE
         for (uint j = 0; j < tk; j++) {
-          const floatv x = LV(kl + j * ATT_W + c);
-          __local float *ka = dka + j * ATT_W + c, *va = dva + j * ATT_W + c;
+          const floatv x = LV(kl + j * w + c);
+          __local float *ka = dka + j * w + c, *va = dva + j * w + c;
           floatv gk = LV(ka), gv = LV(va);
 #define ATT_GRAD(r)                                                                                \
   {                                                                                                \
-    const floatv w = (floatv)(ds[r * tkv + j]);                                                    \
-    a##r = fma(w, x, a##r);                                                                        \
-    gk = fma(w, qs[r][cv], gk);                                                                    \
-    gv = fma((floatv)(pb[r * tkv + j]), dcr[r][cv], gv);                                           \
+    const floatv g = (floatv)(ds[r * tkv + j]);                                                    \
+    a##r = fma(g, x, a##r);                                                                        \
+    gk = fma(g, q##r, gk);                                                                         \
+    gv = fma((floatv)(pb[r * tkv + j]), e##r, gv);                                                 \
   }
           ATT_EACH_ROW(ATT_GRAD)
 #undef ATT_GRAD
@@ -345,10 +406,10 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
       }
     }
   }
-  for (uint c = 0; c < ATT_W; c += VEC) {
+  for (uint c = 0; c < w; c += VEC) {
     floatv gk = (floatv)(0.0f), gv = gk;
     for (uint j = 0; j < tk; j++) {
-      const floatv xk = LV(dka + j * ATT_W + c), xv = LV(dva + j * ATT_W + c);
+      const floatv xk = LV(dka + j * w + c), xv = LV(dva + j * w + c);
       STOREV(xk, dk + (b * tk + j) * ldd + c);
       STOREV(xv, dv + (b * tk + j) * ldd + c);
       gk += xk;

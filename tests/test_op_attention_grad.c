@@ -7,7 +7,7 @@
  *    within 1e-4 relative (L2 and max; float32 GEMM chains; 1e-3 for the key bias, whose exact
  *    gradient is zero), for self-attention (shared dx,
  *    accumulate) and the MAP head's one-query attention; weight gradients accumulate. Both the
- *    batched products and, on CPU devices, the fused attention_rows kernels. */
+ *    batched products and the fused attention_rows kernels (as picked, and forced). */
 #include "test_op_common.h"
 
 #include "clippo/gemm.h"
@@ -279,20 +279,25 @@ static void check_device(clippo_rt *rt, void *user) {
   }
 }
 
-/* Each device runs every case twice: through the batched products (CLIPPO_ATTENTION=gemm) and as
- * the device picks (CPU devices: the fused attention_rows kernels where the head size allows;
- * at least one case must take them there). */
+/* Each device runs every case three times: through the batched products (CLIPPO_ATTENTION=gemm),
+ * as the device picks (CPU devices with native vectors, PoCL: the fused attention_rows kernels
+ * where the head size allows) and with the fused kernels forced (rows: both compilers run them);
+ * at least one case must take them where they are picked or forced. */
 static void run_device(clippo_rt *rt, void *u) {
   (void)u;
   clippo_attention_mode saved = rt->settings.attention;
-  static const clippo_attention_mode modes[2] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_AUTO};
-  for (int i = 0; i < 2; i++) {
+  static const clippo_attention_mode modes[3] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_AUTO,
+                                                 CLIPPO_ATTENTION_ROWS};
+  static const char *names[3] = {"gemm", "auto", "rows"};
+  for (int i = 0; i < 3; i++) {
     rt->settings.attention = modes[i];
     int fused = 0;
     op_each_variant(rt, check_device, &fused);
-    print_message("attention %s: %d fused case(s)\n", i ? "auto" : "gemm", fused);
+    print_message("attention %s: %d fused case(s)\n", names[i], fused);
     if (i == 0) assert_int_equal(fused, 0);
-    if (i == 1 && (rt->info.type & CL_DEVICE_TYPE_CPU)) assert_true(fused > 0);
+    int native = (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.native_float_vec >= 4;
+    if (i == 2 || (i == 1 && native)) assert_true(fused > 0);
+    if (i == 1 && !native) assert_int_equal(fused, 0);
   }
   rt->settings.attention = saved;
 }

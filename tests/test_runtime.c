@@ -356,6 +356,10 @@ static void test_settings(void **state) {
   setenv("CLIPPO_ATTENTION", "sparse", 1);
   assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);
   assert_non_null(strstr(err.msg, "CLIPPO_ATTENTION"));
+  assert_non_null(strstr(err.msg, "gemm, flash, rows, or auto")); /* the choices are named */
+  setenv("CLIPPO_ATTENTION", "ROWS", 1);
+  TEST_OK(clippo_settings_from_env(&s, &err), &err);
+  assert_int_equal(s.attention, CLIPPO_ATTENTION_ROWS);
   setenv("CLIPPO_ATTENTION", "gemm", 1);
   setenv("CLIPPO_PRECISION", "fp8", 1);
   assert_int_equal(clippo_settings_from_env(&s, &err), CLIPPO_E_ARG);

@@ -187,22 +187,23 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
   return ops_launch_groups(rt, kern, groups, local, err);
 }
 
-/* Local floats of attention_rows_fwd (kt, vl, score rows) or attention_rows_bwd (vt, kl, dka,
- * dva, ds, pb); tkv is tk rounded up to vec. */
-static size_t rows_local(size_t tk, size_t width, unsigned vec, int bwd) {
-  size_t tkv = (tk + vec - 1) / vec * vec;
-  return bwd ? width * tkv + 3 * tk * width + 2 * OPS_ATT_ROWS * tkv
-             : width * tkv + tk * width + OPS_ATT_ROWS * tkv;
+/* Local floats of attention_rows_fwd (kt, vl, score rows, query rows) or attention_rows_bwd (vt,
+ * kl, dka, dva, ds, pb, query rows, context gradient rows); tkv is tk rounded up to vec. */
+static size_t rows_local(size_t tk, size_t width, const ops_class *c, int bwd) {
+  size_t tkv = (tk + c->vec - 1) / c->vec * c->vec, r = c->att_rows;
+  return bwd ? width * tkv + 3 * tk * width + 2 * r * (tkv + width)
+             : width * tkv + tk * width + r * (tkv + width);
 }
 
 int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
                           int heads, int bwd) {
   if (heads <= 0 || width == 0 || width % (size_t)heads != 0 || tk == 0 || c->vec == 0) return 0;
-  if (!(rt->info.type & CL_DEVICE_TYPE_CPU) || rt->settings.attention != CLIPPO_ATTENTION_AUTO)
-    return 0;
+  int forced = rt->settings.attention == CLIPPO_ATTENTION_ROWS;
+  int native = (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.native_float_vec >= 4;
+  if (!forced && !(rt->settings.attention == CLIPPO_ATTENTION_AUTO && native)) return 0;
   if ((width / (size_t)heads) % c->vec != 0) return 0;
-  size_t need = rows_local(tk, width, c->vec, 0);
-  if (bwd && rows_local(tk, width, c->vec, 1) > need) need = rows_local(tk, width, c->vec, 1);
+  size_t need = rows_local(tk, width, c, 0);
+  if (bwd && rows_local(tk, width, c, 1) > need) need = rows_local(tk, width, c, 1);
   return rt->info.local_mem && need * sizeof(float) <= rt->info.local_mem;
 }
 
@@ -212,9 +213,9 @@ int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int
 }
 
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
-                                        size_t hd, size_t width, cl_kernel *k, clippo_error *err) {
-  char defs[64];
-  snprintf(defs, sizeof defs, "-DATT_HD=%zu -DATT_W=%zu", hd, width);
+                                        cl_kernel *k, clippo_error *err) {
+  char defs[32];
+  snprintf(defs, sizeof defs, "-DATT_ROWS=1 -DATT_R=%zu", c->att_rows);
   return ops_kernel_with(rt, c, "attention.cl", name, defs, k, err);
 }
 
@@ -247,7 +248,7 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
                        "clippo_attention_rows_fits",
                        op, rt->info.name, tk, heads, hd);
   cl_kernel kern;
-  if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", hd, w, &kern, err))) return st;
+  if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", &kern, err))) return st;
   size_t tkv = (tk + c.vec - 1) / c.vec * c.vec;
   ops_args a;
   ops_args_begin(&a, kern);
@@ -267,16 +268,20 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
   ops_arg_u32(&a, n);
   ops_arg_u32(&a, tq);
   ops_arg_u32(&a, tk);
+  ops_arg_u32(&a, hd);
+  ops_arg_u32(&a, w);
   ops_arg_local_floats(&a, w * tkv);
   ops_arg_local_floats(&a, tk * w);
-  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
+  ops_arg_local_floats(&a, c.att_rows * tkv);
+  ops_arg_local_floats(&a, c.att_rows * w);
   if ((st = ops_args_end(rt, &a, "attention_rows_fwd", err))) return st;
   return ops_launch_groups(rt, kern, n, 1, err);
 }
 
 int clippo_mha_uses_rows(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads) {
   (void)tq;
-  if (n < (rt->info.compute_units ? rt->info.compute_units : 1)) return 0; /* idle cores */
+  unsigned cores = rt->info.compute_units ? rt->info.compute_units : 1;
+  if (rt->settings.attention != CLIPPO_ATTENTION_ROWS && n < cores) return 0; /* idle cores */
   return clippo_attention_rows_fits(rt, tk, width, heads);
 }
 

@@ -152,8 +152,7 @@ static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clip
                                    const clippo_tensor *dc, clippo_tensor *dq, clippo_tensor *dk,
                                    clippo_tensor *dv, clippo_tensor *sums, clippo_error *err) {
   cl_kernel kern;
-  clippo_status st =
-      ops_attention_rows_kernel(rt, c, "attention_rows_bwd", d->hd, d->width, &kern, err);
+  clippo_status st = ops_attention_rows_kernel(rt, c, "attention_rows_bwd", &kern, err);
   if (st) return st;
   size_t tkv = (d->tk + c->vec - 1) / c->vec * c->vec;
   const clippo_tensor *xs[3] = {&s->q, &s->k, &s->v}, *bias[3] = {w->bq, w->bk, w->bv};
@@ -178,10 +177,15 @@ static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clip
   ops_arg_u32(&a, d->n);
   ops_arg_u32(&a, d->tq);
   ops_arg_u32(&a, d->tk);
+  ops_arg_u32(&a, d->hd);
+  ops_arg_u32(&a, d->width);
   ops_arg_local_floats(&a, d->width * tkv);
   for (int i = 0; i < 3; i++) ops_arg_local_floats(&a, d->tk * d->width);
-  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
-  ops_arg_local_floats(&a, OPS_ATT_ROWS * tkv);
+  size_t r = c->att_rows;
+  ops_arg_local_floats(&a, r * tkv);
+  ops_arg_local_floats(&a, r * tkv);
+  ops_arg_local_floats(&a, r * d->width);
+  ops_arg_local_floats(&a, r * d->width);
   if ((st = ops_args_end(rt, &a, "attention_rows_bwd", err))) return st;
   return ops_launch_groups(rt, kern, d->n, 1, err);
 }

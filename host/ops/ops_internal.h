@@ -16,6 +16,8 @@ typedef struct ops_class {
   size_t local_rows;  /* local size of the one-row-per-work-item kernels */
   size_t local_elems; /* local size of the elementwise kernels */
   size_t local_group; /* local size (power of two) of the one-row-per-work-group kernels */
+  size_t att_rows;    /* query rows of attention_rows_* at a time: 8 where the device's native
+                         float vectors are 16 wide (AVX-512: 32 vector registers), else 4 */
 } ops_class;
 
 /** The class of rt's device. CPU devices get the row variants, other devices the work-group
@@ -102,21 +104,17 @@ static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
   return rows * ((cols + vec - 1) / vec);
 }
 
-/** Query rows kernels/attention.cl's fused CPU attention (attention_rows_fwd / _bwd) takes at a
- * time (its ATT_R). */
-#define OPS_ATT_ROWS ((size_t)8)
-
 /** 1 when the fused CPU attention can run for tk keys, width W and `heads` heads on rt's device
- * (class c), the backward too when bwd: a CPU device with rt->settings.attention automatic, the
- * head size a multiple of c->vec, and the kernels' local buffers within the device's local
- * memory. */
+ * (class c), the backward too when bwd: rt->settings.attention CLIPPO_ATTENTION_ROWS, or
+ * automatic on a CPU device that runs explicit vectors natively (native float vector width at
+ * least 4: PoCL, not Mesa's llvmpipe, which also took minutes to compile it); the head size a
+ * multiple of c->vec and the kernels' local buffers within the device's local memory. */
 int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
                           int heads, int bwd);
 
-/** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl built for heads of hd in
- * a width of `width`. */
+/** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl (its -DATT_ROWS=1 build). */
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
-                                        size_t hd, size_t width, cl_kernel *k, clippo_error *err);
+                                        cl_kernel *k, clippo_error *err);
 
 /** Attention probabilities P = softmax(Q K^T) of `batch` (image, head) pairs: Q (tq, hd), K (tk,
  * hd), P (tq, tk) per pair, each block after the other (host/ops/linear.c). The softmax runs

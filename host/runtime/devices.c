@@ -92,6 +92,9 @@ static void fill_info(clippo_device_info *info, int pi, int di, cl_platform_id p
   info->max_work_group = wg;
   info->host_unified = unified == CL_TRUE;
   info->native_kernels = (exec & CL_EXEC_NATIVE_KERNEL) != 0;
+  cl_uint nvf = 0;
+  clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof nvf, &nvf, NULL);
+  info->native_float_vec = nvf;
   info->fp16 = has_extension(d, "cl_khr_fp16");
   info->fp64 = has_extension(d, "cl_khr_fp64");
 }

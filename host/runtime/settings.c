@@ -48,20 +48,23 @@ static clippo_status read_cache_dir(clippo_settings *s, clippo_error *err) {
 /* A choice of two from env `var`: unset, empty or "auto" give 0, names[i] (any case) gives i + 1;
  * anything else is CLIPPO_E_ARG naming the variable, the value and the choices (`what` says what
  * they are). */
-static clippo_status read_choice(const char *var, const char *const names[2], const char *what,
-                                 int *out, clippo_error *err) {
+static clippo_status read_choice(const char *var, const char *const names[], int count,
+                                 const char *what, int *out, clippo_error *err) {
   char v[32];
   clippo_status st = read_var(var, v, sizeof v, err);
   if (st) return st;
   *out = 0;
   if (!v[0] || !strcasecmp(v, "auto")) return CLIPPO_OK;
-  for (int i = 0; i < 2; i++)
+  char list[96] = "";
+  for (int i = 0; i < count; i++) {
     if (!strcasecmp(v, names[i])) {
       *out = i + 1;
       return CLIPPO_OK;
     }
-  return clippo_fail(err, CLIPPO_E_ARG, "env %s: unknown %s '%s' (%s, %s or auto)", var, what, v,
-                     names[0], names[1]);
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof list - used, "%s, ", names[i]);
+  }
+  return clippo_fail(err, CLIPPO_E_ARG, "env %s: unknown %s '%s' (%sor auto)", var, what, v, list);
 }
 
 clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
@@ -76,12 +79,13 @@ clippo_status clippo_settings_from_env(clippo_settings *s, clippo_error *err) {
     st = clippo_precision_parse(prec, &s->precision, err);
     if (st) clippo_error_prefix(err, "env CLIPPO_PRECISION");
   }
-  static const char *const variants[2] = {"row", "group"}, *const attention[2] = {"gemm", "flash"};
+  static const char *const variants[2] = {"row", "group"};
+  static const char *const attention[3] = {"gemm", "flash", "rows"};
   int choice = 0;
-  if (!st) st = read_choice("CLIPPO_OPS_VARIANT", variants, "op kernel variant", &choice, err);
+  if (!st) st = read_choice("CLIPPO_OPS_VARIANT", variants, 2, "op kernel variant", &choice, err);
   if (!st) s->ops_variant = (clippo_ops_variant)choice; /* CLIPPO_OPS_ROW = 1, _GROUP = 2 */
-  if (!st) st = read_choice("CLIPPO_ATTENTION", attention, "attention", &choice, err);
-  if (!st) s->attention = (clippo_attention_mode)choice; /* CLIPPO_ATTENTION_GEMM = 1, _FLASH = 2 */
+  if (!st) st = read_choice("CLIPPO_ATTENTION", attention, 3, "attention", &choice, err);
+  if (!st) s->attention = (clippo_attention_mode)choice; /* _GEMM = 1, _FLASH = 2, _ROWS = 3 */
   if (!st) st = read_var("CLIPPO_GEMM", s->gemm, sizeof s->gemm, err);
   if (!st) st = read_var("CLIPPO_GEMM_RECORD", s->gemm_record, sizeof s->gemm_record, err);
   if (!st) st = read_var("TMPDIR", s->tmp_dir, sizeof s->tmp_dir, err);

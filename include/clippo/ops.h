@@ -208,8 +208,10 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
                                        clippo_error *err);
 
 /** 1 when clippo_op_attention_rows runs on rt's device for tk keys, width W and `heads` heads:
- * a CPU device whose op class's vector width divides the head size and whose local memory holds
- * the image's keys and values (W x tk floats each, and the score rows). */
+ * rt->settings.attention CLIPPO_ATTENTION_ROWS, or automatic on a CPU device that runs explicit
+ * vectors natively (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT >= 4: PoCL); the op class's vector width
+ * dividing the head size, and local memory for the image's keys and values (W x tk floats each,
+ * and the query and score rows). */
 int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int heads);
 
 /** Merges heads: src (n * heads, t, hd) -> dst (n * t, heads * hd) with column h * hd + d. */
@@ -242,8 +244,9 @@ clippo_status clippo_mha_workspace_alloc(clippo_rt *rt, clippo_tensor *ws, size_
                                          size_t tk, size_t width, int heads, clippo_error *err);
 
 /** 1 when clippo_mha computes softmax(q k^T) v with clippo_op_attention_rows on rt's device for
- * n images of tq query and tk key tokens: CPU devices with rt->settings.attention automatic, at
- * least as many images as compute units (one work-item per image), where it fits. */
+ * n images of tq query and tk key tokens: where clippo_attention_rows_fits says so, and when
+ * chosen automatically, with at least as many images as compute units (one work-item per
+ * image). */
 int clippo_mha_uses_rows(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads);
 
 /** 1 when clippo_mha computes softmax(q k^T) v with clippo_op_attention_flash on rt's device for

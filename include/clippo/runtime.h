@@ -34,10 +34,12 @@ typedef struct clippo_device_info {
   unsigned long long max_alloc;
   unsigned long long local_mem;
   size_t max_work_group;
-  int fp16;           /* cl_khr_fp16 */
-  int fp64;           /* cl_khr_fp64 */
-  int host_unified;   /* CL_DEVICE_HOST_UNIFIED_MEMORY */
-  int native_kernels; /* CL_EXEC_NATIVE_KERNEL: runs host functions in its queue (PoCL) */
+  int fp16;                  /* cl_khr_fp16 */
+  int fp64;                  /* cl_khr_fp64 */
+  int host_unified;          /* CL_DEVICE_HOST_UNIFIED_MEMORY */
+  int native_kernels;        /* CL_EXEC_NATIVE_KERNEL: runs host functions in its queue (PoCL) */
+  unsigned native_float_vec; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 on PoCL with AVX-512,
+                                1 where SIMD lanes are work-items (GPUs, Mesa's llvmpipe) */
 } clippo_device_info;
 
 /** "CPU", "GPU", "ACCELERATOR" or "OTHER". */
@@ -95,9 +97,13 @@ typedef enum clippo_ops_variant {
 /** How multi-head attention (clippo_mha) computes softmax(q k^T) v. */
 typedef enum clippo_attention_mode {
   CLIPPO_ATTENTION_AUTO = 0, /* fused on GPUs and accelerators that run their own GEMMs
-                                (CLBlast, the kernel provider), GEMMs on CPU devices */
+                                (CLBlast, the kernel provider); on CPU devices that run
+                                explicit vectors natively attention_rows where it fits, else
+                                GEMMs */
   CLIPPO_ATTENTION_GEMM,     /* head split, batched GEMMs with the softmax, head merge */
-  CLIPPO_ATTENTION_FLASH     /* one fused kernel (kernels/attention.cl flash_attention) */
+  CLIPPO_ATTENTION_FLASH,    /* one fused kernel (kernels/attention.cl flash_attention) */
+  CLIPPO_ATTENTION_ROWS      /* one work-item per image (attention_rows_fwd / _bwd) where it
+                                fits the device's local memory, training included */
 } clippo_attention_mode;
 
 /** Everything the engine takes from the environment, read once by clippo_settings_from_env (the
