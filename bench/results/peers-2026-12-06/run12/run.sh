@@ -1,0 +1,9 @@
+#!/bin/bash
+# Side by side after the fused CPU attention (attention_rows_fwd / _bwd): the train suite with the
+# PyTorch twins (eager and compiled, before and after clippo's rows; each keeps its faster pass)
+# and the step profile, on the 2-vCPU AMD EPYC (Zen 4: family 25, model 17) of run11. One run into
+# run12/$1.
+set -e
+cd "$(dirname "$0")/../../../.."
+out=bench/results/peers-2026-12-06/run12/${1:?run name}
+./build/clippo bench --suite train --runs 10 --profile --device 0:0 --out $out
