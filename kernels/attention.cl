@@ -165,24 +165,6 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
  * type): one aligned access, where vloadN / vstoreN may be split into pieces. */
 #define LV(p) (*(__local floatv *)(p))
 
-/* Horizontal maximum of a floatv of finite values or -INFINITY (max, not fmax: no NaN handling). */
-static inline float att_hmax(floatv v) {
-#if VEC == 16
-  float8 a = max(v.lo, v.hi);
-  float4 b = max(a.lo, a.hi);
-  float2 c = max(b.lo, b.hi);
-  return max(c.x, c.y);
-#elif VEC == 8
-  float4 b = max(v.lo, v.hi);
-  float2 c = max(b.lo, b.hi);
-  return max(c.x, c.y);
-#elif VEC == 4
-  float2 c = max(v.lo, v.hi);
-  return max(c.x, c.y);
-#else
-  return v;
-#endif
-}
 #define ATT_ZERO(r) floatv a##r = (floatv)(0.0f);
 
 /* xt[c * tkv + j] = x[(row0 + j) * ld + c] (+ bias[c]) for c < w, zero for tk <= j < tkv. */
@@ -285,7 +267,7 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
 #undef ATT_MAX
       }
 #define ATT_HMAX(r)                                                                                \
-  const float x##r = att_hmax(m##r);                                                               \
+  const float x##r = hmax(m##r);                                                               \
   floatv z##r = (floatv)(0.0f);
       ATT_EACH_ROW(ATT_HMAX)
 #undef ATT_HMAX

@@ -136,6 +136,39 @@ static clippo_status check_flash_src(const clippo_attention_src *s, size_t rows,
   return CLIPPO_OK;
 }
 
+/* The checks both fused attentions share: q (n * tq rows), k, v (n * tk rows) of w = heads * hd
+ * columns, biases all given or none, out (n * tq * w floats) overlapping none of them. */
+static clippo_status check_fused_srcs(const clippo_attention_src *in[3], size_t n, size_t tq,
+                                      size_t tk, size_t w, const clippo_tensor *out, const char *op,
+                                      clippo_error *err) {
+  const int bias = in[0] && in[0]->bias != NULL;
+  static const char *names[3] = {"q", "k", "v"};
+  clippo_status st = CLIPPO_OK;
+  for (int i = 0; i < 3 && !st; i++)
+    st = check_flash_src(in[i], n * (i ? tk : tq), w, bias, op, names[i], err);
+  if (!st) st = ops_check_count(out, n * tq * w, op, "out", err);
+  if (st) return st;
+  for (int i = 0; i < 3; i++)
+    if (!ops_disjoint(out, in[i]->t) || (bias && !ops_disjoint(out, in[i]->bias)))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: out overlaps an input", op);
+  return CLIPPO_OK;
+}
+
+/* The arguments both fused attention kernels start with: q, k, v (each from its first head's
+ * column, with its ld), their biases (or the sources again), has_bias and scale. */
+static void fused_src_args(ops_args *a, const clippo_attention_src *in[3], float scale) {
+  const int bias = in[0]->bias != NULL;
+  for (int i = 0; i < 3; i++) {
+    clippo_tensor from = *in[i]->t;
+    from.offset += in[i]->col; /* the first head's column of the first row */
+    ops_arg_tensor(a, &from);
+    ops_arg_u32(a, in[i]->ld);
+  }
+  for (int i = 0; i < 3; i++) ops_arg_tensor(a, bias ? in[i]->bias : in[i]->t);
+  ops_arg_u32(a, (size_t)bias);
+  ops_arg_f32(a, scale);
+}
+
 clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_src *q,
                                         const clippo_attention_src *k,
                                         const clippo_attention_src *v, float scale, size_t n,
@@ -147,16 +180,9 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
                        "%s: %zu images of %zu queries and %zu keys, %d heads of %zu (at most %d)",
                        op, n, tq, tk, heads, hd, CLIPPO_FLASH_HD_MAX);
   const size_t w = (size_t)heads * hd;
-  const int bias = q && q->bias != NULL;
-  clippo_status st = check_flash_src(q, n * tq, w, bias, op, "q", err);
-  if (!st) st = check_flash_src(k, n * tk, w, bias, op, "k", err);
-  if (!st) st = check_flash_src(v, n * tk, w, bias, op, "v", err);
-  if (!st) st = ops_check_count(out, n * tq * w, op, "out", err);
-  if (st) return st;
   const clippo_attention_src *in[3] = {q, k, v};
-  for (int i = 0; i < 3; i++)
-    if (!ops_disjoint(out, in[i]->t) || (bias && !ops_disjoint(out, in[i]->bias)))
-      return clippo_fail(err, CLIPPO_E_ARG, "%s: out overlaps an input", op);
+  clippo_status st = check_fused_srcs(in, n, tq, tk, w, out, op, err);
+  if (st) return st;
   ops_class c = ops_class_of(rt);
   size_t tile = flash_tile(rt, &c, hd);
   char defs[64];
@@ -167,15 +193,7 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
   size_t local = ops_fit_local(rt, kern, tile);
   ops_args a;
   ops_args_begin(&a, kern);
-  for (int i = 0; i < 3; i++) {
-    clippo_tensor from = *in[i]->t;
-    from.offset += in[i]->col; /* the first head's column of the first row */
-    ops_arg_tensor(&a, &from);
-    ops_arg_u32(&a, in[i]->ld);
-  }
-  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias ? in[i]->bias : in[i]->t);
-  ops_arg_u32(&a, (size_t)bias);
-  ops_arg_f32(&a, scale);
+  fused_src_args(&a, in, scale);
   ops_arg_tensor(&a, out);
   ops_arg_u32(&a, tq);
   ops_arg_u32(&a, tk);
@@ -229,18 +247,14 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
     return clippo_fail(err, CLIPPO_E_SHAPE, "%s: %zu images of %zu queries and %zu keys, %d heads",
                        op, n, tq, tk, heads);
   const size_t w = (size_t)heads * hd;
-  const int bias = q && q->bias != NULL;
-  clippo_status st = check_flash_src(q, n * tq, w, bias, op, "q", err);
-  if (!st) st = check_flash_src(k, n * tk, w, bias, op, "k", err);
-  if (!st) st = check_flash_src(v, n * tk, w, bias, op, "v", err);
-  if (!st) st = ops_check_count(out, n * tq * w, op, "out", err);
+  const clippo_attention_src *in[3] = {q, k, v};
+  clippo_status st = check_fused_srcs(in, n, tq, tk, w, out, op, err);
   if (!st && p) st = ops_check_count(p, n * (size_t)heads * tq * tk, op, "p", err);
   if (st) return st;
-  const clippo_attention_src *in[3] = {q, k, v};
-  for (int i = 0; i < 3; i++)
-    if (!ops_disjoint(out, in[i]->t) || (bias && !ops_disjoint(out, in[i]->bias)) ||
-        (p && (!ops_disjoint(p, in[i]->t) || !ops_disjoint(p, out))))
-      return clippo_fail(err, CLIPPO_E_ARG, "%s: out or p overlaps an input", op);
+  for (int i = 0; p && i < 3; i++)
+    if (!ops_disjoint(p, in[i]->t) || !ops_disjoint(p, out) ||
+        (in[i]->bias && !ops_disjoint(p, in[i]->bias)))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: p overlaps an input or out", op);
   ops_class c = ops_class_of(rt);
   if (!ops_attention_rows_ok(rt, &c, tk, w, heads, 0))
     return clippo_fail(err, CLIPPO_E_ARG,
@@ -252,15 +266,7 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
   size_t tkv = (tk + c.vec - 1) / c.vec * c.vec;
   ops_args a;
   ops_args_begin(&a, kern);
-  for (int i = 0; i < 3; i++) {
-    clippo_tensor from = *in[i]->t;
-    from.offset += in[i]->col; /* the first head's column of the first row */
-    ops_arg_tensor(&a, &from);
-    ops_arg_u32(&a, in[i]->ld);
-  }
-  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias ? in[i]->bias : in[i]->t);
-  ops_arg_u32(&a, (size_t)bias);
-  ops_arg_f32(&a, scale);
+  fused_src_args(&a, in, scale);
   ops_arg_tensor(&a, out);
   ops_arg_u32(&a, w);
   ops_arg_tensor(&a, p ? p : out);
@@ -496,8 +502,9 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
   }
   if (st) return clippo_error_prefix(err, "%s: projections: ", op);
   clippo_tensor ctx; /* softmax(q k^T) v with the heads merged: (rq, W) */
-  if (clippo_mha_uses_flash(rt, n, tq, tk, width, heads)) {
-    /* straight from the projections into the dead per-head q block */
+  int flash = clippo_mha_uses_flash(rt, n, tq, tk, width, heads);
+  if (flash || clippo_mha_uses_rows(rt, n, tq, tk, width, heads)) {
+    /* one fused kernel, straight from the projections into the dead per-head q block */
     clippo_attention_src as[3];
     for (int i = 0; i < 3; i++) {
       as[i].t = &src[i];
@@ -506,20 +513,10 @@ clippo_status clippo_mha(clippo_rt *rt, const clippo_mha_weights *w, int heads, 
       as[i].bias = bias[i];
     }
     ctx = view2(ws, L.q, rq, width);
-    st = clippo_op_attention_flash(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
-                                   err);
-    if (st) return clippo_error_prefix(err, "%s: ", op);
-  } else if (clippo_mha_uses_rows(rt, n, tq, tk, width, heads)) {
-    clippo_attention_src as[3];
-    for (int i = 0; i < 3; i++) {
-      as[i].t = &src[i];
-      as[i].ld = ld[i];
-      as[i].col = col[i];
-      as[i].bias = bias[i];
-    }
-    ctx = view2(ws, L.q, rq, width);
-    st = clippo_op_attention_rows(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd, &ctx,
-                                  NULL, err);
+    st = flash ? clippo_op_attention_flash(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads,
+                                           hd, &ctx, err)
+               : clippo_op_attention_rows(rt, &as[0], &as[1], &as[2], q_scale, n, tq, tk, heads, hd,
+                                          &ctx, NULL, err);
     if (st) return clippo_error_prefix(err, "%s: ", op);
   } else {
     clippo_tensor *dst[3] = {&qh, &kh, &vh};
