@@ -11,7 +11,9 @@
  * Work-item g handles the hd contiguous floats of one (token row, head) pair: g = row * heads +
  * h.
  *  - flash_attention: the whole softmax(q k^T) v of every (image, head) in one kernel, read from
- *    the projection rows and written merged (see below). */
+ *    the projection rows and written merged (see below).
+ *  - attention_rows_fwd / _bwd: the same for CPU devices, one work-item per image, and its
+ *    backward (see below). */
 #include "common.h"
 
 __kernel void heads_split(__global const float *src, uint so, uint ld, uint col0,
@@ -133,13 +135,13 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
 
 /* Fused attention for CPU devices, forward and backward: one work-item (local size 1) per image
  * b, explicit floatv arithmetic. q, k, v are the projections as rows (n * t, ld) without bias or
- * scale; head h has columns [h * hd, (h + 1) * hd), w = heads * hd. The image's keys and values are
- * staged in __local buffers (one work-group per work-item) reading whole rows in order, the query
- * rows are taken ATT_R (8 or 4) at a time with all their heads, so every global tensor streams through
- * once. In the program built with -DATT_ROWS=1; hd must be a multiple of VEC. The sizes are
- * arguments, not build options: loops of constant trip counts were unrolled into code that took
- * Mesa's llvmpipe minutes to compile. tkv is tk rounded up to VEC, the transposed tensors (w,
- * tkv) are zero past tk.
+ * scale; head h has columns [h * hd, (h + 1) * hd), w = heads * hd. The image's keys and values
+ * are staged in __local buffers (one work-group per work-item) reading whole rows in order, the
+ * query rows are taken ATT_R (8 or 4) at a time with all their heads, so every global tensor
+ * streams through once. In the program built with -DATT_ROWS=1; hd must be a multiple of VEC.
+ * The sizes are arguments, not build options: loops of constant trip counts were unrolled into
+ * code that took Mesa's llvmpipe minutes to compile. tkv is tk rounded up to VEC, the
+ * transposed tensors (w, tkv) are zero past tk.
  *  - attention_rows_fwd: out[(b * tq + i) * ldo + h * hd + d] = sum_j softmax_j(s_ij) v'_j[d],
  *    s_ij = sum_d (q_i[d] + bq[d]) scale (k_j[d] + bk[d]), v' = v + bv; with keep_p also
  *    p[((b * heads + h) * tq + i) * tk + j] = softmax_j(s_ij) (clippo_mha_saved's p).
@@ -234,8 +236,8 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
                                  uint bko, __global const float *bv, uint bvo, uint has_bias,
                                  float scale, __global float *out, uint oo, uint ldo,
                                  __global float *p, uint po, uint keep_p, uint n, uint tq, uint tk,
-                                 uint hd, uint w, __local float *kt, __local float *vl, __local float *s,
-                                 __local float *qr) {
+                                 uint hd, uint w, __local float *kt, __local float *vl,
+                                 __local float *s, __local float *qr) {
   const uint b = get_global_id(0);
   if (b >= n) return;
   const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = w / hd;
@@ -267,7 +269,7 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
 #undef ATT_MAX
       }
 #define ATT_HMAX(r)                                                                                \
-  const float x##r = hmax(m##r);                                                               \
+  const float x##r = hmax(m##r);                                                                   \
   floatv z##r = (floatv)(0.0f);
       ATT_EACH_ROW(ATT_HMAX)
 #undef ATT_HMAX

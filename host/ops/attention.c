@@ -154,9 +154,7 @@ static clippo_status check_fused_srcs(const clippo_attention_src *in[3], size_t 
   return CLIPPO_OK;
 }
 
-/* The arguments both fused attention kernels start with: q, k, v (each from its first head's
- * column, with its ld), their biases (or the sources again), has_bias and scale. */
-static void fused_src_args(ops_args *a, const clippo_attention_src *in[3], float scale) {
+void ops_attention_src_args(ops_args *a, const clippo_attention_src *in[3], float scale) {
   const int bias = in[0]->bias != NULL;
   for (int i = 0; i < 3; i++) {
     clippo_tensor from = *in[i]->t;
@@ -193,7 +191,7 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
   size_t local = ops_fit_local(rt, kern, tile);
   ops_args a;
   ops_args_begin(&a, kern);
-  fused_src_args(&a, in, scale);
+  ops_attention_src_args(&a, in, scale);
   ops_arg_tensor(&a, out);
   ops_arg_u32(&a, tq);
   ops_arg_u32(&a, tk);
@@ -208,7 +206,7 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
 /* Local floats of attention_rows_fwd (kt, vl, score rows, query rows) or attention_rows_bwd (vt,
  * kl, dka, dva, ds, pb, query rows, context gradient rows); tkv is tk rounded up to vec. */
 static size_t rows_local(size_t tk, size_t width, const ops_class *c, int bwd) {
-  size_t tkv = (tk + c->vec - 1) / c->vec * c->vec, r = c->att_rows;
+  size_t tkv = ops_attention_rows_tkv(c, tk), r = c->att_rows;
   return bwd ? width * tkv + 3 * tk * width + 2 * r * (tkv + width)
              : width * tkv + tk * width + r * (tkv + width);
 }
@@ -263,10 +261,10 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
                        op, rt->info.name, tk, heads, hd);
   cl_kernel kern;
   if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", &kern, err))) return st;
-  size_t tkv = (tk + c.vec - 1) / c.vec * c.vec;
+  size_t tkv = ops_attention_rows_tkv(&c, tk);
   ops_args a;
   ops_args_begin(&a, kern);
-  fused_src_args(&a, in, scale);
+  ops_attention_src_args(&a, in, scale);
   ops_arg_tensor(&a, out);
   ops_arg_u32(&a, w);
   ops_arg_tensor(&a, p ? p : out);

@@ -125,13 +125,11 @@ static int rows_path(clippo_rt *rt, const mha_dims *d, ops_class *c) {
   return ops_attention_rows_ok(rt, c, d->tk, d->width, (int)d->heads, 1);
 }
 
-/* The fused forward: s->q, s->k, s->v are already the projections as rows; writes s->p and
- * s->ctx. */
-static clippo_status rows_forward(clippo_rt *rt, const clippo_mha_weights *w, const mha_dims *d,
-                                  clippo_mha_saved *s, clippo_error *err) {
+/* The saved projection rows of a fused forward as the fused kernels' operands: rows[i] views
+ * s->q, s->k, s->v as (n * t, W), as[i] points at them with the biases. */
+static void saved_srcs(const clippo_mha_weights *w, const mha_dims *d, const clippo_mha_saved *s,
+                       clippo_tensor rows[3], clippo_attention_src as[3]) {
   const clippo_tensor *xs[3] = {&s->q, &s->k, &s->v}, *bias[3] = {w->bq, w->bk, w->bv};
-  clippo_tensor rows[3];
-  clippo_attention_src as[3];
   size_t t[3] = {d->rq, d->rk, d->rk};
   for (int i = 0; i < 3; i++) {
     rows[i] = view2(xs[i], 0, t[i], d->width);
@@ -140,6 +138,15 @@ static clippo_status rows_forward(clippo_rt *rt, const clippo_mha_weights *w, co
     as[i].col = 0;
     as[i].bias = bias[i];
   }
+}
+
+/* The fused forward: s->q, s->k, s->v are already the projections as rows; writes s->p and
+ * s->ctx. */
+static clippo_status rows_forward(clippo_rt *rt, const clippo_mha_weights *w, const mha_dims *d,
+                                  clippo_mha_saved *s, clippo_error *err) {
+  clippo_tensor rows[3];
+  clippo_attention_src as[3];
+  saved_srcs(w, d, s, rows, as);
   return clippo_op_attention_rows(rt, &as[0], &as[1], &as[2], d->q_scale, d->n, d->tq, d->tk,
                                   (int)d->heads, d->hd, &s->ctx, &s->p, err);
 }
@@ -154,17 +161,14 @@ static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clip
   cl_kernel kern;
   clippo_status st = ops_attention_rows_kernel(rt, c, "attention_rows_bwd", &kern, err);
   if (st) return st;
-  size_t tkv = (d->tk + c->vec - 1) / c->vec * c->vec;
-  const clippo_tensor *xs[3] = {&s->q, &s->k, &s->v}, *bias[3] = {w->bq, w->bk, w->bv};
+  size_t tkv = ops_attention_rows_tkv(c, d->tk);
+  clippo_tensor rows[3];
+  clippo_attention_src as[3];
+  saved_srcs(w, d, s, rows, as);
+  const clippo_attention_src *in[3] = {&as[0], &as[1], &as[2]};
   ops_args a;
   ops_args_begin(&a, kern);
-  for (int i = 0; i < 3; i++) {
-    ops_arg_tensor(&a, xs[i]);
-    ops_arg_u32(&a, d->width);
-  }
-  for (int i = 0; i < 3; i++) ops_arg_tensor(&a, bias[i]);
-  ops_arg_u32(&a, 1);
-  ops_arg_f32(&a, d->q_scale);
+  ops_attention_src_args(&a, in, d->q_scale);
   ops_arg_tensor(&a, &s->p);
   ops_arg_tensor(&a, dc);
   ops_arg_u32(&a, d->width);

@@ -112,6 +112,16 @@ static inline size_t ops_chunks(size_t rows, size_t cols, unsigned vec) {
 int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
                           int heads, int bwd);
 
+/** tk rounded up to c->vec: the padded key count of attention_rows_* (its tkv). */
+static inline size_t ops_attention_rows_tkv(const ops_class *c, size_t tk) {
+  return (tk + c->vec - 1) / c->vec * c->vec;
+}
+
+/** Sets the arguments both fused attention kernels (flash_attention, attention_rows_*) start
+ * with: q, k, v (each from its first head's column, with its ld), their biases (all given or none:
+ * the sources again), has_bias and scale. */
+void ops_attention_src_args(ops_args *a, const clippo_attention_src *in[3], float scale);
+
 /** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl (its -DATT_ROWS=1 build). */
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
                                         cl_kernel *k, clippo_error *err);

@@ -198,7 +198,8 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
 
 /** The same attention as clippo_op_attention_flash (same operands and result) as CPU devices run
  * it best (kernels/attention.cl attention_rows_fwd): one work-item per image, its keys and values
- * staged in local memory, query rows 8 at a time with all their heads, explicit vectors. With p
+ * staged in local memory, query rows 8 (AVX-512) or 4 at a time with all their heads, explicit
+ * vectors. With p
  * (n * heads * tq * tk floats) the probabilities are also written, p[((b * heads + h) * tq + i)
  * * tk + j]. Refused (CLIPPO_E_ARG) where clippo_attention_rows_fits says no. */
 clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src *q,
