@@ -1,8 +1,9 @@
 /* Activations and bias over a (rows, cols) row-major array, in place or into another array.
  * bias_act: y[r, c] = f(x[r, c] + b[c]) with f = GELU (tanh approximation, flax's default) when
- * gelu != 0, else identity; without bias (has_bias == 0) it is f(x) alone. y may be x itself. Work-item g takes
- * VEC consecutive columns of one row (chunk g % cpr of row g / cpr, cpr = ceil(cols / VEC));
- * the last chunk of a row may be shorter. A flat array of n floats is rows = 1, cols = n. */
+ * gelu != 0, else identity; without bias (has_bias == 0) it is f(x) alone. y may be x itself.
+ * Work-item g takes VEC consecutive columns of one row (chunk g % cpr of row g / cpr, cpr =
+ * ceil(cols / VEC)); the last chunk of a row may be shorter. A flat array of n floats is rows = 1,
+ * cols = n. */
 #include "common.h"
 
 #define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */

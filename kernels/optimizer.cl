@@ -9,7 +9,8 @@
  *    (g^2 + eps); u = g v^-1/2), then the bfloat16 momentum.
  *  - af_reduce / af_mean / opt_adafactor_factored: the factored case. The array is seen as
  *    (A, P, B, Q, C) where P and Q are the two factored axes (P first); af_reduce updates a
- *    second-moment vector with the mean of g^2 + eps over one axis (outer, R, inner) layout),
+ *    second-moment vector with the mean of g^2 + eps over one axis (outer, R, inner) layout;
+ *    af_reduce_rows the same where inner = 1),
  *    af_mean takes the mean of v_row over the d1 axis, opt_adafactor_factored applies
  *    u = g (v_row / mean)^-1/2 v_col^-1/2 and the rest of the chain.
  *
@@ -117,6 +118,30 @@ __kernel void af_reduce(__global const float *gr, uint go, float gnorm, float ma
   v[vo + o] = decay * v[vo + o] + omd * (s / (float)R);
 }
 
+/* af_reduce where inner = 1 (each output the mean over a contiguous row of R): one work-item per
+ * row, VEC lanes at a time (one work-item per output of af_reduce read the rows across the
+ * vector's lanes, R apart). */
+__kernel void af_reduce_rows(__global const float *gr, uint go, float gnorm, float maxn, uint clip,
+                             float eps, uint rows, uint R, __global float *v, uint vo, float decay,
+                             float omd) {
+  uint o = get_global_id(0);
+  if (o >= rows) return;
+  __global const float *pg = gr + go + o * R;
+  floatv acc = (floatv)(0.0f);
+  uint r = 0;
+  for (; r + VEC <= R; r += VEC) {
+    floatv g = LOADV(pg + r);
+    if (clip) g = (g / gnorm) * maxn;
+    acc += g * g + eps;
+  }
+  float s = hsum(acc);
+  for (; r < R; r++) {
+    float g = clip_grad(pg[r], gnorm, maxn, clip);
+    s += g * g + eps;
+  }
+  v[vo + o] = decay * v[vo + o] + omd * (s / (float)R);
+}
+
 /* out[o] = mean_r x[(a * R + r) * inner + in], o = a * inner + in. */
 __kernel void af_mean(__global const float *x, uint xo, uint outer, uint R, uint inner,
                       __global float *out, uint oo) {
@@ -129,29 +154,25 @@ __kernel void af_mean(__global const float *x, uint xo, uint outer, uint R, uint
   out[oo + o] = s / (float)R;
 }
 
-/* Element e of the (A, P, B, Q, C) array. v_row drops d0, v_col drops d1; d0_is_p tells which
- * of P, Q is d0. rcm (A, B, C) is the mean of v_row over d1. */
+/* Element (j, c, y) of the (A, P, B, Q, C) array seen as rows y = (a P + i) B + b of Q C (a 3-D
+ * launch: j < Q, c < C, y; no divisions, which the vectorised code ran lane by lane): ab[y] =
+ * a B + b, the row's place with P removed (from the host). v_row drops d0, v_col drops d1;
+ * d0_is_p tells which of P, Q is d0. rcm (A, B, C) is the mean of v_row over d1. */
 __kernel void opt_adafactor_factored(__global float *p, uint po, __global const float *gr, uint go,
-                                     uint n, float gnorm, float maxn, uint clip, uint P, uint B,
-                                     uint Q, uint C, uint d0_is_p, __global const float *vrow,
-                                     uint vro, __global const float *vcol, uint vco,
+                                     uint Q, float gnorm, float maxn, uint clip, uint C,
+                                     __global const int *ab, uint abo, uint d0_is_p,
+                                     __global const float *vrow, uint vro,
+                                     __global const float *vcol, uint vco,
                                      __global const float *rcm, uint rco, __global ushort *m,
                                      uint mo, uint has_mom, float mom_b, float mom_1mb, float lr,
                                      float wd, float sched) {
-  uint e = get_global_id(0);
-  if (e >= n) return;
-  uint t = e;
-  uint c = t % C;
-  t /= C;
-  uint j = t % Q;
-  t /= Q;
-  uint b = t % B;
-  t /= B;
-  uint i = t % P;
-  uint a = t / P;
-  uint no_p = ((a * B + b) * Q + j) * C + c; /* index with P removed */
-  uint no_q = ((a * P + i) * B + b) * C + c; /* index with Q removed */
-  uint ir = (a * B + b) * C + c;
+  uint j = get_global_id(0), c = get_global_id(1), y = get_global_id(2);
+  if (j >= Q) return;
+  uint r = (uint)ab[abo + y];
+  uint e = (y * Q + j) * C + c;
+  uint no_p = (r * Q + j) * C + c; /* index with P removed */
+  uint no_q = y * C + c;           /* index with Q removed */
+  uint ir = r * C + c;
   float vr = vrow[vro + (d0_is_p ? no_p : no_q)];
   float vc = vcol[vco + (d0_is_p ? no_q : no_p)];
   float row_factor = rsqrt(vr / rcm[rco + ir]);

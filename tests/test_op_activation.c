@@ -1,6 +1,6 @@
-/* GELU, bias + GELU and bias add (kernels/activation.cl) against the float64 reference on every
- * device. Tolerance: 1e-6 relative (L2 and max) for GELU (a few ulp of exp and division),
- * 1e-7 for the bias add (one rounding). */
+/* GELU, bias + GELU (in place and into another tensor) and bias add (kernels/activation.cl)
+ * against the float64 reference on every device. Tolerance: 1e-6 relative (L2 and max) for GELU
+ * (a few ulp of exp and division), 1e-7 for the bias add (one rounding). */
 #include "test_op_common.h"
 
 #define GELU_TOL 1e-6
@@ -68,6 +68,20 @@ static void check_bias(clippo_rt *rt, void *user) {
       snprintf(what, sizeof what, "%s %zux%zu", gelu ? "bias_gelu" : "bias_add", rows, w);
       op_expect(what, got, want, n, gelu ? GELU_TOL : ADD_TOL);
       free(got);
+      if (gelu) { /* into another tensor, x unchanged */
+        clippo_tensor tu = op_tensor2(rt, x, rows, w), ty = op_tensor2(rt, NULL, rows, w);
+        TEST_OK(clippo_op_bias_gelu_to(rt, &tu, &tb, &ty, &err), &err);
+        got = op_read(rt, &ty);
+        snprintf(what, sizeof what, "bias_gelu_to %zux%zu", rows, w);
+        op_expect(what, got, want, n, GELU_TOL);
+        free(got);
+        got = op_read(rt, &tu);
+        assert_memory_equal(got, x, n * sizeof(float));
+        free(got);
+        assert_int_equal(clippo_op_bias_gelu_to(rt, &tu, &tb, &tu, &err), CLIPPO_E_ARG);
+        clippo_tensor_release(rt, &tu);
+        clippo_tensor_release(rt, &ty);
+      }
       clippo_tensor_release(rt, &tx);
       clippo_tensor_release(rt, &tb);
     }

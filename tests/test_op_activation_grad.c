@@ -2,7 +2,8 @@
  * (kernels/reduce.cl).
  * 1. Reference GELU derivative against central finite differences of clippo_ref_gelu1:
  *    relative L2 error <= 1e-7 (h = 1e-4, float64).
- * 2. Kernels (every device) against the references: gelu_grad (gelu_grad_keep: dx and h) within
+ * 2. Kernels (every device) against the references: gelu_grad (gelu_grad_keep: dx and h, with
+ * and without a bias per column) within
  * 2e-6 relative (L2 and max; float tanh), column sums within 1e-5 for 1 to 100000 rows (one pass
  * and two stages), with accumulation (beta) and views. */
 #include "test_op_common.h"
@@ -62,7 +63,7 @@ static void check_gelu_grad(clippo_rt *rt, void *user) {
     double *want_h = op_doubles(n);
     clippo_ref_gelu(u, n, want_h);
     clippo_tensor th = op_tensor1(rt, NULL, n), tdy2 = op_tensor1(rt, dy, n);
-    TEST_OK(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdy2, &th, &err), &err);
+    TEST_OK(clippo_op_gelu_grad_keep(rt, &tu, NULL, &tdy2, &tdy2, &th, &err), &err);
     got = op_read(rt, &tdy2);
     snprintf(what, sizeof what, "gelu_grad_keep dx n=%zu", n);
     op_expect(what, got, want, n, GELU_TOL);
@@ -71,8 +72,9 @@ static void check_gelu_grad(clippo_rt *rt, void *user) {
     snprintf(what, sizeof what, "gelu_grad_keep h n=%zu", n);
     op_expect(what, got, want_h, n, GELU_TOL);
     free(got);
-    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdx, &tu, &err), CLIPPO_E_ARG);
-    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tdy2, &tdx, &tdy2, &err), CLIPPO_E_ARG);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, NULL, &tdy2, &tdx, &tu, &err), CLIPPO_E_ARG);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, NULL, &tdy2, &tdx, &tdy2, &err),
+                     CLIPPO_E_ARG);
     clippo_tensor_release(rt, &th);
     clippo_tensor_release(rt, &tdy2);
     free(want_h);
@@ -80,6 +82,50 @@ static void check_gelu_grad(clippo_rt *rt, void *user) {
     clippo_tensor_release(rt, &tdy);
     clippo_tensor_release(rt, &tdx);
     free(u), free(dy), free(want);
+  }
+}
+
+/* gelu_grad_keep at u + b[col]: rows of widths around the vector width and a training forward's
+ * (the kept pre-activation has no bias; the backward adds it) against the references at the sum
+ * (formed in float, as the kernel does). */
+static void check_gelu_grad_bias(clippo_rt *rt, void *user) {
+  (void)user;
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 44);
+  const size_t shapes[][2] = {{1, 1}, {3, 15}, {5, 16}, {4, 17}, {7, 100}, {8 * 64, 512}};
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    size_t rows = shapes[si][0], w = shapes[si][1], n = rows * w;
+    float *u = op_normal(&rng, n, 0.0f, 2.5f), *dy = op_normal(&rng, n, 0.0f, 1.0f);
+    float *b = op_normal(&rng, w, 0.0f, 1.0f), *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = u[i] + b[i % w];
+    double *want = op_doubles(n), *want_h = op_doubles(n);
+    clippo_ref_gelu_grad(x, dy, n, want);
+    clippo_ref_gelu(x, n, want_h);
+    clippo_tensor tu = op_tensor2(rt, u, rows, w), tb = op_tensor1(rt, b, w);
+    clippo_tensor tdy = op_tensor2(rt, dy, rows, w), th = op_tensor2(rt, NULL, rows, w);
+    TEST_OK(clippo_op_gelu_grad_keep(rt, &tu, &tb, &tdy, &tdy, &th, &err), &err);
+    char what[64];
+    float *got = op_read(rt, &tdy);
+    snprintf(what, sizeof what, "gelu_grad_keep + bias dx %zux%zu", rows, w);
+    op_expect(what, got, want, n, GELU_TOL);
+    free(got);
+    got = op_read(rt, &th);
+    snprintf(what, sizeof what, "gelu_grad_keep + bias h %zux%zu", rows, w);
+    op_expect(what, got, want_h, n, GELU_TOL);
+    free(got);
+    /* a bias of the wrong width, or an h over u, is refused */
+    clippo_tensor tb2 = op_tensor1(rt, NULL, w + 1);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tb2, &tdy, &tdy, &th, &err),
+                     CLIPPO_E_SHAPE);
+    assert_int_equal(clippo_op_gelu_grad_keep(rt, &tu, &tb, &tdy, &tdy, &tu, &err), CLIPPO_E_ARG);
+    clippo_tensor_release(rt, &tb2);
+    clippo_tensor_release(rt, &tu);
+    clippo_tensor_release(rt, &tb);
+    clippo_tensor_release(rt, &tdy);
+    clippo_tensor_release(rt, &th);
+    free(u), free(dy), free(b), free(x), free(want), free(want_h);
   }
 }
 
@@ -147,6 +193,10 @@ static void test_gelu_grad(void **state) {
   (void)state;
   test_each_device(check_gelu_grad, NULL);
 }
+static void test_gelu_grad_bias(void **state) {
+  (void)state;
+  test_each_device(check_gelu_grad_bias, NULL);
+}
 static void test_colsum(void **state) {
   (void)state;
   test_each_device(run_colsum, NULL);
@@ -156,6 +206,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reference_fd),
       cmocka_unit_test(test_gelu_grad),
+      cmocka_unit_test(test_gelu_grad_bias),
       cmocka_unit_test(test_colsum),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ static void softmax_row(float *row, size_t n) {
 }
 
 /* C = act(C + bias) over host memory (m x n, leading dimension ldc; bias n floats or NULL), or
- * with out (same layout) C += bias and out = act(C); softmax per row (no bias, no out). */
+ * with out (same layout) out = act(C + bias), C unchanged; softmax per row (no bias, no out). */
 static void epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float *bias,
                           clippo_gemm_act act, float *out) {
   for (size_t i = 0; i < m; i++) {
@@ -34,9 +34,10 @@ static void epilogue_rows(float *c, size_t m, size_t n, size_t ldc, const float 
       if (n) softmax_row(row, n);
       continue;
     }
-    if (bias)
-      for (size_t j = 0; j < n; j++) row[j] += bias[j];
-    for (size_t j = 0; j < n; j++) to[j] = act == CLIPPO_GEMM_ACT_GELU ? gelu(row[j]) : row[j];
+    for (size_t j = 0; j < n; j++) {
+      float v = bias ? row[j] + bias[j] : row[j];
+      to[j] = act == CLIPPO_GEMM_ACT_GELU ? gelu(v) : v;
+    }
   }
 }
 

@@ -512,10 +512,10 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
 }
 
 /* An epilogue (clippo_gemm_fused) of k->m dense rows of k->n floats; k->k: with a bias, k->ta: the
- * activation, k->tb: into act_out. With a bias, C + bias is one binary add in place, GELU its
- * eltwise post-op unless it goes to act_out; then a unary primitive (e->ra) where one is left: GELU
- * or a copy (eltwise linear) into act_out, GELU in place without a bias, or the softmax of each
- * row. oneDNN's JIT code takes dense rows only (a strided block runs its reference code, ~200x
+ * activation, k->tb: into act_out. With a bias, C + bias is one binary add, in place or into
+ * act_out (C then keeps the product), GELU its eltwise post-op; without one a unary primitive
+ * (e->ra): GELU or a copy (eltwise linear) into act_out, GELU in place, or the softmax of each row.
+ * oneDNN's JIT code takes dense rows only (a strided block runs its reference code, ~200x
  * slower), so rows that are not contiguous run one by one (k->m = 1). */
 static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                     clippo_error *err) {
@@ -534,7 +534,7 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
     ds = dnnl_binary_desc_init(&bin, dnnl_binary_add, &cd, &bd, &cd);
     if (ds == dnnl_success) ds = dnnl_primitive_attr_create(&attr);
     if (ds == dnnl_success) ds = dnnl_post_ops_create(&po);
-    if (ds == dnnl_success && act == CLIPPO_GEMM_ACT_GELU && !keep)
+    if (ds == dnnl_success && act == CLIPPO_GEMM_ACT_GELU)
       ds = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
     if (ds == dnnl_success) ds = dnnl_primitive_attr_set_post_ops(attr, po);
     if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &bin, attr, s->engine, NULL);
@@ -544,7 +544,7 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (ds == dnnl_success) ds = dnnl_memory_create(&e->b, &bd, s->engine, DNNL_MEMORY_NONE);
   }
-  int unary = keep || (!has_bias && act != CLIPPO_GEMM_ACT_NONE);
+  int unary = !has_bias && (keep || act != CLIPPO_GEMM_ACT_NONE);
   if (ds == dnnl_success && unary) {
     dnnl_primitive_desc_t upd = NULL;
     if (act == CLIPPO_GEMM_ACT_SOFTMAX) {
@@ -561,9 +561,8 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
     }
     if (ds == dnnl_success) ds = dnnl_primitive_create(&e->ra, upd);
     if (upd) dnnl_primitive_desc_destroy(upd);
-    if (ds == dnnl_success && keep)
-      ds = dnnl_memory_create(&e->a, &cd, s->engine, DNNL_MEMORY_NONE);
   }
+  if (ds == dnnl_success && keep) ds = dnnl_memory_create(&e->a, &cd, s->engine, DNNL_MEMORY_NONE);
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, "creating a bias/GELU/softmax epilogue");
   return CLIPPO_OK;
 }
@@ -1293,14 +1292,15 @@ static void epi_run_part(void *ctx, int p) {
   size_t lo, hi;
   part_range(j->rows, p, j->parts, &lo, &hi);
   dnnl_status_t ds = e->mm ? set_handle(e->b, j->bias) : dnnl_success;
-  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, e->c}};
-  dnnl_exec_arg_t uargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, j->out ? e->a : e->c}};
+  dnnl_memory_t dst = j->out ? e->a : e->c; /* act_out keeps C the product */
+  dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, dst}};
+  dnnl_exec_arg_t uargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, dst}};
   size_t step = e->key.m; /* the block at once, or one row at a time */
   for (size_t r = lo; r < hi && ds == dnnl_success; r += step) {
     size_t off = r / j->m * j->sc + r % j->m * j->ldc;
     ds = set_handle(e->c, j->c + off);
-    if (ds == dnnl_success && e->mm) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
     if (ds == dnnl_success && j->out) ds = set_handle(e->a, j->out + off);
+    if (ds == dnnl_success && e->mm) ds = dnnl_primitive_execute(e->mm, j->s->streams[p], 3, args);
     if (ds == dnnl_success && e->ra) ds = dnnl_primitive_execute(e->ra, j->s->streams[p], 2, uargs);
     if (ds == dnnl_success) ds = dnnl_stream_wait(j->s->streams[p]);
   }

@@ -424,7 +424,7 @@ static clippo_status dense(clippo_rt *rt, const clippo_tensor *x, size_t rows, s
   return clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, beta, out, n, err);
 }
 
-/* x_out = x_mid + Dense1(gelu(u)), u = Dense0(LN(x_mid)) + b0 (kept); y, h scratch. */
+/* x_out = x_mid + Dense1(gelu(u + b0)), u = Dense0(LN(x_mid)) (kept without b0); y, h scratch. */
 static clippo_status mlp_forward(clippo_model *m, const clippo_tensor *x_mid, clippo_tensor *u,
                                  clippo_tensor *x_out, clippo_tensor *y, clippo_tensor *h,
                                  size_t rows, const clippo_tensor *ln_s, const clippo_tensor *ln_b,

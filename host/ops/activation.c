@@ -1,4 +1,5 @@
-/* Launchers of kernels/activation.cl: GELU, bias + GELU, bias add (all in place). */
+/* Launchers of kernels/activation.cl: GELU, bias + GELU, bias add (in place or into another
+ * tensor). */
 #include "clippo/ops.h"
 
 #include "ops/ops_internal.h"
@@ -56,6 +57,19 @@ static clippo_status bias_op(clippo_rt *rt, const char *op, clippo_tensor *x,
 clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
                                   clippo_error *err) {
   return bias_op(rt, "bias_gelu", x, b, 1, err);
+}
+
+clippo_status clippo_op_bias_gelu_to(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *b,
+                                     clippo_tensor *y, clippo_error *err) {
+  const char *op = "bias_gelu_to";
+  size_t rows = 0, w = 0;
+  clippo_status st = ops_check_rows(x, 0, &rows, &w, op, "x", err);
+  if (st) return st;
+  if ((st = ops_check_count(b, w, op, "b", err))) return st;
+  if ((st = ops_check_count(y, rows * w, op, "y", err))) return st;
+  if (!ops_disjoint(y, x) || !ops_disjoint(y, b))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: y overlaps x or b", op);
+  return bias_act(rt, x, y, rows, w, b, 1, err);
 }
 
 clippo_status clippo_op_bias_add(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,

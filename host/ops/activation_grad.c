@@ -4,10 +4,10 @@
 
 #include "ops/ops_internal.h"
 
-/* gelu_grad and gelu_grad_keep (h NULL: the first). */
-static clippo_status gelu_backward(clippo_rt *rt, const clippo_tensor *u, const clippo_tensor *dy,
-                                   clippo_tensor *dx, clippo_tensor *h, clippo_error *err) {
-  const char *op = h ? "gelu_grad_keep" : "gelu_grad";
+/* Shared checks of gelu_grad and gelu_grad_keep (op names which). */
+static clippo_status gelu_backward_check(const clippo_tensor *u, const clippo_tensor *dy,
+                                         const clippo_tensor *dx, const char *op,
+                                         clippo_error *err) {
   clippo_status st = ops_check_f32(u, op, "u", err);
   if (st) return st;
   size_t n = clippo_tensor_count(u);
@@ -16,35 +16,64 @@ static clippo_status gelu_backward(clippo_rt *rt, const clippo_tensor *u, const 
   if (!ops_disjoint(dx, u)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dx overlaps u", op);
   if (!ops_same_or_disjoint(dx, dy))
     return clippo_fail(err, CLIPPO_E_ARG, "%s: dx partially overlaps dy", op);
-  if (h) {
-    if ((st = ops_check_count(h, n, op, "h", err))) return st;
-    if (!ops_disjoint(h, u) || !ops_disjoint(h, dy) || !ops_disjoint(h, dx))
-      return clippo_fail(err, CLIPPO_E_ARG, "%s: h overlaps u, dy or dx", op);
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_op_gelu_grad(clippo_rt *rt, const clippo_tensor *u, const clippo_tensor *dy,
+                                  clippo_tensor *dx, clippo_error *err) {
+  clippo_status st = gelu_backward_check(u, dy, dx, "gelu_grad", err);
+  if (st) return st;
+  size_t n = clippo_tensor_count(u);
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  if ((st = ops_kernel(rt, &c, "activation_grad.cl", "gelu_grad", &k, err))) return st;
+  ops_args a;
+  ops_args_begin(&a, k);
+  ops_arg_tensor(&a, u);
+  ops_arg_tensor(&a, dy);
+  ops_arg_tensor(&a, dx);
+  ops_arg_u32(&a, n);
+  if ((st = ops_args_end(rt, &a, "gelu_grad", err))) return st;
+  return ops_launch_1d(rt, k, (n + c.vec - 1) / c.vec, c.local_elems, err);
+}
+
+clippo_status clippo_op_gelu_grad_keep(clippo_rt *rt, const clippo_tensor *u,
+                                       const clippo_tensor *b, const clippo_tensor *dy,
+                                       clippo_tensor *dx, clippo_tensor *h, clippo_error *err) {
+  const char *op = "gelu_grad_keep";
+  if (!h) return clippo_fail(err, CLIPPO_E_ARG, "%s: no h", op);
+  clippo_status st = gelu_backward_check(u, dy, dx, op, err);
+  if (st) return st;
+  size_t n = clippo_tensor_count(u), rows = n ? 1 : 0, cols = n;
+  if (b) {
+    if ((st = ops_check_rows(u, 0, &rows, &cols, op, "u", err))) return st;
+    if ((st = ops_check_count(b, cols, op, "b", err))) return st;
+    if (!ops_disjoint(dx, b)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dx overlaps b", op);
   }
+  if ((st = ops_check_count(h, n, op, "h", err))) return st;
+  if (!ops_disjoint(h, u) || !ops_disjoint(h, dy) || !ops_disjoint(h, dx) ||
+      (b && !ops_disjoint(h, b)))
+    return clippo_fail(err, CLIPPO_E_ARG, "%s: h overlaps u, b, dy or dx", op);
   ops_class c = ops_class_of(rt);
   cl_kernel k;
   if ((st = ops_kernel(rt, &c, "activation_grad.cl", op, &k, err))) return st;
   ops_args a;
   ops_args_begin(&a, k);
   ops_arg_tensor(&a, u);
+  ops_arg_tensor(&a, b ? b : u);
   ops_arg_tensor(&a, dy);
   ops_arg_tensor(&a, dx);
-  if (h) ops_arg_tensor(&a, h);
-  ops_arg_u32(&a, n);
+  ops_arg_tensor(&a, h);
+  ops_arg_u32(&a, rows);
+  ops_arg_u32(&a, cols);
+  ops_arg_u32(&a, b != NULL);
   if ((st = ops_args_end(rt, &a, op, err))) return st;
-  return ops_launch_1d(rt, k, (n + c.vec - 1) / c.vec, c.local_elems, err);
-}
-
-clippo_status clippo_op_gelu_grad(clippo_rt *rt, const clippo_tensor *u, const clippo_tensor *dy,
-                                  clippo_tensor *dx, clippo_error *err) {
-  return gelu_backward(rt, u, dy, dx, NULL, err);
-}
-
-clippo_status clippo_op_gelu_grad_keep(clippo_rt *rt, const clippo_tensor *u,
-                                       const clippo_tensor *dy, clippo_tensor *dx, clippo_tensor *h,
-                                       clippo_error *err) {
-  if (!h) return clippo_fail(err, CLIPPO_E_ARG, "gelu_grad_keep: no h");
-  return gelu_backward(rt, u, dy, dx, h, err);
+  if (n == 0) return CLIPPO_OK;
+  size_t cpr = (cols + c.vec - 1) / c.vec;
+  size_t local[2] = {ops_fit_local(rt, k, c.local_elems), 1};
+  while (local[0] > 1 && local[0] / 2 >= cpr) local[0] /= 2; /* narrow rows: narrower groups */
+  size_t global[2] = {(cpr + local[0] - 1) / local[0] * local[0], rows};
+  return clippo_rt_launch(rt, k, 2, global, local, err);
 }
 
 clippo_status clippo_op_bias_grad(clippo_rt *rt, const clippo_tensor *dy, clippo_tensor *db,

@@ -29,8 +29,7 @@ clippo_status clippo_op_linear_gelu_keep(clippo_rt *rt, const clippo_tensor *x, 
     return clippo_gemm_fused(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, 0.0f, u, n, b,
                              CLIPPO_GEMM_ACT_GELU, h, err);
   clippo_status st = clippo_gemm(rt, 0, 0, rows, n, k, 1.0f, x, k, kernel, n, 0.0f, u, n, err);
-  if (!st) st = clippo_op_bias_add(rt, u, b, err);
-  if (!st) st = clippo_op_gelu_to(rt, u, h, err);
+  if (!st) st = clippo_op_bias_gelu_to(rt, u, b, h, err);
   return st;
 }
 

@@ -194,12 +194,12 @@ clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_
   return clippo_rt_launch(rt, k, 1, &global, &local, err);
 }
 
-clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name,
-                               clippo_op_grouping grouping, size_t items, const clippo_op_arg *args,
-                               size_t nargs, clippo_error *err) {
-  ops_class c = ops_class_of(rt);
+/* Kernel `name` of `file` with args set in order (clippo_op_launch, clippo_op_launch_grid). */
+static clippo_status op_kernel_args(clippo_rt *rt, const ops_class *c, const char *file,
+                                    const char *name, const clippo_op_arg *args, size_t nargs,
+                                    cl_kernel *out, clippo_error *err) {
   cl_kernel k;
-  clippo_status st = ops_kernel(rt, &c, file, name, &k, err);
+  clippo_status st = ops_kernel(rt, c, file, name, &k, err);
   if (st) return st;
   ops_args a;
   ops_args_begin(&a, k);
@@ -218,6 +218,31 @@ clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name
     }
   }
   if ((st = ops_args_end(rt, &a, name, err))) return st;
+  *out = k;
+  return CLIPPO_OK;
+}
+
+clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name,
+                               clippo_op_grouping grouping, size_t items, const clippo_op_arg *args,
+                               size_t nargs, clippo_error *err) {
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  clippo_status st = op_kernel_args(rt, &c, file, name, args, nargs, &k, err);
+  if (st) return st;
   return ops_launch_1d(rt, k, items, grouping == CLIPPO_OP_ROWS ? c.local_rows : c.local_elems,
                        err);
+}
+
+clippo_status clippo_op_launch_grid(clippo_rt *rt, const char *file, const char *name,
+                                    const size_t size[3], const clippo_op_arg *args, size_t nargs,
+                                    clippo_error *err) {
+  ops_class c = ops_class_of(rt);
+  cl_kernel k;
+  clippo_status st = op_kernel_args(rt, &c, file, name, args, nargs, &k, err);
+  if (st) return st;
+  if (size[0] == 0 || size[1] == 0 || size[2] == 0) return CLIPPO_OK;
+  size_t local[3] = {ops_fit_local(rt, k, c.local_elems), 1, 1};
+  while (local[0] > 1 && local[0] / 2 >= size[0]) local[0] /= 2; /* short rows: narrower groups */
+  size_t global[3] = {(size[0] + local[0] - 1) / local[0] * local[0], size[1], size[2]};
+  return clippo_rt_launch(rt, k, 3, global, local, err);
 }

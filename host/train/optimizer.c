@@ -122,6 +122,7 @@ typedef struct opt_param {
   int row_ndim, col_ndim;
   int64_t row_shape[CLIPPO_MAX_DIMS], col_shape[CLIPPO_MAX_DIMS];
   clippo_tensor v, v_row, v_col, rcm, m; /* adafactor */
+  clippo_tensor row_ab;                  /* factored: a B + b of each row (a P + i) B + b (int32) */
   clippo_tensor mu, nu;                  /* adam */
 } opt_param;
 
@@ -167,12 +168,30 @@ static clippo_status alloc_zero(clippo_rt *rt, clippo_tensor *t, clippo_dtype dt
   return st;
 }
 
+/* q->row_ab: a B + b for every row (a P + i) B + b of the factored update's grid. */
+static clippo_status upload_row_ab(clippo_rt *rt, opt_param *q, clippo_error *err) {
+  const size_t rows = q->A * q->P * q->B;
+  if (rows > 0x7FFFFFFFu)
+    return clippo_fail(err, CLIPPO_E_UNSUPPORTED, "optimizer: parameter %s has too many rows",
+                       q->name);
+  int32_t *ab = malloc((rows ? rows : 1) * sizeof *ab);
+  if (!ab) return clippo_fail(err, CLIPPO_E_NOMEM, "optimizer: out of host memory");
+  for (size_t y = 0; y < rows; y++) ab[y] = (int32_t)(y / (q->P * q->B) * q->B + y % q->B);
+  int64_t shape[1] = {(int64_t)rows};
+  clippo_status st = clippo_tensor_alloc(rt, &q->row_ab, CLIPPO_I32, 1, shape, err);
+  if (st == CLIPPO_OK && rows > 0) st = clippo_tensor_write(rt, &q->row_ab, ab, err);
+  free(ab);
+  if (st != CLIPPO_OK) clippo_error_prefix(err, "optimizer state adafactor/rows of %s", q->name);
+  return st;
+}
+
 static void release_param(clippo_rt *rt, opt_param *q) {
   free(q->name);
   clippo_tensor_release(rt, &q->v);
   clippo_tensor_release(rt, &q->v_row);
   clippo_tensor_release(rt, &q->v_col);
   clippo_tensor_release(rt, &q->rcm);
+  clippo_tensor_release(rt, &q->row_ab);
   clippo_tensor_release(rt, &q->m);
   clippo_tensor_release(rt, &q->mu);
   clippo_tensor_release(rt, &q->nu);
@@ -227,6 +246,7 @@ static clippo_status setup_param(clippo_optimizer *o, opt_param *q, const char *
       TRY(alloc_zero(rt, &q->v_col, CLIPPO_F32, q->col_ndim, q->col_shape, "adafactor/v_col", name,
                      err));
       TRY(alloc_zero(rt, &q->rcm, CLIPPO_F32, 1, rs, "adafactor/row mean", name, err));
+      TRY(upload_row_ab(rt, q, err));
     } else {
       TRY(alloc_zero(rt, &q->v, CLIPPO_F32, t->ndim, t->shape, "adafactor/v", name, err));
     }
@@ -354,6 +374,15 @@ static clippo_status adafactor_moments(clippo_optimizer *o, opt_param *q, const 
   size_t lay[2][3] = {{q->A, q->P, q->B * q->Q * q->C}, {q->A * q->P * q->B, q->Q, q->C}};
   clippo_tensor *dst[2] = {no_p, no_q};
   for (int r = 0; r < 2; r++) {
+    if (lay[r][2] == 1) { /* contiguous rows */
+      const clippo_op_arg a[] = {CLIPPO_ARG_T(g),          ARGS_CLIP(s),
+                                 CLIPPO_ARG_F(o->cfg.eps), CLIPPO_ARG_U(lay[r][0]),
+                                 CLIPPO_ARG_U(lay[r][1]),  CLIPPO_ARG_T(dst[r]),
+                                 CLIPPO_ARG_F(s->decay),   CLIPPO_ARG_F(s->omd)};
+      TRY(clippo_op_launch(rt, "optimizer.cl", "af_reduce_rows", CLIPPO_OP_ROWS, lay[r][0], a,
+                           NARGS(a), err));
+      continue;
+    }
     const clippo_op_arg a[] = {CLIPPO_ARG_T(g),          ARGS_CLIP(s),
                                CLIPPO_ARG_F(o->cfg.eps), CLIPPO_ARG_U(lay[r][0]),
                                CLIPPO_ARG_U(lay[r][1]),  CLIPPO_ARG_U(lay[r][2]),
@@ -426,15 +455,16 @@ static clippo_status step_param(clippo_optimizer *o, opt_param *q, clippo_tensor
     } else {
       TRY(adafactor_moments(o, q, g, s, err));
       const clippo_op_arg a[] = {CLIPPO_ARG_T(p),          CLIPPO_ARG_T(g),
-                                 CLIPPO_ARG_U(n),          ARGS_CLIP(s),
-                                 CLIPPO_ARG_U(q->P),       CLIPPO_ARG_U(q->B),
-                                 CLIPPO_ARG_U(q->Q),       CLIPPO_ARG_U(q->C),
+                                 CLIPPO_ARG_U(q->Q),       ARGS_CLIP(s),
+                                 CLIPPO_ARG_U(q->C),       CLIPPO_ARG_T(&q->row_ab),
                                  CLIPPO_ARG_U(q->d0_is_p), CLIPPO_ARG_T(&q->v_row),
                                  CLIPPO_ARG_T(&q->v_col),  CLIPPO_ARG_T(&q->rcm),
                                  CLIPPO_ARG_T(m),          CLIPPO_ARG_U(s->has_mom),
                                  CLIPPO_ARG_F(s->mom_b),   CLIPPO_ARG_F(s->mom_1mb),
                                  ARGS_TAIL(s, q, wd)};
-      return launch_elems(rt, "opt_adafactor_factored", n, a, NARGS(a), err);
+      const size_t grid[3] = {q->Q, q->C, q->A * q->P * q->B};
+      return clippo_op_launch_grid(rt, "optimizer.cl", "opt_adafactor_factored", grid, a, NARGS(a),
+                                   err);
     }
   }
   return clippo_fail(err, CLIPPO_E_ARG, "optimizer: unknown kind");

@@ -49,8 +49,9 @@ typedef enum clippo_gemm_act {
 } clippo_gemm_act;
 
 /** clippo_gemm (one product), then C = act(C + bias) with bias n floats (NULL: no bias); with
- * act_out (NULL: none; m x n, leading dimension ldc, not overlapping C or the bias) C keeps
- * C + bias and act(C + bias) goes to act_out instead (a training forward keeps both). The
+ * act_out (NULL: none; m x n, leading dimension ldc, not overlapping C or the bias) C keeps the
+ * product alone and act(C + bias) goes to act_out instead (a training forward keeps both; one
+ * pass over C, whose reader adds the bias again where it needs C + bias). The
  * provider applies it to C as its blocks come out where it can (oneDNN on a host-unified CPU,
  * in every precision: clippo_gemm_fuses_epilogue says 1); anywhere else C is mapped to the host
  * after the product and the epilogue applied there: correct, but slower than clippo_gemm followed

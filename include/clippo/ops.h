@@ -51,6 +51,13 @@ clippo_status clippo_op_launch(clippo_rt *rt, const char *file, const char *name
                                clippo_op_grouping grouping, size_t items, const clippo_op_arg *args,
                                size_t nargs, clippo_error *err);
 
+/** clippo_op_launch over a 3-D grid: work-item (x, y, z) for x < size[0] (the kernel checks it;
+ * the first dimension is rounded up to the local size), y < size[1], z < size[2], in groups
+ * along the first dimension. For kernels that would otherwise split a flat index by divisions. */
+clippo_status clippo_op_launch_grid(clippo_rt *rt, const char *file, const char *name,
+                                    const size_t size[3], const clippo_op_arg *args, size_t nargs,
+                                    clippo_error *err);
+
 /* ---- patch (kernels/patch.cl) ---------------------------------------------------------- */
 
 /** Cuts NHWC images (n, s, s, 3) into patch rows (n * t, p * p * 3), t = (s / p)^2, token =
@@ -88,6 +95,10 @@ clippo_status clippo_op_gelu(clippo_rt *rt, clippo_tensor *x, clippo_error *err)
 clippo_status clippo_op_gelu_to(clippo_rt *rt, const clippo_tensor *x, clippo_tensor *y,
                                 clippo_error *err);
 
+/** y = gelu(x + b[col]) into another tensor (not overlapping x or b); x and y (rows, w), b (w). */
+clippo_status clippo_op_bias_gelu_to(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *b,
+                                     clippo_tensor *y, clippo_error *err);
+
 /** x = gelu(x + b[col]) in place; x (rows, w), b (w). */
 clippo_status clippo_op_bias_gelu(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *b,
                                   clippo_error *err);
@@ -104,9 +115,11 @@ clippo_status clippo_op_linear(clippo_rt *rt, const clippo_tensor *x, size_t row
                                const clippo_tensor *kernel, size_t n, const clippo_tensor *b,
                                int gelu, float beta, clippo_tensor *out, clippo_error *err);
 
-/** A dense layer whose pre-activation is kept (a training forward): u (rows, n) = x kernel + b[col]
- * and h = gelu(u) (u and h must not overlap); inside the product where the GEMM provider does
- * that, else clippo_gemm, clippo_op_bias_add and clippo_op_gelu_to. */
+/** A dense layer whose pre-activation is kept (a training forward): u (rows, n) = x kernel, the
+ * product without its bias, and h = gelu(u + b[col]) (u and h must not overlap): one pass over u
+ * after the product, inside it where the GEMM provider does that (clippo_gemm_fused with
+ * act_out), else clippo_gemm and clippo_op_bias_gelu_to. The backward adds b to u again
+ * (clippo_op_gelu_grad_keep). */
 clippo_status clippo_op_linear_gelu_keep(clippo_rt *rt, const clippo_tensor *x, size_t rows,
                                          size_t k, const clippo_tensor *kernel, size_t n,
                                          const clippo_tensor *b, clippo_tensor *u, clippo_tensor *h,

@@ -62,11 +62,13 @@ clippo_status clippo_op_layernorm_grad(clippo_rt *rt, const clippo_tensor *dy,
 clippo_status clippo_op_gelu_grad(clippo_rt *rt, const clippo_tensor *u, const clippo_tensor *dy,
                                   clippo_tensor *dx, clippo_error *err);
 
-/** clippo_op_gelu_grad, and h = gelu(u) in the same pass (a training backward recomputes the
- * activation for the weight gradient); h must not overlap u, dy or dx. */
+/** clippo_op_gelu_grad at x = u + b[col] (u (rows, w) and b (w), or b NULL: x = u, any shape),
+ * and h = gelu(x) in the same pass (a training backward recomputes the activation for the weight
+ * gradient; the forward, clippo_op_linear_gelu_keep, kept u without its bias); h must not
+ * overlap u, b, dy or dx, nor dx b. */
 clippo_status clippo_op_gelu_grad_keep(clippo_rt *rt, const clippo_tensor *u,
-                                       const clippo_tensor *dy, clippo_tensor *dx, clippo_tensor *h,
-                                       clippo_error *err);
+                                       const clippo_tensor *b, const clippo_tensor *dy,
+                                       clippo_tensor *dx, clippo_tensor *h, clippo_error *err);
 
 /** Bias-add backward: db (w) += colsum(dy (rows, w)). ws as clippo_op_colsum. */
 clippo_status clippo_op_bias_grad(clippo_rt *rt, const clippo_tensor *dy, clippo_tensor *db,
