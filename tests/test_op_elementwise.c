@@ -1,6 +1,6 @@
-/* Residual add, scale, copy, row broadcast and 2-D block copy (kernels/elementwise.cl) against
- * the float64 reference on every device. Tolerance: 1e-7 relative for add/scale (one
- * rounding), exact (0) for the copies. */
+/* Residual add, scale, copy, row broadcast and 2-D block copy and add (kernels/elementwise.cl)
+ * against the float64 reference on every device. Tolerance: 1e-7 relative for add/scale (one
+ * rounding), exact (0) for the copies and the block add (the same float sum). */
 #include "test_op_common.h"
 
 static void check_add_scale(clippo_rt *rt, void *user) {
@@ -79,6 +79,21 @@ static void check_copies(clippo_rt *rt, void *user) {
     }
   /* a block past the end of dst is refused */
   assert_int_equal(clippo_op_copy2d(rt, &a, 20, 3, &b, 17, 12, 5, 7, &err), CLIPPO_E_ARG);
+  /* the same block added (one rounding each): a (5, 33) block, wider than a vector */
+  free(got), free(src), free(dst);
+  clippo_tensor_release(rt, &a);
+  clippo_tensor_release(rt, &b);
+  src = op_uniform(&rng, (size_t)5 * 40, -1.0f, 1.0f);
+  dst = op_uniform(&rng, (size_t)5 * 37, 2.0f, 3.0f);
+  a = op_tensor2(rt, src, 5, 40), b = op_tensor2(rt, dst, 5, 37);
+  TEST_OK(clippo_op_add2d(rt, &a, 40, 3, &b, 37, 2, 5, 33, &err), &err);
+  got = op_read(rt, &b);
+  for (size_t r = 0; r < 5; r++)
+    for (size_t c = 0; c < 37; c++) {
+      float want = (c >= 2 && c < 35) ? dst[r * 37 + c] + src[r * 40 + 3 + c - 2] : dst[r * 37 + c];
+      assert_true(got[r * 37 + c] == want);
+    }
+  assert_int_equal(clippo_op_add2d(rt, &a, 40, 3, &b, 37, 5, 5, 33, &err), CLIPPO_E_ARG);
   free(got), free(src), free(dst);
   clippo_tensor_release(rt, &a);
   clippo_tensor_release(rt, &b);

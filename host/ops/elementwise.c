@@ -40,10 +40,10 @@ clippo_status clippo_op_scale(clippo_rt *rt, clippo_tensor *x, float alpha, clip
   return ops_launch_1d(rt, k, ops_chunks(1, n, c.vec), c.local_elems, err);
 }
 
-/* The copy kernel without checks beyond the counts given. */
+/* The copy kernel (acc: adding into dst) without checks beyond the counts given. */
 static clippo_status copy2d_launch(clippo_rt *rt, const clippo_tensor *src, size_t so, size_t lds,
                                    clippo_tensor *dst, size_t dso, size_t ldd, size_t rows,
-                                   size_t cols, clippo_error *err) {
+                                   size_t cols, int acc, clippo_error *err) {
   ops_class c = ops_class_of(rt);
   cl_kernel k;
   clippo_status st = ops_kernel(rt, &c, "elementwise.cl", "ew_copy2d", &k, err);
@@ -59,6 +59,7 @@ static clippo_status copy2d_launch(clippo_rt *rt, const clippo_tensor *src, size
   ops_arg_u32(&a, ldd);
   ops_arg_u32(&a, rows);
   ops_arg_u32(&a, cols);
+  ops_arg_u32(&a, acc != 0);
   if ((st = ops_args_end(rt, &a, "ew_copy2d", err))) return st;
   return ops_launch_1d(rt, k, ops_chunks(rows, cols, c.vec), c.local_elems, err);
 }
@@ -72,7 +73,7 @@ clippo_status clippo_op_copy(clippo_rt *rt, const clippo_tensor *src, clippo_ten
   if ((st = ops_check_count(dst, n, op, "dst", err))) return st;
   if (!ops_disjoint(src, dst)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dst overlaps src", op);
   if (n == 0) return CLIPPO_OK;
-  return copy2d_launch(rt, src, 0, n, dst, 0, n, 1, n, err);
+  return copy2d_launch(rt, src, 0, n, dst, 0, n, 1, n, 0, err);
 }
 
 clippo_status clippo_op_broadcast_rows(clippo_rt *rt, const clippo_tensor *src, clippo_tensor *dst,
@@ -84,13 +85,13 @@ clippo_status clippo_op_broadcast_rows(clippo_rt *rt, const clippo_tensor *src, 
   if (w == 0) return clippo_fail(err, CLIPPO_E_SHAPE, "%s: src is empty", op);
   if ((st = ops_check_rows(dst, w, &rows, NULL, op, "dst", err))) return st;
   if (!ops_disjoint(src, dst)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dst overlaps src", op);
-  return copy2d_launch(rt, src, 0, 0, dst, 0, w, rows, w, err);
+  return copy2d_launch(rt, src, 0, 0, dst, 0, w, rows, w, 0, err);
 }
 
-clippo_status clippo_op_copy2d(clippo_rt *rt, const clippo_tensor *src, size_t lds, size_t src_col,
-                               clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
-                               size_t cols, clippo_error *err) {
-  static const char op[] = "copy2d";
+/* copy2d and add2d (op names which). */
+static clippo_status block2d(clippo_rt *rt, const char *op, const clippo_tensor *src, size_t lds,
+                             size_t src_col, clippo_tensor *dst, size_t ldd, size_t dst_col,
+                             size_t rows, size_t cols, int acc, clippo_error *err) {
   clippo_status st = ops_check_f32(src, op, "src", err);
   if (st) return st;
   if ((st = ops_check_f32(dst, op, "dst", err))) return st;
@@ -106,5 +107,17 @@ clippo_status clippo_op_copy2d(clippo_rt *rt, const clippo_tensor *src, size_t l
                        "%s: src (%zu elements) or dst (%zu) smaller than the block (%zu, %zu)", op,
                        clippo_tensor_count(src), clippo_tensor_count(dst), need_s, need_d);
   if (!ops_disjoint(src, dst)) return clippo_fail(err, CLIPPO_E_ARG, "%s: dst overlaps src", op);
-  return copy2d_launch(rt, src, src_col, lds, dst, dst_col, ldd, rows, cols, err);
+  return copy2d_launch(rt, src, src_col, lds, dst, dst_col, ldd, rows, cols, acc, err);
+}
+
+clippo_status clippo_op_copy2d(clippo_rt *rt, const clippo_tensor *src, size_t lds, size_t src_col,
+                               clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
+                               size_t cols, clippo_error *err) {
+  return block2d(rt, "copy2d", src, lds, src_col, dst, ldd, dst_col, rows, cols, 0, err);
+}
+
+clippo_status clippo_op_add2d(clippo_rt *rt, const clippo_tensor *src, size_t lds, size_t src_col,
+                              clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
+                              size_t cols, clippo_error *err) {
+  return block2d(rt, "add2d", src, lds, src_col, dst, ldd, dst_col, rows, cols, 1, err);
 }

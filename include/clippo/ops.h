@@ -149,6 +149,12 @@ clippo_status clippo_op_copy2d(clippo_rt *rt, const clippo_tensor *src, size_t l
                                clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
                                size_t cols, clippo_error *err);
 
+/** clippo_op_copy2d adding instead: dst[r * ldd + dst_col + c] += src[r * lds + src_col + c]
+ * (a column block of a wider matrix into its own tensor: the fused QKV gradients). */
+clippo_status clippo_op_add2d(clippo_rt *rt, const clippo_tensor *src, size_t lds, size_t src_col,
+                              clippo_tensor *dst, size_t ldd, size_t dst_col, size_t rows,
+                              size_t cols, clippo_error *err);
+
 /* ---- softmax (kernels/softmax.cl) ------------------------------------------------------ */
 
 /** x = softmax(scale * x) in place over rows of len (the last dimension), stable (max
