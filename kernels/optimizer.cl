@@ -3,6 +3,8 @@
  *
  *  - sumsq_partial: out[first + g] = sum of x^2 over x[g * chunk .. min(n, (g + 1) * chunk)) (the
  * host adds the partial sums in double for the global norm).
+ *  - sumsq_segments: the same over a table of segments of one buffer, out[g] the sum over
+ *    x[seg[2g] .. + seg[2g + 1]) (many gradients in one buffer: one launch).
  *  - opt_sgd: u = g.
  *  - opt_adam: optax.scale_by_adam (mu, nu float32; bias corrections from the host).
  *  - opt_adafactor_full: optax.scale_by_factored_rms for an unfactored array (v = d v + (1 - d)
@@ -61,6 +63,13 @@ __kernel void sumsq_partial(__global const float *x, uint xo, uint n, uint chunk
   if (start >= n) return;
   uint len = min(chunk, n - start);
   out[oo + first + g] = row_sqdev(x + xo + start, len, 0.0f);
+}
+
+__kernel void sumsq_segments(__global const float *x, uint xo, __global const int *seg, uint so,
+                             uint nseg, __global float *out, uint oo) {
+  uint g = get_global_id(0);
+  if (g >= nseg) return;
+  out[oo + g] = row_sqdev(x + xo + (uint)seg[so + 2 * g], (uint)seg[so + 2 * g + 1], 0.0f);
 }
 
 __kernel void opt_sgd(__global float *p, uint po, __global const float *gr, uint go, uint n,

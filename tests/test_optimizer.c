@@ -500,6 +500,56 @@ static void check_resume(clippo_rt *rt, void *user) {
   want = sqrt(want);
   assert_true(fabs(gn - want) <= 1e-6 * want);
 
+  /* The step's own norm over gradients sharing one buffer (one launch per run of them, as a
+   * model's gradient arena): the first four as views of a buffer whose gaps hold NaN, the rest in
+   * their own buffers. The same step as with every gradient apart, bit for bit (same chunks). */
+  size_t total = 0, offs[NP];
+  for (int i = 0; i < 4; i++) offs[i] = total, total += clippo_tensor_count(&tg[1][i]) + 5;
+  int64_t sh[1] = {(int64_t)total};
+  clippo_tensor arena, tv[NP], tp1[NP], tp2[NP];
+  clippo_tensor *pv[NP], *pp1[NP], *pp2[NP];
+  TEST_OK(clippo_tensor_alloc(rt, &arena, CLIPPO_F32, 1, sh, &err), &err);
+  TEST_OK(clippo_tensor_fill(rt, &arena, NAN, &err), &err);
+  clippo_opt_config sgd;
+  clippo_opt_config_default(&sgd, CLIPPO_OPT_SGD);
+  sgd.clip_norm = 1e-3f; /* clipped: the norm scales every update */
+  for (int i = 0; i < NP; i++) {
+    size_t n = clippo_tensor_count(&tg[1][i]);
+    float *h = malloc(n * 4);
+    TEST_OK(clippo_tensor_read(rt, &tg[1][i], h, &err), &err);
+    tv[i] = i < 4 ? clippo_tensor_view(&arena, offs[i], tg[1][i].ndim, tg[1][i].shape) : tg[1][i];
+    if (i < 4) TEST_OK(clippo_tensor_write(rt, &tv[i], h, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, &ta[i], h, &err), &err);
+    int64_t s1[1] = {(int64_t)n};
+    TEST_OK(clippo_tensor_alloc(rt, &tp1[i], CLIPPO_F32, 1, s1, &err), &err);
+    TEST_OK(clippo_tensor_alloc(rt, &tp2[i], CLIPPO_F32, 1, s1, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tp1[i], h, &err), &err);
+    TEST_OK(clippo_tensor_write(rt, &tp2[i], h, &err), &err);
+    free(h);
+    pv[i] = &tv[i], pp1[i] = &tp1[i], pp2[i] = &tp2[i];
+  }
+  clippo_optimizer *o1 = NULL, *o2 = NULL;
+  clippo_opt_stats s1, s2;
+  TEST_OK(clippo_optimizer_create(rt, &sgd, NP, pnames, pp1, &o1, &err), &err);
+  TEST_OK(clippo_optimizer_create(rt, &sgd, NP, pnames, pp2, &o2, &err), &err);
+  TEST_OK(clippo_optimizer_step(o1, pp1, pv, &s1, &err), &err);
+  TEST_OK(clippo_optimizer_step(o2, pp2, pg[1], &s2, &err), &err);
+  assert_true(fabs(s1.grad_norm - want) <= 1e-6 * want);
+  assert_true(s1.grad_norm == s2.grad_norm);
+  for (int i = 0; i < NP; i++) {
+    size_t n = clippo_tensor_count(&tp1[i]);
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    TEST_OK(clippo_tensor_read(rt, &tp1[i], a, &err), &err);
+    TEST_OK(clippo_tensor_read(rt, &tp2[i], b, &err), &err);
+    assert_memory_equal(a, b, n * 4);
+    free(a), free(b);
+    clippo_tensor_release(rt, &tp1[i]);
+    clippo_tensor_release(rt, &tp2[i]);
+  }
+  clippo_optimizer_free(o1);
+  clippo_optimizer_free(o2);
+  clippo_tensor_release(rt, &arena);
+
   clippo_optimizer_free(oa);
   clippo_optimizer_free(oc);
   for (int i = 0; i < NP; i++) {

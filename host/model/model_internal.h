@@ -171,7 +171,9 @@ typedef struct model_acts {
 } model_acts;
 
 typedef struct model_train {
-  clippo_tensor *grads; /* nparams, shapes as the params; NULL until first use */
+  clippo_tensor *grads;     /* nparams, shapes as the params; NULL until first use: views of */
+  clippo_tensor grad_arena; /* one buffer, each gradient at a multiple of 16 floats (zeroed by
+                               one fill, their norm one launch: clippo_optimizer_step) */
   clippo_tensor *g_emb_k, *g_emb_b, *g_pos;
   model_block_grad *blocks;
   clippo_tensor *g_enc_s, *g_enc_b, *g_probe;

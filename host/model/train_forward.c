@@ -84,10 +84,8 @@ void model_train_free(clippo_model *m) {
   model_train *t = m->train;
   if (!t) return;
   acts_release(m);
-  if (t->grads) {
-    for (size_t i = 0; i < m->nparams; i++) clippo_tensor_release(m->rt, &t->grads[i]);
-    free(t->grads);
-  }
+  free(t->grads); /* views of the arena */
+  clippo_tensor_release(m->rt, &t->grad_arena);
   free(t->blocks);
   free(t);
   m->train = NULL;
@@ -192,27 +190,46 @@ static clippo_status bind_grads(clippo_model *m, clippo_error *err) {
   return CLIPPO_OK;
 }
 
+/* Floats between the gradients' starts in the arena: 64 bytes, a cache line and the widest
+ * vector. */
+#define GRAD_ALIGN 16
+
 clippo_status model_train_grads(clippo_model *m, clippo_error *err) {
   model_train *t = model_train_get(m, err);
   if (!t) return CLIPPO_E_NOMEM;
   if (t->grads) return CLIPPO_OK;
   unsigned long long before = m->rt->bytes_allocated;
-  t->grads = calloc(m->nparams ? m->nparams : 1, sizeof *t->grads);
-  if (!t->grads) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for gradients");
-  clippo_status st = CLIPPO_OK;
-  for (size_t i = 0; st == CLIPPO_OK && i < m->nparams; i++) {
-    const clippo_tensor *p = &m->params[i].value;
-    st = clippo_tensor_alloc(m->rt, &t->grads[i], CLIPPO_F32, p->ndim, p->shape, err);
-    if (st == CLIPPO_OK) st = clippo_tensor_fill(m->rt, &t->grads[i], 0.0f, err);
-    if (st != CLIPPO_OK) clippo_error_prefix(err, "gradient of %s", m->params[i].name);
+  size_t total = 0;
+  for (size_t i = 0; i < m->nparams; i++) {
+    size_t c = clippo_tensor_count(&m->params[i].value);
+    total += (c + GRAD_ALIGN - 1) / GRAD_ALIGN * GRAD_ALIGN;
   }
-  if (st == CLIPPO_OK) st = bind_grads(m, err);
+  int64_t shape[1] = {(int64_t)(total ? total : 1)};
+  clippo_status st = clippo_tensor_alloc(m->rt, &t->grad_arena, CLIPPO_F32, 1, shape, err);
+  if (st) return clippo_error_prefix(err, "gradients (%zu floats)", total);
+  if (clippo_tensor_fill(m->rt, &t->grad_arena, 0.0f, err)) {
+    clippo_tensor_release(m->rt, &t->grad_arena);
+    return clippo_error_prefix(err, "zeroing the gradients");
+  }
+  t->grads = calloc(m->nparams ? m->nparams : 1, sizeof *t->grads);
+  if (!t->grads) {
+    clippo_tensor_release(m->rt, &t->grad_arena);
+    return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory for gradients");
+  }
+  size_t off = 0;
+  for (size_t i = 0; i < m->nparams; i++) {
+    const clippo_tensor *p = &m->params[i].value;
+    size_t c = clippo_tensor_count(p);
+    t->grads[i] = clippo_tensor_view(&t->grad_arena, off, p->ndim, p->shape);
+    off += (c + GRAD_ALIGN - 1) / GRAD_ALIGN * GRAD_ALIGN;
+  }
+  st = bind_grads(m, err);
   if (st != CLIPPO_OK) {
-    for (size_t i = 0; i < m->nparams; i++) clippo_tensor_release(m->rt, &t->grads[i]);
     free(t->grads);
     free(t->blocks);
     t->grads = NULL;
     t->blocks = NULL;
+    clippo_tensor_release(m->rt, &t->grad_arena);
     return st;
   }
   t->grad_bytes = m->rt->bytes_allocated - before;
@@ -240,11 +257,8 @@ clippo_tensor *clippo_model_grad(clippo_model *m, size_t i) {
 clippo_status clippo_model_zero_grads(clippo_model *m, clippo_error *err) {
   model_train *t = m->train;
   if (!t || !t->grads) return model_train_grads(m, err); /* allocated zeroed */
-  for (size_t i = 0; i < m->nparams; i++) {
-    clippo_status st = clippo_tensor_fill(m->rt, &t->grads[i], 0.0f, err);
-    if (st) return clippo_error_prefix(err, "zeroing the gradient of %s", m->params[i].name);
-  }
-  return CLIPPO_OK;
+  clippo_status st = clippo_tensor_fill(m->rt, &t->grad_arena, 0.0f, err);
+  return st ? clippo_error_prefix(err, "zeroing the gradients") : CLIPPO_OK;
 }
 
 clippo_status clippo_model_download_params(clippo_model *m, clippo_params *out, clippo_error *err) {

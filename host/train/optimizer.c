@@ -136,6 +136,13 @@ struct clippo_optimizer {
   size_t npartials;
   float *host_partials;
   clippo_tensor dummy16; /* stands in for the momentum when there is none */
+  /* the global norm's chunks as segments of the gradients' buffers (norm_segments): seg holds
+   * (first element, length) per chunk, made for the buffers and offsets in seg_mem, seg_off */
+  clippo_tensor seg;
+  int32_t *seg_host;
+  cl_mem *seg_mem;
+  size_t *seg_off;
+  int seg_ready;
 };
 
 static int ends_with(const char *s, const char *suffix) {
@@ -203,7 +210,11 @@ void clippo_optimizer_free(clippo_optimizer *o) {
   free(o->p);
   clippo_tensor_release(o->rt, &o->partials);
   clippo_tensor_release(o->rt, &o->dummy16);
+  clippo_tensor_release(o->rt, &o->seg);
   free(o->host_partials);
+  free(o->seg_host);
+  free(o->seg_mem);
+  free(o->seg_off);
   free(o);
 }
 
@@ -279,9 +290,15 @@ clippo_status clippo_optimizer_create(clippo_rt *rt, const clippo_opt_config *cf
     o->npartials = np;
     st = clippo_tensor_alloc(rt, &o->partials, CLIPPO_F32, 1, s1, err);
     if (st == CLIPPO_OK) st = alloc_zero(rt, &o->dummy16, CLIPPO_BF16, 1, one, "m", "(none)", err);
+    int64_t s2[1] = {2 * s1[0]};
+    if (st == CLIPPO_OK) st = clippo_tensor_alloc(rt, &o->seg, CLIPPO_I32, 1, s2, err);
     if (st == CLIPPO_OK) {
       o->host_partials = malloc((size_t)s1[0] * sizeof(float));
-      if (!o->host_partials) st = clippo_fail(err, CLIPPO_E_NOMEM, "optimizer: out of memory");
+      o->seg_host = malloc((size_t)s2[0] * sizeof(int32_t));
+      o->seg_mem = calloc(n ? n : 1, sizeof *o->seg_mem);
+      o->seg_off = calloc(n ? n : 1, sizeof *o->seg_off);
+      if (!o->host_partials || !o->seg_host || !o->seg_mem || !o->seg_off)
+        st = clippo_fail(err, CLIPPO_E_NOMEM, "optimizer: out of memory");
     }
   }
   if (st == CLIPPO_OK) st = clippo_rt_finish(rt, err);
@@ -320,6 +337,80 @@ static clippo_status norm_into(clippo_rt *rt, clippo_tensor *const *x, size_t n,
                             off * sizeof(float), host, 0, NULL, NULL);
     TRY(clippo_cl_check(rt, rc, "clEnqueueReadBuffer (gradient norm)", err));
     for (size_t i = 0; i < off; i++) s += host[i];
+  }
+  *norm = sqrt(s);
+  return CLIPPO_OK;
+}
+
+/* The table of o->seg for gradients x (o->n of them, counts as the parameters'), uploaded again
+ * only when a gradient moved to another buffer or offset. */
+static clippo_status norm_segments(clippo_optimizer *o, clippo_tensor *const *x,
+                                   clippo_error *err) {
+  int same = o->seg_ready;
+  for (size_t i = 0; i < o->n && same; i++)
+    same = x[i]->mem == o->seg_mem[i] && x[i]->offset == o->seg_off[i];
+  if (same) return CLIPPO_OK;
+  size_t c = 0;
+  for (size_t i = 0; i < o->n; i++) {
+    size_t cnt = o->p[i].count;
+    if (x[i]->offset + cnt > 0x7FFFFFFFu)
+      return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                         "global norm: gradient %s ends past 2^31 elements of its buffer",
+                         o->p[i].name);
+    for (size_t s = 0; s < cnt; s += NORM_CHUNK) {
+      o->seg_host[2 * c] = (int32_t)(x[i]->offset + s);
+      o->seg_host[2 * c + 1] = (int32_t)(cnt - s < NORM_CHUNK ? cnt - s : NORM_CHUNK);
+      c++;
+    }
+    o->seg_mem[i] = x[i]->mem;
+    o->seg_off[i] = x[i]->offset;
+  }
+  o->seg_ready = 0;
+  if (c > 0) TRY(clippo_tensor_write(o->rt, &o->seg, o->seg_host, err));
+  o->seg_ready = 1;
+  return CLIPPO_OK;
+}
+
+/* The global norm of the gradients x (shapes as the parameters): one launch of sumsq_segments
+ * per run of consecutive gradients in one buffer (a model's gradient arena: one), the partial
+ * sums added on the host in double as norm_into does. */
+static clippo_status grads_norm(clippo_optimizer *o, clippo_tensor *const *x, double *norm,
+                                clippo_error *err) {
+  clippo_rt *rt = o->rt;
+  for (size_t i = 0; i < o->n; i++)
+    if (!x[i] || x[i]->dtype != CLIPPO_F32 || !x[i]->mem ||
+        clippo_tensor_count(x[i]) != o->p[i].count)
+      return clippo_fail(err, CLIPPO_E_SHAPE,
+                         "global norm: the gradient of %s is not float32 of %zu elements",
+                         o->p[i].name, o->p[i].count);
+  TRY(norm_segments(o, x, err));
+  size_t c0 = 0; /* the run's first chunk */
+  for (size_t i = 0; i < o->n;) {
+    size_t j = i, c1 = c0;
+    while (j < o->n && x[j]->mem == x[i]->mem)
+      c1 += (o->p[j++].count + NORM_CHUNK - 1) / NORM_CHUNK;
+    if (c1 > c0) {
+      int64_t one[1] = {1};
+      clippo_tensor buf = clippo_tensor_view(x[i], 0, 1, one);
+      buf.offset = 0; /* the segments hold offsets into the whole buffer */
+      int64_t ns[1] = {(int64_t)(2 * (c1 - c0))}, np[1] = {(int64_t)(c1 - c0)};
+      clippo_tensor seg = clippo_tensor_view(&o->seg, 2 * c0, 1, ns);
+      clippo_tensor out = clippo_tensor_view(&o->partials, c0, 1, np);
+      const clippo_op_arg a[] = {CLIPPO_ARG_T(&buf), CLIPPO_ARG_T(&seg), CLIPPO_ARG_U(c1 - c0),
+                                 CLIPPO_ARG_T(&out)};
+      TRY(clippo_op_launch(rt, "optimizer.cl", "sumsq_segments", CLIPPO_OP_ROWS, c1 - c0, a,
+                           sizeof a / sizeof a[0], err));
+    }
+    c0 = c1;
+    i = j;
+  }
+  double s = 0.0;
+  if (c0 > 0) {
+    cl_int rc =
+        clEnqueueReadBuffer(rt->queue, o->partials.mem, CL_TRUE, o->partials.offset * sizeof(float),
+                            c0 * sizeof(float), o->host_partials, 0, NULL, NULL);
+    TRY(clippo_cl_check(rt, rc, "clEnqueueReadBuffer (gradient norm)", err));
+    for (size_t i = 0; i < c0; i++) s += o->host_partials[i];
   }
   *norm = sqrt(s);
   return CLIPPO_OK;
@@ -502,7 +593,7 @@ clippo_status clippo_optimizer_step(clippo_optimizer *o, clippo_tensor *const *p
                                     clippo_error *err) {
   clippo_rt *rt = o->rt;
   double gn = 0.0;
-  TRY(norm_into(rt, grads, o->n, &o->partials, o->host_partials, &gn, err));
+  TRY(grads_norm(o, grads, &gn, err));
   if (!isfinite(gn)) {
     /* name the first offending gradient */
     for (size_t i = 0; i < o->n; i++) {
