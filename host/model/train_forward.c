@@ -465,18 +465,37 @@ clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clip
   TRY(clippo_op_patchify(rt, inputs, c->patch, &a->patches, err));
   TRY(dense(rt, &a->patches, rows, P3, m->emb_k, W, 0.0f, x0, err));
   TRY(clippo_op_add_bias_posemb(rt, x0, m->emb_b, m->pos, err));
+  /* Block l: x_mid = x_in + MHA(LN0(x_in)), x_out = x_mid + Dense1(gelu(Dense0(LN1(x_mid)))).
+   * Each residual add rides on the LayerNorm after it (clippo_op_add_layernorm): the attention
+   * writes its output alone into x_mid, and Dense1 its product alone into x_out, whose bias and
+   * residual the next LayerNorm adds (clippo_op_add_bias_layernorm): no copies of the residual
+   * stream, no epilogue pass over Dense1's product. */
   for (int l = 0; l < c->depth; l++) {
     model_block *b = &m->blocks[l];
     model_block_act *ba = &a->blocks[l];
     clippo_tensor *x_out = l + 1 < c->depth ? &a->blocks[l + 1].x_in : &a->x_final;
-    TRY(clippo_op_layernorm(rt, &ba->x_in, b->ln0_s, b->ln0_b, c->ln_eps, &a->y, err));
-    TRY(clippo_op_copy(rt, &ba->x_in, &ba->x_mid, err));
-    TRY(clippo_mha_train_forward(rt, &b->mha.w, c->heads, n, &a->y, &a->y, &ba->att, &a->att, 1,
+    if (l == 0) {
+      TRY(clippo_op_layernorm(rt, &ba->x_in, b->ln0_s, b->ln0_b, c->ln_eps, &a->y, err));
+    } else {
+      TRY(clippo_op_add_bias_layernorm(rt, &ba->x_in, m->blocks[l - 1].d1_b,
+                                       &a->blocks[l - 1].x_mid, b->ln0_s, b->ln0_b, c->ln_eps,
+                                       &a->y, err));
+    }
+    TRY(clippo_mha_train_forward(rt, &b->mha.w, c->heads, n, &a->y, &a->y, &ba->att, &a->att, 0,
                                  &ba->x_mid, err));
-    TRY(mlp_forward(m, &ba->x_mid, &ba->u, x_out, &a->y, &a->h, rows, b->ln1_s, b->ln1_b, b->d0_k,
-                    b->d0_b, b->d1_k, b->d1_b, err));
+    TRY(clippo_op_add_layernorm(rt, &ba->x_mid, &ba->x_in, b->ln1_s, b->ln1_b, c->ln_eps, &a->y,
+                                err));
+    TRY(clippo_op_linear_gelu_keep(rt, &a->y, rows, W, b->d0_k, (size_t)c->mlp_dim, b->d0_b, &ba->u,
+                                   &a->h, err));
+    TRY(dense(rt, &a->h, rows, (size_t)c->mlp_dim, b->d1_k, W, 0.0f, x_out, err));
   }
-  TRY(clippo_op_layernorm(rt, &a->x_final, m->enc_s, m->enc_b, c->ln_eps, &a->y, err));
+  if (c->depth > 0) {
+    int last = c->depth - 1;
+    TRY(clippo_op_add_bias_layernorm(rt, &a->x_final, m->blocks[last].d1_b, &a->blocks[last].x_mid,
+                                     m->enc_s, m->enc_b, c->ln_eps, &a->y, err));
+  } else {
+    TRY(clippo_op_layernorm(rt, &a->x_final, m->enc_s, m->enc_b, c->ln_eps, &a->y, err));
+  }
   if (!strcmp(c->pool, "map")) {
     TRY(clippo_op_broadcast_rows(rt, m->probe, &a->nw[0], err));
     TRY(clippo_mha_train_forward(rt, &m->map_mha.w, c->heads, n, &a->nw[0], &a->y, &a->map_att,

@@ -1,19 +1,26 @@
-/* Launchers of kernels/layernorm.cl: LayerNorm and residual add + LayerNorm. */
+/* Launchers of kernels/layernorm.cl: LayerNorm, residual add + LayerNorm, and bias + residual add
+ * + LayerNorm. */
 #include "clippo/ops.h"
 
 #include "ops/ops_internal.h"
 
-/* x (rows, w) [+= r], y = LN(x); r NULL for the plain op. */
+/* x (rows, w) [+= xb[col] + r], y = LN(x); r NULL for the plain op, xb NULL for no bias (only
+ * with r). */
 static clippo_status layernorm_launch(clippo_rt *rt, const char *op, const clippo_tensor *x,
-                                      const clippo_tensor *r, const clippo_tensor *scale,
-                                      const clippo_tensor *bias, float eps, clippo_tensor *y,
-                                      clippo_error *err) {
+                                      const clippo_tensor *xb, const clippo_tensor *r,
+                                      const clippo_tensor *scale, const clippo_tensor *bias,
+                                      float eps, clippo_tensor *y, clippo_error *err) {
   size_t rows = 0, w = 0;
   clippo_status st = ops_check_rows(x, 0, &rows, &w, op, "x", err);
   if (st) return st;
   if ((st = ops_check_count(y, rows * w, op, "y", err))) return st;
   if ((st = ops_check_count(scale, w, op, "scale", err))) return st;
   if ((st = ops_check_count(bias, w, op, "bias", err))) return st;
+  if (xb) {
+    if ((st = ops_check_count(xb, w, op, "xb", err))) return st;
+    if (!ops_disjoint(xb, x) || !ops_disjoint(xb, y))
+      return clippo_fail(err, CLIPPO_E_ARG, "%s: xb overlaps x or y", op);
+  }
   if (r) {
     if ((st = ops_check_count(r, rows * w, op, "r", err))) return st;
     if (!ops_disjoint(y, x) || !ops_disjoint(y, r))
@@ -33,13 +40,14 @@ static clippo_status layernorm_launch(clippo_rt *rt, const char *op, const clipp
   ops_args_begin(&a, k);
   ops_arg_tensor(&a, x);
   ops_arg_tensor(&a, r ? r : x);
+  ops_arg_tensor(&a, xb ? xb : scale);
   ops_arg_tensor(&a, scale);
   ops_arg_tensor(&a, bias);
   ops_arg_tensor(&a, y);
   ops_arg_u32(&a, rows);
   ops_arg_u32(&a, w);
   ops_arg_f32(&a, eps);
-  ops_arg_u32(&a, r != NULL);
+  ops_arg_u32(&a, r ? (xb ? 2 : 1) : 0);
   if (c.group) ops_arg_local_floats(&a, c.local_group);
   if ((st = ops_args_end(rt, &a, kname, err))) return st;
   return ops_launch_rows(rt, &c, k, rows, err);
@@ -48,11 +56,19 @@ static clippo_status layernorm_launch(clippo_rt *rt, const char *op, const clipp
 clippo_status clippo_op_layernorm(clippo_rt *rt, const clippo_tensor *x, const clippo_tensor *scale,
                                   const clippo_tensor *bias, float eps, clippo_tensor *y,
                                   clippo_error *err) {
-  return layernorm_launch(rt, "layernorm", x, NULL, scale, bias, eps, y, err);
+  return layernorm_launch(rt, "layernorm", x, NULL, NULL, scale, bias, eps, y, err);
 }
 
 clippo_status clippo_op_add_layernorm(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *r,
                                       const clippo_tensor *scale, const clippo_tensor *bias,
                                       float eps, clippo_tensor *y, clippo_error *err) {
-  return layernorm_launch(rt, "add_layernorm", x, r, scale, bias, eps, y, err);
+  return layernorm_launch(rt, "add_layernorm", x, NULL, r, scale, bias, eps, y, err);
+}
+
+clippo_status clippo_op_add_bias_layernorm(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *xb,
+                                           const clippo_tensor *r, const clippo_tensor *scale,
+                                           const clippo_tensor *bias, float eps, clippo_tensor *y,
+                                           clippo_error *err) {
+  if (!xb || !r) return clippo_fail(err, CLIPPO_E_ARG, "add_bias_layernorm: no xb or r");
+  return layernorm_launch(rt, "add_bias_layernorm", x, xb, r, scale, bias, eps, y, err);
 }

@@ -85,6 +85,15 @@ clippo_status clippo_op_add_layernorm(clippo_rt *rt, clippo_tensor *x, const cli
                                       const clippo_tensor *scale, const clippo_tensor *bias,
                                       float eps, clippo_tensor *y, clippo_error *err);
 
+/** clippo_op_add_layernorm with a bias per column too: x = (x + r) + xb[col]; y = layernorm(x)
+ * (x a dense layer's product without its bias xb (w), r the residual: the residual's copy, the
+ * layer's epilogue and the next LayerNorm in one pass; the sums rounded in the order of a product
+ * accumulated onto its residual, then its bias). xb must not overlap x or y. */
+clippo_status clippo_op_add_bias_layernorm(clippo_rt *rt, clippo_tensor *x, const clippo_tensor *xb,
+                                           const clippo_tensor *r, const clippo_tensor *scale,
+                                           const clippo_tensor *bias, float eps, clippo_tensor *y,
+                                           clippo_error *err);
+
 /* ---- activation (kernels/activation.cl) ------------------------------------------------ */
 
 /** x = gelu(x) in place (tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))),
