@@ -131,29 +131,33 @@ size_t cli_bench_peers(const clippo_bench_opts *ro, int b16, clippo_bench_row *r
   return n;
 }
 
+int cli_bench_same_row(const clippo_bench_row *a, const clippo_bench_row *b) {
+  return !strcmp(a->suite, b->suite) && !strcmp(a->name, b->name) && !strcmp(a->impl, b->impl) &&
+         a->batch == b->batch;
+}
+
+void cli_bench_keep_faster(clippo_bench_row *r, const clippo_bench_row *a, const char *what) {
+  int ok1 = !strcmp(r->status, "ok"), ok2 = !strcmp(a->status, "ok");
+  if (ok1 && ok2) {
+    double first = r->median_s, second = a->median_s;
+    if (second < first) *r = *a;
+    char note[sizeof r->note];
+    snprintf(note, sizeof note, "faster of two passes, %s: %.3f, %.3f ms%s%s", what, first * 1e3,
+             second * 1e3, r->note[0] ? "; " : "", r->note);
+    snprintf(r->note, sizeof r->note, "%s", note);
+  } else if (!ok1 && ok2) {
+    *r = *a;
+  }
+}
+
 void cli_bench_peers_merge(clippo_bench_row *rows, size_t n, const clippo_bench_row *again,
                            size_t nagain) {
   for (size_t i = 0; i < n; i++) {
-    clippo_bench_row *r = &rows[i];
-    if (strncmp(r->impl, "peer-", 5) != 0) continue;
-    for (size_t j = 0; j < nagain; j++) {
-      const clippo_bench_row *a = &again[j];
-      if (strcmp(a->suite, r->suite) || strcmp(a->name, r->name) || strcmp(a->impl, r->impl) ||
-          a->batch != r->batch)
-        continue;
-      int ok1 = !strcmp(r->status, "ok"), ok2 = !strcmp(a->status, "ok");
-      if (ok1 && ok2) {
-        double first = r->median_s, second = a->median_s;
-        if (second < first) *r = *a;
-        char note[sizeof r->note];
-        snprintf(note, sizeof note,
-                 "faster of two passes around the engine's rows: %.3f, %.3f ms%s%s", first * 1e3,
-                 second * 1e3, r->note[0] ? "; " : "", r->note);
-        snprintf(r->note, sizeof r->note, "%s", note);
-      } else if (!ok1 && ok2) {
-        *r = *a;
+    if (strncmp(rows[i].impl, "peer-", 5) != 0) continue;
+    for (size_t j = 0; j < nagain; j++)
+      if (cli_bench_same_row(&again[j], &rows[i])) {
+        cli_bench_keep_faster(&rows[i], &again[j], "around the engine's rows");
+        break;
       }
-      break;
-    }
   }
 }

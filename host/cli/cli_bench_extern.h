@@ -37,6 +37,13 @@ void cli_find_source_file(const char *rel, char *out, size_t size);
  * "unavailable" and how to make it. At most cap rows go to rows; returns how many. */
 size_t cli_bench_peers(const clippo_bench_opts *ro, int b16, clippo_bench_row *rows, size_t cap);
 
+/* 1 when a and b measure the same thing (suite, name, impl, batch). */
+int cli_bench_same_row(const clippo_bench_row *a, const clippo_bench_row *b);
+
+/* r keeps the faster of its pass and a's (both ok), or a's where only a's came out; the note
+ * gives both medians: "faster of two passes, <what>: first, second ms". */
+void cli_bench_keep_faster(clippo_bench_row *r, const clippo_bench_row *a, const char *what);
+
 /** Merges a second pass of the peers (cli_bench_peers after a device's own measurements) into
  * the first, rows matched by suite, name, impl and batch: a row measured in both keeps the faster
  * pass (the smaller median), its note giving both medians; a row that failed once keeps the pass

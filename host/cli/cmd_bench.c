@@ -354,25 +354,11 @@ static void keep_faster_engine_rows(clippo_bench_report *rep, const clippo_bench
     if (strncmp(a->impl, "clippo", 6) != 0 ||
         (strcmp(a->suite, "train") && strcmp(a->suite, "embed")))
       continue;
-    for (size_t i = 0; i < rep->nrows; i++) {
-      clippo_bench_row *r = &rep->rows[i];
-      if (strcmp(a->suite, r->suite) || strcmp(a->name, r->name) || strcmp(a->impl, r->impl) ||
-          a->batch != r->batch)
-        continue;
-      int ok1 = !strcmp(r->status, "ok"), ok2 = !strcmp(a->status, "ok");
-      if (ok1 && ok2) {
-        double first = r->median_s, second = a->median_s;
-        if (second < first) *r = *a;
-        char note[sizeof r->note];
-        snprintf(note, sizeof note,
-                 "faster of two passes, the second after the peers' second: %.3f, %.3f ms%s%s",
-                 first * 1e3, second * 1e3, r->note[0] ? "; " : "", r->note);
-        snprintf(r->note, sizeof r->note, "%s", note);
-      } else if (!ok1 && ok2) {
-        *r = *a;
+    for (size_t i = 0; i < rep->nrows; i++)
+      if (cli_bench_same_row(a, &rep->rows[i])) {
+        cli_bench_keep_faster(&rep->rows[i], a, "the second after the peers' second");
+        break;
       }
-      break;
-    }
   }
 }
 
