@@ -93,7 +93,7 @@ static void check_gelu_grad_bias(clippo_rt *rt, void *user) {
   clippo_error err;
   test_rng rng;
   test_rng_seed(&rng, 44);
-  const size_t shapes[][2] = {{1, 1}, {3, 15}, {5, 16}, {4, 17}, {7, 100}, {8 * 64, 512}};
+  const size_t shapes[][2] = {{1, 1}, {3, 15}, {5, 16}, {4, 17}, {7, 100}, {512, 512}};
   for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
     size_t rows = shapes[si][0], w = shapes[si][1], n = rows * w;
     float *u = op_normal(&rng, n, 0.0f, 2.5f), *dy = op_normal(&rng, n, 0.0f, 1.0f);
