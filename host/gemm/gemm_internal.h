@@ -21,7 +21,7 @@ typedef struct gemm_call {
    * asked). */
   const clippo_tensor *bias;
   clippo_gemm_act act;
-  clippo_tensor *act_out; /* NULL: act(C + bias) goes to C; else C keeps C + bias */
+  clippo_tensor *act_out; /* NULL: act(C + bias) goes to C; else there, C keeps the product */
   int *epi_done;
 } gemm_call;
 

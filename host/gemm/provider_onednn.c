@@ -1292,7 +1292,7 @@ static void epi_run_part(void *ctx, int p) {
   size_t lo, hi;
   part_range(j->rows, p, j->parts, &lo, &hi);
   dnnl_status_t ds = e->mm ? set_handle(e->b, j->bias) : dnnl_success;
-  dnnl_memory_t dst = j->out ? e->a : e->c; /* act_out keeps C the product */
+  dnnl_memory_t dst = j->out ? e->a : e->c; /* with act_out, C keeps the product */
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC_0, e->c}, {DNNL_ARG_SRC_1, e->b}, {DNNL_ARG_DST, dst}};
   dnnl_exec_arg_t uargs[2] = {{DNNL_ARG_SRC, e->c}, {DNNL_ARG_DST, dst}};
   size_t step = e->key.m; /* the block at once, or one row at a time */
