@@ -30,9 +30,10 @@ __kernel void layernorm_row(__global float *x, uint xo, __global const float *r,
       for (; c + VEC <= w; c += VEC)
         STOREV(LOADV(xr + c) + LOADV(rr + c) + LOADV(xb + c), xr + c);
       for (; c < w; c++) xr[c] = xr[c] + rr[c] + xb[c];
+    } else {
+      for (; c + VEC <= w; c += VEC) STOREV(LOADV(xr + c) + LOADV(rr + c), xr + c);
+      for (; c < w; c++) xr[c] += rr[c];
     }
-    for (; c + VEC <= w; c += VEC) STOREV(LOADV(xr + c) + LOADV(rr + c), xr + c);
-    for (; c < w; c++) xr[c] += rr[c];
   }
   float mean = row_sum(xr, w) / (float)w;
   float var = row_sqdev(xr, w, mean) / (float)w;

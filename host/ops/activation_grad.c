@@ -68,12 +68,8 @@ clippo_status clippo_op_gelu_grad_keep(clippo_rt *rt, const clippo_tensor *u,
   ops_arg_u32(&a, cols);
   ops_arg_u32(&a, b != NULL);
   if ((st = ops_args_end(rt, &a, op, err))) return st;
-  if (n == 0) return CLIPPO_OK;
-  size_t cpr = (cols + c.vec - 1) / c.vec;
-  size_t local[2] = {ops_fit_local(rt, k, c.local_elems), 1};
-  while (local[0] > 1 && local[0] / 2 >= cpr) local[0] /= 2; /* narrow rows: narrower groups */
-  size_t global[2] = {(cpr + local[0] - 1) / local[0] * local[0], rows};
-  return clippo_rt_launch(rt, k, 2, global, local, err);
+  const size_t grid[3] = {(cols + c.vec - 1) / c.vec, rows, 1}; /* VEC-wide chunks of each row */
+  return ops_launch_grid(rt, k, grid, c.local_elems, err);
 }
 
 clippo_status clippo_op_bias_grad(clippo_rt *rt, const clippo_tensor *dy, clippo_tensor *db,

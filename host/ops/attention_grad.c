@@ -356,33 +356,11 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
     size_t oG = oDP + 3 * nW, oWp = oG + 3 * W * W;
     int qkv = sums && xq->mem == xkv->mem && xq->offset == xkv->offset && rq == rk && shared_dx &&
               oWp + 3 * W * W <= oDKH;
-    if (qkv) {
-      clippo_tensor DQKV = view2(scratch, oDKH, rq, 3 * W), G = view2(scratch, oG, W, 3 * W);
-      clippo_tensor dqs[3];
+    clippo_tensor DQKV = view2(scratch, oDKH, rq, 3 * W), dqs[3] = {DQ, DK, DV};
+    if (qkv)
       for (int i = 0; i < 3; i++) dqs[i] = tail_view(scratch, oDKH + (size_t)i * W);
-      if ((st = rows_backward(rt, &cls, w, &d, s, &A, &dqs[0], &dqs[1], &dqs[2], 3 * W, &S, err)))
-        goto fail;
-      clippo_tensor *gb[3] = {g->bq, g->bk, g->bv}, *gw[3] = {g->wq, g->wk, g->wv};
-      const clippo_tensor *wr[3] = {w->wq, w->wk, w->wv};
-      for (int i = 0; i < 3; i++) {
-        clippo_tensor part = view2(scratch, oDP + (size_t)i * nW, d.n, W);
-        if ((st = clippo_op_colsum(rt, &part, 1.0f, gb[i], ws, err))) goto fail;
-      }
-      if ((st = clippo_gemm(rt, 1, 0, W, 3 * W, rq, 1.0f, xq, W, &DQKV, 3 * W, 0.0f, &G, 3 * W,
-                            err)))
-        goto fail;
-      for (int i = 0; i < 3; i++)
-        if ((st = clippo_op_add2d(rt, &G, 3 * W, (size_t)i * W, gw[i], W, 0, W, W, err))) goto fail;
-      clippo_tensor Wp = view2(scratch, oWp, W, 3 * W);
-      for (int i = 0; i < 3; i++)
-        if ((st = clippo_op_copy2d(rt, wr[i], W, 0, &Wp, 3 * W, (size_t)i * W, W, W, err)))
-          goto fail;
-      if ((st = clippo_gemm(rt, 0, 1, rq, W, 3 * W, 1.0f, &DQKV, 3 * W, &Wp, 3 * W,
-                            accumulate ? 1.0f : 0.0f, dxq, W, err)))
-        goto fail;
-      return CLIPPO_OK;
-    }
-    if ((st = rows_backward(rt, &cls, w, &d, s, &A, &DQ, &DK, &DV, W, sums ? &S : NULL, err)))
+    if ((st = rows_backward(rt, &cls, w, &d, s, &A, &dqs[0], &dqs[1], &dqs[2], qkv ? 3 * W : W,
+                            sums ? &S : NULL, err)))
       goto fail;
     dproj[0] = &DQ;
     if (sums) {
@@ -393,7 +371,20 @@ clippo_status clippo_mha_backward(clippo_rt *rt, const clippo_mha_weights *w, in
       }
       bias_done = 1;
     }
-    goto projections;
+    if (!qkv) goto projections;
+    clippo_tensor G = view2(scratch, oG, W, 3 * W), Wp = view2(scratch, oWp, W, 3 * W);
+    clippo_tensor *gw[3] = {g->wq, g->wk, g->wv};
+    const clippo_tensor *wr[3] = {w->wq, w->wk, w->wv};
+    if ((st = clippo_gemm(rt, 1, 0, W, 3 * W, rq, 1.0f, xq, W, &DQKV, 3 * W, 0.0f, &G, 3 * W, err)))
+      goto fail;
+    for (int i = 0; i < 3; i++)
+      if ((st = clippo_op_add2d(rt, &G, 3 * W, (size_t)i * W, gw[i], W, 0, W, W, err))) goto fail;
+    for (int i = 0; i < 3; i++)
+      if ((st = clippo_op_copy2d(rt, wr[i], W, 0, &Wp, 3 * W, (size_t)i * W, W, W, err))) goto fail;
+    if ((st = clippo_gemm(rt, 0, 1, rq, W, 3 * W, 1.0f, &DQKV, 3 * W, &Wp, 3 * W,
+                          accumulate ? 1.0f : 0.0f, dxq, W, err)))
+      goto fail;
+    return CLIPPO_OK;
   }
   if ((st = clippo_op_heads_split(rt, &A, W, 0, NULL, 1.0f, tq, heads, &Bh, err))) goto fail;
   /* dP = dC V^T, dV = P^T dC */

@@ -186,6 +186,15 @@ clippo_status ops_launch_rows(clippo_rt *rt, const ops_class *c, cl_kernel k, si
   return ops_launch_1d(rt, k, rows, c->local_rows, err);
 }
 
+clippo_status ops_launch_grid(clippo_rt *rt, cl_kernel k, const size_t size[3], size_t local,
+                              clippo_error *err) {
+  if (size[0] == 0 || size[1] == 0 || size[2] == 0) return CLIPPO_OK;
+  size_t l[3] = {ops_fit_local(rt, k, local), 1, 1};
+  while (l[0] > 1 && l[0] / 2 >= size[0]) l[0] /= 2; /* short rows: narrower groups */
+  size_t global[3] = {(size[0] + l[0] - 1) / l[0] * l[0], size[1], size[2]};
+  return clippo_rt_launch(rt, k, 3, global, l, err);
+}
+
 clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
                                 clippo_error *err) {
   if (groups == 0) return CLIPPO_OK;
@@ -240,9 +249,5 @@ clippo_status clippo_op_launch_grid(clippo_rt *rt, const char *file, const char 
   cl_kernel k;
   clippo_status st = op_kernel_args(rt, &c, file, name, args, nargs, &k, err);
   if (st) return st;
-  if (size[0] == 0 || size[1] == 0 || size[2] == 0) return CLIPPO_OK;
-  size_t local[3] = {ops_fit_local(rt, k, c.local_elems), 1, 1};
-  while (local[0] > 1 && local[0] / 2 >= size[0]) local[0] /= 2; /* short rows: narrower groups */
-  size_t global[3] = {(size[0] + local[0] - 1) / local[0] * local[0], size[1], size[2]};
-  return clippo_rt_launch(rt, k, 3, global, local, err);
+  return ops_launch_grid(rt, k, size, c.local_elems, err);
 }

@@ -90,6 +90,12 @@ clippo_status ops_launch_1d(clippo_rt *rt, cl_kernel k, size_t items, size_t loc
 /** local, halved until k can run groups of that size on rt's device (at least 1). */
 size_t ops_fit_local(clippo_rt *rt, cl_kernel k, size_t local);
 
+/** Launches k over a 3-D grid of size[0] x size[1] x size[2] work-items, groups of `local` (fitted
+ * to k, narrowed to rows shorter than it) along the first dimension, which is rounded up to it
+ * (the kernels check it). An empty grid launches nothing. */
+clippo_status ops_launch_grid(clippo_rt *rt, cl_kernel k, const size_t size[3], size_t local,
+                              clippo_error *err);
+
 /** Launches `groups` work-groups of `local` work-items. */
 clippo_status ops_launch_groups(clippo_rt *rt, cl_kernel k, size_t groups, size_t local,
                                 clippo_error *err);

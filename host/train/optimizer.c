@@ -314,6 +314,21 @@ int64_t clippo_optimizer_count(const clippo_optimizer *o) { return o->count; }
 
 /* ---- global norm --------------------------------------------------------------------------- */
 
+/* sqrt of the sum, in double, of the first count partial sums in partials (host: room for them). */
+static clippo_status sum_partials(clippo_rt *rt, const clippo_tensor *partials, size_t count,
+                                  float *host, double *norm, clippo_error *err) {
+  double s = 0.0;
+  if (count > 0) {
+    cl_int rc =
+        clEnqueueReadBuffer(rt->queue, partials->mem, CL_TRUE, partials->offset * sizeof(float),
+                            count * sizeof(float), host, 0, NULL, NULL);
+    TRY(clippo_cl_check(rt, rc, "clEnqueueReadBuffer (gradient norm)", err));
+    for (size_t i = 0; i < count; i++) s += host[i];
+  }
+  *norm = sqrt(s);
+  return CLIPPO_OK;
+}
+
 static clippo_status norm_into(clippo_rt *rt, clippo_tensor *const *x, size_t n,
                                clippo_tensor *partials, float *host, double *norm,
                                clippo_error *err) {
@@ -330,16 +345,7 @@ static clippo_status norm_into(clippo_rt *rt, clippo_tensor *const *x, size_t n,
                          sizeof a / sizeof a[0], err));
     off += groups;
   }
-  double s = 0.0;
-  if (off > 0) {
-    cl_int rc =
-        clEnqueueReadBuffer(rt->queue, partials->mem, CL_TRUE, partials->offset * sizeof(float),
-                            off * sizeof(float), host, 0, NULL, NULL);
-    TRY(clippo_cl_check(rt, rc, "clEnqueueReadBuffer (gradient norm)", err));
-    for (size_t i = 0; i < off; i++) s += host[i];
-  }
-  *norm = sqrt(s);
-  return CLIPPO_OK;
+  return sum_partials(rt, partials, off, host, norm, err);
 }
 
 /* The table of o->seg for gradients x (o->n of them, counts as the parameters'), uploaded again
@@ -404,16 +410,7 @@ static clippo_status grads_norm(clippo_optimizer *o, clippo_tensor *const *x, do
     c0 = c1;
     i = j;
   }
-  double s = 0.0;
-  if (c0 > 0) {
-    cl_int rc =
-        clEnqueueReadBuffer(rt->queue, o->partials.mem, CL_TRUE, o->partials.offset * sizeof(float),
-                            c0 * sizeof(float), o->host_partials, 0, NULL, NULL);
-    TRY(clippo_cl_check(rt, rc, "clEnqueueReadBuffer (gradient norm)", err));
-    for (size_t i = 0; i < c0; i++) s += o->host_partials[i];
-  }
-  *norm = sqrt(s);
-  return CLIPPO_OK;
+  return sum_partials(rt, &o->partials, c0, o->host_partials, norm, err);
 }
 
 clippo_status clippo_global_norm(clippo_rt *rt, clippo_tensor *const *x, size_t n, double *norm,
