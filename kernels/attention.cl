@@ -358,21 +358,25 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
         const float rs = hsum(dot);
         for (uint jb = 0; jb < tkv; jb += VEC) LV(dr + jb) = LV(pr + jb) * (LV(dr + jb) - rs);
       }
+#define ATT_ROW_PTR(r) __local const float *ds##r = ds + r * tkv, *pb##r = pb + r * tkv;
+      ATT_EACH_ROW(ATT_ROW_PTR) /* one base per row: no index arithmetic in the loop below */
+#undef ATT_ROW_PTR
       for (uint c = col; c < col + hd; c += VEC) { /* dq rows, dk and dv sums */
         ATT_EACH_ROW(ATT_ZERO)
 #define ATT_QE(r) const floatv q##r = LV(qs + r * w + c), e##r = LV(dcr + r * w + c);
         ATT_EACH_ROW(ATT_QE) /* the rows' q and dc vectors in registers for the loop */
 #undef ATT_QE
-        for (uint j = 0; j < tk; j++) {
-          const floatv x = LV(kl + j * w + c);
-          __local float *ka = dka + j * w + c, *va = dva + j * w + c;
+        __local const float *xk = kl + c;
+        __local float *ka = dka + c, *va = dva + c;
+        for (uint j = 0; j < tk; j++, xk += w, ka += w, va += w) {
+          const floatv x = LV(xk);
           floatv gk = LV(ka), gv = LV(va);
 #define ATT_GRAD(r)                                                                                \
   {                                                                                                \
-    const floatv g = (floatv)(ds[r * tkv + j]);                                                    \
+    const floatv g = (floatv)(ds##r[j]);                                                           \
     a##r = fma(g, x, a##r);                                                                        \
     gk = fma(g, q##r, gk);                                                                         \
-    gv = fma((floatv)(pb[r * tkv + j]), e##r, gv);                                                 \
+    gv = fma((floatv)(pb##r[j]), e##r, gv);                                                        \
   }
           ATT_EACH_ROW(ATT_GRAD)
 #undef ATT_GRAD
