@@ -139,20 +139,25 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
  * are staged in __local buffers (one work-group per work-item) reading whole rows in order, the
  * query rows are taken ATT_R (8 or 4) at a time with all their heads, so every global tensor
  * streams through once. In the program built with -DATT_ROWS=1; hd must be a multiple of VEC.
+ * Built with -DATT_PER_HEAD=1 instead, work-item g takes one head h = g % heads of image
+ * b = g / heads: it stages only that head's columns (cw = hd of them, where cw = w above), so
+ * the local buffers are heads times smaller (ViT-B/16's 197 tokens: what all heads need is more
+ * than a CPU core's L2 cache, and than PoCL's 1 MiB of local memory) and a single image still
+ * gives every core work. Below, local buffers hold cw columns: cw = w, or hd per head.
  * The sizes are arguments, not build options: loops of constant trip counts were unrolled into
  * code that took Mesa's llvmpipe minutes to compile. tkv is tk rounded up to VEC, the
  * transposed tensors (w, tkv) are zero past tk.
  *  - attention_rows_fwd: out[(b * tq + i) * ldo + h * hd + d] = sum_j softmax_j(s_ij) v'_j[d],
  *    s_ij = sum_d (q_i[d] + bq[d]) scale (k_j[d] + bk[d]), v' = v + bv; with keep_p also
  *    p[((b * heads + h) * tq + i) * tk + j] = softmax_j(s_ij) (clippo_mha_saved's p).
- *    Local: kt (w * tkv), vl (tk * w), s (ATT_R * tkv), qr (ATT_R * w).
+ *    Local: kt (cw * tkv), vl (tk * cw), s (ATT_R * tkv), qr (ATT_R * cw).
  *  - attention_rows_bwd: given p and dc (the context's gradient as rows, ldc), with Q = (q + bq)
  *    scale, K = k + bk, V = v + bv, dS = p * (dP - rowsum(dP * p)), dP = dc V^T:
  *    dq = scale dS K, dk = dS^T Q, dv = p^T dc, written as rows like q, k, v (ldd); with
  *    keep_sums also each image's column sums of dq, dk and dv (the bias gradients' terms):
  *    sums[(m * n + b) * w + c] for m = 0, 1, 2 (three (n, w) blocks).
- *    Local: vt (w * tkv), kl, dka, dva (tk * w each), ds, pb (ATT_R * tkv each), qs,
- *    dcr (ATT_R * w each). */
+ *    Local: vt (cw * tkv), kl, dka, dva (tk * cw each), ds, pb (ATT_R * tkv each), qs,
+ *    dcr (ATT_R * cw each). */
 #ifdef ATT_ROWS
 /* ATT_R (-DATT_R=8 or 4) query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them, so
  * that every row has its own accumulator variables, which stay in registers. */
@@ -229,6 +234,21 @@ static inline void att_rows_times_t(__local const float *a, uint col, uint hd, u
   }
 }
 
+/* The image b and the heads [*h0, *h1) work-item g takes (see above); 0 past the last image. */
+static inline uint att_item(uint n, uint heads, uint *b, uint *h0, uint *h1) {
+  const uint g = get_global_id(0);
+#ifdef ATT_PER_HEAD
+  *b = g / heads;
+  *h0 = g - *b * heads;
+  *h1 = *h0 + 1;
+#else
+  *b = g;
+  *h0 = 0;
+  *h1 = heads;
+#endif
+  return *b < n;
+}
+
 __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
                                  __global const float *k, uint ko, uint ldk,
                                  __global const float *v, uint vo, uint ldv,
@@ -238,19 +258,21 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
                                  __global float *p, uint po, uint keep_p, uint n, uint tq, uint tk,
                                  uint hd, uint w, __local float *kt, __local float *vl,
                                  __local float *s, __local float *qr) {
-  const uint b = get_global_id(0);
-  if (b >= n) return;
   const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = w / hd;
-  q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, out += oo, p += po;
-  att_stage_t(k, ldk, bk, has_bias, b * tk, tk, tkv, w, kt);
-  att_stage(v, ldv, bv, has_bias, b * tk, tk, w, vl);
+  uint b, h0, h1;
+  if (!att_item(n, heads, &b, &h0, &h1)) return;
+  const uint c0 = h0 * hd, cw = (h1 - h0) * hd; /* the staged columns [c0, c0 + cw) */
+  q += qo + c0, k += ko + c0, v += vo + c0, out += oo + c0, p += po;
+  bq += bqo + c0, bk += bko + c0, bv += bvo + c0;
+  att_stage_t(k, ldk, bk, has_bias, b * tk, tk, tkv, cw, kt);
+  att_stage(v, ldv, bv, has_bias, b * tk, tk, cw, vl);
   for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
     const uint nr = min((uint)ATT_R, tq - i0);
     /* the scores times log2(e), so that the softmax takes exp2 (PoCL: half the cost of exp) */
-    att_rows(q, ldq, bq, has_bias, scale * M_LOG2E_F, b * tq + i0, nr, w, qr);
-    for (uint h = 0; h < heads; h++) {
-      const uint col = h * hd;
-      att_rows_times_t(qr, col, hd, w, kt, tkv, s);
+    att_rows(q, ldq, bq, has_bias, scale * M_LOG2E_F, b * tq + i0, nr, cw, qr);
+    for (uint h = h0; h < h1; h++) {
+      const uint col = (h - h0) * hd; /* the head's first staged column */
+      att_rows_times_t(qr, col, hd, cw, kt, tkv, s);
       /* softmax of the ATT_R rows side by side (independent chains; rows past tq hold zeros),
        * the padding past tk masked */
 #define ATT_ROW_PTR(r) __local float *s##r = s + r * tkv;
@@ -302,7 +324,7 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
       for (uint c = col; c < col + hd; c += VEC) { /* out = p v', VEC columns at a time */
         ATT_EACH_ROW(ATT_ZERO)
         for (uint j = 0; j < tk; j++) {
-          const floatv x = LV(vl + j * w + c);
+          const floatv x = LV(vl + j * cw + c);
 #define ATT_PV(r) a##r = fma((floatv)(s##r[j]), x, a##r);
           ATT_EACH_ROW(ATT_PV)
 #undef ATT_PV
@@ -330,25 +352,27 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
                                  __local float *kl, __local float *dka, __local float *dva,
                                  __local float *ds, __local float *pb, __local float *qs,
                                  __local float *dcr) {
-  const uint b = get_global_id(0);
-  if (b >= n) return;
   const uint tkv = (tk + VEC - 1) / VEC * VEC, heads = w / hd;
-  q += qo, k += ko, v += vo, bq += bqo, bk += bko, bv += bvo, p += po, dc += dco;
-  dq += dqo, dk += dko, dv += dvo, sums += so;
+  uint b, h0, h1;
+  if (!att_item(n, heads, &b, &h0, &h1)) return;
+  const uint c0 = h0 * hd, cw = (h1 - h0) * hd; /* the staged columns [c0, c0 + cw) */
+  q += qo + c0, k += ko + c0, v += vo + c0, p += po, dc += dco + c0;
+  bq += bqo + c0, bk += bko + c0, bv += bvo + c0;
+  dq += dqo + c0, dk += dko + c0, dv += dvo + c0, sums += so + c0;
   __global float *sq = sums + b * w, *sk = sums + (n + b) * w;
   __global float *sv = sums + (2 * n + b) * w;
   if (keep_sums)
-    for (uint c = 0; c < w; c++) sq[c] = 0.0f;
-  att_stage_t(v, ldv, bv, has_bias, b * tk, tk, tkv, w, vt);
-  att_stage(k, ldk, bk, has_bias, b * tk, tk, w, kl);
-  for (uint i = 0; i < tk * w; i++) dka[i] = dva[i] = 0.0f;
+    for (uint c = 0; c < cw; c++) sq[c] = 0.0f;
+  att_stage_t(v, ldv, bv, has_bias, b * tk, tk, tkv, cw, vt);
+  att_stage(k, ldk, bk, has_bias, b * tk, tk, cw, kl);
+  for (uint i = 0; i < tk * cw; i++) dka[i] = dva[i] = 0.0f;
   for (uint i0 = 0; i0 < tq; i0 += ATT_R) {
     const uint nr = min((uint)ATT_R, tq - i0);
-    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, w, qs);
-    att_rows(dc, ldc, bq, 0, 1.0f, b * tq + i0, nr, w, dcr);
-    for (uint h = 0; h < heads; h++) {
-      const uint col = h * hd;
-      att_rows_times_t(dcr, col, hd, w, vt, tkv, ds); /* dP */
+    att_rows(q, ldq, bq, has_bias, scale, b * tq + i0, nr, cw, qs);
+    att_rows(dc, ldc, bq, 0, 1.0f, b * tq + i0, nr, cw, dcr);
+    for (uint h = h0; h < h1; h++) {
+      const uint col = (h - h0) * hd; /* the head's first staged column */
+      att_rows_times_t(dcr, col, hd, cw, vt, tkv, ds); /* dP */
       for (uint r = 0; r < ATT_R; r++) { /* dS = p (dP - rowsum(dP p)), zero past tk or tq */
         __local float *dr = ds + r * tkv, *pr = pb + r * tkv;
         __global const float *pg = p + ((b * heads + h) * tq + i0 + r) * tk;
@@ -363,12 +387,12 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
 #undef ATT_ROW_PTR
       for (uint c = col; c < col + hd; c += VEC) { /* dq rows, dk and dv sums */
         ATT_EACH_ROW(ATT_ZERO)
-#define ATT_QE(r) const floatv q##r = LV(qs + r * w + c), e##r = LV(dcr + r * w + c);
+#define ATT_QE(r) const floatv q##r = LV(qs + r * cw + c), e##r = LV(dcr + r * cw + c);
         ATT_EACH_ROW(ATT_QE) /* the rows' q and dc vectors in registers for the loop */
 #undef ATT_QE
         __local const float *xk = kl + c;
         __local float *ka = dka + c, *va = dva + c;
-        for (uint j = 0; j < tk; j++, xk += w, ka += w, va += w) {
+        for (uint j = 0; j < tk; j++, xk += cw, ka += cw, va += cw) {
           const floatv x = LV(xk);
           floatv gk = LV(ka), gv = LV(va);
 #define ATT_GRAD(r)                                                                                \
@@ -395,10 +419,10 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
       }
     }
   }
-  for (uint c = 0; c < w; c += VEC) {
+  for (uint c = 0; c < cw; c += VEC) {
     floatv gk = (floatv)(0.0f), gv = gk;
     for (uint j = 0; j < tk; j++) {
-      const floatv xk = LV(dka + j * w + c), xv = LV(dva + j * w + c);
+      const floatv xk = LV(dka + j * cw + c), xv = LV(dva + j * cw + c);
       STOREV(xk, dk + (b * tk + j) * ldd + c);
       STOREV(xv, dv + (b * tk + j) * ldd + c);
       gk += xk;

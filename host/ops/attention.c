@@ -204,11 +204,21 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
 }
 
 /* Local floats of attention_rows_fwd (kt, vl, score rows, query rows) or attention_rows_bwd (vt,
- * kl, dka, dva, ds, pb, query rows, context gradient rows); tkv is tk rounded up to vec. */
-static size_t rows_local(size_t tk, size_t width, const ops_class *c, int bwd) {
+ * kl, dka, dva, ds, pb, query rows, context gradient rows) staging cw columns; tkv is tk rounded
+ * up to vec. */
+static size_t rows_local(size_t tk, size_t cw, const ops_class *c, int bwd) {
   size_t tkv = ops_attention_rows_tkv(c, tk), r = c->att_rows;
-  return bwd ? width * tkv + 3 * tk * width + 2 * r * (tkv + width)
-             : width * tkv + tk * width + r * (tkv + width);
+  return bwd ? cw * tkv + 3 * tk * cw + 2 * r * (tkv + cw) : cw * tkv + tk * cw + r * (tkv + cw);
+}
+
+/* Most bytes the all-heads kernels stage per work-item: beyond, what one core reads over and over
+ * no longer stays in its L2 cache (1 MiB on Zen 4, 1-2 MiB on Xeons), and the per-head build
+ * runs instead. The train suite's model (64 tokens, width 128) stages 72 KiB forward and 143 KiB
+ * backward; ViT-B/16 at 224 px 1.2 and 2.4 MiB, per head 104 and 268 KiB. */
+#define ATT_ALL_HEADS_MAX_BYTES ((size_t)256 * 1024)
+
+int ops_attention_rows_per_head(const ops_class *c, size_t tk, size_t width, int heads, int bwd) {
+  return heads > 1 && rows_local(tk, width, c, bwd) * sizeof(float) > ATT_ALL_HEADS_MAX_BYTES;
 }
 
 int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, size_t width,
@@ -217,9 +227,14 @@ int ops_attention_rows_ok(const clippo_rt *rt, const ops_class *c, size_t tk, si
   int forced = rt->settings.attention == CLIPPO_ATTENTION_ROWS;
   int native = (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.native_float_vec >= 4;
   if (!forced && !(rt->settings.attention == CLIPPO_ATTENTION_AUTO && native)) return 0;
-  if ((width / (size_t)heads) % c->vec != 0) return 0;
-  size_t need = rows_local(tk, width, c, 0);
-  if (bwd && rows_local(tk, width, c, 1) > need) need = rows_local(tk, width, c, 1);
+  size_t hd = width / (size_t)heads;
+  if (hd % c->vec != 0) return 0;
+  size_t need = 0;
+  for (int k = 0; k <= bwd; k++) {
+    size_t cw = ops_attention_rows_per_head(c, tk, width, heads, k) ? hd : width;
+    size_t f = rows_local(tk, cw, c, k);
+    if (f > need) need = f;
+  }
   return rt->info.local_mem && need * sizeof(float) <= rt->info.local_mem;
 }
 
@@ -229,9 +244,10 @@ int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int
 }
 
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
-                                        cl_kernel *k, clippo_error *err) {
-  char defs[32];
-  snprintf(defs, sizeof defs, "-DATT_ROWS=1 -DATT_R=%zu", c->att_rows);
+                                        int per_head, cl_kernel *k, clippo_error *err) {
+  char defs[64];
+  snprintf(defs, sizeof defs, "-DATT_ROWS=1 -DATT_R=%zu%s", c->att_rows,
+           per_head ? " -DATT_PER_HEAD=1" : "");
   return ops_kernel_with(rt, c, "attention.cl", name, defs, k, err);
 }
 
@@ -260,7 +276,10 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
                        "clippo_attention_rows_fits",
                        op, rt->info.name, tk, heads, hd);
   cl_kernel kern;
-  if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", &kern, err))) return st;
+  int per_head = ops_attention_rows_per_head(&c, tk, w, heads, 0);
+  const size_t cw = per_head ? hd : w; /* columns each work-item stages */
+  if ((st = ops_attention_rows_kernel(rt, &c, "attention_rows_fwd", per_head, &kern, err)))
+    return st;
   size_t tkv = ops_attention_rows_tkv(&c, tk);
   ops_args a;
   ops_args_begin(&a, kern);
@@ -274,18 +293,21 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
   ops_arg_u32(&a, tk);
   ops_arg_u32(&a, hd);
   ops_arg_u32(&a, w);
-  ops_arg_local_floats(&a, w * tkv);
-  ops_arg_local_floats(&a, tk * w);
+  ops_arg_local_floats(&a, cw * tkv);
+  ops_arg_local_floats(&a, tk * cw);
   ops_arg_local_floats(&a, c.att_rows * tkv);
-  ops_arg_local_floats(&a, c.att_rows * w);
+  ops_arg_local_floats(&a, c.att_rows * cw);
   if ((st = ops_args_end(rt, &a, "attention_rows_fwd", err))) return st;
-  return ops_launch_groups(rt, kern, n, 1, err);
+  return ops_launch_groups(rt, kern, per_head ? n * (size_t)heads : n, 1, err);
 }
 
 int clippo_mha_uses_rows(clippo_rt *rt, size_t n, size_t tq, size_t tk, size_t width, int heads) {
   (void)tq;
   unsigned cores = rt->info.compute_units ? rt->info.compute_units : 1;
-  if (rt->settings.attention != CLIPPO_ATTENTION_ROWS && n < cores) return 0; /* idle cores */
+  ops_class c = ops_class_of(rt);
+  size_t items = n; /* work-items: one per image, or per (image, head) */
+  if (heads > 0 && ops_attention_rows_per_head(&c, tk, width, heads, 0)) items *= (size_t)heads;
+  if (rt->settings.attention != CLIPPO_ATTENTION_ROWS && items < cores) return 0; /* idle cores */
   return clippo_attention_rows_fits(rt, tk, width, heads);
 }
 

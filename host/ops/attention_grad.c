@@ -160,7 +160,9 @@ static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clip
                                    clippo_tensor *dv, size_t ldd, clippo_tensor *sums,
                                    clippo_error *err) {
   cl_kernel kern;
-  clippo_status st = ops_attention_rows_kernel(rt, c, "attention_rows_bwd", &kern, err);
+  int per_head = ops_attention_rows_per_head(c, d->tk, d->width, (int)d->heads, 1);
+  const size_t cw = per_head ? d->hd : d->width; /* columns each work-item stages */
+  clippo_status st = ops_attention_rows_kernel(rt, c, "attention_rows_bwd", per_head, &kern, err);
   if (st) return st;
   size_t tkv = ops_attention_rows_tkv(c, d->tk);
   clippo_tensor rows[3];
@@ -184,15 +186,15 @@ static clippo_status rows_backward(clippo_rt *rt, const ops_class *c, const clip
   ops_arg_u32(&a, d->tk);
   ops_arg_u32(&a, d->hd);
   ops_arg_u32(&a, d->width);
-  ops_arg_local_floats(&a, d->width * tkv);
-  for (int i = 0; i < 3; i++) ops_arg_local_floats(&a, d->tk * d->width);
+  ops_arg_local_floats(&a, cw * tkv);
+  for (int i = 0; i < 3; i++) ops_arg_local_floats(&a, d->tk * cw);
   size_t r = c->att_rows;
   ops_arg_local_floats(&a, r * tkv);
   ops_arg_local_floats(&a, r * tkv);
-  ops_arg_local_floats(&a, r * d->width);
-  ops_arg_local_floats(&a, r * d->width);
+  ops_arg_local_floats(&a, r * cw);
+  ops_arg_local_floats(&a, r * cw);
   if ((st = ops_args_end(rt, &a, "attention_rows_bwd", err))) return st;
-  return ops_launch_groups(rt, kern, d->n, 1, err);
+  return ops_launch_groups(rt, kern, per_head ? d->n * d->heads : d->n, 1, err);
 }
 
 clippo_status clippo_mha_train_forward(clippo_rt *rt, const clippo_mha_weights *w, int heads,

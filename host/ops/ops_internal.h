@@ -128,9 +128,15 @@ static inline size_t ops_attention_rows_tkv(const ops_class *c, size_t tk) {
  * the sources again), has_bias and scale. */
 void ops_attention_src_args(ops_args *a, const clippo_attention_src *in[3], float scale);
 
-/** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl (its -DATT_ROWS=1 build). */
+/** 1 when attention_rows_fwd (bwd: _bwd) runs per (image, head) for tk keys, width W and `heads`
+ * heads (its -DATT_PER_HEAD=1 build, staging hd columns), 0 when per image with all heads: what
+ * all heads stage would no longer stay in a core's cache. */
+int ops_attention_rows_per_head(const ops_class *c, size_t tk, size_t width, int heads, int bwd);
+
+/** Kernel `name` (attention_rows_fwd or _bwd) of kernels/attention.cl (its -DATT_ROWS=1 build;
+ * per_head: with -DATT_PER_HEAD=1, one work-item per (image, head)). */
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
-                                        cl_kernel *k, clippo_error *err);
+                                        int per_head, cl_kernel *k, clippo_error *err);
 
 /** Attention probabilities P = softmax(Q K^T) of `batch` (image, head) pairs: Q (tq, hd), K (tk,
  * hd), P (tq, tk) per pair, each block after the other (host/ops/linear.c). The softmax runs

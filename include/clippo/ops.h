@@ -227,9 +227,11 @@ clippo_status clippo_op_attention_flash(clippo_rt *rt, const clippo_attention_sr
 /** The same attention as clippo_op_attention_flash (same operands and result) as CPU devices run
  * it best (kernels/attention.cl attention_rows_fwd): one work-item per image, its keys and values
  * staged in local memory, query rows 8 (AVX-512) or 4 at a time with all their heads, explicit
- * vectors. With p
- * (n * heads * tq * tk floats) the probabilities are also written, p[((b * heads + h) * tq + i)
- * * tk + j]. Refused (CLIPPO_E_ARG) where clippo_attention_rows_fits says no. */
+ * vectors; where all heads' keys and values would not stay in a core's cache (over 256 KiB
+ * staged: ViT-B/16's 197 tokens), one work-item per (image, head) staging that head's only.
+ * With p (n * heads * tq * tk floats) the probabilities are also written,
+ * p[((b * heads + h) * tq + i) * tk + j]. Refused (CLIPPO_E_ARG) where
+ * clippo_attention_rows_fits says no. */
 clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src *q,
                                        const clippo_attention_src *k, const clippo_attention_src *v,
                                        float scale, size_t n, size_t tq, size_t tk, int heads,
@@ -240,7 +242,7 @@ clippo_status clippo_op_attention_rows(clippo_rt *rt, const clippo_attention_src
  * rt->settings.attention CLIPPO_ATTENTION_ROWS, or automatic on a CPU device that runs explicit
  * vectors natively (CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT >= 4: PoCL); the op class's vector width
  * dividing the head size, and local memory for the image's keys and values (W x tk floats each,
- * and the query and score rows). */
+ * and the query and score rows; hd x tk each where a work-item takes one head). */
 int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int heads);
 
 /** Merges heads: src (n * heads, t, hd) -> dst (n * t, heads * hd) with column h * hd + d. */
