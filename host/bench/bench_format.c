@@ -64,8 +64,9 @@ char *clippo_bench_markdown(const clippo_bench_report *r) {
   clippo_strbuf_printf(&b, " |\n| started | %s |\n", r->started);
   clippo_strbuf_printf(&b,
                        "| settings | %s, median of %d runs after %d warm-up, op/GEMM shapes at %zu "
-                       "images |\n",
-                       r->quick ? "--quick" : "full", r->runs, r->warmup, r->images);
+                       "images; the engine's products in %s |\n",
+                       r->quick ? "--quick" : "full", r->runs, r->warmup, r->images,
+                       r->precision[0] ? r->precision : "fp32");
   clippo_strbuf_printf(&b, "| measured peak | %s GFLOP/s, %s GB/s (%s) |\n\n",
                        num(n1, sizeof n1, r->peak_gflops, 1), num(n2, sizeof n2, r->peak_gbps, 1),
                        r->peak_note[0] ? r->peak_note : "not measured");
@@ -73,8 +74,9 @@ char *clippo_bench_markdown(const clippo_bench_report *r) {
       &b, "Times are per call: wall clock from the first enqueue to clFinish (median, min) "
           "and the span between OpenCL profiling events around the call (device). "
           "%% of peak is against the measured peak GFLOP/s for rows with a FLOP count, "
-          "GB/s otherwise. Ratios: clippo over OpenBLAS on the host (GEMM), clippo over "
-          "PyTorch CPU (embedding).\n\n");
+          "GB/s otherwise. Ratios: clippo over OpenBLAS on the host (GEMM); over the fastest "
+          "peer runtime at the engine's precision (embedding, training: the int8 peers when "
+          "the engine multiplies in int8, else the float32 ones), else PyTorch CPU.\n\n");
   for (size_t si = 0; si < sizeof suite_titles / sizeof suite_titles[0]; si++) {
     const char *sname = suite_titles[si][0];
     int any = 0;

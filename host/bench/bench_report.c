@@ -101,6 +101,7 @@ clippo_status clippo_bench_report_init(clippo_bench_report *r, const clippo_devi
   r->runs = ro.runs;
   r->warmup = ro.warmup;
   r->images = ro.images;
+  snprintf(r->precision, sizeof r->precision, "%s", clippo_precision_name(env.precision));
   return CLIPPO_OK;
 }
 
@@ -227,16 +228,18 @@ static const clippo_bench_row *find_row(const clippo_bench_report *r, const char
   return NULL;
 }
 
-/* The fastest float32 peer runtime's row ("peer-*", not int8) of suite/name (at batch when
- * match_batch), or NULL. */
+/* The fastest peer runtime's row ("peer-*") of suite/name (at batch when match_batch) at the
+ * engine's precision: the int8 peers ("peer-*-int8") when the engine multiplies in int8, else the
+ * float32 ones; NULL when there is none. */
 static const clippo_bench_row *fastest_peer(const clippo_bench_report *r, const char *suite,
                                             const char *name, size_t batch, int match_batch) {
   const clippo_bench_row *best = NULL;
+  int want_int8 = !strcmp(r->precision, "int8");
   for (size_t i = 0; i < r->nrows; i++) {
     const clippo_bench_row *w = &r->rows[i];
     size_t len = strlen(w->impl);
-    if (strncmp(w->impl, "peer-", 5) != 0 || (len > 5 && !strcmp(w->impl + len - 5, "-int8")))
-      continue;
+    int int8 = len > 5 && !strcmp(w->impl + len - 5, "-int8");
+    if (strncmp(w->impl, "peer-", 5) != 0 || int8 != want_int8) continue;
     if (strcmp(w->suite, suite) || strcmp(w->name, name) || strcmp(w->status, "ok") ||
         (match_batch && w->batch != batch) || !(w->rate > 0))
       continue;
@@ -311,6 +314,7 @@ char *clippo_bench_json(const clippo_bench_report *r) {
     cJSON_AddNumberToObject(st, "runs", r->runs);
     cJSON_AddNumberToObject(st, "warmup", r->warmup);
     cJSON_AddNumberToObject(st, "images", (double)r->images);
+    cJSON_AddStringToObject(st, "precision", r->precision);
   }
   cJSON *pk = cJSON_AddObjectToObject(o, "peak");
   if (pk) {

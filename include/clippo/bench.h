@@ -103,6 +103,7 @@ typedef struct clippo_bench_report {
   char host[512];   /* CPU model, cores, memory, BLAS-related environment */
   int quick, runs, warmup;
   size_t images;      /* images of the op and GEMM shapes */
+  char precision[24]; /* the engine's GEMM arithmetic (CLIPPO_PRECISION; "fp32" by default) */
   double peak_gflops; /* measured by the probe; 0: not measured */
   double peak_gbps;
   char peak_note[128]; /* the probe configurations that reached the peaks */

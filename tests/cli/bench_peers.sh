@@ -3,7 +3,8 @@
 # stand-in interpreter (a shell script printing canned rows, one peer failing) under a fake
 # CLIPPO_SOURCE_DIR, so the test needs no PyPI: every peer gets a row, the failing one "failed"
 # with its exit status (and the run exits 1, as for any failed measurement), the clippo row its
-# ratio to the fastest float32 peer (int8 left out); the peers run twice, before and after the
+# ratio to the fastest float32 peer (int8 left out; in int8, CLIPPO_PRECISION=int8, to the int8
+# peer); the peers run twice, before and after the
 # engine's rows (the stand-in answers the second time with other rates), then the engine's rows
 # again, and each row, the engine's as the peers', keeps its faster pass; without the environment one row says how to make it. $1 = path of the clippo
 # binary.
@@ -96,6 +97,34 @@ else
   fail=1
 fi
 expect "peer rows printed" "$TMP/out" "peer-torch-compile"
+
+# With the engine in int8 (CLIPPO_PRECISION=int8, oneDNN on a host-unified CPU device) the report
+# says so and the ratio is to the int8 peer. Devices without int8 products refuse the setting.
+rm -f "$TMP"/calls.*
+CLIPPO_PRECISION=int8 CLIPPO_SOURCE_DIR=$src "$CLIPPO" bench --suite embed --variants b16 \
+  --batches 1 --quick --runs 1 --no-pytorch --device "$dev" --out "$TMP/r8" >"$TMP/out8" 2>"$TMP/err8"
+rc=$?
+if [ $rc -ne 1 ] && grep -qi "int8" "$TMP/err8"; then
+  echo "int8 not on $dev ($(head -1 "$TMP/err8")): the int8 report is not checked there"
+else
+  check "bench in int8 with a failing peer" 1 $rc
+  json=$(find "$TMP/r8" -name "bench-*.json" | head -1)
+  if [ -n "$json" ] && python3 - "$json" <<'PY'; then
+import json, sys
+rep = json.load(open(sys.argv[1]))
+assert rep["settings"]["precision"] == "int8", rep["settings"]
+mine = [r for r in rep["rows"] if r["impl"] == "clippo" and r["suite"] == "embed" and r["batch"] == 1]
+assert mine and mine[0]["ratio_to"] == "peer-onnxruntime-int8", mine
+assert abs(mine[0]["ratio"] - mine[0]["rate"] / 1000) < 1e-6 * mine[0]["ratio"], mine[0]
+PY
+    echo "ok: in int8 the report says so and the ratio is to the int8 peer"
+  else
+    echo "FAIL: int8 report ${json:-missing}: $(tail -3 "$TMP/err8")"
+    fail=1
+  fi
+  cat "$TMP/r8"/bench-*.md >"$TMP/r8.md" 2>/dev/null
+  expect "the settings line names int8" "$TMP/r8.md" "the engine's products in int8"
+fi
 
 # Without the environment: one row says how to make it; the run still succeeds. A copy of the
 # program in an empty tree, run from there, so that no real bench/peers is found beside it.
