@@ -413,6 +413,18 @@ static void test_bf16_rounding(void **state) {
 
 /* Two steps, export, a new optimizer importing the state, a third step == three steps straight,
  * bit for bit; a NaN gradient stops the step without touching anything. */
+/* a and b hold the same bits (same element count). */
+static void expect_same_tensor(clippo_rt *rt, const clippo_tensor *a, const clippo_tensor *b) {
+  clippo_error err;
+  size_t n = clippo_tensor_count(a);
+  float *ha = malloc(n * 4), *hb = malloc(n * 4);
+  assert_true(ha && hb && clippo_tensor_count(b) == n);
+  TEST_OK(clippo_tensor_read(rt, a, ha, &err), &err);
+  TEST_OK(clippo_tensor_read(rt, b, hb, &err), &err);
+  assert_memory_equal(ha, hb, n * 4);
+  free(ha), free(hb);
+}
+
 static void check_resume(clippo_rt *rt, void *user) {
   (void)user;
   clippo_error err;
@@ -454,14 +466,7 @@ static void check_resume(clippo_rt *rt, void *user) {
   TEST_OK(clippo_optimizer_import(oc, &st, &err), &err);
   assert_int_equal(clippo_optimizer_count(oc), 2);
   TEST_OK(clippo_optimizer_step(oc, pb, pg[2], NULL, &err), &err);
-  for (int i = 0; i < NP; i++) {
-    size_t n = clippo_tensor_count(&ta[i]);
-    float *a = malloc(n * 4), *b = malloc(n * 4);
-    TEST_OK(clippo_tensor_read(rt, &ta[i], a, &err), &err);
-    TEST_OK(clippo_tensor_read(rt, &tb[i], b, &err), &err);
-    assert_memory_equal(a, b, n * 4);
-    free(a), free(b);
-  }
+  for (int i = 0; i < NP; i++) expect_same_tensor(rt, &ta[i], &tb[i]);
   /* a state missing an array, or with the wrong shape, is refused */
   clippo_param *vr = clippo_params_find(&st, "adafactor/v_row/a/kernel");
   vr->value.shape[0] = 48;
@@ -537,12 +542,7 @@ static void check_resume(clippo_rt *rt, void *user) {
   assert_true(fabs(s1.grad_norm - want) <= 1e-6 * want);
   assert_true(s1.grad_norm == s2.grad_norm);
   for (int i = 0; i < NP; i++) {
-    size_t n = clippo_tensor_count(&tp1[i]);
-    float *a = malloc(n * 4), *b = malloc(n * 4);
-    TEST_OK(clippo_tensor_read(rt, &tp1[i], a, &err), &err);
-    TEST_OK(clippo_tensor_read(rt, &tp2[i], b, &err), &err);
-    assert_memory_equal(a, b, n * 4);
-    free(a), free(b);
+    expect_same_tensor(rt, &tp1[i], &tp2[i]);
     clippo_tensor_release(rt, &tp1[i]);
     clippo_tensor_release(rt, &tp2[i]);
   }
