@@ -224,6 +224,9 @@ static const rcase cases[] = {
     {1, 0, 37, 53, 29, 1, 2, 0, 11, 0, 1, 1.0f, 1.0f},
     {1, 1, 37, 53, 29, 1, 1, 0, 3, 0, 0, 2.0f, 0.0f},
     {0, 0, 64, 200, 96, 1, 0, 0, 0, 0, 0, 1.0f, 0.0f},
+    /* B transposed and small beside A: multiplied on a plain copy of op(B) (padded, offset) */
+    {0, 1, 70, 4, 33, 1, 2, 0, 3, 0, 0, 1.0f, 0.5f},
+    {1, 1, 90, 5, 17, 1, 0, 0, 1, 0, 1, 0.75f, 0.0f},
     /* batches: gaps, transposes, a shared B, attention-like shapes */
     {0, 1, 20, 20, 8, 5, 0, 0, 3, 0, 1, 0.125f, 0.0f},
     {0, 0, 20, 8, 20, 5, 1, 4, 3, 0, 0, 1.0f, 0.5f},
@@ -279,6 +282,9 @@ static const rcase team_cases[] = {
     {0, 0, 196, 64, 196, 3, 0, 5, 0, 1, 0, 1.0f, 1.0f},
     {0, 0, 2000, 16, 200, 1, 2, 0, 7, 0, 0, 1.0f, 0.25f},
     {0, 1, 1, 196, 64, 25, 1, 2, 3, 0, 0, 1.0f, 0.5f},
+    /* B transposed and small beside A (a plain copy of op(B)): rows cut, padded, offset */
+    {0, 1, 2000, 48, 200, 1, 3, 0, 5, 0, 0, 1.0f, 0.5f},
+    {1, 1, 1100, 64, 96, 1, 2, 0, 0, 0, 1, 0.5f, 0.0f},
 };
 
 static void team_split(clippo_rt *rt, void *user) {
