@@ -175,6 +175,65 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
 #define ATT_ZERO(r) floatv a##r = (floatv)(0.0f);
 
 /* xt[c * tkv + j] = x[(row0 + j) * ld + c] (+ bias[c]) for c < w, zero for tk <= j < tkv. */
+#if VEC == 16
+/* In tiles of VEC x VEC: VEC rows loaded as vectors t0.., transposed in registers, stored as
+ * VEC columns (one scalar load and store per element cost about five times as much).
+ * ATT_TRANSPOSE: the tile's recursive block swaps. At granularity g the upper g lanes of each
+ * block of 2g in row i (i & g == 0) trade places with the lower g lanes of the block in row
+ * i + g; after the swaps at g = 8, 4, 2, 1, row c holds column c. Other vector widths take
+ * the scalar loop (VEC 16 is the CPU devices', where the fused attention runs by default). */
+#define ATT_SWAP(a, b, ma, mb)                                                                     \
+  {                                                                                                \
+    const floatv lo_ = shuffle2(a, b, ma);                                                         \
+    b = shuffle2(a, b, mb);                                                                        \
+    a = lo_;                                                                                       \
+  }
+#define ATT_EACH_LANE(X)                                                                           \
+  X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define ATT_M8A (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+#define ATT_M8B (uint16)(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)
+#define ATT_M4A (uint16)(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27)
+#define ATT_M4B (uint16)(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31)
+#define ATT_M2A (uint16)(0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
+#define ATT_M2B (uint16)(2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31)
+#define ATT_M1A (uint16)(0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30)
+#define ATT_M1B (uint16)(1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31)
+#define ATT_TRANSPOSE()                                                                            \
+  ATT_SWAP(t0, t8, ATT_M8A, ATT_M8B) ATT_SWAP(t1, t9, ATT_M8A, ATT_M8B)                           \
+  ATT_SWAP(t2, t10, ATT_M8A, ATT_M8B) ATT_SWAP(t3, t11, ATT_M8A, ATT_M8B)                         \
+  ATT_SWAP(t4, t12, ATT_M8A, ATT_M8B) ATT_SWAP(t5, t13, ATT_M8A, ATT_M8B)                         \
+  ATT_SWAP(t6, t14, ATT_M8A, ATT_M8B) ATT_SWAP(t7, t15, ATT_M8A, ATT_M8B)                         \
+  ATT_SWAP(t0, t4, ATT_M4A, ATT_M4B) ATT_SWAP(t1, t5, ATT_M4A, ATT_M4B)                           \
+  ATT_SWAP(t2, t6, ATT_M4A, ATT_M4B) ATT_SWAP(t3, t7, ATT_M4A, ATT_M4B)                           \
+  ATT_SWAP(t8, t12, ATT_M4A, ATT_M4B) ATT_SWAP(t9, t13, ATT_M4A, ATT_M4B)                         \
+  ATT_SWAP(t10, t14, ATT_M4A, ATT_M4B) ATT_SWAP(t11, t15, ATT_M4A, ATT_M4B)                       \
+  ATT_SWAP(t0, t2, ATT_M2A, ATT_M2B) ATT_SWAP(t1, t3, ATT_M2A, ATT_M2B)                           \
+  ATT_SWAP(t4, t6, ATT_M2A, ATT_M2B) ATT_SWAP(t5, t7, ATT_M2A, ATT_M2B)                           \
+  ATT_SWAP(t8, t10, ATT_M2A, ATT_M2B) ATT_SWAP(t9, t11, ATT_M2A, ATT_M2B)                         \
+  ATT_SWAP(t12, t14, ATT_M2A, ATT_M2B) ATT_SWAP(t13, t15, ATT_M2A, ATT_M2B)                       \
+  ATT_SWAP(t0, t1, ATT_M1A, ATT_M1B) ATT_SWAP(t2, t3, ATT_M1A, ATT_M1B)                           \
+  ATT_SWAP(t4, t5, ATT_M1A, ATT_M1B) ATT_SWAP(t6, t7, ATT_M1A, ATT_M1B)                           \
+  ATT_SWAP(t8, t9, ATT_M1A, ATT_M1B) ATT_SWAP(t10, t11, ATT_M1A, ATT_M1B)                         \
+  ATT_SWAP(t12, t13, ATT_M1A, ATT_M1B) ATT_SWAP(t14, t15, ATT_M1A, ATT_M1B)
+static inline void att_stage_t(__global const float *x, uint ld, __global const float *bias,
+                               uint has_bias, uint row0, uint tk, uint tkv, uint w,
+                               __local float *xt) {
+  const floatv zero = (floatv)(0.0f);
+  for (uint c0 = 0; c0 < w; c0 += VEC) { /* w is a multiple of VEC (the head size is) */
+    const floatv bc = has_bias ? LOADV(bias + c0) : zero;
+    __global const float *xc = x + row0 * ld + c0;
+    for (uint j0 = 0; j0 < tkv; j0 += VEC) { /* rows past tk are zero */
+#define ATT_T_LOAD(i) floatv t##i = j0 + i < tk ? LOADV(xc + (j0 + i) * ld) + bc : zero;
+      ATT_EACH_LANE(ATT_T_LOAD)
+#undef ATT_T_LOAD
+      ATT_TRANSPOSE()
+#define ATT_T_STORE(i) LV(xt + (c0 + i) * tkv + j0) = t##i;
+      ATT_EACH_LANE(ATT_T_STORE)
+#undef ATT_T_STORE
+    }
+  }
+}
+#else
 static inline void att_stage_t(__global const float *x, uint ld, __global const float *bias,
                                uint has_bias, uint row0, uint tk, uint tkv, uint w,
                                __local float *xt) {
@@ -185,6 +244,7 @@ static inline void att_stage_t(__global const float *x, uint ld, __global const 
     for (uint j = tk; j < tkv; j++) xt[c * tkv + j] = 0.0f;
   }
 }
+#endif
 
 /* xl[j * w + c] = x[(row0 + j) * ld + c] (+ bias[c]) for j < tk. */
 static inline void att_stage(__global const float *x, uint ld, __global const float *bias,
