@@ -294,6 +294,15 @@ static inline void att_rows_times_t(__local const float *a, uint col, uint hd, u
   }
 }
 
+/* A store of v at p that bypasses the caches (keep_p 2: p is read back only by the backward, much
+ * later); the host asks for it only where p and every row of it lie on 64-byte boundaries, as the
+ * streaming store of a whole float16 needs. Plain stores where the compiler lacks the builtin. */
+#if defined(__clang__) && VEC == 16
+#define ATT_STREAM(v, p) __builtin_nontemporal_store((v), (__global floatv *)(p))
+#else
+#define ATT_STREAM(v, p) STOREV((v), (p))
+#endif
+
 /* The image b and the heads [*h0, *h1) work-item g takes (see above); 0 past the last image. */
 static inline uint att_item(uint n, uint heads, uint *b, uint *h0, uint *h1) {
   const uint g = get_global_id(0);
@@ -378,6 +387,8 @@ __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,
         __local const float *sr = s + r * tkv;
         __global float *pr = p + ((b * heads + h) * tq + i0 + r) * tk;
         uint j = 0;
+        if (keep_p == 2) /* whole aligned cache lines (see ATT_STREAM) */
+          for (; j < tk; j += VEC) ATT_STREAM(LV(sr + j), pr + j);
         for (; j + VEC <= tk; j += VEC) STOREV(LV(sr + j), pr + j);
         for (; j < tk; j++) pr[j] = sr[j];
       }

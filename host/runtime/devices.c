@@ -95,6 +95,9 @@ static void fill_info(clippo_device_info *info, int pi, int di, cl_platform_id p
   cl_uint nvf = 0;
   clGetDeviceInfo(d, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof nvf, &nvf, NULL);
   info->native_float_vec = nvf;
+  cl_uint align = 0;
+  clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align, &align, NULL);
+  info->base_align_bits = align;
   info->fp16 = has_extension(d, "cl_khr_fp16");
   info->fp64 = has_extension(d, "cl_khr_fp64");
 }

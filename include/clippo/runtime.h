@@ -40,6 +40,7 @@ typedef struct clippo_device_info {
   int native_kernels;        /* CL_EXEC_NATIVE_KERNEL: runs host functions in its queue (PoCL) */
   unsigned native_float_vec; /* CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT: 16 on PoCL with AVX-512,
                                 1 where SIMD lanes are work-items (GPUs, Mesa's llvmpipe) */
+  unsigned base_align_bits;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN: every buffer starts at a multiple */
 } clippo_device_info;
 
 /** "CPU", "GPU", "ACCELERATOR" or "OTHER". */
