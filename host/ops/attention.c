@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "clippo/gemm.h"
 #include "ops/ops_internal.h"
@@ -243,11 +244,16 @@ int clippo_attention_rows_fits(const clippo_rt *rt, size_t tk, size_t width, int
   return ops_attention_rows_ok(rt, &c, tk, width, heads, 0);
 }
 
+/* Prefetch hints (-DATT_HINTS=1, clang's __builtin_prefetch) only where the kernels compile
+ * for the CPU itself: PoCL's. Compilers that go through SPIR-V (Mesa's rusticl) reject the
+ * intrinsic. */
+static int rows_prefetch(const clippo_rt *rt) { return strstr(rt->info.version, "PoCL") != NULL; }
+
 clippo_status ops_attention_rows_kernel(clippo_rt *rt, const ops_class *c, const char *name,
                                         int per_head, cl_kernel *k, clippo_error *err) {
-  char defs[64];
-  snprintf(defs, sizeof defs, "-DATT_ROWS=1 -DATT_R=%zu%s", c->att_rows,
-           per_head ? " -DATT_PER_HEAD=1" : "");
+  char defs[96];
+  snprintf(defs, sizeof defs, "-DATT_ROWS=1 -DATT_R=%zu%s%s", c->att_rows,
+           per_head ? " -DATT_PER_HEAD=1" : "", rows_prefetch(rt) ? " -DATT_HINTS=1" : "");
   return ops_kernel_with(rt, c, "attention.cl", name, defs, k, err);
 }
 
