@@ -312,6 +312,7 @@ static inline void att_rows_times_t(__local const float *a, uint col, uint hd, u
 #else
 #define ATT_PREFETCH(p)
 #endif
+#define ATT_LINE_FLOATS 16 /* floats per 64-byte cache line: one hint each */
 
 /* The image b and the heads [*h0, *h1) work-item g takes (see above); 0 past the last image. */
 static inline uint att_item(uint n, uint heads, uint *b, uint *h0, uint *h1) {
@@ -455,12 +456,12 @@ __kernel void attention_rows_bwd(__global const float *q, uint qo, uint ldq,
       const uint nx = min((uint)ATT_R, tq - i0 - ATT_R);
       for (uint r = 0; r < nx; r++) {
         const uint row = b * tq + i0 + ATT_R + r;
-        for (uint c = 0; c < cw; c += 16) {
+        for (uint c = 0; c < cw; c += ATT_LINE_FLOATS) {
           ATT_PREFETCH(q + row * ldq + c);
           ATT_PREFETCH(dc + row * ldc + c);
         }
         for (uint h = h0; h < h1; h++)
-          for (uint j = 0; j < tk; j += 16)
+          for (uint j = 0; j < tk; j += ATT_LINE_FLOATS)
             ATT_PREFETCH(p + ((b * heads + h) * tq + i0 + ATT_R + r) * tk + j);
       }
     }

@@ -411,8 +411,6 @@ static void test_bf16_rounding(void **state) {
   test_each_device(check_bf16_rounding, NULL);
 }
 
-/* Two steps, export, a new optimizer importing the state, a third step == three steps straight,
- * bit for bit; a NaN gradient stops the step without touching anything. */
 /* a and b hold the same bits (same element count). */
 static void expect_same_tensor(clippo_rt *rt, const clippo_tensor *a, const clippo_tensor *b) {
   clippo_error err;
@@ -425,6 +423,8 @@ static void expect_same_tensor(clippo_rt *rt, const clippo_tensor *a, const clip
   free(ha), free(hb);
 }
 
+/* Two steps, export, a new optimizer importing the state, a third step == three steps straight,
+ * bit for bit; a NaN gradient stops the step without touching anything. */
 static void check_resume(clippo_rt *rt, void *user) {
   (void)user;
   clippo_error err;
