@@ -8,14 +8,14 @@
  * head), a padded leading dimension (rows one by one), views with offsets, beta 0 over NaN and
  * beta 1 (the residual), and act_out (C keeps the product, act(C + bias) goes to a second
  * matrix), each with B undeclared and declared unchanging (clippo_gemm_declare_weights: oneDNN
- * then multiplies its blocked copy of B, with the bias and GELU inside the matmul where the
- * epilogue allows). Elements outside C and act_out, and the bias, must not change; bad epilogues
- * are refused. Batched products with a softmax (each row of each matrix; the attention
- * probabilities) or GELU: dense, with gaps between matrices and with a padded ldc (rows one by
- * one), against the same device's plain batched product + float64. clippo_op_linear and
- * clippo_op_linear_gelu_keep are checked against clippo_gemm + the bias and GELU kernels.
- * With oneDNN made to fail before the product or in the epilogue (the failure hook), every case
- * must still come out right, the fallbacks counted. */
+ * then multiplies its blocked copy of B, and where it does each part of the product applies the
+ * bias and GELU to its own columns as it writes them: the 197-row cases). Elements outside C and
+ * act_out, and the bias, must not change; bad epilogues are refused. Batched products with a
+ * softmax (each row of each matrix; the attention probabilities) or GELU: dense, with gaps between
+ * matrices and with a padded ldc (rows one by one), against the same device's plain batched product
+ * + float64. clippo_op_linear and clippo_op_linear_gelu_keep are checked against clippo_gemm + the
+ * bias and GELU kernels. With oneDNN made to fail before the product or in the epilogue (the
+ * failure hook), every case must still come out right, the fallbacks counted. */
 #include "support.h"
 
 #include <math.h>
