@@ -10,7 +10,8 @@
  *        x_out = x_mid + MLP(LN1(x_mid)) and x_mid = x_in + MHA(LN0(x_in)), each residual
  *        branch's input gradient added to dx
  *   patch embedding: dpos += sum over images of dx, db += colsum(dx), dW += patches^T dx.
- * LayerNorm and GELU outputs are recomputed from the saved inputs. */
+ * LayerNorm outputs are the forward's, kept; GELU outputs are recomputed from the saved
+ * pre-activations. */
 #include <string.h>
 
 #include "clippo/gemm.h"
@@ -22,23 +23,21 @@
     if (st_ != CLIPPO_OK) return st_;                                                              \
   } while (0)
 
-/* Backward of x_out = x_mid + Dense1(gelu(u + b0)) with u = Dense0(LN(x_mid)) kept without its
- * bias (clippo_op_linear_gelu_keep): given dx = dL/dx_out
- * (rows, W), accumulates the weight gradients and adds the LayerNorm path into dx, which then
- * holds dL/dx_mid. y (rows, W), h and dh (rows, M), dy (rows, W) are scratch. The hidden
- * gradient comes first, so that one pass over u gives both gelu(u + b0) (for Dense_1's weight
- * gradient) and gelu'(u + b0). */
-static clippo_status
-mlp_backward(clippo_model *m, const clippo_tensor *x_mid, const clippo_tensor *u, clippo_tensor *dx,
-             clippo_tensor *y, clippo_tensor *h, clippo_tensor *dh, clippo_tensor *dy, size_t rows,
-             const clippo_tensor *ln_s, const clippo_tensor *ln_b, const clippo_tensor *k0,
-             const clippo_tensor *b0, const clippo_tensor *k1, clippo_tensor *g_ln_s,
-             clippo_tensor *g_ln_b, clippo_tensor *g_k0, clippo_tensor *g_b0, clippo_tensor *g_k1,
-             clippo_tensor *g_b1, clippo_tensor *red, clippo_error *err) {
+/* Backward of x_out = x_mid + Dense1(gelu(u + b0)) with u = Dense0(y), y = LN(x_mid) and u kept
+ * without its bias (clippo_op_linear_gelu_keep): given dx = dL/dx_out (rows, W), accumulates the
+ * weight gradients and adds the LayerNorm path into dx, which then holds dL/dx_mid. h and dh
+ * (rows, M), dy (rows, W) are scratch. The hidden gradient comes first, so that one pass over u
+ * gives both gelu(u + b0) (for Dense_1's weight gradient) and gelu'(u + b0). */
+static clippo_status mlp_backward(clippo_model *m, const clippo_tensor *x_mid,
+                                  const clippo_tensor *u, clippo_tensor *dx, const clippo_tensor *y,
+                                  clippo_tensor *h, clippo_tensor *dh, clippo_tensor *dy,
+                                  size_t rows, const clippo_tensor *ln_s, const clippo_tensor *k0,
+                                  const clippo_tensor *b0, const clippo_tensor *k1,
+                                  clippo_tensor *g_ln_s, clippo_tensor *g_ln_b, clippo_tensor *g_k0,
+                                  clippo_tensor *g_b0, clippo_tensor *g_k1, clippo_tensor *g_b1,
+                                  clippo_tensor *red, clippo_error *err) {
   clippo_rt *rt = m->rt;
   const size_t W = (size_t)m->cfg.width, M = (size_t)m->cfg.mlp_dim;
-  /* recompute LN(x_mid) */
-  TRY(clippo_op_layernorm(rt, x_mid, ln_s, ln_b, m->cfg.ln_eps, y, err));
   /* Dense_1's input gradient, then GELU's backward with gelu(u) recomputed in the same pass */
   TRY(clippo_gemm(rt, 0, 1, rows, M, W, 1.0f, dx, W, k1, W, 0.0f, dh, M, err));
   TRY(clippo_op_gelu_grad_keep(rt, u, b0, dh, dh, h, err));
@@ -84,11 +83,10 @@ clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const
     clippo_tensor *dm0 = &a->nw[3];
     TRY(clippo_op_copy(rt, dpool, dm0, err));
     TRY(mlp_backward(m, &a->m0, &a->map_u, dm0, &a->nw[1], &a->nm, &a->ndm, &a->nw[4], n,
-                     m->map_ln_s, m->map_ln_b, m->map_d0_k, m->map_d0_b, m->map_d1_k, t->g_map_ln_s,
+                     m->map_ln_s, m->map_d0_k, m->map_d0_b, m->map_d1_k, t->g_map_ln_s,
                      t->g_map_ln_b, t->g_map_d0_k, t->g_map_d0_b, t->g_map_d1_k, t->g_map_d1_b,
                      &a->red, err));
     TRY(clippo_op_broadcast_rows(rt, m->probe, &a->nw[0], err));
-    TRY(clippo_op_layernorm(rt, &a->x_final, m->enc_s, m->enc_b, eps, &a->y, err));
     TRY(clippo_mha_backward(rt, &m->map_mha.w, c->heads, n, &a->nw[0], &a->y, &a->map_att, dm0,
                             &t->map_mha.g, &a->nw[4], &a->dy, 0, &a->att, &a->red, err));
     int64_t pshape[1] = {(int64_t)W};
@@ -105,12 +103,11 @@ clippo_status model_backward_run(clippo_model *m, model_acts *a, size_t n, const
     model_block *b = &m->blocks[l];
     model_block_grad *g = &t->blocks[l];
     model_block_act *ba = &a->blocks[l];
-    clippo_status st = mlp_backward(m, &ba->x_mid, &ba->u, &a->dx, &a->y, &a->h, &a->dh, &a->dy,
-                                    rows, b->ln1_s, b->ln1_b, b->d0_k, b->d0_b, b->d1_k, g->ln1_s,
-                                    g->ln1_b, g->d0_k, g->d0_b, g->d1_k, g->d1_b, &a->red, err);
-    if (!st) st = clippo_op_layernorm(rt, &ba->x_in, b->ln0_s, b->ln0_b, eps, &a->y, err);
+    clippo_status st = mlp_backward(m, &ba->x_mid, &ba->u, &a->dx, &ba->y1, &a->h, &a->dh, &a->dy,
+                                    rows, b->ln1_s, b->d0_k, b->d0_b, b->d1_k, g->ln1_s, g->ln1_b,
+                                    g->d0_k, g->d0_b, g->d1_k, g->d1_b, &a->red, err);
     if (!st)
-      st = clippo_mha_backward(rt, &b->mha.w, c->heads, n, &a->y, &a->y, &ba->att, &a->dx,
+      st = clippo_mha_backward(rt, &b->mha.w, c->heads, n, &ba->y0, &ba->y0, &ba->att, &a->dx,
                                &g->mha.g, &a->dy, &a->dy, 0, &a->att, &a->red, err);
     if (!st)
       st = clippo_op_layernorm_grad(rt, &a->dy, &ba->x_in, b->ln0_s, eps, &a->dx, 1, g->ln0_s,

@@ -146,6 +146,8 @@ typedef struct model_block_act {
   clippo_tensor x_in;  /* (rows, W) block input */
   clippo_tensor x_mid; /* (rows, W) block input + attention */
   clippo_tensor u;     /* (rows, M) MLP pre-activation: LN1(x_mid) Dense_0 + bias */
+  clippo_tensor y0;    /* (rows, W) LN0(x_in), the attention's input */
+  clippo_tensor y1;    /* (rows, W) LN1(x_mid), the MLP's input */
   clippo_mha_saved att;
 } model_block_act;
 
@@ -160,14 +162,15 @@ typedef struct model_acts {
   clippo_tensor map_u;  /* (n, M) MAP MLP pre-activation */
   clippo_tensor pooled; /* (n, W) pre-logits */
   clippo_tensor zu;     /* (n, out) head output before L2 normalisation */
+  clippo_tensor y;      /* (rows, W) encoder_norm(x_final), the pooling's input */
   /* scratch shared by the forward and the backward */
-  clippo_tensor y, dx, dy; /* (rows, W) */
-  clippo_tensor h, dh;     /* (rows, M): GELU output, its gradient */
-  clippo_tensor att;       /* attention scratch (self-attention or MAP, the larger) */
-  clippo_tensor red;       /* column-reduction / LayerNorm-backward workspace */
-  clippo_tensor nw[5];     /* (n, W): probe tile, MAP LN output, d pooled, d m0, tmp */
-  clippo_tensor nm, ndm;   /* (n, M): the MAP MLP's GELU output, its gradient */
-  clippo_tensor nout;      /* (n, out) d zu */
+  clippo_tensor dx, dy;  /* (rows, W) */
+  clippo_tensor h, dh;   /* (rows, M): GELU output, its gradient */
+  clippo_tensor att;     /* attention scratch (self-attention or MAP, the larger) */
+  clippo_tensor red;     /* column-reduction / LayerNorm-backward workspace */
+  clippo_tensor nw[5];   /* (n, W): probe tile, MAP LN output (kept), d pooled, d m0, tmp */
+  clippo_tensor nm, ndm; /* (n, M): the MAP MLP's GELU output, its gradient */
+  clippo_tensor nout;    /* (n, out) d zu */
 } model_acts;
 
 typedef struct model_train {

@@ -5,10 +5,13 @@
  *   attention's q, k, v, probabilities and context; the encoder output before encoder_norm; for
  *   the MAP head its attention internals, its output m0 and MLP pre-activation; the pooled
  *   pre-logits and the head output before L2 normalisation.
- * LayerNorm outputs and GELU outputs are recomputed in the backward (cheap row operations), so
- * they live only in scratch. The attention uses the separate query/key/value weights, so
- * parameters updated in place are always current here (the inference forward's fused copies are
- * refreshed by clippo_model_params_changed). */
+ * LayerNorm outputs are kept too (each block's two, encoder_norm's and the MAP head's): the
+ * backward multiplies with them, and recomputing them there read and wrote 8 MiB per LayerNorm at
+ * the train suite's shape (10 of them, 1.5 % of a step on a 2-vCPU Zen 4) for 11 % more memory.
+ * GELU outputs are recomputed in the backward from the kept pre-activations (the pass that gives
+ * GELU's derivative), so they live only in scratch. The attention uses the separate query/key/value
+ * weights, so parameters updated in place are always current here (the inference forward's fused
+ * copies are refreshed by clippo_model_params_changed). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +45,9 @@ static size_t acts_list(model_acts *a, int depth, clippo_tensor **out) {
   out[n++] = &a->patches;
   for (int l = 0; a->blocks && l < depth; l++) {
     model_block_act *b = &a->blocks[l];
-    clippo_tensor *t[8] = {&b->x_in,  &b->x_mid, &b->u,     &b->att.q,
-                           &b->att.k, &b->att.v, &b->att.p, &b->att.ctx};
-    for (int i = 0; i < 8; i++) out[n++] = t[i];
+    clippo_tensor *t[10] = {&b->x_in,  &b->x_mid, &b->u,     &b->y0,    &b->y1,
+                            &b->att.q, &b->att.k, &b->att.v, &b->att.p, &b->att.ctx};
+    for (int i = 0; i < 10; i++) out[n++] = t[i];
   }
   clippo_tensor *rest[] = {
       &a->x_final,     &a->map_att.q, &a->map_att.k, &a->map_att.v, &a->map_att.p,
@@ -56,7 +59,7 @@ static size_t acts_list(model_acts *a, int depth, clippo_tensor **out) {
   return n;
 }
 
-static size_t acts_max(int depth) { return 1 + 8 * (size_t)depth + 25; }
+static size_t acts_max(int depth) { return 1 + 10 * (size_t)depth + 25; }
 
 void model_acts_release(clippo_rt *rt, model_acts *a, int depth) {
   size_t cap = acts_max(depth);
@@ -340,6 +343,8 @@ clippo_status model_acts_alloc(const clippo_model *m, const model_alloc *al, mod
     st = model_alloc2(al, &b->x_in, rows, W, err);
     if (!st) st = model_alloc2(al, &b->x_mid, rows, W, err);
     if (!st) st = model_alloc2(al, &b->u, rows, M, err);
+    if (!st) st = model_alloc2(al, &b->y0, rows, W, err);
+    if (!st) st = model_alloc2(al, &b->y1, rows, W, err);
     if (!st) st = saved_alloc(al, &b->att, cap, T, T, W, c->heads, err);
   }
   if (!st) st = model_alloc2(al, &a->x_final, rows, W, err);
@@ -475,18 +480,18 @@ clippo_status model_train_forward_run(clippo_model *m, model_acts *a, const clip
     model_block_act *ba = &a->blocks[l];
     clippo_tensor *x_out = l + 1 < c->depth ? &a->blocks[l + 1].x_in : &a->x_final;
     if (l == 0) {
-      TRY(clippo_op_layernorm(rt, &ba->x_in, b->ln0_s, b->ln0_b, c->ln_eps, &a->y, err));
+      TRY(clippo_op_layernorm(rt, &ba->x_in, b->ln0_s, b->ln0_b, c->ln_eps, &ba->y0, err));
     } else {
       TRY(clippo_op_add_bias_layernorm(rt, &ba->x_in, m->blocks[l - 1].d1_b,
                                        &a->blocks[l - 1].x_mid, b->ln0_s, b->ln0_b, c->ln_eps,
-                                       &a->y, err));
+                                       &ba->y0, err));
     }
-    TRY(clippo_mha_train_forward(rt, &b->mha.w, c->heads, n, &a->y, &a->y, &ba->att, &a->att, 0,
+    TRY(clippo_mha_train_forward(rt, &b->mha.w, c->heads, n, &ba->y0, &ba->y0, &ba->att, &a->att, 0,
                                  &ba->x_mid, err));
-    TRY(clippo_op_add_layernorm(rt, &ba->x_mid, &ba->x_in, b->ln1_s, b->ln1_b, c->ln_eps, &a->y,
+    TRY(clippo_op_add_layernorm(rt, &ba->x_mid, &ba->x_in, b->ln1_s, b->ln1_b, c->ln_eps, &ba->y1,
                                 err));
-    TRY(clippo_op_linear_gelu_keep(rt, &a->y, rows, W, b->d0_k, (size_t)c->mlp_dim, b->d0_b, &ba->u,
-                                   &a->h, err));
+    TRY(clippo_op_linear_gelu_keep(rt, &ba->y1, rows, W, b->d0_k, (size_t)c->mlp_dim, b->d0_b,
+                                   &ba->u, &a->h, err));
     TRY(dense(rt, &a->h, rows, (size_t)c->mlp_dim, b->d1_k, W, 0.0f, x_out, err));
   }
   if (c->depth > 0) {
