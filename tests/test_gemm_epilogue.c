@@ -25,6 +25,7 @@
 
 #include "clippo/gemm.h"
 #include "clippo/ops.h"
+#include "gemm/gemm_internal.h"
 
 #define TOL 2e-6
 
@@ -437,8 +438,54 @@ static void test_linear(void **state) {
   test_each_device(linear_on_device, NULL);
 }
 
+/* gemm_bias_act_row, the host epilogues' row loop, against float64: GELU's tanh form on a grid of
+ * -12..12 in steps of 1/512 (the range where its exp is not clamped), random rows with a bias
+ * (out of place and in place), and values past the clamp, huge and special: |x| 20, 1e4, 1e30
+ * (gelu within TOL of x above zero, of 0 below), +inf, NaN; the bias alone; a copy. */
+static void test_bias_act_row(void **state) {
+  (void)state;
+  enum { GRID = 24 * 512 + 1, N = 1000 };
+  static float x[GRID], y[GRID];
+  for (int i = 0; i < GRID; i++) x[i] = -12.0f + (float)i / 512.0f;
+  gemm_bias_act_row(y, x, NULL, GRID, CLIPPO_GEMM_ACT_GELU);
+  double worst = 0;
+  for (int i = 0; i < GRID; i++) {
+    double want = gelu64((double)x[i]), e = fabs((double)y[i] - want) / (1.0 + fabs(want));
+    if (!(e <= worst)) worst = e;
+  }
+  if (!(worst <= TOL)) fail_msg("gelu on the grid: error %.3g (tolerance %g)", worst, TOL);
+  test_rng rng;
+  test_rng_seed(&rng, 91);
+  float row[N], bias[N], out[N], keep[N];
+  test_fill_uniform(&rng, row, N, -8.0f, 8.0f);
+  test_fill_uniform(&rng, bias, N, -2.0f, 2.0f);
+  memcpy(keep, row, sizeof row);
+  gemm_bias_act_row(out, row, bias, N, CLIPPO_GEMM_ACT_GELU);
+  gemm_bias_act_row(row, row, bias, N, CLIPPO_GEMM_ACT_GELU); /* in place */
+  for (int i = 0; i < N; i++) {
+    double want = gelu64((double)keep[i] + (double)bias[i]);
+    assert_true(fabs((double)out[i] - want) <= TOL * (1.0 + fabs(want)));
+    assert_true(out[i] == row[i]);
+  }
+  const float big[] = {20.0f, -20.0f, 1e4f, -1e4f, 1e30f, -1e30f, INFINITY};
+  gemm_bias_act_row(out, big, NULL, 7, CLIPPO_GEMM_ACT_GELU);
+  for (int i = 0; i < 7; i++) {
+    double want = big[i] > 0 ? (double)big[i] : 0.0;
+    if (!((double)out[i] == want || fabs((double)out[i] - want) <= TOL * (1.0 + fabs(want))))
+      fail_msg("gelu(%g) = %g, want %g", (double)big[i], (double)out[i], want);
+  }
+  const float nan_in[1] = {NAN};
+  gemm_bias_act_row(out, nan_in, NULL, 1, CLIPPO_GEMM_ACT_GELU);
+  assert_true(isnan(out[0]));
+  gemm_bias_act_row(out, keep, bias, N, CLIPPO_GEMM_ACT_NONE);
+  for (int i = 0; i < N; i++) assert_true(out[i] == keep[i] + bias[i]);
+  gemm_bias_act_row(out, bias, NULL, N, CLIPPO_GEMM_ACT_NONE);
+  assert_memory_equal(out, bias, sizeof bias);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bias_act_row),
       cmocka_unit_test(test_fused),
       cmocka_unit_test(test_bad),
       cmocka_unit_test(test_linear),

@@ -115,6 +115,12 @@ clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_err
 /** Applies g's epilogue to the host memory mp points at (every matrix of the batch). */
 void gemm_epilogue_host(const gemm_call *g, const gemm_mapped *mp);
 
+/** to[j] = act(row[j] + bias[j]) for j < n, act NONE or GELU (tanh form), bias NULL for none; to
+ * may be row (in place), else the two do not overlap. The same bits on every CPU (host/gemm/
+ * epilogue.c): the host epilogues of the GEMM layer and of oneDNN's provider. */
+void gemm_bias_act_row(float *to, const float *row, const float *bias, size_t n,
+                       clippo_gemm_act act);
+
 /** C = alpha op(A) op(B) + beta C of g by the host BLAS on host memory (a and b unused when
  * g->k == 0); CLIPPO_E_UNSUPPORTED when a size exceeds the BLAS's int. */
 clippo_status gemm_hostblas_product(const gemm_call *g, const float *a, const float *b, float *c,
