@@ -2,8 +2,8 @@
  * part 0 on the calling thread and the others on other threads, parts beyond the team's size are
  * not run, a one-part job never wakes a worker, and the team stops and joins cleanly (also right
  * after it was made, and with a NULL team). Jobs come back to back (the workers still polling),
- * after pauses longer than the poll (the workers asleep), and with parts that outlast the caller's
- * poll (the caller asleep). */
+ * after pauses longer than the poll (the workers asleep, and then going to sleep without polling
+ * for the job after), and with parts that outlast the caller's poll (the caller asleep). */
 #include "support.h"
 
 #include <pthread.h>

@@ -4,7 +4,10 @@
  * sleeping, a worker waiting for the next job and the caller waiting for the workers poll for up
  * to SPIN_NS, yielding the core between polls (to the device's threads when they have work): a
  * sleep and wake-up through the kernel costs tens of microseconds each, as much as a small
- * product (the default model at batch 8 ran 20 % faster end to end with the poll). */
+ * product (the default model at batch 8 ran 20 % faster end to end with the poll). A worker polls
+ * only while jobs come back that quickly: after a longer gap it sleeps at once. Between most of a
+ * large model's products (the train suite's) PoCL's threads run a kernel for longer than the poll,
+ * and a polling worker took their core from them in the meantime. */
 #include "gemm_internal.h"
 
 #include <pthread.h>
@@ -62,12 +65,16 @@ static void *worker_main(void *p) {
   host_team *t = wa.t;
   if (t->init) t->init();
   unsigned long long seen = 0;
+  long long idle_since = 0, last_gap = 0; /* ns: the last wait for a job, to the job seen */
   for (;;) {
-    poll_for_job(t, seen);
+    if (last_gap <= SPIN_NS) poll_for_job(t, seen);
     pthread_mutex_lock(&t->lock);
     while (!t->quit && t->gen == seen) pthread_cond_wait(&t->wake, &t->lock);
     if (t->quit) break;
     seen = t->gen;
+    long long now = now_ns();
+    last_gap = idle_since ? now - idle_since : 0;
+    idle_since = now;
     if (wa.index >= t->parts) { /* not needed for this job */
       pthread_mutex_unlock(&t->lock);
       continue;
@@ -76,6 +83,7 @@ static void *worker_main(void *p) {
     void *ctx = t->ctx;
     pthread_mutex_unlock(&t->lock);
     fn(ctx, wa.index);
+    idle_since = now_ns();
     pthread_mutex_lock(&t->lock);
     if (--t->pending == 0) pthread_cond_signal(&t->done);
     atomic_store_explicit(&t->pending_now, t->pending, memory_order_release);
