@@ -1,38 +1,17 @@
 /* clippo_gemm_fused's epilogue, C = act(C + bias), where the provider that multiplied did not
  * apply it as C came out (oneDNN does, host/gemm/provider_onednn.c, with this file's row loop
  * gemm_bias_act_row): C and the bias are mapped to the host after the product and a plain loop
- * applies it. Correct on every device; on a device
- * with its own memory the map copies C both ways, which is why callers ask
- * clippo_gemm_fuses_epilogue and run the bias kernels there instead. */
+ * applies it. Correct on every device; on a device with its own memory the map copies C both
+ * ways, which is why callers ask clippo_gemm_fuses_epilogue and run the bias kernels there
+ * instead. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "gemm_internal.h"
 
-/* The row loops compiled also for AVX-512 and AVX2, picked at load time by the CPU (GCC's
- * function multiversioning on x86-64 ELF; the build itself targets baseline x86-64). Elsewhere
- * the plain build. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__)
-#define EPI_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define EPI_SIMD_CLONES
-#endif
-
 #define GELU_2C_LOG2E 2.302208198144325f /* 2 sqrt(2 / pi) log2(e) */
 #define GELU_T_MAX_BITS 0x425a0000u      /* 54.5f: 2^(-2 sqrt(2 / pi) log2(e) 54.5) is 2^-125.5 */
-
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
 
 /* GELU's tanh form, gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) t)) with t = x + 0.044715 x^3, as
  * x / (1 + e) for t >= 0 and x e / (1 + e) below, e = exp(-2 sqrt(2/pi) |t|) = 2^-y: 2^-y from the
@@ -43,30 +22,30 @@ static float bits_float(uint32_t u) {
  * a Zen 4 EPYC, oneDNN's gelu_tanh post-op 2.5-2.8. */
 static inline float gelu_value(float x) {
   float t = x + 0.044715f * (x * x * x);
-  uint32_t at = float_bits(t) & 0x7fffffffu;
+  uint32_t at = gemm_float_bits(t) & 0x7fffffffu;
   at = at < GELU_T_MAX_BITS ? at : GELU_T_MAX_BITS;
-  float y = -GELU_2C_LOG2E * bits_float(at); /* in (-125.5, 0] */
-  int32_t n = (int32_t)y;                    /* toward zero: the ceiling */
-  n -= (float)n > y;                         /* the floor */
-  float f = y - (float)n;                    /* in [0, 1) */
+  float y = -GELU_2C_LOG2E * gemm_bits_float(at); /* in (-125.5, 0] */
+  int32_t n = (int32_t)y;                         /* toward zero: the ceiling */
+  n -= (float)n > y;                              /* the floor */
+  float f = y - (float)n;                         /* in [0, 1) */
   float p = 1.8775767e-3f;
   p = p * f + 8.9893397e-3f;
   p = p * f + 5.5826318e-2f;
   p = p * f + 2.4015361e-1f;
   p = p * f + 6.9315308e-1f;
   p = p * f + 9.9999994e-1f;
-  float e = p * bits_float((uint32_t)(n + 127) << 23);
+  float e = p * gemm_bits_float((uint32_t)(n + 127) << 23);
   return x * (t < 0.0f ? e : 1.0f) / (1.0f + e);
 }
 
-EPI_SIMD_CLONES static void gelu_row(float *to, const float *row, const float *bias, size_t n) {
+GEMM_SIMD_CLONES static void gelu_row(float *to, const float *row, const float *bias, size_t n) {
   if (bias)
     for (size_t j = 0; j < n; j++) to[j] = gelu_value(row[j] + bias[j]);
   else
     for (size_t j = 0; j < n; j++) to[j] = gelu_value(row[j]);
 }
 
-EPI_SIMD_CLONES static void bias_row(float *to, const float *row, const float *bias, size_t n) {
+GEMM_SIMD_CLONES static void bias_row(float *to, const float *row, const float *bias, size_t n) {
   for (size_t j = 0; j < n; j++) to[j] = row[j] + bias[j];
 }
 

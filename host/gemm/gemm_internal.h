@@ -4,6 +4,9 @@
 #ifndef CLIPPO_GEMM_INTERNAL_H
 #define CLIPPO_GEMM_INTERNAL_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "clippo/gemm.h"
 
 /** One validated product (batch >= 1, m, n >= 1). */
@@ -114,6 +117,30 @@ clippo_status gemm_epilogue_mapped(clippo_rt *rt, const gemm_call *g, clippo_err
 
 /** Applies g's epilogue to the host memory mp points at (every matrix of the batch). */
 void gemm_epilogue_host(const gemm_call *g, const gemm_mapped *mp);
+
+/** The host's vectorisable loops (oneDNN's provider: quantisation; host/gemm/epilogue.c: bias and
+ * GELU) compiled also for AVX-512 and AVX2, picked at load time by the CPU (GCC's function
+ * multiversioning on x86-64 ELF); the build itself targets baseline x86-64 (SSE2), where they ran
+ * 4 lanes wide (the quantisation's took 6 % of an int8 batch-1 embedding). Elsewhere the plain
+ * build. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__)
+#define GEMM_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GEMM_SIMD_CLONES
+#endif
+
+/** The bits of a float, and the float of some bits. */
+static inline uint32_t gemm_float_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static inline float gemm_bits_float(uint32_t u) {
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
 
 /** to[j] = act(row[j] + bias[j]) for j < n, act NONE or GELU (tanh form), bias NULL for none; to
  * may be row (in place), else the two do not overlap. The same bits on every CPU (host/gemm/

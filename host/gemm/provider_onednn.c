@@ -182,19 +182,14 @@ typedef struct prim_key {
   float alpha, beta;
 } prim_key;
 
-/* The bits of a float (keys compare them: -0 and 0, and NaNs, are distinct keys). */
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
+/* Keys compare the bits of alpha and beta: -0 and 0, and NaNs, are distinct keys. */
 static int key_equal(const prim_key *x, const prim_key *y) {
   return x->kind == y->kind && x->part == y->part && x->parts == y->parts && x->blk == y->blk &&
          x->ta == y->ta && x->tb == y->tb && x->m == y->m && x->n == y->n && x->k == y->k &&
          x->batch == y->batch && x->lda == y->lda && x->ldb == y->ldb && x->ldc == y->ldc &&
          x->sa == y->sa && x->sb == y->sb && x->sc == y->sc &&
-         float_bits(x->alpha) == float_bits(y->alpha) && float_bits(x->beta) == float_bits(y->beta);
+         gemm_float_bits(x->alpha) == gemm_float_bits(y->alpha) &&
+         gemm_float_bits(x->beta) == gemm_float_bits(y->beta);
 }
 
 typedef struct prim_entry {
@@ -806,30 +801,10 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
 }
 
 /* |x| as the bits of a float (ordered as the magnitudes for non-NaN x; NaN above infinity). */
-static uint32_t abs_bits(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u & 0x7fffffffu;
-}
-
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* The host loops of the quantisation (largest magnitudes, dequantisation) compiled also for
- * AVX-512 and AVX2, picked at load time by the CPU (GCC's function multiversioning on x86-64
- * ELF); the build itself targets baseline x86-64 (SSE2), where these loops ran 4 lanes wide
- * and took 6 % of an int8 batch-1 embedding. Elsewhere the plain build. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__)
-#define HOST_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define HOST_SIMD_CLONES
-#endif
+static uint32_t abs_bits(float x) { return gemm_float_bits(x) & 0x7fffffffu; }
 
 /* Largest |x| of each of `rows` rows of `cols` elements, leading dimension ld. */
-HOST_SIMD_CLONES static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld,
+GEMM_SIMD_CLONES static void amax_rows(const float *x, size_t rows, size_t cols, size_t ld,
                                        uint32_t *out) {
   for (size_t r = 0; r < rows; r++) {
     const float *p = x + r * ld;
@@ -843,7 +818,7 @@ HOST_SIMD_CLONES static void amax_rows(const float *x, size_t rows, size_t cols,
 }
 
 /* Largest |x| of each of `cols` columns of `rows` rows, leading dimension ld. */
-HOST_SIMD_CLONES static void amax_cols(const float *x, size_t rows, size_t cols, size_t ld,
+GEMM_SIMD_CLONES static void amax_cols(const float *x, size_t rows, size_t cols, size_t ld,
                                        uint32_t *out) {
   memset(out, 0, cols * sizeof *out);
   for (size_t r = 0; r < rows; r++) {
@@ -859,7 +834,7 @@ HOST_SIMD_CLONES static void amax_cols(const float *x, size_t rows, size_t cols,
  * quantisation factor, and dq[i] = mul * max / 127, what the products are multiplied by. */
 static void scales_of(const uint32_t *bits, size_t n, float mul, float *q, float *dq) {
   for (size_t i = 0; i < n; i++) {
-    float mx = bits_float(bits[i]);
+    float mx = gemm_bits_float(bits[i]);
     q[i] = mx > 0.0f ? 127.0f / mx : 0.0f;
     dq[i] = mul * (mx / 127.0f);
   }
@@ -930,7 +905,7 @@ static void single_convert_part(void *ctx, int p) {
  * row's factor ra[i] and each column's cb[c] (+ beta C): int8's dequantisation where it is not a
  * post-op (3-4 % of an int8 batch-1 embedding on AMX; restrict and beta tested outside the
  * loops keep them vectorised). */
-HOST_SIMD_CLONES static void dequantise_rows(float *restrict c, size_t ldc,
+GEMM_SIMD_CLONES static void dequantise_rows(float *restrict c, size_t ldc,
                                              const float *restrict acc, size_t lda, size_t rows,
                                              size_t cols, const float *restrict ra,
                                              const float *restrict cb, float beta) {
@@ -990,7 +965,8 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
   for (size_t i = 0; i < s->nwc; i++) {
     weights_copy *w = &s->wc[i];
     if (w->kind == key->kind && w->mem == mem && w->off == off && w->ldb == key->ldb &&
-        w->k == key->k && w->n == key->n && w->tb == key->tb && w->alpha == float_bits(key->alpha))
+        w->k == key->k && w->n == key->n && w->tb == key->tb &&
+        w->alpha == gemm_float_bits(key->alpha))
       return w;
   }
   if (s->nwc == s->capwc) {
@@ -1009,7 +985,7 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
                     key->k,
                     key->n,
                     key->tb,
-                    float_bits(key->alpha),
+                    gemm_float_bits(key->alpha),
                     f32 ? NULL : malloc(key->k * key->n * el),
                     f32 ? NULL : malloc(key->n * sizeof(float)),
                     NULL,
@@ -1118,9 +1094,8 @@ typedef struct f32b_job {
   const prim_key *key;
   const float *a;
   float *c, *dense;          /* dense: m x (c1 - c0) per part, at m * c0 */
-  const float *bias;         /* the epilogue's bias, or NULL */
-  clippo_gemm_act act;       /* the epilogue's activation (with epi) */
-  int epi;                   /* 1: each part applies the epilogue (epi_in_copy) */
+  const float *bias;         /* the epilogue each part applies (epi_in_copy): its bias or NULL, */
+  clippo_gemm_act act;       /* its activation; neither: none applied */
   size_t c0[TEAM_MAX + 1];   /* part p's columns: [c0[p], c0[p + 1]) */
   const void *blk[TEAM_MAX]; /* its columns of B in its matmul's layout */
   prim_entry *e[TEAM_MAX];
@@ -1165,15 +1140,16 @@ static void f32b_run_part(void *ctx, int p) {
     return;
   }
   const float *bias = j->bias ? j->bias + c0 : NULL;
+  const int epi = bias || j->act != CLIPPO_GEMM_ACT_NONE;
   for (size_t i = 0; i < m; i++) {
     float *row = j->c + i * ldc + c0;
     const float *acc = block + i * cols;
-    if (j->epi && k->alpha == 1.0f && k->beta == 0.0f) { /* one pass */
+    if (epi && k->alpha == 1.0f && k->beta == 0.0f) { /* one pass */
       gemm_bias_act_row(row, acc, bias, cols, j->act);
       continue;
     }
     block_row_into(row, acc, cols, k->alpha, k->beta);
-    if (j->epi) gemm_bias_act_row(row, row, bias, cols, j->act);
+    if (epi) gemm_bias_act_row(row, row, bias, cols, j->act);
   }
   j->ds[p] = ds;
 }
@@ -1206,9 +1182,9 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
   j.c = c;
   j.dense = scratch(s, BUF_C, key->m * key->n * sizeof(float));
   if (!j.dense) return CLIPPO_OK; /* sgemm */
-  j.epi = ep && ep->asked && epi_in_copy(ep->bias, ep->act, ep->out);
-  j.bias = j.epi ? ep->bias : NULL;
-  j.act = j.epi ? ep->act : CLIPPO_GEMM_ACT_NONE;
+  const int epi = ep && ep->asked && epi_in_copy(ep->bias, ep->act, ep->out);
+  j.bias = epi ? ep->bias : NULL;
+  j.act = epi ? ep->act : CLIPPO_GEMM_ACT_NONE;
   clippo_status st = CLIPPO_OK;
   for (int p = 0; p <= parts; p++) {
     size_t c0 = 64 * (units * (size_t)p / (size_t)parts);
@@ -1241,7 +1217,7 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
   for (int p = 0; p < parts; p++)
     if (j.ds[p] != dnnl_success) return dnnl_fail(rt, err, j.ds[p], "running a float32 matmul");
   *done = 1;
-  if (j.epi) *ep->fused = 1;
+  if (epi) *ep->fused = 1;
   return CLIPPO_OK;
 }
 
