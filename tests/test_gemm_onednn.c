@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clippo/gemm.h"
 #include "clippo/ops.h"
@@ -531,12 +532,91 @@ static void declared_f32(clippo_rt *rt, void *user) {
   }
 }
 
+/* declared_f32 again with a record asking for declared=direct (oneDNN's matmul writing C's
+ * columns itself), as `clippo tune` records where that is faster. */
+static void declared_f32_direct(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  char *dir = test_tmpdir(), path[600], saved[sizeof rt->settings.gemm_record];
+  snprintf(path, sizeof path, "%s/record.txt", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("mat_nn_l onednn declared=direct\nmat_nn_s onednn declared=direct\n"
+        "mat_nt_l onednn declared=direct\nmat_nt_s onednn declared=direct\n",
+        f);
+  fclose(f);
+  snprintf(saved, sizeof saved, "%s", rt->settings.gemm_record);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  clippo_gemm_forget_record(rt);
+  declared_f32(rt, NULL);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", saved);
+  clippo_gemm_forget_record(rt);
+  unlink(path);
+  rmdir(dir);
+  free(dir);
+}
+
+/* `clippo tune` with oneDNN alone on a weight shape: both ways of multiplying declared weights
+ * are measured (on at most 196 rows) and the faster is in the record, which the products then
+ * follow (declared_f32_direct checks the direct path's results). */
+static void tune_declared(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  clippo_error err;
+  char *dir = test_tmpdir(), path[600], saved[sizeof rt->settings.gemm_record];
+  snprintf(path, sizeof path, "%s/tuned.txt", dir);
+  snprintf(saved, sizeof saved, "%s", rt->settings.gemm_record);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  const clippo_gemm_shape shapes[] = {{"mlp_in", 0, 0, 400, 320, 96, 1, 1}};
+  clippo_gemm_tune_opts o;
+  memset(&o, 0, sizeof o);
+  o.shapes = shapes;
+  o.nshapes = 1;
+  o.providers = 1u << CLIPPO_GEMM_ONEDNN;
+  o.reps = 1;
+  clippo_gemm_tune_report rep;
+  TEST_OK(clippo_gemm_tune(rt, &o, &rep, &err), &err);
+  assert_int_equal(rep.nclasses, 1);
+  const clippo_gemm_class_choice *cc = &rep.classes[0];
+  assert_int_equal(cc->provider, CLIPPO_GEMM_ONEDNN);
+  assert_true(cc->declared_seconds[0] > 0 && cc->declared_seconds[1] > 0);
+  int direct = cc->declared_seconds[1] < cc->declared_seconds[0];
+  char text[1024] = "";
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t got = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[got] = '\0';
+  assert_non_null(strstr(text, direct ? "declared=direct" : "declared=blocked"));
+  print_message("[ declared ] tune: %s (blocked %.3f ms, direct %.3f ms)\n",
+                direct ? "direct" : "blocked", cc->declared_seconds[0] * 1e3,
+                cc->declared_seconds[1] * 1e3);
+  /* a record with another value is refused, naming the file and line */
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("# comment\nmat_nn_s onednn declared=sideways\n", f);
+  fclose(f);
+  clippo_gemm_forget_record(rt);
+  clippo_gemm_choice ch;
+  assert_int_equal(clippo_gemm_choose(rt, 0, 0, 8, 8, 8, 1, &ch, &err), CLIPPO_E_FORMAT);
+  assert_non_null(strstr(err.msg, "tuned.txt:2"));
+  assert_non_null(strstr(err.msg, "sideways"));
+  clippo_gemm_tune_report_free(&rep);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", saved);
+  clippo_gemm_forget_record(rt);
+  unlink(path);
+  rmdir(dir);
+  free(dir);
+}
+
 static void test_declared_weights(void **state) {
   (void)state;
   NEED_ONEDNN();
   clippo_precision precs[2] = {CLIPPO_PRECISION_INT8, CLIPPO_PRECISION_BF16};
   for (int i = 0; i < 2; i++) test_each_device(declared, &precs[i]);
   test_each_device(declared_f32, NULL);
+  test_each_device(declared_f32_direct, NULL);
+  test_each_device(tune_declared, NULL);
 }
 
 /* The default provider (the host BLAS), forcing oneDNN, the choice in reduced precision, the

@@ -118,6 +118,10 @@ static void print_report(const clippo_gemm_tune_report *rep, int reps, int dry) 
       if (c->seconds[p] > 0)
         printf(" %s %.1f", clippo_gemm_provider_name((clippo_gemm_provider)p), c->seconds[p] * 1e3);
     printf(")\n");
+    if (c->declared_seconds[0] > 0 && c->declared_seconds[1] > 0)
+      printf("%-9s declared weights, 196 rows: %s (ms: blocked %.2f direct %.2f)\n", "",
+             c->declared_seconds[1] < c->declared_seconds[0] ? "direct" : "blocked",
+             c->declared_seconds[0] * 1e3, c->declared_seconds[1] * 1e3);
   }
   if (rep->failures[0])
     fprintf(stderr, "clippo tune: providers that failed or were dropped:\n%s", rep->failures);

@@ -199,6 +199,7 @@ typedef struct gemm_plan {
   clippo_gemm_choice choice;
   const gemm_provider *order[NTABLE];
   size_t n;
+  int declared; /* GEMM_DECLARED_BLOCKED, or the record's choice for the class */
 } gemm_plan;
 
 /* THE decision for a product of this shape: the provider `want` when the caller names one, else
@@ -223,6 +224,7 @@ static clippo_status plan(clippo_rt *rt, int ta, int tb, size_t m, size_t n, siz
     if (want != CLIPPO_GEMM_AUTO) forced_by = "env CLIPPO_GEMM";
   }
   const gemm_record_entry *e = rec ? record_lookup(rt, rec, ch->shape_class) : NULL;
+  out->declared = e && e->declared ? e->declared : GEMM_DECLARED_BLOCKED;
   if (e && e->kernel.tm) {
     ch->kernel = e->kernel;
     gemm_kernel_cfg_complete(rt, ta, &ch->kernel);
@@ -319,7 +321,10 @@ clippo_status gemm_run_validated(clippo_rt *rt, clippo_gemm_provider want,
   gemm_plan p;
   clippo_status st = plan(rt, g->ta, g->tb, g->m, g->n, g->k, g->batch, want, cfg, half, &p, err);
   if (st) return st;
-  gemm_call cur = *g;
+  gemm_call base = *g;
+  if (base.declared == GEMM_DECLARED_AUTO) base.declared = p.declared;
+  g = &base;
+  gemm_call cur = base;
   clippo_tensor av, bv;
   size_t done = 0; /* depth already in C */
   char msgs[CLIPPO_ERROR_MSG] = "";

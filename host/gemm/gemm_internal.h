@@ -26,7 +26,18 @@ typedef struct gemm_call {
   clippo_gemm_act act;
   clippo_tensor *act_out; /* NULL: act(C + bias) goes to C; else there, C keeps the product */
   int *epi_done;
+  /* How oneDNN multiplies a float32 product of few rows by a declared weight (GEMM_DECLARED_*
+   * below): GEMM_DECLARED_AUTO takes the record's choice for the shape class. */
+  int declared;
 } gemm_call;
+
+/** How a float32 product of few rows (a batch-1 embedding's) with a declared weight B runs on
+ * oneDNN, the host team taking a block of B's columns each: BLOCKED multiplies by a copy of the
+ * block kept in the layout oneDNN's brgemm chooses, into a dense scratch block copied into C;
+ * DIRECT lets oneDNN's matmul pick its own layout and write C's columns in place (gemm:jit on
+ * AVX-512 without AMX). Which is faster depends on the CPU: `clippo tune` measures both and
+ * records the faster per shape class (declared=...); without a record, BLOCKED. */
+enum { GEMM_DECLARED_AUTO = 0, GEMM_DECLARED_BLOCKED = 1, GEMM_DECLARED_DIRECT = 2 };
 
 /** A product with no epilogue, in the public entry points' argument order (stride_* are the batch
  * strides; batch 1 for a single product); the epilogue's fields are set afterwards. */
@@ -55,7 +66,8 @@ static inline gemm_call gemm_call_of(int trans_a, int trans_b, size_t m, size_t 
                  .bias = NULL,
                  .act = CLIPPO_GEMM_ACT_NONE,
                  .act_out = NULL,
-                 .epi_done = NULL};
+                 .epi_done = NULL,
+                 .declared = GEMM_DECLARED_AUTO};
   return g;
 }
 
@@ -275,6 +287,7 @@ typedef struct gemm_record_entry {
   clippo_gemm_provider provider;
   clippo_gemm_kernel_cfg kernel;
   double gflops[CLIPPO_GEMM_NPROVIDERS];
+  int declared; /* GEMM_DECLARED_BLOCKED or _DIRECT; GEMM_DECLARED_AUTO: not measured */
 } gemm_record_entry;
 
 typedef struct gemm_record {

@@ -177,7 +177,8 @@ typedef struct prim_key {
   int kind, ta, tb;
   int part;  /* the host team's member that runs it (each has its own primitives) */
   int parts; /* int8: members sharing the product (part's share of rows and columns) */
-  int blk;   /* int8, bf16: B in the matmul's own blocked layout (a declared weight's copy) */
+  int blk;   /* B in the matmul's own layout (a declared weight's copy); float32: 1 into a dense
+                block, 2 into C (GEMM_DECLARED_BLOCKED, _DIRECT) */
   size_t m, n, k, batch, lda, ldb, ldc, sa, sb, sc;
   float alpha, beta;
 } prim_key;
@@ -532,9 +533,11 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
 }
 
 /* A column block of a single float32 product whose B is a declared weight (key.blk; key.n the
- * block's columns): all rows of A (not transposed) times the block's copy of B in the blocked
- * layout the matmul chooses (e->wmd), into a dense m x n block (oneDNN's brgemm takes no blocked
- * weights with a strided destination); alpha and beta are applied when it is copied into C. */
+ * block's columns): all rows of A (not transposed) times the block's copy of B in the layout the
+ * matmul chooses (e->wmd). GEMM_DECLARED_BLOCKED: into a dense m x n block (oneDNN's brgemm takes
+ * no blocked weights with a strided destination), alpha and beta applied when it is copied into
+ * C. GEMM_DECLARED_DIRECT: into C's columns (leading dimension key.ldc), alpha and beta as the
+ * matmul's attributes; oneDNN then picks another kernel (gemm:jit without AMX). */
 static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                        clippo_error *err) {
   const prim_key *k = &e->key;
@@ -542,7 +545,7 @@ static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, pri
   dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
   DNNL_TRY(md_2d(&a, dnnl_f32, k->m, k->k, 0, k->lda), "describing A");
   DNNL_TRY(dnnl_memory_desc_init_by_tag(&b, 2, db, dnnl_f32, dnnl_format_tag_any), "describing B");
-  DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, 0, k->n), "describing C");
+  DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, 0, k->ldc), "describing C");
   char impl[64] = "";
   DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, impl, sizeof impl), "creating a float32 matmul");
   return CLIPPO_OK;
@@ -1087,13 +1090,14 @@ typedef struct host_epi {
 #define F32_BLOCKED_ROWS 256
 
 /* A float32 product with declared weights, cut by columns over the host team: part p multiplies
- * all rows of A with its columns' blocked copy of B into its block of the scratch, then writes
- * alpha times that (+ beta C) into its columns of C. */
+ * all rows of A with its columns' copy of B, either into its block of the scratch, then writing
+ * alpha times that (+ beta C) into its columns of C (GEMM_DECLARED_BLOCKED), or straight into its
+ * columns of C (dense NULL: GEMM_DECLARED_DIRECT); the epilogue follows on those columns. */
 typedef struct f32b_job {
   const onednn_state *s;
   const prim_key *key;
   const float *a;
-  float *c, *dense;          /* dense: m x (c1 - c0) per part, at m * c0 */
+  float *c, *dense;          /* dense: m x (c1 - c0) per part, at m * c0; NULL: direct */
   const float *bias;         /* the epilogue each part applies (epi_in_copy): its bias or NULL, */
   clippo_gemm_act act;       /* its activation; neither: none applied */
   size_t c0[TEAM_MAX + 1];   /* part p's columns: [c0[p], c0[p + 1]) */
@@ -1128,7 +1132,7 @@ static void f32b_run_part(void *ctx, int p) {
   const prim_entry *e = j->e[p];
   const prim_key *k = j->key;
   const size_t c0 = j->c0[p], cols = j->c0[p + 1] - c0, m = k->m, ldc = k->ldc;
-  float *block = j->dense + m * c0;
+  float *block = j->dense ? j->dense + m * c0 : j->c + c0;
   dnnl_status_t ds = set_handle(e->a, j->a);
   if (ds == dnnl_success) ds = set_handle(e->b, j->blk[p]);
   if (ds == dnnl_success) ds = set_handle(e->c, block);
@@ -1141,6 +1145,12 @@ static void f32b_run_part(void *ctx, int p) {
   }
   const float *bias = j->bias ? j->bias + c0 : NULL;
   const int epi = bias || j->act != CLIPPO_GEMM_ACT_NONE;
+  if (!j->dense) { /* C holds alpha A B (+ beta C) */
+    for (size_t i = 0; epi && i < m; i++)
+      gemm_bias_act_row(j->c + i * ldc + c0, j->c + i * ldc + c0, bias, cols, j->act);
+    j->ds[p] = ds;
+    return;
+  }
   for (size_t i = 0; i < m; i++) {
     float *row = j->c + i * ldc + c0;
     const float *acc = block + i * cols;
@@ -1159,12 +1169,14 @@ static void f32b_run_part(void *ctx, int p) {
  * keeps its block of B in the blocked layout oneDNN's matmul chooses for it while the declaration
  * lasts (one more copy of the weights in host memory, split between the members). dnnl_sgemm
  * packs B again at every call: with B coming from memory (a model's weights), one thread ran
- * 196 x 1536 x 768 at 109-128 GFLOP/s through sgemm, 160-163 on the kept copy. *done = 0
- * (nothing run, no error) where this does not apply or a copy could not be made (host memory
- * short): the caller runs sgemm then. */
+ * 196 x 1536 x 768 at 109-128 GFLOP/s through sgemm, 160-163 on the kept copy. direct: each
+ * part's matmul writes C's columns itself (GEMM_DECLARED_DIRECT; with a strided destination
+ * oneDNN picks gemm:jit, on a 2-vCPU Zen 4 1-7 % faster per B/16 product than brgemm into the
+ * dense block and its copy). *done = 0 (nothing run, no error) where this does not apply or a
+ * copy could not be made (host memory short): the caller runs sgemm then. */
 static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, const prim_key *key,
                                       const float *a, const float *b, float *c, cl_mem bmem,
-                                      size_t boff, const host_epi *ep, int *done,
+                                      size_t boff, int direct, const host_epi *ep, int *done,
                                       clippo_error *err) {
   *done = 0;
   if (key->batch != 1 || key->ta || key->m > F32_BLOCKED_ROWS || !bmem ||
@@ -1180,8 +1192,10 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
   j.key = key;
   j.a = a;
   j.c = c;
-  j.dense = scratch(s, BUF_C, key->m * key->n * sizeof(float));
-  if (!j.dense) return CLIPPO_OK; /* sgemm */
+  if (!direct) {
+    j.dense = scratch(s, BUF_C, key->m * key->n * sizeof(float));
+    if (!j.dense) return CLIPPO_OK; /* sgemm */
+  }
   const int epi = ep && ep->asked && epi_in_copy(ep->bias, ep->act, ep->out);
   j.bias = epi ? ep->bias : NULL;
   j.act = epi ? ep->act : CLIPPO_GEMM_ACT_NONE;
@@ -1194,10 +1208,12 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
     prim_key pk = *key;
     pk.n = j.c0[p + 1] - j.c0[p];
     pk.part = p;
-    pk.blk = 1;
-    pk.ldc = pk.n;   /* into the dense block */
-    pk.alpha = 1.0f; /* alpha and beta come in when the block is copied into C */
-    pk.beta = 0.0f;
+    pk.blk = direct ? 2 : 1;
+    if (!direct) {
+      pk.ldc = pk.n;   /* into the dense block */
+      pk.alpha = 1.0f; /* alpha and beta come in when the block is copied into C */
+      pk.beta = 0.0f;
+    }
     size_t off = key->tb ? j.c0[p] * key->ldb : j.c0[p]; /* the block's first element of B */
     int fresh = 0;
     weights_copy *w = weights_find(rt, s, &pk, bmem, boff + off, &fresh);
@@ -1395,7 +1411,8 @@ static clippo_status run_product(const clippo_rt *rt, onednn_state *s, int kind,
   case KIND_INT8: return run_single(rt, s, &key, a, b, c, bmem, boff, err);
   default: {
     int done = 0;
-    clippo_status st = run_f32_declared(rt, s, &key, a, b, c, bmem, boff, ep, &done, err);
+    clippo_status st = run_f32_declared(rt, s, &key, a, b, c, bmem, boff,
+                                        g->declared == GEMM_DECLARED_DIRECT, ep, &done, err);
     return st || done ? st : run_f32(rt, s, &key, a, b, c, err);
   }
   }

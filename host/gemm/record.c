@@ -3,9 +3,11 @@
  *   # clippo-cl gemm provider record v1
  *   # device: <platform> / <name> / <version> / <driver>
  *   <class> <provider> kernel=<TMxVWxNV/LXxLY/KC> clblast_gflops=<x> hostblas_gflops=<x>
- *   kernel_gflops=<x> onednn_gflops=<x>   (all on one line)
+ *   kernel_gflops=<x> onednn_gflops=<x> [declared=blocked|direct]   (all on one line)
  *
- * One line per shape class; GFLOP/s are informative (0 = not measured, negative = failed). */
+ * One line per shape class; GFLOP/s are informative (0 = not measured, negative = failed).
+ * declared= is how oneDNN multiplies few rows by a declared weight (gemm_internal.h), where
+ * measured. */
 #include "gemm_internal.h"
 
 #include <errno.h>
@@ -88,6 +90,17 @@ clippo_status gemm_record_load(const char *path, gemm_record *rec, clippo_error 
                            e2.msg);
           break;
         }
+      } else if (!strcmp(tok, "declared")) {
+        if (!strcmp(val, "blocked")) {
+          e.declared = GEMM_DECLARED_BLOCKED;
+        } else if (!strcmp(val, "direct")) {
+          e.declared = GEMM_DECLARED_DIRECT;
+        } else {
+          st = clippo_fail(err, CLIPPO_E_FORMAT,
+                           "%s:%d: class %s: declared= is 'blocked' or 'direct', not '%s'", path,
+                           lineno, e.shape_class, val);
+          break;
+        }
       } else {
         for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS; p++) {
           char key[32];
@@ -147,6 +160,9 @@ clippo_status gemm_record_save(const clippo_rt *rt, const char *path, const gemm
     for (int p = 1; p < CLIPPO_GEMM_NPROVIDERS && len < cap; p++)
       len += (size_t)snprintf(text + len, cap - len, " %s_gflops=%.1f",
                               clippo_gemm_provider_name((clippo_gemm_provider)p), e->gflops[p]);
+    if (e->declared != GEMM_DECLARED_AUTO && len < cap)
+      len += (size_t)snprintf(text + len, cap - len, " declared=%s",
+                              e->declared == GEMM_DECLARED_DIRECT ? "direct" : "blocked");
     if (len < cap) len += (size_t)snprintf(text + len, cap - len, "\n");
   }
   if (len >= cap) len = cap - 1;

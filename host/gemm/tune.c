@@ -153,6 +153,78 @@ static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
   return st;
 }
 
+/* oneDNN on shape s with B declared unchanging (clippo_gemm_declare_weights), in `declared` mode
+ * (GEMM_DECLARED_BLOCKED or _DIRECT): a checked warm-up, then the median of reps timed runs. */
+static clippo_status measure_declared(clippo_rt *rt, const clippo_gemm_shape *s, shape_data *d,
+                                      int declared, int reps, double *sec, clippo_error *err) {
+  clippo_status st = clippo_gemm_declare_weights(rt, d->b.mem, err);
+  if (st) return st;
+  gemm_call g = gemm_call_of(0, 0, s->m, s->n, s->k, 1.0f, &d->a, s->k, 0, &d->b, s->n, 0, 0.0f,
+                             &d->c, s->n, 0, 1);
+  g.declared = declared;
+  double times[16];
+  if (reps > 16) reps = 16;
+  if (reps < 1) reps = 1;
+  for (int r = -1; r < reps && !st; r++) {
+    double t0 = gemm_now();
+    st = gemm_run_validated(rt, CLIPPO_GEMM_ONEDNN, NULL, 0, &g, err);
+    if (!st) st = clippo_rt_finish(rt, err);
+    if (st) break;
+    if (r >= 0) {
+      times[r] = gemm_now() - t0;
+      continue;
+    }
+    if ((st = clippo_tensor_read(rt, &d->c, d->out, err))) break;
+    double num = 0, den = 0;
+    for (size_t i = 0; i < d->cn; i++) {
+      double e = (double)d->out[i] - (double)d->ref[i];
+      num += e * e;
+      den += (double)d->ref[i] * (double)d->ref[i];
+    }
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    if (!(rel <= 1e-4))
+      st = clippo_fail(err, CLIPPO_E_NUMERIC,
+                       "onednn (declared weights, %s) gave a wrong result on shape %s (relative "
+                       "error %.3g against the host BLAS)",
+                       declared == GEMM_DECLARED_DIRECT ? "direct" : "blocked", s->name, rel);
+  }
+  clippo_gemm_forget_weights(rt, d->b.mem);
+  if (!st) *sec = median(times, reps);
+  return st;
+}
+
+/* Rows of the products clippo_gemm_tune measures declared weights on (a batch-1 embedding's). */
+#define DECLARED_TUNE_ROWS 196
+
+/* Fills cc->declared_seconds from the class's weight shapes (not transposed, single) cut to
+ * DECLARED_TUNE_ROWS rows. A failure in either mode leaves both 0 (blocked, the default). */
+static clippo_status tune_declared(clippo_rt *rt, const clippo_gemm_tune_opts *o,
+                                   const clippo_gemm_tune_report *rep, clippo_gemm_class_choice *cc,
+                                   clippo_error *err) {
+  double sum[2] = {0, 0};
+  for (size_t j = 0; j < o->nshapes; j++) {
+    clippo_gemm_shape s = o->shapes[j];
+    if (strcmp(rep->rows[j].shape_class, cc->shape_class) || !s.weights || s.trans_a || s.trans_b ||
+        s.batch != 1)
+      continue;
+    if (s.m > DECLARED_TUNE_ROWS) s.m = DECLARED_TUNE_ROWS;
+    shape_data d;
+    clippo_status st = shape_data_make(rt, &s, &d, err);
+    if (st) return st;
+    for (int mode = 0; mode < 2 && !st; mode++) {
+      double sec = 0;
+      st = measure_declared(rt, &s, &d, mode ? GEMM_DECLARED_DIRECT : GEMM_DECLARED_BLOCKED,
+                            o->reps, &sec, err);
+      sum[mode] += sec;
+    }
+    shape_data_free(rt, &d);
+    if (st) return st;
+  }
+  cc->declared_seconds[0] = sum[0];
+  cc->declared_seconds[1] = sum[1];
+  return CLIPPO_OK;
+}
+
 /* A provider this many times slower than the best on the probe is not measured further. */
 #define GEMM_TUNE_PROBE_RATIO 8
 
@@ -342,6 +414,12 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
       st = clippo_fail(err, CLIPPO_E_DEVICE,
                        "gemm tune: every provider failed on class %s on device '%s':\n%s", cls,
                        rt->info.name, rep->failures);
+    if (!st && cc->provider == CLIPPO_GEMM_ONEDNN && tune_declared(rt, &o, rep, cc, &e)) {
+      size_t used = strlen(rep->failures); /* oneDNN stays chosen, declared=blocked */
+      snprintf(rep->failures + used, sizeof rep->failures - used,
+               "onednn with declared weights (class %s): %s\n", cls, e.msg);
+      cc->declared_seconds[0] = cc->declared_seconds[1] = 0;
+    }
   }
 
 done:
@@ -358,6 +436,9 @@ done:
         snprintf(ne.shape_class, sizeof ne.shape_class, "%s", cc->shape_class);
         ne.provider = cc->provider;
         ne.kernel = cc->kernel;
+        if (cc->declared_seconds[0] > 0 && cc->declared_seconds[1] > 0)
+          ne.declared = cc->declared_seconds[1] < cc->declared_seconds[0] ? GEMM_DECLARED_DIRECT
+                                                                          : GEMM_DECLARED_BLOCKED;
         double fl = 0;
         for (size_t r = 0; r < rep->nrows; r++)
           if (!strcmp(rep->rows[r].shape_class, cc->shape_class)) fl += flops(&rep->rows[r].shape);

@@ -206,6 +206,12 @@ typedef struct clippo_gemm_class_choice {
   clippo_gemm_provider provider;
   clippo_gemm_kernel_cfg kernel;
   double seconds[CLIPPO_GEMM_NPROVIDERS]; /* sum over the class's shapes; 0 = not measured */
+  /* Where the choice is oneDNN: its float32 products of few rows (a batch-1 embedding's, at
+   * most 256) by a declared weight (clippo_gemm_declare_weights) on the class's weight shapes,
+   * cut to 196 rows, seconds summed: [0] multiplying a kept copy in oneDNN's blocked layout into
+   * a dense block then copied into C, [1] letting the matmul write C itself. The faster is
+   * recorded (declared=blocked|direct); 0 = not measured (then blocked). */
+  double declared_seconds[2];
 } clippo_gemm_class_choice;
 
 /** The outcome of clippo_gemm_tune (free with clippo_gemm_tune_report_free). */
