@@ -102,6 +102,56 @@ static clippo_status shape_data_make(clippo_rt *rt, const clippo_gemm_shape *s, 
   return st;
 }
 
+/* One run of provider p on shape s into d->c, waited for; *sec gets its wall time. */
+static clippo_status run_once(clippo_rt *rt, clippo_gemm_provider p,
+                              const clippo_gemm_kernel_cfg *cfg, const clippo_gemm_shape *s,
+                              shape_data *d, double *sec, clippo_error *err) {
+  size_t lda = s->trans_a ? s->m : s->k, ldb = s->trans_b ? s->k : s->n;
+  if (lda == 0) lda = 1;
+  if (ldb == 0) ldb = 1;
+  double t0 = gemm_now();
+  clippo_status st = clippo_gemm_with(rt, p, cfg, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f,
+                                      &d->a, lda, s->m * s->k, &d->b, ldb, s->k * s->n, 0.0f, &d->c,
+                                      s->n, s->m * s->n, s->batch, err);
+  if (!st) st = clippo_rt_finish(rt, err);
+  *sec = gemm_now() - t0;
+  return st;
+}
+
+/* d->c (read into d->out) against the host BLAS's result d->ref: an error naming `what` and the
+ * shape beyond a relative error of 1e-4. */
+static clippo_status check_result(clippo_rt *rt, shape_data *d, const char *what,
+                                  const clippo_gemm_shape *s, clippo_error *err) {
+  clippo_status st = clippo_tensor_read(rt, &d->c, d->out, err);
+  if (st) return st;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < d->cn; i++) {
+    double e = (double)d->out[i] - (double)d->ref[i];
+    num += e * e;
+    den += (double)d->ref[i] * (double)d->ref[i];
+  }
+  double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+  if (!(rel <= 1e-4))
+    return clippo_fail(err, CLIPPO_E_NUMERIC,
+                       "%s gave a wrong result on shape %s (relative error %.3g against the host "
+                       "BLAS)",
+                       what, s->name, rel);
+  return CLIPPO_OK;
+}
+
+/* The warm-up: one run of provider p over C filled with NaN, checked; *sec gets its time. */
+static clippo_status checked_run(clippo_rt *rt, clippo_gemm_provider p,
+                                 const clippo_gemm_kernel_cfg *cfg, const clippo_gemm_shape *s,
+                                 shape_data *d, double *sec, clippo_error *err) {
+  clippo_status st = clippo_tensor_fill(rt, &d->c, NAN, err);
+  if (!st) st = run_once(rt, p, cfg, s, d, sec, err);
+  if (!st) st = check_result(rt, d, clippo_gemm_provider_name(p), s, err);
+  return st;
+}
+
+/* Timed runs per measurement at most. */
+#define TUNE_MAX_REPS 16
+
 /* Runs one provider on one shape: a checked warm-up, then |reps| timed runs. Returns the median
  * seconds in *sec (the fastest when reps < 0). */
 static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
@@ -109,87 +159,36 @@ static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
                              shape_data *d, int reps, double *sec, clippo_error *err) {
   int best_of = reps < 0;
   if (reps < 0) reps = -reps;
-  size_t lda = s->trans_a ? s->m : s->k, ldb = s->trans_b ? s->k : s->n;
-  if (lda == 0) lda = 1;
-  if (ldb == 0) ldb = 1;
-  double times[16];
-  if (reps > 16) reps = 16;
+  if (reps > TUNE_MAX_REPS) reps = TUNE_MAX_REPS;
   if (reps < 1) reps = 1; /* at least one timed run: times[] is read below */
-  clippo_status st = clippo_tensor_fill(rt, &d->c, NAN, err);
-  for (int r = -1; r < reps && !st; r++) {
-    double t0 = gemm_now();
-    st = clippo_gemm_with(rt, p, cfg, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f, &d->a, lda,
-                          s->m * s->k, &d->b, ldb, s->k * s->n, 0.0f, &d->c, s->n, s->m * s->n,
-                          s->batch, err);
-    if (!st) st = clippo_rt_finish(rt, err);
-    double t = gemm_now() - t0;
-    if (st) break;
-    if (r < 0) {
-      /* Check the warm-up result against the host BLAS. */
-      if ((st = clippo_tensor_read(rt, &d->c, d->out, err))) break;
-      double num = 0, den = 0;
-      for (size_t i = 0; i < d->cn; i++) {
-        double e = (double)d->out[i] - (double)d->ref[i];
-        num += e * e;
-        den += (double)d->ref[i] * (double)d->ref[i];
-      }
-      double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-      if (!(rel <= 1e-4))
-        st = clippo_fail(err, CLIPPO_E_NUMERIC,
-                         "%s gave a wrong result on shape %s (relative error %.3g against the "
-                         "host BLAS)",
-                         clippo_gemm_provider_name(p), s->name, rel);
-      /* Slow runs (CLBlast untuned on a CPU): measure once more only. */
-      if (t > 1.0 && reps > 1) reps = 1;
-    } else {
-      times[r] = t;
-    }
-  }
+  double times[TUNE_MAX_REPS], t = 0;
+  clippo_status st = checked_run(rt, p, cfg, s, d, &t, err);
+  /* Slow runs (CLBlast untuned on a CPU): measure once more only. */
+  if (!st && t > 1.0 && reps > 1) reps = 1;
+  for (int r = 0; r < reps && !st; r++) st = run_once(rt, p, cfg, s, d, &times[r], err);
+  if (st) return st;
+  double med = median(times, reps); /* sorts times: the fastest first */
   /* reps < 0 asks for the fastest run instead of the median (the probe: robust to load). */
-  if (!st) {
-    double med = median(times, reps); /* sorts times */
-    *sec = best_of ? times[0] : med;
-  }
-  return st;
+  *sec = best_of ? times[0] : med;
+  return CLIPPO_OK;
 }
 
-/* oneDNN on shape s with B declared unchanging (clippo_gemm_declare_weights), in `declared` mode
- * (GEMM_DECLARED_BLOCKED or _DIRECT): a checked warm-up, then the median of reps timed runs. */
-static clippo_status measure_declared(clippo_rt *rt, const clippo_gemm_shape *s, shape_data *d,
-                                      int declared, int reps, double *sec, clippo_error *err) {
-  clippo_status st = clippo_gemm_declare_weights(rt, d->b.mem, err);
-  if (st) return st;
+/* One run of oneDNN on shape s with B declared unchanging (clippo_gemm_declare_weights) in
+ * `declared` mode (GEMM_DECLARED_BLOCKED or _DIRECT), waited for; checked when `check`. */
+static clippo_status declared_run(clippo_rt *rt, const clippo_gemm_shape *s, shape_data *d,
+                                  int declared, int check, double *sec, clippo_error *err) {
   gemm_call g = gemm_call_of(0, 0, s->m, s->n, s->k, 1.0f, &d->a, s->k, 0, &d->b, s->n, 0, 0.0f,
                              &d->c, s->n, 0, 1);
   g.declared = declared;
-  double times[16];
-  if (reps > 16) reps = 16;
-  if (reps < 1) reps = 1;
-  for (int r = -1; r < reps && !st; r++) {
-    double t0 = gemm_now();
-    st = gemm_run_validated(rt, CLIPPO_GEMM_ONEDNN, NULL, 0, &g, err);
-    if (!st) st = clippo_rt_finish(rt, err);
-    if (st) break;
-    if (r >= 0) {
-      times[r] = gemm_now() - t0;
-      continue;
-    }
-    if ((st = clippo_tensor_read(rt, &d->c, d->out, err))) break;
-    double num = 0, den = 0;
-    for (size_t i = 0; i < d->cn; i++) {
-      double e = (double)d->out[i] - (double)d->ref[i];
-      num += e * e;
-      den += (double)d->ref[i] * (double)d->ref[i];
-    }
-    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-    if (!(rel <= 1e-4))
-      st = clippo_fail(err, CLIPPO_E_NUMERIC,
-                       "onednn (declared weights, %s) gave a wrong result on shape %s (relative "
-                       "error %.3g against the host BLAS)",
-                       declared == GEMM_DECLARED_DIRECT ? "direct" : "blocked", s->name, rel);
-  }
-  clippo_gemm_forget_weights(rt, d->b.mem);
-  if (!st) *sec = median(times, reps);
+  double t0 = gemm_now();
+  clippo_status st = gemm_run_validated(rt, CLIPPO_GEMM_ONEDNN, NULL, 0, &g, err);
+  if (!st) st = clippo_rt_finish(rt, err);
+  *sec = gemm_now() - t0;
+  if (!st && check)
+    st = check_result(rt, d,
+                      declared == GEMM_DECLARED_DIRECT ? "onednn (declared weights, direct)"
+                                                       : "onednn (declared weights, blocked)",
+                      s, err);
   return st;
 }
 
@@ -197,11 +196,13 @@ static clippo_status measure_declared(clippo_rt *rt, const clippo_gemm_shape *s,
 #define DECLARED_TUNE_ROWS 196
 
 /* Fills cc->declared_seconds from the class's weight shapes (not transposed, single) cut to
- * DECLARED_TUNE_ROWS rows. A failure in either mode leaves both 0 (blocked, the default). */
+ * DECLARED_TUNE_ROWS rows: both modes checked, then timed in alternation, medians summed. An
+ * error leaves both 0 (blocked, the default). */
 static clippo_status tune_declared(clippo_rt *rt, const clippo_gemm_tune_opts *o,
                                    const clippo_gemm_tune_report *rep, clippo_gemm_class_choice *cc,
                                    clippo_error *err) {
   double sum[2] = {0, 0};
+  int reps = o->reps < 1 ? 1 : o->reps > TUNE_MAX_REPS ? TUNE_MAX_REPS : o->reps;
   for (size_t j = 0; j < o->nshapes; j++) {
     clippo_gemm_shape s = o->shapes[j];
     if (strcmp(rep->rows[j].shape_class, cc->shape_class) || !s.weights || s.trans_a || s.trans_b ||
@@ -211,14 +212,19 @@ static clippo_status tune_declared(clippo_rt *rt, const clippo_gemm_tune_opts *o
     shape_data d;
     clippo_status st = shape_data_make(rt, &s, &d, err);
     if (st) return st;
-    for (int mode = 0; mode < 2 && !st; mode++) {
-      double sec = 0;
-      st = measure_declared(rt, &s, &d, mode ? GEMM_DECLARED_DIRECT : GEMM_DECLARED_BLOCKED,
-                            o->reps, &sec, err);
-      sum[mode] += sec;
-    }
+    st = clippo_gemm_declare_weights(rt, d.b.mem, err);
+    double times[2][TUNE_MAX_REPS];
+    for (int r = -1; r < reps && !st; r++)
+      for (int mode = 0; mode < 2 && !st; mode++) {
+        double t = 0;
+        st = declared_run(rt, &s, &d, mode ? GEMM_DECLARED_DIRECT : GEMM_DECLARED_BLOCKED, r < 0,
+                          &t, err);
+        if (r >= 0) times[mode][r] = t;
+      }
+    clippo_gemm_forget_weights(rt, d.b.mem);
     shape_data_free(rt, &d);
     if (st) return st;
+    for (int mode = 0; mode < 2; mode++) sum[mode] += median(times[mode], reps);
   }
   cc->declared_seconds[0] = sum[0];
   cc->declared_seconds[1] = sum[1];
