@@ -3,8 +3,9 @@
  * feature flags (AVX2, AVX-512, VNNI, AVX512-BF16, AMX), not from a table of CPU models.
  *
  * float32: dnnl_sgemm per matrix for single products (those of at most 256 rows with declared
- * weights: a matmul on a copy of B in its blocked layout, run_f32_declared, each part applying
- * the epilogue to its own columns of C as it writes them; a small transposed B
+ * weights: a matmul on a copy of B in the layout it chooses, run_f32_declared, into a block copied
+ * into C or into C itself as the device's record says (declared=blocked|direct), each part
+ * applying the epilogue to its own columns of C as it writes them; a small transposed B
  * beside a tall A: sgemm on a plain copy of op(B), see NT_COPY_MAX_ELEMS); one matmul primitive
  * over the whole batch (its memory descriptors carry the strides) for batches, where one sgemm
  * per small matrix pays oneDNN's threading once per matrix (but batches of single-row products,

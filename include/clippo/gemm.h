@@ -244,7 +244,8 @@ void clippo_gemm_record_path(const clippo_rt *rt, char *out, size_t size);
  * mem) (a model's weights, for inference): products whose B lies in mem may then keep a converted
  * copy of B between calls (oneDNN on a host-unified CPU: precision int8 keeps B quantised, bf16
  * rounded, both also in the blocked layout its matmul reads; float32 products of at most 256 rows
- * keep B in that layout, a second copy of the weights in host memory). The runtime holds a
+ * keep B in the layout their matmul chooses, a second copy of the weights in host memory, see
+ * `clippo tune`'s declared=). The runtime holds a
  * reference to mem until the declaration ends (or the runtime is destroyed), so the handle cannot
  * name another buffer meanwhile. Declaring twice is one declaration. */
 clippo_status clippo_gemm_declare_weights(clippo_rt *rt, cl_mem mem, clippo_error *err);
