@@ -532,28 +532,50 @@ static void declared_f32(clippo_rt *rt, void *user) {
   }
 }
 
+/* rt's GEMM record pointed at a file of a fresh folder for a test (temp_record_begin), and the
+ * record it followed before, put back by temp_record_end (which removes the file and folder). */
+typedef struct temp_record {
+  char *dir;
+  char path[600];
+  char saved[sizeof(((clippo_rt *)0)->settings.gemm_record)];
+} temp_record;
+
+/* text: the file's contents (NULL: no file yet). */
+static void temp_record_begin(clippo_rt *rt, const char *name, const char *text, temp_record *r) {
+  r->dir = test_tmpdir();
+  assert_non_null(r->dir);
+  snprintf(r->path, sizeof r->path, "%s/%s", r->dir, name);
+  if (text) {
+    FILE *f = fopen(r->path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+  }
+  snprintf(r->saved, sizeof r->saved, "%s", rt->settings.gemm_record);
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", r->path);
+  clippo_gemm_forget_record(rt);
+}
+
+static void temp_record_end(clippo_rt *rt, temp_record *r) {
+  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", r->saved);
+  clippo_gemm_forget_record(rt);
+  unlink(r->path);
+  rmdir(r->dir);
+  free(r->dir);
+}
+
 /* declared_f32 again with a record asking for declared=direct (oneDNN's matmul writing C's
  * columns itself), as `clippo tune` records where that is faster. */
 static void declared_f32_direct(clippo_rt *rt, void *user) {
   (void)user;
   if (!onednn_device(rt)) return;
-  char *dir = test_tmpdir(), path[600], saved[sizeof rt->settings.gemm_record];
-  snprintf(path, sizeof path, "%s/record.txt", dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs("mat_nn_l onednn declared=direct\nmat_nn_s onednn declared=direct\n"
-        "mat_nt_l onednn declared=direct\nmat_nt_s onednn declared=direct\n",
-        f);
-  fclose(f);
-  snprintf(saved, sizeof saved, "%s", rt->settings.gemm_record);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
-  clippo_gemm_forget_record(rt);
+  temp_record r;
+  temp_record_begin(rt, "record.txt",
+                    "mat_nn_l onednn declared=direct\nmat_nn_s onednn declared=direct\n"
+                    "mat_nt_l onednn declared=direct\nmat_nt_s onednn declared=direct\n",
+                    &r);
   declared_f32(rt, NULL);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", saved);
-  clippo_gemm_forget_record(rt);
-  unlink(path);
-  rmdir(dir);
-  free(dir);
+  temp_record_end(rt, &r);
 }
 
 /* `clippo tune` with oneDNN alone on a weight shape: both ways of multiplying declared weights
@@ -563,10 +585,8 @@ static void tune_declared(clippo_rt *rt, void *user) {
   (void)user;
   if (!onednn_device(rt)) return;
   clippo_error err;
-  char *dir = test_tmpdir(), path[600], saved[sizeof rt->settings.gemm_record];
-  snprintf(path, sizeof path, "%s/tuned.txt", dir);
-  snprintf(saved, sizeof saved, "%s", rt->settings.gemm_record);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
+  temp_record r;
+  temp_record_begin(rt, "tuned.txt", NULL, &r);
   const clippo_gemm_shape shapes[] = {{"mlp_in", 0, 0, 400, 320, 96, 1, 1}};
   clippo_gemm_tune_opts o;
   memset(&o, 0, sizeof o);
@@ -582,7 +602,7 @@ static void tune_declared(clippo_rt *rt, void *user) {
   assert_true(cc->declared_seconds[0] > 0 && cc->declared_seconds[1] > 0);
   int direct = cc->declared_seconds[1] < cc->declared_seconds[0];
   char text[1024] = "";
-  FILE *f = fopen(path, "r");
+  FILE *f = fopen(r.path, "r");
   assert_non_null(f);
   size_t got = fread(text, 1, sizeof text - 1, f);
   fclose(f);
@@ -592,7 +612,7 @@ static void tune_declared(clippo_rt *rt, void *user) {
                 direct ? "direct" : "blocked", cc->declared_seconds[0] * 1e3,
                 cc->declared_seconds[1] * 1e3);
   /* a record with another value is refused, naming the file and line */
-  f = fopen(path, "w");
+  f = fopen(r.path, "w");
   assert_non_null(f);
   fputs("# comment\nmat_nn_s onednn declared=sideways\n", f);
   fclose(f);
@@ -602,11 +622,7 @@ static void tune_declared(clippo_rt *rt, void *user) {
   assert_non_null(strstr(err.msg, "tuned.txt:2"));
   assert_non_null(strstr(err.msg, "sideways"));
   clippo_gemm_tune_report_free(&rep);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", saved);
-  clippo_gemm_forget_record(rt);
-  unlink(path);
-  rmdir(dir);
-  free(dir);
+  temp_record_end(rt, &r);
 }
 
 static void test_declared_weights(void **state) {
