@@ -578,6 +578,58 @@ static void declared_f32_direct(clippo_rt *rt, void *user) {
   temp_record_end(rt, &r);
 }
 
+/* Rewrites the temporary record r and makes rt read it again. */
+static void temp_record_set(clippo_rt *rt, const temp_record *r, const char *text) {
+  FILE *f = fopen(r->path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  clippo_gemm_forget_record(rt);
+}
+
+/* Blocked and direct keep a copy of a declared weight each (their layouts differ): a weight
+ * multiplied both ways (its products in two shape classes recorded differently) is not copied
+ * again at every switch. Seen through the copies' contract: B changed while declared, the mode
+ * used before keeps multiplying its copy of the old B, the mode used for the first time copies
+ * the new one. */
+static void declared_f32_modes(clippo_rt *rt, void *user) {
+  (void)user;
+  if (!onednn_device(rt)) return;
+  const size_t m = 200, n = 200, k = 128; /* 5.1 M multiply-adds: class mat_nn_s */
+  clippo_error err;
+  test_rng rng;
+  test_rng_seed(&rng, 950);
+  declared_case d;
+  declared_case_make(rt, &rng, m, k, n, &d);
+  float *c0 = calloc(m * n, sizeof(float)), *old_b = malloc(m * n * sizeof(float));
+  float *new_b = malloc(m * n * sizeof(float)), *got = malloc(m * n * sizeof(float));
+  assert_true(c0 && old_b && new_b && got);
+  temp_record r;
+  temp_record_begin(rt, "record.txt", "mat_nn_s onednn declared=direct\n", &r);
+  product_f32(rt, &d.ta, &d.tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, old_b); /* tw: undeclared */
+  TEST_OK(clippo_gemm_declare_weights(rt, d.tb.mem, &err), &err);
+  product_f32(rt, &d.ta, &d.tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got); /* direct's copy */
+  assert_true(test_rel_err_f32(got, old_b, m * n) <= 1e-5);
+  TEST_OK(clippo_tensor_write(rt, &d.tb, d.hb2, &err), &err); /* B changes, still declared */
+  TEST_OK(clippo_tensor_write(rt, &d.tw, d.hb2, &err), &err);
+  product_f32(rt, &d.ta, &d.tw, 0, 0, m, n, k, 1.0f, 0.0f, c0, new_b);
+  for (int round = 0; round < 2; round++) {
+    temp_record_set(rt, &r, "mat_nn_s onednn declared=blocked\n");
+    product_f32(rt, &d.ta, &d.tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got); /* blocked: new B */
+    assert_true(test_rel_err_f32(got, new_b, m * n) <= 1e-5);
+    temp_record_set(rt, &r, "mat_nn_s onednn declared=direct\n");
+    product_f32(rt, &d.ta, &d.tb, 0, 0, m, n, k, 1.0f, 0.0f, c0, got); /* direct: its copy */
+    assert_true(test_rel_err_f32(got, old_b, m * n) <= 1e-5);
+  }
+  clippo_gemm_forget_weights(rt, d.tb.mem);
+  temp_record_end(rt, &r);
+  declared_case_free(rt, &d);
+  free(c0);
+  free(old_b);
+  free(new_b);
+  free(got);
+}
+
 /* `clippo tune` with oneDNN alone on a weight shape: both ways of multiplying declared weights
  * are measured (on at most 196 rows) and the faster is in the record, which the products then
  * follow (declared_f32_direct checks the direct path's results). */
@@ -632,6 +684,7 @@ static void test_declared_weights(void **state) {
   for (int i = 0; i < 2; i++) test_each_device(declared, &precs[i]);
   test_each_device(declared_f32, NULL);
   test_each_device(declared_f32_direct, NULL);
+  test_each_device(declared_f32_modes, NULL);
   test_each_device(tune_declared, NULL);
 }
 

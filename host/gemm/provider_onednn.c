@@ -224,6 +224,8 @@ typedef struct weights_copy {
   float *dq;             /* per column: alpha times the column's max / 127 */
   void *blk;             /* q in a matmul's blocked layout blk_md (NULL: not made yet) */
   dnnl_memory_desc_t blk_md;
+  int f32_blk; /* float32: the key.blk it serves (1 blocked, 2 direct): each has its own copy, so
+                  that products recorded for both (two shape classes) do not remake it in turns */
 } weights_copy;
 
 typedef struct onednn_state {
@@ -970,7 +972,8 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
     weights_copy *w = &s->wc[i];
     if (w->kind == key->kind && w->mem == mem && w->off == off && w->ldb == key->ldb &&
         w->k == key->k && w->n == key->n && w->tb == key->tb &&
-        w->alpha == gemm_float_bits(key->alpha))
+        w->alpha == gemm_float_bits(key->alpha) &&
+        (key->kind != KIND_F32 || w->f32_blk == key->blk))
       return w;
   }
   if (s->nwc == s->capwc) {
@@ -993,7 +996,8 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
                     f32 ? NULL : malloc(key->k * key->n * el),
                     f32 ? NULL : malloc(key->n * sizeof(float)),
                     NULL,
-                    {0}};
+                    {0},
+                    f32 ? key->blk : 0};
   if (!f32 && (!w.q || !w.dq)) {
     free(w.q);
     free(w.dq);
