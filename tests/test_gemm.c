@@ -376,6 +376,16 @@ static void choice(clippo_rt *rt, void *user) {
   gcase c = {0, 0, 70, 50, 40, 1, 0, 0, 0, 0, 0, 1.0f, 0.0f, 0, 0};
   run_case(rt, CLIPPO_GEMM_AUTO, NULL, &c, 700);
 
+  /* declared=: in the choice of the class (and of those it stands in for), 0 elsewhere */
+  write_text(path, "mat_nn_l hostblas declared=direct\nmat_nn_s hostblas declared=blocked\n");
+  clippo_gemm_forget_record(rt);
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 196, 768, 768, 1, &ch, &err), &err);
+  assert_int_equal(ch.declared_direct, 1);
+  TEST_OK(clippo_gemm_choose(rt, 0, 0, 8, 768, 768, 1, &ch, &err), &err);
+  assert_int_equal(ch.declared_direct, 0);
+  TEST_OK(clippo_gemm_choose(rt, 0, 1, 196, 196, 64, 12, &ch, &err), &err);
+  assert_int_equal(ch.declared_direct, 0);
+
   write_text(path, "mat_nn_l fastest\n");
   clippo_gemm_forget_record(rt);
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 1568, 768, 768, 1, &ch, &err), CLIPPO_E_FORMAT);

@@ -91,6 +91,8 @@ static int show_choices(clippo_rt *rt, const clippo_gemm_shape *shapes, size_t n
       clippo_gemm_kernel_cfg_format(&ch.kernel, cfg, sizeof cfg);
       printf(" (tiles %s)", cfg);
     }
+    if (ch.provider == CLIPPO_GEMM_ONEDNN && s->weights && ch.declared_direct)
+      printf(" (declared weights, <= 256 rows: direct)");
     printf("\n");
   }
   return 0;

@@ -225,6 +225,7 @@ static clippo_status plan(clippo_rt *rt, int ta, int tb, size_t m, size_t n, siz
   }
   const gemm_record_entry *e = rec ? record_lookup(rt, rec, ch->shape_class) : NULL;
   out->declared = e && e->declared ? e->declared : GEMM_DECLARED_BLOCKED;
+  ch->declared_direct = out->declared == GEMM_DECLARED_DIRECT;
   if (e && e->kernel.tm) {
     ch->kernel = e->kernel;
     gemm_kernel_cfg_complete(rt, ta, &ch->kernel);

@@ -150,8 +150,10 @@ typedef struct clippo_gemm_choice {
   clippo_gemm_provider provider;
   clippo_gemm_kernel_cfg kernel; /* the kernel provider's tiles (filled whatever the provider) */
   char shape_class[CLIPPO_GEMM_CLASS_LEN];
-  char source[64]; /* "the caller", "env CLIPPO_GEMM", "record", "record (class mat_nn_l)",
-                      "default", "float16 arithmetic" (precision fp16) */
+  char source[64];     /* "the caller", "env CLIPPO_GEMM", "record", "record (class mat_nn_l)",
+                          "default", "float16 arithmetic" (precision fp16) */
+  int declared_direct; /* oneDNN, float32, at most 256 rows, B a declared weight: 1 when the
+                          record says declared=direct (the matmul writes C itself), else 0 */
 } clippo_gemm_choice;
 
 /** Fills *out with the provider a product of this shape would use on rt's device. */
