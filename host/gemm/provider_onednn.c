@@ -1150,20 +1150,16 @@ static void f32b_run_part(void *ctx, int p) {
   }
   const float *bias = j->bias ? j->bias + c0 : NULL;
   const int epi = bias || j->act != CLIPPO_GEMM_ACT_NONE;
-  if (!j->dense) { /* C holds alpha A B (+ beta C) */
-    for (size_t i = 0; epi && i < m; i++)
-      gemm_bias_act_row(j->c + i * ldc + c0, j->c + i * ldc + c0, bias, cols, j->act);
-    j->ds[p] = ds;
-    return;
-  }
   for (size_t i = 0; i < m; i++) {
     float *row = j->c + i * ldc + c0;
-    const float *acc = block + i * cols;
-    if (epi && k->alpha == 1.0f && k->beta == 0.0f) { /* one pass */
-      gemm_bias_act_row(row, acc, bias, cols, j->act);
-      continue;
+    if (j->dense) { /* the block's row into C first; direct: C holds alpha A B (+ beta C) */
+      const float *acc = block + i * cols;
+      if (epi && k->alpha == 1.0f && k->beta == 0.0f) { /* one pass */
+        gemm_bias_act_row(row, acc, bias, cols, j->act);
+        continue;
+      }
+      block_row_into(row, acc, cols, k->alpha, k->beta);
     }
-    block_row_into(row, acc, cols, k->alpha, k->beta);
     if (epi) gemm_bias_act_row(row, row, bias, cols, j->act);
   }
   j->ds[p] = ds;

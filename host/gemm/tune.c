@@ -102,17 +102,28 @@ static clippo_status shape_data_make(clippo_rt *rt, const clippo_gemm_shape *s, 
   return st;
 }
 
-/* One run of provider p on shape s into d->c, waited for; *sec gets its wall time. */
+/* One run of provider p on shape s into d->c, waited for; *sec gets its wall time. declared:
+ * GEMM_DECLARED_AUTO, or (oneDNN, B declared unchanging) the way of multiplying declared weights
+ * to force instead of the record's. */
 static clippo_status run_once(clippo_rt *rt, clippo_gemm_provider p,
                               const clippo_gemm_kernel_cfg *cfg, const clippo_gemm_shape *s,
-                              shape_data *d, double *sec, clippo_error *err) {
+                              int declared, shape_data *d, double *sec, clippo_error *err) {
   size_t lda = s->trans_a ? s->m : s->k, ldb = s->trans_b ? s->k : s->n;
   if (lda == 0) lda = 1;
   if (ldb == 0) ldb = 1;
   double t0 = gemm_now();
-  clippo_status st = clippo_gemm_with(rt, p, cfg, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f,
-                                      &d->a, lda, s->m * s->k, &d->b, ldb, s->k * s->n, 0.0f, &d->c,
-                                      s->n, s->m * s->n, s->batch, err);
+  clippo_status st;
+  if (declared == GEMM_DECLARED_AUTO) {
+    st = clippo_gemm_with(rt, p, cfg, s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f, &d->a, lda,
+                          s->m * s->k, &d->b, ldb, s->k * s->n, 0.0f, &d->c, s->n, s->m * s->n,
+                          s->batch, err);
+  } else {
+    gemm_call g =
+        gemm_call_of(s->trans_a, s->trans_b, s->m, s->n, s->k, 1.0f, &d->a, lda, s->m * s->k, &d->b,
+                     ldb, s->k * s->n, 0.0f, &d->c, s->n, s->m * s->n, s->batch);
+    g.declared = declared;
+    st = gemm_run_validated(rt, p, cfg, 0, &g, err);
+  }
   if (!st) st = clippo_rt_finish(rt, err);
   *sec = gemm_now() - t0;
   return st;
@@ -139,13 +150,19 @@ static clippo_status check_result(clippo_rt *rt, shape_data *d, const char *what
   return CLIPPO_OK;
 }
 
-/* The warm-up: one run of provider p over C filled with NaN, checked; *sec gets its time. */
+/* The warm-up: one run of provider p (as run_once) over C filled with NaN, checked; *sec gets
+ * its time. */
 static clippo_status checked_run(clippo_rt *rt, clippo_gemm_provider p,
                                  const clippo_gemm_kernel_cfg *cfg, const clippo_gemm_shape *s,
-                                 shape_data *d, double *sec, clippo_error *err) {
+                                 int declared, shape_data *d, double *sec, clippo_error *err) {
+  char what[64];
+  snprintf(what, sizeof what, "%s%s", clippo_gemm_provider_name(p),
+           declared == GEMM_DECLARED_AUTO     ? ""
+           : declared == GEMM_DECLARED_DIRECT ? " (declared weights, direct)"
+                                              : " (declared weights, blocked)");
   clippo_status st = clippo_tensor_fill(rt, &d->c, NAN, err);
-  if (!st) st = run_once(rt, p, cfg, s, d, sec, err);
-  if (!st) st = check_result(rt, d, clippo_gemm_provider_name(p), s, err);
+  if (!st) st = run_once(rt, p, cfg, s, declared, d, sec, err);
+  if (!st) st = check_result(rt, d, what, s, err);
   return st;
 }
 
@@ -154,20 +171,21 @@ static clippo_status checked_run(clippo_rt *rt, clippo_gemm_provider p,
 /* Rounds over the providers per shape (clippo_gemm_tune keeps each provider's fastest). */
 #define TUNE_ROUNDS 2
 
-/* Runs one provider on one shape: a checked warm-up, then |reps| timed runs. Returns the median
- * seconds in *sec (the fastest when reps < 0). */
+/* Runs one provider on one shape (declared as run_once): a checked warm-up, then |reps| timed
+ * runs. Returns the median seconds in *sec (the fastest when reps < 0). */
 static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
                              const clippo_gemm_kernel_cfg *cfg, const clippo_gemm_shape *s,
-                             shape_data *d, int reps, double *sec, clippo_error *err) {
+                             int declared, shape_data *d, int reps, double *sec,
+                             clippo_error *err) {
   int best_of = reps < 0;
   if (reps < 0) reps = -reps;
   if (reps > TUNE_MAX_REPS) reps = TUNE_MAX_REPS;
   if (reps < 1) reps = 1; /* at least one timed run: times[] is read below */
   double times[TUNE_MAX_REPS], t = 0;
-  clippo_status st = checked_run(rt, p, cfg, s, d, &t, err);
+  clippo_status st = checked_run(rt, p, cfg, s, declared, d, &t, err);
   /* Slow runs (CLBlast untuned on a CPU): measure once more only. */
   if (!st && t > 1.0 && reps > 1) reps = 1;
-  for (int r = 0; r < reps && !st; r++) st = run_once(rt, p, cfg, s, d, &times[r], err);
+  for (int r = 0; r < reps && !st; r++) st = run_once(rt, p, cfg, s, declared, d, &times[r], err);
   if (st) return st;
   double med = median(times, reps); /* sorts times: the fastest first */
   /* reps < 0 asks for the fastest run instead of the median (the probe: robust to load). */
@@ -175,38 +193,18 @@ static clippo_status measure(clippo_rt *rt, clippo_gemm_provider p,
   return CLIPPO_OK;
 }
 
-/* One run of oneDNN on shape s with B declared unchanging (clippo_gemm_declare_weights) in
- * `declared` mode (GEMM_DECLARED_BLOCKED or _DIRECT), waited for; checked when `check`. */
-static clippo_status declared_run(clippo_rt *rt, const clippo_gemm_shape *s, shape_data *d,
-                                  int declared, int check, double *sec, clippo_error *err) {
-  gemm_call g = gemm_call_of(0, 0, s->m, s->n, s->k, 1.0f, &d->a, s->k, 0, &d->b, s->n, 0, 0.0f,
-                             &d->c, s->n, 0, 1);
-  g.declared = declared;
-  double t0 = gemm_now();
-  clippo_status st = gemm_run_validated(rt, CLIPPO_GEMM_ONEDNN, NULL, 0, &g, err);
-  if (!st) st = clippo_rt_finish(rt, err);
-  *sec = gemm_now() - t0;
-  if (!st && check)
-    st = check_result(rt, d,
-                      declared == GEMM_DECLARED_DIRECT ? "onednn (declared weights, direct)"
-                                                       : "onednn (declared weights, blocked)",
-                      s, err);
-  return st;
-}
-
 /* Rows of the products clippo_gemm_tune measures declared weights on (a batch-1 embedding's). */
 #define DECLARED_TUNE_ROWS 196
 
 /* Fills cc->declared_seconds from the class's weight shapes (not transposed, single) cut to
- * DECLARED_TUNE_ROWS rows: TUNE_ROUNDS rounds of both modes in turn, each a checked warm-up (which
- * also makes the mode's copy of B: the two modes keep B in different layouts, so alternating
- * single runs would time the copy too) and the median of its timed runs; each mode's fastest
- * round, summed over the shapes. An error leaves both 0 (blocked, the default). */
+ * DECLARED_TUNE_ROWS rows: TUNE_ROUNDS rounds of both modes in turn, each measured (its checked
+ * warm-up also makes the mode's copy of B: the two modes keep B in different layouts, so
+ * alternating single runs would time the copy too); each mode's fastest round, summed over the
+ * shapes. An error leaves both 0 (blocked, the default). */
 static clippo_status tune_declared(clippo_rt *rt, const clippo_gemm_tune_opts *o,
                                    const clippo_gemm_tune_report *rep, clippo_gemm_class_choice *cc,
                                    clippo_error *err) {
   double sum[2] = {0, 0};
-  int reps = o->reps < 1 ? 1 : o->reps > TUNE_MAX_REPS ? TUNE_MAX_REPS : o->reps;
   for (size_t j = 0; j < o->nshapes; j++) {
     clippo_gemm_shape s = o->shapes[j];
     if (strcmp(rep->rows[j].shape_class, cc->shape_class) || !s.weights || s.trans_a || s.trans_b ||
@@ -217,17 +215,13 @@ static clippo_status tune_declared(clippo_rt *rt, const clippo_gemm_tune_opts *o
     clippo_status st = shape_data_make(rt, &s, &d, err);
     if (st) return st;
     st = clippo_gemm_declare_weights(rt, d.b.mem, err);
-    double best[2] = {0, 0}, times[TUNE_MAX_REPS];
+    double best[2] = {0, 0};
     for (int round = 0; round < TUNE_ROUNDS && !st; round++)
       for (int mode = 0; mode < 2 && !st; mode++) {
-        int declared = mode ? GEMM_DECLARED_DIRECT : GEMM_DECLARED_BLOCKED;
-        double t = 0;
-        st = declared_run(rt, &s, &d, declared, 1, &t, err);
-        for (int r = 0; r < reps && !st; r++)
-          st = declared_run(rt, &s, &d, declared, 0, &times[r], err);
-        if (st) break;
-        double med = median(times, reps);
-        if (best[mode] == 0 || med < best[mode]) best[mode] = med;
+        double med = 0;
+        st = measure(rt, CLIPPO_GEMM_ONEDNN, NULL, &s,
+                     mode ? GEMM_DECLARED_DIRECT : GEMM_DECLARED_BLOCKED, &d, o->reps, &med, err);
+        if (!st && (best[mode] == 0 || med < best[mode])) best[mode] = med;
       }
     clippo_gemm_forget_weights(rt, d.b.mem);
     shape_data_free(rt, &d);
@@ -321,7 +315,7 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
       if (!(providers & (1u << p))) continue;
       double sec = 0;
       clippo_gemm_kernel_cfg kc = gemm_kernel_default_cfg(rt, 0);
-      if (measure(rt, (clippo_gemm_provider)p, &kc, &probe, &d, -5, &sec, &e)) {
+      if (measure(rt, (clippo_gemm_provider)p, &kc, &probe, GEMM_DECLARED_AUTO, &d, -5, &sec, &e)) {
         note_failure(rep, &failed, (clippo_gemm_provider)p, &e);
         continue;
       }
@@ -361,7 +355,9 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
       double best = 0;
       for (size_t c = 0; c < ncand; c++) {
         double sec = 0;
-        if (measure(rt, CLIPPO_GEMM_KERNEL, &cand[c], &o.shapes[i], &d, o.reps, &sec, &e)) continue;
+        if (measure(rt, CLIPPO_GEMM_KERNEL, &cand[c], &o.shapes[i], GEMM_DECLARED_AUTO, &d, o.reps,
+                    &sec, &e))
+          continue;
         if (best == 0 || sec < best) {
           best = sec;
           cc->kernel = cand[c];
@@ -375,7 +371,8 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
         clippo_gemm_kernel_cfg t = base;
         t.kc = depths[j];
         double sec = 0;
-        if (!measure(rt, CLIPPO_GEMM_KERNEL, &t, &o.shapes[i], &d, o.reps, &sec, &e) &&
+        if (!measure(rt, CLIPPO_GEMM_KERNEL, &t, &o.shapes[i], GEMM_DECLARED_AUTO, &d, o.reps, &sec,
+                     &e) &&
             sec < best) {
           best = sec;
           cc->kernel = t;
@@ -407,8 +404,8 @@ clippo_status clippo_gemm_tune(clippo_rt *rt, const clippo_gemm_tune_opts *opts,
             continue;
           }
           double sec = 0;
-          if (measure(rt, (clippo_gemm_provider)p, &cc->kernel, &o.shapes[j], &d, o.reps, &sec,
-                      &e)) {
+          if (measure(rt, (clippo_gemm_provider)p, &cc->kernel, &o.shapes[j], GEMM_DECLARED_AUTO,
+                      &d, o.reps, &sec, &e)) {
             note_failure(rep, &failed, (clippo_gemm_provider)p, &e);
             rep->rows[j].gflops[p] = -1;
             ok[p] = 0;
