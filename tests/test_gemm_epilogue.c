@@ -22,11 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clippo/gemm.h"
 #include "clippo/ops.h"
 #include "gemm/gemm_internal.h"
+#include "test_gemm_record.h"
 
 #define TOL 2e-6
 
@@ -275,23 +275,13 @@ static void on_device(clippo_rt *rt, void *user) {
   /* a record asking oneDNN to write C in place for declared weights (declared=direct, as
    * `clippo tune` records where that is faster): the declared cases of 256 rows or fewer take
    * that path, each part's bias and GELU applied on its columns of C */
-  char *dir = test_tmpdir(), path[600], saved[sizeof rt->settings.gemm_record];
-  snprintf(path, sizeof path, "%s/record.txt", dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs("mat_nn_l onednn declared=direct\nmat_nn_s onednn declared=direct\n", f);
-  fclose(f);
-  snprintf(saved, sizeof saved, "%s", rt->settings.gemm_record);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", path);
-  clippo_gemm_forget_record(rt);
+  temp_record r;
+  temp_record_begin(rt, "record.txt",
+                    "mat_nn_l onednn declared=direct\nmat_nn_s onednn declared=direct\n", &r);
   char direct[96];
   snprintf(direct, sizeof direct, "%s: declared=direct", rt->info.name);
   run_all(rt, direct);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", saved);
-  clippo_gemm_forget_record(rt);
-  unlink(path);
-  rmdir(dir);
-  free(dir);
+  temp_record_end(rt, &r);
   /* oneDNN failing inside its run, before the product (1) and in the epilogue after it (2):
    * queued on the device's thread (PoCL) the host BLAS and the plain loop finish the product,
    * else the next provider or the plain loop; the results stay right and the fallbacks are

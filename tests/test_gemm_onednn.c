@@ -18,11 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "clippo/gemm.h"
 #include "clippo/ops.h"
 #include "gemm/gemm_internal.h" /* the SIMD levels behind the default choice */
+#include "test_gemm_record.h"
 
 #define TOL_REDUCED 1e-6
 
@@ -532,38 +532,6 @@ static void declared_f32(clippo_rt *rt, void *user) {
   }
 }
 
-/* rt's GEMM record pointed at a file of a fresh folder for a test (temp_record_begin), and the
- * record it followed before, put back by temp_record_end (which removes the file and folder). */
-typedef struct temp_record {
-  char *dir;
-  char path[600];
-  char saved[sizeof(((clippo_rt *)0)->settings.gemm_record)];
-} temp_record;
-
-/* text: the file's contents (NULL: no file yet). */
-static void temp_record_begin(clippo_rt *rt, const char *name, const char *text, temp_record *r) {
-  r->dir = test_tmpdir();
-  assert_non_null(r->dir);
-  snprintf(r->path, sizeof r->path, "%s/%s", r->dir, name);
-  if (text) {
-    FILE *f = fopen(r->path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-  }
-  snprintf(r->saved, sizeof r->saved, "%s", rt->settings.gemm_record);
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", r->path);
-  clippo_gemm_forget_record(rt);
-}
-
-static void temp_record_end(clippo_rt *rt, temp_record *r) {
-  snprintf(rt->settings.gemm_record, sizeof rt->settings.gemm_record, "%s", r->saved);
-  clippo_gemm_forget_record(rt);
-  unlink(r->path);
-  rmdir(r->dir);
-  free(r->dir);
-}
-
 /* declared_f32 again with a record asking for declared=direct (oneDNN's matmul writing C's
  * columns itself), as `clippo tune` records where that is faster. */
 static void declared_f32_direct(clippo_rt *rt, void *user) {
@@ -576,15 +544,6 @@ static void declared_f32_direct(clippo_rt *rt, void *user) {
                     &r);
   declared_f32(rt, NULL);
   temp_record_end(rt, &r);
-}
-
-/* Rewrites the temporary record r and makes rt read it again. */
-static void temp_record_set(clippo_rt *rt, const temp_record *r, const char *text) {
-  FILE *f = fopen(r->path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-  clippo_gemm_forget_record(rt);
 }
 
 /* Blocked and direct keep a copy of a declared weight each (their layouts differ): a weight
@@ -664,11 +623,7 @@ static void tune_declared(clippo_rt *rt, void *user) {
                 direct ? "direct" : "blocked", cc->declared_seconds[0] * 1e3,
                 cc->declared_seconds[1] * 1e3);
   /* a record with another value is refused, naming the file and line */
-  f = fopen(r.path, "w");
-  assert_non_null(f);
-  fputs("# comment\nmat_nn_s onednn declared=sideways\n", f);
-  fclose(f);
-  clippo_gemm_forget_record(rt);
+  temp_record_set(rt, &r, "# comment\nmat_nn_s onednn declared=sideways\n");
   clippo_gemm_choice ch;
   assert_int_equal(clippo_gemm_choose(rt, 0, 0, 8, 8, 8, 1, &ch, &err), CLIPPO_E_FORMAT);
   assert_non_null(strstr(err.msg, "tuned.txt:2"));
