@@ -171,16 +171,6 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
 /* A floatv in __local memory at a multiple of VEC floats (local buffers are aligned for any
  * type): one aligned access, where vloadN / vstoreN may be split into pieces. */
 #define LV(p) (*(__local floatv *)(p))
-/* A floatv read from __global memory at any float boundary: where clang compiles for VEC 16
- * (PoCL, Mesa) through a vector type of float alignment, one unaligned load; PoCL 3.1's vload16
- * became eight 8-byte loads put together by shuffles (train suite, 2-vCPU Zen 4, CPU time in
- * attention_rows_fwd by perf samples: -7.5 %). Elsewhere vloadN. */
-#if defined(__clang__) && VEC == 16
-typedef floatv __attribute__((aligned(4))) att_floatv_u;
-#define GV(p) (*(__global const att_floatv_u *)(p))
-#else
-#define GV(p) LOADV(p)
-#endif
 
 #define ATT_ZERO(r) floatv a##r = (floatv)(0.0f);
 
@@ -230,10 +220,10 @@ static inline void att_stage_t(__global const float *x, uint ld, __global const 
                                __local float *xt) {
   const floatv zero = (floatv)(0.0f);
   for (uint c0 = 0; c0 < w; c0 += VEC) { /* w is a multiple of VEC (the head size is) */
-    const floatv bc = has_bias ? GV(bias + c0) : zero;
+    const floatv bc = has_bias ? LOADV(bias + c0) : zero;
     __global const float *xc = x + row0 * ld + c0;
     for (uint j0 = 0; j0 < tkv; j0 += VEC) { /* rows past tk are zero */
-#define ATT_T_LOAD(i) floatv t##i = j0 + i < tk ? GV(xc + (j0 + i) * ld) + bc : zero;
+#define ATT_T_LOAD(i) floatv t##i = j0 + i < tk ? LOADV(xc + (j0 + i) * ld) + bc : zero;
       ATT_EACH_LANE(ATT_T_LOAD)
 #undef ATT_T_LOAD
       ATT_TRANSPOSE()
@@ -262,8 +252,8 @@ static inline void att_stage(__global const float *x, uint ld, __global const fl
   for (uint j = 0; j < tk; j++) {
     __global const float *xr = x + (row0 + j) * ld;
     for (uint c = 0; c < w; c += VEC) {
-      floatv y = GV(xr + c);
-      if (has_bias) y += GV(bias + c);
+      floatv y = LOADV(xr + c);
+      if (has_bias) y += LOADV(bias + c);
       LV(xl + j * w + c) = y;
     }
   }
@@ -279,8 +269,8 @@ static inline void att_rows(__global const float *x, uint ld, __global const flo
     for (uint c = 0; c < w; c += VEC) {
       floatv y = (floatv)(0.0f);
       if (r < nr) {
-        y = GV(x + (row0 + r) * ld + c);
-        if (has_bias) y += GV(bias + c);
+        y = LOADV(x + (row0 + r) * ld + c);
+        if (has_bias) y += LOADV(bias + c);
       }
       LV(a + r * w + c) = y * scale;
     }
@@ -343,13 +333,13 @@ static inline uint att_item(uint n, uint heads, uint *b, uint *h0, uint *h1) {
  * head of this image, then the next image's first): its t rows of x0, x1 and x2 (NULL: none),
  * cw columns from the next item's first, one hint per cache line (x0.. point at this item's
  * columns). Issued once this item's keys and values are staged, so that the next item's loads
- * meet the cache while this one computes (PoCL runs a thread's work-items in order). With GV, CPU
- * time by perf samples over the train suite (2-vCPU Zen 4): attention_rows_fwd -13.5 %, _bwd
- * -4.4 %; B/16 batch 1's attention_rows_fwd -3.5 %. */
+ * meet the cache while this one computes (PoCL runs a thread's work-items in order; the hints
+ * are empty elsewhere, see ATT_PREFETCH). With common.h's unaligned loads, CPU time by perf
+ * samples over the train suite (2-vCPU Zen 4): attention_rows_fwd -13.5 %, _bwd -4.4 %; B/16
+ * batch 1's attention_rows_fwd -3.5 %. */
 static inline void att_prefetch_next(__global const float *x0, uint ld0, __global const float *x1,
                                      uint ld1, __global const float *x2, uint ld2, uint n, uint t,
                                      uint b, uint h0, uint heads, uint hd, uint cw) {
-#if defined(ATT_HINTS) && defined(__clang__)
   uint nb = b + 1, nh = 0;
 #ifdef ATT_PER_HEAD
   if (h0 + 1 < heads) nb = b, nh = h0 + 1;
@@ -362,7 +352,6 @@ static inline void att_prefetch_next(__global const float *x0, uint ld0, __globa
       ATT_PREFETCH(x1 + (long)j * ld1 + dc + c);
       if (x2) ATT_PREFETCH(x2 + (long)j * ld2 + dc + c);
     }
-#endif
 }
 
 __kernel void attention_rows_fwd(__global const float *q, uint qo, uint ldq,

@@ -2,8 +2,13 @@
  *
  * VEC (1, 4, 8 or 16; -DVEC=...) is the number of consecutive floats one work-item loads and
  * stores at a time: explicit vectors are what makes CPU devices (PoCL) use SIMD for rows and
- * transcendental functions. `floatv` is the matching vector type. Loads and stores go through
- * vloadN/vstoreN, which need only float alignment, so tensor views at any element offset work.
+ * transcendental functions. `floatv` is the matching vector type. LOADV / STOREV take __global
+ * pointers at any float boundary, so tensor views at any element offset work: vloadN / vstoreN,
+ * except LOADV where clang compiles for VEC 16 (PoCL, Mesa): one unaligned load through a float16
+ * type of float alignment (PoCL 3.1's vload16 became eight 8-byte loads put together by
+ * shuffles; train suite on a 2-vCPU Zen 4, CPU time by perf samples: attention_rows_fwd -7.5 %,
+ * layernorm_grad_dx_row -15 to -20 %). Stores stay vstoreN (stores through the same type
+ * measured no better, within the noise).
  *
  * Every tensor argument is a pair (__global float *p, uint p_off): buffer and element offset. */
 #ifndef CLIPPO_KERNELS_COMMON_H
@@ -15,7 +20,12 @@
 
 #if VEC == 16
 typedef float16 floatv;
+#if defined(__clang__)
+typedef float16 __attribute__((aligned(4))) floatv_unaligned;
+#define LOADV(p) (*(__global const floatv_unaligned *)(p))
+#else
 #define LOADV(p) vload16(0, (p))
+#endif
 #define STOREV(v, p) vstore16((v), 0, (p))
 #elif VEC == 8
 typedef float8 floatv;
