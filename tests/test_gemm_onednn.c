@@ -266,7 +266,8 @@ static void reduced(clippo_rt *rt, void *user) {
   assert_true(worst < (prec == CLIPPO_PRECISION_BF16 ? 1e-2 : 3e-2));
 }
 
-/* Products large enough (>= 2^22 multiply-adds) for the provider to cut them over its host team.
+/* Products large enough (>= 2^22 multiply-adds, each element of B counting at least 16 of them)
+ * for the provider to cut them over its host team.
  * float32: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
  * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
  * the team; single-row matrices, one sgemm each). int8 and bf16 (the single products): each part
@@ -283,6 +284,9 @@ static const rcase team_cases[] = {
     {0, 0, 196, 64, 196, 3, 0, 5, 0, 1, 0, 1.0f, 1.0f},
     {0, 0, 2000, 16, 200, 1, 2, 0, 7, 0, 0, 1.0f, 0.25f},
     {0, 1, 1, 196, 64, 25, 1, 2, 3, 0, 0, 1.0f, 0.5f},
+    /* fewer rows than GEMV_COST: B's elements count 16 multiply-adds each (cut by columns) */
+    {0, 0, 1, 701, 400, 1, 1, 0, 3, 0, 0, 1.0f, 0.5f},
+    {1, 1, 5, 640, 420, 1, 0, 0, 2, 0, 1, 0.5f, 0.0f},
     /* B transposed and small beside A (a plain copy of op(B)): rows cut, padded, offset */
     {0, 1, 2000, 48, 200, 1, 3, 0, 5, 0, 0, 1.0f, 0.5f},
     {1, 1, 1100, 64, 96, 1, 2, 0, 0, 0, 1, 0.5f, 0.0f},

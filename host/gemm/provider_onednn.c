@@ -666,6 +666,15 @@ static void scale_c(float *c, size_t m, size_t n, size_t ldc, size_t sc, size_t 
 
 static int per_matrix(const prim_key *k) { return k->batch > 1 && k->m == 1; }
 
+/* The multiply-adds k's product counts for the team's threshold: a product of fewer than
+ * GEMV_COST rows of A reads each element of B for fewer multiply-adds than that, and counts
+ * GEMV_COST each (B/16's MAP head at batch 1, 1 x 3072 x 768: 9 MiB of weights for 2.4 M
+ * multiply-adds, 0.8 ms on one thread). */
+static double team_macs(const prim_key *k) {
+  double rows = k->m < GEMV_COST ? GEMV_COST : (double)k->m;
+  return rows * (double)k->n * (double)k->k * (double)k->batch;
+}
+
 /* One part of a float32 product: its key (part = the team member), its primitives (batches) and
  * where its operands start. */
 typedef struct f32_part {
@@ -789,9 +798,7 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
   }
   f32_job j;
   j.s = s;
-  double macs = (double)key->m * (double)key->n * (double)key->k * (double)key->batch;
-  if (per_matrix(key)) macs *= GEMV_COST;
-  int want = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
+  int want = s->team && team_macs(key) >= TEAM_MACS ? host_team_size(s->team) : 1;
   int parts = f32_cut(key, a, b, c, want, j.p);
   for (int i = 0; i < parts; i++) /* the cache is the calling thread's: look up before */
     if (j.p[i].key.batch > 1 && !per_matrix(&j.p[i].key)) {
@@ -1183,9 +1190,8 @@ static clippo_status run_f32_declared(const clippo_rt *rt, onednn_state *s, cons
   if (key->batch != 1 || key->ta || key->m > F32_BLOCKED_ROWS || !bmem ||
       !gemm_weights_declared(rt, bmem))
     return CLIPPO_OK;
-  double macs = (double)key->m * (double)key->n * (double)key->k;
   size_t units = (key->n + 63) / 64;
-  int parts = s->team && macs >= TEAM_MACS ? host_team_size(s->team) : 1;
+  int parts = s->team && team_macs(key) >= TEAM_MACS ? host_team_size(s->team) : 1;
   if ((size_t)parts > units) parts = (int)units;
   f32b_job j;
   memset(&j, 0, sizeof j);
