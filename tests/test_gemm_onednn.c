@@ -266,8 +266,8 @@ static void reduced(clippo_rt *rt, void *user) {
   assert_true(worst < (prec == CLIPPO_PRECISION_BF16 ? 1e-2 : 3e-2));
 }
 
-/* Products large enough (>= 2^22 multiply-adds, each element of B counting at least 16 of them)
- * for the provider to cut them over its host team.
+/* Products large enough (>= 2^22 multiply-adds; in float32, fewer than 16 rows of A count 16 per
+ * element of B) for the provider to cut them over its host team.
  * float32: by rows of C (transposed or not, padded, offset, beta), by columns (C wider than
  * tall), by whole matrices of a batch (gaps, a shared B, a batch smaller and one not divisible by
  * the team; single-row matrices, one sgemm each). int8 and bf16 (the single products): each part
