@@ -299,9 +299,29 @@ static void on_device(clippo_rt *rt, void *user) {
     TEST_OK(clippo_gemm_inject_failure(rt, CLIPPO_GEMM_AUTO, 0, &err), &err);
   }
   const clippo_precision reduced[] = {CLIPPO_PRECISION_BF16, CLIPPO_PRECISION_INT8};
+  char isa[256];
+  clippo_gemm_onednn_describe(isa, sizeof isa);
   for (size_t i = 0; i < 2; i++) {
     TEST_OK(clippo_rt_set_precision(rt, reduced[i], &err), &err);
     assert_int_equal(clippo_gemm_fuses_epilogue(rt, 0, 0, 197, 3072, 64, 1), 1);
+    if (reduced[i] == CLIPPO_PRECISION_BF16 && !strstr(isa, "CPU ISA avx512")) {
+      /* oneDNN has no bfloat16 matmul below AVX-512: the fused product is refused, naming it */
+      clippo_tensor a, c, bias;
+      int64_t sa[1] = {(int64_t)64 * 64}, sb[1] = {64};
+      TEST_OK(clippo_tensor_alloc(rt, &a, CLIPPO_F32, 1, sa, &err), &err);
+      TEST_OK(clippo_tensor_alloc(rt, &c, CLIPPO_F32, 1, sa, &err), &err);
+      TEST_OK(clippo_tensor_alloc(rt, &bias, CLIPPO_F32, 1, sb, &err), &err);
+      assert_int_equal(clippo_gemm_fused(rt, 0, 0, 48, 64, 64, 1.0f, &a, 64, &a, 64, 0.0f, &c, 64,
+                                         &bias, CLIPPO_GEMM_ACT_GELU, NULL, &err),
+                       CLIPPO_E_UNSUPPORTED);
+      assert_non_null(strstr(err.msg, "no bfloat16 matmul on this CPU"));
+      print_message("[ bf16     ] %s: %s\n", rt->info.name, err.msg);
+      clippo_tensor_release(rt, &a);
+      clippo_tensor_release(rt, &c);
+      clippo_tensor_release(rt, &bias);
+      TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
+      continue;
+    }
     char what[96];
     snprintf(what, sizeof what, "%s: precision %s", rt->info.name,
              clippo_precision_name(reduced[i]));

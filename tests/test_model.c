@@ -12,6 +12,7 @@
 #include "clippo/model_ref.h"
 #include "clippo/npy.h"
 #include "clippo/text.h"
+#include "gemm/gemm_internal.h" /* int8 weights levels on this CPU */
 
 #define TOL 1e-4 /* relative ||out - ref|| / ||ref||, as the fixture README states */
 
@@ -292,7 +293,8 @@ static void int8_on_device(clippo_rt *rt, void *user) {
   print_message("[ int8     ] W%d D%d: z vs float64 %.2e; after a change vs a fresh model %.2e, "
                 "vs before %.2e\n",
                 c->cfg.width, c->cfg.depth, eref, same, moved);
-  assert_true(eref < 5e-2);
+  /* 8-bit weights within 5e-2; 7-bit ones (CPUs without int8 dot products) twice the step */
+  assert_true(eref < 5e-2 * 127.0 / gemm_onednn_int8_weight_levels());
   assert_true(same <= 1e-6);
   assert_true(moved > 1e-2);
   clippo_model_free(m);

@@ -241,6 +241,11 @@ static inline int gemm_precision_onednn(clippo_precision p) {
  * where that cannot run. */
 clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err);
 
+/** int8's weights (B) are quantised to [-levels, levels] with per-column scales: 127 where oneDNN
+ * multiplies int8 with dot-product instructions (VNNI, AMX), 63 elsewhere (AVX2, AVX-512 without
+ * VNNI), whose kernels add pairs of byte products in saturating int16. Activations keep 127. */
+int gemm_onednn_int8_weight_levels(void);
+
 /** A validated, non-empty call in rt->precision below float32 (host/gemm/precision.c); the
  * float32 or float16 products go through gemm_run_validated. */
 clippo_status gemm_run_reduced(clippo_rt *rt, clippo_gemm_provider want, const gemm_call *g,

@@ -15,11 +15,13 @@
  * reorder primitives round both operands to bfloat16 (to nearest even) into host scratch, a bf16 x
  * bf16 matmul accumulates in float32 straight into C (alpha an output scale, beta a sum post-op);
  * single products are shared by the host team as int8's are (below); batched ones stay float32
- * (below). int8 (precision int8), single products (those with weights): the largest magnitude of
- * each row of op(A) and of each column of op(B) gives a symmetric scale (127 / max); reorders
- * quantise to s8 (to nearest even, saturated), a s8 x s8 matmul writes its s32 sums as floats to
- * scratch, and one loop dequantises them (times the row's max / 127, times alpha times the
- * column's max / 127, plus beta C) whichever oneDNN kernel multiplied (see build_single). Large
+ * (below); oneDNN 2.6 has it from AVX-512 up (emulated before AVX512-BF16), below that bf16 is
+ * refused (reduced_check). int8 (precision int8), single products (those with weights): the
+ * largest magnitude of each row of op(A) and of each column of op(B) gives a symmetric scale
+ * (127 / max; 63 / max for B on CPUs without int8 dot products, gemm_onednn_int8_weight_levels);
+ * reorders quantise to s8 (to nearest even, saturated), a s8 x s8 matmul writes its s32 sums as
+ * floats to scratch, and one loop dequantises them (times the row's max / 127, times alpha times
+ * the column's max / its levels, plus beta C) whichever oneDNN kernel multiplied. Large
  * products run on the host team too: each member quantises its rows of A and its columns of B,
  * then multiplies its rows.
  * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds) stay
@@ -238,6 +240,8 @@ typedef struct onednn_state {
   size_t cap[NBUF];
   weights_copy *wc; /* int8 copies of declared weights */
   size_t nwc, capwc;
+  int wlevels; /* int8: B's largest magnitude becomes this (gemm_onednn_int8_weight_levels) */
+  int reduced[NKIND]; /* bf16, int8: 0 not asked yet, 1 oneDNN has the matmul here, -1 it has not */
 } onednn_state;
 
 static void entry_clear(prim_entry *e) {
@@ -281,6 +285,7 @@ static clippo_status state_get(clippo_rt *rt, onednn_state **out, clippo_error *
   }
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (oneDNN gemm state)");
+  s->wlevels = gemm_onednn_int8_weight_levels();
   dnnl_status_t ds = dnnl_engine_create(&s->engine, dnnl_cpu, 0);
   if (ds == dnnl_success)
     ds = dnnl_stream_create(&s->streams[0], s->engine, dnnl_stream_default_flags);
@@ -390,6 +395,23 @@ static clippo_status make_reorder(const clippo_rt *rt, onednn_state *s,
 
 /* 1 when oneDNN dispatches to AMX (int8 and bfloat16 tiles) on this CPU. */
 static int on_amx(void) { return dnnl_get_effective_cpu_isa() == dnnl_cpu_isa_avx512_core_amx; }
+
+/* 1 when oneDNN's int8 kernels multiply with dot-product instructions (AVX-VNNI, AVX512-VNNI,
+ * AMX). Without them (AVX2, AVX-512 before VNNI) they add pairs of u8 x s8 products in saturating
+ * int16 (vpmaddubsw, A's s8 shifted to u8): a pair of 8-bit weights can exceed 32767 there (a
+ * 2-vCPU Zen 3: relative error 0.06-0.09 against the quantised operands), 7-bit weights cannot
+ * (2 x 255 x 63 = 32130). */
+static int isa_has_int8_dot(void) {
+  switch ((int)dnnl_get_effective_cpu_isa()) {
+  case dnnl_cpu_isa_avx2_vnni:
+  case dnnl_cpu_isa_avx512_core_vnni:
+  case dnnl_cpu_isa_avx512_core_bf16:
+  case dnnl_cpu_isa_avx512_core_amx: return 1;
+  default: return 0;
+  }
+}
+
+int gemm_onednn_int8_weight_levels(void) { return isa_has_int8_dot() ? 127 : 63; }
 
 /* The matmul of e->key: src x wei -> dst, alpha and beta as attributes (float32 and bfloat16),
  * or none (int8_plain: the s32 sums as floats). wei in format "any" lets oneDNN choose B's layout:
@@ -843,13 +865,14 @@ GEMM_SIMD_CLONES static void amax_cols(const float *x, size_t rows, size_t cols,
   }
 }
 
-/* From the largest magnitudes of n vectors: q[i] = 127 / max (0 for an all-zero vector), the
- * quantisation factor, and dq[i] = mul * max / 127, what the products are multiplied by. */
-static void scales_of(const uint32_t *bits, size_t n, float mul, float *q, float *dq) {
+/* From the largest magnitudes of n vectors: q[i] = levels / max (0 for an all-zero vector), the
+ * quantisation factor, and dq[i] = mul * max / levels, what the products are multiplied by. */
+static void scales_of(const uint32_t *bits, size_t n, float mul, float levels, float *q,
+                      float *dq) {
   for (size_t i = 0; i < n; i++) {
     float mx = gemm_bits_float(bits[i]);
-    q[i] = mx > 0.0f ? 127.0f / mx : 0.0f;
-    dq[i] = mul * (mx / 127.0f);
+    q[i] = mx > 0.0f ? levels / mx : 0.0f;
+    dq[i] = mul * (mx / levels);
   }
 }
 
@@ -891,7 +914,7 @@ static void single_convert_part(void *ctx, int p) {
         amax_cols(ap, k->k, rows, k->lda, bits);
       else
         amax_rows(ap, rows, k->k, k->lda, bits);
-      scales_of(bits, rows, 1.0f, j->qsa + e->r0, j->dqa + e->r0);
+      scales_of(bits, rows, 1.0f, 127.0f, j->qsa + e->r0, j->dqa + e->r0);
     }
     ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k * j->el, int8 ? e->qa : NULL,
                      int8 ? j->qsa + e->r0 : NULL);
@@ -905,7 +928,8 @@ static void single_convert_part(void *ctx, int p) {
         amax_rows(bp, cols, k->k, k->ldb, bits);
       else
         amax_cols(bp, k->k, cols, k->ldb, bits);
-      scales_of(bits, cols, k->alpha, j->qsb + e->c0, j->dqb + e->c0); /* alpha goes into B's */
+      scales_of(bits, cols, k->alpha, (float)j->s->wlevels, j->qsb + e->c0,
+                j->dqb + e->c0); /* alpha goes into B's */
     }
     ds = run_reorder(on, e->rb, e->bf, bp, e->bd, j->qb + e->c0 * j->el, int8 ? e->qb : NULL,
                      int8 ? j->qsb + e->c0 : NULL);
@@ -1527,6 +1551,39 @@ static int onednn_available(const clippo_rt *rt) {
   return (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified;
 }
 
+/* Whether oneDNN has a matmul of kind's types (bf16 x bf16 or s8 x s8 into float32) on this
+ * CPU, asked once with a 16 x 16 x 16 primitive descriptor on the calling thread: oneDNN 2.6 has
+ * no bfloat16 matmul below AVX-512 (a 2-vCPU Zen 3 with AVX2: "unimplemented"). Asked before a
+ * product is queued on the device's thread, where a failure would be finished by a float32
+ * provider (gemm_host_finish): a precision the CPU lacks is an error, never float32 in disguise.
+ * (Batched products run in float32 in both precisions and are not asked about.) */
+static clippo_status reduced_check(const clippo_rt *rt, onednn_state *s, int kind,
+                                   clippo_error *err) {
+  if (s->reduced[kind] == 0) {
+    dnnl_data_type_t dt = kind == KIND_INT8 ? dnnl_s8 : dnnl_bf16;
+    dnnl_memory_desc_t a, b, c;
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t ds = md_2d(&a, dt, 16, 16, 0, 16);
+    if (ds == dnnl_success) ds = md_2d(&b, dt, 16, 16, 0, 16);
+    if (ds == dnnl_success) ds = md_2d(&c, dnnl_f32, 16, 16, 0, 16);
+    if (ds == dnnl_success) ds = dnnl_matmul_desc_init(&md, &a, &b, NULL, &c);
+    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &md, NULL, s->engine, NULL);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ds != dnnl_success && ds != dnnl_unimplemented)
+      return dnnl_fail(rt, err, ds, "asking for a reduced-precision matmul");
+    s->reduced[kind] = ds == dnnl_success ? 1 : -1;
+  }
+  if (s->reduced[kind] > 0) return CLIPPO_OK;
+  const char *features = "";
+  const char *isa = isa_name(dnnl_get_effective_cpu_isa(), &features);
+  return clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                     "oneDNN has no %s matmul on this CPU (device '%s', oneDNN's CPU ISA %s: %s); "
+                     "use precision fp32%s",
+                     kind == KIND_INT8 ? "int8" : "bfloat16", rt->info.name, isa, features,
+                     kind == KIND_INT8 ? "" : " or int8");
+}
+
 clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
   const char *name = clippo_precision_name(rt->precision);
   if (!onednn_available(rt))
@@ -1534,9 +1591,12 @@ clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_
                        "precision %s: device '%s' is not a CPU device sharing the host's memory, "
                        "where oneDNN runs %s GEMMs",
                        name, rt->info.name, name);
+  int kind = rt->precision == CLIPPO_PRECISION_BF16 ? KIND_BF16 : KIND_INT8;
+  onednn_state *s = NULL;
   clippo_status st = gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, 0, err);
-  if (!st)
-    st = run_mapped(rt, rt->precision == CLIPPO_PRECISION_BF16 ? KIND_BF16 : KIND_INT8, g, err);
+  if (!st) st = state_get(rt, &s, err);
+  if (!st && effective_kind(kind, g) != KIND_F32) st = reduced_check(rt, s, kind, err);
+  if (!st) st = run_mapped(rt, kind, g, err);
   if (st) clippo_error_prefix(err, "precision %s", name);
   return st;
 }
@@ -1587,6 +1647,8 @@ static int onednn_available(const clippo_rt *rt) {
   (void)rt;
   return 0;
 }
+
+int gemm_onednn_int8_weight_levels(void) { return 127; }
 
 clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_error *err) {
   (void)g;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Text/text co-training under `mpirun -np 2 clippo train` equals the one-process run (issue 16
 # part 2 with issue 15): each rank fills its share of the mixed batch (its image and text pairs),
-# both data streams move past the whole batch, so the losses agree (the first one bit for bit,
-# the later ones to the last bits of the summed gradients); a 2-rank run stopped and resumed
+# both data streams move past the whole batch, so the losses agree (the first one bit for bit or
+# to float32's rounding, see below; the later ones to the last bits of the summed gradients); a 2-rank run stopped and resumed
 # equals the straight one. Skipped without MPI.
 set -u
 clippo=$1
@@ -39,8 +39,16 @@ mpi_run 2 "$clippo" train --resume "$tmp/part.h5" --log "$tmp/part.jsonl" --quie
 check "2 ranks, resumed" 0 $?
 one=$(losses "$tmp/one.jsonl") two=$(losses "$tmp/two.jsonl") part=$(losses "$tmp/part.jsonl")
 echo "one process: $one; 2 ranks: $two; stopped and resumed: $part"
-[ "${one%% *}" = "${two%% *}" ] && echo "ok: first loss bit for bit" ||
-  { echo "FAIL: first loss differs"; fail=1; }
+# The first loss: the same images and texts embedded in halves of the batch. Bit for bit where the
+# products' sums run in the same order for 2 and 4 images (the project's kernel; oneDNN on
+# AVX-512); oneDNN's and OpenBLAS's AVX2 kernels order them by the product's rows (a 2-vCPU Zen 3:
+# 3.80336863 against 3.80336851), so within float32's rounding, far below what a wrong share moves.
+if [ "${one%% *}" = "${two%% *}" ]; then
+  echo "ok: first loss bit for bit"
+else
+  awk -v a="${one%% *}" -v b="${two%% *}" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-6 * a) }'
+  check "first loss within 1e-6 (${one%% *} against ${two%% *})" 0 $?
+fi
 awk -v a="$one" -v b="$two" 'BEGIN { n = split(a, x, " "); m = split(b, y, " ");
   if (n != 4 || m != 4) exit 1;
   for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > 1e-5 * x[i]) exit 1 } }'
