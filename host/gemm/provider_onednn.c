@@ -457,6 +457,45 @@ static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memo
   return ds;
 }
 
+/* The row stride (elements of el bytes) of a kept row-major copy of n columns: n rounded up to
+ * whole 64-byte lines, then to an odd number of them. oneDNN 2.6's AVX2
+ * sgemm (which its matmul runs there, on B in plain rows) packs B down its columns, and rows a
+ * multiple of 4 KiB apart (B/16's 3072 and 1536 columns; 768 and 2304 every 4 and 16 rows) share
+ * a few sets of the L1 cache. One thread of a 2-vCPU Zen 3, 196 rows, GFLOP/s with n columns
+ * apart -> padded: 196x3072x768 34-37 -> 81, 196x1536x768 46 -> 74, 196x768x3072 57 -> 80,
+ * 196x2304x768 70 -> 79, 196x768x768 69 -> 86. */
+static size_t padded_ld(size_t n, size_t el) {
+  size_t per = 64 / el, lines = (n + per - 1) / per;
+  return per * (lines % 2 ? lines : lines + 1);
+}
+
+/* 1 when md is a plain row-major matrix: no inner blocks, rows dims[1] apart. */
+static int plain_rows(const dnnl_memory_desc_t *md) {
+  const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+  return md->format_kind == dnnl_blocked && md->ndims == 2 && bd->inner_nblks == 0 &&
+         bd->strides[1] == 1 && bd->strides[0] == md->dims[1];
+}
+
+/* Remakes e's matmul (and its memory objects) with B in rows padded_ld apart, where the one made
+ * took B in plain rows (e->wmd) and padding changes them. */
+static dnnl_status_t matmul_padded_b(onednn_state *s, prim_entry *e, dnnl_data_type_t dt,
+                                     const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *c,
+                                     int int8_plain, char *impl, size_t impl_size) {
+  const prim_key *k = &e->key;
+  size_t ld = padded_ld(k->n, dt == dnnl_f32 ? 4 : dt == dnnl_s8 ? 1 : 2);
+  if (!plain_rows(&e->wmd) || ld == k->n) return dnnl_success;
+  dnnl_primitive_destroy(e->mm);
+  e->mm = NULL;
+  dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c};
+  for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
+    dnnl_memory_destroy(*mem[i]);
+    *mem[i] = NULL;
+  }
+  dnnl_memory_desc_t b;
+  dnnl_status_t ds = md_2d(&b, dt, k->k, k->n, 0, ld);
+  return ds == dnnl_success ? make_matmul(s, e, a, &b, c, int8_plain, impl, impl_size) : ds;
+}
+
 /* Rows [*lo, *hi) of `total` that part `part` of `parts` gets (whole blocks of 16; may be empty).
  */
 static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi) {
@@ -530,6 +569,8 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
     DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
   }
   dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, int8, impl, sizeof impl);
+  if (ds == dnnl_success && k->blk)
+    ds = matmul_padded_b(s, e, dt, &a1, &c1, int8, impl, sizeof impl);
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
   return CLIPPO_OK;
 }
@@ -563,24 +604,6 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
  * no blocked weights with a strided destination), alpha and beta applied when it is copied into
  * C. GEMM_DECLARED_DIRECT: into C's columns (leading dimension key.ldc), alpha and beta as the
  * matmul's attributes; oneDNN then picks another kernel (gemm:jit without AMX). */
-/* The row stride of a kept row-major copy of n columns: n rounded up to 16 floats, then to an odd
- * multiple of 16, so that its rows lie an odd number of 64-byte lines apart. oneDNN 2.6's AVX2
- * sgemm (which its matmul runs there, on B in plain rows) packs B down its columns, and rows a
- * multiple of 4 KiB apart (B/16's 3072 and 1536 columns; 768 and 2304 every 4 and 16 rows) share
- * a few sets of the L1 cache. One thread of a 2-vCPU Zen 3, 196 rows, GFLOP/s with n columns
- * apart -> padded: 196x3072x768 34-37 -> 81, 196x1536x768 46 -> 74, 196x768x3072 57 -> 80,
- * 196x2304x768 70 -> 79, 196x768x768 69 -> 86. */
-static size_t padded_ld(size_t n) {
-  size_t lines = (n + 15) / 16;
-  return 16 * (lines % 2 ? lines : lines + 1);
-}
-
-/* 1 when md is a plain row-major matrix: no inner blocks, rows dims[1] apart. */
-static int plain_rows(const dnnl_memory_desc_t *md) {
-  const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
-  return md->format_kind == dnnl_blocked && md->ndims == 2 && bd->inner_nblks == 0 &&
-         bd->strides[1] == 1 && bd->strides[0] == md->dims[1];
-}
 
 /* The matmul of a declared weight's kept copy (key.blk) in the layout oneDNN chooses for it; where
  * that is plain rows (AVX2) in rows padded_ld apart instead. */
@@ -594,16 +617,8 @@ static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, pri
   DNNL_TRY(md_2d(&c, dnnl_f32, k->m, k->n, 0, k->ldc), "describing C");
   char impl[64] = "";
   DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, impl, sizeof impl), "creating a float32 matmul");
-  if (!plain_rows(&e->wmd) || padded_ld(k->n) == k->n) return CLIPPO_OK;
-  dnnl_primitive_destroy(e->mm);
-  dnnl_memory_t *mem[] = {&e->a, &e->b, &e->c};
-  for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
-    dnnl_memory_destroy(*mem[i]);
-    *mem[i] = NULL;
-  }
-  e->mm = NULL;
-  DNNL_TRY(md_2d(&b, dnnl_f32, k->k, k->n, 0, padded_ld(k->n)), "describing B");
-  DNNL_TRY(make_matmul(s, e, &a, &b, &c, 0, impl, sizeof impl), "creating a float32 matmul");
+  DNNL_TRY(matmul_padded_b(s, e, dnnl_f32, &a, &c, 0, impl, sizeof impl),
+           "creating a float32 matmul");
   return CLIPPO_OK;
 }
 
