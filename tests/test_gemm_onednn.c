@@ -71,17 +71,9 @@ static int rounds(clippo_precision prec, const rcase *c) {
   return prec != CLIPPO_PRECISION_FP32 && c->batch == 1;
 }
 
-/* 1 when oneDNN has a bfloat16 matmul on this CPU: AVX-512 and up (emulated before AVX512-BF16);
- * below it (AVX2) bf16 products are refused (float32's batched products run as ever). */
-static int bf16_expected(void) {
-  char text[256];
-  clippo_gemm_onednn_describe(text, sizeof text);
-  return strstr(text, "CPU ISA avx512") != NULL;
-}
-
 /* 1 when c in precision prec must be refused on this CPU. */
 static int refused_here(clippo_precision prec, const rcase *c) {
-  return prec == CLIPPO_PRECISION_BF16 && rounds(prec, c) && !bf16_expected();
+  return prec == CLIPPO_PRECISION_BF16 && rounds(prec, c) && !test_onednn_has_bf16();
 }
 
 /* The operand values the precision multiplies, as op(A) (batch, m, k) and op(B) (batch, k, n)
@@ -353,7 +345,7 @@ static void team_split(clippo_rt *rt, void *user) {
   print_message("[ team     ] products cut over the host team: relative error up to %.2e "
                 "(float32), %.2e (int8, to the quantised operands), %.2e (bf16, to the rounded "
                 "ones%s)\n",
-                worst, worst8, worst16, bf16_expected() ? "" : "; refused on this CPU");
+                worst, worst8, worst16, test_onednn_has_bf16() ? "" : "; refused on this CPU");
 }
 
 static void test_team_split(void **state) {
@@ -439,7 +431,8 @@ static void declared_case_free(clippo_rt *rt, declared_case *d) {
 static void declared(clippo_rt *rt, void *user) {
   const clippo_precision prec = *(const clippo_precision *)user;
   if (!onednn_device(rt)) return;
-  if (prec == CLIPPO_PRECISION_BF16 && !bf16_expected()) { /* refused here: test_bf16 checks */
+  if (prec == CLIPPO_PRECISION_BF16 &&
+      !test_onednn_has_bf16()) { /* refused here: test_bf16 checks */
     print_message("[ declared ] bf16: no bfloat16 matmul on this CPU (refusal: test_bf16)\n");
     return;
   }

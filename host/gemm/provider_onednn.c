@@ -482,7 +482,7 @@ static dnnl_status_t matmul_padded_b(onednn_state *s, prim_entry *e, dnnl_data_t
                                      const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *c,
                                      int int8_plain, char *impl, size_t impl_size) {
   const prim_key *k = &e->key;
-  size_t ld = padded_ld(k->n, dt == dnnl_f32 ? 4 : dt == dnnl_s8 ? 1 : 2);
+  size_t ld = padded_ld(k->n, dnnl_data_type_size(dt));
   if (!plain_rows(&e->wmd) || ld == k->n) return dnnl_success;
   dnnl_primitive_destroy(e->mm);
   e->mm = NULL;
@@ -603,10 +603,8 @@ static clippo_status build_epilogue(const clippo_rt *rt, onednn_state *s, prim_e
  * matmul chooses (e->wmd). GEMM_DECLARED_BLOCKED: into a dense m x n block (oneDNN's brgemm takes
  * no blocked weights with a strided destination), alpha and beta applied when it is copied into
  * C. GEMM_DECLARED_DIRECT: into C's columns (leading dimension key.ldc), alpha and beta as the
- * matmul's attributes; oneDNN then picks another kernel (gemm:jit without AMX). */
-
-/* The matmul of a declared weight's kept copy (key.blk) in the layout oneDNN chooses for it; where
- * that is plain rows (AVX2) in rows padded_ld apart instead. */
+ * matmul's attributes; oneDNN then picks another kernel (gemm:jit without AMX). Where oneDNN
+ * chooses plain rows for the copy (AVX2), rows padded_ld apart instead. */
 static clippo_status build_f32_blocked(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                        clippo_error *err) {
   const prim_key *k = &e->key;

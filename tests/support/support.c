@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clippo/gemm.h"
 #include "clippo/text.h"
 
 /* Tests that skipped in this program (test programs are single-threaded). */
@@ -212,4 +213,10 @@ double test_max_abs_diff(const float *a, const float *b, size_t n) {
     if (d > m || isnan(d)) m = d;
   }
   return m;
+}
+
+int test_onednn_has_bf16(void) {
+  char text[256];
+  clippo_gemm_onednn_describe(text, sizeof text);
+  return strstr(text, "CPU ISA avx512") != NULL;
 }

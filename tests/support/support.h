@@ -82,6 +82,10 @@ char *test_shared_path(const char *rel);
  * the folder compiled in. */
 const char *test_source_dir(void);
 
+/** 1 when oneDNN reports an AVX-512 ISA, where oneDNN 2.6 has a bfloat16 matmul (emulated before
+ * AVX512-BF16); below it (AVX2) bf16 products are refused. What bf16 tests expect. */
+int test_onednn_has_bf16(void);
+
 /** 1 if the file exists and is readable. */
 int test_file_exists(const char *path);
 
