@@ -747,6 +747,19 @@ static void choice(clippo_rt *rt, void *user) {
   float out[64];
   TEST_OK(clippo_tensor_read(rt, &c, out, &err), &err);
   for (int i = 0; i < 64; i++) assert_true(fabsf(out[i] - 2.0f) < 1e-6f);
+  /* a product too long for int8's 32-bit sums is refused, C untouched */
+  clippo_tensor big;
+  int64_t shbig[1] = {65537};
+  TEST_OK(clippo_tensor_alloc(rt, &big, CLIPPO_F32, 1, shbig, &err), &err);
+  TEST_OK(clippo_tensor_fill(rt, &big, 0.5f, &err), &err);
+  TEST_OK(clippo_tensor_fill(rt, &c, -3.0f, &err), &err);
+  assert_int_equal(
+      clippo_gemm(rt, 0, 0, 1, 1, 65537, 1.0f, &big, 65537, &big, 1, 0.0f, &c, 1, &err),
+      CLIPPO_E_UNSUPPORTED);
+  assert_non_null(strstr(err.msg, "overflow beyond k = 65536"));
+  TEST_OK(clippo_tensor_read(rt, &c, out, &err), &err);
+  assert_true(out[0] == -3.0f);
+  clippo_tensor_release(rt, &big);
   TEST_OK(clippo_rt_set_precision(rt, CLIPPO_PRECISION_FP32, &err), &err);
   clippo_tensor_release(rt, &a);
   clippo_tensor_release(rt, &c);

@@ -19,9 +19,13 @@
  * refused (reduced_check). int8 (precision int8), single products (those with weights): the
  * largest magnitude of each row of op(A) and of each column of op(B) gives a symmetric scale
  * (127 / max; 63 / max for B on CPUs without int8 dot products, gemm_onednn_int8_weight_levels);
- * reorders quantise to s8 (to nearest even, saturated), a s8 x s8 matmul writes its s32 sums as
- * floats to scratch, and one loop dequantises them (times the row's max / 127, times alpha times
- * the column's max / its levels, plus beta C) whichever oneDNN kernel multiplied. Large
+ * reorders quantise to s8 (to nearest even, saturated), A's bytes are then shifted to u8 (+128,
+ * one XOR), a u8 x s8 matmul writes its s32 sums to scratch, and one loop takes off the shift
+ * (128 times each column's sum of B, made with B's s8 copy) and dequantises them (times the row's
+ * max / 127, times alpha times the column's max / its levels, plus beta C) whichever oneDNN kernel
+ * multiplied. u8 because x86's int8 instructions multiply u8 by s8: given s8 x s8, oneDNN 2.6's
+ * gemm:jit (its int8 matmul below AVX-512 VNNI) shifts A and sums B's columns in scalar code at
+ * every call (98 x 3072 x 768 on one thread of a Zen 3: 6.0 ms s8 x s8, 2.9 ms u8 x s8). Large
  * products run on the host team too: each member quantises its rows of A and its columns of B,
  * then multiplies its rows.
  * Batched products (attention's, between activations: about 4 % of a ViT-B/16's multiply-adds) stay
@@ -43,6 +47,9 @@
 #ifdef CLIPPO_HAVE_ONEDNN
 /* Most threads of the provider's host team (one stream each; a job has one part each). */
 #define TEAM_MAX 64
+/* The longest int8 product (refused beyond, before anything is queued): 255 x 127 x k sums of
+ * u8 x s8 stay below 2^31. */
+#define INT8_K_MAX 65536
 #include <oneapi/dnnl/dnnl.h>
 
 #if defined(CLIPPO_ONEDNN_OPENMP) && DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
@@ -212,7 +219,7 @@ typedef struct prim_entry {
 #define CACHE_SIZE 96
 
 /* Host scratch buffers, grown on demand. */
-enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, NBUF };
+enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, BUF_SHIFT, NBUF };
 
 /* An int8 (bf16) copy of a declared weight matrix (clippo_gemm_declare_weights): op(B) quantised
  * (rounded) once, kept until the declaration of its buffer ends. */
@@ -223,7 +230,8 @@ typedef struct weights_copy {
   int tb;                /* B stored transposed */
   uint32_t alpha;        /* the bits of the alpha in dq */
   void *q;               /* dense op(B), k x n */
-  float *dq;             /* per column: alpha times the column's max / 127 */
+  float *dq;             /* per column: alpha times the column's max / its levels */
+  int32_t *shift;        /* int8, per column: 128 times its sum of q (single_shift_cols) */
   void *blk;             /* q in a matmul's blocked layout blk_md (NULL: not made yet) */
   dnnl_memory_desc_t blk_md;
   int f32_blk; /* float32: the key.blk it serves (1 blocked, 2 direct): each has its own copy, so
@@ -262,6 +270,7 @@ static void state_free(void *p) {
   for (size_t i = 0; i < s->nwc; i++) {
     free(s->wc[i].q);
     free(s->wc[i].dq);
+    free(s->wc[i].shift);
     free(s->wc[i].blk);
   }
   free(s->wc);
@@ -414,7 +423,7 @@ static int isa_has_int8_dot(void) {
 int gemm_onednn_int8_weight_levels(void) { return isa_has_int8_dot() ? 127 : 63; }
 
 /* The matmul of e->key: src x wei -> dst, alpha and beta as attributes (float32 and bfloat16),
- * or none (int8_plain: the s32 sums as floats). wei in format "any" lets oneDNN choose B's layout:
+ * or none (int8_plain: the s32 sums). wei in format "any" lets oneDNN choose B's layout:
  * e->wmd gets it. */
 static dnnl_status_t make_matmul(onednn_state *s, prim_entry *e, const dnnl_memory_desc_t *src,
                                  const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *dst,
@@ -507,20 +516,22 @@ static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi
 
 /* A part of a single int8 or bfloat16 product (batch 1): the reorder quantising (rounding) its
  * rows of op(A) into dense s8 (bf16) rows, the one for its columns of op(B) into the dense k x n
- * B, and the matmul of its rows of C. int8's s32 sums are written to scratch as floats and
- * dequantised by one loop (dequantise_rows) whatever the path, so that a product with a declared
- * weight's copy and one quantising B anew give the same bits: oneDNN 2.6 fused the scales into
- * its AVX-512 integer GEMM in another order of roundings than the blocked copy's matmul, which
- * has them in reference code only (a 2-vCPU AMD EPYC with VNNI: 1-ulp differences, and an int8
- * model's embedding moved by 1.5e-2 between the two); on AMX the fused scales also kept the matmul
- * off the tiles (784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms plain on a 2-vCPU Xeon). bfloat16
- * takes alpha and beta as attributes. With key.blk (a declared weight's copy) the matmul
- * multiplies all of B, in the blocked layout it chooses (e->wmd). */
+ * B, and the matmul of its rows of C (int8: A's rows as u8, shifted after the reorder). int8's
+ * s32 sums are written to scratch and dequantised by one loop (dequantise_rows) whatever the path,
+ * so that a product with a declared weight's copy and one quantising B anew give the same bits:
+ * oneDNN 2.6 fused the scales into its AVX-512 integer GEMM in another order of roundings than the
+ * blocked copy's matmul, which has them in reference code only (a 2-vCPU AMD EPYC with VNNI: 1-ulp
+ * differences, and an int8 model's embedding moved by 1.5e-2 between the two); on AMX the fused
+ * scales also kept the matmul off the tiles (784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms plain on
+ * a 2-vCPU Xeon). bfloat16 takes alpha and beta as attributes. With key.blk (a declared weight's
+ * copy) the matmul multiplies all of B, in the blocked layout it chooses (e->wmd). */
 static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                   clippo_error *err) {
   const prim_key *k = &e->key;
   int int8 = k->kind == KIND_INT8;
   dnnl_data_type_t dt = int8 ? dnnl_s8 : dnnl_bf16;
+  dnnl_data_type_t adt = int8 ? dnnl_u8 : dnnl_bf16; /* A in the matmul */
+  dnnl_data_type_t cdt = int8 ? dnnl_s32 : dnnl_f32; /* its C */
   const char *what = int8 ? "int8" : "bfloat16";
   part_range(k->m, k->part, k->parts, &e->r0, &e->r1);
   part_range(k->n, k->part, k->parts, &e->c0, &e->c1);
@@ -559,14 +570,14 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   snprintf(msg, sizeof msg, "creating a %s matmul", what);
   if (k->blk) { /* all of B (by rows), in the layout the matmul chooses */
     dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
-    DNNL_TRY(md_2d(&a1, dt, om, k->k, 0, k->k), "describing A");
+    DNNL_TRY(md_2d(&a1, adt, om, k->k, 0, k->k), "describing A");
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b1, 2, db, dt, dnnl_format_tag_any), "describing B");
     /* int8: the sums at the block's place of an m x n scratch */
-    DNNL_TRY(md_2d(&c1, dnnl_f32, om, on, 0, int8 ? k->n : k->ldc), "describing C");
+    DNNL_TRY(md_2d(&c1, cdt, om, on, 0, int8 ? k->n : k->ldc), "describing C");
   } else {
-    DNNL_TRY(md_dense(&a1, dt, 1, om, k->k), "describing A");
+    DNNL_TRY(md_dense(&a1, adt, 1, om, k->k), "describing A");
     DNNL_TRY(md_view(&b1, dt, 1, k->k, on, 0, k->n, 0), "describing B");
-    DNNL_TRY(md_view(&c1, dnnl_f32, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
+    DNNL_TRY(md_view(&c1, cdt, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
   }
   dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, int8, impl, sizeof impl);
   if (ds == dnnl_success && k->blk)
@@ -932,13 +943,33 @@ typedef struct single_job {
   char *qa, *qb;                /* dense op(A) (m x k) and op(B) (k x n) in s8 or bf16 */
   float *qsa, *dqa, *qsb, *dqb; /* quantisation and dequantisation factors of rows and columns */
   uint32_t *bits;               /* largest magnitudes: m for the rows, then n for the columns */
-  float *plain;                 /* int8: the m x n float sums, dequantised into C */
+  int32_t *plain;               /* int8: the m x n sums, dequantised into C */
+  int32_t *shift;               /* int8: what A's shift to u8 added to each column's sums */
   int b_ready;                  /* qb and dqb hold a declared weight's copy already */
   const void *wblk;             /* qb in the matmuls' blocked layout (key.blk), else NULL */
   prim_entry *e[TEAM_MAX];
   dnnl_status_t ds[TEAM_MAX];
   const char *what[TEAM_MAX]; /* the step that failed */
 } single_job;
+
+/* n bytes of s8 as u8: x + 128, the same as flipping the sign bit. */
+GEMM_SIMD_CLONES static void shift_to_u8(unsigned char *restrict x, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] ^= 0x80u;
+}
+
+/* shift[c] = 128 times the sum of column c of the dense k x n s8 matrix q, for c in [c0, c1):
+ * what a u8 A (s8 + 128) adds to column c of the sums (k <= INT8_K_MAX: no overflow). */
+GEMM_SIMD_CLONES static void single_shift_cols(const signed char *restrict q, size_t k, size_t n,
+                                               size_t c0, size_t c1, int32_t *restrict shift) {
+  int32_t *sh = shift + c0;
+  const size_t cols = c1 - c0;
+  for (size_t c = 0; c < cols; c++) sh[c] = 0;
+  for (size_t r = 0; r < k; r++) {
+    const signed char *row = q + r * n + c0;
+    for (size_t c = 0; c < cols; c++) sh[c] += row[c];
+  }
+  for (size_t c = 0; c < cols; c++) sh[c] *= 128;
+}
 
 /* Phase 1 of part p: the scales and s8 copies (int8), or the bf16 copies, of its rows of op(A)
  * and columns of op(B). */
@@ -960,8 +991,10 @@ static void single_convert_part(void *ctx, int p) {
         amax_rows(ap, rows, k->k, k->lda, bits);
       scales_of(bits, rows, 1.0f, 127.0f, j->qsa + e->r0, j->dqa + e->r0);
     }
-    ds = run_reorder(on, e->ra, e->af, ap, e->ad, j->qa + e->r0 * k->k * j->el, int8 ? e->qa : NULL,
+    char *qa = j->qa + e->r0 * k->k * j->el;
+    ds = run_reorder(on, e->ra, e->af, ap, e->ad, qa, int8 ? e->qa : NULL,
                      int8 ? j->qsa + e->r0 : NULL);
+    if (ds == dnnl_success && int8) shift_to_u8((unsigned char *)qa, rows * k->k);
     j->what[p] = int8 ? "quantising A to int8" : "rounding A to bfloat16";
   }
   if (ds == dnnl_success && cols && !j->b_ready) {
@@ -977,26 +1010,32 @@ static void single_convert_part(void *ctx, int p) {
     }
     ds = run_reorder(on, e->rb, e->bf, bp, e->bd, j->qb + e->c0 * j->el, int8 ? e->qb : NULL,
                      int8 ? j->qsb + e->c0 : NULL);
+    if (ds == dnnl_success && int8)
+      single_shift_cols((const signed char *)j->qb, k->k, k->n, e->c0, e->c1, j->shift);
     j->what[p] = int8 ? "quantising B to int8" : "rounding B to bfloat16";
   }
   j->ds[p] = ds;
 }
 
-/* C (rows x cols, leading dimension ldc) = the float sums acc (leading dimension lda) times each
- * row's factor ra[i] and each column's cb[c] (+ beta C): int8's dequantisation where it is not a
- * post-op (3-4 % of an int8 batch-1 embedding on AMX; restrict and beta tested outside the
- * loops keep them vectorised). */
+/* C (rows x cols, leading dimension ldc) = the sums acc (leading dimension lda) less each
+ * column's shift[c], as floats, times each row's factor ra[i] and each column's cb[c] (+ beta C):
+ * int8's dequantisation where it is not a post-op (3-4 % of an int8 batch-1 embedding on AMX;
+ * restrict and beta tested outside the loops keep them vectorised). The difference is exact
+ * (k <= INT8_K_MAX), so C's bits do not depend on the shift. */
 GEMM_SIMD_CLONES static void dequantise_rows(float *restrict c, size_t ldc,
-                                             const float *restrict acc, size_t lda, size_t rows,
-                                             size_t cols, const float *restrict ra,
-                                             const float *restrict cb, float beta) {
+                                             const int32_t *restrict acc, size_t lda, size_t rows,
+                                             size_t cols, const int32_t *restrict shift,
+                                             const float *restrict ra, const float *restrict cb,
+                                             float beta) {
   for (size_t i = 0; i < rows; i++) {
     float *row = c + i * ldc;
-    const float r = ra[i], *sums = acc + i * lda;
+    const float r = ra[i];
+    const int32_t *sums = acc + i * lda;
     if (beta == 0.0f)
-      for (size_t j = 0; j < cols; j++) row[j] = sums[j] * r * cb[j];
+      for (size_t j = 0; j < cols; j++) row[j] = (float)(sums[j] - shift[j]) * r * cb[j];
     else
-      for (size_t j = 0; j < cols; j++) row[j] = sums[j] * r * cb[j] + beta * row[j];
+      for (size_t j = 0; j < cols; j++)
+        row[j] = (float)(sums[j] - shift[j]) * r * cb[j] + beta * row[j];
   }
 }
 
@@ -1013,18 +1052,18 @@ static void single_multiply_part(void *ctx, int p) {
     j->ds[p] = dnnl_success;
     return;
   }
-  /* plain: the float sums of the block at the same place of an m x n scratch */
+  /* plain: the sums of the block at the same place of an m x n scratch */
   float *cp = j->c + e->or0 * k->ldc + e->oc0;
-  float *plain = int8 ? j->plain + e->or0 * k->n + e->oc0 : NULL;
+  int32_t *plain = int8 ? j->plain + e->or0 * k->n + e->oc0 : NULL;
   dnnl_status_t ds = set_handle(e->a, j->qa + e->or0 * k->k * j->el);
   if (ds == dnnl_success) ds = set_handle(e->b, j->wblk ? j->wblk : j->qb + e->oc0 * j->el);
-  if (ds == dnnl_success) ds = set_handle(e->c, plain ? plain : cp);
+  if (ds == dnnl_success) ds = set_handle(e->c, plain ? (void *)plain : (void *)cp);
   dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
   if (ds == dnnl_success) ds = dnnl_primitive_execute(e->mm, on, 3, args);
   if (ds == dnnl_success) ds = dnnl_stream_wait(on);
   if (ds == dnnl_success && plain)
-    dequantise_rows(cp, k->ldc, plain, k->n, rows, e->oc1 - e->oc0, j->dqa + e->or0,
-                    j->dqb + e->oc0, k->beta);
+    dequantise_rows(cp, k->ldc, plain, k->n, rows, e->oc1 - e->oc0, j->shift + e->oc0,
+                    j->dqa + e->or0, j->dqb + e->oc0, k->beta);
   j->ds[p] = ds;
 }
 
@@ -1070,12 +1109,14 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
                     gemm_float_bits(key->alpha),
                     f32 ? NULL : malloc(key->k * key->n * el),
                     f32 ? NULL : malloc(key->n * sizeof(float)),
+                    key->kind == KIND_INT8 ? malloc(key->n * sizeof(int32_t)) : NULL,
                     NULL,
                     {0},
                     f32 ? key->blk : 0};
-  if (!f32 && (!w.q || !w.dq)) {
+  if (!f32 && (!w.q || !w.dq || (key->kind == KIND_INT8 && !w.shift))) {
     free(w.q);
     free(w.dq);
+    free(w.shift);
     return NULL;
   }
   s->wc[s->nwc++] = w;
@@ -1087,6 +1128,7 @@ static weights_copy *weights_find(const clippo_rt *rt, onednn_state *s, const pr
 static void weights_drop(onednn_state *s, weights_copy *w) {
   free(w->q);
   free(w->dq);
+  free(w->shift);
   free(w->blk);
   *w = s->wc[--s->nwc];
 }
@@ -1353,8 +1395,9 @@ static clippo_status run_single(const clippo_rt *rt, onednn_state *s, const prim
   j.qb = w ? w->q : scratch(s, BUF_B, k * n * j.el);
   float *sc = scratch(s, BUF_SCALE, 2 * (m + n) * sizeof(float));
   j.bits = scratch(s, BUF_BITS, (m + n) * sizeof(uint32_t));
-  j.plain = int8 ? scratch(s, BUF_C, m * n * sizeof(float)) : NULL;
-  if (!j.qa || !j.qb || !sc || !j.bits || (int8 && !j.plain)) {
+  j.plain = int8 ? scratch(s, BUF_C, m * n * sizeof(int32_t)) : NULL;
+  j.shift = !int8 ? NULL : w ? w->shift : scratch(s, BUF_SHIFT, n * sizeof(int32_t));
+  if (!j.qa || !j.qb || !sc || !j.bits || (int8 && (!j.plain || !j.shift))) {
     if (fresh && w) weights_drop(s, w);
     return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (%s operands)",
                        int8 ? "int8" : "bfloat16");
@@ -1595,7 +1638,7 @@ static int onednn_available(const clippo_rt *rt) {
   return (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.host_unified;
 }
 
-/* Whether oneDNN has a matmul of kind's types (bf16 x bf16 or s8 x s8 into float32) on this
+/* Whether oneDNN has a matmul of kind's types (bf16 x bf16 into float32, u8 x s8 into s32) on this
  * CPU, asked once with a 16 x 16 x 16 primitive descriptor on the calling thread: oneDNN 2.6 has
  * no bfloat16 matmul below AVX-512 (a 2-vCPU Zen 3 with AVX2: "unimplemented"). Asked before a
  * product is queued on the device's thread, where a failure would be finished by a float32
@@ -1604,13 +1647,13 @@ static int onednn_available(const clippo_rt *rt) {
 static clippo_status reduced_check(const clippo_rt *rt, onednn_state *s, int kind,
                                    clippo_error *err) {
   if (s->reduced[kind] == 0) {
-    dnnl_data_type_t dt = kind == KIND_INT8 ? dnnl_s8 : dnnl_bf16;
+    int int8 = kind == KIND_INT8;
     dnnl_memory_desc_t a, b, c;
     dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t ds = md_2d(&a, dt, 16, 16, 0, 16);
-    if (ds == dnnl_success) ds = md_2d(&b, dt, 16, 16, 0, 16);
-    if (ds == dnnl_success) ds = md_2d(&c, dnnl_f32, 16, 16, 0, 16);
+    dnnl_status_t ds = md_2d(&a, int8 ? dnnl_u8 : dnnl_bf16, 16, 16, 0, 16);
+    if (ds == dnnl_success) ds = md_2d(&b, int8 ? dnnl_s8 : dnnl_bf16, 16, 16, 0, 16);
+    if (ds == dnnl_success) ds = md_2d(&c, int8 ? dnnl_s32 : dnnl_f32, 16, 16, 0, 16);
     if (ds == dnnl_success) ds = dnnl_matmul_desc_init(&md, &a, &b, NULL, &c);
     if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &md, NULL, s->engine, NULL);
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -1640,6 +1683,10 @@ clippo_status gemm_onednn_run_reduced(clippo_rt *rt, const gemm_call *g, clippo_
   clippo_status st = gemm_injected_failure(rt, CLIPPO_GEMM_ONEDNN, 0, err);
   if (!st) st = state_get(rt, &s, err);
   if (!st && effective_kind(kind, g) != KIND_F32) st = reduced_check(rt, s, kind, err);
+  if (!st && effective_kind(kind, g) == KIND_INT8 && g->k > INT8_K_MAX)
+    st = clippo_fail(err, CLIPPO_E_UNSUPPORTED,
+                     "int8 product %zux%zux%zu: its 32-bit sums could overflow beyond k = %d", g->m,
+                     g->n, g->k, INT8_K_MAX);
   if (!st) st = run_mapped(rt, kind, g, err);
   if (st) clippo_error_prefix(err, "precision %s", name);
   return st;
