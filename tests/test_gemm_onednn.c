@@ -326,6 +326,11 @@ static const rcase team_cases[] = {
     /* B transposed and small beside A (a plain copy of op(B)): rows cut, padded, offset */
     {0, 1, 2000, 48, 200, 1, 3, 0, 5, 0, 0, 1.0f, 0.5f},
     {1, 1, 1100, 64, 96, 1, 2, 0, 0, 0, 1, 0.5f, 0.0f},
+    /* A^T B with long k and rows a multiple of 1 KiB apart (below AVX-512 copied in chunks of
+     * 1024 rows, the last one short): cut by rows and by columns, beta kept after the first
+     * chunk, C starting as NaN */
+    {1, 0, 300, 44, 2500, 1, 212, 0, 0, 0, 0, 0.75f, 0.5f},
+    {1, 0, 44, 300, 2500, 1, 212, 0, 3, 0, 1, 1.0f, 0.0f},
 };
 
 static void team_split(clippo_rt *rt, void *user) {

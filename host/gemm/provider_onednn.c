@@ -219,7 +219,7 @@ typedef struct prim_entry {
 #define CACHE_SIZE 96
 
 /* Host scratch buffers, grown on demand. */
-enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, BUF_SHIFT, NBUF };
+enum { BUF_A, BUF_B, BUF_SCALE, BUF_BITS, BUF_C, BUF_SHIFT, BUF_PAD, NBUF };
 
 /* An int8 (bf16) copy of a declared weight matrix (clippo_gemm_declare_weights): op(B) quantised
  * (rounded) once, kept until the declaration of its buffer ends. */
@@ -249,9 +249,21 @@ typedef struct onednn_state {
   weights_copy *wc; /* int8 copies of declared weights */
   size_t nwc, capwc;
   int wlevels; /* int8: B's largest magnitude becomes this (gemm_onednn_int8_weight_levels) */
+  int tn_pad;  /* float32 A^T B with long k: copy operands whose rows are 1 KiB-multiples apart */
   int reduced[NKIND]; /* bf16, int8: 0 not asked yet, 1 oneDNN has the matmul here, -1 it has not */
   int b_plain[NKIND]; /* bf16, int8: 0 not asked yet, 1 the matmul takes B in plain rows, -1 not */
 } onednn_state;
+
+/* 1 when oneDNN dispatches below AVX-512 (AVX2 at best), where its sgemm is the AVX2 one. */
+static int isa_below_avx512(void) {
+  switch ((int)dnnl_get_effective_cpu_isa()) {
+  case dnnl_cpu_isa_sse41:
+  case dnnl_cpu_isa_avx:
+  case dnnl_cpu_isa_avx2:
+  case dnnl_cpu_isa_avx2_vnni: return 1;
+  default: return 0;
+  }
+}
 
 static void entry_clear(prim_entry *e) {
   dnnl_primitive_t *p[] = {&e->mm, &e->ra, &e->rb};
@@ -296,6 +308,7 @@ static clippo_status state_get(clippo_rt *rt, onednn_state **out, clippo_error *
   onednn_state *s = calloc(1, sizeof *s);
   if (!s) return clippo_fail(err, CLIPPO_E_NOMEM, "out of host memory (oneDNN gemm state)");
   s->wlevels = gemm_onednn_int8_weight_levels();
+  s->tn_pad = isa_below_avx512();
   dnnl_status_t ds = dnnl_engine_create(&s->engine, dnnl_cpu, 0);
   if (ds == dnnl_success)
     ds = dnnl_stream_create(&s->streams[0], s->engine, dnnl_stream_default_flags);
@@ -800,8 +813,59 @@ typedef struct f32_part {
   prim_entry *e;
   const float *a, *b;
   float *c;
+  float *pa, *pb;  /* tn_padded: A's and B's chunks of TN_CHUNK rows copied here (NULL: not) */
+  size_t lpa, lpb; /* their leading dimensions */
   dnnl_status_t ds;
 } f32_part;
+
+/* A^T B (A k x m, B k x n) with k of at least TN_PAD_K, below AVX-512: an operand whose rows lie a
+ * multiple of 1 KiB apart (tn_pad_ld) is copied TN_CHUNK rows at a time into rows
+ * padded_ld apart, and sgemm runs chunk by chunk (beta 1 after the first). oneDNN 2.6's AVX2 sgemm
+ * packs both operands down their k rows, and rows 2 KiB apart share two sets of the L1 cache in
+ * 64: one thread of a 2-vCPU Zen 3, the training suite's weight gradients, 128x256x8192 (B's rows
+ * 512 floats apart) 11.0-13.1 -> 8.2-8.6 ms with them 528 apart, 256x128x8192 (A's 512) 12.6-13.5
+ * -> 8.0-9.8 ms; in the suite's step (two threads, --profile, three runs each) those two
+ * products went 54-60 -> 44-47 ms per step. Products with k short or A untransposed showed no
+ * difference (4096 x 128 x 512 and 4096 x 512 x 128, rows 512 or 528 floats apart). */
+#define TN_PAD_K 1024
+#define TN_CHUNK 1024
+
+/* 1 when rows ld floats apart lie a multiple of 1 KiB apart (then in at most 4 of the 64-byte
+ * line offsets of the L1's 64 sets). Rows 128 or 384 floats apart gained 10-25 % in the same
+ * one-thread runs, but copying both operands of the suite's 128x128x8192 and B of 128x384x8192
+ * cost that back in the model (two threads; 18-22 -> 20-24 ms and 32-42 -> 34-41 per step). */
+static int tn_pad_ld(size_t ld) { return ld % 256 == 0; }
+
+/* dst (rows x cols, leading dimension ldd) = src (leading dimension lds). */
+static void copy_rows(float *restrict dst, size_t ldd, const float *restrict src, size_t lds,
+                      size_t rows, size_t cols) {
+  for (size_t r = 0; r < rows; r++) memcpy(dst + r * ldd, src + r * lds, cols * sizeof *dst);
+}
+
+/* Part p's A^T B through its padded chunks (p->pa, p->pb; either may be NULL: read in place). */
+static dnnl_status_t tn_padded(const f32_part *p) {
+  const prim_key *k = &p->key;
+  dnnl_status_t ds = dnnl_success;
+  for (size_t k0 = 0; k0 < k->k && ds == dnnl_success; k0 += TN_CHUNK) {
+    const size_t kc = k->k - k0 < TN_CHUNK ? k->k - k0 : TN_CHUNK;
+    const float *a = p->a + k0 * k->lda, *b = p->b + k0 * k->ldb;
+    size_t lda = k->lda, ldb = k->ldb;
+    if (p->pa) {
+      copy_rows(p->pa, p->lpa, a, lda, kc, k->m);
+      a = p->pa;
+      lda = p->lpa;
+    }
+    if (p->pb) {
+      copy_rows(p->pb, p->lpb, b, ldb, kc, k->n);
+      b = p->pb;
+      ldb = p->lpb;
+    }
+    ds = dnnl_sgemm('T', 'N', (dnnl_dim_t)k->m, (dnnl_dim_t)k->n, (dnnl_dim_t)kc, k->alpha, a,
+                    (dnnl_dim_t)lda, b, (dnnl_dim_t)ldb, k0 ? 1.0f : k->beta, p->c,
+                    (dnnl_dim_t)k->ldc);
+  }
+  return ds;
+}
 
 typedef struct f32_job {
   onednn_state *s;
@@ -820,6 +884,10 @@ static void f32_run_part(void *ctx, int i) {
                       k->alpha, p->a + z * k->sa, (dnnl_dim_t)k->lda, p->b + z * k->sb,
                       (dnnl_dim_t)k->ldb, k->beta, p->c + z * k->sc, (dnnl_dim_t)k->ldc);
     p->ds = ds;
+    return;
+  }
+  if (k->batch == 1 && (p->pa || p->pb)) {
+    p->ds = tn_padded(p);
     return;
   }
   if (k->batch == 1) {
@@ -874,6 +942,7 @@ static int f32_cut(const prim_key *k, const float *a, const float *b, float *c, 
                     k->beta, k->ldc, k->sc, batch);
     o->key.part = (int)p;
     o->e = NULL;
+    o->pa = o->pb = NULL;
   }
   return (int)parts;
 }
@@ -918,6 +987,24 @@ static clippo_status run_f32(const clippo_rt *rt, onednn_state *s, const prim_ke
   j.s = s;
   int want = s->team && team_macs(key) >= TEAM_MACS ? host_team_size(s->team) : 1;
   int parts = f32_cut(key, a, b, c, want, j.p);
+  if (s->tn_pad && key->batch == 1 && key->ta && !key->tb && key->k >= TN_PAD_K &&
+      (tn_pad_ld(key->lda) || tn_pad_ld(key->ldb))) {
+    size_t total = 0; /* floats of the parts' chunks */
+    for (int i = 0; i < parts; i++) {
+      f32_part *p = &j.p[i];
+      p->lpa = tn_pad_ld(key->lda) ? padded_ld(p->key.m, sizeof(float)) : 0;
+      p->lpb = tn_pad_ld(key->ldb) ? padded_ld(p->key.n, sizeof(float)) : 0;
+      total += TN_CHUNK * (p->lpa + p->lpb);
+    }
+    float *pad = scratch(s, BUF_PAD, total * sizeof(float));
+    for (int i = 0; i < parts && pad; i++) { /* else (host memory short) in place */
+      f32_part *p = &j.p[i];
+      if (p->lpa) p->pa = pad;
+      pad += TN_CHUNK * p->lpa;
+      if (p->lpb) p->pb = pad;
+      pad += TN_CHUNK * p->lpb;
+    }
+  }
   for (int i = 0; i < parts; i++) /* the cache is the calling thread's: look up before */
     if (j.p[i].key.batch > 1 && !per_matrix(&j.p[i].key)) {
       clippo_status st = lookup(rt, s, &j.p[i].key, &j.p[i].e, err);
