@@ -436,8 +436,7 @@ static void declared_case_free(clippo_rt *rt, declared_case *d) {
 static void declared(clippo_rt *rt, void *user) {
   const clippo_precision prec = *(const clippo_precision *)user;
   if (!onednn_device(rt)) return;
-  if (prec == CLIPPO_PRECISION_BF16 &&
-      !test_onednn_has_bf16()) { /* refused here: test_bf16 checks */
+  if (prec == CLIPPO_PRECISION_BF16 && !test_onednn_has_bf16()) { /* refused: test_bf16 checks */
     print_message("[ declared ] bf16: no bfloat16 matmul on this CPU (refusal: test_bf16)\n");
     return;
   }

@@ -519,24 +519,36 @@ static dnnl_status_t matmul_padded_b(onednn_state *s, prim_entry *e, dnnl_data_t
   return ds == dnnl_success ? make_matmul(s, e, a, &b, c, int8_plain, impl, impl_size) : ds;
 }
 
+/* The primitive descriptor (*pd, NULL on failure) of kind's matmul (bf16 x bf16 into float32,
+ * u8 x s8 into s32) of two n x n matrices, B in plain rows or, with b_any, in the layout oneDNN
+ * chooses: what reduced_check and b_plain_rows ask oneDNN. */
+static dnnl_status_t probe_matmul(onednn_state *s, int kind, dnnl_dim_t n, int b_any,
+                                  dnnl_primitive_desc_t *pd) {
+  int int8 = kind == KIND_INT8;
+  dnnl_data_type_t bt = int8 ? dnnl_s8 : dnnl_bf16;
+  dnnl_memory_desc_t a, b, c;
+  dnnl_dims_t db = {n, n};
+  dnnl_matmul_desc_t md;
+  *pd = NULL;
+  dnnl_status_t ds = md_2d(&a, int8 ? dnnl_u8 : dnnl_bf16, (size_t)n, (size_t)n, 0, (size_t)n);
+  if (ds == dnnl_success)
+    ds = b_any ? dnnl_memory_desc_init_by_tag(&b, 2, db, bt, dnnl_format_tag_any)
+               : md_2d(&b, bt, (size_t)n, (size_t)n, 0, (size_t)n);
+  if (ds == dnnl_success)
+    ds = md_2d(&c, int8 ? dnnl_s32 : dnnl_f32, (size_t)n, (size_t)n, 0, (size_t)n);
+  if (ds == dnnl_success) ds = dnnl_matmul_desc_init(&md, &a, &b, NULL, &c);
+  if (ds == dnnl_success) ds = dnnl_primitive_desc_create(pd, &md, NULL, s->engine, NULL);
+  return ds;
+}
+
 /* 1 when kind's matmul (bf16 x bf16, u8 x s8) takes B in plain rows where it may choose its
  * layout (oneDNN 2.6's gemm:jit: AVX2, AVX-512 before VNNI), asked once with a 64 x 64 x 64
  * primitive descriptor; 0 when it blocks B (brgemm) or the question fails. */
 static int b_plain_rows(onednn_state *s, int kind) {
   if (s->b_plain[kind] == 0) {
-    int int8 = kind == KIND_INT8;
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t db = {64, 64};
-    dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
     int plain = 0;
-    dnnl_status_t ds = md_2d(&a, int8 ? dnnl_u8 : dnnl_bf16, 64, 64, 0, 64);
-    if (ds == dnnl_success)
-      ds = dnnl_memory_desc_init_by_tag(&b, 2, db, int8 ? dnnl_s8 : dnnl_bf16, dnnl_format_tag_any);
-    if (ds == dnnl_success) ds = md_2d(&c, int8 ? dnnl_s32 : dnnl_f32, 64, 64, 0, 64);
-    if (ds == dnnl_success) ds = dnnl_matmul_desc_init(&md, &a, &b, NULL, &c);
-    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &md, NULL, s->engine, NULL);
-    if (ds == dnnl_success) {
+    if (probe_matmul(s, kind, 64, 1, &pd) == dnnl_success) {
       const dnnl_memory_desc_t *chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
       plain = chosen && plain_rows(chosen);
     }
@@ -565,7 +577,9 @@ static void part_range(size_t total, int part, int parts, size_t *lo, size_t *hi
  * differences, and an int8 model's embedding moved by 1.5e-2 between the two); on AMX the fused
  * scales also kept the matmul off the tiles (784 x 768 x 768 3.4-12.9 ms fused, 1.5-2.8 ms plain on
  * a 2-vCPU Xeon). bfloat16 takes alpha and beta as attributes. With key.blk (a declared weight's
- * copy) the matmul multiplies all of B, in the blocked layout it chooses (e->wmd). */
+ * copy) the matmul multiplies all of B in the blocked layout it chooses (e->wmd), or, where it
+ * takes B in plain rows (b_plain_rows), the part's columns of B in rows padded_ld apart (e->wmd
+ * then describes the whole copy). */
 static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_entry *e,
                                   clippo_error *err) {
   const prim_key *k = &e->key;
@@ -612,7 +626,7 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
   dnnl_memory_desc_t a1, b1, c1;
   char impl[64] = "", msg[64];
   snprintf(msg, sizeof msg, "creating a %s matmul", what);
-  if (k->blk && by_cols) { /* the part's columns of B, in rows padded_ld apart */
+  if (blk_plain) { /* the part's columns (by_cols) or all of B, in rows padded_ld apart */
     size_t ld = padded_ld(k->n, dnnl_data_type_size(dt));
     DNNL_TRY(md_2d(&a1, adt, om, k->k, 0, k->k), "describing A");
     DNNL_TRY(md_2d(&b1, dt, k->k, on, 0, ld), "describing B");
@@ -622,7 +636,7 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
     if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
     return CLIPPO_OK;
   }
-  if (k->blk) { /* all of B (by rows), in the layout the matmul chooses */
+  if (k->blk) { /* all of B (by rows), in the blocked layout the matmul chooses */
     dnnl_dims_t db = {(dnnl_dim_t)k->k, (dnnl_dim_t)k->n};
     DNNL_TRY(md_2d(&a1, adt, om, k->k, 0, k->k), "describing A");
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&b1, 2, db, dt, dnnl_format_tag_any), "describing B");
@@ -634,8 +648,6 @@ static clippo_status build_single(const clippo_rt *rt, onednn_state *s, prim_ent
     DNNL_TRY(md_view(&c1, cdt, 1, om, on, 0, int8 ? k->n : k->ldc, 0), "describing C");
   }
   dnnl_status_t ds = make_matmul(s, e, &a1, &b1, &c1, int8, impl, sizeof impl);
-  if (ds == dnnl_success && k->blk)
-    ds = matmul_padded_b(s, e, dt, &a1, &c1, int8, impl, sizeof impl);
   if (ds != dnnl_success) return dnnl_fail(rt, err, ds, msg);
   return CLIPPO_OK;
 }
@@ -1776,15 +1788,8 @@ static int onednn_available(const clippo_rt *rt) {
 static clippo_status reduced_check(const clippo_rt *rt, onednn_state *s, int kind,
                                    clippo_error *err) {
   if (s->reduced[kind] == 0) {
-    int int8 = kind == KIND_INT8;
-    dnnl_memory_desc_t a, b, c;
-    dnnl_matmul_desc_t md;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t ds = md_2d(&a, int8 ? dnnl_u8 : dnnl_bf16, 16, 16, 0, 16);
-    if (ds == dnnl_success) ds = md_2d(&b, int8 ? dnnl_s8 : dnnl_bf16, 16, 16, 0, 16);
-    if (ds == dnnl_success) ds = md_2d(&c, int8 ? dnnl_s32 : dnnl_f32, 16, 16, 0, 16);
-    if (ds == dnnl_success) ds = dnnl_matmul_desc_init(&md, &a, &b, NULL, &c);
-    if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, &md, NULL, s->engine, NULL);
+    dnnl_status_t ds = probe_matmul(s, kind, 16, 0, &pd);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (ds != dnnl_success && ds != dnnl_unimplemented)
       return dnnl_fail(rt, err, ds, "asking for a reduced-precision matmul");
