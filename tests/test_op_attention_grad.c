@@ -166,13 +166,59 @@ static const dev_case dcases[] = {
     {3, 17, 17, 64, 4, 1}, {3, 1, 17, 64, 4, 0},  {2, 5, 9, 24, 3, 0},    {2, 49, 49, 128, 2, 1},
     {2, 3, 1, 32, 2, 0},   {4, 40, 40, 32, 2, 1}, {2, 40, 40, 512, 8, 1}, {3, 1, 150, 512, 8, 0}};
 
-typedef struct fused_count {
+#define NDCASES (sizeof dcases / sizeof dcases[0])
+
+/* A case's float64 reference forward and gradients, computed on its first run and reused by every
+ * device, mode and kernel variant (the same seed draws the same inputs each time; the inputs'
+ * hash is kept and checked, so a reference is never used for other data). */
+typedef struct ref_cache {
+  uint64_t inputs; /* FNV-1a over the case's inputs; 0: not computed yet */
+  double *want;    /* the forward */
+  double **g;      /* the gradients (grads_alloc) */
+} ref_cache;
+
+typedef struct device_run {
   int fused;    /* cases that ran the fused kernels */
   int per_head; /* ... whose backward ran per head */
-} fused_count;
+  ref_cache ref[NDCASES];
+} device_run;
+
+static uint64_t fnv_floats(uint64_t h, const float *p, size_t n) {
+  const unsigned char *b = (const unsigned char *)p;
+  for (size_t i = 0; i < n * sizeof *p; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t att_hash(const att *a) {
+  uint64_t h = 1469598103934665603ull;
+  h = fnv_floats(h, a->xq, a->n * a->tq * a->w);
+  h = fnv_floats(h, a->xkv, a->n * a->tk * a->w);
+  h = fnv_floats(h, a->dout, a->n * a->tq * a->w);
+  for (int i = 0; i < 4; i++) h = fnv_floats(fnv_floats(h, a->wt[i], a->w * a->w), a->bs[i], a->w);
+  return h | 1; /* never 0 */
+}
+
+/* The reference forward and gradients of a, from the cache or computed into it. */
+static const ref_cache *reference_of(ref_cache *rc, const att *a) {
+  uint64_t h = att_hash(a);
+  if (rc->inputs) {
+    assert_true(rc->inputs == h);
+    return rc;
+  }
+  clippo_error err;
+  rc->want = op_doubles(a->n * a->tq * a->w);
+  TEST_OK(clippo_ref_mha(a->xq, a->xkv, a->n, a->tq, a->tk, a->w, a->heads, a->wt[0], a->bs[0],
+                         a->wt[1], a->bs[1], a->wt[2], a->bs[2], a->wt[3], a->bs[3], rc->want,
+                         &err),
+          &err);
+  rc->g = grads_alloc(a);
+  att_ref_grad(a, rc->g);
+  rc->inputs = h;
+  return rc;
+}
 
 static void check_device(clippo_rt *rt, void *user) {
-  fused_count *fc = user;
+  device_run *run = user;
   ops_class cls = ops_class_of(rt);
   clippo_error err;
   test_rng rng;
@@ -208,12 +254,10 @@ static void check_device(clippo_rt *rt, void *user) {
     TEST_OK(clippo_mha_train_forward(rt, &mw, (int)c->heads, c->n, &txq, &txkv, &sv, &scratch, 1,
                                      &tout, &err),
             &err);
-    fc->fused += sv.rows;
-    fc->per_head += sv.rows && ops_attention_rows_per_head(&cls, c->tk, W, (int)c->heads, 1);
-    double *want = op_doubles(rq * W);
-    TEST_OK(clippo_ref_mha(a.xq, a.xkv, c->n, c->tq, c->tk, W, c->heads, a.wt[0], a.bs[0], a.wt[1],
-                           a.bs[1], a.wt[2], a.bs[2], a.wt[3], a.bs[3], want, &err),
-            &err);
+    run->fused += sv.rows;
+    run->per_head += sv.rows && ops_attention_rows_per_head(&cls, c->tk, W, (int)c->heads, 1);
+    const ref_cache *ref = reference_of(&run->ref[ci], &a);
+    const double *want = ref->want;
     float *got = op_read(rt, &tout);
     for (size_t i = 0; i < rq * W; i++) got[i] -= res[i];
     char what[96];
@@ -231,8 +275,7 @@ static void check_device(clippo_rt *rt, void *user) {
     free(got);
 
     /* backward */
-    double **g = grads_alloc(&a);
-    att_ref_grad(&a, g);
+    double *const *g = ref->g;
     clippo_tensor tdout = op_tensor2(rt, a.dout, rq, W);
     float *dx0 = op_uniform(&rng, rk * W, -1.0f, 1.0f);
     clippo_tensor tdxkv = op_tensor2(rt, dx0, rk, W);
@@ -276,8 +319,7 @@ static void check_device(clippo_rt *rt, void *user) {
                                          &mg, NULL, NULL, 0, &small, NULL, &err),
                      CLIPPO_E_SHAPE);
     clippo_tensor_release(rt, &small);
-    grads_free(g);
-    free(wdx), free(dx0), free(res), free(want);
+    free(wdx), free(dx0), free(res);
     clippo_mha_saved_release(rt, &sv);
     clippo_tensor *all[] = {&scratch, &tout, &iws, &iout, &tdout, &tdxkv};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) clippo_tensor_release(rt, all[i]);
@@ -297,23 +339,24 @@ static void check_device(clippo_rt *rt, void *user) {
  * where the head size allows) and with the fused kernels forced (rows: both compilers run them);
  * at least one case must take them where they are picked or forced. */
 static void run_device(clippo_rt *rt, void *u) {
-  (void)u;
+  device_run *run = u;
   clippo_attention_mode saved = rt->settings.attention;
   static const clippo_attention_mode modes[3] = {CLIPPO_ATTENTION_GEMM, CLIPPO_ATTENTION_AUTO,
                                                  CLIPPO_ATTENTION_ROWS};
   static const char *names[3] = {"gemm", "auto", "rows"};
   for (int i = 0; i < 3; i++) {
     rt->settings.attention = modes[i];
-    fused_count fc = {0, 0};
-    op_each_variant(rt, check_device, &fc);
-    print_message("attention %s: %d fused case(s), %d per head\n", names[i], fc.fused, fc.per_head);
-    if (i == 0) assert_int_equal(fc.fused, 0);
+    run->fused = run->per_head = 0;
+    op_each_variant(rt, check_device, run);
+    print_message("attention %s: %d fused case(s), %d per head\n", names[i], run->fused,
+                  run->per_head);
+    if (i == 0) assert_int_equal(run->fused, 0);
     int native = (rt->info.type & CL_DEVICE_TYPE_CPU) && rt->info.native_float_vec >= 4;
-    if (i == 2 || (i == 1 && native)) assert_true(fc.fused > 0);
-    if (i == 1 && !native) assert_int_equal(fc.fused, 0);
+    if (i == 2 || (i == 1 && native)) assert_true(run->fused > 0);
+    if (i == 1 && !native) assert_int_equal(run->fused, 0);
     /* PoCL's 1 MiB of local memory holds the per-head kernels of the last two cases */
     if ((i == 2 || (i == 1 && native)) && rt->info.local_mem >= ((size_t)1 << 20))
-      assert_true(fc.per_head > 0);
+      assert_true(run->per_head > 0);
   }
   rt->settings.attention = saved;
 }
@@ -321,7 +364,12 @@ static void run_device(clippo_rt *rt, void *u) {
 static void test_reference(void **state) { test_reference_fd(state); }
 static void test_device(void **state) {
   (void)state;
-  test_each_device(run_device, NULL);
+  device_run run = {0};
+  test_each_device(run_device, &run);
+  for (size_t i = 0; i < NDCASES; i++) {
+    free(run.ref[i].want);
+    if (run.ref[i].g) grads_free(run.ref[i].g);
+  }
 }
 
 int main(void) {

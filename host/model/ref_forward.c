@@ -1,4 +1,5 @@
 /* Plain C float64 reference of the CLIPPO forward pass. */
+#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,18 +36,23 @@ static const float *P(ref_ctx *c, const char *fmt, ...) {
   return p->value.data;
 }
 
-/* y (rows, n) = x (rows, k) * w (k, n) + b (n) */
-static void dense(const double *x, size_t rows, size_t k, const float *w, const float *b, size_t n,
-                  double *y) {
-  for (size_t r = 0; r < rows; r++) {
-    double *yr = y + r * n;
-    for (size_t j = 0; j < n; j++) yr[j] = b ? b[j] : 0.0;
-    for (size_t i = 0; i < k; i++) {
-      double xv = x[r * k + i];
-      const float *wr = w + i * n;
-      for (size_t j = 0; j < n; j++) yr[j] += xv * (double)wr[j];
-    }
+/* y (rows, n) = x (rows, k) * w (k, n) + b (n), the product by the BLAS's dgemm on a float64 copy
+ * of w (exact: every float is a double) */
+static void dense(ref_ctx *c, const double *x, size_t rows, size_t k, const float *w,
+                  const float *b, size_t n, double *y) {
+  if (c->failed) return;
+  double *wd = malloc(k * n * sizeof *wd + 1);
+  if (!wd) {
+    c->failed = 1;
+    clippo_fail(c->err, CLIPPO_E_NOMEM, "reference: out of memory (a %zux%zu weight)", k, n);
+    return;
   }
+  for (size_t i = 0; i < k * n; i++) wd[i] = (double)w[i];
+  for (size_t r = 0; r < rows; r++)
+    for (size_t j = 0; j < n; j++) y[r * n + j] = b ? b[j] : 0.0;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)k, 1.0, x, (int)k,
+              wd, (int)n, 1.0, y, (int)n);
+  free(wd);
 }
 
 static void layernorm(const double *x, size_t rows, size_t w, const float *s, const float *b,
@@ -86,9 +92,9 @@ static void mha(ref_ctx *c, const char *prefix, const double *xq, size_t tq, con
     clippo_fail(c->err, CLIPPO_E_NOMEM, "reference: out of memory");
     goto done;
   }
-  dense(xq, n * tq, W, wq, bq, W, q);
-  dense(xkv, n * tk, W, wk, bk, W, k);
-  dense(xkv, n * tk, W, wv, bv, W, v);
+  dense(c, xq, n * tq, W, wq, bq, W, q);
+  dense(c, xkv, n * tk, W, wk, bk, W, k);
+  dense(c, xkv, n * tk, W, wv, bv, W, v);
   double scale = 1.0 / sqrt((double)hd);
   for (size_t b = 0; b < n; b++)
     for (size_t h = 0; h < H; h++)
@@ -112,7 +118,7 @@ static void mha(ref_ctx *c, const char *prefix, const double *xq, size_t tq, con
           for (size_t e = 0; e < hd; e++) ci[e] += p * vj[e];
         }
       }
-  dense(ctx, n * tq, W, wo, bo, W, out);
+  dense(c, ctx, n * tq, W, wo, bo, W, out);
 done:
   free(q);
   free(k);
@@ -130,9 +136,9 @@ static void mlp_block(ref_ctx *c, const char *ln, const char *mlp, double *x, si
   const float *k1 = P(c, "%s/Dense_1/kernel", mlp), *b1 = P(c, "%s/Dense_1/bias", mlp);
   if (c->failed) return;
   layernorm(x, rows, W, s, b, c->cfg->ln_eps, tmp_w);
-  dense(tmp_w, rows, W, k0, b0, M, tmp_m);
+  dense(c, tmp_w, rows, W, k0, b0, M, tmp_m);
   for (size_t i = 0; i < rows * M; i++) tmp_m[i] = gelu(tmp_m[i]);
-  dense(tmp_m, rows, M, k1, b1, W, tmp_w);
+  dense(c, tmp_m, rows, M, k1, b1, W, tmp_w);
   for (size_t i = 0; i < rows * W; i++) x[i] += tmp_w[i];
 }
 
@@ -167,7 +173,7 @@ clippo_status clippo_ref_model_forward(const clippo_config *cfg, const clippo_pa
   const float *ek = P(&c, "img/embedding/kernel"), *eb = P(&c, "img/embedding/bias");
   const float *pos = P(&c, "img/pos_embedding");
   if (c.failed) goto done;
-  dense(patches, rows, P3, ek, eb, W, x);
+  dense(&c, patches, rows, P3, ek, eb, W, x);
   for (size_t b = 0; b < n; b++)
     for (size_t t = 0; t < T; t++)
       for (size_t i = 0; i < W; i++) x[(b * T + t) * W + i] += pos[t * W + i];
@@ -215,7 +221,7 @@ clippo_status clippo_ref_model_forward(const clippo_config *cfg, const clippo_pa
     if (cfg->out_dim > 0) {
       const float *hk = P(&c, "img/head/kernel"), *hb = P(&c, "img/head/bias");
       if (c.failed) goto done;
-      dense(pool, n, W, hk, hb, od, z);
+      dense(&c, pool, n, W, hk, hb, od, z);
     } else {
       memcpy(z, pool, n * W * sizeof(double));
     }
