@@ -17,15 +17,27 @@ const char *cli_default_model(const char *cmd, char *buf, size_t cap) {
   return NULL;
 }
 
-int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
-                   clippo_rt **rt, clippo_model **model) {
+int cli_load_checkpoint(const char *cmd, const char *model_path, clippo_checkpoint *ck) {
+  clippo_error err;
+  memset(ck, 0, sizeof *ck);
+  if (clippo_checkpoint_load(model_path, ck, 0, &err) != CLIPPO_OK) return cli_report(cmd, &err);
+  return 0;
+}
+
+int cli_open_model_from(const char *cmd, const char *device, const char *model_path,
+                        clippo_checkpoint *ck, size_t batch, clippo_rt **rt, clippo_model **model) {
   clippo_error err;
   *rt = NULL;
   *model = NULL;
-  if (clippo_rt_create(rt, device, &err) != CLIPPO_OK) return cli_report(cmd, &err);
-  cli_watch_runtime(cmd, *rt); /* a cold kernel cache is announced */
-  if (clippo_model_load(*rt, model_path, model, &err) != CLIPPO_OK ||
-      (batch && clippo_model_set_batch(*model, batch, &err) != CLIPPO_OK)) {
+  clippo_status st = clippo_rt_create(rt, device, &err);
+  if (!st) {
+    cli_watch_runtime(cmd, *rt); /* a cold kernel cache is announced */
+    st = clippo_model_create(*rt, &ck->cfg, &ck->params, model, &err);
+    if (st) clippo_error_prefix(&err, "model %s", model_path);
+  }
+  clippo_checkpoint_free(ck);
+  if (!st && batch) st = clippo_model_set_batch(*model, batch, &err);
+  if (st) {
     clippo_model_free(*model);
     clippo_rt_destroy(*rt);
     *model = NULL;
@@ -33,6 +45,15 @@ int cli_open_model(const char *cmd, const char *device, const char *model_path, 
     return cli_report(cmd, &err);
   }
   return 0;
+}
+
+int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
+                   clippo_rt **rt, clippo_model **model) {
+  clippo_checkpoint ck;
+  *rt = NULL;
+  *model = NULL;
+  if (cli_load_checkpoint(cmd, model_path, &ck)) return 1;
+  return cli_open_model_from(cmd, device, model_path, &ck, batch, rt, model);
 }
 
 clippo_status cli_task_model_open(const char *cmd, const char *model_path, const char *device,

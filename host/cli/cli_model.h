@@ -2,6 +2,7 @@
 #ifndef CLIPPO_CLI_MODEL_H
 #define CLIPPO_CLI_MODEL_H
 
+#include "clippo/checkpoint.h"
 #include "clippo/model.h"
 #include "clippo/tasks.h"
 #include "clippo/text.h"
@@ -11,8 +12,17 @@
  * the path, or NULL after printing an error for cmd that says where it looked. */
 const char *cli_default_model(const char *cmd, char *buf, size_t cap);
 
-/** Opens the device (spec may be NULL) and loads the model; on failure prints the error for cmd
- * and returns 1 (everything released), else 0. batch 0 keeps the default. */
+/** Reads the checkpoint at model_path into ck (before any device is opened, so that a bad file is
+ * reported at once); on failure prints the error for cmd and returns 1, else 0. */
+int cli_load_checkpoint(const char *cmd, const char *model_path, clippo_checkpoint *ck);
+
+/** Opens the device (spec may be NULL) and uploads the loaded checkpoint ck (read from
+ * model_path, named in errors) as the model; ck is freed either way. On failure prints the error
+ * for cmd and returns 1 (everything released), else 0. batch 0 keeps the default. */
+int cli_open_model_from(const char *cmd, const char *device, const char *model_path,
+                        clippo_checkpoint *ck, size_t batch, clippo_rt **rt, clippo_model **model);
+
+/** cli_load_checkpoint, then cli_open_model_from. */
 int cli_open_model(const char *cmd, const char *device, const char *model_path, size_t batch,
                    clippo_rt **rt, clippo_model **model);
 

@@ -283,14 +283,17 @@ static int check_finite(const embed_inputs *in, const float *out, size_t od) {
   return 0;
 }
 
-/* Opens the device and the model at the precision asked for, and the font for texts. */
-static int open_model(const embed_opts *o, clippo_rt **rt, clippo_model **model,
-                      clippo_font **font) {
+/* Opens the device and the model of the loaded checkpoint ck (freed) at the precision asked for,
+ * and the font for texts. */
+static int open_model(const embed_opts *o, clippo_checkpoint *ck, clippo_rt **rt,
+                      clippo_model **model, clippo_font **font) {
   clippo_error err;
   clippo_precision prec = CLIPPO_PRECISION_FP32;
-  if (o->precision && clippo_precision_parse(o->precision, &prec, &err) != CLIPPO_OK)
+  if (o->precision && clippo_precision_parse(o->precision, &prec, &err) != CLIPPO_OK) {
+    clippo_checkpoint_free(ck);
     return cli_usage_error("embed", "--precision: %s", err.msg);
-  if (cli_open_model("embed", o->device, o->model, (size_t)o->batch, rt, model)) return 1;
+  }
+  if (cli_open_model_from("embed", o->device, o->model, ck, (size_t)o->batch, rt, model)) return 1;
   if (o->precision && clippo_rt_set_precision(*rt, prec, &err) != CLIPPO_OK)
     return cli_report("embed", &err);
   if (o->files.n) return 0;
@@ -314,9 +317,14 @@ int clippo_cmd_embed(int argc, char **argv) {
   memset(&in, 0, sizeof in);
   float *out = NULL;
   size_t od = 0;
+  /* the inputs are read and checked before the device is opened: bad ones fail at once */
+  clippo_checkpoint ck;
+  memset(&ck, 0, sizeof ck);
   if (!rc) rc = read_texts(&o, &in);
-  if (!rc) rc = open_model(&o, &rt, &model, &font);
-  if (!rc) rc = find_images(&o, clippo_model_config(model)->image_size, &in);
+  if (!rc) rc = cli_load_checkpoint("embed", o.model, &ck);
+  if (!rc) rc = find_images(&o, ck.cfg.image_size, &in);
+  if (!rc) rc = open_model(&o, &ck, &rt, &model, &font);
+  clippo_checkpoint_free(&ck); /* freed by open_model, or not loaded, or a failure before it */
   if (!rc) {
     od = clippo_model_output_dim(model, o.pre_logits ? CLIPPO_EMBED_PRE_LOGITS : CLIPPO_EMBED_Z);
     out = malloc((in.n ? in.n : 1) * od * sizeof *out);

@@ -124,6 +124,10 @@ done
 # Garbage: patterned bytes, and garbage behind each magic number.
 fill 5000 251 >"$tmp/garbage.npz"
 ckpt_case "garbage" "$tmp/garbage.npz" "" embed
+# embed reads the checkpoint before it opens a device: the bad file is reported, not the device
+run_case "embed garbage before the device" error "garbage\.npz" -- "$clippo" embed \
+  --device 99:99 --model "$tmp/garbage.npz" --images "$fx/images.npy" --out "$tmp/emb-out.npy"
+grep -q '99:99' "$tmp/err" && { echo "FAIL: embed garbage: the device was opened first"; fail=$((fail + 1)); }
 { printf 'PK\x03\x04'; fill 5000 377; } >"$tmp/garbage-pk.npz"
 ckpt_case "zip magic + garbage" "$tmp/garbage-pk.npz"
 { printf 'PK\x05\x06'; fill 18 377; } >"$tmp/eocd-ff.npz"
