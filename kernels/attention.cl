@@ -137,7 +137,7 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
  * b, explicit floatv arithmetic. q, k, v are the projections as rows (n * t, ld) without bias or
  * scale; head h has columns [h * hd, (h + 1) * hd), w = heads * hd. The image's keys and values
  * are staged in __local buffers (one work-group per work-item) reading whole rows in order, the
- * query rows are taken ATT_R (8 or 4) at a time with all their heads, so every global tensor
+ * query rows are taken ATT_R (8, 4 or 1) at a time with all their heads, so every global tensor
  * streams through once. In the program built with -DATT_ROWS=1; hd must be a multiple of VEC.
  * Built with -DATT_PER_HEAD=1 instead, work-item g takes one head h = g % heads of image
  * b = g / heads: it stages only that head's columns (cw = hd of them, where cw = w above), so
@@ -159,14 +159,16 @@ __kernel void flash_attention(__global const float *q, uint qo, uint ldq, __glob
  *    Local: vt (cw * tkv), kl, dka, dva (tk * cw each), ds, pb (ATT_R * tkv each), qs,
  *    dcr (ATT_R * cw each). */
 #ifdef ATT_ROWS
-/* ATT_R (-DATT_R=8 or 4) query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them, so
- * that every row has its own accumulator variables, which stay in registers. */
+/* ATT_R (-DATT_R=8, 4 or 1) query rows at a time; ATT_EACH_ROW(X) expands X(r) for each of them,
+ * so that every row has its own accumulator variables, which stay in registers. */
 #if ATT_R == 8
 #define ATT_EACH_ROW(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #elif ATT_R == 4
 #define ATT_EACH_ROW(X) X(0) X(1) X(2) X(3)
+#elif ATT_R == 1
+#define ATT_EACH_ROW(X) X(0)
 #else
-#error "ATT_R must be 4 or 8"
+#error "ATT_R must be 1, 4 or 8"
 #endif
 /* A floatv in __local memory at a multiple of VEC floats (local buffers are aligned for any
  * type): one aligned access, where vloadN / vstoreN may be split into pieces. */

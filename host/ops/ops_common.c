@@ -25,7 +25,7 @@ ops_class ops_class_of(const clippo_rt *rt) {
   size_t lg = 128;
   while (lg > 1 && rt->info.max_work_group && lg > rt->info.max_work_group) lg /= 2;
   c.local_group = lg;
-  c.att_rows = rt->info.native_float_vec >= 16 ? 8 : 4;
+  c.att_rows = rt->info.native_float_vec >= 16 ? 8 : rt->info.native_float_vec >= 4 ? 4 : 1;
   return c;
 }
 

@@ -17,7 +17,10 @@ typedef struct ops_class {
   size_t local_elems; /* local size of the elementwise kernels */
   size_t local_group; /* local size (power of two) of the one-row-per-work-group kernels */
   size_t att_rows;    /* query rows of attention_rows_* at a time: 8 where the device's native
-                         float vectors are 16 wide (AVX-512: 32 vector registers), else 4 */
+                         float vectors are 16 wide (AVX-512: 32 vector registers), 4 where they
+                         are 4 or 8 wide, 1 where they are one float (compilers that vectorise
+                         across work-items, GPUs' and llvmpipe's: more rows only multiply the
+                         code, which llvmpipe took ~15 s a kernel to compile at 4) */
 } ops_class;
 
 /** The class of rt's device. CPU devices get the row variants, other devices the work-group
