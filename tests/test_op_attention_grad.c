@@ -15,6 +15,7 @@
 #include "clippo/gemm.h"
 #include "clippo/ops_grad.h"
 #include "ops/ops_internal.h" /* ops_attention_rows_per_head: which build a case runs */
+#include "runtime/internal.h" /* clippo_fnv1a: the inputs' hash of a cached reference */
 
 #define FD_TOL 1e-6
 #define AG_TOL 1e-4
@@ -172,7 +173,7 @@ static const dev_case dcases[] = {
  * device, mode and kernel variant (the same seed draws the same inputs each time; the inputs'
  * hash is kept and checked, so a reference is never used for other data). */
 typedef struct ref_cache {
-  uint64_t inputs; /* FNV-1a over the case's inputs; 0: not computed yet */
+  uint64_t inputs; /* FNV-1a (clippo_fnv1a) over the case's inputs; 0: not computed yet */
   double *want;    /* the forward */
   double **g;      /* the gradients (grads_alloc) */
 } ref_cache;
@@ -183,18 +184,13 @@ typedef struct device_run {
   ref_cache ref[NDCASES];
 } device_run;
 
-static uint64_t fnv_floats(uint64_t h, const float *p, size_t n) {
-  const unsigned char *b = (const unsigned char *)p;
-  for (size_t i = 0; i < n * sizeof *p; i++) h = (h ^ b[i]) * 1099511628211ull;
-  return h;
-}
-
 static uint64_t att_hash(const att *a) {
-  uint64_t h = 1469598103934665603ull;
-  h = fnv_floats(h, a->xq, a->n * a->tq * a->w);
-  h = fnv_floats(h, a->xkv, a->n * a->tk * a->w);
-  h = fnv_floats(h, a->dout, a->n * a->tq * a->w);
-  for (int i = 0; i < 4; i++) h = fnv_floats(fnv_floats(h, a->wt[i], a->w * a->w), a->bs[i], a->w);
+  const size_t f = sizeof(float), q = a->n * a->tq * a->w * f, w = a->w * f;
+  unsigned long long h = 1469598103934665603ull;
+  h = clippo_fnv1a(h, a->xq, q);
+  h = clippo_fnv1a(h, a->xkv, a->n * a->tk * w);
+  h = clippo_fnv1a(h, a->dout, q);
+  for (int i = 0; i < 4; i++) h = clippo_fnv1a(clippo_fnv1a(h, a->wt[i], a->w * w), a->bs[i], w);
   return h | 1; /* never 0 */
 }
 

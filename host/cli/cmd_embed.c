@@ -283,16 +283,20 @@ static int check_finite(const embed_inputs *in, const float *out, size_t od) {
   return 0;
 }
 
-/* Opens the device and the model of the loaded checkpoint ck (freed) at the precision asked for,
- * and the font for texts. */
-static int open_model(const embed_opts *o, clippo_checkpoint *ck, clippo_rt **rt,
-                      clippo_model **model, clippo_font **font) {
+/* --precision (FP32 without it) into *prec; a usage error when it names none. */
+static int parse_precision(const embed_opts *o, clippo_precision *prec) {
   clippo_error err;
-  clippo_precision prec = CLIPPO_PRECISION_FP32;
-  if (o->precision && clippo_precision_parse(o->precision, &prec, &err) != CLIPPO_OK) {
-    clippo_checkpoint_free(ck);
+  *prec = CLIPPO_PRECISION_FP32;
+  if (o->precision && clippo_precision_parse(o->precision, prec, &err) != CLIPPO_OK)
     return cli_usage_error("embed", "--precision: %s", err.msg);
-  }
+  return 0;
+}
+
+/* Opens the device and the model of the loaded checkpoint ck (freed) at precision prec, and the
+ * font for texts. */
+static int open_model(const embed_opts *o, clippo_precision prec, clippo_checkpoint *ck,
+                      clippo_rt **rt, clippo_model **model, clippo_font **font) {
+  clippo_error err;
   if (cli_open_model_from("embed", o->device, o->model, ck, (size_t)o->batch, rt, model)) return 1;
   if (o->precision && clippo_rt_set_precision(*rt, prec, &err) != CLIPPO_OK)
     return cli_report("embed", &err);
@@ -320,10 +324,12 @@ int clippo_cmd_embed(int argc, char **argv) {
   /* the inputs are read and checked before the device is opened: bad ones fail at once */
   clippo_checkpoint ck;
   memset(&ck, 0, sizeof ck);
+  clippo_precision prec = CLIPPO_PRECISION_FP32;
   if (!rc) rc = read_texts(&o, &in);
+  if (!rc) rc = parse_precision(&o, &prec);
   if (!rc) rc = cli_load_checkpoint("embed", o.model, &ck);
   if (!rc) rc = find_images(&o, ck.cfg.image_size, &in);
-  if (!rc) rc = open_model(&o, &ck, &rt, &model, &font);
+  if (!rc) rc = open_model(&o, prec, &ck, &rt, &model, &font);
   clippo_checkpoint_free(&ck); /* freed by open_model, or not loaded, or a failure before it */
   if (!rc) {
     od = clippo_model_output_dim(model, o.pre_logits ? CLIPPO_EMBED_PRE_LOGITS : CLIPPO_EMBED_Z);
